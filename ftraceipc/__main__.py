@@ -1,0 +1,3 @@
+from ftraceipc.cli import main
+
+main()

@@ -1,0 +1,506 @@
+"""The capture: set up a private instance, run or watch the workload, move pages, tear down.
+
+Teardown runs on every exit path (normal end, Ctrl-C, SIGTERM, SIGHUP, an exception, the traced
+command failing): tracing off, readers drained and closed, the instance removed, metadata written.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ftraceipc import __version__
+from ftraceipc.capture.events import DEFAULT_EVENTS
+from ftraceipc.capture.procsnap import ProcWatcher
+from ftraceipc.capture.reader import CpuReader
+from ftraceipc.capture.store import CaptureDir, CaptureMeta, CpuLost
+from ftraceipc.capture.tracefs import Instance, Tracefs, require_root
+from ftraceipc.errors import CommandError, FtraceIPCError, TracefsError
+
+DEFAULT_BUFFER_KB = 16384
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@dataclass
+class CaptureOptions:
+    output: Path
+    command: list[str] | None = None
+    duration: float | None = None
+    buffer_kb: int = DEFAULT_BUFFER_KB
+    events: list[str] | None = None  # None: the default set (events this kernel lacks are skipped)
+    pids: list[int] = field(default_factory=list)
+    tree_only: bool = False
+    clock: str = "local"
+    force: bool = False
+    status: bool = True  # show the one-line status while tracing
+    proc_interval: float = 0.2
+
+
+@dataclass
+class CaptureResult:
+    path: Path
+    meta: CaptureMeta
+    events: int
+    bytes: int
+    skipped_events: list[str]
+    stopped_by: str  # "command", "duration", "signal:SIGINT", ...
+
+    @property
+    def lost_total(self) -> int:
+        return sum(v.total for v in self.meta.lost.values())
+
+
+Report = Callable[[str], None]
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def validate(opts: CaptureOptions, tracefs: Tracefs) -> list[str]:
+    """Check everything before touching the kernel; return the events to enable and those skipped."""
+    if opts.buffer_kb <= 0:
+        raise CommandError(f"--buffer-kb must be positive (got {opts.buffer_kb})", hint="e.g. --buffer-kb 16384")
+    if opts.duration is not None and opts.duration <= 0:
+        raise CommandError(f"--duration must be positive (got {opts.duration})", hint="e.g. --duration 5")
+    if opts.tree_only and not (opts.command or opts.pids):
+        raise CommandError("--tree-only needs a command or --pid", hint="add '-- CMD ARGS' or --pid PID")
+    for pid in opts.pids:
+        if not Path(f"/proc/{pid}").is_dir():
+            raise CommandError(f"no process with pid {pid}", hint="check the pid given to --pid")
+    if opts.command:
+        exe = opts.command[0]
+        if "/" in exe:
+            if not (os.path.isfile(exe) and os.access(exe, os.X_OK)):
+                raise CommandError(f"command not found or not executable: {exe}", hint="check the path after '--'")
+        elif shutil.which(exe) is None:
+            raise CommandError(f"command not found: {exe}", hint="check its name or give its full path after '--'")
+    if opts.events is None:
+        wanted = [e for e in DEFAULT_EVENTS if tracefs.has_event(e)]
+        skipped = [e for e in DEFAULT_EVENTS if not tracefs.has_event(e)]
+    else:
+        for e in opts.events:
+            if not tracefs.has_event(e):
+                raise TracefsError(f"event {e} is not available on this kernel",
+                                   hint=f"remove it from --events (the kernel's list: {tracefs.root}/available_events)")
+        wanted, skipped = list(opts.events), []
+    if not wanted:
+        raise CommandError("no events to trace", hint="give --events or use the default set")
+    return wanted + ["\0"] + skipped  # split by caller
+
+
+def prepare_output(opts: CaptureOptions) -> CaptureDir:
+    out = Path(opts.output)
+    if out.exists():
+        if not opts.force:
+            raise CommandError(f"output {out} already exists", hint="choose another -o or add --force to replace it")
+        if out.is_dir() and (out / "meta.json").exists():
+            shutil.rmtree(out)
+        elif out.is_dir() and not any(out.iterdir()):
+            pass
+        else:
+            raise CommandError(f"output {out} exists and is not a capture", hint="choose another -o")
+    try:
+        (out / "cpu").mkdir(parents=True, exist_ok=True)
+        (out / "tracefs" / "events").mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise CommandError(f"cannot write the capture to {out}: {e.strerror}", hint="choose a writable -o PATH") from None
+    return CaptureDir(out)
+
+
+def _copy_formats(tracefs: Tracefs, cap: CaptureDir, events: list[str]) -> None:
+    for name in ("header_page", "header_event"):
+        (cap.tracefs_dir / name).write_text(tracefs.read(f"events/{name}"))
+    for ev in events:
+        system, _, name = ev.partition(":")
+        dst = cap.format_path(system, name)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_text((tracefs.event_dir(ev) / "format").read_text())
+
+
+def _copy_saved(tracefs: Tracefs, inst: Instance, cap: CaptureDir) -> None:
+    for name in ("saved_cmdlines", "saved_tgids"):
+        text = ""
+        for src in (inst.file(name), tracefs.root / name):
+            try:
+                text = src.read_text()
+                break
+            except OSError:
+                continue
+        (cap.tracefs_dir / name).write_text(text)
+
+
+def _invoking_user() -> dict:
+    """Run the command as the user who called sudo, not as root."""
+    if os.geteuid() != 0:
+        return {}
+    uid, gid = os.environ.get("SUDO_UID"), os.environ.get("SUDO_GID")
+    if not (uid and gid and uid.isdigit() and gid.isdigit()) or uid == "0":
+        return {}
+    kw: dict = {"user": int(uid), "group": int(gid)}
+    try:
+        name = pwd.getpwuid(int(uid)).pw_name
+        kw["extra_groups"] = os.getgrouplist(name, int(gid))
+    except (KeyError, OSError):
+        kw["extra_groups"] = []
+    return kw
+
+
+def _now_ts(inst: Instance, cpu: int) -> int | None:
+    try:
+        for line in inst.per_cpu(cpu, "stats").read_text().splitlines():
+            if line.startswith("now ts:"):
+                sec = line.split(":", 1)[1].strip()
+                whole, _, frac = sec.partition(".")
+                return int(whole) * 1_000_000_000 + int((frac + "000000000")[:9])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+class GatedChild:
+    """The traced command, forked by us and held at a gate until tracing is on.
+
+    Its pid is known (and can be filtered) before it runs, and its exec is traced. Forked before any of
+    our threads start, so fork is safe; the child drops to the invoking user and execs.
+    """
+
+    def __init__(self, argv: list[str], user: dict):
+        self.argv = argv
+        self.returncode: int | None = None
+        r, w = os.pipe2(os.O_CLOEXEC)
+        er, ew = os.pipe2(os.O_CLOEXEC)  # exec errors come back here
+        pid = os.fork()
+        if pid == 0:  # child
+            try:
+                os.close(w)
+                os.close(er)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                if os.read(r, 1) != b"g":
+                    os._exit(125)  # the capture ended before the gate opened
+                os.close(r)
+                if user:
+                    os.setgroups(user.get("extra_groups", []))
+                    os.setgid(user["group"])
+                    os.setuid(user["user"])
+                os.execvp(argv[0], argv)
+            except BaseException as e:  # noqa: BLE001 - report and leave, never return into our code
+                try:
+                    os.write(ew, str(getattr(e, "strerror", None) or e).encode()[:500])
+                finally:
+                    os._exit(127)
+        os.close(r)
+        os.close(ew)
+        self.pid = pid
+        self._gate = w
+        self._err = er
+
+    def open_gate(self) -> None:
+        if self._gate >= 0:
+            os.write(self._gate, b"g")
+            os.close(self._gate)
+            self._gate = -1
+
+    def close_gate(self) -> None:
+        if self._gate >= 0:
+            os.close(self._gate)
+            self._gate = -1
+
+    def exec_error(self) -> str | None:
+        """After the gate opened: the reason exec failed, or None once it succeeded."""
+        if self._err < 0:
+            return None
+        data = os.read(self._err, 512)  # blocks until exec (CLOEXEC closes it) or the error is written
+        os.close(self._err)
+        self._err = -1
+        return data.decode(errors="replace") or None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        end = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if end is not None and time.monotonic() >= end:
+                raise subprocess.TimeoutExpired(self.argv, timeout)
+            time.sleep(0.01)
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.returncode is None:
+            os.kill(self.pid, sig)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+class Capture:
+    """One capture run. Use ``run()``; it cleans up on every path."""
+
+    def __init__(self, opts: CaptureOptions, report: Report = _stderr):
+        self.opts = opts
+        self.report = report
+        self.instance: Instance | None = None
+        self.readers: list[CpuReader] = []
+        self.watcher: ProcWatcher | None = None
+        self.child: GatedChild | None = None
+        self.stop_reason: str | None = None
+        self._old_handlers: dict[int, object] = {}
+        self._proc_file = None
+        self._event_counts: list[int] = []
+
+    # --- signals ---------------------------------------------------------------------------
+    def _on_signal(self, signum, frame) -> None:
+        name = signal.Signals(signum).name
+        if self.stop_reason is None:
+            self.stop_reason = f"signal:{name}"
+        if self.child is not None and self.child.poll() is None and signum != signal.SIGINT:
+            # Ctrl-C reaches the command through the terminal; other signals we pass on.
+            try:
+                self.child.send_signal(signum)
+            except OSError:
+                pass
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for s in STOP_SIGNALS:
+            self._old_handlers[s] = signal.signal(s, self._on_signal)
+
+    def _restore_signals(self) -> None:
+        for s, h in self._old_handlers.items():
+            signal.signal(s, h)
+        self._old_handlers.clear()
+
+    # --- the run ---------------------------------------------------------------------------
+    def run(self) -> CaptureResult:
+        require_root()
+        tracefs = Tracefs.find(mount=True)
+        split = validate(self.opts, tracefs)
+        i = split.index("\0")
+        events, skipped = split[:i], split[i + 1:]
+        cap = prepare_output(self.opts)
+        tracefs.remove_stale_instances(self.report)
+        meta = CaptureMeta(tool_version=__version__, kernel_release=platform.release(),
+                           hostname=platform.node(), machine=platform.machine(), events=events,
+                           buffer_kb=self.opts.buffer_kb, command=self.opts.command,
+                           target_pids=list(self.opts.pids), tree_only=self.opts.tree_only,
+                           clock=self.opts.clock)
+        self._install_signals()
+        total_bytes = 0
+        ok = False
+        try:
+            self.instance = inst = Instance.create(tracefs)
+            inst.set_buffer_kb(self.opts.buffer_kb)
+            inst.set_clock(self.opts.clock)
+            inst.write("buffer_percent", "50")
+            for opt, on in (("record-tgid", True), ("record-cmd", True), ("overwrite", False)):
+                try:
+                    inst.set_option(opt, on)
+                except OSError:
+                    pass
+            inst.enable_events(events)
+            inst.tracing_on(False)  # enabling events does not start tracing yet
+            meta.cpus = inst.cpus
+            meta.page_size = inst.page_size
+            _copy_formats(tracefs, cap, events)
+            cap.write_meta(meta)
+
+            if self.opts.command:
+                self.child = GatedChild(self.opts.command, _invoking_user())
+                meta.command_pid = self.child.pid
+
+            if self.opts.tree_only:
+                roots = list(self.opts.pids) + ([self.child.pid] if self.child else [])
+                inst.set_event_pids(roots, follow_fork=True)
+
+            self._proc_file = open(cap.proc_path, "w")
+            self.watcher = ProcWatcher(self._proc_file, interval=self.opts.proc_interval,
+                                       root_pids=self.opts.pids, exclude={os.getpid()})
+            if self.child:
+                self.watcher.add_root(self.child.pid)
+            self.watcher.start_snapshot()
+
+            for cpu in meta.cpus:
+                r = CpuReader(str(inst.per_cpu(cpu, "trace_pipe_raw")), str(cap.cpu_path(cpu)), cpu, meta.page_size)
+                self.readers.append(r)
+                r.start()
+            self.watcher.start()
+            if not self.opts.tree_only:
+                self._exclude_self(inst)
+
+            meta.start_wall = time.time()
+            inst.tracing_on(True)
+            meta.start_ts = _now_ts(inst, meta.cpus[0]) if meta.cpus else None
+            if self.child:
+                self.child.open_gate()
+                err = self.child.exec_error()
+                if err:
+                    raise CommandError(f"cannot run {self.opts.command[0]}: {err}", hint="check the command after '--'")
+            self._announce()
+            self._wait(inst, meta)
+            ok = True
+        finally:
+            total_bytes = self._teardown(tracefs, cap, meta)
+            if not ok and meta.start_wall is None:
+                shutil.rmtree(cap.root, ignore_errors=True)  # failed before tracing: nothing worth keeping
+        events_total = sum(r_ev for r_ev in self._event_counts)
+        return CaptureResult(cap.root, meta, events_total, total_bytes, skipped, self.stop_reason or "end")
+
+    def _exclude_self(self, inst: Instance) -> None:
+        """Our own threads' syscalls would trace the tracer: leave them out."""
+        try:
+            tids = [int(t) for t in os.listdir("/proc/self/task")]
+            inst.write("set_event_notrace_pid", " ".join(map(str, tids)))
+        except OSError:
+            pass
+
+    def _announce(self) -> None:
+        if self.opts.command:
+            self.report(f"Tracing {' '.join(self.opts.command)} (pid {self.child.pid})… Ctrl-C to end")
+        elif self.opts.duration:
+            self.report(f"Tracing for {self.opts.duration:g} s… Ctrl-C to end")
+        else:
+            self.report("Tracing… Ctrl-C to end")
+
+    def _wait(self, inst: Instance, meta: CaptureMeta) -> None:
+        start = time.monotonic()
+        last_status = 0.0
+        last_events = 0
+        show = self.opts.status and sys.stderr.isatty()
+        while self.stop_reason is None:
+            if self.child is not None and self.child.poll() is not None:
+                self.stop_reason = "command"
+                break
+            elapsed = time.monotonic() - start
+            if self.opts.duration is not None and elapsed >= self.opts.duration:
+                self.stop_reason = "duration"
+                break
+            for r in self.readers:
+                if r.error is not None:
+                    raise FtraceIPCError(f"reading CPU{r.cpu}'s ring buffer failed: {r.error}")
+            if show and elapsed - last_status >= 0.5:
+                events, lost = self._live_counts(inst, meta)
+                rate = (events - last_events) / max(elapsed - last_status, 1e-9)
+                last_events, last_status = events, elapsed
+                written = sum(r.bytes for r in self.readers)
+                sys.stderr.write(f"\r{elapsed:7.1f} s  {rate / 1e3:9.1f} k events/s  {written / 2**20:8.1f} MiB"
+                                 f"  lost {lost}   ")
+                sys.stderr.flush()
+            time.sleep(0.05)
+        if show:
+            sys.stderr.write("\n")
+        # A signal came while the command runs: Ctrl-C from a terminal reaches it directly; give it
+        # a moment, then pass SIGINT on, then SIGTERM, then SIGKILL.
+        if self.child is not None:
+            for sig, wait in ((None, 1.0), (signal.SIGINT, 3.0), (signal.SIGTERM, 3.0), (signal.SIGKILL, 5.0)):
+                if self.child.poll() is not None:
+                    break
+                if sig is not None:
+                    try:
+                        self.child.send_signal(sig)
+                    except OSError:
+                        pass
+                try:
+                    self.child.wait(timeout=wait)
+                except subprocess.TimeoutExpired:
+                    pass
+
+    def _live_counts(self, inst: Instance, meta: CaptureMeta) -> tuple[int, int]:
+        events = lost = 0
+        for cpu in meta.cpus:
+            try:
+                st = inst.cpu_stats(cpu)
+            except OSError:
+                continue
+            events += st.entries + st.read_events + st.overrun
+            lost += st.overrun + st.commit_overrun + st.dropped_events
+        return events, lost
+
+    def _teardown(self, tracefs: Tracefs, cap: CaptureDir, meta: CaptureMeta) -> int:
+        """Every exit path comes here. Each step is independent: one failing does not skip the rest."""
+        errors: list[str] = []
+        inst = self.instance
+        if self.child is not None:
+            self.child.close_gate()  # a child still at the gate gets EOF and leaves without running
+        if inst is not None and inst.exists:
+            try:
+                inst.tracing_on(False)
+                meta.stop_ts = _now_ts(inst, meta.cpus[0]) if meta.cpus else None
+            except OSError as e:
+                errors.append(f"tracing_on: {e}")
+        meta.stop_wall = time.time()
+        if self.child is not None:
+            if self.child.poll() is None:
+                try:
+                    self.child.terminate()
+                    self.child.wait(timeout=5)
+                except (OSError, subprocess.TimeoutExpired):
+                    self.child.kill()
+                    self.child.wait()
+            meta.exit_code = self.child.returncode
+        for r in self.readers:
+            r.stop()
+        for r in self.readers:
+            r.join(timeout=30)
+            if r.is_alive():
+                errors.append(f"CPU{r.cpu} reader did not finish")
+            r.close()
+        counts = []
+        if inst is not None and inst.exists:
+            for cpu in meta.cpus:
+                try:
+                    st = inst.cpu_stats(cpu)
+                    meta.lost[cpu] = CpuLost(overrun=st.overrun, commit_overrun=st.commit_overrun,
+                                             dropped_events=st.dropped_events)
+                    counts.append(st.read_events + st.entries)
+                except OSError as e:
+                    errors.append(f"stats: {e}")
+            try:
+                _copy_saved(tracefs, inst, cap)
+            except OSError as e:
+                errors.append(f"saved_cmdlines: {e}")
+        self._event_counts = counts
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher.join(timeout=10)
+            try:
+                self.watcher.end_snapshot()
+            except Exception as e:  # noqa: BLE001 - a failed snapshot must not block teardown
+                errors.append(f"proc snapshot: {e}")
+        if self._proc_file is not None:
+            self._proc_file.close()
+        if inst is not None:
+            try:
+                inst.destroy()
+            except FtraceIPCError as e:
+                errors.append(e.line())
+        self._restore_signals()
+        meta.complete = not errors
+        try:
+            cap.write_meta(meta)
+        except OSError as e:
+            errors.append(f"meta.json: {e}")
+        for e in errors:
+            self.report(f"warning: {e}")
+        return sum(r.bytes for r in self.readers)

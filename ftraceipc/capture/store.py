@@ -1,0 +1,161 @@
+"""The capture directory: where each part of a capture lives, and its metadata.
+
+Layout (docs/capture-format.md)::
+
+    run.ftipc/meta.json
+    run.ftipc/tracefs/{header_page,header_event,saved_cmdlines,saved_tgids}
+    run.ftipc/tracefs/events/<system>/<event>/format
+    run.ftipc/cpu/cpuN.raw
+    run.ftipc/proc.jsonl
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ftraceipc.errors import CaptureFormatError, CommandError
+
+FORMAT_VERSION = 1
+META = "meta.json"
+PROC = "proc.jsonl"
+
+
+@dataclass
+class CpuLost:
+    overrun: int = 0
+    commit_overrun: int = 0
+    dropped_events: int = 0
+    pages_missed: int = 0
+    missed_events: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.overrun + self.commit_overrun + self.dropped_events + self.missed_events
+
+
+@dataclass
+class CaptureMeta:
+    format_version: int = FORMAT_VERSION
+    tool_version: str = ""
+    kernel_release: str = ""
+    hostname: str = ""
+    machine: str = ""
+    cpus: list[int] = field(default_factory=list)
+    page_size: int = 4096
+    clock: str = "local"
+    events: list[str] = field(default_factory=list)
+    buffer_kb: int = 0
+    start_wall: float | None = None
+    stop_wall: float | None = None
+    start_ts: int | None = None
+    stop_ts: int | None = None
+    command: list[str] | None = None
+    command_pid: int | None = None
+    exit_code: int | None = None
+    target_pids: list[int] = field(default_factory=list)
+    tree_only: bool = False
+    lost: dict[int, CpuLost] = field(default_factory=dict)
+    complete: bool = False
+
+    @property
+    def ncpus(self) -> int:
+        return len(self.cpus)
+
+    def to_json(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["ncpus"] = self.ncpus
+        d["lost"] = {str(c): dict(v.__dict__) for c, v in self.lost.items()}
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "CaptureMeta":
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        known["lost"] = {int(c): CpuLost(**v) for c, v in (d.get("lost") or {}).items()}
+        return cls(**known)
+
+
+class CaptureDir:
+    """Paths of one capture directory (reading or writing)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.root = Path(path)
+
+    # --- paths -------------------------------------------------------------------------
+    @property
+    def meta_path(self) -> Path:
+        return self.root / META
+
+    @property
+    def proc_path(self) -> Path:
+        return self.root / PROC
+
+    @property
+    def tracefs_dir(self) -> Path:
+        return self.root / "tracefs"
+
+    def format_path(self, system: str, event: str) -> Path:
+        return self.tracefs_dir / "events" / system / event / "format"
+
+    def cpu_path(self, cpu: int) -> Path:
+        return self.root / "cpu" / f"cpu{cpu}.raw"
+
+    # --- reading -------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> "CaptureDir":
+        """Open an existing capture; one clear error if it is not one."""
+        cap = cls(path)
+        if not cap.root.exists():
+            raise CommandError(f"no capture at {cap.root}", hint="give the directory written by 'ftraceipc capture -o'")
+        if not cap.root.is_dir() or not cap.meta_path.is_file():
+            raise CaptureFormatError(f"{cap.root} is not an ftraceipc capture (no {META})",
+                                     hint="give the directory written by 'ftraceipc capture -o'")
+        return cap
+
+    def read_meta(self) -> CaptureMeta:
+        try:
+            d = json.loads(self.meta_path.read_text())
+        except (OSError, ValueError) as e:
+            raise CaptureFormatError(f"unreadable capture metadata: {e}", path=str(self.meta_path)) from None
+        if not isinstance(d, dict) or d.get("format_version") != FORMAT_VERSION:
+            raise CaptureFormatError(f"unsupported capture format version {d.get('format_version') if isinstance(d, dict) else '?'}",
+                                     path=str(self.meta_path), hint=f"this ftraceipc reads version {FORMAT_VERSION}")
+        return CaptureMeta.from_json(d)
+
+    def read_text(self, rel: str) -> str:
+        p = self.tracefs_dir / rel
+        try:
+            return p.read_text()
+        except OSError as e:
+            raise CaptureFormatError(f"capture lacks {rel}: {e.strerror}", path=str(p)) from None
+
+    def format_files(self) -> dict[str, Path]:
+        """``{"system:event": path}`` for every format file stored."""
+        out: dict[str, Path] = {}
+        base = self.tracefs_dir / "events"
+        if base.is_dir():
+            for p in sorted(base.glob("*/*/format")):
+                out[f"{p.parent.parent.name}:{p.parent.name}"] = p
+        return out
+
+    def proc_records(self):
+        """Yield the /proc snapshot records (dicts) in file order."""
+        if not self.proc_path.exists():
+            return
+        with open(self.proc_path) as f:
+            for line in f:
+                line = line.strip()
+                if line:
+                    try:
+                        yield json.loads(line)
+                    except ValueError:
+                        return  # a torn last line of an interrupted capture
+
+    # --- writing -------------------------------------------------------------------------
+    def write_meta(self, meta: CaptureMeta) -> None:
+        tmp = self.meta_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(meta.to_json(), indent=1, sort_keys=True))
+        os.replace(tmp, self.meta_path)

@@ -1,0 +1,117 @@
+"""The command line. Commands stay thin; ``main`` turns every FtraceIPCError into one line and an exit code."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import click
+import typer
+
+from ftraceipc import __version__
+from ftraceipc.errors import CommandError, FtraceIPCError
+
+app = typer.Typer(
+    name="ftraceipc",
+    help="Trace how tasks talk through pipes, FIFOs and Unix sockets, and find the inefficient interactions.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"ftraceipc {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version.")) -> None:
+    """ftraceipc: a profiler of inter-process communication built on ftrace."""
+
+
+def _default_output() -> Path:
+    import time
+
+    return Path(time.strftime("ftraceipc-%Y%m%d-%H%M%S.ftipc"))
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    epilog="""Examples:
+
+  sudo ftraceipc capture -- ./my-pipeline.sh          trace a command, system-wide
+
+  sudo ftraceipc capture -o run.ftipc --duration 10   trace everything for 10 s
+
+  sudo ftraceipc capture --pid 812 --tree-only         trace one running server only
+
+  sudo ftraceipc capture --events sched_switch,sys_enter_write -- make -j2
+""",
+)
+def capture(
+    ctx: typer.Context,
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Capture directory to write (default ftraceipc-DATE.ftipc)."),
+    duration: Optional[float] = typer.Option(None, "--duration", "-d", help="Stop after S seconds."),
+    buffer_kb: int = typer.Option(16384, "--buffer-kb", help="Per-CPU ring buffer size in KiB; raise it if events are lost."),
+    events: Optional[str] = typer.Option(None, "--events", "-e", help="Comma-separated events (system:event); 'default' adds the default set."),
+    pid: List[int] = typer.Option([], "--pid", "-p", help="A running process of interest (repeatable)."),
+    tree_only: bool = typer.Option(False, "--tree-only", help="Trace only the command's (or --pid's) process tree: lower overhead, but hides peers outside it."),
+    clock: str = typer.Option("local", "--clock", help="Trace clock (local, global, mono, x86-tsc, ...)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing capture at -o."),
+    list_events: bool = typer.Option(False, "--list-events", help="Print the default event set and exit."),
+) -> None:
+    """Record a capture: raw per-CPU ring-buffer pages, formats and /proc snapshots."""
+    from ftraceipc.capture import events as ev
+
+    if list_events:
+        typer.echo("\n".join(ev.DEFAULT_EVENTS))
+        return
+    command = list(ctx.args) or None
+    if command and command[0].startswith("-"):
+        raise CommandError(f"unknown option {command[0]}", hint="see 'ftraceipc capture --help'; put the command after '--'")
+    from ftraceipc.capture.capture import Capture, CaptureOptions
+
+    opts = CaptureOptions(output=output or _default_output(), command=command, duration=duration, buffer_kb=buffer_kb,
+                          events=ev.parse_event_list(events) if events else None, pids=list(pid),
+                          tree_only=tree_only, clock=clock, force=force)
+    if opts.tree_only:
+        typer.echo("note: --tree-only hides tasks outside the traced tree (e.g. a server it talks to)", err=True)
+    result = Capture(opts).run()
+    from ftraceipc.capture.summary import print_summary
+
+    print_summary(result)
+    code = result.meta.exit_code
+    if result.stopped_by == "command" and code:
+        raise typer.Exit(code if code > 0 else 128 - code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: the one place where errors become a line on stderr and an exit code."""
+    try:
+        rv = app(args=argv, standalone_mode=False)
+        code = rv if isinstance(rv, int) else 0
+    except FtraceIPCError as e:
+        print(f"ftraceipc: error: {e.line()}", file=sys.stderr)
+        code = e.exit_code
+    except click.exceptions.Exit as e:
+        code = e.exit_code
+    except click.exceptions.Abort:
+        print("ftraceipc: aborted", file=sys.stderr)
+        code = 130
+    except click.ClickException as e:
+        e.show()
+        code = e.exit_code
+    except KeyboardInterrupt:
+        print("ftraceipc: interrupted", file=sys.stderr)
+        code = 130
+    except BrokenPipeError:
+        code = 0
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
