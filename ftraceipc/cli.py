@@ -41,15 +41,12 @@ def _default_output() -> Path:
 
 @app.command(
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    epilog="""Examples:
-
-  sudo ftraceipc capture -- ./my-pipeline.sh          trace a command, system-wide
-
-  sudo ftraceipc capture -o run.ftipc --duration 10   trace everything for 10 s
-
-  sudo ftraceipc capture --pid 812 --tree-only         trace one running server only
-
-  sudo ftraceipc capture --events sched_switch,sys_enter_write -- make -j2
+    epilog="""\b
+Examples:
+  sudo ftraceipc capture -- ./my-pipeline.sh         trace a command, system-wide
+  sudo ftraceipc capture -o run.ftipc --duration 10  trace everything for 10 s
+  sudo ftraceipc capture --pid 812 --tree-only       trace one running server only
+  sudo ftraceipc capture -e sched_switch,sys_enter_write -- make -j2
 """,
 )
 def capture(
@@ -87,6 +84,48 @@ def capture(
     code = result.meta.exit_code
     if result.stopped_by == "command" and code:
         raise typer.Exit(code if code > 0 else 128 - code)
+
+
+@app.command(epilog="""\b
+Examples:
+  ftraceipc info run.ftipc
+  ftraceipc info run.ftipc --format json | jq .events_by_type
+""")
+def info(
+    capture: Path = typer.Argument(..., help="A capture directory."),
+    format: str = typer.Option("text", "--format", "-f", help="text or json."),
+) -> None:
+    """Events per type and per CPU, lost events, duration."""
+    from ftraceipc.decode import render_info
+
+    _choice("--format", format, ("text", "json"))
+    render_info(capture, sys.stdout, format=format)
+
+
+@app.command(epilog="""\b
+Examples:
+  ftraceipc events run.ftipc --limit 20
+  ftraceipc events run.ftipc --event sched_switch --format csv > switches.csv
+  ftraceipc events run.ftipc --format jsonl | jq 'select(.event == "sys_exit_write")'
+""")
+def events(
+    capture: Path = typer.Argument(..., help="A capture directory."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Print at most N events."),
+    event: List[str] = typer.Option([], "--event", "-e", help="Only this event (repeatable), e.g. sched_switch."),
+    format: str = typer.Option("text", "--format", "-f", help="text, jsonl or csv."),
+) -> None:
+    """Decode a capture's events in time order across CPUs."""
+    from ftraceipc.decode import render_events
+
+    _choice("--format", format, ("text", "jsonl", "csv"))
+    if limit is not None and limit < 0:
+        raise CommandError(f"--limit must be >= 0 (got {limit})")
+    render_events(capture, sys.stdout, format=format, limit=limit, events=event or None)
+
+
+def _choice(opt: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise CommandError(f"{opt} {value!r} is not one of {', '.join(allowed)}", hint=f"use {opt} {allowed[0]}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -311,6 +311,7 @@ class Capture:
         ok = False
         try:
             self.instance = inst = Instance.create(tracefs)
+            inst.tracing_on(False)  # a new instance starts on: keep our own set-up out of the buffer
             inst.set_buffer_kb(self.opts.buffer_kb)
             inst.set_clock(self.opts.clock)
             inst.write("buffer_percent", "50")
@@ -320,7 +321,6 @@ class Capture:
                 except OSError:
                     pass
             inst.enable_events(events)
-            inst.tracing_on(False)  # enabling events does not start tracing yet
             meta.cpus = inst.cpus
             meta.page_size = inst.page_size
             _copy_formats(tracefs, cap, events)
