@@ -143,6 +143,21 @@ def _copy_saved(tracefs: Tracefs, inst: Instance, cap: CaptureDir) -> None:
         (cap.tracefs_dir / name).write_text(text)
 
 
+def _scan_page_flags(cap: CaptureDir, meta: CaptureMeta) -> None:
+    """Lost-event flags the kernel set in the pages themselves (beside the per-CPU counters)."""
+    from ftraceipc.decode.formats import parse_header_event, parse_header_page
+    from ftraceipc.decode.ringbuf import PageLayout, scan_missed
+
+    layout = PageLayout.from_headers(parse_header_page(cap.read_text("header_page")),
+                                     parse_header_event(cap.read_text("header_event")), meta.page_size)
+    for cpu in meta.cpus:
+        path = cap.cpu_path(cpu)
+        if path.exists():
+            scan = scan_missed(path, layout)
+            lost = meta.lost.setdefault(cpu, CpuLost())
+            lost.pages_missed, lost.missed_events = scan.pages_missed, scan.missed_events
+
+
 def _invoking_user() -> dict:
     """Run the command as the user who called sudo, not as root."""
     if os.geteuid() != 0:
@@ -315,7 +330,7 @@ class Capture:
             inst.set_buffer_kb(self.opts.buffer_kb)
             inst.set_clock(self.opts.clock)
             inst.write("buffer_percent", "50")
-            for opt, on in (("record-tgid", True), ("record-cmd", True), ("overwrite", False)):
+            for opt, on in (("record-tgid", True), ("record-cmd", True), ("overwrite", True)):
                 try:
                     inst.set_option(opt, on)
                 except OSError:
@@ -481,6 +496,10 @@ class Capture:
             except OSError as e:
                 errors.append(f"saved_cmdlines: {e}")
         self._event_counts = counts
+        try:
+            _scan_page_flags(cap, meta)
+        except Exception as e:  # noqa: BLE001 - the raw pages are kept; the decoder reports them again
+            errors.append(f"scanning pages for lost-event flags: {e}")
         if self.watcher is not None:
             self.watcher.stop()
             self.watcher.join(timeout=10)

@@ -34,7 +34,12 @@ class CpuLost:
 
     @property
     def total(self) -> int:
-        return self.overrun + self.commit_overrun + self.dropped_events + self.missed_events
+        # missed_events (counts stored in pages) is the in-stream view of the same overruns.
+        return max(self.overrun, self.missed_events) + self.commit_overrun + self.dropped_events
+
+    @property
+    def any(self) -> bool:
+        return bool(self.total or self.pages_missed)
 
 
 @dataclass

@@ -17,7 +17,8 @@ def print_summary(result: CaptureResult, out=sys.stderr) -> None:
         out.write(f"note: {len(result.skipped_events)} default events are not on this kernel and were skipped: "
                   f"{', '.join(result.skipped_events)}\n")
     for cpu, lost in sorted(m.lost.items()):
-        if lost.total:
+        if lost.any:
             out.write(f"warning: {lost.total:,} events lost on CPU{cpu} (overrun {lost.overrun}, commit overrun "
-                      f"{lost.commit_overrun}, dropped {lost.dropped_events}): raise --buffer-kb (now {m.buffer_kb})\n")
+                      f"{lost.commit_overrun}, dropped {lost.dropped_events}; {lost.pages_missed} pages flagged): "
+                      f"raise --buffer-kb (now {m.buffer_kb})\n")
     out.flush()
