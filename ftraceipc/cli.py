@@ -75,8 +75,6 @@ def capture(
     opts = CaptureOptions(output=output or _default_output(), command=command, duration=duration, buffer_kb=buffer_kb,
                           events=ev.parse_event_list(events) if events else None, pids=list(pid),
                           tree_only=tree_only, clock=clock, force=force)
-    if opts.tree_only:
-        typer.echo("note: --tree-only hides tasks outside the traced tree (e.g. a server it talks to)", err=True)
     result = Capture(opts).run()
     from ftraceipc.capture.summary import print_summary
 
@@ -115,12 +113,19 @@ def events(
     format: str = typer.Option("text", "--format", "-f", help="text, jsonl or csv."),
 ) -> None:
     """Decode a capture's events in time order across CPUs."""
-    from ftraceipc.decode import render_events
+    from ftraceipc.decode import Decoder, render_events
 
     _choice("--format", format, ("text", "jsonl", "csv"))
     if limit is not None and limit < 0:
         raise CommandError(f"--limit must be >= 0 (got {limit})")
-    render_events(capture, sys.stdout, format=format, limit=limit, events=event or None)
+    dec = Decoder(capture)
+    render_events(dec, sys.stdout, format=format, limit=limit, events=event or None)
+    sys.stdout.flush()
+    # The events went to stdout; what was skipped (a truncated file, a corrupt page) must not go unnoticed.
+    for w in dec.warnings:
+        print(f"ftraceipc: warning: {w}", file=sys.stderr)
+    if dec.warnings_dropped:
+        print(f"ftraceipc: warning: {dec.warnings_dropped} more warning(s) not shown", file=sys.stderr)
 
 
 def _choice(opt: str, value: str, allowed: tuple[str, ...]) -> None:

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """A shell-like pipeline of 4 processes joined by pipes: gen | upper | grep | count.
 
-It records what it really did (pids, fds, pipe inodes, bytes and calls per fd) in a JSON truth file,
-so tests can compare ftraceipc's model with the truth.
+Each stage counts its own reads and writes; the truth JSON (schema in samples/README.md) has the 4
+stage processes, the 3 pipes and the calls and bytes of every (tid, fd, syscall). Stages use
+os.read/os.write (the read and write syscalls).
 
     python3 samples/pipeline.py --lines 2000 --truth truth.json
 """
@@ -10,43 +11,28 @@ so tests can compare ftraceipc's model with the truth.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
+from truth import Task, Truth, fork, options, summary, wait_all
 
-def inode(fd: int) -> int:
-    return os.fstat(fd).st_ino
+NAMES = ["gen", "upper", "grep", "count"]
 
 
-def stage(name: str, rfd: int | None, wfd: int | None, lines: int, truth_w: int) -> None:
-    """Run one stage in this (child) process and report its own truth on truth_w."""
-    rec = {"stage": name, "pid": os.getpid(), "tid": os.getpid(), "read": {}, "write": {}}
-    if rfd is not None:
-        rec["read"] = {"fd": rfd, "inode": inode(rfd), "bytes": 0, "calls": 0}
-    if wfd is not None:
-        rec["write"] = {"fd": wfd, "inode": inode(wfd), "bytes": 0, "calls": 0}
-
-    def write(data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            n = os.write(wfd, view)
-            rec["write"]["bytes"] += n
-            rec["write"]["calls"] += 1
-            view = view[n:]
-
+def stage(name: str, rfd: int | None, wfd: int | None, lines: int, truth_dir: str) -> None:
+    """Run one stage in this (child) process and report its own truth."""
+    t = Task(name)
     if rfd is None:  # generator
         for i in range(lines):
-            write(f"line {i} {'x' * (i % 50)}\n".encode())
+            t.write_all(wfd, f"line {i} {'x' * (i % 50)}\n".encode())
+        count = None
     else:
         buf = b""
         count = 0
         while True:
-            chunk = os.read(rfd, 4096)
-            rec["read"]["calls"] += 1
+            chunk = t.read(rfd, 4096)
             if not chunk:
                 break
-            rec["read"]["bytes"] += len(chunk)
             buf += chunk
             *done, buf = buf.split(b"\n")
             out = []
@@ -58,11 +44,10 @@ def stage(name: str, rfd: int | None, wfd: int | None, lines: int, truth_w: int)
                 elif name == "count":
                     count += 1
             if out and wfd is not None:
-                write(b"\n".join(out) + b"\n")
-        rec["count"] = count
+                t.write_all(wfd, b"\n".join(out) + b"\n")
     if wfd is not None:
-        os.close(wfd)
-    os.write(truth_w, (json.dumps(rec) + "\n").encode())
+        t.close(wfd)
+    t.report(truth_dir, **({"count": count} if name == "count" else {}))
 
 
 def main() -> int:
@@ -71,37 +56,33 @@ def main() -> int:
     ap.add_argument("--truth", help="write the truth JSON here")
     args = ap.parse_args()
 
-    names = ["gen", "upper", "grep", "count"]
-    pipes = [os.pipe() for _ in range(len(names) - 1)]
-    tr, tw = os.pipe()
+    truth = Truth("pipeline")
+    main_task = Task("main")
+    pipes = [os.pipe() for _ in range(len(NAMES) - 1)]
+    for r, w in pipes:
+        main_task.watch(r)
     pids = []
-    for i, name in enumerate(names):
+    for i, name in enumerate(NAMES):
         rfd = pipes[i - 1][0] if i > 0 else None
         wfd = pipes[i][1] if i < len(pipes) else None
-        pid = os.fork()
-        if pid == 0:
+
+        def child(name=name, rfd=rfd, wfd=wfd) -> None:
             for r, w in pipes:  # keep only this stage's two ends, like a shell does
                 if r != rfd:
                     os.close(r)
                 if w != wfd:
                     os.close(w)
-            os.close(tr)
-            stage(name, rfd, wfd, args.lines, tw)
-            os._exit(0)
-        pids.append(pid)
+            stage(name, rfd, wfd, args.lines, truth.dir)
+
+        pids.append(fork(child))
     for r, w in pipes:
         os.close(r)
         os.close(w)
-    os.close(tw)
-    for pid in pids:
-        os.waitpid(pid, 0)
-    recs = [json.loads(line) for line in os.fdopen(tr).read().splitlines()]
-    truth = {"sample": "pipeline", "pid": os.getpid(), "stages": sorted(recs, key=lambda r: names.index(r["stage"]))}
-    if args.truth:
-        with open(args.truth, "w") as f:
-            json.dump(truth, f, indent=1)
-    count = next(r for r in recs if r["stage"] == "count")["count"]
-    print(f"pipeline: {args.lines} lines generated, {count} passed grep", file=sys.stderr)
+    wait_all(pids)
+    truth.add(main_task.record())
+    t = truth.write(args.truth, args=options(args))
+    count = next(x["count"] for x in t["tasks"] if x["role"] == "count")
+    summary("pipeline", f"{args.lines} lines generated, {count} passed grep")
     return 0
 
 

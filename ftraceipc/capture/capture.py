@@ -186,6 +186,37 @@ def _now_ts(inst: Instance, cpu: int) -> int | None:
     return None
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (from /proc/PID/task/TID/children), parents before children."""
+    out: list[int] = []
+    todo = [pid]
+    while todo:
+        p = todo.pop(0)
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                kids = Path(f"/proc/{p}/task/{tid}/children").read_text().split()
+            except OSError:
+                continue
+            for k in map(int, kids):
+                if k not in out:
+                    out.append(k)
+                    todo.append(k)
+    return out
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie."""
+    try:
+        st = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return st[st.rfind(")") + 2:][:1] not in ("Z", "X", "")
+
+
 class GatedChild:
     """The traced command, forked by us and held at a gate until tracing is on.
 
@@ -203,7 +234,11 @@ class GatedChild:
             try:
                 os.close(w)
                 os.close(er)
-                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                # Python ignores SIGPIPE and SIGXFSZ, and ignored signals survive exec: give the
+                # command the dispositions a shell would (as subprocess's restore_signals does), so
+                # a writer to a closed pipe dies of SIGPIPE as it would untraced.
+                for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE, signal.SIGXFSZ):
+                    signal.signal(s, signal.SIG_DFL)
                 if os.read(r, 1) != b"g":
                     os._exit(125)  # the capture ended before the gate opened
                 os.close(r)
@@ -225,7 +260,10 @@ class GatedChild:
 
     def open_gate(self) -> None:
         if self._gate >= 0:
-            os.write(self._gate, b"g")
+            try:
+                os.write(self._gate, b"g")
+            except BrokenPipeError:
+                pass  # it died at the gate: poll() reports how
             os.close(self._gate)
             self._gate = -1
 
@@ -262,6 +300,21 @@ class GatedChild:
         if self.returncode is None:
             os.kill(self.pid, sig)
 
+    def signal_tree(self, sig: int, below: list[int] | None = None) -> list[int]:
+        """``sig`` to the command and the processes below it (``below``, or those found now): a
+        shell's children would outlive it otherwise. Returns the processes below it."""
+        if below is None:
+            below = _descendants(self.pid) if self.poll() is None else []
+        for pid in [self.pid] + below:
+            try:
+                if pid == self.pid:
+                    self.send_signal(sig)
+                elif _running(pid):
+                    os.kill(pid, sig)
+            except OSError:
+                pass
+        return below
+
     def terminate(self) -> None:
         self.send_signal(signal.SIGTERM)
 
@@ -283,6 +336,7 @@ class Capture:
         self._old_handlers: dict[int, object] = {}
         self._proc_file = None
         self._event_counts: list[int] = []
+        self._below: list[int] = []  # processes below the command when a stop signal was passed on
 
     # --- signals ---------------------------------------------------------------------------
     def _on_signal(self, signum, frame) -> None:
@@ -290,11 +344,9 @@ class Capture:
         if self.stop_reason is None:
             self.stop_reason = f"signal:{name}"
         if self.child is not None and self.child.poll() is None and signum != signal.SIGINT:
-            # Ctrl-C reaches the command through the terminal; other signals we pass on.
-            try:
-                self.child.send_signal(signum)
-            except OSError:
-                pass
+            # Ctrl-C reaches the command through the terminal; other signals we pass on, to the
+            # command's whole tree (the terminal would have reached all of it too).
+            self._below = sorted(set(self._below) | set(self.child.signal_tree(signum)))
 
     def _install_signals(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -315,6 +367,8 @@ class Capture:
         i = split.index("\0")
         events, skipped = split[:i], split[i + 1:]
         cap = prepare_output(self.opts)
+        if self.opts.tree_only:
+            self.report("note: --tree-only hides tasks outside the traced tree (e.g. a server it talks to)")
         tracefs.remove_stale_instances(self.report)
         meta = CaptureMeta(tool_version=__version__, kernel_release=platform.release(),
                            hostname=platform.node(), machine=platform.machine(), events=events,
@@ -367,7 +421,7 @@ class Capture:
             meta.start_wall = time.time()
             inst.tracing_on(True)
             meta.start_ts = _now_ts(inst, meta.cpus[0]) if meta.cpus else None
-            if self.child:
+            if self.child and self.stop_reason is None:  # a stop signal during set-up: never start it
                 self.child.open_gate()
                 err = self.child.exec_error()
                 if err:
@@ -425,21 +479,24 @@ class Capture:
             time.sleep(0.05)
         if show:
             sys.stderr.write("\n")
-        # A signal came while the command runs: Ctrl-C from a terminal reaches it directly; give it
-        # a moment, then pass SIGINT on, then SIGTERM, then SIGKILL.
+        # A signal came (or the duration ended) while the command runs: Ctrl-C from a terminal
+        # reaches it directly; give it a moment, then pass SIGINT on, then SIGTERM, then SIGKILL, to
+        # the command and the processes below it, so none outlives the capture. (When the command
+        # ended by itself, what it left running in the background is left alone.)
         if self.child is not None:
+            self.child.close_gate()  # stopped before it was let through: it leaves without running
+            below = self._below
+            if self.child.poll() is None:
+                below = sorted(set(below) | set(_descendants(self.child.pid)))
             for sig, wait in ((None, 1.0), (signal.SIGINT, 3.0), (signal.SIGTERM, 3.0), (signal.SIGKILL, 5.0)):
-                if self.child.poll() is not None:
+                below = [p for p in below if _running(p)]
+                if self.child.poll() is not None and not below:
                     break
                 if sig is not None:
-                    try:
-                        self.child.send_signal(sig)
-                    except OSError:
-                        pass
-                try:
-                    self.child.wait(timeout=wait)
-                except subprocess.TimeoutExpired:
-                    pass
+                    self.child.signal_tree(sig, below)
+                end = time.monotonic() + wait
+                while time.monotonic() < end and (self.child.poll() is None or any(map(_running, below))):
+                    time.sleep(0.02)
 
     def _live_counts(self, inst: Instance, meta: CaptureMeta) -> tuple[int, int]:
         events = lost = 0
@@ -496,10 +553,11 @@ class Capture:
             except OSError as e:
                 errors.append(f"saved_cmdlines: {e}")
         self._event_counts = counts
-        try:
-            _scan_page_flags(cap, meta)
-        except Exception as e:  # noqa: BLE001 - the raw pages are kept; the decoder reports them again
-            errors.append(f"scanning pages for lost-event flags: {e}")
+        if meta.start_wall is not None:  # before tracing started there are no pages (nor headers) to scan
+            try:
+                _scan_page_flags(cap, meta)
+            except Exception as e:  # noqa: BLE001 - the raw pages are kept; the decoder reports them again
+                errors.append(f"scanning pages for lost-event flags: {e}")
         if self.watcher is not None:
             self.watcher.stop()
             self.watcher.join(timeout=10)

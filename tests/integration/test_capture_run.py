@@ -1,0 +1,299 @@
+"""``ftraceipc capture`` for real: a private tracefs instance, a real workload, the CLI run as a
+subprocess so exit codes and stderr are what a user sees. Ends by command, duration and signals;
+a stale instance of a killed run; --tree-only and --pid; tracefs not mounted; the sudo user.
+
+Every test leaves no ``ftraceipc-*`` instance of ours behind (checked by ``conftest.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import capture_cli as cc  # noqa: E402
+
+_reason = cc.tracefs_reason()
+pytestmark = [pytest.mark.root, pytest.mark.skipif(_reason is not None, reason=_reason or "")]
+
+
+def _top_level_state() -> tuple[str, str]:
+    return (cc.TRACEFS / "tracing_on").read_text(), (cc.TRACEFS / "set_event").read_text()
+
+
+def _no_traceback(r_or_err) -> None:
+    err = r_or_err if isinstance(r_or_err, str) else r_or_err.stderr
+    assert "Traceback" not in err, err
+
+
+# --- a normal end --------------------------------------------------------------------------------------
+def test_command_capture_exits_0_and_writes_a_complete_capture_dir(workload_capture):
+    cap, r = workload_capture
+    assert r.returncode == 0, r.stderr
+    _no_traceback(r)
+    assert "Captured" in r.stderr and "exited with code 0" in r.stderr
+    meta = cc.assert_complete(cap)
+    assert sorted(int(p.name[3:-4]) for p in (cap / "cpu").glob("cpu*.raw")) == meta["cpus"]
+    assert meta["cpus"] == sorted(int(d[3:]) for d in os.listdir(cc.TRACEFS / "per_cpu") if d[3:].isdigit())
+    assert meta["command"][0] == cc.PY and meta["exit_code"] == 0
+    pid = int(r.stdout.split()[0])
+    assert meta["command_pid"] == pid
+    assert meta["stop_ts"] is None or meta["start_ts"] is None or meta["stop_ts"] >= meta["start_ts"]
+
+
+def test_proc_jsonl_has_start_and_end_snapshots_and_a_tree_record_for_the_command(workload_capture):
+    cap, r = workload_capture
+    meta = cc.read_meta(cap)
+    recs = cc.proc_records(cap)
+    whens = {(x["kind"], x.get("when")) for x in recs}
+    assert {("fds", "start"), ("fds", "end"), ("unix", "start"), ("unix", "end")} <= whens
+    assert {"kind": "tree", "pid": meta["command_pid"]}.items() <= next(
+        x for x in recs if x["kind"] == "tree" and x["pid"] == meta["command_pid"]).items()
+    assert all("ts_wall" in x for x in recs)
+
+
+def test_info_decodes_the_capture(workload_capture):
+    cap, _ = workload_capture
+    info = cc.info_json(cap)
+    assert info["events"] > 0 and not info["warnings"]
+    assert info["by_event"].get("sys_enter_write", 0) >= 1 and info["by_event"].get("sched_process_exec", 0) >= 1
+    text = cc.cli("info", str(cap))
+    assert text.returncode == 0 and "by event" in text.stdout and "did not end cleanly" not in text.stdout
+
+
+def test_events_holds_the_commands_exec_and_its_pipe_write_with_fd_and_count(workload_capture):
+    cap, r = workload_capture
+    pid = int(r.stdout.split()[0])
+    evs = cc.events_jsonl(cap, "sys_enter_write", "sys_exit_write", "sched_process_exec")
+    execs = [e for e in evs if e["event"] == "sched_process_exec" and e["pid"] == pid]
+    assert execs and execs[0]["tid"] == pid
+    writes = [e for e in evs if e["event"] == "sys_enter_write" and e["tid"] == pid and e["fd"] == cc.WORKLOAD_FD]
+    assert [w["count"] for w in writes] == [cc.WORKLOAD_COUNT]
+    exits = [e for e in evs if e["event"] == "sys_exit_write" and e["tid"] == pid and e["ts"] > writes[0]["ts"]]
+    assert exits and exits[0]["ret"] == cc.WORKLOAD_COUNT
+    assert execs[0]["ts"] < writes[0]["ts"]
+    assert evs == sorted(evs, key=lambda e: e["ts"])
+
+
+def test_failing_command_exit_code_is_passed_on_and_the_capture_is_complete(tmp_path):
+    out = tmp_path / "fail.ftipc"
+    r = cc.cli("capture", "-o", out, "-e", cc.SMALL_EVENTS, "--buffer-kb", "1024", "--", "sh", "-c", "exit 3")
+    assert r.returncode == 3, r.stderr
+    assert "exited with code 3" in r.stderr
+    _no_traceback(r)
+    meta = cc.assert_complete(out)
+    assert meta["exit_code"] == 3
+    cc.info_json(out)
+
+
+def test_command_runs_with_default_sigpipe_so_pipelines_behave_as_untraced(tmp_path):
+    """Python ignores SIGPIPE and SIGXFSZ; ignored signals survive exec. The traced command must
+    get default dispositions, or a writer to a closed pipe fails with EPIPE instead of dying."""
+    out = tmp_path / "sig.ftipc"
+    script = "grep SigIgn /proc/self/status; yes | head -n 1 > /dev/null"
+    r = cc.cli("capture", "-o", out, "-e", cc.SMALL_EVENTS, "--buffer-kb", "1024", "--", "sh", "-c", script)
+    assert r.returncode == 0, r.stderr
+    ign = int(r.stdout.split("SigIgn:")[1].split()[0], 16)
+    assert not ign & (1 << (signal.SIGPIPE - 1)), f"SIGPIPE ignored in the command (SigIgn {ign:#x})"
+    assert not ign & (1 << (signal.SIGXFSZ - 1)), f"SIGXFSZ ignored in the command (SigIgn {ign:#x})"
+    assert "Broken pipe" not in r.stderr
+
+
+def test_duration_without_command_stops_on_its_own(tmp_path):
+    out = tmp_path / "dur.ftipc"
+    t0 = time.monotonic()
+    r = cc.cli("capture", "--duration", "1", "-o", out, "-e", cc.SMALL_EVENTS, "--buffer-kb", "1024", timeout=30)
+    took = time.monotonic() - t0
+    assert r.returncode == 0, r.stderr
+    _no_traceback(r)
+    assert 1.0 <= took < 10, took
+    meta = cc.assert_complete(out)
+    assert meta["command"] is None and meta["exit_code"] is None
+    assert 0.9 <= meta["stop_wall"] - meta["start_wall"] < 5
+    cc.info_json(out)
+
+
+# --- signals -------------------------------------------------------------------------------------------
+_COMMANDS = {
+    "no-command": ["--duration", "60"],
+    "sleep-command": ["--", "sleep", "60"],
+    # a shell whose child would outlive it if only the shell got the signal
+    "shell-command": ["--", "sh", "-c", "sleep 60 & echo $!; wait"],
+}
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM", "SIGHUP"])
+@pytest.mark.parametrize("command", list(_COMMANDS))
+def test_stop_signal_ends_capture_cleanly(tmp_path, signame, command):
+    with_command = command != "no-command"
+    out = tmp_path / "sig.ftipc"
+    args = ["capture", "-o", out, "-e", cc.SMALL_EVENTS, "--buffer-kb", "1024", *_COMMANDS[command]]
+    p = cc.popen(cc.ftraceipc_argv(*args))
+    grandchild = None
+    try:
+        head = cc.wait_for_stderr(p, "Tracing")
+        name = f"ftraceipc-{p.pid}"
+        assert name in cc.instance_names()
+        if command == "shell-command":
+            grandchild = int(p.stdout.readline())
+        cc.send(p, cc.SIGNALS[signame])
+        rc, _, err, took = cc.finish(p, timeout=15)
+    finally:
+        cc.stop(p)
+        if grandchild and cc.pid_alive(grandchild):
+            os.kill(grandchild, signal.SIGKILL)  # the 'sleep 60' this test started, by its pid
+            pytest.fail(f"the command's child 'sleep 60' (pid {grandchild}) outlived the capture")
+    err = head + err
+    assert took < 8, f"took {took:.1f} s to end after {signame}"
+    assert rc == 0, err
+    _no_traceback(err)
+    assert "Captured" in err
+    assert name not in cc.instance_names()
+    meta = cc.assert_complete(out)
+    cc.info_json(out)
+    if with_command:
+        child = meta["command_pid"]
+        assert child and f"(pid {child})" in err
+        assert not cc.pid_alive(child), f"the traced 'sleep 60' (pid {child}) outlived the capture"
+        assert meta["exit_code"] is not None and meta["exit_code"] < 0  # killed by a signal
+
+
+# --- a killed run ------------------------------------------------------------------------------------
+def test_stale_instance_of_a_killed_run_is_removed_by_the_next_capture(tmp_path):
+    top_before = _top_level_state()
+    killed = tmp_path / "killed.ftipc"
+    p = cc.popen(cc.ftraceipc_argv("capture", "--duration", "60", "-o", killed, "-e", cc.SMALL_EVENTS,
+                                   "--buffer-kb", "1024"))
+    try:
+        cc.wait_for_stderr(p, "Tracing")
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=10)
+    finally:
+        cc.stop(p)
+    stale = f"ftraceipc-{p.pid}"
+    assert stale in cc.instance_names(), "SIGKILL leaves the instance (nothing can clean up)"
+    assert (cc.INSTANCES / stale / "tracing_on").read_text().strip() == "1"
+    assert cc.read_meta(killed)["complete"] is False
+
+    out = tmp_path / "next.ftipc"
+    r = cc.cli("capture", "--duration", "0.5", "-o", out, "-e", cc.SMALL_EVENTS, "--buffer-kb", "1024")
+    assert r.returncode == 0, r.stderr
+    assert f"removed stale tracing instance {stale}" in r.stderr
+    assert stale not in cc.instance_names()
+    assert f"ftraceipc-{r.pid}" not in cc.instance_names()
+    cc.assert_complete(out)
+    # Nothing we created is left tracing; the top-level buffer was never touched.
+    for name in cc.instance_names():
+        assert not cc.instance_is_ours(name), name
+    assert _top_level_state() == top_before
+
+
+# --- what is traced ----------------------------------------------------------------------------------
+_TREE_CMD = ("import os, time\nr, w = os.pipe()\nfor _ in range(5):\n    os.write(w, b'c' * 1234); os.read(r, 1234)\n"
+             "    time.sleep(0.05)\n")
+_OTHER = ("import os, sys, time\nr, w = os.pipe()\nprint(os.getpid(), flush=True)\nend = time.time() + 20\n"
+          "while time.time() < end:\n    os.write(w, b'o' * 2345); os.read(r, 2345); time.sleep(0.02)\n")
+
+
+@pytest.fixture
+def unrelated_writer():
+    """A process outside any traced tree, writing 2345 bytes to a pipe every 20 ms."""
+    p = cc.popen([cc.PY, "-c", _OTHER])
+    try:
+        pid = int(p.stdout.readline())
+        yield pid
+    finally:
+        cc.stop(p)
+
+
+@pytest.mark.parametrize("tree_only", [True, False], ids=["tree-only", "system-wide"])
+def test_tree_only_keeps_the_command_tree_and_drops_unrelated_processes(tmp_path, unrelated_writer, tree_only):
+    out = tmp_path / "tree.ftipc"
+    # sh forks python (the '; true' keeps dash from exec'ing it): events of a grandchild must be kept too.
+    cmd = ["sh", "-c", f"{cc.PY} -c \"$0\"; true", _TREE_CMD]
+    r = cc.cli("capture", "-o", out, "-e", cc.SMALL_EVENTS, "--buffer-kb", "2048",
+               *(["--tree-only"] if tree_only else []), "--", *cmd)
+    assert r.returncode == 0, r.stderr
+    meta = cc.assert_complete(out)
+    assert meta["tree_only"] is tree_only
+    evs = cc.events_jsonl(out, "sys_enter_write", "sched_process_exec")
+    mine = [e for e in evs if e["event"] == "sys_enter_write" and e["count"] == 1234]
+    assert len(mine) == 5 and {e["tid"] for e in mine} != {meta["command_pid"]}  # the grandchild's
+    assert any(e["event"] == "sched_process_exec" and e["pid"] == meta["command_pid"] for e in evs)
+    theirs = [e for e in evs if e["tid"] == unrelated_writer]
+    if tree_only:
+        assert theirs == [], "--tree-only recorded a process outside the tree"
+    else:
+        assert any(e["event"] == "sys_enter_write" and e["count"] == 2345 for e in theirs)
+
+
+def test_pid_of_a_running_process_is_recorded_in_meta(tmp_path, unrelated_writer):
+    out = tmp_path / "pid.ftipc"
+    r = cc.cli("capture", "--pid", str(unrelated_writer), "--tree-only", "--duration", "0.5", "-o", out,
+               "-e", cc.SMALL_EVENTS, "--buffer-kb", "1024")
+    assert r.returncode == 0, r.stderr
+    meta = cc.assert_complete(out)
+    assert meta["target_pids"] == [unrelated_writer] and meta["tree_only"] is True
+    assert any(x["kind"] == "fds" and x["pid"] == unrelated_writer and x["when"] == "start"
+               for x in cc.proc_records(out))
+    evs = cc.events_jsonl(out, "sys_enter_write")
+    assert evs and {e["tid"] for e in evs} == {unrelated_writer}
+
+
+# --- the environment -----------------------------------------------------------------------------------
+def test_tracefs_not_mounted_is_mounted_by_ftraceipc(tmp_path):
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare is not installed")
+    host_ns = os.readlink("/proc/self/ns/mnt")
+    out = tmp_path / "mnt.ftipc"
+    # In a private mount namespace only (checked before umount: never the host's tracefs).
+    script = f"""
+[ "$(readlink /proc/self/ns/mnt)" != "{host_ns}" ] || exit 99
+umount /sys/kernel/debug 2>/dev/null
+umount /sys/kernel/tracing || exit 98
+[ ! -d /sys/kernel/tracing/instances ] || exit 97
+"$0" -m ftraceipc capture --duration 1 -o "$1" -e {cc.SMALL_EVENTS} --buffer-kb 1024 &
+echo "pid $!"
+wait $!; rc=$?
+grep -q ' /sys/kernel/tracing tracefs ' /proc/self/mounts && echo mounted-by-ftraceipc
+exit $rc
+"""
+    p = cc.popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script, cc.PY, str(out)])
+    try:
+        first = p.stdout.readline()
+        if first.startswith("pid "):
+            cc.OWN_PIDS.add(int(first.split()[1]))
+        rc, rest, err, _ = cc.finish(p, timeout=60)
+    finally:
+        cc.stop(p)
+    if rc in (97, 98, 99) or "unshare failed" in err:
+        pytest.skip(f"cannot make a private mount namespace without tracefs here (rc {rc}: {err.strip()})")
+    assert rc == 0, err
+    _no_traceback(err)
+    assert "mounted-by-ftraceipc" in rest
+    assert (cc.TRACEFS / "instances").is_dir(), "the host's tracefs must still be mounted"
+    cc.assert_complete(out)
+    cc.info_json(out)
+
+
+def test_command_runs_as_the_sudo_invoking_user(tmp_path):
+    shared = Path(tempfile.mkdtemp(prefix="ftraceipc-sudo-", dir="/tmp"))
+    try:
+        shared.chmod(0o1777)
+        out = tmp_path / "sudo.ftipc"
+        r = cc.cli("capture", "-o", out, "-e", cc.SMALL_EVENTS, "--buffer-kb", "1024", "--",
+                   "sh", "-c", f"id -u > {shared}/ids; id -g >> {shared}/ids; id -G >> {shared}/ids",
+                   env_extra={"SUDO_UID": "65534", "SUDO_GID": "65534"})
+        assert r.returncode == 0, r.stderr
+        assert (shared / "ids").read_text().split() == ["65534", "65534", "65534"]
+        assert (shared / "ids").stat().st_uid == 65534
+        cc.assert_complete(out)  # the capture itself is still written by root
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
