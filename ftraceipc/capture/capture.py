@@ -121,7 +121,7 @@ def prepare_output(opts: CaptureOptions) -> CaptureDir:
     return CaptureDir(out)
 
 
-def _copy_formats(tracefs: Tracefs, cap: CaptureDir, events: list[str]) -> None:
+def copy_formats(tracefs: Tracefs, cap: CaptureDir, events: list[str]) -> None:
     for name in ("header_page", "header_event"):
         (cap.tracefs_dir / name).write_text(tracefs.read(f"events/{name}"))
     for ev in events:
@@ -131,7 +131,7 @@ def _copy_formats(tracefs: Tracefs, cap: CaptureDir, events: list[str]) -> None:
         dst.write_text((tracefs.event_dir(ev) / "format").read_text())
 
 
-def _copy_saved(tracefs: Tracefs, inst: Instance, cap: CaptureDir) -> None:
+def copy_saved(tracefs: Tracefs, inst: Instance, cap: CaptureDir) -> None:
     for name in ("saved_cmdlines", "saved_tgids"):
         text = ""
         for src in (inst.file(name), tracefs.root / name):
@@ -392,7 +392,7 @@ class Capture:
             inst.enable_events(events)
             meta.cpus = inst.cpus
             meta.page_size = inst.page_size
-            _copy_formats(tracefs, cap, events)
+            copy_formats(tracefs, cap, events)
             cap.write_meta(meta)
 
             if self.opts.command:
@@ -549,7 +549,7 @@ class Capture:
                 except OSError as e:
                     errors.append(f"stats: {e}")
             try:
-                _copy_saved(tracefs, inst, cap)
+                copy_saved(tracefs, inst, cap)
             except OSError as e:
                 errors.append(f"saved_cmdlines: {e}")
         self._event_counts = counts

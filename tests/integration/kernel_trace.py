@@ -4,18 +4,18 @@ instances; the instance is always removed."""
 
 from __future__ import annotations
 
-import errno
 import os
 import platform
 import shutil
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from ftraceipc.capture.capture import copy_formats, copy_saved
 from ftraceipc.capture.store import CaptureDir, CaptureMeta
+from ftraceipc.capture.tracefs import Instance, Tracefs
 
 TRACEFS = Path("/sys/kernel/tracing")
 
@@ -38,31 +38,21 @@ def tracefs_usable() -> str | None:
     return None
 
 
-class Instance:
-    def __init__(self, path: Path):
-        self.path = path
-
-    def write(self, rel: str, value: str) -> None:
-        with open(self.path / rel, "w") as f:
-            f.write(value)
-
-    def read(self, rel: str) -> str:
-        return (self.path / rel).read_text()
+class KernelTraceInstance(Instance):
+    """ftraceipc's own instance lifecycle, plus what the decoder tests need: the kernel's text
+    rendering of the buffer and its raw pages read with read() (not the capture's splice path)."""
 
     def enable(self, events: list[str]) -> None:
-        for ev in events:
-            system, name = ev.split(":")
-            self.write(f"events/{system}/{name}/enable", "1")
+        self.enable_events(events)
 
     def read_trace(self, fields: bool) -> bytes:
-        self.write("options/fields", "1" if fields else "0")
-        self.write("options/hash-ptr", "0")
-        with open(self.path / "trace", "rb") as f:
-            return f.read()
+        self.set_option("fields", fields)
+        self.set_option("hash-ptr", False)
+        return self.file("trace").read_bytes()
 
     def read_raw(self, cpu: int, page_size: int) -> bytes:
         """Every page of ``per_cpu/cpuN/trace_pipe_raw`` (consuming), read() page by page."""
-        fd = os.open(self.path / f"per_cpu/cpu{cpu}/trace_pipe_raw", os.O_RDONLY | os.O_NONBLOCK)
+        fd = os.open(self.per_cpu(cpu, "trace_pipe_raw"), os.O_RDONLY | os.O_NONBLOCK)
         out = bytearray()
         try:
             while True:
@@ -70,10 +60,8 @@ class Instance:
                     b = os.read(fd, page_size)
                 except BlockingIOError:
                     break
-                except OSError as e:
-                    if e.errno == errno.EINTR:
-                        continue
-                    raise
+                except InterruptedError:
+                    continue
                 if not b:
                     break
                 out += b
@@ -86,51 +74,24 @@ class Instance:
         cap = CaptureDir(root)
         (root / "cpu").mkdir(parents=True)
         (cap.tracefs_dir / "events").mkdir(parents=True)
-        page_size = int(self.read("buffer_subbuf_size_kb").strip() or 4) * 1024
-        for name in ("header_page", "header_event"):
-            (cap.tracefs_dir / name).write_text((TRACEFS / "events" / name).read_text())
-        for name in ("saved_cmdlines", "saved_tgids"):
-            try:
-                (cap.tracefs_dir / name).write_text((TRACEFS / name).read_text())
-            except OSError:
-                pass
-        for ev in events:
-            system, name = ev.split(":")
-            dst = cap.format_path(system, name)
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            dst.write_text((TRACEFS / "events" / system / name / "format").read_text())
-        cpus = sorted(int(p.name[3:]) for p in (self.path / "per_cpu").iterdir() if p.name[3:].isdigit())
+        copy_formats(self.tracefs, cap, events)
+        copy_saved(self.tracefs, self, cap)
+        cpus = self.cpus
         for cpu in cpus:
-            cap.cpu_path(cpu).write_bytes(self.read_raw(cpu, page_size))
+            cap.cpu_path(cpu).write_bytes(self.read_raw(cpu, self.page_size))
         u = platform.uname()
         cap.write_meta(CaptureMeta(tool_version="test", kernel_release=u.release, hostname=u.node, machine=u.machine,
-                                   cpus=cpus, page_size=page_size, clock=clock, events=list(events),
+                                   cpus=cpus, page_size=self.page_size, clock=clock, events=list(events),
                                    complete=True))
         return cap
 
 
 @contextmanager
-def private_instance(tag: str = "") -> Iterator[Instance]:
-    """``instances/ftraceipc-test-<pid>[-tag]``, removed on exit whatever happens."""
-    path = TRACEFS / "instances" / f"ftraceipc-test-{os.getpid()}{'-' + tag if tag else ''}"
-    path.mkdir()
-    inst = Instance(path)
-    try:
+def private_instance(tag: str = "") -> Iterator[KernelTraceInstance]:
+    """``instances/ftraceipc-test-<pid>[-tag]``, destroyed on exit whatever happens."""
+    name = f"ftraceipc-test-{os.getpid()}{'-' + tag if tag else ''}"
+    with KernelTraceInstance.create(Tracefs.find(mount=False), name) as inst:
         yield inst
-    finally:
-        try:
-            inst.write("tracing_on", "0")
-            inst.write("events/enable", "0")
-        except OSError:
-            pass
-        for _ in range(50):
-            try:
-                path.rmdir()
-                break
-            except OSError as e:
-                if e.errno != errno.EBUSY:
-                    raise
-                time.sleep(0.1)
 
 
 # A small program that makes every traced syscall and sock/sched event happen at least once.
