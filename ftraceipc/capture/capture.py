@@ -22,7 +22,7 @@ from typing import Callable
 from ftraceipc import __version__
 from ftraceipc.capture.events import DEFAULT_EVENTS
 from ftraceipc.capture.procsnap import ProcWatcher
-from ftraceipc.capture.reader import CpuReader
+from ftraceipc.capture.reader import CpuReaderProcess
 from ftraceipc.capture.store import CaptureDir, CaptureMeta, CpuLost
 from ftraceipc.capture.tracefs import Instance, Tracefs, require_root
 from ftraceipc.errors import CommandError, FtraceIPCError, TracefsError
@@ -329,7 +329,7 @@ class Capture:
         self.opts = opts
         self.report = report
         self.instance: Instance | None = None
-        self.readers: list[CpuReader] = []
+        self.readers: list[CpuReaderProcess] = []
         self.watcher: ProcWatcher | None = None
         self.child: GatedChild | None = None
         self.stop_reason: str | None = None
@@ -410,13 +410,17 @@ class Capture:
                 self.watcher.add_root(self.child.pid)
             self.watcher.start_snapshot()
 
-            for cpu in meta.cpus:
-                r = CpuReader(str(inst.per_cpu(cpu, "trace_pipe_raw")), str(cap.cpu_path(cpu)), cpu, meta.page_size)
+            for cpu in meta.cpus:  # forked: before any thread of ours starts
+                r = CpuReaderProcess(str(inst.per_cpu(cpu, "trace_pipe_raw")), str(cap.cpu_path(cpu)), cpu,
+                                     meta.page_size)
                 self.readers.append(r)
                 r.start()
+            self.watcher.exclude.update(r.pid for r in self.readers)
             self.watcher.start()
-            if not self.opts.tree_only:
-                self._exclude_self(inst)
+            # Our own events are recorded (a kernel pid filter would cost every traced task ~5 %):
+            # the capture names our tasks so that analyses leave them out.
+            meta.tracer_pids = [os.getpid()] + [r.pid for r in self.readers]
+            meta.tracer_tids = sorted({int(t) for t in os.listdir("/proc/self/task")} | set(meta.tracer_pids))
 
             meta.start_wall = time.time()
             inst.tracing_on(True)
@@ -435,14 +439,6 @@ class Capture:
                 shutil.rmtree(cap.root, ignore_errors=True)  # failed before tracing: nothing worth keeping
         events_total = sum(r_ev for r_ev in self._event_counts)
         return CaptureResult(cap.root, meta, events_total, total_bytes, skipped, self.stop_reason or "end")
-
-    def _exclude_self(self, inst: Instance) -> None:
-        """Our own threads' syscalls would trace the tracer: leave them out."""
-        try:
-            tids = [int(t) for t in os.listdir("/proc/self/task")]
-            inst.write("set_event_notrace_pid", " ".join(map(str, tids)))
-        except OSError:
-            pass
 
     def _announce(self) -> None:
         if self.opts.command:

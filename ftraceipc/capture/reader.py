@@ -9,9 +9,12 @@ partly filled page that splice will not hand out.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import select
+import signal
 import threading
+import time
 
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 SPLICE_F_MOVE = getattr(os, "SPLICE_F_MOVE", 1)
@@ -122,3 +125,133 @@ class CpuReader(threading.Thread):
                 os.close(fd)
             except OSError:
                 pass
+
+
+class CpuReaderProcess:
+    """A ``CpuReader`` run in a forked process of its own, with the same interface (``start``,
+    ``stop``, ``join``, ``is_alive``, ``close``, ``bytes``, ``error``, ``priority``, ``pid``).
+
+    Why a process: the reader threads are SCHED_FIFO, but Python threads share one GIL. When the
+    /proc watcher (or the main thread) holds the GIL and is preempted by a busy workload - 160
+    runnable tasks under ``perf bench sched messaging`` - a woken reader cannot run until the holder
+    gets the CPU back: the ring buffer overflows. A process has its own GIL.
+
+    Fork it before any thread of this process starts. The child keeps only its own fds (the gate
+    pipe of the traced command, the proc.jsonl file, ... are closed), ignores the stop signals (the
+    parent stops it through a pipe, and EOF on that pipe - the parent gone - stops it too), drains
+    what is left, reports its byte count (or error) on a second pipe and leaves with ``os._exit``.
+    """
+
+    def __init__(self, raw_path: str, out_path: str, cpu: int, page_size: int, poll_ms: int = 250):
+        self.cpu = cpu
+        self.bytes = 0
+        self._error: BaseException | None = None
+        self.priority = "normal"
+        self.pid: int | None = None
+        self._args = (raw_path, out_path, cpu, page_size, poll_ms)
+        self._ctl_w = self._res_r = -1
+        self._done = False
+        # open both files here too, so a bad path fails now, in the caller, as CpuReader does
+        CpuReader(*self._args).close()
+
+    def start(self) -> None:
+        ctl_r, ctl_w = os.pipe2(os.O_CLOEXEC)
+        res_r, res_w = os.pipe2(os.O_CLOEXEC)
+        pid = os.fork()
+        if pid == 0:  # child: never returns
+            code = 1
+            try:
+                for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                    signal.signal(s, signal.SIG_IGN)
+                keep = {ctl_r, res_w}
+                for fd in map(int, os.listdir("/proc/self/fd")):
+                    if fd > 2 and fd not in keep:
+                        try:
+                            os.close(fd)
+                        except OSError:
+                            pass
+                r = CpuReader(*self._args)
+                r._raise_priority()
+                poller = select.poll()
+                poller.register(r._src, select.POLLIN)
+                poller.register(ctl_r, select.POLLIN)
+                while not any(fd == ctl_r for fd, _ in poller.poll(r.poll_ms)):
+                    r._splice_full_pages()
+                r._splice_full_pages()
+                r._read_partial_pages()
+                r.close()
+                os.write(res_w, json.dumps({"bytes": r.bytes, "priority": r.priority}).encode())
+                code = 0
+            except BaseException as e:  # noqa: BLE001 - reported to the parent
+                try:
+                    os.write(res_w, json.dumps({"error": f"{type(e).__name__}: {e}"}).encode())
+                except OSError:
+                    pass
+            finally:
+                os._exit(code)
+        os.close(ctl_r)
+        os.close(res_w)
+        self.pid, self._ctl_w, self._res_r = pid, ctl_w, res_r
+
+    def stop(self) -> None:
+        if self._ctl_w >= 0:
+            os.close(self._ctl_w)  # EOF: the child drains and leaves
+            self._ctl_w = -1
+
+    def join(self, timeout: float | None = None) -> None:
+        end = None if timeout is None else time.monotonic() + timeout
+        while self.pid is not None and not self._done:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self._done = True
+                self._collect(status)
+                return
+            if end is not None and time.monotonic() >= end:
+                return
+            time.sleep(0.01)
+
+    def _collect(self, status: int) -> None:
+        data = b""
+        while True:
+            chunk = os.read(self._res_r, 65536)
+            if not chunk:
+                break
+            data += chunk
+        try:
+            d = json.loads(data) if data else {}
+        except ValueError:
+            d = {}
+        self.bytes = d.get("bytes", 0)
+        self.priority = d.get("priority", self.priority)
+        if "error" in d:
+            self._error = OSError(d["error"])
+        elif os.waitstatus_to_exitcode(status) != 0:
+            self._error = OSError(f"reader process exited with {os.waitstatus_to_exitcode(status)}")
+
+    @property
+    def error(self) -> BaseException | None:
+        """Set once the child has left with an error (checked without blocking, so the capture's
+        main loop notices a reader that died while tracing)."""
+        if self._error is None and self.pid is not None and not self._done:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self._done = True
+                self._collect(status)
+                if self._error is None:
+                    self._error = OSError("reader process ended before it was stopped")
+        return self._error
+
+    def is_alive(self) -> bool:
+        return self.pid is not None and not self._done
+
+    def close(self) -> None:
+        self.stop()
+        if self.is_alive():
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            self.join()
+        if self._res_r >= 0:
+            os.close(self._res_r)
+            self._res_r = -1

@@ -65,6 +65,9 @@ class CaptureMeta:
     tree_only: bool = False
     lost: dict[int, CpuLost] = field(default_factory=dict)
     complete: bool = False
+    # ftraceipc's own processes and threads while tracing: their events are in the capture, to be ignored
+    tracer_pids: list[int] = field(default_factory=list)
+    tracer_tids: list[int] = field(default_factory=list)
 
     @property
     def ncpus(self) -> int:
