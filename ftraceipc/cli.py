@@ -19,6 +19,12 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="""\b
+Examples:
+  sudo ftraceipc capture -o run.ftipc -- ./their-workload
+  ftraceipc info run.ftipc
+  ftraceipc events run.ftipc --limit 20 --format jsonl
+""",
 )
 
 
