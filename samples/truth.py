@@ -443,3 +443,19 @@ def balance(truth: dict[str, Any]) -> list[str]:
             outflow[e["rid"]] = outflow.get(e["rid"], 0) + e["bytes"]
     return [f"{rid}: {inflow.get(rid, 0)} bytes in, {outflow.get(rid, 0)} bytes out"
             for rid in sorted(set(inflow) | set(outflow)) if inflow.get(rid, 0) != outflow.get(rid, 0)]
+
+
+# Every sample and variant, as (script name without .py, extra arguments): what the tests run.
+SAMPLES: list[tuple[str, list[str]]] = [
+    ("pipeline", []),
+    ("fanin", []),
+    ("unix_server", []),
+    ("socketpair_pingpong", []),
+    ("unix_dgram", []),
+    ("unix_dgram", ["--abstract"]),
+    ("fifo", []),
+    ("shortlived", []),
+    ("shortlived", ["--program", "sh"]),
+    ("fd_reuse", []),
+    ("seqpacket", []),
+]

@@ -14,22 +14,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from truth_check import capture_sample, mismatches, read_trace  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "samples"))
+from truth import SAMPLES  # noqa: E402
+
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path("/sys/kernel/tracing/instances").is_dir(),
                                 reason="needs root and tracefs")
 
-# pipeline: test_capture_sample_truth.py
-CASES = [
-    ("fanin", []),
-    ("unix_server", []),
-    ("socketpair_pingpong", []),
-    ("unix_dgram", []),
-    ("unix_dgram", ["--abstract"]),
-    ("fifo", []),
-    ("shortlived", []),
-    ("shortlived", ["--program", "sh"]),
-    ("fd_reuse", []),
-    ("seqpacket", []),
-]
+# pipeline has its own test: test_capture_sample_truth.py
+CASES = [c for c in SAMPLES if c[0] != "pipeline"]
 
 
 @pytest.mark.parametrize("sample,args", CASES, ids=[" ".join([s, *a]) for s, a in CASES])

@@ -17,19 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "samples"))
 import truth as truth_mod  # noqa: E402
 
-CASES = [
-    ("pipeline", []),
-    ("fanin", []),
-    ("unix_server", []),
-    ("socketpair_pingpong", []),
-    ("unix_dgram", []),
-    ("unix_dgram", ["--abstract"]),
-    ("fifo", []),
-    ("shortlived", []),
-    ("shortlived", ["--program", "sh"]),
-    ("fd_reuse", []),
-    ("seqpacket", []),
-]
+CASES = truth_mod.SAMPLES
 
 
 def run(tmp_path: Path, sample: str, args: list[str]) -> dict:
