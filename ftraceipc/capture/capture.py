@@ -67,7 +67,7 @@ def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def validate(opts: CaptureOptions, tracefs: Tracefs) -> list[str]:
+def validate(opts: CaptureOptions, tracefs: Tracefs) -> tuple[list[str], list[str]]:
     """Check everything before touching the kernel; return the events to enable and those skipped."""
     if opts.buffer_kb <= 0:
         raise CommandError(f"--buffer-kb must be positive (got {opts.buffer_kb})", hint="e.g. --buffer-kb 16384")
@@ -96,7 +96,7 @@ def validate(opts: CaptureOptions, tracefs: Tracefs) -> list[str]:
         wanted, skipped = list(opts.events), []
     if not wanted:
         raise CommandError("no events to trace", hint="give --events or use the default set")
-    return wanted + ["\0"] + skipped  # split by caller
+    return wanted, skipped
 
 
 def prepare_output(opts: CaptureOptions) -> CaptureDir:
@@ -363,9 +363,7 @@ class Capture:
     def run(self) -> CaptureResult:
         require_root()
         tracefs = Tracefs.find(mount=True)
-        split = validate(self.opts, tracefs)
-        i = split.index("\0")
-        events, skipped = split[:i], split[i + 1:]
+        events, skipped = validate(self.opts, tracefs)
         cap = prepare_output(self.opts)
         if self.opts.tree_only:
             self.report("note: --tree-only hides tasks outside the traced tree (e.g. a server it talks to)")
