@@ -13,9 +13,9 @@ interleaved (one of each per repetition, order rotated each time), medians repor
   perf       ``perf record -a -m MMAP -e <same tracepoints> -o TMP -- <workload>``
 
 Diagnostic variants (``--variants``): ``floor-notrace`` = floor + a ``set_event_notrace_pid`` entry
-(what ftraceipc writes to leave its own threads out; turns on per-event pid filtering);
-``ftraceipc-noexclude`` = ftraceipc capture without that entry (its own threads' events are then
-recorded too); ``perf-xp`` = perf with ``--exclude-perf`` (perf leaves its own tasks out, as ftraceipc does).
+(what ftraceipc wrote before ff0c775 to leave its own threads out; it turns on per-event pid filtering
+and costs every traced task ~6 %, so ftraceipc no longer does it); ``perf-xp`` = perf with
+``--exclude-perf`` (perf leaves its own tasks out).
 Runs during which another tracing instance existed (other people's captures add tracing load) are
 measured again (``--retry-busy``).
 
@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _benchutil as bu  # noqa: E402
 
 DEFAULT_VARIANTS = ["untraced", "floor", "ftraceipc", "perf"]
-ALL_VARIANTS = DEFAULT_VARIANTS + ["floor-notrace", "ftraceipc-noexclude", "perf-xp"]
+ALL_VARIANTS = DEFAULT_VARIANTS + ["floor-notrace", "perf-xp"]
 
 
 class Floor:
@@ -92,15 +92,9 @@ class Floor:
         self.inst.destroy()
 
 
-# ``ftraceipc capture`` without its set_event_notrace_pid (own threads are then traced too): the
-# diagnostic variant ftraceipc-noexclude, to measure what the kernel's pid filtering costs.
-NOEXCLUDE = ("import sys, ftraceipc.capture.capture as c; c.Capture._exclude_self = lambda self, inst: None; "
-             "from ftraceipc.cli import main; sys.argv[0] = 'ftraceipc'; main()")
-
-
-def measure_ftraceipc(bench: list[str], tmp: Path, i: int, exclude_self: bool = True) -> tuple[bu.ChildResult, dict]:
+def measure_ftraceipc(bench: list[str], tmp: Path, i: int) -> tuple[bu.ChildResult, dict]:
     out = tmp / f"cap{i}.ftipc"
-    argv = bu.ftraceipc_argv() if exclude_self else [sys.executable, "-c", NOEXCLUDE]
+    argv = bu.ftraceipc_argv()
     try:
         r = bu.run(argv + ["capture", "-o", out, "--"] + bench)
         meta = json.loads((out / "meta.json").read_text())
@@ -178,8 +172,8 @@ def main() -> None:
                             return bu.run(bench), {}
                         if v in ("floor", "floor-notrace"):
                             return floor.measure(bench, notrace=v == "floor-notrace")
-                        if v.startswith("ftraceipc"):
-                            return measure_ftraceipc(bench, tmp, rep, exclude_self=v == "ftraceipc")
+                        if v == "ftraceipc":
+                            return measure_ftraceipc(bench, tmp, rep)
                         return measure_perf(bench, events, a.perf_mmap, tmp, rep, exclude_perf=v == "perf-xp")
 
                     t0 = time.time()

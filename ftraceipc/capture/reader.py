@@ -13,26 +13,23 @@ import json
 import os
 import select
 import signal
-import threading
 import time
 
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 SPLICE_F_MOVE = getattr(os, "SPLICE_F_MOVE", 1)
 SPLICE_F_NONBLOCK = getattr(os, "SPLICE_F_NONBLOCK", 2)
 PIPE_BYTES = 1 << 20
+F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
 
 
-class CpuReader(threading.Thread):
-    """Moves one CPU's pages to one file. ``stop()`` drains what is left, then the thread ends."""
+class PageMover:
+    """Moves one CPU's pages from ``trace_pipe_raw`` to one file (runs inside ``CpuReaderProcess``)."""
 
     def __init__(self, raw_path: str, out_path: str, cpu: int, page_size: int, poll_ms: int = 250):
-        super().__init__(name=f"ftraceipc-cpu{cpu}", daemon=True)
         self.cpu = cpu
         self.page_size = page_size
         self.poll_ms = poll_ms
         self.bytes = 0
-        self.error: BaseException | None = None
-        self._stop_evt = threading.Event()
         self._src = os.open(raw_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         try:
             self._out = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
@@ -44,42 +41,34 @@ class CpuReader(threading.Thread):
             fcntl.fcntl(self._pw, F_SETPIPE_SZ, PIPE_BYTES)
         except OSError:
             pass  # a smaller pipe only means more splice calls
-        self._chunk = max(page_size, (fcntl.fcntl(self._pw, 1032) if hasattr(fcntl, "F_GETPIPE_SZ") else 65536))
+        self._chunk = max(page_size, fcntl.fcntl(self._pw, F_GETPIPE_SZ))
         self._chunk -= self._chunk % page_size
         self._closed = False
         self.priority = "normal"
 
-    # --- thread ----------------------------------------------------------------------------
-    def _raise_priority(self) -> None:
+    def raise_priority(self) -> None:
         """Keep up with a machine full of runnable tasks: the reader sleeps in poll() almost always, but
         when the buffer is half full it must run at once, not after 160 busy tasks had their turn."""
         try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))  # this thread only
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
             self.priority = "SCHED_FIFO 1"
         except (OSError, AttributeError):
             try:
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), -20)
+                os.setpriority(os.PRIO_PROCESS, 0, -20)
                 self.priority = "nice -20"
             except OSError:
                 self.priority = "normal"
 
-    def run(self) -> None:
-        try:
-            self._raise_priority()
-            poller = select.poll()
-            poller.register(self._src, select.POLLIN)
-            while not self._stop_evt.is_set():
-                poller.poll(self.poll_ms)
-                self._splice_full_pages()
+    def run_until(self, ctl_fd: int) -> None:
+        """Move full pages whenever the buffer wakes us, until ``ctl_fd`` is readable (or at EOF);
+        then drain: the last full pages by splice, the partly filled one by read()."""
+        poller = select.poll()
+        poller.register(self._src, select.POLLIN)
+        poller.register(ctl_fd, select.POLLIN)
+        while not any(fd == ctl_fd for fd, _ in poller.poll(self.poll_ms)):
             self._splice_full_pages()
-            self._read_partial_pages()
-        except BaseException as e:  # reported by the capture, never lost
-            self.error = e
-        finally:
-            self.close()
-
-    def stop(self) -> None:
-        self._stop_evt.set()
+        self._splice_full_pages()
+        self._read_partial_pages()
 
     # --- moving pages ------------------------------------------------------------------------
     def _splice_full_pages(self) -> None:
@@ -128,10 +117,10 @@ class CpuReader(threading.Thread):
 
 
 class CpuReaderProcess:
-    """A ``CpuReader`` run in a forked process of its own, with the same interface (``start``,
-    ``stop``, ``join``, ``is_alive``, ``close``, ``bytes``, ``error``, ``priority``, ``pid``).
+    """A ``PageMover`` run in a forked process of its own (``start``, ``stop``, ``join``,
+    ``is_alive``, ``close``, ``bytes``, ``error``, ``priority``, ``pid``).
 
-    Why a process: the reader threads are SCHED_FIFO, but Python threads share one GIL. When the
+    Why a process: readers run at SCHED_FIFO, but Python threads share one GIL. When the
     /proc watcher (or the main thread) holds the GIL and is preempted by a busy workload - 160
     runnable tasks under ``perf bench sched messaging`` - a woken reader cannot run until the holder
     gets the CPU back: the ring buffer overflows. A process has its own GIL.
@@ -151,8 +140,8 @@ class CpuReaderProcess:
         self._args = (raw_path, out_path, cpu, page_size, poll_ms)
         self._ctl_w = self._res_r = -1
         self._done = False
-        # open both files here too, so a bad path fails now, in the caller, as CpuReader does
-        CpuReader(*self._args).close()
+        # open both files here too, so a bad path fails now, in the caller
+        PageMover(*self._args).close()
 
     def start(self) -> None:
         ctl_r, ctl_w = os.pipe2(os.O_CLOEXEC)
@@ -170,15 +159,9 @@ class CpuReaderProcess:
                             os.close(fd)
                         except OSError:
                             pass
-                r = CpuReader(*self._args)
-                r._raise_priority()
-                poller = select.poll()
-                poller.register(r._src, select.POLLIN)
-                poller.register(ctl_r, select.POLLIN)
-                while not any(fd == ctl_r for fd, _ in poller.poll(r.poll_ms)):
-                    r._splice_full_pages()
-                r._splice_full_pages()
-                r._read_partial_pages()
+                r = PageMover(*self._args)
+                r.raise_priority()
+                r.run_until(ctl_r)
                 r.close()
                 os.write(res_w, json.dumps({"bytes": r.bytes, "priority": r.priority}).encode())
                 code = 0
