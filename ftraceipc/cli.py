@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -24,6 +25,7 @@ Examples:
   sudo ftraceipc capture -o run.ftipc -- ./their-workload
   ftraceipc info run.ftipc
   ftraceipc events run.ftipc --limit 20 --format jsonl
+  ftraceipc model run.ftipc
 """,
 )
 
@@ -66,6 +68,7 @@ def capture(
     clock: str = typer.Option("local", "--clock", help="Trace clock (local, global, mono, x86-tsc, ...)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing capture at -o."),
     list_events: bool = typer.Option(False, "--list-events", help="Print the default event set and exit."),
+    no_model: bool = typer.Option(False, "--no-model", help="Skip the IPC model summary at the end (build it later with 'ftraceipc model')."),
 ) -> None:
     """Record a capture: raw per-CPU ring-buffer pages, formats and /proc snapshots."""
     from ftraceipc.capture import events as ev
@@ -85,9 +88,23 @@ def capture(
     from ftraceipc.capture.summary import print_summary
 
     print_summary(result)
+    if not no_model:
+        _model_summary(result.path)
     code = result.meta.exit_code
     if result.stopped_by == "command" and code:
         raise typer.Exit(code if code > 0 else 128 - code)
+
+
+def _model_summary(path: Path) -> None:
+    """The end-of-capture summary of the IPC model; a failure here never fails the capture."""
+    from ftraceipc.model.build import build_model
+    from ftraceipc.model.summary import summary_lines
+
+    try:
+        lines = summary_lines(build_model(path))
+    except FtraceIPCError as e:
+        lines = [f"no IPC model summary: {e.line()}"]
+    sys.stderr.write("".join(f"{ln}\n" for ln in lines))
 
 
 @app.command(epilog="""\b
@@ -132,6 +149,63 @@ def events(
         print(f"ftraceipc: warning: {w}", file=sys.stderr)
     if dec.warnings_dropped:
         print(f"ftraceipc: warning: {dec.warnings_dropped} more warning(s) not shown", file=sys.stderr)
+
+
+@app.command(epilog="""\b
+Examples:
+  ftraceipc model run.ftipc                              the report
+  ftraceipc model run.ftipc -f json | jq '.edges[] | select(.type == "FLOWS")'
+  ftraceipc model run.ftipc -f json --episodes -o run.json  one edge per sleep and wakeup too
+  ftraceipc model run.ftipc -f parquet -o run.tables        tables for pandas, duckdb, ...
+""")
+def model(
+    capture: Path = typer.Argument(..., help="A capture directory."),
+    format: str = typer.Option("text", "--format", "-f", help="text, json, csv or parquet (csv and parquet write a directory: need --output)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here instead of stdout (a directory for csv and parquet)."),
+    episodes: bool = typer.Option(False, "--episodes", help="Also one row per blocking episode and per wakeup (json edges; episodes/wakeups tables)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --output."),
+) -> None:
+    """The IPC model: tasks, pipes/FIFOs/sockets, and who writes, reads, blocks on and wakes whom."""
+    from ftraceipc.capture.store import CaptureDir
+    from ftraceipc.model.export import check_output, export
+
+    check_output(output, format, force)
+    CaptureDir.open(capture).read_meta()  # one clear error before any work if it is not a capture
+    from ftraceipc.model.build import build_model
+
+    with _build_progress() as progress:
+        m = build_model(capture, episodes=episodes, **_progress_kw(build_model, progress))
+    export(m, format, output=output, force=force, episodes=episodes)
+    if output is not None:
+        print(f"wrote {output}", file=sys.stderr)
+
+
+def _progress_kw(fn, progress) -> dict:
+    """``progress=`` for builders that take it (a callback ``progress(done_bytes, total_bytes)``)."""
+    import inspect
+
+    if progress is None:
+        return {}
+    try:
+        return {"progress": progress} if "progress" in inspect.signature(fn).parameters else {}
+    except (TypeError, ValueError):
+        return {}
+
+
+@contextlib.contextmanager
+def _build_progress():
+    """A rich progress bar on stderr while a model is built, only when stderr is a terminal; yields
+    the callback ``progress(done_bytes, total_bytes)`` or None."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    with Progress("building model", BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("model", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total or None)
 
 
 def _choice(opt: str, value: str, allowed: tuple[str, ...]) -> None:

@@ -12,12 +12,29 @@ SCHED = [
     "sched:sched_process_exit",
 ]
 
+# Who is a thread of whom (clone_flags) and comm changes.
+TASK = ["task:task_newtask", "task:task_rename"]
+
+# A pipe's inode: pipe2 sets the new pipefs inode's ctime inside the syscall, and this is the only
+# event that names it (the syscall exit returns 0; the fds go to user memory). Filtered to the pipefs
+# device at capture time (FILTERS), so file-system activity costs nothing.
+INODES = ["timestamp:inode_set_ctime_to_ts"]
+
 # Data transfer on fds: enter (fd, count) and exit (bytes moved or -errno).
 IO_SYSCALLS = ["read", "write", "readv", "writev", "sendto", "recvfrom", "sendmsg", "recvmsg", "splice"]
 
 # The fd lifecycle: how fds come to name a pipe, FIFO or socket, and stop naming it.
 FD_SYSCALLS = ["pipe", "pipe2", "socket", "socketpair", "accept", "accept4", "connect", "bind", "listen",
                "dup", "dup2", "dup3", "fcntl", "close", "close_range", "openat"]
+
+# Every other syscall that installs a new fd (its exit returns the fd): with these the model knows a
+# process's whole fd table, so the fds pipe2/socketpair returned are the lowest free ones.
+# (Not covered: fds received with SCM_RIGHTS and fds returned by ioctl; see docs/schema.md.)
+FD_CREATE_SYSCALLS = ["open", "creat", "openat2", "memfd_create", "eventfd", "eventfd2", "epoll_create",
+                      "epoll_create1", "signalfd", "signalfd4", "timerfd_create", "inotify_init",
+                      "inotify_init1", "fanotify_init", "pidfd_open", "pidfd_getfd", "perf_event_open",
+                      "io_uring_setup", "userfaultfd", "open_by_handle_at", "open_tree", "fsopen", "fspick",
+                      "fsmount", "memfd_secret", "mq_open", "landlock_create_ruleset"]
 
 # Where tasks wait on many fds at once.
 WAIT_SYSCALLS = ["poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait", "epoll_ctl"]
@@ -32,7 +49,26 @@ def syscall_events(names: list[str]) -> list[str]:
     return out
 
 
-DEFAULT_EVENTS: list[str] = SCHED + syscall_events(IO_SYSCALLS + FD_SYSCALLS + WAIT_SYSCALLS) + SOCK
+DEFAULT_EVENTS: list[str] = (SCHED + TASK + syscall_events(IO_SYSCALLS + FD_SYSCALLS + FD_CREATE_SYSCALLS +
+                                                          WAIT_SYSCALLS) + SOCK + INODES)
+
+
+def pipefs_dev() -> int:
+    """The kernel dev_t (MAJOR << 20 | MINOR) of the pipefs mount, as trace events print it."""
+    import os
+
+    r, w = os.pipe()
+    try:
+        st = os.fstat(r)
+    finally:
+        os.close(r)
+        os.close(w)
+    return (os.major(st.st_dev) << 20) | os.minor(st.st_dev)
+
+
+def default_filters() -> dict[str, str]:
+    """Event filters that the default set needs (``system:event`` -> filter expression)."""
+    return {"timestamp:inode_set_ctime_to_ts": f"dev == {pipefs_dev()}"}
 
 
 def normalize(spec: str) -> str:
@@ -46,6 +82,8 @@ def normalize(spec: str) -> str:
         return f"sched:{spec}"
     if spec.startswith(("sock_", "sk_")):
         return f"sock:{spec}"
+    if spec.startswith("task_"):
+        return f"task:{spec}"
     return spec
 
 

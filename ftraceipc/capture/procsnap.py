@@ -2,7 +2,8 @@
 
 Syscall tracepoints carry fd numbers, not resources; the snapshots give each fd its inode at the
 moments we can look (start, when a process appears, end), so the model can name fds opened before
-tracing started. /proc/net/unix is read with ``kptr_restrict`` = 1 for the instant of the read, so
+tracing started. Whole fd tables are recorded (with close-on-exec flags), so that the model knows
+which fd numbers are free; /proc/net/unix is read at every poll. /proc/net/unix is read with ``kptr_restrict`` = 1 for the instant of the read, so
 root sees the real ``sk`` pointers that the sock tracepoints carry (restored right after).
 """
 
@@ -35,29 +36,43 @@ def read_stat(pid: int) -> tuple[str, int] | None:
     return comm, int(rest[1])
 
 
-def read_fds(pid: int) -> dict[str, str] | None:
-    """fd → ``pipe:[INODE]``, ``socket:[INODE]`` or ``fifo:[INODE]:PATH``; other fds are left out."""
+O_CLOEXEC = 0o2000000
+
+
+def read_fds(pid: int) -> tuple[dict[str, str], list[int]] | None:
+    """The whole fd table: fd → what it names (``pipe:[INODE]``, ``socket:[INODE]``,
+    ``fifo:[INODE]:PATH``, or the link target for anything else), and the fds marked close-on-exec.
+    Every fd is listed, so that the model knows which fd numbers are free."""
     base = f"/proc/{pid}/fd"
     try:
         names = os.listdir(base)
     except OSError:
         return None
     out: dict[str, str] = {}
+    cloexec: list[int] = []
     for fd in names:
         try:
             target = os.readlink(f"{base}/{fd}")
         except OSError:
             continue
-        if target.startswith(("pipe:", "socket:")):
-            out[fd] = target
-        elif target.startswith("/"):
+        if target.startswith("/"):
             try:
                 st = os.stat(f"{base}/{fd}")
+                if stat.S_ISFIFO(st.st_mode):
+                    target = f"fifo:[{st.st_ino}]:{target}"
             except OSError:
-                continue
-            if stat.S_ISFIFO(st.st_mode):
-                out[fd] = f"fifo:[{st.st_ino}]:{target}"
-    return out
+                pass
+        out[fd] = target
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                for line in f:
+                    if line.startswith("flags:"):
+                        if int(line.split()[1], 8) & O_CLOEXEC:
+                            cloexec.append(int(fd))
+                        break
+        except (OSError, ValueError):
+            pass
+    return out, sorted(cloexec)
 
 
 def read_unix_sockets() -> list[dict]:
@@ -99,8 +114,8 @@ def read_unix_sockets() -> list[dict]:
 class ProcWatcher(threading.Thread):
     """Writes snapshots to proc.jsonl: all processes at start and end, new ones as they appear."""
 
-    def __init__(self, out: IO[str], interval: float = 0.2, root_pids: Iterable[int] = (),
-                 exclude: Iterable[int] = ()):
+    def __init__(self, out: IO[str], interval: float = 0.01, root_pids: Iterable[int] = (),
+                 exclude: Iterable[int] = (), duty: float = 0.05):
         super().__init__(name="ftraceipc-proc", daemon=True)
         self.out = out
         self.interval = interval
@@ -108,6 +123,8 @@ class ProcWatcher(threading.Thread):
         self.tree: set[int] = set(self.root_pids)
         self.exclude = set(exclude)
         self.known: set[int] = set()
+        self.duty = duty
+        self._last_fds: dict[int, dict[str, str]] = {}
         self._stop_evt = threading.Event()
         self._lock = threading.Lock()
         self.error: BaseException | None = None
@@ -128,10 +145,14 @@ class ProcWatcher(threading.Thread):
             if ppid in self.tree and pid not in self.tree:
                 self.tree.add(pid)
                 self._emit({"kind": "tree", "pid": pid, "ppid": ppid})
-            fds = read_fds(pid)
-            if fds is None:
+            t0 = time.time()
+            got = read_fds(pid)
+            if got is None:
                 continue
-            self._emit({"kind": "fds", "when": when, "pid": pid, "comm": comm, "ppid": ppid, "fds": fds})
+            fds, cloexec = got
+            self._last_fds[pid] = fds
+            self._emit({"kind": "fds", "when": when, "pid": pid, "comm": comm, "ppid": ppid, "fds": fds,
+                        "cloexec": cloexec, "t0_wall": t0})
         self._emit({"kind": "unix", "when": when, "sockets": read_unix_sockets()})
 
     def add_root(self, pid: int) -> None:
@@ -145,17 +166,35 @@ class ProcWatcher(threading.Thread):
         self.snapshot(pids, "start")
 
     def run(self) -> None:
+        """Poll: new processes get a full snapshot; the command's tree gets its fd tables re-read
+        (emitted when changed) and /proc/net/unix is re-read, so that FIFOs and sockets living
+        between two snapshots are named. The pace adapts: at least ``interval`` apart and at most
+        ``duty`` of one CPU (each round waits ``1/duty`` times as long as it took)."""
         try:
-            while not self._stop_evt.wait(self.interval):
+            wait = self.interval
+            while not self._stop_evt.wait(wait):
+                t0 = time.perf_counter()
                 pids = list_pids()
                 new = pids - self.known
                 gone = self.known - pids
                 self.known = pids
                 for pid in sorted(gone):
+                    self._last_fds.pop(pid, None)
                     if pid in self.tree:
                         self._emit({"kind": "exit", "pid": pid})
                 if new:
                     self.snapshot(new, "appear")
+                else:
+                    self._emit({"kind": "unix", "when": "poll", "sockets": read_unix_sockets()})
+                for pid in sorted(self.tree - new):
+                    if pid in pids and pid not in self.exclude:
+                        t1 = time.time()
+                        got = read_fds(pid)
+                        if got is not None and got[0] != self._last_fds.get(pid):
+                            self._last_fds[pid] = got[0]
+                            self._emit({"kind": "fds", "when": "poll", "pid": pid, "fds": got[0],
+                                        "cloexec": got[1], "t0_wall": t1})
+                wait = max(self.interval, (time.perf_counter() - t0) / self.duty)
         except BaseException as e:
             self.error = e
 

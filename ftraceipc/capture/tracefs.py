@@ -318,6 +318,15 @@ class Instance:
         if missing:
             raise TracefsError(f"the kernel did not enable {', '.join(missing)}", hint="remove it from --events")
 
+    def set_filter(self, event: str, expr: str) -> None:
+        """Set an event's filter in this instance (``system:event``)."""
+        system, name = event.split(":", 1)
+        try:
+            self.write(f"events/{system}/{name}/filter", expr)
+        except OSError as e:
+            raise TracefsError(f"the kernel refused the filter '{expr}' on {event}: {e.strerror}",
+                               hint="remove the event from --events") from None
+
     def set_event_pids(self, pids: Iterable[int], follow_fork: bool = True) -> None:
         self.write("set_event_pid", " ".join(str(p) for p in pids))
         self.set_option("event-fork", follow_fork)

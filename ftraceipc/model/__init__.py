@@ -1,7 +1,10 @@
-"""IPC resource model (issue #3). ``fd``: the per-process fd-table state provider."""
+"""IPC resource model (issue #3): capture -> tasks, resources and the edges between them.
 
-from ftraceipc.model.fd import (FdModel, FdTable, Handle, IoAttribution, Origin, Reason, Slot,
-                                rid_from_snapshot)
+``fd``: the fd-table state provider; ``syscalls``: enter/exit pairing; ``sched``: sleeps and
+wakeups; ``ipc``: the Model and its columns; ``build``: the driver over a capture.
+"""
 
-__all__ = ["FdModel", "FdTable", "Handle", "IoAttribution", "Origin", "Reason", "Slot",
-           "rid_from_snapshot"]
+from ftraceipc.model.fd import FdModel, FdTable, Handle, Origin, Reason, Resource, Slot, rid_from_snapshot
+from ftraceipc.model.ipc import Model
+
+__all__ = ["FdModel", "FdTable", "Handle", "Model", "Origin", "Reason", "Resource", "Slot", "rid_from_snapshot"]

@@ -1,34 +1,78 @@
 """fd-table state provider: which resource each fd of each process names, at each moment.
 
-Fed events in time order (record dicts as from ``Batch.records()``: ``ts``, ``tid``, ``event`` and
-the event's own fields) plus /proc snapshot records (``CaptureDir.proc_records()``), it keeps one
-fd table per thread group (threads share it), copies it on fork, marks it uncertain on exec and
-follows the fd lifecycle syscalls (enter carries the args, exit the return value; paired per tid).
+Two paths, both in time order:
 
-An fd maps to a ``Handle``: one open file description as far as we know it. ``dup*``/``F_DUPFD``
-and fork share the *same* Handle object, so evidence that names it later (a snapshot) names every
-copy and every earlier I/O attributed to it (``IoAttribution.handle`` is kept by reference and read
-through ``IoAttribution.rid``). Nothing is guessed: an fd with no evidence has ``rid`` None and each
-I/O on it is counted in ``FdModel.failures`` with the reason.
+- the *lifecycle* path, one record at a time (rare events): the syscalls that create, copy and
+  close fds, fork/exec, ``task_newtask`` and the pipefs inode event, plus /proc snapshots. It keeps
+  one fd table per thread group (threads share it), copies it on fork, applies close-on-exec on exec,
+  and writes every change of an fd to a *binding history* ``(pid, fd, ts) -> handle id``;
+- the *data* path, vectorized: :meth:`FdModel.resolve` maps a DataFrame of syscall intervals
+  (``tid``, ``fd``, ``enter_ts``) to handle ids through that history (``merge_asof``).
+
+Identity. An fd maps to a :class:`Handle` (one open file description: shared by dup copies, fork and
+threads), which points to a :class:`Resource` (the kernel object: a pipe, a FIFO, one end of a Unix
+socket). Evidence can name a resource after its I/O was attributed, so rids are read at the end.
+
+Evidence for each kind (docs/schema.md has the full table):
+
+- pipes: ``pipe``/``pipe2`` returns 0 and writes the fds to user memory, but the new pipefs inode's
+  ctime is set inside the syscall (``timestamp:inode_set_ctime_to_ts``, filtered to pipefs at capture),
+  which names the inode; the fds are the two lowest free ones — known exactly when the process's
+  fd table is *complete* (seeded from a full /proc snapshot or a complete parent, and every
+  fd-creating syscall since was traced) and no other thread of the process changed the table
+  during the call;
+- Unix sockets: ``socket``/``accept*`` return the fd; ``socketpair`` as pipes (lowest free);
+  the ``sk`` pointer of the sock tracepoints inside a send/recv names the socket, /proc/net/unix maps
+  ``sk`` to the inode (read with real pointers), and ``sk_data_ready`` inside a send names the
+  receiving socket (the peer, or a datagram's destination);
+- FIFOs and anything opened by path: ``openat`` returns the fd; what it is comes from a /proc
+  snapshot of some process holding it.
+
+Nothing is guessed: an fd without evidence resolves to no resource and is counted with its reason.
 """
 
 from __future__ import annotations
 
 import enum
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
 
 DATA_SYSCALLS = frozenset({"read", "write", "readv", "writev", "sendto", "recvfrom", "sendmsg",
-                           "recvmsg"})
+                           "recvmsg", "splice"})
 WRITE_SYSCALLS = frozenset({"write", "writev", "sendto", "sendmsg"})
-F_DUPFD, F_DUPFD_CLOEXEC = 0, 1030
+READ_SYSCALLS = frozenset({"read", "readv", "recvfrom", "recvmsg"})
+F_DUPFD, F_SETFD, F_DUPFD_CLOEXEC = 0, 2, 1030
+FD_CLOEXEC = 1
 CLOSE_RANGE_CLOEXEC = 1 << 2  # CLOSE_RANGE_CLOEXEC: mark, don't close
 O_CLOEXEC = 0o2000000
+CLONE_FILES = 0x00000400
 CLONE_THREAD = 0x00010000
+AF_UNIX = 1
+SOCK_TYPES = {1: "unix_stream", 2: "unix_dgram", 5: "unix_seqpacket"}
 
-_SNAP_RE = re.compile(r"^(pipe|socket|fifo):\[(\d+)\]")
+# fd-creating syscalls whose exit returns the new fd: how to read close-on-exec from the enter args
+# (field, mask), True (always), False (never) or None (not visible).
+FD_CREATORS: dict[str, Any] = {
+    "open": ("flags", O_CLOEXEC), "openat": ("flags", O_CLOEXEC), "creat": False, "openat2": None,
+    "memfd_create": ("flags", 1), "eventfd": False, "eventfd2": ("flags", O_CLOEXEC),
+    "epoll_create": False, "epoll_create1": ("flags", O_CLOEXEC), "signalfd": False,
+    "signalfd4": ("flags", O_CLOEXEC), "timerfd_create": ("flags", O_CLOEXEC), "inotify_init": False,
+    "inotify_init1": ("flags", O_CLOEXEC), "fanotify_init": ("flags", 1), "pidfd_open": True,
+    "pidfd_getfd": True, "perf_event_open": ("flags", 8), "io_uring_setup": True,
+    "userfaultfd": ("flags", O_CLOEXEC), "open_by_handle_at": ("flags", O_CLOEXEC),
+    "open_tree": None, "fsopen": None, "fspick": None, "fsmount": None, "memfd_secret": None,
+    "mq_open": None, "landlock_create_ruleset": True,
+    "socket": ("type", O_CLOEXEC), "accept": False, "accept4": ("flags", O_CLOEXEC),
+}
+LIFECYCLE_SYSCALLS = frozenset(FD_CREATORS) | {"pipe", "pipe2", "socketpair", "dup", "dup2", "dup3",
+                                               "fcntl", "close", "close_range", "connect", "bind"}
+
+_SNAP_RE = re.compile(r"^(pipe|socket|fifo):\[(\d+)\](?::(.*))?")
 
 
 class Origin(enum.Enum):
@@ -37,14 +81,17 @@ class Origin(enum.Enum):
     SOCKETPAIR = "created by socketpair"
     SOCKET = "created by socket"
     ACCEPT = "created by accept"
-    OPEN = "created by openat"
-    FIRST_USE = "first seen in use (origin not traced)"
+    OPEN = "opened by path (openat/open)"
+    OTHER = "created by another fd-creating syscall"
+    DUP = "created by dup"
 
 
 class Reason(enum.Enum):
-    UNKNOWN_FD = "fd not known to be open (no creation traced, no snapshot)"
-    INODE_UNKNOWN = "resource unknown (created in trace, inode never named by a snapshot)"
+    UNKNOWN_FD = "fd not known to be open (no creation traced, no snapshot named it)"
+    FDS_UNKNOWN = "fd from pipe/socketpair whose fd numbers could not be known (fd table incomplete)"
+    OPENED_UNNAMED = "opened by path and never named by a snapshot (regular file, or a FIFO opened between snapshots)"
     AFTER_EXEC = "uncertain after exec (close-on-exec not visible) and not confirmed"
+    NOT_IPC = "not a pipe, FIFO or Unix socket"
 
 
 def rid_from_snapshot(target: str) -> str | None:
@@ -57,61 +104,82 @@ def rid_from_snapshot(target: str) -> str | None:
 
 
 @dataclass(eq=False)
-class Handle:
-    """One open file description as far as the trace tells (shared by dup copies and fork)."""
+class Resource:
+    """A kernel object as far as the evidence tells: a pipe (both ends), a FIFO, one socket end."""
 
-    origin: Origin
-    since: int  # ts of the creation (0 for snapshots at start)
-    rid: str | None = None
+    id: int
+    kind: str | None  # pipe, fifo, unix_stream/dgram/seqpacket, unix (type unknown), socket, other; None unknown
+    since: int
+    inode: int | None = None
+    path: str | None = None
+    sks: set[int] = field(default_factory=set)  # kernel sock pointers seen for it
+    peer: "Resource | None" = None
+    evidence: set[str] = field(default_factory=set)
+    merged_into: "Resource | None" = None
+    listener: "Resource | None" = None  # for accepted sockets: the listening socket
+
+    def root(self) -> "Resource":
+        r = self
+        while r.merged_into is not None:
+            r = r.merged_into
+        return r
 
     @property
-    def known(self) -> bool:
-        return self.rid is not None
+    def is_ipc(self) -> bool:
+        return self.kind is not None and self.kind not in ("socket", "other")
+
+    def rid(self) -> str | None:
+        """``kind:INODE`` when named; ``kind:~N`` for an IPC object no evidence named the inode of."""
+        if self.kind is None or not self.is_ipc:
+            return None
+        prefix = "unix" if self.kind.startswith("unix") else self.kind
+        return f"{prefix}:{self.inode}" if self.inode is not None else f"{prefix}:~{self.id}"
+
+
+@dataclass(eq=False)
+class Handle:
+    """One open file description (shared by dup copies, fork children and threads)."""
+
+    id: int
+    origin: Origin
+    since: int
+    res: Resource | None = None
+    reason: Reason | None = None  # why ``res`` is None
+
+    @property
+    def resource(self) -> Resource | None:
+        return None if self.res is None else self.res.root()
+
+    @property
+    def rid(self) -> str | None:
+        r = self.resource
+        return None if r is None else r.rid()
 
 
 @dataclass(eq=False)
 class Slot:
-    """An fd's entry in one table: the Handle plus per-fd flags."""
-
     handle: Handle
     cloexec: bool | None = None  # None: not known
-    uncertain: bool = False  # the process exec'd since; the fd may have been closed-on-exec
+    uncertain: bool = False  # the process exec'd since and cloexec was not known
 
 
-@dataclass
-class IoAttribution:
-    ts: int
-    tid: int
-    pid: int
-    fd: int
-    syscall: str
-    ret: int
-    handle: Handle | None
-    uncertain: bool = False
-
-    @property
-    def rid(self) -> str | None:
-        h = self.handle
-        return None if h is None or self.uncertain else h.rid
-
-    @property
-    def reason(self) -> Reason | None:
-        h = self.handle
-        if h is None:
-            return Reason.UNKNOWN_FD
-        if self.uncertain:
-            return Reason.AFTER_EXEC
-        if h.rid is None:
-            return Reason.INODE_UNKNOWN
-        return None
-
-
-@dataclass
+@dataclass(eq=False)
 class FdTable:
     slots: dict[int, Slot] = field(default_factory=dict)
+    complete: bool = False  # every open fd is known (so the lowest free fd is known)
+    why_incomplete: str = "no snapshot of this process"
 
     def copy(self) -> "FdTable":
-        return FdTable({fd: Slot(s.handle, s.cloexec, s.uncertain) for fd, s in self.slots.items()})
+        return FdTable({fd: Slot(s.handle, s.cloexec, s.uncertain) for fd, s in self.slots.items()},
+                       self.complete, self.why_incomplete)
+
+    def lowest_free(self, n: int, start: int = 0) -> list[int]:
+        out, fd = [], start
+        while len(out) < n:
+            if fd not in self.slots:
+                out.append(fd)
+            fd += 1
+        return out
 
 
 @dataclass
@@ -119,23 +187,38 @@ class _Pending:
     syscall: str
     ts: int
     args: dict[str, Any]
+    inodes: list[int] = field(default_factory=list)
 
 
 class FdModel:
-    """The streaming state machine. Call ``snapshot`` and ``feed`` in time order, then read
-    ``attributions`` (if ``keep_io``) and ``failure_summary()``."""
+    """Feed lifecycle records and snapshots in time order (``feed``, ``snapshot``), resolve data
+    syscalls in batches (``resolve``), then ``finish()`` to apply the last evidence."""
 
-    def __init__(self, keep_io: bool = True, tgid_of: dict[int, int] | None = None):
+    def __init__(self, tgid_of: dict[int, int] | None = None, pipefs_inode_events: bool = True):
         self.tables: dict[int, FdTable] = {}  # tgid -> table
         self.tgid_of: dict[int, int] = dict(tgid_of or {})  # tid -> tgid
-        self.pending: dict[int, _Pending] = {}  # tid -> the syscall it is inside
-        self.keep_io = keep_io
-        self.attributions: list[IoAttribution] = []
-        self.conflicts: list[str] = []  # snapshot said X where the trace said Y
+        self.pending: dict[int, _Pending] = {}
+        self.handles: list[Handle] = []
+        self.resources: list[Resource] = []
+        self.conflicts: list[str] = []
+        self.notes: Counter = Counter()  # what the model could not do, counted
         self.unpaired_exits = 0
-        self._seen_pids: set[int] = set()  # tgids the trace or a snapshot has shown
+        self.pipefs_inode_events = pipefs_inode_events
+        self._seen_pids: set[int] = set()
+        self._born: set[int] = set()  # tids whose creation the trace showed
+        self._last_change: dict[int, tuple[int, int]] = {}  # tgid -> (exit ts, tid) of last fd change
+        # the binding history: (pid, fd, ts, handle id or -1 for closed), appended in time order
+        self._b_pid: list[int] = []
+        self._b_fd: list[int] = []
+        self._b_ts: list[int] = []
+        self._b_h: list[int] = []
+        self._hist: pd.DataFrame | None = None
+        self._hist_len = 0
+        self.sk_inodes: dict[int, list[tuple[int, int, str | None, int]]] = defaultdict(list)  # sk -> (ts, inode, path, type)
+        self.inode_info: dict[int, tuple[str | None, int]] = {}  # unix inode -> (path, type)
+        self._snap_names: list[tuple[int, int, int, int, str]] = []  # (t0, ts, pid, fd, target) of later snapshots
 
-    # --- identity ------------------------------------------------------------------------------
+    # --- identity --------------------------------------------------------------------------------
     def tgid(self, tid: int) -> int:
         return self.tgid_of.get(tid, tid)
 
@@ -154,47 +237,104 @@ class FdModel:
         s = self.lookup(tid, fd)
         return None if s is None or s.uncertain else s.handle.rid
 
-    # --- snapshots -----------------------------------------------------------------------------
-    def snapshot(self, rec: dict[str, Any]) -> None:
-        """Apply one proc.jsonl record. ``fds`` records: at ``start`` they seed the table; later
-        (``appear``/``end``) they name unresolved Handles and confirm uncertain slots, but never
-        replace what the trace says (a disagreement goes to ``conflicts``), because a snapshot's
-        moment is only known in wall-clock time."""
-        if rec.get("kind") != "fds":
+    def handle(self, origin: Origin, ts: int, res: Resource | None = None, reason: Reason | None = None) -> Handle:
+        h = Handle(len(self.handles), origin, ts, res, reason)
+        self.handles.append(h)
+        return h
+
+    def resource(self, kind: str | None, ts: int, evidence: str, inode: int | None = None) -> Resource:
+        r = Resource(len(self.resources), kind, ts, inode)
+        r.evidence.add(evidence)
+        self.resources.append(r)
+        return r
+
+    # --- bindings ----------------------------------------------------------------------------------
+    def _bind(self, pid: int, fd: int, ts: int, slot: Slot | None) -> None:
+        t = self.tables.setdefault(pid, FdTable())
+        if slot is None:
+            if t.slots.pop(fd, None) is None:
+                return
+            h = -1
+        else:
+            t.slots[fd] = slot
+            h = -2 if slot.uncertain else slot.handle.id
+        self._b_pid.append(pid)
+        self._b_fd.append(fd)
+        self._b_ts.append(ts)
+        self._b_h.append(h)
+
+    def _set(self, tid: int, fd: int, ts: int, slot: Slot | None) -> None:
+        self._bind(self.tgid(tid), fd, ts, slot)
+
+    def _copy_table(self, parent_pid: int, child: int, ts: int) -> None:
+        src = self.tables.get(parent_pid)
+        t = src.copy() if src is not None else FdTable(why_incomplete=f"parent {parent_pid} never seen")
+        self.tables[child] = FdTable(complete=t.complete, why_incomplete=t.why_incomplete)
+        for fd, s in t.slots.items():
+            self._bind(child, fd, ts, s)
+
+    # --- snapshots ---------------------------------------------------------------------------------
+    def snapshot(self, rec: dict[str, Any], ts: int, t0: int | None = None) -> None:
+        """Apply one proc.jsonl record at trace time ``ts``. A ``start`` snapshot (or the first one
+        of a process the trace never showed) seeds the whole table; later ones only name resources
+        that the trace left unnamed (checked again at ``finish``); a disagreement is a conflict."""
+        kind = rec.get("kind")
+        if kind == "unix":
+            for s in rec.get("sockets", []):
+                try:
+                    sk = int(s["num"], 16)
+                except (KeyError, ValueError):
+                    continue
+                ino = int(s["inode"])
+                if ino == 0:
+                    continue
+                self.sk_inodes[sk].append((ts, ino, s.get("path"), int(s.get("type", 0))))
+                self.inode_info[ino] = (s.get("path"), int(s.get("type", 0)))
+            return
+        if kind != "fds":
             return
         pid = int(rec["pid"])
         self.tgid_of.setdefault(pid, pid)
-        t = self.table(pid)
+        fds = rec.get("fds") or {}
+        cloexec = set(rec.get("cloexec") or [])
+        full = "cloexec" in rec  # older captures listed only IPC fds
         seed = rec.get("when") == "start" or pid not in self._seen_pids
-        for fd_s, target in rec.get("fds", {}).items():
-            fd, rid = int(fd_s), rid_from_snapshot(target)
-            if rid is None:
-                continue
-            s = t.slots.get(fd)
-            if s is None:
-                if seed:
-                    t.slots[fd] = Slot(Handle(Origin.SNAPSHOT, 0, rid))
-                continue
-            h = s.handle
-            if s.uncertain and h.rid != rid:
-                # after exec the fd may have been closed-on-exec and reused: the snapshot names
-                # what the fd is now, not the pre-exec handle (whose past I/O stays unresolved)
-                t.slots[fd] = Slot(Handle(Origin.SNAPSHOT, 0, rid))
-            elif h.rid is None:
-                h.rid = rid
-                s.uncertain = False
-            elif h.rid == rid:
-                s.uncertain = False
-            else:
-                self.conflicts.append(f"pid {pid} fd {fd}: snapshot {rid}, trace {h.rid}")
-        self._seen_pids.add(pid)
+        if seed:
+            t = self.tables.get(pid)
+            if t is not None:
+                for fd in list(t.slots):
+                    self._bind(pid, fd, ts, None)
+            self.tables[pid] = FdTable(complete=full, why_incomplete="" if full else "snapshot lists only IPC fds")
+            for fd_s, target in fds.items():
+                fd = int(fd_s)
+                h = self.handle(Origin.SNAPSHOT, ts, self._snap_resource(target, ts))
+                self._bind(pid, fd, ts, Slot(h, fd in cloexec if full else None))
+            self._seen_pids.add(pid)
+            return
+        for fd_s, target in fds.items():
+            self._snap_names.append((ts if t0 is None else t0, ts, pid, int(fd_s), target))
 
-    # --- events --------------------------------------------------------------------------------
+    def _snap_resource(self, target: str, ts: int) -> Resource:
+        m = _SNAP_RE.match(target)
+        if not m:
+            return self.resource("other", ts, "snapshot")
+        ino = int(m.group(2))
+        if m.group(1) == "pipe":
+            return self.resource("pipe", ts, "snapshot", ino)
+        if m.group(1) == "fifo":
+            r = self.resource("fifo", ts, "snapshot", ino)
+            r.path = m.group(3)
+            return r
+        r = self.resource("unix", ts, "snapshot", ino)  # kind settled at finish from /proc/net/unix
+        return r
+
+    # --- lifecycle events -----------------------------------------------------------------------------
     def feed(self, ev: dict[str, Any]) -> None:
         name = ev["event"]
         tid = int(ev["tid"])
+        ts = int(ev["ts"])
         if name.startswith("sys_enter_"):
-            self.pending[tid] = _Pending(name[10:], int(ev["ts"]), ev)
+            self.pending[tid] = _Pending(name[10:], ts, ev)
             self._seen_pids.add(self.tgid(tid))
         elif name.startswith("sys_exit_"):
             sc = name[9:]
@@ -202,102 +342,340 @@ class FdModel:
             if p is None or p.syscall != sc:
                 self.unpaired_exits += 1
                 return
-            self._exit(tid, sc, p.args, int(ev["ret"]), int(ev["ts"]))
+            self._exit(tid, sc, p, int(ev["ret"]), ts)
+        elif name == "inode_set_ctime_to_ts":
+            p = self.pending.get(tid)
+            if p is not None and p.syscall in ("pipe", "pipe2"):
+                p.inodes.append(int(ev["ino"]))
+        elif name == "task_newtask":
+            self._newtask(tid, int(ev["pid"]), int(ev["clone_flags"]), ts)
         elif name == "sched_process_fork":
-            self._fork(int(ev["parent_pid"]), int(ev["child_pid"]), int(ev["ts"]))
+            child = int(ev["child_pid"])
+            if child not in self._born:  # no task_newtask in the capture: saved_tgids tell threads
+                self._newtask(int(ev["parent_pid"]), child, 0, ts)
         elif name == "sched_process_exec":
-            self._exec(tid)
+            self._exec(tid, ts)
         elif name == "sched_process_exit":
             self.pending.pop(tid, None)
 
-    def _fork(self, parent: int, child: int, ts: int) -> None:
-        ptgid = self.tgid(parent)
-        if child != ptgid and self.tgid_of.get(child) == ptgid:
-            return  # a thread (tgid known from saved_tgids): shares the table
+    def _newtask(self, parent_tid: int, child: int, flags: int, ts: int) -> None:
+        ppid = self.tgid(parent_tid)
+        self._born.add(child)
+        if flags & CLONE_THREAD or (child in self.tgid_of and self.tgid_of[child] != child):
+            self.tgid_of[child] = self.tgid_of.get(child, ppid) if not flags & CLONE_THREAD else ppid
+            return
         self.tgid_of[child] = child
-        self.tables[child] = self.table(parent).copy()
         self._seen_pids.add(child)
+        if flags & CLONE_FILES:  # a process sharing the table: share the object (rare; no copy)
+            self.tables[child] = self.table(parent_tid)
+            return
+        self._copy_table(ppid, child, ts)
 
-    def add_thread(self, tid: int, tgid: int) -> None:
-        """Declare ``tid`` a thread of ``tgid`` (it shares the table); a table made for it by a
-        fork event seen before is dropped."""
-        self.tgid_of[tid] = tgid
-        if tid != tgid:
-            self.tables.pop(tid, None)
-
-    def _exec(self, tid: int) -> None:
+    def _exec(self, tid: int, ts: int) -> None:
+        pid = self.tgid(tid)
         t = self.table(tid)
         for fd, s in list(t.slots.items()):
             if s.cloexec:
-                del t.slots[fd]
+                self._bind(pid, fd, ts, None)
             elif s.cloexec is None:
-                s.uncertain = True
+                self._bind(pid, fd, ts, Slot(s.handle, None, True))
+                if t.complete:
+                    t.complete = False
+                    t.why_incomplete = f"exec with fd {fd} of unknown close-on-exec flag"
 
-    def _new(self, tid: int, fd: int, h: Handle, cloexec: bool | None) -> None:
-        self.table(tid).slots[fd] = Slot(h, cloexec)
+    def _changed(self, tid: int, ts: int) -> None:
+        self._last_change[self.tgid(tid)] = (ts, tid)
 
-    def _exit(self, tid: int, sc: str, a: dict[str, Any], ret: int, ts: int) -> None:
+    def _concurrent_change(self, tid: int, enter_ts: int) -> bool:
+        """Did another thread of the process change the fd table while this call ran?"""
+        pid = self.tgid(tid)
+        last = self._last_change.get(pid)
+        if last is not None and last[1] != tid and last[0] >= enter_ts:
+            return True
+        for other, p in self.pending.items():
+            if other != tid and self.tgid(other) == pid and p.syscall in LIFECYCLE_SYSCALLS:
+                return True
+        return False
+
+    def _exit(self, tid: int, sc: str, p: _Pending, ret: int, ts: int) -> None:
+        a = p.args
         t = self.table(tid)
-        if sc in DATA_SYSCALLS:
-            fd = int(a["fd"])
-            s = t.slots.get(fd)
-            if s is None:  # no evidence yet: remember the fd so a later snapshot can name it
-                h = Handle(Origin.FIRST_USE, ts)
-                s = t.slots[fd] = Slot(h)
-            self._attr(IoAttribution(ts, tid, self.tgid(tid), fd, sc, ret, s.handle, s.uncertain))
-            return
         if ret < 0:
             return
         if sc == "close":
-            t.slots.pop(int(a["fd"]), None)
+            self._set(tid, int(a["fd"]), ts, None)
         elif sc == "close_range":
             lo, hi, flags = int(a["fd"]), int(a["max_fd"]), int(a.get("flags", 0))
-            for fd in [f for f in t.slots if lo <= f <= hi]:
+            for fd in sorted(f for f in t.slots if lo <= f <= hi):
                 if flags & CLOSE_RANGE_CLOEXEC:
                     t.slots[fd].cloexec = True
                 else:
-                    del t.slots[fd]
+                    self._set(tid, fd, ts, None)
         elif sc in ("dup", "dup2", "dup3") or (sc == "fcntl" and int(a["cmd"]) in (F_DUPFD, F_DUPFD_CLOEXEC)):
             old = int(a["fildes"] if sc == "dup" else a["fd"] if sc == "fcntl" else a["oldfd"])
             cloexec = (sc == "fcntl" and int(a["cmd"]) == F_DUPFD_CLOEXEC) or \
                 (sc == "dup3" and bool(int(a.get("flags", 0)) & O_CLOEXEC))
             src = t.slots.get(old)
             if src is None:  # the source was never seen: both fds now name one unknown handle
-                src = t.slots[old] = Slot(Handle(Origin.FIRST_USE, ts))
+                src = Slot(self.handle(Origin.DUP, ts, None, Reason.UNKNOWN_FD))
+                self._set(tid, old, ts, src)
+                self._mark_incomplete(t, f"dup of unknown fd {old}")
             if ret != old:
-                t.slots[ret] = Slot(src.handle, cloexec, src.uncertain)
+                self._set(tid, ret, ts, Slot(src.handle, cloexec, src.uncertain))
+        elif sc == "fcntl":
+            if int(a["cmd"]) == F_SETFD and int(a["fd"]) in t.slots:
+                t.slots[int(a["fd"])].cloexec = bool(int(a["arg"]) & FD_CLOEXEC)
+            return
         elif sc in ("pipe", "pipe2", "socketpair"):
-            pass  # ret is 0: the new fds are unknown until used (FIRST_USE) or named by a snapshot
-        elif sc in ("socket", "accept", "accept4"):
-            origin = Origin.SOCKET if sc == "socket" else Origin.ACCEPT
-            self._new(tid, ret, Handle(origin, ts), None)
-        elif sc == "openat":
-            self._new(tid, ret, Handle(Origin.OPEN, ts), bool(int(a.get("flags", 0)) & O_CLOEXEC))
+            self._pair(tid, sc, p, ts)
+        elif sc in FD_CREATORS:
+            self._created(tid, sc, a, ret, ts)
+        elif sc in ("recvmsg", "recvmmsg"):
+            if t.complete:
+                s = t.slots.get(int(a["fd"]))
+                r = None if s is None else s.handle.resource
+                if r is None or r.kind is None or r.kind.startswith("unix"):
+                    self._mark_incomplete(t, f"{sc} on a Unix socket may have received fds (SCM_RIGHTS)")
+            return
+        else:
+            return
+        self._changed(tid, ts)
 
-    def _attr(self, io: IoAttribution) -> None:
-        if self.keep_io:
-            self.attributions.append(io)
+    def _mark_incomplete(self, t: FdTable, why: str) -> None:
+        if t.complete:
+            t.complete = False
+            t.why_incomplete = why
 
-    # --- reporting -----------------------------------------------------------------------------
-    def failures(self) -> Counter:
-        """(pid, fd, syscall, Reason) -> calls that could not be attributed."""
-        c: Counter = Counter()
-        for io in self.attributions:
-            r = io.reason
-            if r is not None:
-                c[(io.pid, io.fd, io.syscall, r)] += 1
-        return c
+    def _pair(self, tid: int, sc: str, p: _Pending, ts: int) -> None:
+        a = p.args
+        t = self.table(tid)
+        if sc == "socketpair":
+            fam, typ = int(a.get("family", 0)), int(a.get("type", 0))
+            kind = SOCK_TYPES.get(typ & 0xF, "unix") if fam == AF_UNIX else "socket"
+            r0, r1 = self.resource(kind, ts, "socketpair"), self.resource(kind, ts, "socketpair")
+            r0.peer, r1.peer = r1, r0
+            res = [r0, r1]
+            cloexec = bool(typ & O_CLOEXEC)
+            origin = Origin.SOCKETPAIR
+        else:
+            inode = p.inodes[0] if len(p.inodes) == 1 else None
+            r = self.resource("pipe", ts, "pipe inode event" if inode is not None else "pipe2", inode)
+            if inode is None:
+                self.notes["pipes whose inode no event named" + (
+                    "" if self.pipefs_inode_events else " (timestamp:inode_set_ctime_to_ts not captured)")] += 1
+            res = [r, r]
+            cloexec = sc == "pipe2" and bool(int(a.get("flags", 0)) & O_CLOEXEC)
+            origin = Origin.PIPE
+        if not t.complete or self._concurrent_change(tid, p.ts):
+            why = t.why_incomplete if not t.complete else "another thread changed the fd table meanwhile"
+            if t.complete:
+                self._mark_incomplete(t, why)
+            for r in res:  # the objects exist, but which fds name them is unknown
+                self.handle(origin, ts, r, Reason.FDS_UNKNOWN)
+            self.notes[f"{sc} fds unknown: {why}"] += 1
+            return
+        for fd, r in zip(t.lowest_free(2), res):
+            self._set(tid, fd, ts, Slot(self.handle(origin, ts, r), cloexec))
 
-    def failure_summary(self) -> list[str]:
-        return [f"{n} {sc}s on fd {fd} of pid {pid}: {r.value}"
-                for (pid, fd, sc, r), n in sorted(self.failures().items(), key=lambda kv: -kv[1])]
+    def _created(self, tid: int, sc: str, a: dict[str, Any], ret: int, ts: int) -> None:
+        t = self.table(tid)
+        rule = FD_CREATORS[sc]
+        if rule is None:
+            cloexec = None
+        elif isinstance(rule, bool):
+            cloexec = rule
+        else:
+            cloexec = bool(int(a.get(rule[0], 0)) & rule[1])
+        if sc == "signalfd4" and int(a.get("ufd", -1)) == ret and ret in t.slots:
+            return  # an existing signalfd modified
+        if sc == "socket":
+            fam, typ = int(a.get("family", 0)), int(a.get("type", 0))
+            kind = SOCK_TYPES.get(typ & 0xF, "unix") if fam == AF_UNIX else "socket"
+            h = self.handle(Origin.SOCKET, ts, self.resource(kind, ts, "socket"))
+        elif sc in ("accept", "accept4"):
+            ls = t.slots.get(int(a["fd"]))
+            lr = None if ls is None else ls.handle.resource
+            kind = lr.kind if lr is not None and lr.kind is not None else "unix"
+            if lr is not None and lr.kind == "socket":
+                kind = "socket"
+            r = self.resource(kind if lr is not None else None, ts, "accept")
+            r.listener = lr
+            h = self.handle(Origin.ACCEPT, ts, r, None if lr is not None else Reason.UNKNOWN_FD)
+        elif sc in ("open", "openat", "openat2", "creat", "open_by_handle_at"):
+            h = self.handle(Origin.OPEN, ts, self.resource(None, ts, "open"), Reason.OPENED_UNNAMED)
+        else:
+            h = self.handle(Origin.OTHER, ts, self.resource("other", ts, sc))
+        self._set(tid, ret, ts, Slot(h, cloexec))
 
+    # --- the data path (vectorized) -------------------------------------------------------------
+    def history(self) -> pd.DataFrame:
+        if self._hist is None or self._hist_len != len(self._b_ts):
+            self._hist = pd.DataFrame({
+                "pid": np.asarray(self._b_pid, dtype=np.int64), "fd": np.asarray(self._b_fd, dtype=np.int64),
+                "ts": np.asarray(self._b_ts, dtype=np.int64), "handle": np.asarray(self._b_h, dtype=np.int64)})
+            self._hist = self._hist.sort_values("ts", kind="stable")
+            self._hist_len = len(self._b_ts)
+        return self._hist
 
-# --- running over a capture ------------------------------------------------------------------
-FD_EVENTS = [f"sys_{k}_{s}" for s in sorted(DATA_SYSCALLS) + [
-    "close", "close_range", "dup", "dup2", "dup3", "fcntl", "pipe", "pipe2", "socket", "socketpair",
-    "accept", "accept4", "openat"] for k in ("enter", "exit")] + [
-    "sched_process_fork", "sched_process_exec", "sched_process_exit"]
+    def pids_of(self, tids: np.ndarray) -> np.ndarray:
+        tids = np.asarray(tids, dtype=np.int64)
+        if not len(tids):
+            return tids
+        uniq, inv = np.unique(tids, return_inverse=True)
+        return np.fromiter((self.tgid(int(t)) for t in uniq), dtype=np.int64, count=len(uniq))[inv]
+
+    def resolve(self, tid: np.ndarray, fd: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        """Handle id bound to each (task, fd) at ``ts``: >= 0 a handle, -1 no fd known, -2 uncertain
+        after exec. Call after feeding every lifecycle record up to the largest ``ts``."""
+        n = len(ts)
+        out = np.full(n, -1, dtype=np.int64)
+        if n == 0 or not self._b_ts:
+            return out
+        q = pd.DataFrame({"pid": self.pids_of(tid), "fd": np.asarray(fd, dtype=np.int64),
+                          "ts": np.asarray(ts, dtype=np.int64), "i": np.arange(n)})
+        q = q[q.fd >= 0].sort_values("ts", kind="stable")
+        if not len(q):
+            return out
+        m = pd.merge_asof(q, self.history(), on="ts", by=["pid", "fd"], direction="backward")
+        h = m["handle"].to_numpy()
+        ok = ~np.isnan(h)
+        out[m["i"].to_numpy()[ok]] = h[ok].astype(np.int64)
+        return out
+
+    def bind_sk(self, handle_ids: np.ndarray, sks: np.ndarray) -> None:
+        """Sock tracepoints inside a syscall on a handle: that handle's socket has this ``sk``."""
+        for h, sk in set(zip(handle_ids.tolist(), sks.tolist())):
+            if h < 0 or sk == 0:
+                continue
+            r = self.handles[h].resource
+            if r is None:
+                continue
+            if r.kind in (None, "other"):
+                r.kind = "unix"
+            r.sks.add(sk)
+
+    def link_peer(self, handle_ids: np.ndarray, receiver_sks: np.ndarray) -> None:
+        """sk_data_ready(receiver) inside a send on a connected stream/seqpacket socket: the peer."""
+        by_sk = self._sk_index()
+        for h, sk in set(zip(handle_ids.tolist(), receiver_sks.tolist())):
+            if h < 0:
+                continue
+            r = self.handles[h].resource
+            other = by_sk.get(sk)
+            if r is None or other is None or other is r:
+                continue
+            if r.kind in ("unix_stream", "unix_seqpacket") and r.peer is None:
+                r.peer, other.peer = other, r
+
+    def _sk_index(self) -> dict[int, Resource]:
+        out = {}
+        for r in self.resources:
+            if r.merged_into is None:
+                for sk in r.sks:
+                    out[sk] = r
+        return out
+
+    def resource_of_sk(self, sk: int) -> Resource | None:
+        return self._sk_index().get(sk)
+
+    # --- the end --------------------------------------------------------------------------------
+    def finish(self) -> None:
+        """Apply the evidence that only the whole capture has: sk -> inode from /proc/net/unix,
+        later snapshots naming unnamed handles, resources met twice merged by identity."""
+        for r in self.resources:
+            for sk in sorted(r.sks):
+                inos = {ino for (_ts, ino, _p, _t) in self.sk_inodes.get(sk, []) if _ts >= r.since - 5_000_000}
+                if len(inos) == 1 and r.inode is None:
+                    r.inode = inos.pop()
+                    r.evidence.add("sk in /proc/net/unix")
+                elif len(inos) > 1:
+                    self.notes["sk pointers reused by several sockets (not used)"] += 1
+        # later snapshots: name what the trace left unnamed, where the binding spans the snapshot
+        names = self._snap_names
+        if names:
+            arr = np.array([(t0, ts, pid, fd) for t0, ts, pid, fd, _ in names], dtype=np.int64)
+            # the fd must name the same handle over the whole read (t0..ts), else it changed meanwhile
+            hids = self.resolve(arr[:, 2], arr[:, 3], arr[:, 1])
+            hids0 = self.resolve(arr[:, 2], arr[:, 3], arr[:, 0])
+        for (t0, ts, pid, fd, target), hid, hid0 in zip(names, hids if names else [], hids0 if names else []):
+            rid = rid_from_snapshot(target)
+            if hid < 0 or hid != hid0:
+                continue
+            h = self.handles[hid]
+            r = h.resource
+            if r is None:
+                continue
+            if rid is None:
+                if r.kind is None:
+                    r.kind = "other"
+                continue
+            kind, ino = rid.split(":")
+            ino = int(ino)
+            if r.inode is None:
+                r.inode = ino
+                r.evidence.add("later snapshot")
+                if r.kind is None or (kind == "fifo" and r.kind in (None, "other")):
+                    r.kind = kind
+                if kind == "fifo":
+                    m = _SNAP_RE.match(target)
+                    r.path = m.group(3) if m else None
+            elif r.inode != ino:
+                self.conflicts.append(f"pid {pid} fd {fd}: snapshot {rid}, trace {r.rid()}")
+        # unix details from /proc/net/unix; merge resources that turned out to be one object
+        by_rid: dict[str, Resource] = {}
+        for r in self.resources:
+            if r.kind is not None and r.kind.startswith(("unix", "socket")) and r.inode is not None \
+                    and r.inode in self.inode_info:
+                path, typ = self.inode_info[r.inode]
+                r.kind = SOCK_TYPES.get(typ, "unix")
+                if path and not r.path:
+                    r.path = path
+            rid = r.rid()
+            if rid is None or r.inode is None:
+                continue
+            first = by_rid.get(rid)
+            if first is None:
+                by_rid[rid] = r
+            elif first is not r:
+                r.merged_into = first
+                first.sks |= r.sks
+                first.evidence |= r.evidence
+                if first.peer is None and r.peer is not None:
+                    first.peer = r.peer
+                if first.kind in (None, "unix") and r.kind not in (None, "unix"):
+                    first.kind = r.kind
+                if not first.path:
+                    first.path = r.path
+        # accepted sockets carry their listener's address, as the kernel reports them
+        for r in self.resources:
+            if r.listener is not None and not r.path:
+                r.path = r.listener.root().path
+        # peers of stream sockets: both sides
+        for r in self.resources:
+            if r.merged_into is None and r.peer is not None:
+                p = r.peer.root()
+                r.peer = p
+                if p.peer is None:
+                    p.peer = r
+
+    def live_resources(self) -> list[Resource]:
+        return [r for r in self.resources if r.merged_into is None]
+
+    def reason_of(self, hid: int) -> Reason | None:
+        """Why I/O on this handle id has no resource (None: it has one)."""
+        if hid == -1:
+            return Reason.UNKNOWN_FD
+        if hid == -2:
+            return Reason.AFTER_EXEC
+        h = self.handles[hid]
+        r = h.resource
+        if r is None:
+            return h.reason or Reason.UNKNOWN_FD
+        if r.kind is None:
+            return Reason.OPENED_UNNAMED
+        if not r.is_ipc:
+            return Reason.NOT_IPC
+        return None
 
 
 def load_saved_tgids(path) -> dict[int, int]:
@@ -326,33 +704,20 @@ def wall_to_ts(meta: dict[str, Any], wall: float) -> int | None:
     return t0 + int((wall - w0) * (t1 - t0) / (w1 - w0))
 
 
-def run_capture(path, keep_io: bool = True) -> FdModel:
-    """Build an FdModel over a whole capture directory: /proc snapshots are fed at their wall-clock
-    time mapped onto the trace clock (start snapshots first), events in decoder order."""
-    import json
-    from pathlib import Path
-
-    from ftraceipc.capture.store import CaptureDir
-    from ftraceipc.decode import Decoder
-
-    path = Path(path)
-    cap = CaptureDir(path)
-    meta = json.loads((path / "meta.json").read_text())
-    m = FdModel(keep_io=keep_io, tgid_of=load_saved_tgids(path / "tracefs" / "saved_tgids"))
-    snaps = []
-    for rec in cap.proc_records():
-        if rec.get("kind") != "fds":
+def snapshot_times(meta: dict[str, Any], records: Iterable[dict[str, Any]]) -> list[tuple[int, dict, int]]:
+    """proc.jsonl records placed on the trace clock, in order (start snapshots before everything):
+    (ts when written, record, ts when the read began)."""
+    out = []
+    for rec in records:
+        if rec.get("kind") not in ("fds", "unix"):
             continue
-        ts = None if rec.get("when") == "start" else wall_to_ts(meta, float(rec.get("ts_wall", 0)))
-        snaps.append((-1 if ts is None else ts, rec))
-    snaps.sort(key=lambda x: x[0])
-    i = 0
-    for batch in Decoder(path).batches(FD_EVENTS):
-        for ev in batch.records():
-            while i < len(snaps) and snaps[i][0] <= ev["ts"]:
-                m.snapshot(snaps[i][1])
-                i += 1
-            m.feed(ev)
-    for _, rec in snaps[i:]:
-        m.snapshot(rec)
-    return m
+        if rec.get("when") == "start":
+            ts = t0 = -1
+        else:
+            ts = wall_to_ts(meta, float(rec.get("ts_wall", 0)))
+            ts = -1 if ts is None else ts
+            t0 = wall_to_ts(meta, float(rec.get("t0_wall", rec.get("ts_wall", 0))))
+            t0 = ts if t0 is None else min(t0, ts)
+        out.append((ts, rec, t0))
+    out.sort(key=lambda x: x[0])
+    return out

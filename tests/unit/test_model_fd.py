@@ -1,27 +1,46 @@
 """fd-table state provider: hand-written event sequences (no capture needed)."""
 
-from ftraceipc.model import FdModel, Origin, Reason, rid_from_snapshot
+import numpy as np
 
-_ts = [0]
+from ftraceipc.model.fd import (CLONE_THREAD, O_CLOEXEC, FdModel, Reason, rid_from_snapshot)
 
-
-def ev(m, tid, event, **fields):
-    _ts[0] += 10
-    m.feed({"ts": _ts[0], "tid": tid, "event": event, **fields})
+PIPEFS_SET_INODE = "inode_set_ctime_to_ts"
 
 
-def sc(m, tid, name, ret, **args):
-    ev(m, tid, f"sys_enter_{name}", **args)
-    ev(m, tid, f"sys_exit_{name}", ret=ret)
+class Seq:
+    """Feeds records at increasing timestamps."""
+
+    def __init__(self, m: FdModel):
+        self.m = m
+        self.ts = 1000
+
+    def ev(self, tid, event, **fields):
+        self.ts += 10
+        self.m.feed({"ts": self.ts, "tid": tid, "event": event, **fields})
+        return self.ts
+
+    def sc(self, tid, name, ret, inode=None, **args):
+        self.ev(tid, f"sys_enter_{name}", **args)
+        if inode is not None:
+            self.ev(tid, PIPEFS_SET_INODE, dev=15, ino=inode)
+        return self.ev(tid, f"sys_exit_{name}", ret=ret)
+
+    def snap(self, pid, fds, when="start", cloexec=()):
+        self.ts += 10
+        self.m.snapshot({"kind": "fds", "when": when, "pid": pid, "comm": "x", "ppid": 1, "fds": fds,
+                         "cloexec": list(cloexec)}, -1 if when == "start" else self.ts)
+
+    def rid(self, tid, fd, ts=None):
+        h = self.m.resolve(np.array([tid]), np.array([fd]), np.array([self.ts + 1 if ts is None else ts]))[0]
+        if h < 0:
+            return h
+        return self.m.handles[h].rid
 
 
-def snap(m, pid, fds, when="start"):
-    m.snapshot({"kind": "fds", "when": when, "pid": pid, "comm": "x", "ppid": 1, "fds": fds})
-
-
-def io(m, tid, fd, name="write", ret=4):
-    sc(m, tid, name, ret, fd=fd, count=ret)
-    return m.attributions[-1]
+def std(extra=None):
+    fds = {"0": "/dev/null", "1": "/dev/pts/0", "2": "/dev/pts/0"}
+    fds.update(extra or {})
+    return fds
 
 
 def test_rid_from_snapshot():
@@ -31,150 +50,139 @@ def test_rid_from_snapshot():
     assert rid_from_snapshot("/dev/null") is None
 
 
-def test_start_snapshot_names_fds():
-    m = FdModel()
-    snap(m, 100, {"3": "pipe:[11]", "4": "socket:[22]", "5": "fifo:[33]:/tmp/f"})
-    assert io(m, 100, 3).rid == "pipe:11"
-    assert io(m, 100, 4, "sendto").rid == "unix:22"
-    assert io(m, 100, 5, "read").rid == "fifo:33"
-    assert m.failures() == {}
+def test_start_snapshot_names_fds_and_other_files_are_not_ipc():
+    s = Seq(FdModel())
+    s.snap(100, std({"3": "pipe:[11]", "5": "fifo:[33]:/tmp/f"}))
+    s.m.finish()
+    assert s.rid(100, 3) == "pipe:11"
+    assert s.rid(100, 5) == "fifo:33"
+    h = s.m.resolve(np.array([100]), np.array([1]), np.array([s.ts]))[0]
+    assert s.m.reason_of(h) is Reason.NOT_IPC
 
 
-def test_unknown_fd_is_counted_not_guessed():
-    m = FdModel()
-    for _ in range(3):
-        a = io(m, 812, 7)
-    assert a.rid is None and a.reason is Reason.INODE_UNKNOWN
-    assert m.failures() == {(812, 7, "write", Reason.INODE_UNKNOWN): 3}
-    assert m.failure_summary() == [f"3 writes on fd 7 of pid 812: {Reason.INODE_UNKNOWN.value}"]
+def test_pipe2_fds_are_the_lowest_free_and_the_inode_event_names_the_pipe():
+    s = Seq(FdModel())
+    s.snap(100, std({"4": "/etc/passwd"}))
+    s.sc(100, "pipe2", 0, inode=777, fildes=0, flags=0)
+    s.m.finish()
+    assert s.rid(100, 3) == "pipe:777"
+    assert s.rid(100, 5) == "pipe:777"
+    assert s.rid(100, 4) is None  # a regular file: no rid
+    assert s.rid(100, 6) == -1  # never opened
 
 
-def test_fd_reuse_after_close_and_late_snapshot():
-    m = FdModel()
-    snap(m, 100, {"3": "pipe:[11]"})
-    a1 = io(m, 100, 3)
-    sc(m, 100, "close", 0, fd=3)
-    assert m.lookup(100, 3) is None
-    sc(m, 100, "socketpair", 0, family=1, type=1, protocol=0, usockvec=0)
-    a2 = io(m, 100, 3, "sendto")
-    assert a2.rid is None and a2.handle.origin is Origin.FIRST_USE
-    snap(m, 100, {"3": "socket:[22]"}, when="end")  # names the handle now open on fd 3
-    assert a1.rid == "pipe:11" and a2.rid == "unix:22"  # the earlier I/O resolves retroactively
-    assert m.conflicts == []
+def test_fd_reused_for_another_resource_resolves_by_time():
+    s = Seq(FdModel())
+    s.snap(100, std())
+    s.sc(100, "pipe2", 0, inode=1, fildes=0, flags=0)  # fds 3, 4
+    t_first = s.ts
+    s.sc(100, "close", 0, fd=3)
+    s.sc(100, "close", 0, fd=4)
+    s.sc(100, "pipe2", 0, inode=2, fildes=0, flags=0)  # fds 3, 4 again
+    s.m.finish()
+    assert s.rid(100, 3, t_first + 1) == "pipe:1"
+    assert s.rid(100, 3) == "pipe:2"
 
 
-def test_late_snapshot_never_overrides_trace():
-    m = FdModel()
-    snap(m, 100, {"3": "pipe:[11]"})
-    snap(m, 100, {"3": "pipe:[99]"}, when="end")
-    assert m.rid(100, 3) == "pipe:11"
-    assert len(m.conflicts) == 1
+def test_fork_copies_the_table_and_threads_share_it():
+    s = Seq(FdModel())
+    s.snap(100, std())
+    s.sc(100, "pipe2", 0, inode=9, fildes=0, flags=0)
+    s.ev(100, "task_newtask", pid=200, comm="child", clone_flags=0x1200011)  # fork
+    s.ev(100, "task_newtask", pid=101, comm="thr", clone_flags=CLONE_THREAD | 0x100)
+    s.sc(100, "close", 0, fd=4)  # the parent closes the write end; the child keeps it
+    s.m.finish()
+    assert s.rid(200, 4) == "pipe:9"
+    assert s.rid(100, 4) == -1
+    assert s.rid(101, 3) == "pipe:9"  # a thread of 100
+    assert s.m.tables[200].complete
 
 
-def test_dup2_replaces_open_fd():
-    m = FdModel()
-    snap(m, 100, {"3": "pipe:[11]", "4": "socket:[22]"})
-    sc(m, 100, "dup2", 4, oldfd=3, newfd=4)
-    assert m.rid(100, 4) == "pipe:11" and m.rid(100, 3) == "pipe:11"
-    sc(m, 100, "close", 0, fd=3)
-    assert io(m, 100, 4).rid == "pipe:11"
+def test_exec_closes_cloexec_fds_and_unknown_flags_make_fds_uncertain():
+    s = Seq(FdModel())
+    s.snap(100, std({"5": "pipe:[50]"}), cloexec=[5])
+    s.sc(100, "pipe2", 0, inode=60, fildes=0, flags=O_CLOEXEC)  # 3, 4: cloexec
+    s.sc(100, "dup", 7, fildes=3)  # dup'd copy: not cloexec
+    s.ev(100, "sched_process_exec", filename="/bin/x", pid=100, old_pid=100)
+    s.m.finish()
+    assert s.rid(100, 3) == -1 and s.rid(100, 5) == -1
+    assert s.rid(100, 7) == "pipe:60"
+    assert s.m.tables[100].complete
 
 
-def test_dup_dup3_fcntl_share_the_handle():
-    m = FdModel()
-    sc(m, 100, "pipe2", 0, fildes=0, flags=0)
-    a = io(m, 100, 3)
-    sc(m, 100, "dup", 5, fildes=3)
-    sc(m, 100, "dup3", 6, oldfd=3, newfd=6, flags=0o2000000)
-    sc(m, 100, "fcntl", 7, fd=3, cmd=1030, arg=0)
-    sc(m, 100, "fcntl", 0, fd=3, cmd=1, arg=0)  # F_GETFD: not a dup
-    assert m.lookup(100, 0) is None
-    h = m.lookup(100, 3).handle
-    assert all(m.lookup(100, fd).handle is h for fd in (5, 6, 7))
-    assert m.lookup(100, 6).cloexec and m.lookup(100, 7).cloexec and not m.lookup(100, 5).cloexec
-    snap(m, 100, {"7": "pipe:[44]"}, when="appear")  # naming one copy names all, and the past
-    assert a.rid == "pipe:44" and m.rid(100, 5) == "pipe:44"
+def test_without_a_snapshot_pipe_fds_are_unknown_and_counted():
+    s = Seq(FdModel())
+    s.sc(300, "pipe2", 0, inode=5, fildes=0, flags=0)
+    assert s.rid(300, 3) == -1
+    assert any("pipe2 fds unknown" in k for k in s.m.notes)
 
 
-def test_failed_syscalls_change_nothing():
-    m = FdModel()
-    snap(m, 100, {"3": "pipe:[11]", "4": "pipe:[12]"})
-    sc(m, 100, "close", -9, fd=3)
-    sc(m, 100, "dup2", -9, oldfd=4, newfd=3)
-    assert m.rid(100, 3) == "pipe:11"
+def test_another_threads_fd_change_during_pipe2_makes_it_ambiguous():
+    s = Seq(FdModel())
+    s.snap(100, std({"3": "/x"}))
+    s.ev(100, "task_newtask", pid=101, comm="t", clone_flags=CLONE_THREAD)
+    s.ev(100, "sys_enter_pipe2", fildes=0, flags=0)
+    s.sc(101, "close", 0, fd=3)  # fd 3 freed while pipe2 ran: was it 3,4 or 4,5?
+    s.ev(100, PIPEFS_SET_INODE, dev=15, ino=8)
+    s.ev(100, "sys_exit_pipe2", ret=0)
+    assert s.rid(100, 4) == -1
+    assert not s.m.tables[100].complete
 
 
-def test_close_range_and_cloexec_flag():
-    m = FdModel()
-    snap(m, 100, {str(fd): f"pipe:[{fd}]" for fd in range(3, 10)})
-    sc(m, 100, "close_range", 0, fd=5, max_fd=7, flags=0)
-    assert sorted(m.tables[100].slots) == [3, 4, 8, 9]
-    sc(m, 100, "close_range", 0, fd=8, max_fd=4294967295, flags=4)  # CLOSE_RANGE_CLOEXEC
-    assert sorted(m.tables[100].slots) == [3, 4, 8, 9]
-    ev(m, 100, "sched_process_exec", filename="/bin/sh", pid=100, old_pid=100)
-    assert sorted(m.tables[100].slots) == [3, 4]  # cloexec ones closed, others uncertain
-    a = io(m, 100, 3)
-    assert a.rid is None and a.reason is Reason.AFTER_EXEC
-    snap(m, 100, {"3": "pipe:[3]"}, when="appear")  # the snapshot confirms fd 3
-    assert io(m, 100, 3).rid == "pipe:3"
-    assert io(m, 100, 4).reason is Reason.AFTER_EXEC
+def test_recvmsg_on_a_unix_socket_may_bring_fds_so_later_pipes_are_not_inferred():
+    s = Seq(FdModel())
+    s.snap(100, std({"3": "socket:[40]"}))
+    s.sc(100, "recvmsg", 10, fd=3, msg=0, flags=0)
+    s.sc(100, "pipe2", 0, inode=5, fildes=0, flags=0)
+    assert s.rid(100, 4) == -1
+    assert "SCM_RIGHTS" in s.m.tables[100].why_incomplete
 
 
-def test_fork_copies_table():
-    m = FdModel()
-    snap(m, 100, {"3": "pipe:[11]", "4": "pipe:[12]"})
-    ev(m, 100, "sched_process_fork", parent_comm="p", parent_pid=100, child_comm="p", child_pid=200)
-    sc(m, 200, "close", 0, fd=3)
-    assert m.rid(100, 3) == "pipe:11" and m.rid(200, 3) is None  # child's close is its own
-    sc(m, 100, "dup2", 4, oldfd=3, newfd=4)
-    assert m.rid(200, 4) == "pipe:12" and m.rid(100, 4) == "pipe:11"
-    assert io(m, 200, 4).rid == "pipe:12"
+def test_socketpair_ends_are_peers_and_sk_names_the_inode():
+    s = Seq(FdModel())
+    s.snap(100, std())
+    s.sc(100, "socketpair", 0, family=1, type=1 | O_CLOEXEC, protocol=0, usockvec=0)
+    h3 = s.m.resolve(np.array([100]), np.array([3]), np.array([s.ts + 1]))[0]
+    h4 = s.m.resolve(np.array([100]), np.array([4]), np.array([s.ts + 1]))[0]
+    s.m.bind_sk(np.array([h3, h4]), np.array([0xAAA0, 0xBBB0]))
+    s.m.snapshot({"kind": "unix", "when": "poll", "sockets": [
+        {"num": "aaa0", "inode": 71, "type": 1, "path": None},
+        {"num": "bbb0", "inode": 72, "type": 1, "path": None}]}, s.ts + 5)
+    s.m.finish()
+    r3 = s.m.handles[h3].resource
+    assert r3.rid() == "unix:71" and r3.kind == "unix_stream"
+    assert r3.peer.rid() == "unix:72"
+    assert s.m.handles[h4].resource.peer is r3
 
 
-def test_fork_then_child_snapshot_names_shared_handle():
-    m = FdModel()
-    sc(m, 100, "pipe2", 0, fildes=0, flags=0)
-    a = io(m, 100, 4)
-    ev(m, 100, "sched_process_fork", parent_comm="p", parent_pid=100, child_comm="p", child_pid=200)
-    b = io(m, 200, 4)
-    snap(m, 200, {"4": "pipe:[77]"}, when="appear")
-    assert a.rid == b.rid == "pipe:77"
+def test_socket_never_named_gets_a_fallback_rid_shared_by_its_fds():
+    s = Seq(FdModel())
+    s.snap(100, std())
+    s.sc(100, "socketpair", 0, family=1, type=2, protocol=0, usockvec=0)
+    s.sc(100, "dup", 9, fildes=3)
+    s.m.finish()
+    assert s.rid(100, 3).startswith("unix:~")
+    assert s.rid(100, 9) == s.rid(100, 3)
+    assert s.rid(100, 4) != s.rid(100, 3)
 
 
-def test_threads_share_the_table():
-    m = FdModel(tgid_of={101: 100})
-    snap(m, 100, {"3": "socket:[22]"})
-    # a thread's clone shows up as a fork event too; a known tgid keeps it in the parent's table
-    ev(m, 100, "sched_process_fork", parent_comm="p", parent_pid=100, child_comm="p", child_pid=101)
-    assert io(m, 101, 3, "recvfrom").rid == "unix:22"
-    sc(m, 101, "close", 0, fd=3)
-    assert m.lookup(100, 3) is None  # the thread's close closes it for the whole process
-    sc(m, 100, "accept4", 3, fd=5, upeer_sockaddr=0, upeer_addrlen=0, flags=0)
-    a = io(m, 101, 3, "recvfrom")
-    assert a.handle.origin is Origin.ACCEPT and a.pid == 100 and a.reason is Reason.INODE_UNKNOWN
+def test_later_snapshot_names_an_opened_fifo_and_a_disagreement_is_a_conflict():
+    s = Seq(FdModel())
+    s.snap(100, std())
+    s.sc(100, "openat", 3, dfd=-100, filename=0, flags=0, mode=0)
+    s.sc(100, "pipe2", 0, inode=5, fildes=0, flags=0)  # 4, 5
+    h = s.m.resolve(np.array([100]), np.array([3]), np.array([s.ts + 1]))[0]
+    assert s.m.reason_of(h) is Reason.OPENED_UNNAMED
+    s.snap(100, {"3": "fifo:[90]:/tmp/f", "4": "pipe:[6]"}, when="appear")
+    s.m.finish()
+    assert s.rid(100, 3) == "fifo:90"
+    assert s.m.handles[h].resource.path == "/tmp/f"
+    assert s.m.conflicts == ["pid 100 fd 4: snapshot pipe:6, trace pipe:5"]
 
 
-def test_add_thread_after_fork_event():
-    m = FdModel()
-    snap(m, 100, {"3": "socket:[22]"})
-    ev(m, 100, "sched_process_fork", parent_comm="p", parent_pid=100, child_comm="p", child_pid=101)
-    m.add_thread(101, 100)
-    sc(m, 101, "close", 0, fd=3)
-    assert m.lookup(100, 3) is None
-
-
-def test_unpaired_exit_is_ignored_and_counted():
-    m = FdModel()
-    snap(m, 100, {"3": "pipe:[11]"})
-    ev(m, 100, "sys_exit_close", ret=0)  # enter lost / before the capture
-    assert m.rid(100, 3) == "pipe:11" and m.unpaired_exits == 1
-
-
-def test_snapshot_after_exec_does_not_name_the_pre_exec_handle():
-    m = FdModel()
-    sc(m, 100, "pipe2", 0, fildes=0, flags=0)
-    before = io(m, 100, 3)
-    ev(m, 100, "sched_process_exec", filename="/bin/sh", pid=100, old_pid=100)
-    snap(m, 100, {"3": "pipe:[55]"}, when="appear")
-    assert io(m, 100, 3).rid == "pipe:55"
-    assert before.rid is None  # fd 3 may have been closed on exec and reused
+def test_dup2_onto_an_open_fd_replaces_it():
+    s = Seq(FdModel())
+    s.snap(100, std({"3": "pipe:[1]", "4": "pipe:[2]"}))
+    s.sc(100, "dup2", 1, oldfd=3, newfd=1)
+    s.m.finish()
+    assert s.rid(100, 1) == "pipe:1"

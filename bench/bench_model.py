@@ -1,0 +1,84 @@
+"""Model building speed and memory: events/s on one core, and peak RSS against capture size.
+
+    sudo python bench/bench_model.py [--loops 200 1000] [--repeat 3] [--json out.json]
+
+For each loop count it captures ``perf bench sched messaging -g 4 -l LOOPS`` (Unix sockets) and
+the same with ``-p`` (pipes) with ``ftraceipc capture --no-model``, then, each in a fresh process
+(so that peak RSS is the build's own): decoding alone, and decoding + building the whole model
+(``build_model``). Reports events/s (best of --repeat) and the peak RSS; memory must not grow with
+the number of events (compare the loop counts: 5x the events, about the same RSS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _benchutil as bu  # noqa: E402
+
+CHILD = r"""
+import json, resource, sys, time
+from ftraceipc.decode import Decoder
+from ftraceipc.model.build import build_model
+cap, what = sys.argv[1], sys.argv[2]
+t0 = time.perf_counter()
+if what == "decode":
+    n = sum(len(b) for b in Decoder(cap).batches())
+else:
+    m = build_model(cap)
+    n = m.stats["events"]
+dt = time.perf_counter() - t0
+print(json.dumps({"events": n, "s": dt, "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def measure(cap: Path, what: str) -> dict:
+    out = subprocess.run(["taskset", "-c", "1", sys.executable, "-c", CHILD, str(cap), what],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--loops", type=int, nargs="+", default=[200, 1000])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--json")
+    a = ap.parse_args()
+    bu.require_tools("perf", "taskset")
+    rows, results = [], []
+    with tempfile.TemporaryDirectory(prefix="ftipc-bench-model-") as tmp:
+        for mode in ("sockets", "pipes"):
+            for loops in a.loops:
+                cap = Path(tmp) / f"{mode}-{loops}.ftipc"
+                argv = ["perf", "bench", "sched", "messaging", "-g", "4", "-l", str(loops)]
+                if mode == "pipes":
+                    argv.insert(4, "-p")
+                r = subprocess.run(bu.ftraceipc_argv() + ["capture", "-o", str(cap), "--force", "--no-model",
+                                                         "--buffer-kb", "65536", "--", *argv],
+                                   capture_output=True, text=True)
+                if r.returncode != 0:
+                    sys.exit(f"capture failed: {r.stderr}")
+                lost = sum(sum(v.values()) for v in json.loads((cap / "meta.json").read_text())["lost"].values())
+                dec = min((measure(cap, "decode") for _ in range(a.repeat)), key=lambda x: x["s"])
+                mod = min((measure(cap, "model") for _ in range(a.repeat)), key=lambda x: x["s"])
+                res = {"mode": mode, "loops": loops, "events": mod["events"], "lost": lost,
+                       "decode_meps": dec["events"] / dec["s"] / 1e6, "model_meps": mod["events"] / mod["s"] / 1e6,
+                       "model_s": mod["s"], "decode_rss_mib": dec["rss_mib"], "model_rss_mib": mod["rss_mib"]}
+                results.append(res)
+                rows.append([mode, loops, f"{res['events']:,}", lost, f"{res['decode_meps']:.2f}",
+                             f"{res['model_meps']:.2f}", f"{res['model_s']:.2f}", f"{res['decode_rss_mib']:.0f}",
+                             f"{res['model_rss_mib']:.0f}"])
+                bu.log(f"{mode} -l {loops}: {res['events']:,} events, model {res['model_meps']:.2f} M ev/s")
+    print(bu.describe_machine(bu.machine_info()))
+    print(bu.table(["workload", "loops", "events", "lost", "decode M ev/s", "model M ev/s", "model s",
+                    "decode RSS MiB", "model RSS MiB"], rows))
+    bu.write_json(a.json, {"results": results})
+
+
+if __name__ == "__main__":
+    main()

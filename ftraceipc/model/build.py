@@ -1,0 +1,435 @@
+"""Build the IPC model of a capture: one pass over the decoded batches, in time order.
+
+Per batch: (1) the rare fd-lifecycle records go one by one through the fd model, with the /proc
+snapshots interleaved at their time; (2) syscall enters and exits are paired (vectorized) and each
+data syscall's fd is resolved to a handle through the fd model's binding history; (3) the sock
+tracepoints inside those syscalls name the sockets (``sk``) and datagram destinations; (4) I/O is
+summed per (task, fd, handle, syscall); (5) the sched model turns switches and wakeups into
+BLOCKED_ON episodes and WAKES. State kept between batches is per task, fd and resource, never per
+event, and episode rows are streamed to a sink when asked for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from ftraceipc.capture.store import CaptureDir
+from ftraceipc.decode import Decoder
+from ftraceipc.decode.decoder import Batch, python_columns
+from ftraceipc.errors import CaptureFormatError
+from ftraceipc.model import ipc
+from ftraceipc.model.fd import (FD_CREATORS, READ_SYSCALLS, WRITE_SYSCALLS, FdModel, Reason, load_saved_tgids,
+                                snapshot_times)
+from ftraceipc.model.sched import SchedModel
+from ftraceipc.model.syscalls import SyscallPairer
+
+LIFECYCLE = sorted(set(FD_CREATORS) | {"pipe", "pipe2", "socketpair", "dup", "dup2", "dup3", "fcntl", "close",
+                                       "close_range"})
+LIFECYCLE_EVENTS = frozenset([f"sys_{k}_{s}" for s in LIFECYCLE for k in ("enter", "exit")] + [
+    "inode_set_ctime_to_ts", "task_newtask", "sched_process_fork", "sched_process_exec", "sched_process_exit"])
+RECVMSG_EVENTS = ("sys_enter_recvmsg", "sys_exit_recvmsg", "sys_enter_recvmmsg", "sys_exit_recvmmsg")
+DATA = sorted(WRITE_SYSCALLS | READ_SYSCALLS)
+SOCK_EVENTS = ("sock_send_length", "sock_recv_length", "sk_data_ready")
+
+Progress = Callable[[int, int], None]
+
+
+def capture_id(meta: dict[str, Any]) -> str:
+    """A stable id for a capture: hostname, start time and command pid, hashed short."""
+    key = f"{meta.get('hostname')}|{meta.get('start_wall')}|{meta.get('command_pid')}|{meta.get('start_ts')}"
+    return hashlib.sha1(key.encode()).hexdigest()[:12]
+
+
+def _records(batch: Batch, names, keep=None) -> list[tuple[int, dict[str, Any]]]:
+    """(merged index, record dict) of the batch's events with these names (rows where ``keep``)."""
+    out = []
+    for name in names:
+        t = batch.events.get(name)
+        if t is None or not len(t):
+            continue
+        if keep is not None:
+            mask = keep(name, t)
+            if mask is not None:
+                t = t.select(mask)
+                if not len(t):
+                    continue
+        cols = python_columns(t)
+        for j, (ix, ts, tid) in enumerate(zip(t.index.tolist(), t.ts.tolist(), t.pid.tolist())):
+            d = {"ts": ts, "tid": tid, "event": name}
+            for k, col in cols:
+                d[k] = col[j]
+            out.append((ix, d))
+    return out
+
+
+class _Enclosing:
+    """Match events of a task (tid, ts) to the syscall it was inside, carrying unmatched ones (their
+    syscall ends in a later batch) forward. Bounded: at most the events of syscalls still open."""
+
+    def __init__(self):
+        self.carry = pd.DataFrame({"tid": pd.Series(dtype=np.int64), "ts": pd.Series(dtype=np.int64),
+                                   "val": pd.Series(dtype=np.int64)})
+
+    def match(self, ev: pd.DataFrame, iv: pd.DataFrame) -> pd.DataFrame:
+        ev = pd.concat([self.carry, ev], ignore_index=True) if len(self.carry) else ev
+        if not len(ev):
+            return ev.assign(handle=pd.Series(dtype=np.int64), ret=pd.Series(dtype=np.int64),
+                             syscall=pd.Series(dtype=object))
+        if not len(iv):
+            self.carry = ev[["tid", "ts", "val"]]
+            return ev.iloc[:0].assign(handle=pd.Series(dtype=np.int64), ret=pd.Series(dtype=np.int64),
+                                      syscall=pd.Series(dtype=object))
+        ivs = iv[["tid", "enter_ts", "exit_ts", "handle", "ret", "syscall"]].sort_values("enter_ts", kind="stable")
+        m = pd.merge_asof(ev.sort_values("ts", kind="stable"), ivs, left_on="ts", right_on="enter_ts", by="tid",
+                          direction="backward")
+        inside = m["exit_ts"].notna().to_numpy() & (m["ts"].to_numpy() <= m["exit_ts"].fillna(-1).to_numpy())
+        # events whose syscall has not ended yet stay for the next batch; events before any traced
+        # syscall of theirs (enter missed) are dropped
+        last_exit = iv.groupby("tid")["exit_ts"].max()
+        later = ~inside & (m["ts"].to_numpy() > m["tid"].map(last_exit).fillna(-1).to_numpy())
+        self.carry = m.loc[later, ["tid", "ts", "val"]]
+        out = m[inside]
+        return out.assign(handle=out["handle"].astype(np.int64), ret=out["ret"].astype(np.int64))
+
+
+def build_model(capture, *, episodes: bool = False, episodes_dir: Path | None = None,
+                progress: Progress | None = None) -> ipc.Model:
+    """The IPC model of a capture directory. With ``episodes`` the per-sleep and per-wakeup rows are
+    streamed to parquet files in ``episodes_dir`` (default CAPTURE/model) and read back lazily by the
+    exporters (``Model.episodes``/``wakeups`` then hold the file paths' frames)."""
+    t_start = time.perf_counter()
+    path = Path(capture)
+    cap = CaptureDir(path)
+    meta_obj = cap.read_meta()
+    meta = meta_obj.to_json()
+    dec = Decoder(path)
+    events = set(meta.get("events") or [])
+    have = {e.split(":", 1)[-1] for e in events}
+
+    fdm = FdModel(tgid_of=load_saved_tgids(path / "tracefs" / "saved_tgids"),
+                  pipefs_inode_events="inode_set_ctime_to_ts" in have)
+    snaps = snapshot_times(meta, cap.proc_records())
+    si = 0
+    tracer = set(int(t) for t in meta.get("tracer_tids") or [])
+    pairer = SyscallPairer()
+    sink_dir = None
+    sinks: dict[str, Any] = {}
+    if episodes:
+        sink_dir = Path(episodes_dir) if episodes_dir else path / "model"
+        sink_dir.mkdir(parents=True, exist_ok=True)
+        sinks = {"episodes": _ParquetSink(sink_dir / "episodes.parquet"),
+                 "wakeups": _ParquetSink(sink_dir / "wakeups.parquet")}
+    sched = SchedModel(pairer, meta=meta, tgid_of=fdm.tgid_of, tracer_tids=tracer, episodes=episodes,
+                       episode_sink=sinks.get("episodes"), wakeup_sink=sinks.get("wakeups"))
+    enc_sock = _Enclosing()
+    enc_ready = _Enclosing()
+    io_parts: list[pd.DataFrame] = []
+    io_acc: pd.DataFrame | None = None
+    dest_acc: pd.DataFrame | None = None
+    n_events = 0
+    t0, t1 = meta.get("start_ts"), meta.get("stop_ts")
+    span = max(1, (t1 or 0) - (t0 or 0))
+
+    for batch in dec.batches():
+        n_events += len(batch)
+        # (1) lifecycle records and snapshots, in time order
+        complete = {pid for pid, t in fdm.tables.items() if t.complete}
+
+        def recv_keep(name, t, complete=complete):
+            return np.isin(fdm.pids_of(t.pid), np.fromiter(complete, dtype=np.int64, count=len(complete)))
+
+        recs = _records(batch, [n for n in batch.events if n in LIFECYCLE_EVENTS])
+        if complete:
+            recs += _records(batch, [n for n in RECVMSG_EVENTS if n in batch.events], keep=recv_keep)
+        recs.sort(key=lambda x: x[0])
+        for _ix, rec in recs:
+            while si < len(snaps) and snaps[si][0] <= rec["ts"]:
+                fdm.snapshot(snaps[si][1], snaps[si][0], snaps[si][2])
+                si += 1
+            fdm.feed(rec)
+        if len(batch):
+            end_ts = int(batch.ts[-1])
+            while si < len(snaps) and snaps[si][0] <= end_ts:
+                fdm.snapshot(snaps[si][1], snaps[si][0], snaps[si][2])
+                si += 1
+        # (2) syscalls paired, data syscalls resolved
+        iv = pairer.pair(batch)
+        if len(iv):
+            iv = iv.assign(handle=fdm.resolve(iv["tid"].to_numpy(), iv["fd"].to_numpy(), iv["enter_ts"].to_numpy()))
+        else:
+            iv = iv.assign(handle=pd.Series(dtype=np.int64))
+        # (3) sock tracepoints inside syscalls
+        sock_ev = _sock_frame(batch, ("sock_send_length", "sock_recv_length"))
+        if len(sock_ev) or len(enc_sock.carry):
+            m = enc_sock.match(sock_ev, iv)
+            fdm.bind_sk(m["handle"].to_numpy(), m["val"].to_numpy())
+        ready = _sock_frame(batch, ("sk_data_ready",))
+        if len(ready) or len(enc_ready.carry):
+            m = enc_ready.match(ready, iv)
+            m = m[m["syscall"].isin(list(WRITE_SYSCALLS)) & (m["ret"] >= 0)]
+            if len(m):
+                fdm.link_peer(m["handle"].to_numpy(), m["val"].to_numpy())
+                # one data-ready per datagram: destination per (task, handle, receiving sk)
+                d = m.drop_duplicates(["tid", "ts"]).groupby(["tid", "handle", "val"], sort=False).agg(
+                    messages=("ts", "size")).reset_index()
+                dest_acc = _add(dest_acc, d, ["tid", "handle", "val"], ["messages"])
+        # (4) I/O per (task, fd, handle, syscall)
+        if len(iv):
+            io = iv[iv["syscall"].isin(DATA) & (iv["ret"] >= 0)]
+            if tracer:
+                io = io[~io["tid"].isin(tracer)]
+            if len(io):
+                g = io.groupby(["tid", "fd", "handle", "syscall"], sort=False).agg(
+                    calls=("ret", "size"), bytes=("ret", "sum"), first_ts=("enter_ts", "min"),
+                    last_ts=("exit_ts", "max")).reset_index()
+                io_parts.append(g)
+                if len(io_parts) >= 16:
+                    io_acc = _fold(io_acc, io_parts)
+                    io_parts = []
+        # (5) sleeps and wakeups
+        sched.feed(batch, iv)
+        if progress is not None and len(batch) and t0 is not None and t1 is not None:
+            progress(min(span, max(0, int(batch.ts[-1]) - t0)), span)
+    while si < len(snaps):
+        fdm.snapshot(snaps[si][1], snaps[si][0], snaps[si][2])
+        si += 1
+    io_acc = _fold(io_acc, io_parts)
+    fdm.finish()
+    rid_of = {h.id: h.rid for h in fdm.handles}
+    open_iv = pairer.finish()
+    if len(open_iv):
+        open_iv = open_iv.assign(handle=fdm.resolve(open_iv["tid"].to_numpy(), open_iv["fd"].to_numpy(),
+                                                    open_iv["enter_ts"].to_numpy()))
+    s = sched.finish(rid_of, open_iv)
+    for sk in sinks.values():
+        sk.close()
+
+    model = ipc.Model(capture=str(path), capture_id=capture_id(meta), meta=meta)
+    model.tasks = s["tasks"]
+    model.blocked = s["blocked"]
+    model.wakes = s["wakes"]
+    if episodes:
+        model.episodes = sinks["episodes"].read(rid_of)
+        model.wakeups = sinks["wakeups"].read(rid_of)
+    not_ipc = _io_tables(model, fdm, io_acc, dest_acc)
+    model.impossible = _impossible(have)
+    elapsed = time.perf_counter() - t_start
+    model.stats = {
+        "events": n_events, "build_s": round(elapsed, 3), "not_ipc_calls": not_ipc,
+        "events_per_s": round(n_events / elapsed) if elapsed > 0 else None,
+        "lost_events": sum(c.total for c in meta_obj.lost.values()),
+        "fd_notes": dict(fdm.notes), "conflicts": fdm.conflicts[:50], "n_conflicts": len(fdm.conflicts),
+        "unpaired_syscall_exits": int(getattr(pairer, "unpaired", 0)),
+        "sched": s.get("stats", {}),
+        "decode_warnings": [str(w) for w in dec.warnings[:20]] if hasattr(dec, "warnings") else [],
+    }
+    if progress is not None:
+        progress(span, span)
+    return model
+
+
+def _sock_frame(batch: Batch, names) -> pd.DataFrame:
+    parts = []
+    for name in names:
+        t = batch.events.get(name)
+        if t is None or not len(t):
+            continue
+        col = t.columns.get("sk")
+        if col is None:
+            col = t.columns.get("skaddr")  # sk_data_ready names it so
+        if col is None:
+            continue
+        fam = t.columns.get("family")
+        mask = None if fam is None else (fam == 1)
+        df = pd.DataFrame({"tid": t.pid.astype(np.int64), "ts": t.ts, "val": col.astype(np.uint64).astype(np.int64)})
+        parts.append(df if mask is None else df[mask])
+    if not parts:
+        return pd.DataFrame({"tid": pd.Series(dtype=np.int64), "ts": pd.Series(dtype=np.int64),
+                             "val": pd.Series(dtype=np.int64)})
+    return pd.concat(parts, ignore_index=True)
+
+
+def _add(acc, df, keys, sums):
+    if acc is None:
+        return df
+    return pd.concat([acc, df]).groupby(keys, sort=False)[sums].sum().reset_index()
+
+
+def _fold(acc, parts):
+    if not parts:
+        return acc
+    df = pd.concat(([acc] if acc is not None else []) + parts, ignore_index=True)
+    return df.groupby(["tid", "fd", "handle", "syscall"], sort=False).agg(
+        calls=("calls", "sum"), bytes=("bytes", "sum"), first_ts=("first_ts", "min"),
+        last_ts=("last_ts", "max")).reset_index()
+
+
+def _io_tables(model: ipc.Model, fdm: FdModel, io: pd.DataFrame | None, dest: pd.DataFrame | None) -> int:
+    """WRITES/READS, FLOWS, resources and the unattributed list from the I/O sums."""
+    rid_of = {}
+    res_of = {}
+    reason_of = {}
+    if io is not None and len(io):
+        for h in io["handle"].unique().tolist():
+            reason = fdm.reason_of(int(h))
+            reason_of[h] = reason
+            if reason is None:
+                r = fdm.handles[int(h)].resource
+                rid_of[h] = r.rid()
+                res_of[r.rid()] = r
+        io = io.assign(rid=io["handle"].map(rid_of))
+        ok = io[io["rid"].notna()]
+        bad = io[io["rid"].isna()]
+    else:
+        ok = bad = None
+    # resources: every IPC object with I/O, every one made during the capture, and their peers
+    used = dict(res_of)
+    for r in fdm.live_resources():
+        rid = r.rid()
+        if rid is not None and r.evidence - {"snapshot", "later snapshot"}:
+            used.setdefault(rid, r)
+    for r in list(used.values()):
+        if r.peer is not None and r.peer.root().rid() is not None:
+            used.setdefault(r.peer.root().rid(), r.peer.root())
+    rows = []
+    for rid, r in sorted(used.items()):
+        peer = r.peer.root().rid() if r.peer is not None else None
+        rows.append({"rid": rid, "kind": r.kind, "inode": r.inode, "path": r.path, "peer": peer,
+                     "evidence": sorted(r.evidence)})
+    model.resources = pd.DataFrame(rows, columns=ipc.RESOURCE_COLUMNS) if rows else ipc.empty(ipc.RESOURCE_COLUMNS)
+    # WRITES / READS
+    if ok is not None and len(ok):
+        ok = ok.assign(type=np.where(ok["syscall"].isin(list(WRITE_SYSCALLS)), "WRITES", "READS"))
+        g = ok.groupby(["type", "tid", "rid"], sort=True).agg(
+            calls=("calls", "sum"), bytes=("bytes", "sum"), first_ts=("first_ts", "min"),
+            last_ts=("last_ts", "max"), syscalls=("syscall", lambda s: sorted(set(s)))).reset_index()
+        model.io = g[ipc.IO_COLUMNS]
+    # unattributed (not IPC at all is not a failure: counted only)
+    acc: dict[tuple, list[int]] = {}
+    not_ipc = 0
+    if bad is not None and len(bad):
+        pid_of = fdm.pids_of(bad["tid"].to_numpy())
+        for (tid, fd, h, sc, calls, nbytes), pid in zip(
+                bad[["tid", "fd", "handle", "syscall", "calls", "bytes"]].itertuples(index=False, name=None), pid_of):
+            reason = fdm.reason_of(int(h)) or Reason.UNKNOWN_FD
+            if reason is Reason.NOT_IPC:
+                not_ipc += int(calls)
+                continue
+            a = acc.setdefault((int(pid), int(tid), int(fd), sc, reason.value), [0, 0])
+            a[0] += int(calls)
+            a[1] += int(nbytes)
+    un = [ipc.Unattributed(pid, tid, fd, sc, c, b, why) for (pid, tid, fd, sc, why), (c, b) in acc.items()]
+    un.sort(key=lambda u: (-u.calls, u.pid, u.fd))
+    model.unattributed = un
+    # FLOWS: writer -> reader through the resource written into
+    if len(model.io):
+        model.flows = _flows(model.io, used, fdm, dest)
+    return not_ipc
+
+
+def _flows(io: pd.DataFrame, res: dict, fdm: FdModel, dest: pd.DataFrame | None) -> pd.DataFrame:
+    writes = io[io["type"] == "WRITES"]
+    reads = io[io["type"] == "READS"]
+    readers = {rid: list(zip(g["tid"].tolist(), g["bytes"].tolist())) for rid, g in reads.groupby("rid")}
+    # datagrams to a destination: (tid, rid written into) -> [(dest rid, messages)]
+    dests: dict[tuple[int, str], list[tuple[str, int]]] = {}
+    if dest is not None and len(dest):
+        for tid, h, sk, msgs in dest[["tid", "handle", "val", "messages"]].itertuples(index=False, name=None):
+            if h < 0:
+                continue
+            r = fdm.handles[int(h)].resource
+            dr = fdm.resource_of_sk(int(sk))
+            if r is None or dr is None:
+                continue
+            dr = dr.root()
+            if r.kind == "unix_dgram" and dr.rid() is not None:
+                dests.setdefault((int(tid), r.rid()), []).append((dr.rid(), int(msgs)))
+    rows = []
+    for tid, rid, calls, nbytes in writes[["tid", "rid", "calls", "bytes"]].itertuples(index=False, name=None):
+        r = res.get(rid)
+        if r is None:
+            continue
+        targets: list[tuple[str, float]] = []
+        if r.kind in ("pipe", "fifo"):
+            targets = [(rid, 1.0)]
+        elif r.peer is not None and r.peer.root().rid() is not None:
+            targets = [(r.peer.root().rid(), 1.0)]
+        elif (tid, rid) in dests:
+            ds = dests[(tid, rid)]
+            tot = sum(m for _, m in ds)
+            targets = [(d, m / tot) for d, m in ds]
+        for read_rid, share in targets:
+            for rtid, _rb in readers.get(read_rid, []):
+                rows.append({"writer": int(tid), "reader": int(rtid), "via": rid, "read_rid": read_rid,
+                             "bytes": int(round(nbytes * share)) if share < 1 else int(nbytes),
+                             "messages": int(round(calls * share)) if share < 1 else int(calls)})
+    if not rows:
+        return ipc.empty(ipc.FLOW_COLUMNS)
+    return pd.DataFrame(rows, columns=ipc.FLOW_COLUMNS)
+
+
+def _impossible(have: set[str]) -> list[str]:
+    out = []
+    data = {f"sys_exit_{s}" for s in DATA}
+    if not data & have:
+        out.append("WRITES, READS and FLOWS: no read/write/send/recv syscall events in the capture "
+                   "(capture with the default event set)")
+    if "sched_switch" not in have:
+        out.append("BLOCKED_ON: no sched:sched_switch events")
+    if "sched_waking" not in have:
+        out.append("WAKES: no sched:sched_waking events")
+    if not {"sys_exit_close", "sys_exit_pipe2", "sys_exit_dup2"} & have:
+        out.append("fd lifecycle: no close/pipe2/dup syscall events; fds are named by /proc snapshots only")
+    if "inode_set_ctime_to_ts" not in have:
+        out.append("pipe inodes: no timestamp:inode_set_ctime_to_ts events; pipes made during the capture are "
+                   "named by /proc snapshots only")
+    if not {"sock_send_length", "sock_recv_length"} & have:
+        out.append("socket identity: no sock:sock_send_length/sock_recv_length events; sockets made during the "
+                   "capture are named by /proc snapshots only")
+    if "sk_data_ready" not in have:
+        out.append("datagram destinations and socket peers: no sock:sk_data_ready events")
+    return out
+
+
+class _ParquetSink:
+    """Episode rows streamed to one parquet file, batch by batch (bounded memory)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.writer = None
+        self.schema = None
+
+    def __call__(self, df: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not len(df):
+            return
+        table = pa.Table.from_pandas(df, preserve_index=False)
+        if self.writer is None:
+            self.schema = table.schema
+            self.writer = pq.ParquetWriter(self.path, self.schema)
+        self.writer.write_table(table.cast(self.schema))
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    def read(self, rid_of: dict[int, str | None]) -> pd.DataFrame | None:
+        if not self.path.exists():
+            return None
+        df = pd.read_parquet(self.path)
+        for col in ("handle", "via_handle"):
+            if col in df.columns:
+                target = "rid" if col == "handle" else "via"
+                df[target] = df[col].map(lambda h: rid_of.get(int(h)) if h is not None and h >= 0 else None)
+                df = df.drop(columns=[col])
+        return df

@@ -1,0 +1,122 @@
+"""The IPC model on programs nobody here wrote, checked against what those programs are known to do.
+
+- A dash pipeline ``seq | gzip | gzip -d | wc -c``: dash makes the pipes with pipe() (not pipe2),
+  forks and dup2s them onto 0/1 and execs. The bytes through each pipe are known independently:
+  seq's output is computed here, gzip's output size is what the compressor pass writes.
+- ``perf bench sched messaging`` (tools/perf/bench/sched-messaging.c): each group has 20 senders
+  and 20 receivers; every receiver owns one channel (a pipe with -p, a Unix stream socketpair
+  without); every sender writes ``loops`` messages of 100 bytes to every receiver of its group. So
+  each channel has 20 writers of loops*100 bytes each and one reader of 20*loops*100 bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from ftraceipc.model.build import build_model
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path("/sys/kernel/tracing/instances").is_dir(),
+                                reason="needs root and tracefs")
+
+
+def capture(tmp: Path, argv: list[str]) -> tuple[Path, dict]:
+    cap = tmp / "run.ftipc"
+    r = subprocess.run([sys.executable, "-m", "ftraceipc", "capture", "-o", str(cap), "--no-model", "--", *argv],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    meta = json.loads((cap / "meta.json").read_text())
+    assert all(sum(v.values()) == 0 for v in meta["lost"].values()), f"events lost: {meta['lost']}"
+    return cap, meta
+
+
+def comm_tids(model, comm: str) -> set[int]:
+    return {int(t) for t, comms in zip(model.tasks["tid"], model.tasks["comms"]) if comm in (comms or [])}
+
+
+def test_dash_pipeline_bytes_through_each_pipe(tmp_path):
+    n = 20000
+    seq_bytes = len("".join(f"{i}\n" for i in range(1, n + 1)).encode())
+    out = tmp_path / "wc.txt"
+    cap, _ = capture(tmp_path, ["/bin/sh", "-c", f"seq 1 {n} | gzip -1 | gzip -dc | wc -c > {out}"])
+    assert int(out.read_text()) == seq_bytes
+    m = build_model(cap)
+    seq, wc = comm_tids(m, "seq"), comm_tids(m, "wc")
+    gz = comm_tids(m, "gzip")
+    assert len(seq) == 1 and len(wc) == 1 and len(gz) == 2
+    w = m.io[m.io["type"] == "WRITES"]
+    r = m.io[m.io["type"] == "READS"]
+    seq_w = w[w["tid"].isin(seq)]
+    assert len(seq_w) == 1 and int(seq_w["bytes"].iloc[0]) == seq_bytes
+    p1 = seq_w["rid"].iloc[0]
+    assert p1.startswith("pipe:") and ":~" not in p1
+    # the first gzip reads all of it from that pipe, and writes the compressed stream into the next
+    r1 = r[r["rid"] == p1]
+    assert set(r1["tid"]) <= gz and int(r1["bytes"].sum()) == seq_bytes
+    (gz1,) = set(r1["tid"])
+    gz2 = (gz - {gz1}).pop()
+    p2 = w[(w["tid"] == gz1) & w["rid"].str.startswith("pipe:")]
+    assert len(p2) == 1
+    p2_rid, comp = p2["rid"].iloc[0], int(p2["bytes"].iloc[0])
+    assert int(r[(r["rid"] == p2_rid) & (r["tid"] == gz2)]["bytes"].sum()) == comp
+    p3 = w[(w["tid"] == gz2) & w["rid"].str.startswith("pipe:")]
+    assert len(p3) == 1 and int(p3["bytes"].iloc[0]) == seq_bytes
+    assert int(r[(r["rid"] == p3["rid"].iloc[0]) & r["tid"].isin(wc)]["bytes"].sum()) == seq_bytes
+    # the flows chain seq -> gzip -> gzip -> wc
+    f = {(int(a), int(b)): int(x) for a, b, x in m.flows[["writer", "reader", "bytes"]].itertuples(index=False)}
+    (s,), (c,) = seq, wc
+    assert f[(s, gz1)] == seq_bytes and f[(gz1, gz2)] == comp and f[(gz2, c)] == seq_bytes
+
+
+@pytest.mark.skipif(shutil.which("perf") is None, reason="needs perf (linux-perf)")
+@pytest.mark.parametrize("mode", ["-p", "socket"])
+def test_perf_bench_messaging_channels(tmp_path, mode):
+    loops, groups = 20, 2
+    argv = ["perf", "bench", "sched", "messaging", "-g", str(groups), "-l", str(loops)]  # processes
+    if mode == "-p":
+        argv.insert(4, "-p")
+    cap, meta = capture(tmp_path, argv)
+    m = build_model(cap)
+    perf = comm_tids(m, "sched-messaging") | comm_tids(m, "perf")
+    io = m.io[m.io["tid"].isin(perf)]
+    kind = "pipe" if mode == "-p" else "unix_stream"
+    kinds = dict(zip(m.resources["rid"], m.resources["kind"]))
+    per = 100 * loops
+    w = io[(io["type"] == "WRITES") & (io["rid"].map(kinds) == kind)]
+    r = io[(io["type"] == "READS") & (io["rid"].map(kinds) == kind)]
+    # besides the data, every worker writes 1 byte into the "ready" channel and the main process 1 byte
+    # into the "wake" channel (same kind as the data channels); the main process prints the result
+    main = int(meta["command_pid"])
+    sync = w[w["bytes"] == 1]
+    assert len(sync) == 20 * 2 * groups + 1 and set(sync["calls"]) == {1}
+    w = w[(w["bytes"] != 1) & (w["tid"] != main)]
+    # every data write is attributed: 20 senders x 20 receivers x groups channels, loops*100 bytes each
+    assert len(w) == 20 * 20 * groups and set(w["bytes"]) == {per} and set(w["calls"]) == {loops}
+    readers = defaultdict(set)
+    for rid, tid in r[["rid", "tid"]].itertuples(index=False):
+        readers[rid].add(tid)
+    # each channel is read by one receiver, which reads all 20 senders' bytes
+    read_rid = {}
+    if kind == "pipe":
+        read_rid = {rid: rid for rid in w["rid"].unique()}
+    else:
+        peer = dict(zip(m.resources["rid"], m.resources["peer"]))
+        read_rid = {rid: peer[rid] for rid in w["rid"].unique()}
+    chans = defaultdict(set)
+    for rid, tid in w[["rid", "tid"]].itertuples(index=False):
+        chans[read_rid[rid]].add(tid)
+    assert len(chans) == 20 * groups
+    for ch, writers in chans.items():
+        assert len(writers) == 20
+        assert len(readers[ch]) == 1
+        assert int(r[r["rid"] == ch]["bytes"].sum()) == 20 * per
+    # and nothing else: all bytes read from channels of that kind are data or the 1-byte syncs
+    assert int(r[r["rid"].isin(list(chans))]["bytes"].sum()) == 20 * per * 20 * groups
+    assert int(r[~r["rid"].isin(list(chans))]["bytes"].sum()) <= len(sync)
