@@ -21,10 +21,10 @@ from typing import Callable
 
 from ftraceipc import __version__
 from ftraceipc.capture.events import DEFAULT_EVENTS, default_filters
-from ftraceipc.capture.procsnap import ProcWatcher
-from ftraceipc.capture.reader import CpuReaderProcess
+from ftraceipc.capture.procsnap import OPEN_EVENTS, OpenNamer, ProcWatcher
+from ftraceipc.capture.reader import CpuReaderProcess, ForkedWorker
 from ftraceipc.capture.store import CaptureDir, CaptureMeta, CpuLost
-from ftraceipc.capture.tracefs import Instance, Tracefs, require_root
+from ftraceipc.capture.tracefs import INSTANCE_PREFIX, Instance, Tracefs, require_root
 from ftraceipc.errors import CommandError, FtraceIPCError, TracefsError
 
 DEFAULT_BUFFER_KB = 16384
@@ -331,6 +331,8 @@ class Capture:
         self.instance: Instance | None = None
         self.readers: list[CpuReaderProcess] = []
         self.watcher: ProcWatcher | None = None
+        self.open_watcher: ForkedWorker | None = None
+        self.open_instance: Instance | None = None
         self.child: GatedChild | None = None
         self.stop_reason: str | None = None
         self._old_handlers: dict[int, object] = {}
@@ -417,12 +419,17 @@ class Capture:
                                      meta.page_size)
                 self.readers.append(r)
                 r.start()
+            self._start_open_watcher(tracefs, events, cap)
             self.watcher.exclude.update(r.pid for r in self.readers)
+            if self.open_watcher is not None:
+                self.watcher.exclude.add(self.open_watcher.pid)
             self.watcher.start()
             # Our own events are recorded (a kernel pid filter would cost every traced task ~5 %):
             # the capture names our tasks so that analyses leave them out.
-            meta.tracer_pids = [os.getpid()] + [r.pid for r in self.readers]
+            meta.tracer_pids = [os.getpid()] + [r.pid for r in self.readers] + (
+                [self.open_watcher.pid] if self.open_watcher is not None else [])
             meta.tracer_tids = sorted({int(t) for t in os.listdir("/proc/self/task")} | set(meta.tracer_pids))
+            self._filter_open_events(meta.tracer_tids)
 
             meta.start_wall = time.time()
             inst.tracing_on(True)
@@ -441,6 +448,42 @@ class Capture:
                 shutil.rmtree(cap.root, ignore_errors=True)  # failed before tracing: nothing worth keeping
         events_total = sum(r_ev for r_ev in self._event_counts)
         return CaptureResult(cap.root, meta, events_total, total_bytes, skipped, self.stop_reason or "end")
+
+    def _start_open_watcher(self, tracefs: Tracefs, events: list[str], cap: CaptureDir) -> None:
+        """A second, tiny instance with the successful opens, read by a worker process that names
+        FIFOs while they are open (procsnap.OpenNamer). Optional: without it FIFOs are named by the
+        /proc polls only. Forked like the readers, before any thread of ours starts."""
+        if "syscalls:sys_exit_openat" not in events:
+            return
+        try:
+            oi = self.open_instance = Instance.create(tracefs, f"{INSTANCE_PREFIX}{os.getpid()}-open")
+            oi.tracing_on(False)
+            oi.set_buffer_kb(256)
+            oi.write("buffer_percent", "0")  # poll() on trace_pipe wakes at every event, not at 50 %
+            avail = [e for e in OPEN_EVENTS if tracefs.has_event(e)]
+            oi.enable_events(avail)
+            for e in avail:
+                oi.set_filter(e, "ret >= 0")
+            own = os.getpid()
+            tp, out = str(oi.path / "trace_pipe"), str(cap.root / "opens.jsonl")
+            w = ForkedWorker(lambda: OpenNamer(tp, out, own))
+            w.label = "open watcher"
+            w.start()
+            self.open_watcher = w
+            oi.tracing_on(True)
+        except (OSError, FtraceIPCError) as e:
+            self.report(f"warning: FIFOs opened by path are named by the /proc polls only ({e})")
+
+    def _filter_open_events(self, tids: list[int]) -> None:
+        """Our own opens (the /proc watcher reads /proc all the time) must not wake the open watcher."""
+        if self.open_instance is None:
+            return
+        expr = " && ".join(["ret >= 0"] + [f"common_pid != {t}" for t in tids])
+        for e in OPEN_EVENTS:
+            try:
+                self.open_instance.set_filter(e, expr)
+            except FtraceIPCError:
+                pass
 
     def _announce(self) -> None:
         if self.opts.command:
@@ -556,6 +599,17 @@ class Capture:
                 _scan_page_flags(cap, meta)
             except Exception as e:  # noqa: BLE001 - the raw pages are kept; the decoder reports them again
                 errors.append(f"scanning pages for lost-event flags: {e}")
+        if self.open_watcher is not None:
+            self.open_watcher.stop()
+            self.open_watcher.join(timeout=5)
+            if self.open_watcher.error is not None:
+                errors.append(f"open watcher: {self.open_watcher.error}")
+            self.open_watcher.close()
+        if self.open_instance is not None:
+            try:
+                self.open_instance.destroy()
+            except OSError as e:
+                errors.append(f"removing {self.open_instance.name}: {e}")
         if self.watcher is not None:
             self.watcher.stop()
             self.watcher.join(timeout=10)

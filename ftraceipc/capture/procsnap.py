@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import threading
 import time
@@ -204,3 +205,122 @@ class ProcWatcher(threading.Thread):
     def end_snapshot(self) -> None:
         self.snapshot(list_pids(), "end")
         self.out.flush()
+
+
+_OPEN_LINE = re.compile(r"-(\d+)\s+\[\d+\][^:]*:\s+sys_(\w+) -> 0x([0-9a-f]+)")
+# Syscalls whose new fds /proc names best at once: opens (FIFOs), sockets and accepted connections
+# (their inode, which no tracepoint names), socketpair and pipe2 (fds not in the trace: the whole
+# table's IPC fds are read).
+OPEN_EVENTS = ["syscalls:sys_exit_openat", "syscalls:sys_exit_open", "syscalls:sys_exit_openat2",
+               "syscalls:sys_exit_socket", "syscalls:sys_exit_accept", "syscalls:sys_exit_accept4",
+               "syscalls:sys_exit_socketpair"]
+
+
+def describe_fd(pid: int, fd: int) -> str | None:
+    """What fd ``fd`` of ``pid`` names now, if it is a pipe, socket or FIFO (else None)."""
+    try:
+        target = os.readlink(f"/proc/{pid}/fd/{fd}")
+    except OSError:
+        return None
+    if target.startswith(("pipe:", "socket:")):
+        return target
+    if target.startswith("/"):
+        try:
+            st = os.stat(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            return None
+        if stat.S_ISFIFO(st.st_mode):
+            return f"fifo:[{st.st_ino}]:{target}"
+    return None
+
+
+def tgid_of(tid: int) -> int | None:
+    try:
+        with open(f"/proc/{tid}/status") as f:
+            for line in f:
+                if line.startswith("Tgid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+class OpenNamer:
+    """Names FIFOs as they are opened. An fd opened by path is a FIFO only if /proc says so while it
+    is open, and a FIFO may stay open for a few ms only, between two polls. So a second, tiny tracing
+    instance (``ftraceipc-PID-open``) holds just the exits of openat/open/openat2 that returned an fd
+    (``buffer_percent`` 0: poll() wakes at every event), and this worker, in a process of its own at
+    SCHED_FIFO 1 (run by ``reader.ForkedWorker``, like the page readers), reads its ``trace_pipe``
+    and looks each new fd up in /proc at once, writing ``{"kind": "fds", "when": "open", ...}`` lines
+    for pipes, sockets and FIFOs to ``opens.jsonl``. Costs one wakeup of this worker per successful
+    open, system-wide."""
+
+    def __init__(self, trace_pipe: str, out_path: str, own_pid: int):
+        self.own_pid = own_pid
+        self._src = os.open(trace_pipe, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        self._out = open(out_path, "a")
+        self.seen = 0
+        self.priority = "normal"
+        self._me = os.getpid()
+
+    def raise_priority(self) -> None:
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+            self.priority = "SCHED_FIFO 1"
+        except (OSError, AttributeError):
+            pass
+
+    def run_until(self, ctl_fd: int) -> None:
+        import select
+
+        poller = select.poll()
+        poller.register(self._src, select.POLLIN)
+        poller.register(ctl_fd, select.POLLIN | select.POLLHUP)
+        buf = b""
+        while True:
+            ready = {fd for fd, _ in poller.poll(250)}
+            if self._src in ready:
+                try:
+                    chunk = os.read(self._src, 65536)
+                except BlockingIOError:
+                    chunk = b""
+                if chunk:
+                    buf += chunk
+                    *lines, buf = buf.split(b"\n")
+                    for line in lines:
+                        self._line(line.decode("utf-8", "replace"))
+                    self._out.flush()
+            if ctl_fd in ready:
+                return
+
+    def _line(self, line: str) -> None:
+        m = _OPEN_LINE.search(line)
+        if not m:
+            return
+        tid, sc, fd = int(m.group(1)), m.group(2), int(m.group(3), 16)
+        if tid == self._me:  # our own /proc reads (the kernel filter leaves us out too)
+            return
+        t0 = time.time()
+        pid = tgid_of(tid)
+        if pid is None or pid == self.own_pid:
+            return
+        if sc == "socketpair":
+            got = read_fds(pid)
+            fds = {k: v for k, v in got[0].items() if v.startswith(("socket:", "pipe:", "fifo:"))} if got else {}
+        else:
+            target = describe_fd(pid, fd)
+            fds = {str(fd): target} if target is not None else {}
+        if not fds:
+            return
+        self.seen += 1
+        self._out.write(json.dumps({"kind": "fds", "when": "open", "pid": pid, "fds": fds,
+                                    "t0_wall": t0, "ts_wall": time.time()}, separators=(",", ":")) + "\n")
+
+    def close(self) -> None:
+        if self._src >= 0:
+            os.close(self._src)
+            self._src = -1
+        self._out.close()
+
+    def result(self) -> dict:
+        return {"seen": self.seen, "priority": self.priority}

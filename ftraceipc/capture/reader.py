@@ -46,6 +46,9 @@ class PageMover:
         self._closed = False
         self.priority = "normal"
 
+    def result(self) -> dict:
+        return {"bytes": self.bytes, "priority": self.priority}
+
     def raise_priority(self) -> None:
         """Keep up with a machine full of runnable tasks: the reader sleeps in poll() almost always, but
         when the buffer is half full it must run at once, not after 160 busy tasks had their turn."""
@@ -116,9 +119,10 @@ class PageMover:
                 pass
 
 
-class CpuReaderProcess:
-    """A ``PageMover`` run in a forked process of its own (``start``, ``stop``, ``join``,
-    ``is_alive``, ``close``, ``bytes``, ``error``, ``priority``, ``pid``).
+class ForkedWorker:
+    """A worker object run in a forked process of its own (``start``, ``stop``, ``join``,
+    ``is_alive``, ``close``, ``result``, ``error``, ``pid``). The worker (made by ``make`` in the
+    child) has ``raise_priority()``, ``run_until(ctl_fd)``, ``close()`` and ``result() -> dict``.
 
     Why a process: readers run at SCHED_FIFO, but Python threads share one GIL. When the
     /proc watcher (or the main thread) holds the GIL and is preempted by a busy workload - 160
@@ -128,20 +132,18 @@ class CpuReaderProcess:
     Fork it before any thread of this process starts. The child keeps only its own fds (the gate
     pipe of the traced command, the proc.jsonl file, ... are closed), ignores the stop signals (the
     parent stops it through a pipe, and EOF on that pipe - the parent gone - stops it too), drains
-    what is left, reports its byte count (or error) on a second pipe and leaves with ``os._exit``.
+    what is left, reports its result (or error) on a second pipe and leaves with ``os._exit``.
     """
 
-    def __init__(self, raw_path: str, out_path: str, cpu: int, page_size: int, poll_ms: int = 250):
-        self.cpu = cpu
-        self.bytes = 0
+    label = "worker"
+
+    def __init__(self, make):
+        self._make = make
+        self.result: dict = {}
         self._error: BaseException | None = None
-        self.priority = "normal"
         self.pid: int | None = None
-        self._args = (raw_path, out_path, cpu, page_size, poll_ms)
         self._ctl_w = self._res_r = -1
         self._done = False
-        # open both files here too, so a bad path fails now, in the caller
-        PageMover(*self._args).close()
 
     def start(self) -> None:
         ctl_r, ctl_w = os.pipe2(os.O_CLOEXEC)
@@ -159,11 +161,11 @@ class CpuReaderProcess:
                             os.close(fd)
                         except OSError:
                             pass
-                r = PageMover(*self._args)
+                r = self._make()
                 r.raise_priority()
                 r.run_until(ctl_r)
                 r.close()
-                os.write(res_w, json.dumps({"bytes": r.bytes, "priority": r.priority}).encode())
+                os.write(res_w, json.dumps(r.result()).encode())
                 code = 0
             except BaseException as e:  # noqa: BLE001 - reported to the parent
                 try:
@@ -204,12 +206,11 @@ class CpuReaderProcess:
             d = json.loads(data) if data else {}
         except ValueError:
             d = {}
-        self.bytes = d.get("bytes", 0)
-        self.priority = d.get("priority", self.priority)
+        self.result = d
         if "error" in d:
             self._error = OSError(d["error"])
         elif os.waitstatus_to_exitcode(status) != 0:
-            self._error = OSError(f"reader process exited with {os.waitstatus_to_exitcode(status)}")
+            self._error = OSError(f"{self.label} process exited with {os.waitstatus_to_exitcode(status)}")
 
     @property
     def error(self) -> BaseException | None:
@@ -221,7 +222,7 @@ class CpuReaderProcess:
                 self._done = True
                 self._collect(status)
                 if self._error is None:
-                    self._error = OSError("reader process ended before it was stopped")
+                    self._error = OSError(f"{self.label} process ended before it was stopped")
         return self._error
 
     def is_alive(self) -> bool:
@@ -238,3 +239,23 @@ class CpuReaderProcess:
         if self._res_r >= 0:
             os.close(self._res_r)
             self._res_r = -1
+
+
+class CpuReaderProcess(ForkedWorker):
+    """A ``PageMover`` for one CPU in a process of its own (see ForkedWorker)."""
+
+    def __init__(self, raw_path: str, out_path: str, cpu: int, page_size: int, poll_ms: int = 250):
+        args = (raw_path, out_path, cpu, page_size, poll_ms)
+        # open both files here too, so a bad path fails now, in the caller
+        PageMover(*args).close()
+        super().__init__(lambda: PageMover(*args))
+        self.cpu = cpu
+        self.label = f"CPU{cpu} reader"
+
+    @property
+    def bytes(self) -> int:
+        return int(self.result.get("bytes", 0))
+
+    @property
+    def priority(self) -> str:
+        return self.result.get("priority", "normal")

@@ -152,17 +152,19 @@ class CaptureDir:
         return out
 
     def proc_records(self):
-        """Yield the /proc snapshot records (dicts) in file order."""
-        if not self.proc_path.exists():
-            return
-        with open(self.proc_path) as f:
-            for line in f:
-                line = line.strip()
-                if line:
-                    try:
-                        yield json.loads(line)
-                    except ValueError:
-                        return  # a torn last line of an interrupted capture
+        """Yield the /proc snapshot records (dicts): proc.jsonl in file order, then opens.jsonl (the
+        fds named at their open); consumers order them by ``ts_wall``."""
+        for path in (self.proc_path, self.root / "opens.jsonl"):
+            if not path.exists():
+                continue
+            with open(path) as f:
+                for line in f:
+                    line = line.strip()
+                    if line:
+                        try:
+                            yield json.loads(line)
+                        except ValueError:
+                            break  # a torn last line of an interrupted capture
 
     # --- writing -------------------------------------------------------------------------
     def write_meta(self, meta: CaptureMeta) -> None:

@@ -19,7 +19,7 @@ from ftraceipc.errors import TracefsError
 
 CANDIDATES = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 INSTANCE_PREFIX = "ftraceipc-"
-_OURS = re.compile(r"^ftraceipc-(\d+)$")
+_OURS = re.compile(r"^ftraceipc-(\d+)(?:-[a-z]+)?$")  # ftraceipc-PID, ftraceipc-PID-open
 
 
 def _is_tracefs_dir(path: Path) -> bool:

@@ -298,7 +298,8 @@ class FdModel:
         fds = rec.get("fds") or {}
         cloexec = set(rec.get("cloexec") or [])
         full = "cloexec" in rec  # older captures listed only IPC fds
-        seed = rec.get("when") == "start" or pid not in self._seen_pids
+        # "open" records name one fd just opened (never a whole table)
+        seed = rec.get("when") == "start" or (pid not in self._seen_pids and rec.get("when") != "open")
         if seed:
             t = self.tables.get(pid)
             if t is not None:

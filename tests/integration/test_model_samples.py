@@ -102,10 +102,7 @@ def prf(truth: set, got: set) -> tuple[float, float]:
     return (tp / len(got) if got else 1.0), (tp / len(truth) if truth else 1.0)
 
 
-FIFO_GAP = pytest.mark.xfail(strict=True, reason=(
-    "a FIFO opened by path is named only by a /proc snapshot taken while it is open; fifo.py keeps it open "
-    "for a few ms, between two polls, and no tracepoint names the inode of a FIFO opened by path"))
-CASES = [pytest.param(s, a, id=" ".join([s] + a), marks=[FIFO_GAP] if s == "fifo" else []) for s, a in SAMPLES]
+CASES = [pytest.param(s, a, id=" ".join([s] + a)) for s, a in SAMPLES]
 
 
 @pytest.mark.parametrize("sample,args", CASES)
