@@ -166,11 +166,14 @@ def test_stop_signal_ends_capture_cleanly(tmp_path, signame, command):
 
 
 # --- a killed run ------------------------------------------------------------------------------------
-def test_stale_instance_of_a_killed_run_is_removed_by_the_next_capture(tmp_path):
+@pytest.mark.parametrize("events", ["small", "default"])
+def test_stale_instance_of_a_killed_run_is_removed_by_the_next_capture(tmp_path, events):
+    """With the default events a capture has two instances (ftraceipc-PID and the open watcher's
+    ftraceipc-PID-open): both are left by SIGKILL and both are removed by the next run."""
     top_before = _top_level_state()
     killed = tmp_path / "killed.ftipc"
-    p = cc.popen(cc.ftraceipc_argv("capture", "--duration", "60", "-o", killed, "-e", cc.SMALL_EVENTS,
-                                   "--buffer-kb", "1024"))
+    ev = ["-e", cc.SMALL_EVENTS] if events == "small" else []
+    p = cc.popen(cc.ftraceipc_argv("capture", "--duration", "60", "-o", killed, *ev, "--buffer-kb", "1024"))
     try:
         cc.wait_for_stderr(p, "Tracing")
         p.send_signal(signal.SIGKILL)
@@ -179,6 +182,8 @@ def test_stale_instance_of_a_killed_run_is_removed_by_the_next_capture(tmp_path)
         cc.stop(p)
     stale = f"ftraceipc-{p.pid}"
     assert stale in cc.instance_names(), "SIGKILL leaves the instance (nothing can clean up)"
+    if events == "default":
+        assert f"{stale}-open" in cc.instance_names()
     assert (cc.INSTANCES / stale / "tracing_on").read_text().strip() == "1"
     assert cc.read_meta(killed)["complete"] is False
 
@@ -187,6 +192,9 @@ def test_stale_instance_of_a_killed_run_is_removed_by_the_next_capture(tmp_path)
     assert r.returncode == 0, r.stderr
     assert f"removed stale tracing instance {stale}" in r.stderr
     assert stale not in cc.instance_names()
+    if events == "default":
+        assert f"removed stale tracing instance {stale}-open" in r.stderr
+        assert f"{stale}-open" not in cc.instance_names()
     assert f"ftraceipc-{r.pid}" not in cc.instance_names()
     cc.assert_complete(out)
     # Nothing we created is left tracing; the top-level buffer was never touched.
