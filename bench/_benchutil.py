@@ -156,16 +156,17 @@ def remove_instance(name: str) -> None:
 
 
 def remove_child_instance(pid: int) -> None:
-    """A child ``ftraceipc capture`` killed hard leaves ``ftraceipc-<pid>``: remove exactly that one."""
-    try:
-        remove_instance(f"ftraceipc-{pid}")
-    except Exception as e:  # noqa: BLE001
-        print(f"warning: could not remove instance ftraceipc-{pid}: {e}", file=sys.stderr)
+    """A child ``ftraceipc capture`` killed hard leaves ``ftraceipc-<pid>`` (and ``-open``): remove exactly those."""
+    for name in (f"ftraceipc-{pid}", f"ftraceipc-{pid}-open"):
+        try:
+            remove_instance(name)
+        except Exception as e:  # noqa: BLE001
+            print(f"warning: could not remove instance {name}: {e}", file=sys.stderr)
 
 
 def foreign_instances(own: Iterable[str] = ()) -> list[str]:
     """Tracing instances that are not ours (another engineer's test run adds tracing load)."""
-    own = set(own) | {f"ftraceipc-{pid}" for pid in list(_live)}  # our own running captures
+    own = set(own) | {f"ftraceipc-{pid}{sfx}" for pid in list(_live) for sfx in ("", "-open")}  # our own captures
     try:
         return sorted(n for n in os.listdir(tracefs_root() / "instances") if n not in own)
     except OSError:

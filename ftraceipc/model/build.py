@@ -126,7 +126,8 @@ def build_model(capture, *, episodes: bool = False, episodes_dir: Path | None = 
         sink_dir.mkdir(parents=True, exist_ok=True)
         sinks = {"episodes": _ParquetSink(sink_dir / "episodes.parquet"),
                  "wakeups": _ParquetSink(sink_dir / "wakeups.parquet")}
-    sched = SchedModel(pairer, meta=meta, tgid_of=fdm.tgid_of, tracer_tids=tracer, episodes=episodes,
+    ppid_of = {int(r["pid"]): int(r["ppid"]) for _, r, _ in snaps if r.get("ppid") is not None and "pid" in r}
+    sched = SchedModel(pairer, meta=meta, tgid_of=fdm.tgid_of, ppid_of=ppid_of, tracer_tids=tracer, episodes=episodes,
                        episode_sink=sinks.get("episodes"), wakeup_sink=sinks.get("wakeups"))
     enc_sock = _Enclosing()
     enc_ready = _Enclosing()
@@ -140,14 +141,15 @@ def build_model(capture, *, episodes: bool = False, episodes_dir: Path | None = 
     for batch in dec.batches():
         n_events += len(batch)
         # (1) lifecycle records and snapshots, in time order
-        complete = {pid for pid, t in fdm.tables.items() if t.complete}
+        # recvmsg may bring fds (SCM_RIGHTS): fed one by one for every process whose table is (or may
+        # become within this batch) complete; processes already known incomplete are skipped
+        incomplete = np.fromiter((pid for pid, t in fdm.tables.items() if not t.complete), dtype=np.int64)
 
-        def recv_keep(name, t, complete=complete):
-            return np.isin(fdm.pids_of(t.pid), np.fromiter(complete, dtype=np.int64, count=len(complete)))
+        def recv_keep(name, t, incomplete=incomplete):
+            return ~np.isin(fdm.pids_of(t.pid), incomplete)
 
         recs = _records(batch, [n for n in batch.events if n in LIFECYCLE_EVENTS])
-        if complete:
-            recs += _records(batch, [n for n in RECVMSG_EVENTS if n in batch.events], keep=recv_keep)
+        recs += _records(batch, [n for n in RECVMSG_EVENTS if n in batch.events], keep=recv_keep)
         recs.sort(key=lambda x: x[0])
         for _ix, rec in recs:
             while si < len(snaps) and snaps[si][0] <= rec["ts"]:
@@ -316,9 +318,14 @@ def _io_tables(model: ipc.Model, fdm: FdModel, io: pd.DataFrame | None, dest: pd
     not_ipc = 0
     if bad is not None and len(bad):
         pid_of = fdm.pids_of(bad["tid"].to_numpy())
-        for (tid, fd, h, sc, calls, nbytes), pid in zip(
-                bad[["tid", "fd", "handle", "syscall", "calls", "bytes"]].itertuples(index=False, name=None), pid_of):
+        for (tid, fd, h, sc, calls, nbytes, first), pid in zip(
+                bad[["tid", "fd", "handle", "syscall", "calls", "bytes", "first_ts"]].itertuples(index=False, name=None),
+                pid_of):
             reason = fdm.reason_of(int(h)) or Reason.UNKNOWN_FD
+            if fd < 0:
+                reason = Reason.ENTER_MISSED
+            elif h == -1 and fdm.unknown_pairs.get(int(pid), first + 1) <= first:
+                reason = Reason.FDS_UNKNOWN
             if reason is Reason.NOT_IPC:
                 not_ipc += int(calls)
                 continue

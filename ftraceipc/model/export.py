@@ -126,8 +126,8 @@ def human_bytes(n: float | int | None) -> str:
 
 
 def human_ns(ns: float | int | None) -> str:
-    if ns is None or (isinstance(ns, float) and not math.isfinite(ns)):
-        return "-"
+    if ns is None or (isinstance(ns, float) and not math.isfinite(ns)) or ns < 0:
+        return "-"  # -1: not measured (e.g. the wakee never ran before the capture ended)
     ns = float(ns)
     if ns < 1e3:
         return f"{ns:.0f} ns"
@@ -546,7 +546,10 @@ def report_tables(model: Model, *, top: int = TOP) -> list[_Table]:
     tables.append(t)
 
     # top talkers
+    tracer = tracer_tids(model)
     fl = model.flows
+    if tracer and len(fl):
+        fl = fl[[py(a) not in tracer and py(b) not in tracer for a, b in zip(fl["writer"], fl["reader"])]]
     frows = sorted(rows(fl), key=lambda r: (-_num(r.get("bytes")), str(r.get("via"))))
     t = _Table("Top talkers (flows by bytes)", ["writer", "reader", "via", "read from", "bytes", "messages"],
                right={"bytes", "messages"}, note=_more(len(frows), top, "flows"))
@@ -569,13 +572,16 @@ def report_tables(model: Model, *, top: int = TOP) -> list[_Table]:
     tables.append(t)
 
     # wakes
-    wrows = sorted(rows(model.wakes), key=lambda r: (-_num(r.get("wakeups")), str(r.get("waker"))))
+    wk = model.wakes
+    if tracer and len(wk):
+        wk = wk[[py(a) not in tracer and py(b) not in tracer for a, b in zip(wk["waker"], wk["wakee"])]]
+    wrows = sorted(rows(wk), key=lambda r: (-_num(r.get("wakeups")), str(r.get("waker"))))
     t = _Table("Wakes (by wakeups)", ["waker", "wakee", "via", "wakeups", "wake-to-run avg", "max", "cross-cpu"],
                right={"wakeups", "wake-to-run avg", "max", "cross-cpu"}, note=_more(len(wrows), top, "wake edges"))
     for r in wrows[:top]:
         n = _num(r.get("wakeups"))
         tot = py(r.get("wake_to_run_ns"))
-        avg = tot / n if isinstance(tot, (int, float)) and n else None
+        avg = tot / n if isinstance(tot, (int, float)) and n and tot >= 0 else None
         t.add(lab.task(r.get("waker")), lab.task(r.get("wakee")), r.get("via"), f"{int(n):,}", human_ns(avg),
               human_ns(py(r.get("max_wake_to_run_ns"))), r.get("cross_cpu"))
     tables.append(t)

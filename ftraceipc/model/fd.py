@@ -53,6 +53,7 @@ O_CLOEXEC = 0o2000000
 CLONE_FILES = 0x00000400
 CLONE_THREAD = 0x00010000
 AF_UNIX = 1
+U64 = (1 << 64) - 1
 SOCK_TYPES = {1: "unix_stream", 2: "unix_dgram", 5: "unix_seqpacket"}
 
 # fd-creating syscalls whose exit returns the new fd: how to read close-on-exec from the enter args
@@ -92,6 +93,7 @@ class Reason(enum.Enum):
     OPENED_UNNAMED = "opened by path and never named by a snapshot (regular file, or a FIFO opened between snapshots)"
     AFTER_EXEC = "uncertain after exec (close-on-exec not visible) and not confirmed"
     NOT_IPC = "not a pipe, FIFO or Unix socket"
+    ENTER_MISSED = "the call began before the capture (its fd is in the enter event, which is missing)"
 
 
 def rid_from_snapshot(target: str) -> str | None:
@@ -206,6 +208,7 @@ class FdModel:
         self.pipefs_inode_events = pipefs_inode_events
         self._seen_pids: set[int] = set()
         self._born: set[int] = set()  # tids whose creation the trace showed
+        self.unknown_pairs: dict[int, int] = {}  # tgid -> first pipe/socketpair whose fds are unknown
         self._last_change: dict[int, tuple[int, int]] = {}  # tgid -> (exit ts, tid) of last fd change
         # the binding history: (pid, fd, ts, handle id or -1 for closed), appended in time order
         self._b_pid: list[int] = []
@@ -474,6 +477,7 @@ class FdModel:
             for r in res:  # the objects exist, but which fds name them is unknown
                 self.handle(origin, ts, r, Reason.FDS_UNKNOWN)
             self.notes[f"{sc} fds unknown: {why}"] += 1
+            self.unknown_pairs.setdefault(self.tgid(tid), ts)
             return
         for fd, r in zip(t.lowest_free(2), res):
             self._set(tid, fd, ts, Slot(self.handle(origin, ts, r), cloexec))
@@ -546,6 +550,7 @@ class FdModel:
     def bind_sk(self, handle_ids: np.ndarray, sks: np.ndarray) -> None:
         """Sock tracepoints inside a syscall on a handle: that handle's socket has this ``sk``."""
         for h, sk in set(zip(handle_ids.tolist(), sks.tolist())):
+            sk &= U64  # the trace's pointers come as int64; /proc/net/unix's are unsigned
             if h < 0 or sk == 0:
                 continue
             r = self.handles[h].resource
@@ -562,7 +567,7 @@ class FdModel:
             if h < 0:
                 continue
             r = self.handles[h].resource
-            other = by_sk.get(sk)
+            other = by_sk.get(sk & U64)
             if r is None or other is None or other is r:
                 continue
             if r.kind in ("unix_stream", "unix_seqpacket") and r.peer is None:
@@ -577,7 +582,7 @@ class FdModel:
         return out
 
     def resource_of_sk(self, sk: int) -> Resource | None:
-        return self._sk_index().get(sk)
+        return self._sk_index().get(sk & U64)
 
     # --- the end --------------------------------------------------------------------------------
     def finish(self) -> None:
@@ -631,6 +636,12 @@ class FdModel:
                 r.kind = SOCK_TYPES.get(typ, "unix")
                 if path and not r.path:
                     r.path = path
+            elif r.kind == "unix" and r.inode is not None and not r.sks and self.inode_info \
+                    and r.evidence <= {"snapshot", "later snapshot"}:
+                # a socket:[N] in an fd table that no /proc/net/unix read listed and no AF_UNIX
+                # tracepoint touched: a network (or other family) socket, not IPC
+                r.kind = "socket"
+                self.notes["sockets in fd tables that are not Unix sockets"] += 1
             rid = r.rid()
             if rid is None or r.inode is None:
                 continue
@@ -673,7 +684,7 @@ class FdModel:
         if r is None:
             return h.reason or Reason.UNKNOWN_FD
         if r.kind is None:
-            return Reason.OPENED_UNNAMED
+            return h.reason or Reason.OPENED_UNNAMED
         if not r.is_ipc:
             return Reason.NOT_IPC
         return None

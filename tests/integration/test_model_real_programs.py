@@ -120,3 +120,39 @@ def test_perf_bench_messaging_channels(tmp_path, mode):
     # and nothing else: all bytes read from channels of that kind are data or the 1-byte syncs
     assert int(r[r["rid"].isin(list(chans))]["bytes"].sum()) == 20 * per * 20 * groups
     assert int(r[~r["rid"].isin(list(chans))]["bytes"].sum()) <= len(sync)
+
+
+SCM = r"""
+import array, json, os, socket, sys
+a, b = socket.socketpair()
+f = os.open("/etc/hostname", os.O_RDONLY)
+a.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [f]))])
+os.close(f)
+msg, anc, _, _ = b.recvmsg(16, socket.CMSG_SPACE(4))
+got = array.array("i"); got.frombytes(anc[0][2])
+r, w = os.pipe()
+for _ in range(3):
+    os.write(w, b"xyz"); os.read(r, 3)
+n = len(os.read(got[0], 100))
+json.dump({"received": got[0], "r": r, "w": w, "ino": os.fstat(r).st_ino, "n": n}, open(sys.argv[1], "w"))
+"""
+
+
+def test_fds_received_with_scm_rights_never_shift_the_pipe_fds(tmp_path):
+    """recvmsg may install fds the trace cannot see: the pipe made after it must not be placed on
+    the lowest free fds by inference (they are taken by the received fd)."""
+    out = tmp_path / "scm.json"
+    cap, meta = capture(tmp_path, [sys.executable, "-c", SCM, str(out)])
+    facts = json.loads(out.read_text())
+    m = build_model(cap)
+    pid = int(meta["command_pid"])
+    mine = m.io[m.io["tid"] == pid]
+    pipe_rows = mine[mine["rid"].str.startswith("pipe:")]
+    # either the pipe is attributed exactly, or not at all; never with the received file's read
+    for row in pipe_rows.itertuples(index=False):
+        assert row.rid == f"pipe:{facts['ino']}"
+        assert (row.calls, row.bytes) == (3, 9), row
+    un = [u for u in m.unattributed if u.pid == pid and u.fd in (facts["r"], facts["w"])]
+    assert pipe_rows.empty == bool(un)
+    if un:
+        assert all("fd numbers could not be known" in u.reason for u in un), [u.line() for u in un]

@@ -186,3 +186,35 @@ def test_dup2_onto_an_open_fd_replaces_it():
     s.sc(100, "dup2", 1, oldfd=3, newfd=1)
     s.m.finish()
     assert s.rid(100, 1) == "pipe:1"
+
+
+def test_sk_pointers_from_the_trace_as_int64_match_proc_net_unix():
+    s = Seq(FdModel())
+    s.snap(100, std())
+    s.sc(100, "socket", 3, family=1, type=2, protocol=0)
+    h = s.m.resolve(np.array([100]), np.array([3]), np.array([s.ts + 1]))[0]
+    sk = 0xFFFF88813EBD4900
+    s.m.bind_sk(np.array([h]), np.array([sk - (1 << 64)], dtype=np.int64))  # as numpy int64 holds it
+    s.m.snapshot({"kind": "unix", "when": "poll", "sockets": [
+        {"num": "ffff88813ebd4900", "inode": 81, "type": 2, "path": "/run/x.sock"}]}, s.ts + 5)
+    s.m.finish()
+    r = s.m.handles[h].resource
+    assert r.rid() == "unix:81" and r.kind == "unix_dgram" and r.path == "/run/x.sock"
+    assert s.m.resource_of_sk(sk - (1 << 64)) is r
+
+
+def test_a_socket_in_an_fd_table_that_no_proc_net_unix_read_listed_is_not_ipc():
+    s = Seq(FdModel())
+    s.m.snapshot({"kind": "unix", "when": "start", "sockets": [{"num": "0", "inode": 5, "type": 1}]}, -1)
+    s.snap(100, std({"3": "socket:[77]", "4": "socket:[5]"}))
+    s.m.finish()
+    h3, h4 = s.m.resolve(np.array([100, 100]), np.array([3, 4]), np.array([s.ts, s.ts]))
+    assert s.m.reason_of(h3) is Reason.NOT_IPC  # e.g. a TCP connection
+    assert s.m.handles[h4].rid == "unix:5" and s.m.reason_of(h4) is None
+
+
+def test_accept_on_an_unknown_listener_says_the_fd_was_unknown():
+    s = Seq(FdModel())
+    s.sc(300, "accept4", 4, fd=3, upeer_sockaddr=0, upeer_addrlen=0, flags=0)
+    h = s.m.resolve(np.array([300]), np.array([4]), np.array([s.ts + 1]))[0]
+    assert s.m.reason_of(h) is Reason.UNKNOWN_FD
