@@ -217,13 +217,11 @@ OPEN_EVENTS = ["syscalls:sys_exit_openat", "syscalls:sys_exit_open", "syscalls:s
 
 
 def describe_fd(pid: int, fd: int) -> str | None:
-    """What fd ``fd`` of ``pid`` names now, if it is a pipe, socket or FIFO (else None)."""
+    """What fd ``fd`` of ``pid`` names now, as in ``read_fds`` (None if it is closed)."""
     try:
         target = os.readlink(f"/proc/{pid}/fd/{fd}")
     except OSError:
         return None
-    if target.startswith(("pipe:", "socket:")):
-        return target
     if target.startswith("/"):
         try:
             st = os.stat(f"/proc/{pid}/fd/{fd}")
@@ -231,7 +229,7 @@ def describe_fd(pid: int, fd: int) -> str | None:
             return None
         if stat.S_ISFIFO(st.st_mode):
             return f"fifo:[{st.st_ino}]:{target}"
-    return None
+    return target
 
 
 def tgid_of(tid: int) -> int | None:
@@ -252,7 +250,7 @@ class OpenNamer:
     (``buffer_percent`` 0: poll() wakes at every event), and this worker, in a process of its own at
     SCHED_FIFO 1 (run by ``reader.ForkedWorker``, like the page readers), reads its ``trace_pipe``
     and looks each new fd up in /proc at once, writing ``{"kind": "fds", "when": "open", ...}`` lines
-    for pipes, sockets and FIFOs to ``opens.jsonl``. Costs one wakeup of this worker per successful
+    to ``opens.jsonl`` (regular files too: the model then knows they are not FIFOs). Costs one wakeup of this worker per successful
     open, system-wide."""
 
     def __init__(self, trace_pipe: str, out_path: str, own_pid: int):
