@@ -21,7 +21,7 @@ from typing import Callable
 
 from ftraceipc import __version__
 from ftraceipc.capture.events import DEFAULT_EVENTS, default_filters
-from ftraceipc.capture.procsnap import OPEN_EVENTS, OpenNamer, ProcWatcher
+from ftraceipc.capture.procsnap import OPEN_EVENTS, OpenNamer, ProcWatcher, TraceClock
 from ftraceipc.capture.reader import CpuReaderProcess, ForkedWorker
 from ftraceipc.capture.store import CaptureDir, CaptureMeta, CpuLost
 from ftraceipc.capture.tracefs import INSTANCE_PREFIX, Instance, Tracefs, require_root
@@ -179,7 +179,9 @@ def _now_ts(inst: Instance, cpu: int) -> int | None:
         for line in inst.per_cpu(cpu, "stats").read_text().splitlines():
             if line.startswith("now ts:"):
                 sec = line.split(":", 1)[1].strip()
-                whole, _, frac = sec.partition(".")
+                whole, dot, frac = sec.partition(".")
+                if not dot:  # counter, uptime and x86-tsc clocks print raw integers
+                    return int(whole)
                 return int(whole) * 1_000_000_000 + int((frac + "000000000")[:9])
     except (OSError, ValueError):
         pass
@@ -374,7 +376,7 @@ class Capture:
                            hostname=platform.node(), machine=platform.machine(), events=events,
                            buffer_kb=self.opts.buffer_kb, command=self.opts.command,
                            target_pids=list(self.opts.pids), tree_only=self.opts.tree_only,
-                           clock=self.opts.clock)
+                           clock=self.opts.clock, skipped_events=list(skipped))
         self._install_signals()
         total_bytes = 0
         ok = False
@@ -409,7 +411,8 @@ class Capture:
 
             self._proc_file = open(cap.proc_path, "w")
             self.watcher = ProcWatcher(self._proc_file, interval=self.opts.proc_interval,
-                                       root_pids=self.opts.pids, exclude={os.getpid()})
+                                       root_pids=self.opts.pids, exclude={os.getpid()},
+                                       clock=TraceClock(inst.per_cpu(meta.cpus[0], "stats")) if meta.cpus else None)
             if self.child:
                 self.watcher.add_root(self.child.pid)
             self.watcher.start_snapshot()
@@ -459,6 +462,7 @@ class Capture:
             oi = self.open_instance = Instance.create(tracefs, f"{INSTANCE_PREFIX}{os.getpid()}-open")
             oi.tracing_on(False)
             oi.set_buffer_kb(256)
+            oi.set_clock(self.opts.clock)
             oi.write("buffer_percent", "0")  # poll() on trace_pipe wakes at every event, not at 50 %
             avail = [e for e in OPEN_EVENTS if tracefs.has_event(e)]
             oi.enable_events(avail)
@@ -466,7 +470,8 @@ class Capture:
                 oi.set_filter(e, "ret >= 0")
             own = os.getpid()
             tp, out = str(oi.path / "trace_pipe"), str(cap.root / "opens.jsonl")
-            w = ForkedWorker(lambda: OpenNamer(tp, out, own))
+            st = str(self.instance.per_cpu(self.instance.cpus[0], "stats"))  # the main buffer's clock
+            w = ForkedWorker(lambda: OpenNamer(tp, out, own, st))
             w.label = "open watcher"
             w.start()
             self.open_watcher = w
@@ -617,6 +622,7 @@ class Capture:
                 self.watcher.end_snapshot()
             except Exception as e:  # noqa: BLE001 - a failed snapshot must not block teardown
                 errors.append(f"proc snapshot: {e}")
+            self.watcher.clock.close()  # an open stats file would keep the instance from being removed
         if self._proc_file is not None:
             self._proc_file.close()
         if inst is not None:

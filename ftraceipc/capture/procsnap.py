@@ -21,6 +21,44 @@ from typing import IO, Iterable
 KPTR = Path("/proc/sys/kernel/kptr_restrict")
 
 
+class TraceClock:
+    """The trace clock's "now", read from an instance's ``per_cpu/cpu0/stats`` (one open fd, pread),
+    so that snapshot records carry trace timestamps (``t0_ts``, ``t1_ts``) around each /proc read:
+    wall-clock times map onto the trace clock only to within about a millisecond, and an fd reused
+    within that millisecond would be named wrongly."""
+
+    def __init__(self, stats_path: str | os.PathLike | None):
+        self.fd = -1
+        if stats_path is not None:
+            try:
+                self.fd = os.open(stats_path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                self.fd = -1
+
+    def now(self) -> int | None:
+        if self.fd < 0:
+            return None
+        try:
+            text = os.pread(self.fd, 4096, 0).decode()
+        except OSError:
+            return None
+        for line in text.splitlines():
+            if line.startswith("now ts:"):
+                whole, dot, frac = line.split(":", 1)[1].strip().partition(".")
+                try:
+                    if not dot:  # counter, uptime and x86-tsc clocks print raw integers
+                        return int(whole)
+                    return int(whole) * 1_000_000_000 + int((frac + "000000000")[:9])
+                except ValueError:
+                    return None
+        return None
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
 def list_pids() -> set[int]:
     return {int(d) for d in os.listdir("/proc") if d.isdigit()}
 
@@ -112,11 +150,25 @@ def read_unix_sockets() -> list[dict]:
     return out
 
 
+def read_unix_paths() -> list[dict]:
+    """The bound Unix sockets of /proc/net/unix (inode, type, path), without kernel addresses."""
+    try:
+        lines = Path("/proc/net/unix").read_text().splitlines()[1:]
+    except OSError:
+        return []
+    out = []
+    for line in lines:
+        parts = line.split()
+        if len(parts) > 7:
+            out.append({"inode": int(parts[6]), "type": int(parts[4], 16), "path": parts[7]})
+    return out
+
+
 class ProcWatcher(threading.Thread):
     """Writes snapshots to proc.jsonl: all processes at start and end, new ones as they appear."""
 
     def __init__(self, out: IO[str], interval: float = 0.01, root_pids: Iterable[int] = (),
-                 exclude: Iterable[int] = (), duty: float = 0.05):
+                 exclude: Iterable[int] = (), duty: float = 0.05, clock: "TraceClock | None" = None):
         super().__init__(name="ftraceipc-proc", daemon=True)
         self.out = out
         self.interval = interval
@@ -125,6 +177,7 @@ class ProcWatcher(threading.Thread):
         self.exclude = set(exclude)
         self.known: set[int] = set()
         self.duty = duty
+        self.clock = clock or TraceClock(None)
         self._last_fds: dict[int, dict[str, str]] = {}
         self._stop_evt = threading.Event()
         self._lock = threading.Lock()
@@ -146,15 +199,17 @@ class ProcWatcher(threading.Thread):
             if ppid in self.tree and pid not in self.tree:
                 self.tree.add(pid)
                 self._emit({"kind": "tree", "pid": pid, "ppid": ppid})
-            t0 = time.time()
+            t0, c0 = time.time(), self.clock.now()
             got = read_fds(pid)
             if got is None:
                 continue
             fds, cloexec = got
             self._last_fds[pid] = fds
             self._emit({"kind": "fds", "when": when, "pid": pid, "comm": comm, "ppid": ppid, "fds": fds,
-                        "cloexec": cloexec, "t0_wall": t0})
-        self._emit({"kind": "unix", "when": when, "sockets": read_unix_sockets()})
+                        "cloexec": cloexec, "t0_wall": t0, "t0_ts": c0, "t1_ts": self.clock.now()})
+        c0 = self.clock.now()
+        socks = read_unix_sockets()
+        self._emit({"kind": "unix", "when": when, "sockets": socks, "t0_ts": c0, "t1_ts": self.clock.now()})
 
     def add_root(self, pid: int) -> None:
         self.root_pids.add(pid)
@@ -186,15 +241,19 @@ class ProcWatcher(threading.Thread):
                 if new:
                     self.snapshot(new, "appear")
                 else:
-                    self._emit({"kind": "unix", "when": "poll", "sockets": read_unix_sockets()})
+                    c0 = self.clock.now()
+                    socks = read_unix_sockets()
+                    self._emit({"kind": "unix", "when": "poll", "sockets": socks, "t0_ts": c0,
+                                "t1_ts": self.clock.now()})
                 for pid in sorted(self.tree - new):
                     if pid in pids and pid not in self.exclude:
-                        t1 = time.time()
+                        t1, c0 = time.time(), self.clock.now()
                         got = read_fds(pid)
                         if got is not None and got[0] != self._last_fds.get(pid):
                             self._last_fds[pid] = got[0]
                             self._emit({"kind": "fds", "when": "poll", "pid": pid, "fds": got[0],
-                                        "cloexec": got[1], "t0_wall": t1})
+                                        "cloexec": got[1], "t0_wall": t1, "t0_ts": c0,
+                                        "t1_ts": self.clock.now()})
                 wait = max(self.interval, (time.perf_counter() - t0) / self.duty)
         except BaseException as e:
             self.error = e
@@ -213,7 +272,7 @@ _OPEN_LINE = re.compile(r"-(\d+)\s+\[\d+\][^:]*:\s+sys_(\w+) -> 0x([0-9a-f]+)")
 # table's IPC fds are read).
 OPEN_EVENTS = ["syscalls:sys_exit_openat", "syscalls:sys_exit_open", "syscalls:sys_exit_openat2",
                "syscalls:sys_exit_socket", "syscalls:sys_exit_accept", "syscalls:sys_exit_accept4",
-               "syscalls:sys_exit_socketpair"]
+               "syscalls:sys_exit_socketpair", "syscalls:sys_exit_bind"]
 
 
 def describe_fd(pid: int, fd: int) -> str | None:
@@ -253,8 +312,9 @@ class OpenNamer:
     to ``opens.jsonl`` (regular files too: the model then knows they are not FIFOs). Costs one wakeup of this worker per successful
     open, system-wide."""
 
-    def __init__(self, trace_pipe: str, out_path: str, own_pid: int):
+    def __init__(self, trace_pipe: str, out_path: str, own_pid: int, stats_path: str | None = None):
         self.own_pid = own_pid
+        self.clock = TraceClock(stats_path)
         self._src = os.open(trace_pipe, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         self._out = open(out_path, "a")
         self.seen = 0
@@ -298,9 +358,14 @@ class OpenNamer:
         tid, sc, fd = int(m.group(1)), m.group(2), int(m.group(3), 16)
         if tid == self._me:  # our own /proc reads (the kernel filter leaves us out too)
             return
-        t0 = time.time()
+        t0, c0 = time.time(), self.clock.now()
         pid = tgid_of(tid)
         if pid is None or pid == self.own_pid:
+            return
+        if sc == "bind":  # its fd is not in the exit: record every bound Unix socket's address now
+            self.seen += 1
+            self._out.write(json.dumps({"kind": "unix", "when": "bind", "sockets": read_unix_paths(),
+                                        "t0_ts": c0, "t1_ts": self.clock.now()}, separators=(",", ":")) + "\n")
             return
         if sc == "socketpair":
             got = read_fds(pid)
@@ -312,9 +377,11 @@ class OpenNamer:
             return
         self.seen += 1
         self._out.write(json.dumps({"kind": "fds", "when": "open", "pid": pid, "fds": fds,
-                                    "t0_wall": t0, "ts_wall": time.time()}, separators=(",", ":")) + "\n")
+                                    "t0_wall": t0, "ts_wall": time.time(), "t0_ts": c0,
+                                    "t1_ts": self.clock.now()}, separators=(",", ":")) + "\n")
 
     def close(self) -> None:
+        self.clock.close()
         if self._src >= 0:
             os.close(self._src)
             self._src = -1

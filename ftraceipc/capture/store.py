@@ -68,6 +68,8 @@ class CaptureMeta:
     # ftraceipc's own processes and threads while tracing: their events are in the capture, to be ignored
     tracer_pids: list[int] = field(default_factory=list)
     tracer_tids: list[int] = field(default_factory=list)
+    # default events this kernel lacks (not enabled), so that analyses know they were not missed by choice
+    skipped_events: list[str] = field(default_factory=list)
     # event -> filter expression set in the instance (e.g. the pipefs device on inode events)
     filters: dict[str, str] = field(default_factory=dict)
 

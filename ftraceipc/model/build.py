@@ -115,6 +115,11 @@ def build_model(capture, *, episodes: bool = False, episodes_dir: Path | None = 
 
     fdm = FdModel(tgid_of=load_saved_tgids(path / "tracefs" / "saved_tgids"),
                   pipefs_inode_events="inode_set_ctime_to_ts" in have)
+    fdm.exec_unseen = "sched_process_exec" not in have
+    missing = _missing_lifecycle(events, set(meta.get("skipped_events") or []))
+    if missing:
+        fdm.no_inference = (f"the capture lacks {missing[0]}" + (f" and {len(missing) - 1} more fd-lifecycle events"
+                                                                   if len(missing) > 1 else ""))
     snaps = snapshot_times(meta, cap.proc_records())
     si = 0
     tracer = set(int(t) for t in meta.get("tracer_tids") or [])
@@ -221,7 +226,7 @@ def build_model(capture, *, episodes: bool = False, episodes_dir: Path | None = 
         model.episodes = sinks["episodes"].read(rid_of)
         model.wakeups = sinks["wakeups"].read(rid_of)
     not_ipc = _io_tables(model, fdm, io_acc, dest_acc)
-    model.impossible = _impossible(have)
+    model.impossible = _impossible(have, missing)
     elapsed = time.perf_counter() - t_start
     model.stats = {
         "events": n_events, "build_s": round(elapsed, 3), "not_ipc_calls": not_ipc,
@@ -382,8 +387,27 @@ def _flows(io: pd.DataFrame, res: dict, fdm: FdModel, dest: pd.DataFrame | None)
     return pd.DataFrame(rows, columns=ipc.FLOW_COLUMNS)
 
 
-def _impossible(have: set[str]) -> list[str]:
+def _missing_lifecycle(events: set[str], skipped: set[str]) -> list[str]:
+    """Default fd-lifecycle events the capture lacks (and the kernel has): without every one, a fd
+    table is never known whole and the fds of pipe/socketpair are not inferred."""
+    from ftraceipc.capture.events import DEFAULT_EVENTS
+
+    need = {f"sys_{k}_{s}" for s in LIFECYCLE for k in ("enter", "exit")} | {"sched_process_exec"}
+    out = [e for e in DEFAULT_EVENTS if e.split(":", 1)[-1] in need and e not in events and e not in skipped]
+    if not ({"task:task_newtask", "sched:sched_process_fork"} & events):
+        out.append("sched:sched_process_fork")
+    return out
+
+
+def _impossible(have: set[str], missing: list[str] | None = None) -> list[str]:
     out = []
+    if "sched_process_exec" not in have:
+        out.append("WRITES, READS and FLOWS through fds: no sched:sched_process_exec events, so an exec may have "
+                   "closed any fd unseen; all I/O is listed as unattributed")
+    if missing:
+        out.append(f"fds of pipe/socketpair: the capture lacks {', '.join(missing[:4])}"
+                   f"{' and more' if len(missing) > 4 else ''}, so no process's fd table is known whole; "
+                   "these fds are named by /proc snapshots only")
     data = {f"sys_exit_{s}" for s in DATA}
     if not data & have:
         out.append("WRITES, READS and FLOWS: no read/write/send/recv syscall events in the capture "

@@ -93,6 +93,8 @@ class Reason(enum.Enum):
     OPENED_UNNAMED = "opened by path and never named by a snapshot (regular file, or a FIFO opened between snapshots)"
     AFTER_EXEC = "uncertain after exec (close-on-exec not visible) and not confirmed"
     NOT_IPC = "not a pipe, FIFO or Unix socket"
+    NO_EXEC_EVENTS = ("the capture lacks sched:sched_process_exec, so any fd may have been closed by an exec "
+                      "the trace does not show")
     ENTER_MISSED = "the call began before the capture (its fd is in the enter event, which is missing)"
 
 
@@ -206,6 +208,9 @@ class FdModel:
         self.notes: Counter = Counter()  # what the model could not do, counted
         self.unpaired_exits = 0
         self.pipefs_inode_events = pipefs_inode_events
+        # set when the capture lacks fd-lifecycle events: fd tables are then never known whole
+        self.no_inference: str | None = None
+        self.exec_unseen = False  # the capture has no sched_process_exec events
         self._seen_pids: set[int] = set()
         self._born: set[int] = set()  # tids whose creation the trace showed
         self.unknown_pairs: dict[int, int] = {}  # tgid -> first pipe/socketpair whose fds are unknown
@@ -270,6 +275,10 @@ class FdModel:
         self._bind(self.tgid(tid), fd, ts, slot)
 
     def _copy_table(self, parent_pid: int, child: int, ts: int) -> None:
+        old = self.tables.get(child)
+        if old is not None:  # the pid was used before (a process at start that exited): forget its fds
+            for fd in list(old.slots):
+                self._bind(child, fd, ts, None)
         src = self.tables.get(parent_pid)
         t = src.copy() if src is not None else FdTable(why_incomplete=f"parent {parent_pid} never seen")
         self.tables[child] = FdTable(complete=t.complete, why_incomplete=t.why_incomplete)
@@ -284,15 +293,15 @@ class FdModel:
         kind = rec.get("kind")
         if kind == "unix":
             for s in rec.get("sockets", []):
+                ino = int(s.get("inode", 0))
+                if ino == 0:
+                    continue
+                self.inode_info[ino] = (s.get("path"), int(s.get("type", 0)))
                 try:
                     sk = int(s["num"], 16)
                 except (KeyError, ValueError):
-                    continue
-                ino = int(s["inode"])
-                if ino == 0:
-                    continue
+                    continue  # records made at bind carry no kernel addresses
                 self.sk_inodes[sk].append((ts, ino, s.get("path"), int(s.get("type", 0))))
-                self.inode_info[ino] = (s.get("path"), int(s.get("type", 0)))
             return
         if kind != "fds":
             return
@@ -470,8 +479,9 @@ class FdModel:
             res = [r, r]
             cloexec = sc == "pipe2" and bool(int(a.get("flags", 0)) & O_CLOEXEC)
             origin = Origin.PIPE
-        if not t.complete or self._concurrent_change(tid, p.ts):
-            why = t.why_incomplete if not t.complete else "another thread changed the fd table meanwhile"
+        if self.no_inference or not t.complete or self._concurrent_change(tid, p.ts):
+            why = (self.no_inference or t.why_incomplete if not t.complete or self.no_inference
+                   else "another thread changed the fd table meanwhile")
             if t.complete:
                 self._mark_incomplete(t, why)
             for r in res:  # the objects exist, but which fds name them is unknown
@@ -534,6 +544,9 @@ class FdModel:
         after exec. Call after feeding every lifecycle record up to the largest ``ts``."""
         n = len(ts)
         out = np.full(n, -1, dtype=np.int64)
+        if n and self.exec_unseen:
+            out[np.asarray(fd) >= 0] = -3
+            return out
         if n == 0 or not self._b_ts:
             return out
         q = pd.DataFrame({"pid": self.pids_of(tid), "fd": np.asarray(fd, dtype=np.int64),
@@ -545,6 +558,8 @@ class FdModel:
         h = m["handle"].to_numpy()
         ok = ~np.isnan(h)
         out[m["i"].to_numpy()[ok]] = h[ok].astype(np.int64)
+        if self.exec_unseen:  # no binding can be trusted: an unseen exec may have closed it
+            out[np.asarray(fd) >= 0] = -3
         return out
 
     def bind_sk(self, handle_ids: np.ndarray, sks: np.ndarray) -> None:
@@ -679,6 +694,8 @@ class FdModel:
             return Reason.UNKNOWN_FD
         if hid == -2:
             return Reason.AFTER_EXEC
+        if hid == -3:
+            return Reason.NO_EXEC_EVENTS
         h = self.handles[hid]
         r = h.resource
         if r is None:
@@ -718,13 +735,16 @@ def wall_to_ts(meta: dict[str, Any], wall: float) -> int | None:
 
 def snapshot_times(meta: dict[str, Any], records: Iterable[dict[str, Any]]) -> list[tuple[int, dict, int]]:
     """proc.jsonl records placed on the trace clock, in order (start snapshots before everything):
-    (ts when written, record, ts when the read began)."""
+    (ts when written, record, ts when the read began). Records carry ``t0_ts``/``t1_ts`` read from
+    the trace clock around the /proc read; older ones only wall times, mapped linearly (to ~1 ms)."""
     out = []
     for rec in records:
         if rec.get("kind") not in ("fds", "unix"):
             continue
         if rec.get("when") == "start":
             ts = t0 = -1
+        elif rec.get("t0_ts") is not None and rec.get("t1_ts") is not None:
+            t0, ts = int(rec["t0_ts"]), int(rec["t1_ts"])  # read on the trace clock itself
         else:
             ts = wall_to_ts(meta, float(rec.get("ts_wall", 0)))
             ts = -1 if ts is None else ts

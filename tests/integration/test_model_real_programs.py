@@ -156,3 +156,48 @@ def test_fds_received_with_scm_rights_never_shift_the_pipe_fds(tmp_path):
     assert pipe_rows.empty == bool(un)
     if un:
         assert all("fd numbers could not be known" in u.reason for u in un), [u.line() for u in un]
+
+
+DBUS = """
+S=$1
+dbus-daemon --session --nofork --nopidfile --address=unix:path=$S --print-address=1 > $S.addr 2>/dev/null &
+D=$!
+i=0; while [ ! -S $S ] && [ $i -lt 250 ]; do sleep 0.02; i=$((i+1)); done
+dbus-send --bus=unix:path=$S --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \\
+    org.freedesktop.DBus.ListNames > $S.out
+kill $D; wait $D
+exit 0
+"""
+
+
+@pytest.mark.skipif(shutil.which("dbus-daemon") is None or shutil.which("dbus-send") is None,
+                    reason="needs dbus-daemon and dbus-send")
+def test_dbus_daemon_and_a_client_over_its_unix_socket(tmp_path):
+    """A real Unix stream server: dbus-send connects to the bus socket, says Hello and calls
+    ListNames (sendmsg/recvmsg, with fds possible); every byte one side sends the other receives."""
+    sock = tmp_path / "bus.sock"
+    cap, _ = capture(tmp_path, ["/bin/sh", "-c", DBUS, "dbus-test", str(sock)])
+    assert "org.freedesktop.DBus" in Path(f"{sock}.out").read_text()
+    m = build_model(cap)
+    daemon, client = comm_tids(m, "dbus-daemon"), comm_tids(m, "dbus-send")
+    assert len(daemon) == 1 and len(client) == 1
+    (d,), (c,) = daemon, client
+    res = m.resources.set_index("rid")
+    cw = m.io[(m.io["tid"] == c) & (m.io["type"] == "WRITES")]
+    assert len(cw) == 1
+    c_rid = cw["rid"].iloc[0]
+    assert res.loc[c_rid, "kind"] == "unix_stream"
+    s_rid = res.loc[c_rid, "peer"]
+    assert isinstance(s_rid, str) and res.loc[s_rid, "peer"] == c_rid
+    assert res.loc[s_rid, "path"] == str(sock)  # the accepted end carries the bus address
+
+    def total(tid, typ, rid):
+        sel = m.io[(m.io["tid"] == tid) & (m.io["type"] == typ) & (m.io["rid"] == rid)]
+        return int(sel["bytes"].sum())
+
+    sent, answered = total(c, "WRITES", c_rid), total(d, "WRITES", s_rid)
+    assert sent > 0 and answered > 0
+    assert total(d, "READS", s_rid) == sent
+    assert total(c, "READS", c_rid) == answered
+    f = {(int(a), int(b)): int(x) for a, b, x in m.flows[["writer", "reader", "bytes"]].itertuples(index=False)}
+    assert f[(c, d)] == sent and f[(d, c)] == answered

@@ -218,3 +218,33 @@ def test_accept_on_an_unknown_listener_says_the_fd_was_unknown():
     s.sc(300, "accept4", 4, fd=3, upeer_sockaddr=0, upeer_addrlen=0, flags=0)
     h = s.m.resolve(np.array([300]), np.array([4]), np.array([s.ts + 1]))[0]
     assert s.m.reason_of(h) is Reason.UNKNOWN_FD
+
+
+def test_a_reused_pid_does_not_inherit_the_old_process_fds():
+    s = Seq(FdModel())
+    s.snap(100, std())
+    s.snap(200, std({"6": "pipe:[66]"}))  # a process at start that exits; its pid comes back later
+    s.sc(100, "pipe2", 0, inode=9, fildes=0, flags=0)  # 3, 4
+    s.ev(100, "task_newtask", pid=200, comm="new", clone_flags=0x1200011)
+    s.m.finish()
+    assert s.rid(200, 6) == -1
+    assert s.rid(200, 4) == "pipe:9"
+
+
+def test_a_capture_without_every_fd_lifecycle_event_never_infers_pipe_fds():
+    m = FdModel()
+    m.no_inference = "the capture lacks syscalls:sys_exit_openat"
+    s = Seq(m)
+    s.snap(100, std())
+    s.sc(100, "pipe2", 0, inode=5, fildes=0, flags=0)
+    assert s.rid(100, 3) == -1
+    assert any("lacks syscalls:sys_exit_openat" in k for k in m.notes)
+
+
+def test_without_exec_events_no_fd_is_trusted():
+    m = FdModel()
+    m.exec_unseen = True
+    s = Seq(m)
+    s.snap(100, std({"3": "pipe:[1]"}))
+    h = m.resolve(np.array([100]), np.array([3]), np.array([s.ts]))[0]
+    assert h == -3 and m.reason_of(h) is Reason.NO_EXEC_EVENTS
