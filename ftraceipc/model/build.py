@@ -25,7 +25,7 @@ from ftraceipc.decode import Decoder
 from ftraceipc.decode.decoder import Batch, python_columns
 from ftraceipc.errors import CaptureFormatError
 from ftraceipc.model import ipc
-from ftraceipc.model.fd import (FD_CREATORS, READ_SYSCALLS, WRITE_SYSCALLS, FdModel, Reason, load_saved_tgids,
+from ftraceipc.model.fd import (FD_CREATORS, U64, READ_SYSCALLS, WRITE_SYSCALLS, FdModel, Reason, load_saved_tgids,
                                 snapshot_times)
 from ftraceipc.model.sched import SchedModel
 from ftraceipc.model.syscalls import SyscallPairer
@@ -321,11 +321,14 @@ def _io_tables(model: ipc.Model, fdm: FdModel, io: pd.DataFrame | None, dest: pd
     # unattributed (not IPC at all is not a failure: counted only)
     acc: dict[tuple, list[int]] = {}
     not_ipc = 0
+    gate_tid = int((model.meta or {}).get("command_pid") or -1)
     if bad is not None and len(bad):
         pid_of = fdm.pids_of(bad["tid"].to_numpy())
         for (tid, fd, h, sc, calls, nbytes, first), pid in zip(
                 bad[["tid", "fd", "handle", "syscall", "calls", "bytes", "first_ts"]].itertuples(index=False, name=None),
                 pid_of):
+            if fd < 0 and int(tid) == gate_tid and sc == "read" and (calls, nbytes) == (1, 1):
+                continue  # the traced command's read of ftraceipc's gate byte, begun before tracing (ours)
             reason = fdm.reason_of(int(h)) or Reason.UNKNOWN_FD
             if fd < 0:
                 reason = Reason.ENTER_MISSED
@@ -353,11 +356,12 @@ def _flows(io: pd.DataFrame, res: dict, fdm: FdModel, dest: pd.DataFrame | None)
     # datagrams to a destination: (tid, rid written into) -> [(dest rid, messages)]
     dests: dict[tuple[int, str], list[tuple[str, int]]] = {}
     if dest is not None and len(dest):
+        by_sk = fdm._sk_index()
         for tid, h, sk, msgs in dest[["tid", "handle", "val", "messages"]].itertuples(index=False, name=None):
             if h < 0:
                 continue
             r = fdm.handles[int(h)].resource
-            dr = fdm.resource_of_sk(int(sk))
+            dr = by_sk.get(int(sk) & U64)
             if r is None or dr is None:
                 continue
             dr = dr.root()

@@ -15,10 +15,50 @@ def _plural(n: int, word: str, plural: str | None = None) -> str:
     return f"{n:,} {word if n == 1 else (plural or word + 's')}"
 
 
+def command_tree(model: Model) -> set[int] | None:
+    """The pids of the traced command and its descendants (None: no command, or it is not in the model)."""
+    root = (model.meta or {}).get("command_pid")
+    t = model.tasks
+    if root is None or not len(t) or int(root) not in set(column_values(t["pid"])):
+        return None
+    parent = {int(p): py(pp) for p, pp in zip(t["pid"].tolist(), t["ppid"].tolist()) if py(p) is not None}
+    tree = {int(root)}
+    grew = True
+    while grew:
+        new = {p for p, pp in parent.items() if pp in tree and p not in tree}
+        tree |= new
+        grew = bool(new)
+    return tree
+
+
+def focus(model: Model, pids: set[int]) -> Model:
+    """The part of the model that involves these processes' tasks (a flow needs one end in them)."""
+    import dataclasses
+
+    t = model.tasks
+    tids = {int(x) for x, p in zip(t["tid"].tolist(), t["pid"].tolist()) if py(p) in pids}
+    fl = model.flows
+    keep_fl = fl[[py(a) in tids or py(b) in tids for a, b in zip(fl["writer"], fl["reader"])]] if len(fl) else fl
+    io = model.io[model.io["tid"].isin(tids)] if len(model.io) else model.io
+    rids = set(column_values(io["rid"])) | set(column_values(keep_fl["via"])) if len(io) or len(keep_fl) else set()
+    res = model.resources[model.resources["rid"].isin(rids)] if len(model.resources) else model.resources
+    return dataclasses.replace(
+        model, tasks=t[t["tid"].isin(tids)], io=io, flows=keep_fl, resources=res,
+        blocked=model.blocked[model.blocked["tid"].isin(tids)] if len(model.blocked) else model.blocked,
+        wakes=model.wakes[model.wakes["wakee"].isin(tids)] if len(model.wakes) else model.wakes,
+        unattributed=[u for u in model.unattributed if u.pid in pids])
+
+
 def summary_lines(model: Model) -> list[str]:
-    """What talked to what, who waited on what, and what could not be attributed; short."""
-    lab = Labels(model)
+    """What talked to what, who waited on what, and what could not be attributed; short. With a
+    traced command, about the command's process tree (the capture itself is system-wide)."""
     out = []
+    tree = command_tree(model)
+    if tree is not None:
+        n_all = len(user_tasks(model))
+        model = focus(model, tree)
+        out.append(f"(about the command's process tree; the capture holds {_plural(n_all, 'thread')} in all)")
+    lab = Labels(model)
 
     tasks = user_tasks(model)
     npids = len(set(column_values(tasks["pid"])) - {None}) if len(tasks) else 0
