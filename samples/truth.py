@@ -458,4 +458,6 @@ SAMPLES: list[tuple[str, list[str]]] = [
     ("shortlived", ["--program", "sh"]),
     ("fd_reuse", []),
     ("seqpacket", []),
+    ("full_buffer", []),
+    ("herd", []),
 ]

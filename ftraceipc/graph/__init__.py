@@ -1,0 +1,100 @@
+"""Graph backends: the IPC model (ftraceipc.model.ipc) loaded into a graph database and queried
+with Cypher (issue #4).
+
+- ``LadybugGraph`` (ftraceipc.graph.ladybug): the embedded backend, LadybugDB (a Kùzu fork), one
+  database file per capture, by default ``CAPTURE/graph.lbug`` (``default_path``).
+- ``cypher/``: the Neo4j schema (``schema.cypher``) and the query files. A query file starts with
+  a ``//`` header giving its purpose, its parameters with their defaults and the columns it returns;
+  ``read_query`` reads it and ``LadybugGraph.run_file`` runs it with the defaults filled in.
+
+Every backend raises ``GraphError`` (message: the database's own) for a query it refuses, a load it
+cannot do or a database it cannot open.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ftraceipc.errors import FtraceIPCError
+
+DEFAULT_NAME = "graph.lbug"
+CYPHER_DIR = Path(__file__).resolve().parents[2] / "cypher"
+
+
+class GraphError(FtraceIPCError):
+    """A graph database refused a query, a load or an open. ``message`` is the database's own text;
+    ``query`` the Cypher text concerned (None for an open)."""
+
+    exit_code = 5
+
+    def __init__(self, message: str, *, query: str | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.query = query
+
+
+def default_path(capture: str | os.PathLike) -> Path:
+    """Where a capture's embedded graph lives: inside the capture directory."""
+    return Path(capture) / DEFAULT_NAME
+
+
+# Query files --------------------------------------------------------------------------------------------
+_PARAM_LINE = re.compile(r"^//\s+\$([A-Za-z_]\w*)\s*=\s*(.+?)(?:\s{2,}.*)?$")
+_STRIP = re.compile(r"//[^\n]*|/\*.*?\*/|'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`", re.S)
+_PARAM_USE = re.compile(r"\$([A-Za-z_]\w*)")
+
+
+@dataclass
+class Query:
+    """A Cypher query file: its text and the defaults of its parameters (from its header)."""
+
+    name: str
+    text: str
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+    def params(self, given: dict[str, Any] | None = None) -> dict[str, Any]:
+        out = dict(self.defaults)
+        out.update(given or {})
+        return out
+
+
+def read_query(name_or_path: str | os.PathLike) -> Query:
+    """A query file by path, or by name in ``cypher/`` (``"top_talkers"``).
+
+    Header parameter lines have the form ``//   $name = VALUE   free text`` (VALUE is JSON: a
+    number, a "string", null, true/false; two spaces end it)."""
+    p = Path(name_or_path)
+    if not p.suffix and not p.exists():
+        p = CYPHER_DIR / f"{p.name}.cypher"
+    text = p.read_text()
+    defaults = {}
+    for line in text.splitlines():
+        if not line.startswith("//"):
+            break
+        m = _PARAM_LINE.match(line.rstrip())
+        if m:
+            try:
+                defaults[m.group(1)] = json.loads(m.group(2))
+            except ValueError as e:
+                raise GraphError(f"{p}: the default of ${m.group(1)} is not JSON: {m.group(2)!r}") from e
+    return Query(p.stem, text, defaults)
+
+
+def parameters_used(cypher: str) -> set[str]:
+    """The ``$names`` a Cypher text uses (outside comments and string literals)."""
+    return set(_PARAM_USE.findall(_STRIP.sub(" ", cypher)))
+
+
+def __getattr__(name: str):  # the backends import their driver only when asked for
+    if name == "LadybugGraph":
+        from ftraceipc.graph.ladybug import LadybugGraph
+
+        return LadybugGraph
+    raise AttributeError(name)
+
+
+__all__ = ["GraphError", "LadybugGraph", "Query", "default_path", "read_query", "parameters_used"]
