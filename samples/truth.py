@@ -460,4 +460,5 @@ SAMPLES: list[tuple[str, list[str]]] = [
     ("seqpacket", []),
     ("full_buffer", []),
     ("herd", []),
+    ("wake_then_block", []),
 ]

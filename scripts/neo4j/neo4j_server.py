@@ -464,9 +464,11 @@ class Neo4jServer:
                 raise Neo4jError(f"neo4j exited with {self.proc.returncode} while starting; "
                                  f"{self.home / 'logs'}:\n{tail}")
             try:
+                # A plain session run: execute_query would retry with back-off by itself.
                 with GraphDatabase.driver(self.uri, auth=self.auth, connection_timeout=2,
                                           connection_acquisition_timeout=5) as d:
-                    d.execute_query("RETURN 1")
+                    with d.session() as session:
+                        session.run("RETURN 1").consume()
                 return
             except AuthError as e:
                 raise Neo4jError(f"the server in {self.home} answers but refuses the password "

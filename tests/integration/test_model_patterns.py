@@ -54,3 +54,18 @@ def test_herd_one_write_wakes_every_poller_through_the_pipe(tmp_path):
     b = m.blocked[m.blocked["tid"].isin(waiters) & (m.blocked["rid"] == pipe)]
     assert set(b["tid"]) == set(waiters)
     assert all("poll" in ops for ops in b["ops"])
+
+
+def test_wake_then_block_stage_is_woken_through_its_input_and_blocks_on_its_output(tmp_path):
+    cap, meta, truth = capture_sample(tmp_path, "wake_then_block")
+    m = build_model(cap)
+    roles = role_tids(truth)
+    g, mid = roles["gen"], roles["mid"]
+    a = next(e["rid"] for e in truth["io"] if e["tid"] == g)
+    b = next(e["rid"] for e in truth["io"] if e["tid"] == mid and e["op"] == "write")
+    bl = m.blocked[m.blocked["tid"] == mid].set_index("rid")
+    assert a in bl.index and b in bl.index, bl
+    assert "read" in bl.loc[a, "ops"] and "write" in bl.loc[b, "ops"]
+    assert int(bl.loc[a, "episodes"]) >= 10 and int(bl.loc[b, "episodes"]) >= 10, bl
+    wk = m.wakes[(m.wakes["waker"] == g) & (m.wakes["wakee"] == mid) & (m.wakes["via"] == a)]
+    assert len(wk) == 1 and int(wk["wakeups"].iloc[0]) >= 10
