@@ -35,15 +35,20 @@ same graph, and a failed load leaves the previous graph; loading another capture
 database that holds one is refused unless ``replace=True``. Loading is bulk ``COPY ... FROM`` of
 Arrow tables (never row by row).
 
-Ladybug's Cypher is not Neo4j's (see cypher/README.md and the team's dialect notes): lists are
-1-based, ``sum()`` over no rows is null (use ``coalesce``), relationships may bind twice in one
-MATCH, labels are case-insensitive. ``query`` returns INT128 results (``sum`` of integers) as int64
-rather than Ladybug's float.
+Ladybug's Cypher is not Neo4j's: lists are 1-based, ``sum()`` over no rows is null (use
+``coalesce``), relationships may bind twice in one MATCH, labels are case-insensitive, ``ORDER BY x``
+where ``x`` is both a node variable and an alias binds the node (an error), and a parameter given as
+None has no type (``$x IS NULL OR t.k >= $x`` fails to bind: query files use real defaults, never
+null). What ``query`` smooths over: INT128 results (``sum`` of integers) come back as int64, not
+float; numpy scalars are accepted as parameters; a ``$parameter`` not given is our error (Ladybug
+says "Cannot evaluate $_2_ as a valid limit number"). Null strings come back as NaN (pandas).
+Loading goes through Arrow, not pandas: Ladybug's pandas scan crashes on nullable ``Int64`` columns.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +151,7 @@ class LadybugGraph:
         else:
             p = Path(path)
             self.path = p / DEFAULT_NAME if p.is_dir() else p  # a capture directory: CAPTURE/graph.lbug
+        self.load_timings: dict[str, float] = {}
         try:
             self._db = lb.Database(str(self.path) if self.path is not None else ":memory:", read_only=read_only)
             self._conn = lb.Connection(self._db)
@@ -253,28 +259,39 @@ class LadybugGraph:
         """Replace the graph by ``model`` (bulk COPY, one transaction); returns rows per table.
 
         Loading the capture the database already holds replaces it by the same graph; a database
-        holding another capture is refused unless ``replace``."""
+        holding another capture is refused unless ``replace``. Seconds per step (Arrow conversion,
+        schema, each COPY, commit, total) are left in ``self.load_timings``."""
         other = self.capture_ids() - {model.capture_id}
         if other and not replace:
             raise GraphError(f"{self.path or ':memory:'} holds capture {', '.join(sorted(other))}, "
                              f"not {model.capture_id}",
                              hint="open another database file, or load with replace=True")
+        t0 = time.perf_counter()
         tables = _arrow_tables(model)
+        timings: dict[str, float] = {"arrow": time.perf_counter() - t0}
         conn = self._c()
         self._execute("BEGIN TRANSACTION")
         try:
+            t = time.perf_counter()
             self.drop_schema()
             self.create_schema()
+            timings["schema"] = time.perf_counter() - t
             for name, tbl in tables.items():  # node tables first (dict order)
                 if tbl.num_rows:
+                    t = time.perf_counter()
                     self._execute(f"COPY {name} FROM $t", {"t": tbl})
+                    timings[name] = time.perf_counter() - t
+            t = time.perf_counter()
             self._execute("COMMIT")
+            timings["commit"] = time.perf_counter() - t
         except BaseException:
             try:
                 conn.execute("ROLLBACK")
             except RuntimeError:
                 pass  # Ladybug already rolled back after the failed statement
             raise
+        timings["total"] = time.perf_counter() - t0
+        self.load_timings = timings
         return {name: tbl.num_rows for name, tbl in tables.items()}
 
     def counts(self) -> dict[str, int]:

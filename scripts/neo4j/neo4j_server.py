@@ -366,13 +366,16 @@ class Neo4jServer:
     def start(cls, home: str | os.PathLike, password: str, bolt_port: int | None = None,
               http_port: int | None = None, cache: Path | None = None, version: str = NEO4J_VERSION,
               heap: str = "512m", pagecache: str = "128m", timeout: float = 90.0,
-              settings: dict[str, str] | None = None, die_with_parent: bool = True,
-              auto_provision: bool = True, log=lambda *_: None) -> "Neo4jServer":
+              settings: dict[str, str] | None = None, jvm_options: list[str] | tuple = (),
+              die_with_parent: bool = True, auto_provision: bool = True,
+              log=lambda *_: None) -> "Neo4jServer":
         """Start a server in ``home`` and return once Bolt answers ``RETURN 1`` with ``password``.
 
         Free loopback ports are picked when none are given (and picked again, up to 3 times, if
         the server loses a race for them). With ``die_with_parent`` the JVM gets SIGTERM when the
-        calling thread exits, so a killed test run leaves no server behind.
+        calling thread exits, so a killed test run leaves no server behind. ``jvm_options`` are
+        appended to the JVM's (e.g. ``-XX:TieredStopAtLevel=1``: C1 only, starts ~30 % faster,
+        fine for functional tests, not for benchmarks).
         """
         if len(password) < MIN_PASSWORD:
             raise Neo4jError(f"password must be at least {MIN_PASSWORD} characters (Neo4j's minimum)")
@@ -394,7 +397,8 @@ class Neo4jServer:
                 hp = free_port()
             try:
                 return cls._start_once(home, lib, password, bp, hp, version, heap, pagecache,
-                                       timeout, settings or {}, die_with_parent, log)
+                                       timeout, settings or {}, list(jvm_options), die_with_parent,
+                                       log)
             except _PortTaken:
                 if attempt == 2 or not auto:
                     raise Neo4jError(f"ports {bp}/{hp} on 127.0.0.1 are taken") from None
@@ -402,7 +406,7 @@ class Neo4jServer:
 
     @classmethod
     def _start_once(cls, home, lib, password, bolt_port, http_port, version, heap, pagecache,
-                    timeout, settings, die_with_parent, log) -> "Neo4jServer":
+                    timeout, settings, jvm_options, die_with_parent, log) -> "Neo4jServer":
         pidfile = home / "run" / "neo4j.pid"
         if pidfile.exists():
             try:
@@ -427,7 +431,7 @@ class Neo4jServer:
             if r.returncode != 0:
                 raise Neo4jError(f"set-initial-password failed (exit {r.returncode}):\n"
                                  f"{r.stdout}{r.stderr}")
-        cmd = [java, f"-Xms{heap}", f"-Xmx{heap}", *JVM_OPTIONS, "-cp", cp, ENTRY_POINT,
+        cmd = [java, f"-Xms{heap}", f"-Xmx{heap}", *JVM_OPTIONS, *jvm_options, "-cp", cp, ENTRY_POINT,
                f"--home-dir={home}", f"--config-dir={home / 'conf'}", "--console-mode"]
         t0 = time.monotonic()
         with open(home / "logs" / "console.log", "ab") as console:
@@ -546,7 +550,7 @@ def _cmd_provision(a) -> int:
 def _cmd_start(a) -> int:
     settings = dict(s.split("=", 1) for s in a.setting)
     s = Neo4jServer.start(a.dir, a.password, a.bolt_port, a.http_port, a.cache, a.version,
-                          a.heap, a.pagecache, a.timeout, settings, die_with_parent=False,
+                          a.heap, a.pagecache, a.timeout, settings, a.jvm_option, die_with_parent=False,
                           auto_provision=not a.no_provision, log=lambda m: print(m, file=sys.stderr))
     print(s.uri)
     return 0
@@ -609,6 +613,8 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for Bolt")
     sp.add_argument("--setting", action="append", default=[], metavar="KEY=VALUE",
                     help="extra neo4j.conf line (repeatable)")
+    sp.add_argument("--jvm-option", action="append", default=[], metavar="OPT",
+                    help="extra JVM option (repeatable), e.g. -XX:TieredStopAtLevel=1 for faster start")
     sp.add_argument("--no-provision", action="store_true", help="fail instead of provisioning")
     sp.set_defaults(fn=_cmd_start)
 
