@@ -32,6 +32,9 @@ FOR (r:Resource) REQUIRE (r.capture_id, r.rid) IS UNIQUE;
 // Lookups by tid or rid alone (the composite constraints' indexes need capture_id first).
 CREATE INDEX task_tid IF NOT EXISTS FOR (t:Task) ON (t.tid);
 CREATE INDEX resource_rid IF NOT EXISTS FOR (r:Resource) ON (r.rid);
+// One capture's subgraph (Neo4jGraph.delete_capture before a re-load).
+CREATE INDEX task_capture IF NOT EXISTS FOR (t:Task) ON (t.capture_id);
+CREATE INDEX resource_capture IF NOT EXISTS FOR (r:Resource) ON (r.capture_id);
 CREATE INDEX task_pid IF NOT EXISTS FOR (t:Task) ON (t.pid);
 CREATE INDEX resource_kind IF NOT EXISTS FOR (r:Resource) ON (r.kind);
 

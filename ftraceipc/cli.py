@@ -26,6 +26,8 @@ Examples:
   ftraceipc info run.ftipc
   ftraceipc events run.ftipc --limit 20 --format jsonl
   ftraceipc model run.ftipc
+  ftraceipc query run.ftipc "MATCH (t:Task) RETURN count(t) AS n"
+  ftraceipc load run.ftipc --neo4j bolt://localhost:7687
 """,
 )
 
@@ -178,6 +180,197 @@ def model(
     export(m, format, output=output, force=force, episodes=episodes)
     if output is not None:
         print(f"wrote {output}", file=sys.stderr)
+
+
+def _is_uri(target: str) -> bool:
+    return "://" in target
+
+
+def _neo4j_password(var: Optional[str]) -> Optional[str]:
+    """The password from the environment variable ``var`` (default NEO4J_PASSWORD); never echoed."""
+    import os
+
+    name = var or "NEO4J_PASSWORD"
+    value = os.environ.get(name)
+    if value is None and var is not None:
+        raise CommandError(f"--password-env {var}: that environment variable is not set")
+    if value is None:
+        raise CommandError("no Neo4j password: set NEO4J_PASSWORD", hint="or name another variable with --password-env")
+    return value
+
+
+def _connect_neo4j(uri: str, user: Optional[str], password_env: Optional[str]):
+    from ftraceipc.graph.neo4j import Neo4jGraph
+
+    return Neo4jGraph.connect(uri, user, _neo4j_password(password_env))
+
+
+def _build(capture: Path):
+    from ftraceipc.capture.store import CaptureDir
+
+    CaptureDir.open(capture).read_meta()  # one clear error before any work if it is not a capture
+    from ftraceipc.model.build import build_model
+
+    with _build_progress() as progress:
+        return build_model(capture, **_progress_kw(build_model, progress))
+
+
+def _embedded_graph(capture: Path, *, fresh: bool = False):
+    """CAPTURE/graph.lbug, (re)built from the capture when missing, older than meta.json or ``fresh``."""
+    from ftraceipc.graph import default_path
+    from ftraceipc.graph.ladybug import LadybugGraph
+
+    path = default_path(capture)
+    meta = capture / "meta.json"
+    stale = fresh or not path.exists() or (meta.exists() and path.stat().st_mtime < meta.stat().st_mtime)
+    model = _build(capture) if stale else None
+    g = LadybugGraph.open(path)
+    if model is not None:
+        try:
+            counts = g.load(model, replace=True)
+        except BaseException:
+            g.close()
+            raise
+        print(f"ftraceipc: built {path} ({sum(counts.values()):,} rows)", file=sys.stderr)
+    return g, model
+
+
+@app.command(epilog="""\b
+Examples:
+  ftraceipc load run.ftipc                                   into run.ftipc/graph.lbug (embedded)
+  NEO4J_PASSWORD=... ftraceipc load run.ftipc --neo4j bolt://localhost:7687
+  ftraceipc load run.ftipc --neo4j neo4j://db:7687 --user ipc --password-env IPC_DB_PW
+""")
+def load(
+    capture: Path = typer.Argument(..., help="A capture directory."),
+    neo4j: Optional[str] = typer.Option(None, "--neo4j", help="Neo4j URI (bolt://HOST:7687); default: the embedded CAPTURE/graph.lbug."),
+    user: Optional[str] = typer.Option(None, "--user", help="Neo4j user (default $NEO4J_USER, else neo4j)."),
+    password_env: Optional[str] = typer.Option(None, "--password-env", help="Environment variable holding the Neo4j password (default NEO4J_PASSWORD)."),
+    batch: int = typer.Option(10000, "--batch", help="Rows per Neo4j transaction."),
+) -> None:
+    """Load a capture's IPC model into a graph database (Neo4j, or the embedded LadybugDB file)."""
+    import time
+
+    if batch < 1:
+        raise CommandError(f"--batch must be >= 1 (got {batch})")
+    if neo4j is not None:
+        if not _is_uri(neo4j):
+            raise CommandError(f"--neo4j {neo4j!r} is not a URI", hint="use bolt://HOST:7687 or neo4j://HOST:7687")
+        g = _connect_neo4j(neo4j, user, password_env)  # fails fast, before the model is built
+        with g:
+            model = _build(capture)
+            t = time.perf_counter()
+            counts = g.load(model, batch=batch)
+            secs = time.perf_counter() - t
+        where = f"Neo4j at {neo4j}"
+    else:
+        t = time.perf_counter()
+        g, model = _embedded_graph(capture, fresh=True)
+        with g:
+            counts = g.counts()
+        secs = time.perf_counter() - t
+        where = str(g.path)
+    total = sum(counts.values())
+    typer.echo(f"loaded capture {model.capture_id} into {where}: "
+               + ", ".join(f"{k} {v:,}" for k, v in counts.items()) + f" ({total:,} rows in {secs:.1f} s)")
+
+
+def _param_value(text: str):
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _params(items: List[str]) -> dict:
+    out = {}
+    for it in items:
+        k, sep, v = it.partition("=")
+        if not sep or not k.strip():
+            raise CommandError(f"--param {it!r} is not NAME=VALUE")
+        out[k.strip().lstrip("$")] = _param_value(v)
+    return out
+
+
+def _cell(v):
+    """A result cell as JSON/CSV takes it (numpy scalars to Python, NaN to None)."""
+    import math
+
+    import numpy as np
+
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, np.ndarray):
+        v = v.tolist()
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if v is None or isinstance(v, (str, int, float, bool)):
+        return v
+    if isinstance(v, (list, tuple)):
+        return [_cell(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _cell(x) for k, x in v.items()}
+    try:
+        return {k: _cell(x) for k, x in dict(v).items()}  # a node or relationship
+    except (TypeError, ValueError):
+        return str(v)
+
+
+@app.command(epilog="""\b
+Examples:
+  ftraceipc query run.ftipc "MATCH (t:Task) RETURN count(t) AS n"
+  ftraceipc query run.ftipc "$(cat cypher/top_talkers.cypher)" --param min_bytes=1 --param limit=5
+  ftraceipc query run.ftipc "MATCH (t:Task) WHERE t.comm = \\$c RETURN t.tid AS tid" --param c=nginx -f json
+  NEO4J_PASSWORD=... ftraceipc query bolt://localhost:7687 "MATCH (t:Task) RETURN t.capture_id AS c, count(*) AS n" -f csv
+""")
+def query(
+    target: str = typer.Argument(..., help="A capture directory (embedded graph, built on first use) or a Neo4j URI."),
+    cypher: str = typer.Argument(..., help="One Cypher statement; $names are --param values."),
+    param: List[str] = typer.Option([], "--param", "-p", help="NAME=VALUE (repeatable); numbers become int/float, else strings."),
+    format: str = typer.Option("table", "--format", "-f", help="table, json or csv."),
+    user: Optional[str] = typer.Option(None, "--user", help="Neo4j user (default $NEO4J_USER, else neo4j)."),
+    password_env: Optional[str] = typer.Option(None, "--password-env", help="Environment variable holding the Neo4j password (default NEO4J_PASSWORD)."),
+) -> None:
+    """Run a Cypher query on a capture's graph and print the rows."""
+    import csv
+    import json
+
+    from ftraceipc.graph import GraphError
+
+    _choice("--format", format, ("table", "json", "csv"))
+    params = _params(param)
+    if not cypher.strip():
+        raise CommandError("the Cypher query is empty")
+    if _is_uri(target):
+        g = _connect_neo4j(target, user, password_env)
+    else:
+        g, _ = _embedded_graph(Path(target))
+    try:
+        with g:
+            df = g.query(cypher, params)
+    except GraphError as e:
+        lines = [ln.strip() for ln in str(e.message).splitlines() if ln.strip()]
+        raise GraphError(lines[0] if lines else "query failed", query=cypher) from None
+    rows = [{str(k): _cell(v) for k, v in zip(df.columns, r)} for r in df.itertuples(index=False, name=None)]
+    if format == "json":
+        json.dump(rows, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    elif format == "csv":
+        w = csv.writer(sys.stdout)
+        w.writerow([str(c) for c in df.columns])
+        for r in rows:
+            w.writerow([json.dumps(v) if isinstance(v, (list, dict)) else ("" if v is None else v) for v in r.values()])
+    else:
+        if df.empty:
+            typer.echo(" ".join(str(c) for c in df.columns) + "\n(no rows)")
+        else:
+            import pandas as pd
+
+            with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 200,
+                                   "display.max_colwidth", 80):
+                typer.echo(df.to_string(index=False))
 
 
 def _progress_kw(fn, progress) -> dict:

@@ -3,6 +3,8 @@ with Cypher (issue #4).
 
 - ``LadybugGraph`` (ftraceipc.graph.ladybug): the embedded backend, LadybugDB (a Kùzu fork), one
   database file per capture, by default ``CAPTURE/graph.lbug`` (``default_path``).
+- ``Neo4jGraph`` (ftraceipc.graph.neo4j): a Neo4j 5 server, several captures per database (keys
+  include ``capture_id``), the same graph as the embedded backend.
 - ``cypher/``: the Neo4j schema (``schema.cypher``) and the query files. A query file starts with
   a ``//`` header giving its purpose, its parameters with their defaults and the columns it returns;
   ``read_query`` reads it and ``LadybugGraph.run_file`` runs it with the defaults filled in.
@@ -94,7 +96,11 @@ def __getattr__(name: str):  # the backends import their driver only when asked 
         from ftraceipc.graph.ladybug import LadybugGraph
 
         return LadybugGraph
+    if name == "Neo4jGraph":
+        from ftraceipc.graph.neo4j import Neo4jGraph
+
+        return Neo4jGraph
     raise AttributeError(name)
 
 
-__all__ = ["GraphError", "LadybugGraph", "Query", "default_path", "read_query", "parameters_used"]
+__all__ = ["GraphError", "LadybugGraph", "Neo4jGraph", "Query", "default_path", "read_query", "parameters_used"]

@@ -1,0 +1,64 @@
+// chatty_pingpong: two tasks that keep sending each other small messages and waking each other for
+// each one: every round trip costs two syscalls and two wakeups (a context switch each way, often a
+// cross-CPU one) for a few bytes.
+//
+// FLOWS both ways between a and b, many messages each way, small on average, and WAKES both ways
+// through the resources those flows use (a write of a wakes b where b reads it, and back).
+//
+// Parameters:
+//   $min_messages = 100      at least this many messages each way (FLOWS messages, summed per direction)
+//   $max_bytes = 256         mean bytes per message at most this, each way
+//   $min_wakeups = 10        at least this many wakeups each way through the pair's flow resources
+//   $limit = 50              at most this many rows
+//
+// Returns, one row per unordered pair (a = the smaller tid):
+//   pattern               'chatty_pingpong'
+//   tasks                 [a, b]
+//   resources             the rids the pair's FLOWS go through, both ways (via and read_rid; for a
+//                         socket both ends, for a pipe the pipe; no particular order, no repeats)
+//   count                 messages both ways (messages_ab + messages_ba)
+//   lost_ns               wake-to-run latency of the pair's wakeups of each other through those
+//                         resources, both ways (wake_to_run_ab + wake_to_run_ba, ns)
+//   a, a_comm, b, b_comm  the two tasks
+//   messages_ab, bytes_ab, bytes_per_message_ab   a's writes read by b: count, bytes, mean size
+//   messages_ba, bytes_ba, bytes_per_message_ba   the same from b to a
+//   wakeups_ab, wake_to_run_ab    a's wakeups of b through the pair's resources, their latency (ns)
+//   wakeups_ba, wake_to_run_ba    the same for b waking a
+// Ordered by count descending, then a and b.
+//
+// Read: wakeups close to messages each way means each message cost a wakeup of its reader. Batch
+// requests (fewer, larger messages), pipeline them, or keep both ends on one thread/CPU.
+// lost_ns is only the scheduling latency; the syscalls' own cost is on top.
+//
+// Runs as-is on LadybugDB and Neo4j 5 (checked on Ladybug in tests/integration/test_detectors.py).
+MATCH (ta:Task)-[f:FLOWS]->(tb:Task)
+WHERE ta.tid < tb.tid
+WITH ta, tb, sum(f.messages) AS messages_ab, sum(f.bytes) AS bytes_ab,
+     collect(DISTINCT f.via) AS via_ab, collect(DISTINCT f.read_rid) AS read_ab
+WHERE messages_ab >= $min_messages AND bytes_ab <= $max_bytes * messages_ab
+MATCH (tb)-[g:FLOWS]->(ta)
+WITH ta, tb, messages_ab, bytes_ab, via_ab, read_ab, sum(g.messages) AS messages_ba, sum(g.bytes) AS bytes_ba,
+     collect(DISTINCT g.via) AS via_ba, collect(DISTINCT g.read_rid) AS read_ba
+WHERE messages_ba >= $min_messages AND bytes_ba <= $max_bytes * messages_ba
+WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, via_ab + read_ab + via_ba + read_ba AS rids
+MATCH (ta)-[k:WAKES]->(tb)
+WHERE k.via IN rids
+WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, rids, sum(k.wakeups) AS wakeups_ab,
+     sum(k.wake_to_run_ns) AS wake_to_run_ab
+WHERE wakeups_ab >= $min_wakeups
+MATCH (tb)-[k2:WAKES]->(ta)
+WHERE k2.via IN rids
+WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, rids, wakeups_ab, wake_to_run_ab,
+     sum(k2.wakeups) AS wakeups_ba, sum(k2.wake_to_run_ns) AS wake_to_run_ba
+WHERE wakeups_ba >= $min_wakeups
+UNWIND rids AS rid
+WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, wakeups_ab, wake_to_run_ab, wakeups_ba,
+     wake_to_run_ba, collect(DISTINCT rid) AS resources
+RETURN 'chatty_pingpong' AS pattern, [ta.tid, tb.tid] AS tasks, resources,
+       messages_ab + messages_ba AS count, wake_to_run_ab + wake_to_run_ba AS lost_ns,
+       ta.tid AS a, ta.comm AS a_comm, tb.tid AS b, tb.comm AS b_comm,
+       messages_ab, bytes_ab, 1.0 * bytes_ab / messages_ab AS bytes_per_message_ab,
+       messages_ba, bytes_ba, 1.0 * bytes_ba / messages_ba AS bytes_per_message_ba,
+       wakeups_ab, wake_to_run_ab, wakeups_ba, wake_to_run_ba
+ORDER BY count DESC, a, b
+LIMIT $limit

@@ -1,0 +1,56 @@
+// thundering_herd: one task whose wakeups through one resource keep waking several tasks at once,
+// where one of them would do (every poller of a pipe woken by each write, one gets the data).
+//
+// WAKES edges are one per (waker, wakee, via): a waker with many wakees through one via, each woken
+// many times, is a herd. The aggregated graph cannot tell which wakeups of one write were useless, so
+// the time lost is approximated: the wake-to-run latency of every wakee but the busiest (most
+// wakeups; of a tie, the one with the largest wake-to-run sum) is counted as lost, as if the busiest
+// one had done all the work. It is the CPU-side cost of the herd (scheduling the useless wakees), not
+// the time they slept.
+//
+// Parameters:
+//   $min_wakees = 3          at least this many distinct tasks woken via the resource...
+//   $min_wakeups = 5         ...each of them at least this many times (smaller WAKES edges ignored)
+//   $limit = 50              at most this many rows
+//
+// Returns, one row per (waker, resource):
+//   pattern               'thundering_herd'
+//   tasks                 [waker tid, then the wakees' tids (no particular order)]
+//   resources             [the rid]
+//   count                 total wakeups of those wakees by the waker via the resource
+//   lost_ns               wake_to_run_ns summed over all wakees but the busiest (the approximation above)
+//   waker, waker_comm     the task that woke the herd
+//   rid, kind             the resource they were woken through
+//   wakees                the woken tids (each with >= $min_wakeups wakeups)
+//   n_wakees              how many
+//   wake_to_run_ns        wake-to-run latency summed over all of them (ns)
+//   top_wakeups           the busiest wakee's wakeups
+//   writes                the waker's write/send calls into the resource (0 when none: it woke them
+//                         another way, e.g. by reading or closing)
+//   wakeups_per_write     count / writes (null when writes = 0): about n_wakees for a true herd,
+//                         where every write wakes every waiter
+// Ordered by count descending, then waker and rid.
+//
+// Read: wakeups_per_write well above 1 means one write woke several tasks; only one of them can get
+// each message. Use one waiter per resource (or EPOLLEXCLUSIVE / a work queue) instead of all polling it.
+//
+// Runs as-is on LadybugDB and Neo4j 5 (checked on Ladybug in tests/integration/test_detectors.py).
+MATCH (w:Task)-[k:WAKES]->(t:Task)
+WHERE k.via IS NOT NULL AND k.wakeups >= $min_wakeups AND t.tid <> w.tid
+WITH w, k.via AS rid, collect(DISTINCT t.tid) AS wakees, count(DISTINCT t) AS n_wakees,
+     sum(k.wakeups) AS wakeups, sum(k.wake_to_run_ns) AS wake_to_run_ns, max(k.wakeups) AS top_wakeups
+WHERE n_wakees >= $min_wakees
+MATCH (w)-[k2:WAKES]->(t2:Task)
+WHERE k2.via = rid AND k2.wakeups = top_wakeups AND t2.tid <> w.tid
+WITH w, rid, wakees, n_wakees, wakeups, wake_to_run_ns, top_wakeups, max(k2.wake_to_run_ns) AS top_wake_to_run_ns
+MATCH (r:Resource)
+WHERE r.rid = rid AND r.capture_id = w.capture_id
+OPTIONAL MATCH (w)-[o:WRITES]->(r)
+WITH w, r, wakees, n_wakees, wakeups, wake_to_run_ns, top_wakeups, top_wake_to_run_ns,
+     coalesce(sum(o.calls), 0) AS writes
+RETURN 'thundering_herd' AS pattern, [w.tid] + wakees AS tasks, [r.rid] AS resources, wakeups AS count,
+       wake_to_run_ns - top_wake_to_run_ns AS lost_ns, w.tid AS waker, w.comm AS waker_comm,
+       r.rid AS rid, r.kind AS kind, wakees, n_wakees, wake_to_run_ns, top_wakeups, writes,
+       CASE WHEN writes > 0 THEN 1.0 * wakeups / writes ELSE null END AS wakeups_per_write
+ORDER BY count DESC, waker, rid
+LIMIT $limit

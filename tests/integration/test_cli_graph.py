@@ -1,0 +1,106 @@
+"""``ftraceipc query`` and ``ftraceipc load``: a real capture queried through the embedded graph (built on
+first use into CAPTURE/graph.lbug), Cypher errors and an unreachable Neo4j as one
+``ftraceipc: error:`` line (no traceback), and, when a Neo4j server can be started, a load into it
+and a query by URI."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import capture_cli as cc  # noqa: E402
+from test_cli_model import assert_one_error_line  # noqa: E402
+
+needs_capture = pytest.mark.skipif(cc.tracefs_reason() is not None, reason=cc.tracefs_reason() or "")
+
+
+@pytest.fixture(scope="module")
+def capture(tmp_path_factory):
+    if cc.tracefs_reason():
+        pytest.skip(cc.tracefs_reason())
+    from truth_check import capture_sample
+
+    cap, _meta, _truth = capture_sample(tmp_path_factory.mktemp("cligraph"), "pipeline")
+    return cap
+
+
+@needs_capture
+def test_query_json_builds_the_embedded_graph(capture):
+    from ftraceipc.model.build import build_model
+
+    r = cc.cli("query", capture, "MATCH (t:Task) RETURN count(t) AS n", "--format", "json", timeout=120)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    model = build_model(capture)
+    assert isinstance(out, list) and len(out) == 1 and out[0]["n"] >= len(model.tasks) > 0
+    assert (capture / "graph.lbug").exists()
+    assert r.stderr.startswith(f"ftraceipc: built {capture / 'graph.lbug'} (")
+    # again: the graph is reused, not rebuilt; parameters are typed (int) and csv works
+    r = cc.cli("query", capture, "MATCH (t:Task) WHERE t.tid >= $t RETURN count(t) AS n", "--param", "t=0",
+               "--format", "csv")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["n", str(out[0]["n"])]
+    assert r.stderr == ""  # not rebuilt
+    r = cc.cli("query", capture, (Path(cc.REPO) / "cypher" / "top_talkers.cypher").read_text(),
+               "-p", "min_bytes=1", "-p", "limit=2")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[:7] == ["writer", "writer_comm", "reader", "reader_comm", "bytes", "messages", "channels"]
+    assert len(r.stdout.strip().splitlines()) == 3
+
+
+@needs_capture
+def test_query_syntax_error_is_one_line(capture):
+    assert cc.cli("query", capture, "RETURN 1 AS x", timeout=120).returncode == 0  # the graph is built
+    r = cc.cli("query", capture, "MATC (t:Task) RETURN t", timeout=120)
+    line = assert_one_error_line(r, "Parser exception", "MATC")
+    assert r.returncode == 5, line
+
+
+def test_query_bad_input(tmp_path):
+    assert_one_error_line(cc.cli("query", tmp_path / "nope.ftipc", "RETURN 1"), "no capture at")
+    assert_one_error_line(cc.cli("query", tmp_path, "RETURN 1", "--format", "xml"), "--format")
+    assert_one_error_line(cc.cli("query", tmp_path, "RETURN 1", "--param", "novalue"), "--param")
+
+
+def test_load_unreachable_neo4j_is_one_line(tmp_path):
+    r = cc.cli("load", tmp_path, "--neo4j", "bolt://127.0.0.1:1", env_extra={"NEO4J_PASSWORD": "x-secret-x"})
+    line = assert_one_error_line(r, "cannot reach Neo4j at bolt://127.0.0.1:1", "is it running?")
+    assert "x-secret-x" not in line
+
+
+def test_load_missing_password_env(tmp_path):
+    r = cc.cli("load", tmp_path, "--neo4j", "bolt://127.0.0.1:1", "--password-env", "FTIPC_NO_SUCH_VAR")
+    assert_one_error_line(r, "FTIPC_NO_SUCH_VAR")
+
+
+@needs_capture
+def test_load_and_query_neo4j(capture, tmp_path_factory):
+    import test_graph_neo4j as tg
+
+    tg.ensure_jars()
+    import secrets
+
+    pw = "pw-" + secrets.token_hex(8)
+    with tg.ns.Neo4jServer.start(tmp_path_factory.mktemp("neo4j-cli"), password=pw,
+                                 jvm_options=["-XX:TieredStopAtLevel=1"]) as s:
+        env = {"FTIPC_TEST_PW": pw}
+        r = cc.cli("load", capture, "--neo4j", s.uri, "--password-env", "FTIPC_TEST_PW", env_extra=env, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert "loaded capture" in r.stdout and pw not in r.stdout + r.stderr
+        r = cc.cli("query", s.uri, "MATCH (t:Task) RETURN count(t) AS n", "-f", "json", "--password-env",
+                   "FTIPC_TEST_PW", env_extra=env)
+        assert r.returncode == 0, r.stderr
+        n4 = json.loads(r.stdout)
+        emb = json.loads(cc.cli("query", capture, "MATCH (t:Task) RETURN count(t) AS n", "-f", "json").stdout)
+        assert n4 == emb
+        r = cc.cli("query", s.uri, "MATC (t) RETURN t", "--password-env", "FTIPC_TEST_PW", env_extra=env)
+        assert_one_error_line(r, "Invalid input 'MATC'")
+        r = cc.cli("query", s.uri, "RETURN 1 AS x", env_extra={"NEO4J_PASSWORD": pw + "-wrong"})
+        line = assert_one_error_line(r, "refused the credentials")
+        assert pw not in line
+    assert os.environ.get("FTIPC_TEST_PW") is None

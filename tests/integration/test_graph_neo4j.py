@@ -1,0 +1,239 @@
+"""The Neo4j backend against a real Neo4j 5.26 (scripts/neo4j/neo4j_server.py), checked against the
+embedded backend and the sample's truth: a capture of samples/pipeline.py loaded into both gives the
+same counts, the truth's bytes on WRITES, the same top_talkers and waits rows; loading twice gives
+the same graph; two captures coexist; bad credentials and an unreachable port are one-line
+GraphErrors.
+
+Skips only when there is no Java 17+, or the server jars are not cached and Maven Central cannot be
+reached (as test_neo4j_server.py), or without tracefs for the capture tests.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import secrets
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("neo4j")
+
+sys.path.insert(0, str(Path(__file__).parent))
+import capture_cli as cc  # noqa: E402
+from test_graph_ladybug import (ALL, OP_TYPE, small_model, top_talkers_golden, top_talkers_rows,  # noqa: E402
+                                waits_golden, waits_rows)
+from truth_check import capture_sample  # noqa: E402
+
+from ftraceipc.graph import GraphError  # noqa: E402
+from ftraceipc.graph.ladybug import LadybugGraph  # noqa: E402
+from ftraceipc.graph.neo4j import Neo4jGraph  # noqa: E402
+from ftraceipc.model.build import build_model  # noqa: E402
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "neo4j" / "neo4j_server.py"
+needs_capture = pytest.mark.skipif(cc.tracefs_reason() is not None, reason=cc.tracefs_reason() or "")
+
+
+def _load_script():
+    name = "ftraceipc_neo4j_server"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+ns = _load_script()
+
+
+def ensure_jars() -> None:
+    reason = ns.java_reason()
+    if reason:
+        pytest.skip(f"Neo4j server: {reason}")
+    if ns.provisioned() is not None:
+        return
+    try:
+        ns.provision()
+    except ns.Neo4jError as e:
+        unreachable = ns.maven_central_reason()
+        if unreachable:
+            pytest.skip(f"Neo4j server jars not cached and {unreachable}")
+        raise AssertionError(f"provisioning failed although Maven Central answers: {e}") from e
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    ensure_jars()
+    s = ns.Neo4jServer.start(tmp_path_factory.mktemp("neo4j"), password="pw-" + secrets.token_hex(8),
+                             jvm_options=["-XX:TieredStopAtLevel=1"])
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture
+def graph(server):
+    with Neo4jGraph.connect(server.uri, *server.auth) as g:
+        g.query("MATCH (n) DETACH DELETE n")  # every test starts from an empty database
+        yield g
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    if cc.tracefs_reason():
+        pytest.skip(cc.tracefs_reason())
+    cap, meta, truth = capture_sample(tmp_path_factory.mktemp("graph4j"), "pipeline")
+    assert all(sum(v.values()) == 0 for v in meta["lost"].values()), f"events lost: {meta['lost']}"
+    return cap, truth, build_model(cap)
+
+
+def norm(v):
+    if isinstance(v, list):
+        return frozenset(v)
+    return None if not isinstance(v, (list, str)) and pd.isna(v) else v
+
+
+def rows(df: pd.DataFrame) -> list[tuple]:
+    return [tuple(norm(v) for v in r) for r in df.itertuples(index=False, name=None)]
+
+
+def dump(g) -> dict[str, list]:
+    """The graph (one capture) as sorted tuples, through queries both backends run."""
+    qs = {
+        "Task": "MATCH (t:Task) RETURN t.tid AS k, t.pid AS pid, t.comm AS comm, t.comms AS comms, t.ppid AS ppid, "
+                "t.first_ts AS f, t.last_ts AS l, t.tracer AS tr, t.blocked_unattributed_episodes AS ue, "
+                "t.blocked_unattributed_ns AS u, t.blocked_unattributed_max_ns AS um, t.capture_id AS c",
+        "Resource": "MATCH (r:Resource) RETURN r.rid AS k, r.kind AS kind, r.inode AS inode, r.path AS path, "
+                    "r.peer AS peer, r.evidence AS ev, r.capture_id AS c",
+        "WRITES": "MATCH (t:Task)-[e:WRITES]->(r:Resource) RETURN t.tid AS s, r.rid AS d, e.calls AS n, "
+                  "e.bytes AS b, e.first_ts AS f, e.last_ts AS l",
+        "READS": "MATCH (t:Task)-[e:READS]->(r:Resource) RETURN t.tid AS s, r.rid AS d, e.calls AS n, "
+                 "e.bytes AS b, e.first_ts AS f, e.last_ts AS l",
+        "BLOCKED_ON": "MATCH (t:Task)-[e:BLOCKED_ON]->(r:Resource) RETURN t.tid AS s, r.rid AS d, "
+                      "e.episodes AS n, e.blocked_ns AS b, e.max_ns AS m, e.ops AS ops",
+        "WAKES": "MATCH (a:Task)-[e:WAKES]->(b:Task) RETURN a.tid AS s, b.tid AS d, e.via AS via, "
+                 "e.wakeups AS n, e.wake_to_run_ns AS w, e.max_wake_to_run_ns AS mw, e.cross_cpu AS x",
+        "FLOWS": "MATCH (a:Task)-[e:FLOWS]->(b:Task) RETURN a.tid AS s, b.tid AS d, e.via AS via, "
+                 "e.read_rid AS rr, e.bytes AS b, e.messages AS m",
+        "PEER": "MATCH (a:Resource)-[:PEER]->(b:Resource) RETURN a.rid AS s, b.rid AS d",
+    }
+    return {k: sorted(rows(g.query(q)), key=repr) for k, q in qs.items()}
+
+
+# hand-built model: the whole graph is the embedded backend's ------------------------------------------
+def test_small_model_same_graph_as_ladybug(graph):
+    m = small_model("cap-a")
+    loaded = graph.load(m, batch=3)  # several batches per table
+    with LadybugGraph.open() as lb:
+        assert lb.load(m) == loaded
+        assert dump(graph) == dump(lb)
+        for name, kw in (("top_talkers", {"limit": ALL}), ("waits", {"limit": ALL})):
+            assert sorted(rows(graph.run_file(name, **kw)), key=repr) == sorted(rows(lb.run_file(name, **kw)), key=repr)
+    assert waits_rows(graph.run_file("waits", limit=ALL)) == waits_golden(m)
+    assert graph.counts("cap-a") == graph.counts() == loaded
+    assert graph.capture_ids() == {"cap-a"}
+
+
+def test_reload_and_two_captures(graph):
+    first = graph.load(small_model("cap-a"))
+    before = dump(graph)
+    assert graph.load(small_model("cap-a"), batch=2) == first
+    assert graph.counts() == first and dump(graph) == before
+    graph.load(small_model("cap-b"))
+    assert graph.capture_ids() == {"cap-a", "cap-b"}
+    assert graph.counts("cap-a") == graph.counts("cap-b") == first
+    assert graph.counts()["Task"] == 2 * first["Task"]
+    # no edge crosses captures
+    x = graph.query("MATCH (a)-[e]->(b) WHERE a.capture_id <> b.capture_id OR e.capture_id <> a.capture_id "
+                    "RETURN count(e) AS n")
+    assert x["n"].iloc[0] == 0
+    graph.delete_capture("cap-b")
+    assert graph.capture_ids() == {"cap-a"} and dump(graph) == before
+
+
+def test_query_errors(graph):
+    graph.load(small_model())
+    with pytest.raises(GraphError) as e:
+        graph.query("MATC (t:Task) RETURN t.tid AS tid")
+    assert "Invalid input 'MATC'" in str(e.value) and "\n" not in str(e.value)
+    assert e.value.query.startswith("MATC")
+    with pytest.raises(GraphError, match=r"missing query parameter\(s\): \$limit"):
+        graph.query("MATCH (t:Task) RETURN t LIMIT $limit")
+    assert graph.query("MATCH (t:Task) WHERE t.tid = $tid RETURN t.comm AS c", {"tid": 1})["c"].tolist() == ["a"]
+    empty = graph.query("MATCH (t:Task) WHERE t.tid = -5 RETURN t.tid AS tid")
+    assert list(empty.columns) == ["tid"] and len(empty) == 0
+
+
+def test_wrong_password(server):
+    with pytest.raises(GraphError, match="refused the credentials of user neo4j") as e:
+        Neo4jGraph.connect(server.uri, "neo4j", server.password + "-wrong")
+    assert server.password not in str(e.value)
+
+
+def test_unreachable():
+    port = ns.free_port()
+    with pytest.raises(GraphError, match=rf"cannot reach Neo4j at bolt://127.0.0.1:{port}: .*; is it running\?"):
+        Neo4jGraph.connect(f"bolt://127.0.0.1:{port}", "neo4j", "whatever-pw")
+
+
+def test_credentials_from_env(server, monkeypatch):
+    monkeypatch.setenv("NEO4J_URI", server.uri)
+    monkeypatch.setenv("NEO4J_USER", "neo4j")
+    monkeypatch.setenv("NEO4J_PASSWORD", server.password)
+    g = Neo4jGraph.connect()
+    assert g.server_version.startswith("5.")
+    g.close()
+    g.close()  # twice: fine
+    with pytest.raises(GraphError, match="closed"):
+        g.query("RETURN 1 AS x")
+
+
+# the real capture --------------------------------------------------------------------------------------
+@needs_capture
+def test_pipeline_same_on_both_backends(graph, pipeline, tmp_path):
+    cap, truth, model = pipeline
+    loaded = graph.load(model)
+    with LadybugGraph.open(tmp_path / "g.lbug") as lb:
+        assert lb.load(model) == loaded
+        assert graph.counts(model.capture_id) == lb.counts() == loaded
+        assert dump(graph) == dump(lb)
+        for name in ("top_talkers", "waits"):
+            n4 = graph.run_file(name, limit=ALL)
+            assert list(n4.columns) == list(lb.run_file(name, limit=ALL).columns)
+            assert sorted(rows(n4), key=repr) == sorted(rows(lb.run_file(name, limit=ALL)), key=repr)
+        # ordered and limited: the same first rows (ties broken by tids in the query)
+        assert [r[:6] for r in rows(graph.run_file("top_talkers", limit=3))] == \
+               [r[:6] for r in rows(lb.run_file("top_talkers", limit=3))]
+    assert top_talkers_rows(graph.run_file("top_talkers", limit=ALL)) == top_talkers_golden(model)
+    assert waits_rows(graph.run_file("waits", limit=ALL)) == waits_golden(model)
+
+    # the truth's calls and bytes on WRITES/READS of the 3 pipes
+    pipes = [r["rid"] for r in truth["resources"]]
+    want = defaultdict(lambda: [0, 0])
+    for e in truth["io"]:
+        acc = want[(e["tid"], e["rid"], OP_TYPE[e["op"]])]
+        acc[0] += e["calls"]
+        acc[1] += e["bytes"]
+    got = {}
+    for typ in ("WRITES", "READS"):
+        df = graph.query(f"MATCH (t:Task)-[e:{typ}]->(r:Resource) WHERE r.rid IN $rids "
+                         "RETURN t.tid AS tid, r.rid AS rid, e.calls AS calls, e.bytes AS bytes", {"rids": pipes})
+        for tid, rid, calls, nbytes in df.itertuples(index=False):
+            got[(tid, rid, typ)] = [calls, nbytes]
+    assert got == dict(want)
+
+    # loading twice gives the same graph; another capture coexists
+    before = dump(graph)
+    assert graph.load(model) == loaded
+    assert graph.counts() == loaded and dump(graph) == before
+    other = small_model("another-capture")
+    graph.load(other)
+    assert graph.capture_ids() == {model.capture_id, "another-capture"}
+    assert graph.counts(model.capture_id) == loaded
+    graph.delete_capture("another-capture")
+    assert dump(graph) == before
