@@ -10,7 +10,6 @@ reached (as test_neo4j_server.py), or without tracefs for the capture tests.
 
 from __future__ import annotations
 
-import importlib.util
 import secrets
 import sys
 from collections import defaultdict
@@ -32,37 +31,9 @@ from ftraceipc.graph.ladybug import LadybugGraph  # noqa: E402
 from ftraceipc.graph.neo4j import Neo4jGraph  # noqa: E402
 from ftraceipc.model.build import build_model  # noqa: E402
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "neo4j" / "neo4j_server.py"
+from neo4j_setup import ensure_jars, ns  # noqa: E402
+
 needs_capture = pytest.mark.skipif(cc.tracefs_reason() is not None, reason=cc.tracefs_reason() or "")
-
-
-def _load_script():
-    name = "ftraceipc_neo4j_server"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-ns = _load_script()
-
-
-def ensure_jars() -> None:
-    reason = ns.java_reason()
-    if reason:
-        pytest.skip(f"Neo4j server: {reason}")
-    if ns.provisioned() is not None:
-        return
-    try:
-        ns.provision()
-    except ns.Neo4jError as e:
-        unreachable = ns.maven_central_reason()
-        if unreachable:
-            pytest.skip(f"Neo4j server jars not cached and {unreachable}")
-        raise AssertionError(f"provisioning failed although Maven Central answers: {e}") from e
 
 
 @pytest.fixture(scope="module")

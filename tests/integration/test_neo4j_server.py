@@ -7,51 +7,23 @@ when the jars are not cached and Maven Central cannot be reached. Any other fail
 
 from __future__ import annotations
 
-import importlib.util
 import secrets
 import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 neo4j = pytest.importorskip("neo4j")
 from neo4j.exceptions import AuthError  # noqa: E402
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "neo4j" / "neo4j_server.py"
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("ftraceipc_neo4j_server", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-ns = _load()
-
-
-def _ensure_jars() -> None:
-    reason = ns.java_reason()
-    if reason:
-        pytest.skip(f"Neo4j server: {reason}")
-    if ns.provisioned() is not None:
-        return
-    try:
-        ns.provision()
-    except ns.Neo4jError as e:
-        unreachable = ns.maven_central_reason()
-        if unreachable:
-            pytest.skip(f"Neo4j server jars not cached and {unreachable}")
-        raise AssertionError(f"provisioning failed although Maven Central answers: {e}") from e
+from neo4j_setup import SCRIPT, ensure_jars, ns  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    _ensure_jars()
+    ensure_jars()
     password = "pw-" + secrets.token_hex(8)
     s = ns.Neo4jServer.start(tmp_path_factory.mktemp("neo4j"), password=password,
                              jvm_options=["-XX:TieredStopAtLevel=1"])  # faster start; tests only
