@@ -10,6 +10,7 @@
 //   $max_bytes = 256         mean bytes per message at most this, each way
 //   $min_wakeups = 10        at least this many wakeups each way through the pair's flow resources
 //   $limit = 50              at most this many rows
+//   $capture_id = ""         only this capture's tasks (Neo4j holding several captures); "": all
 //
 // Returns, one row per unordered pair (a = the smaller tid):
 //   pattern               'chatty_pingpong'
@@ -30,9 +31,9 @@
 // requests (fewer, larger messages), pipeline them, or keep both ends on one thread/CPU.
 // lost_ns is only the scheduling latency; the syscalls' own cost is on top.
 //
-// Runs as-is on LadybugDB and Neo4j 5 (checked on Ladybug in tests/integration/test_detectors.py).
+// Runs as-is on LadybugDB and Neo4j 5 (same rows on both: tests/integration/test_detectors.py).
 MATCH (ta:Task)-[f:FLOWS]->(tb:Task)
-WHERE ta.tid < tb.tid
+WHERE ($capture_id = '' OR ta.capture_id = $capture_id) AND ta.tid < tb.tid
 WITH ta, tb, sum(f.messages) AS messages_ab, sum(f.bytes) AS bytes_ab,
      collect(DISTINCT f.via) AS via_ab, collect(DISTINCT f.read_rid) AS read_ab
 WHERE messages_ab >= $min_messages AND bytes_ab <= $max_bytes * messages_ab

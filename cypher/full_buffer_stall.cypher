@@ -12,6 +12,7 @@
 //   $min_episodes = 10       at least this many sleeps of the writer on the resource
 //   $min_ns = 1000000        and at least this much time asleep there in total (ns)
 //   $limit = 50              at most this many rows
+//   $capture_id = ""         only this capture's tasks (Neo4j holding several captures); "": all
 //
 // Returns, one row per (writer, resource):
 //   pattern               'full_buffer_stall'
@@ -33,9 +34,10 @@
 // because the drainer read, i.e. the writer is paced by its reader. Raise the buffer size or make
 // the reader faster (or batch fewer, larger reads).
 //
-// Runs as-is on LadybugDB and Neo4j 5 (checked on Ladybug in tests/integration/test_detectors.py).
+// Runs as-is on LadybugDB and Neo4j 5 (same rows on both: tests/integration/test_detectors.py).
 MATCH (w:Task)-[b:BLOCKED_ON]->(r:Resource)
-WHERE b.episodes >= $min_episodes AND b.blocked_ns >= $min_ns
+WHERE ($capture_id = '' OR w.capture_id = $capture_id)
+  AND b.episodes >= $min_episodes AND b.blocked_ns >= $min_ns
   AND any(op IN b.ops WHERE op IN ['write', 'writev', 'sendto', 'sendmsg'])
 OPTIONAL MATCH (d:Task)-[k:WAKES]->(w)
 WHERE k.via = r.rid AND d.tid <> w.tid

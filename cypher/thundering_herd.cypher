@@ -12,6 +12,7 @@
 //   $min_wakees = 3          at least this many distinct tasks woken via the resource...
 //   $min_wakeups = 5         ...each of them at least this many times (smaller WAKES edges ignored)
 //   $limit = 50              at most this many rows
+//   $capture_id = ""         only this capture's tasks (Neo4j holding several captures); "": all
 //
 // Returns, one row per (waker, resource):
 //   pattern               'thundering_herd'
@@ -34,9 +35,10 @@
 // Read: wakeups_per_write well above 1 means one write woke several tasks; only one of them can get
 // each message. Use one waiter per resource (or EPOLLEXCLUSIVE / a work queue) instead of all polling it.
 //
-// Runs as-is on LadybugDB and Neo4j 5 (checked on Ladybug in tests/integration/test_detectors.py).
+// Runs as-is on LadybugDB and Neo4j 5 (same rows on both: tests/integration/test_detectors.py).
 MATCH (w:Task)-[k:WAKES]->(t:Task)
-WHERE k.via IS NOT NULL AND k.wakeups >= $min_wakeups AND t.tid <> w.tid
+WHERE ($capture_id = '' OR w.capture_id = $capture_id)
+  AND k.via IS NOT NULL AND k.wakeups >= $min_wakeups AND t.tid <> w.tid
 WITH w, k.via AS rid, collect(DISTINCT t.tid) AS wakees, count(DISTINCT t) AS n_wakees,
      sum(k.wakeups) AS wakeups, sum(k.wake_to_run_ns) AS wake_to_run_ns, max(k.wakeups) AS top_wakeups
 WHERE n_wakees >= $min_wakees

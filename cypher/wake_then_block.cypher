@@ -12,6 +12,7 @@
 //   $min_episodes = 5        at least this many sleeps of the task in a write/send on B
 //   $min_ns = 1000000        and at least this much time asleep on B in total (ns)
 //   $limit = 50              at most this many rows
+//   $capture_id = ""         only this capture's tasks (Neo4j holding several captures); "": all
 //
 // Returns, one row per (task, A, B):
 //   pattern               'wake_then_block'
@@ -33,9 +34,9 @@
 // Read: count close to wakeups means nearly every time the task was fed it then had to wait for its
 // output to drain. A bigger B, or a faster reader of B, lets the stage keep up with its input.
 //
-// Runs as-is on LadybugDB and Neo4j 5 (checked on Ladybug in tests/integration/test_detectors.py).
+// Runs as-is on LadybugDB and Neo4j 5 (same rows on both: tests/integration/test_detectors.py).
 MATCH (w:Task)-[k:WAKES]->(t:Task)
-WHERE k.via IS NOT NULL AND w.tid <> t.tid
+WHERE ($capture_id = '' OR t.capture_id = $capture_id) AND k.via IS NOT NULL AND w.tid <> t.tid
 WITH t, k.via AS a_rid, collect(DISTINCT w.tid) AS wakers, sum(k.wakeups) AS wakeups,
      sum(k.wake_to_run_ns) AS wake_to_run_ns
 WHERE wakeups >= $min_wakeups

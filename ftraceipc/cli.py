@@ -26,6 +26,7 @@ Examples:
   ftraceipc info run.ftipc
   ftraceipc events run.ftipc --limit 20 --format jsonl
   ftraceipc model run.ftipc
+  ftraceipc analyze run.ftipc
   ftraceipc query run.ftipc "MATCH (t:Task) RETURN count(t) AS n"
   ftraceipc load run.ftipc --neo4j bolt://localhost:7687
 """,
@@ -98,15 +99,45 @@ def capture(
 
 
 def _model_summary(path: Path) -> None:
-    """The end-of-capture summary of the IPC model; a failure here never fails the capture."""
+    """The end-of-capture summary of the IPC model, then the graph built beside the capture
+    (CAPTURE/graph.lbug) and the top findings; a failure here never fails the capture."""
     from ftraceipc.model.build import build_model
     from ftraceipc.model.summary import summary_lines
 
     try:
-        lines = summary_lines(build_model(path))
+        model = build_model(path)
+        lines = summary_lines(model)
     except FtraceIPCError as e:
-        lines = [f"no IPC model summary: {e.line()}"]
+        sys.stderr.write(f"no IPC model summary: {e.line()}\n")
+        return
     sys.stderr.write("".join(f"{ln}\n" for ln in lines))
+    try:
+        lines = _top_findings(path, model)
+    except FtraceIPCError as e:
+        lines = [f"no findings: {e.line()}"]
+    sys.stderr.write("".join(f"{ln}\n" for ln in lines))
+
+
+TOP_FINDINGS = 3
+
+
+def _top_findings(path: Path, model) -> list[str]:
+    """Load the model into CAPTURE/graph.lbug and name the costliest findings about the command."""
+    from ftraceipc.detect import run_detectors
+    from ftraceipc.graph import default_path
+    from ftraceipc.graph.ladybug import LadybugGraph
+    from ftraceipc.model.export import human_ns
+
+    with LadybugGraph.open(default_path(path)) as g:
+        g.load(model, replace=True)
+        tids, _scope = _analysis_scope(g, model.meta, "", False)
+        found = [f for f in run_detectors(g, browser_capture_id=model.capture_id) if tids is None or set(f.tasks) & tids]
+    if not found:
+        return [f"No inefficient interaction found by the detectors (graph in {default_path(path)})."]
+    out = [f"Findings: {len(found)} (full report: ftraceipc analyze {path})"]
+    for i, f in enumerate(found[:TOP_FINDINGS], 1):
+        out.append(f"  #{i} {f.pattern}: {f.title} ({human_ns(f.lost_ns)} lost)")
+    return out
 
 
 @app.command(epilog="""\b
@@ -220,11 +251,22 @@ def _embedded_graph(capture: Path, *, fresh: bool = False):
     from ftraceipc.graph import default_path
     from ftraceipc.graph.ladybug import LadybugGraph
 
+    from ftraceipc.capture.store import CaptureDir
+
+    CaptureDir.open(capture).read_meta()  # one clear error before a database is made anywhere
     path = default_path(capture)
     meta = capture / "meta.json"
     stale = fresh or not path.exists() or (meta.exists() and path.stat().st_mtime < meta.stat().st_mtime)
-    model = _build(capture) if stale else None
     g = LadybugGraph.open(path)
+    if not stale and not g.schema_is_current():  # made by an older ftraceipc
+        stale = True
+    model = None
+    if stale:
+        try:
+            model = _build(capture)
+        except BaseException:
+            g.close()
+            raise
     if model is not None:
         try:
             counts = g.load(model, replace=True)
@@ -371,6 +413,85 @@ def query(
             with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 200,
                                    "display.max_colwidth", 80):
                 typer.echo(df.to_string(index=False))
+
+
+def _analysis_scope(g, meta: dict, cid: str, all_tasks: bool) -> tuple[Optional[set], str]:
+    """The tids findings must name (None: every task) and how to say it: the traced command's process
+    tree when the capture has one (unless ``all_tasks``), and never ftraceipc's own tasks alone."""
+    from ftraceipc.model import ipc
+    from ftraceipc.model.summary import command_tree
+
+    t = g.query("MATCH (t:Task) WHERE $cid = '' OR t.capture_id = $cid "
+                "RETURN t.tid AS tid, t.pid AS pid, t.ppid AS ppid, t.tracer AS tracer", {"cid": cid})
+    tracer = {int(x) for x, tr in zip(t["tid"].tolist(), t["tracer"].tolist()) if tr is True}
+    everyone = {int(x) for x in t["tid"].tolist()} - tracer
+    tree = None if all_tasks else command_tree(ipc.Model(capture="", capture_id=cid, meta=meta, tasks=t))
+    if tree is None:
+        return everyone, "every task of the capture"
+    tids = {int(x) for x, p in zip(t["tid"].tolist(), t["pid"].tolist()) if int(p) in tree} - tracer
+    cmd = " ".join(meta.get("command") or []) or f"pid {meta.get('command_pid')}"
+    return tids, f"the command's {len(tree)} process{'es' if len(tree) != 1 else ''} ({cmd[:60]})"
+
+
+@app.command(epilog="""\b
+Examples:
+  ftraceipc analyze run.ftipc                               ranked findings (embedded graph, built on first use)
+  ftraceipc analyze run.ftipc --format json > findings.json
+  ftraceipc analyze run.ftipc --detector wait_chain --detector wait_cycle --all-tasks
+  NEO4J_PASSWORD=... ftraceipc analyze run.ftipc --neo4j bolt://localhost:7687
+""")
+def analyze(
+    capture: Path = typer.Argument(..., help="A capture directory."),
+    format: str = typer.Option("text", "--format", "-f", help="text or json."),
+    neo4j: Optional[str] = typer.Option(None, "--neo4j", help="Run the detectors in Neo4j (bolt://HOST:7687); the capture is loaded there first if it is not yet."),
+    user: Optional[str] = typer.Option(None, "--user", help="Neo4j user (default $NEO4J_USER, else neo4j)."),
+    password_env: Optional[str] = typer.Option(None, "--password-env", help="Environment variable holding the Neo4j password (default NEO4J_PASSWORD)."),
+    detector: List[str] = typer.Option([], "--detector", "-D", help="Run only this detector (repeatable)."),
+    all_tasks: bool = typer.Option(False, "--all-tasks", help="Report findings about every task, not only the traced command's."),
+    no_cypher: bool = typer.Option(False, "--no-cypher", help="Text: leave out the Neo4j Browser query of each finding."),
+    top: int = typer.Option(3, "--top", help="Text: at most N findings per pattern (0: all)."),
+) -> None:
+    """Run every detector on a capture's graph and print the findings, costliest first."""
+    import time
+
+    from ftraceipc.capture.store import CaptureDir
+    from ftraceipc.detect import DETECTORS, run_detectors
+    from ftraceipc.model.build import capture_id
+    from ftraceipc.report.findings import Analysis, write_json, write_text
+
+    _choice("--format", format, ("text", "json"))
+    if top < 0:
+        raise CommandError(f"--top must be >= 0 (got {top})")
+    for d in detector:
+        if d not in DETECTORS:
+            raise CommandError(f"--detector {d!r} is not a detector", hint=f"choose from {', '.join(DETECTORS)}")
+    meta = CaptureDir.open(capture).read_meta().to_json()
+    cid = capture_id(meta)
+    if neo4j is not None:
+        if not _is_uri(neo4j):
+            raise CommandError(f"--neo4j {neo4j!r} is not a URI", hint="use bolt://HOST:7687 or neo4j://HOST:7687")
+        g = _connect_neo4j(neo4j, user, password_env)
+        scope_cid, backend = cid, f"Neo4j at {neo4j}"
+    else:
+        g, _ = _embedded_graph(capture)
+        scope_cid, backend = "", "embedded graph.lbug"
+    with g:
+        if neo4j is not None and cid not in g.capture_ids():
+            print(f"ftraceipc: loading capture {cid} into {backend}", file=sys.stderr)
+            g.load(_build(capture))
+        t0 = time.perf_counter()
+        tids, scope = _analysis_scope(g, meta, scope_cid, all_tasks)
+        ids = list(dict.fromkeys(detector)) or list(DETECTORS)
+        everything = run_detectors(g, only=ids, capture_id=scope_cid, browser_capture_id=cid)
+        found = [f for f in everything if tids is None or set(f.tasks) & tids]
+        for i, f in enumerate(found, 1):
+            f.rank = i
+        a = Analysis(capture=str(capture), capture_id=cid, backend=backend, detectors=ids, findings=found,
+                     scope=scope, hidden=len(everything) - len(found), seconds=time.perf_counter() - t0)
+    if format == "json":
+        write_json(a, sys.stdout)
+    else:
+        write_text(a, sys.stdout, cypher=not no_cypher, top=top)
 
 
 def _progress_kw(fn, progress) -> dict:

@@ -461,4 +461,10 @@ SAMPLES: list[tuple[str, list[str]]] = [
     ("full_buffer", []),
     ("herd", []),
     ("wake_then_block", []),
+    ("relay", []),
+    ("ring", []),
+    ("xcpu", []),
+    ("xcpu", ["--same-cpu"]),
+    ("late_wakeup", []),
+    ("late_wakeup", ["--no-hog"]),
 ]

@@ -22,10 +22,17 @@ from typing import Callable
 from ftraceipc import __version__
 from ftraceipc.capture.events import DEFAULT_EVENTS, default_filters
 from ftraceipc.capture.procsnap import OPEN_EVENTS, OpenNamer, ProcWatcher, TraceClock
-from ftraceipc.capture.reader import CpuReaderProcess, ForkedWorker
+from ftraceipc.capture.reader import TRACER_COMMS, CpuReaderProcess, ForkedWorker
 from ftraceipc.capture.store import CaptureDir, CaptureMeta, CpuLost
 from ftraceipc.capture.tracefs import INSTANCE_PREFIX, Instance, Tracefs, require_root
 from ftraceipc.errors import CommandError, FtraceIPCError, TracefsError
+
+
+def _not_tracer_comms() -> list[str]:
+    """Filter terms leaving out the opens of every ftraceipc's /proc readers (ours and those of another
+    capture running at the same time), named by ``reader.set_comm``."""
+    return [f'comm != "{c}"' for c in TRACER_COMMS]
+
 
 DEFAULT_BUFFER_KB = 16384
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -467,12 +474,13 @@ class Capture:
             avail = [e for e in OPEN_EVENTS if tracefs.has_event(e)]
             oi.enable_events(avail)
             for e in avail:
-                oi.set_filter(e, "ret >= 0")
+                oi.set_filter(e, " && ".join(["ret >= 0", *_not_tracer_comms()]))
             own = os.getpid()
             tp, out = str(oi.path / "trace_pipe"), str(cap.root / "opens.jsonl")
             st = str(self.instance.per_cpu(self.instance.cpus[0], "stats"))  # the main buffer's clock
             w = ForkedWorker(lambda: OpenNamer(tp, out, own, st))
             w.label = "open watcher"
+            w.comm = TRACER_COMMS[0]
             w.start()
             self.open_watcher = w
             oi.tracing_on(True)
@@ -483,7 +491,7 @@ class Capture:
         """Our own opens (the /proc watcher reads /proc all the time) must not wake the open watcher."""
         if self.open_instance is None:
             return
-        expr = " && ".join(["ret >= 0"] + [f"common_pid != {t}" for t in tids])
+        expr = " && ".join(["ret >= 0", *_not_tracer_comms()] + [f"common_pid != {t}" for t in tids])
         for e in OPEN_EVENTS:
             try:
                 self.open_instance.set_filter(e, expr)

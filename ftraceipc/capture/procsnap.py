@@ -226,6 +226,9 @@ class ProcWatcher(threading.Thread):
         (emitted when changed) and /proc/net/unix is re-read, so that FIFOs and sockets living
         between two snapshots are named. The pace adapts: at least ``interval`` apart and at most
         ``duty`` of one CPU (each round waits ``1/duty`` times as long as it took)."""
+        from ftraceipc.capture.reader import TRACER_COMMS, set_comm
+
+        set_comm(TRACER_COMMS[1])
         try:
             wait = self.interval
             while not self._stop_evt.wait(wait):

@@ -119,6 +119,20 @@ class PageMover:
                 pass
 
 
+TRACER_COMMS = ("ftipc-namer", "ftipc-proc")  # the names of our tasks that open files while tracing
+
+
+def set_comm(name: str) -> None:
+    """Name the calling thread (``comm``, 15 bytes at most): another capture running at the same time
+    filters tasks with these names out of its open watcher (their /proc reads would otherwise wake it
+    at every read, and its reads would wake ours: two captures feeding each other)."""
+    try:
+        with open("/proc/thread-self/comm", "w") as f:
+            f.write(name[:15])
+    except OSError:
+        pass
+
+
 class ForkedWorker:
     """A worker object run in a forked process of its own (``start``, ``stop``, ``join``,
     ``is_alive``, ``close``, ``result``, ``error``, ``pid``). The worker (made by ``make`` in the
@@ -136,6 +150,7 @@ class ForkedWorker:
     """
 
     label = "worker"
+    comm = "ftipc-worker"
 
     def __init__(self, make):
         self._make = make
@@ -161,6 +176,7 @@ class ForkedWorker:
                             os.close(fd)
                         except OSError:
                             pass
+                set_comm(self.comm)
                 r = self._make()
                 r.raise_priority()
                 r.run_until(ctl_r)
@@ -251,6 +267,7 @@ class CpuReaderProcess(ForkedWorker):
         super().__init__(lambda: PageMover(*args))
         self.cpu = cpu
         self.label = f"CPU{cpu} reader"
+        self.comm = f"ftipc-cpu{cpu}"
 
     @property
     def bytes(self) -> int:

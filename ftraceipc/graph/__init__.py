@@ -64,15 +64,31 @@ class Query:
         return out
 
 
-def read_query(name_or_path: str | os.PathLike) -> Query:
-    """A query file by path, or by name in ``cypher/`` (``"top_talkers"``).
+def query_path(name_or_path: str | os.PathLike, dialect: str | None = None) -> Path:
+    """The file of a query: a path as given, or a name in ``cypher/`` (``"top_talkers"``), whose
+    ``NAME.DIALECT.cypher`` variant is preferred when ``dialect`` (``"ladybug"``) is given and one
+    exists. ``NAME.cypher`` is the text for Neo4j (and Neo4j Browser)."""
+    p = Path(name_or_path)
+    if not p.suffix and not p.exists():
+        if dialect:
+            v = CYPHER_DIR / f"{p.name}.{dialect}.cypher"
+            if v.exists():
+                return v
+        p = CYPHER_DIR / f"{p.name}.cypher"
+    return p
+
+
+def read_query(name_or_path: str | os.PathLike, dialect: str | None = None) -> Query:
+    """A query file by path, or by name in ``cypher/`` (``"top_talkers"``; ``query_path``).
 
     Header parameter lines have the form ``//   $name = VALUE   free text`` (VALUE is JSON: a
     number, a "string", null, true/false; two spaces end it)."""
-    p = Path(name_or_path)
-    if not p.suffix and not p.exists():
-        p = CYPHER_DIR / f"{p.name}.cypher"
-    text = p.read_text()
+    p = query_path(name_or_path, dialect)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise GraphError(f"cannot read query file {p}: {e.strerror}",
+                         hint="give a path to a .cypher file or a name from cypher/") from None
     defaults = {}
     for line in text.splitlines():
         if not line.startswith("//"):
@@ -83,7 +99,7 @@ def read_query(name_or_path: str | os.PathLike) -> Query:
                 defaults[m.group(1)] = json.loads(m.group(2))
             except ValueError as e:
                 raise GraphError(f"{p}: the default of ${m.group(1)} is not JSON: {m.group(2)!r}") from e
-    return Query(p.stem, text, defaults)
+    return Query(p.name.split(".", 1)[0], text, defaults)
 
 
 def parameters_used(cypher: str) -> set[str]:
@@ -103,4 +119,4 @@ def __getattr__(name: str):  # the backends import their driver only when asked 
     raise AttributeError(name)
 
 
-__all__ = ["GraphError", "LadybugGraph", "Neo4jGraph", "Query", "default_path", "read_query", "parameters_used"]
+__all__ = ["GraphError", "LadybugGraph", "Neo4jGraph", "Query", "default_path", "read_query", "query_path", "parameters_used"]

@@ -9,7 +9,8 @@ The graph (property types in ``NODE_TABLES``/``REL_TABLES``; meanings in docs/sc
 
 - ``(:Task {tid})``, ``(:Resource {rid})``, both with ``capture_id``;
 - ``(:Task)-[:WRITES|READS]->(:Resource)``, ``(:Task)-[:BLOCKED_ON]->(:Resource)``,
-  ``(:Task)-[:WAKES]->(:Task)``, ``(:Task)-[:FLOWS]->(:Task)``, ``(:Resource)-[:PEER]->(:Resource)``
+  ``(:Task)-[:WAKES]->(:Task)``, ``(:Task)-[:FLOWS]->(:Task)``, ``(:Task)-[:WAITS_FOR]->(:Task)``
+  (sleeper -> the task that ended the sleep), ``(:Resource)-[:PEER]->(:Resource)``
   (one PEER per ``peer`` column value: a connected pair has one each way).
 
 What differs from the model's tables:
@@ -82,10 +83,13 @@ REL_TABLES: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
                                ("max_wake_to_run_ns", "INT64"), ("cross_cpu", "INT64")]),
     "FLOWS": ("Task", "Task", [("via", "STRING"), ("read_rid", "STRING"), ("bytes", "INT64"),
                                ("messages", "INT64")]),
+    "WAITS_FOR": ("Task", "Task", [("via", "STRING"), ("episodes", "INT64"), ("blocked_ns", "INT64"),
+                                   ("max_ns", "INT64"), ("top", "BOOLEAN")]),
     "PEER": ("Resource", "Resource", []),
 }
 _ARROW = {"INT64": pa.int64(), "STRING": pa.string(), "BOOLEAN": pa.bool_(), "STRING[]": pa.list_(pa.string())}
 IDLE_TID = 0
+DIALECT = "ladybug"  # query files NAME.ladybug.cypher are this backend's variants of NAME.cypher
 
 
 def _array(s: pd.Series, typ: str) -> pa.Array:
@@ -226,12 +230,18 @@ class LadybugGraph:
     def run_file(self, query: str | os.PathLike | Query, **params: Any) -> pd.DataFrame:
         """Run a query file (a name in cypher/, a path or a Query) with its header's defaults for
         the parameters not given."""
-        q = query if isinstance(query, Query) else read_query(query)
+        q = query if isinstance(query, Query) else read_query(query, DIALECT)
         return self.query(q.text, q.params(params))
 
     # schema and loading ------------------------------------------------------------------------------
     def tables(self) -> set[str]:
         return set(self.query("CALL show_tables() RETURN name")["name"])
+
+    def schema_is_current(self) -> bool:
+        """True when the database has every node and rel table of this version (an older ftraceipc
+        may have made it without some)."""
+        have = {t.lower() for t in self.tables()}
+        return all(t.lower() in have for t in [*NODE_TABLES, *REL_TABLES])
 
     def create_schema(self) -> None:
         """Create the node and rel tables that do not exist yet (nothing is dropped)."""
@@ -315,12 +325,12 @@ def _arrow_tables(model: ipc.Model) -> dict[str, pa.Table]:
     unattr = blocked[blocked["rid"].isna()].groupby("tid").agg(
         blocked_unattributed_episodes=("episodes", "sum"), blocked_unattributed_ns=("blocked_ns", "sum"),
         blocked_unattributed_max_ns=("max_ns", "max"))
-    wakes, flows = model.wakes, model.flows
+    wakes, flows, waits = model.wakes, model.flows, model.waits
     peers = res[res["peer"].notna()]
 
     # tasks: the model's, plus a node for every tid an edge names that the model does not list
     tids = pd.unique(pd.concat([io["tid"], blocked["tid"], wakes["waker"], wakes["wakee"], flows["writer"],
-                                flows["reader"]], ignore_index=True).astype(np.int64))
+                                flows["reader"], waits["waiter"], waits["waker"]], ignore_index=True).astype(np.int64))
     extra = np.setdiff1d(tids, tasks["tid"].to_numpy(dtype=np.int64))
     t = tasks[ipc.TASK_COLUMNS]
     if len(extra):
@@ -356,5 +366,6 @@ def _arrow_tables(model: ipc.Model) -> dict[str, pa.Table]:
     out["BLOCKED_ON"] = _table(on_res, REL_TABLES["BLOCKED_ON"][2], ("tid", "rid"), (tkey, rkey))
     out["WAKES"] = _table(wakes, REL_TABLES["WAKES"][2], ("waker", "wakee"), (tkey, tkey))
     out["FLOWS"] = _table(flows, REL_TABLES["FLOWS"][2], ("writer", "reader"), (tkey, tkey))
+    out["WAITS_FOR"] = _table(waits, REL_TABLES["WAITS_FOR"][2], ("waiter", "waker"), (tkey, tkey))
     out["PEER"] = _table(peers, [], ("rid", "peer"), (rkey, rkey))
     return out

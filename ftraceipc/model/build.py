@@ -222,6 +222,7 @@ def build_model(capture, *, episodes: bool = False, episodes_dir: Path | None = 
     model.tasks = s["tasks"]
     model.blocked = s["blocked"]
     model.wakes = s["wakes"]
+    model.waits = s["waits"]
     if episodes:
         model.episodes = sinks["episodes"].read(rid_of)
         model.wakeups = sinks["wakeups"].read(rid_of)

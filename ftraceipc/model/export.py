@@ -261,6 +261,7 @@ def edge_tables(model: Model) -> list[tuple[pd.DataFrame, dict[str, str], dict[s
         (model.blocked, {"tid": "src", "rid": "dst"}, {"type": "BLOCKED_ON"}),
         (model.wakes, {"waker": "src", "wakee": "dst"}, {"type": "WAKES"}),
         (model.flows, {"writer": "src", "reader": "dst"}, {"type": "FLOWS"}),
+        (model.waits, {"waiter": "src", "waker": "dst"}, {"type": "WAITS_FOR"}),
     ]
 
 

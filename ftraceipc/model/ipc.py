@@ -12,6 +12,10 @@ Edges (``Model.edges()``), each with ``type``, ``src`` and ``dst``:
   max_ns, ops. Episode-level rows (one per sleep) are in ``episodes`` (``--episodes``).
 - ``WAKES``   task -> task (src waker tid, dst wakee tid): wakeups, via (rid or null), latency
   statistics (wake_to_run_ns: sum, max); per wakeup rows in ``wakeups`` (``--episodes``).
+- ``WAITS_FOR`` task -> task (src sleeper tid, dst the tid whose wakeup ended the sleep): via (the
+  IPC resource slept on), episodes, blocked_ns, max_ns, top (this is the sleeper's largest WAITS_FOR
+  row by blocked time: following ``top`` rows gives each task's main wait, a wait-for graph with one
+  edge out of each task). Only sleeps on an IPC resource ended by another task (not idle, not itself).
 - ``FLOWS``   task -> task (src writer tid, dst reader tid): via rid (the resource written into),
   read_rid (where the reader read it: the same pipe/FIFO, the peer socket, or the datagram's
   receiving socket), bytes (written by src into via), messages (write calls).
@@ -31,6 +35,7 @@ IO_COLUMNS = ["type", "tid", "rid", "calls", "bytes", "first_ts", "last_ts", "sy
 BLOCKED_COLUMNS = ["tid", "rid", "episodes", "blocked_ns", "max_ns", "ops"]
 WAKES_COLUMNS = ["waker", "wakee", "via", "wakeups", "wake_to_run_ns", "max_wake_to_run_ns",
                  "cross_cpu"]
+WAITS_COLUMNS = ["waiter", "waker", "via", "episodes", "blocked_ns", "max_ns", "top"]
 FLOW_COLUMNS = ["writer", "reader", "via", "read_rid", "bytes", "messages"]
 EPISODE_COLUMNS = ["tid", "rid", "op", "fd", "start_ts", "dur_ns", "state", "woken_by"]
 WAKEUP_COLUMNS = ["ts", "waker", "wakee", "via", "wake_to_run_ns", "waker_cpu", "target_cpu"]
@@ -72,6 +77,7 @@ class Model:
     blocked: pd.DataFrame = field(default_factory=lambda: empty(BLOCKED_COLUMNS))
     wakes: pd.DataFrame = field(default_factory=lambda: empty(WAKES_COLUMNS))
     flows: pd.DataFrame = field(default_factory=lambda: empty(FLOW_COLUMNS))
+    waits: pd.DataFrame = field(default_factory=lambda: empty(WAITS_COLUMNS))
     # Episode-level tables: only filled when built with episodes=True (else None).
     episodes: pd.DataFrame | None = None
     wakeups: pd.DataFrame | None = None
@@ -92,6 +98,8 @@ class Model:
             parts.append(self.wakes.rename(columns={"waker": "src", "wakee": "dst"}).assign(type="WAKES"))
         if len(self.flows):
             parts.append(self.flows.rename(columns={"writer": "src", "reader": "dst"}).assign(type="FLOWS"))
+        if len(self.waits):
+            parts.append(self.waits.rename(columns={"waiter": "src", "waker": "dst"}).assign(type="WAITS_FOR"))
         if not parts:
             return empty(["type", "src", "dst"])
         df = pd.concat(parts, ignore_index=True, sort=False)

@@ -211,6 +211,7 @@ class SchedModel:
         self._wuw = _empty(WUW_COLS)
         self._blocked: dict[tuple[int, int], list] = {}  # (tid, handle) -> [episodes, ns, max, set(op codes)]
         self._wakes: dict[tuple[int, int, int], list] = {}  # (waker, wakee, handle) -> [n, ns, max, cross]
+        self._waits: dict[tuple[int, int, int], list] = {}  # (sleeper, woken_by, handle) -> [n, ns, max]
         self._ep_rows: list[pd.DataFrame] = []
         self._wu_rows: list[pd.DataFrame] = []
         # tasks
@@ -722,6 +723,7 @@ class SchedModel:
             acc[1] += int(tot[i])
             acc[2] = max(acc[2], int(mx[i]))
             acc[3] |= {self.pairer.names[o] for o in ops_of.get(i, ())}
+        self._fold_waits(tid, ep["woken_by"], h, dur)
         if self.episodes:
             # streamed rows: a string dtype (not object) keeps one parquet schema even when a batch's ops
             # are all None; kept rows: object with None
@@ -736,6 +738,45 @@ class SchedModel:
                 self.episode_sink(df)
             else:
                 self._ep_rows.append(df)
+
+    def _fold_waits(self, tid: np.ndarray, woken_by: np.ndarray, h: np.ndarray, dur: np.ndarray) -> None:
+        """WAITS_FOR: sleeps on a known handle that another task (not idle, not itself) ended,
+        summed per (sleeper, waker, handle)."""
+        m = (h >= 0) & (woken_by > 0) & (woken_by != tid)
+        if not m.any():
+            return
+        df = pd.DataFrame({"t": tid[m], "w": woken_by[m], "h": h[m], "d": dur[m]})
+        g = df.groupby(["t", "w", "h"], sort=False)["d"].agg(["size", "sum", "max"])
+        for (t, w, hh), n, tot, mx in zip(g.index.tolist(), g["size"].tolist(), g["sum"].tolist(),
+                                           g["max"].tolist()):
+            acc = self._waits.get((t, w, hh))
+            if acc is None:
+                acc = self._waits[(t, w, hh)] = [0, 0, 0]
+            acc[0] += int(n)
+            acc[1] += int(tot)
+            acc[2] = max(acc[2], int(mx))
+
+    def _finish_waits(self, rid_of: dict[int, str | None]) -> pd.DataFrame:
+        """The WAITS_FOR table (ipc.WAITS_COLUMNS): only sleeps on an IPC resource; ``top`` marks
+        each sleeper's largest row by blocked time (ties: more episodes, then the lower waker tid)."""
+        rows: dict[tuple[int, int, str], list] = {}
+        for (t, w, h), (n, tot, mx) in self._waits.items():
+            rid = self._rid(rid_of, h)
+            if rid is None:
+                continue
+            acc = rows.setdefault((t, w, rid), [0, 0, 0])
+            acc[0] += n
+            acc[1] += tot
+            acc[2] = max(acc[2], mx)
+        if not rows:
+            return ipc.empty(ipc.WAITS_COLUMNS)
+        df = pd.DataFrame([(t, w, rid, n, ns, mx) for (t, w, rid), (n, ns, mx) in rows.items()],
+                          columns=ipc.WAITS_COLUMNS[:-1])
+        df = df.sort_values(["waiter", "blocked_ns", "episodes", "waker"], ascending=[True, False, False, True],
+                            kind="stable").reset_index(drop=True)
+        df["top"] = ~df["waiter"].duplicated()
+        df = df.sort_values(["waiter", "waker", "via"], kind="stable").reset_index(drop=True)
+        return _objects(df, ["via"])
 
     def _finish_wakeups(self, w: dict[str, np.ndarray]) -> None:
         k = _n(w)
@@ -1003,8 +1044,8 @@ class SchedModel:
         have = {e.split(":", 1)[-1] for e in self.meta.get("events") or []} or self._seen_events
         self.stats["missing_events"] = [e for e in NEEDED_EVENTS if e not in have]
         self.stats["syscalls"] = self.pairer.stats
-        return {"tasks": self.tasks(), "blocked": blocked, "wakes": wakes, "episodes": episodes,
-                "wakeups": wakeups, "stats": self.stats}
+        return {"tasks": self.tasks(), "blocked": blocked, "wakes": wakes, "waits": self._finish_waits(rid_of),
+                "episodes": episodes, "wakeups": wakeups, "stats": self.stats}
 
     def _rid(self, rid_of: dict[int, str | None], h: int):
         if h < 0:

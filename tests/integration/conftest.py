@@ -57,3 +57,20 @@ def workload_capture(tmp_path_factory):
     out = tmp_path_factory.mktemp("workload") / "run.ftipc"
     r = cc.cli("capture", "-o", str(out), "--", cc.PY, "-c", cc.WORKLOAD, timeout=60)
     return out, r
+
+
+@pytest.fixture(scope="session")
+def neo4j_server(tmp_path_factory):
+    """One real Neo4j 5.26 (scripts/neo4j) for the test session's detector and analyze tests;
+    skips only when there is no Java 17+ or the jars can be neither found nor fetched."""
+    import secrets
+
+    from neo4j_setup import ensure_jars, ns
+
+    ensure_jars()
+    s = ns.Neo4jServer.start(tmp_path_factory.mktemp("neo4j-session"), password="pw-" + secrets.token_hex(8),
+                             jvm_options=["-XX:TieredStopAtLevel=1"])
+    try:
+        yield s
+    finally:
+        s.stop()

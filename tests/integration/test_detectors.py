@@ -1,12 +1,14 @@
-"""The pattern detectors (cypher/<pattern>.cypher, issue #4) on LadybugDB, against samples that plant
-each pattern and controls that do not.
+"""The pattern detectors (cypher/<pattern>.cypher, issue #4) on LadybugDB and on a real Neo4j 5.26,
+against samples that plant each pattern and controls that do not.
 
 Each sample is captured once per module (``ftraceipc capture``, system-wide), its model built and
-loaded into a Ladybug database. A capture holds every task that ran meanwhile, so a detector is only
-judged on the rows that name one of the sample's own tasks (its truth's tids): elsewhere on the
-machine something may well be chatty. Expected values come from the truth (roles, rids) and, for
-the numbers, from the model's own tables (pandas), so each detector's arithmetic is checked, not
-just that it runs.
+loaded into a Ladybug database and into one Neo4j database that holds every sample's capture (so the
+detectors' ``$capture_id`` scoping is exercised too). A capture holds every task that ran meanwhile,
+so a detector is only judged on the rows that name one of the sample's own tasks (its truth's tids):
+elsewhere on the machine something may well be chatty. Expected values come from the truth (roles,
+rids) and, for the numbers, from the model's own tables (pandas), so each detector's arithmetic is
+checked, not just that it runs. Every detector then gives the same rows on Neo4j as on Ladybug for
+every sample capture and for the hand-built model (the hand tests run on both backends).
 
 Default thresholds against what the samples show (3 runs each on a 2-CPU VM): full_buffer's writer
 ~63 sleeps in write (min_episodes 10), wake_then_block's mid 40-45 (min 5), fanin's writers 2-5
@@ -17,9 +19,10 @@ messages of 16 bytes each way (min 100, max 256 bytes).
 
 from __future__ import annotations
 
+import math
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,16 +32,69 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from truth_check import capture_sample  # noqa: E402
 
-from ftraceipc.graph import read_query  # noqa: E402
+from ftraceipc.detect import DETECTORS as REGISTRY  # noqa: E402
+from ftraceipc.graph import query_path, read_query  # noqa: E402
 from ftraceipc.model import ipc  # noqa: E402
 from ftraceipc.model.build import build_model  # noqa: E402
 
 needs_tracefs = pytest.mark.skipif(os.geteuid() != 0 or not Path("/sys/kernel/tracing/instances").is_dir(),
                                    reason="needs root and tracefs")
 
-DETECTORS = ["full_buffer_stall", "thundering_herd", "wake_then_block", "chatty_pingpong"]
+DETECTORS = list(REGISTRY)
 COMMON = ["pattern", "tasks", "resources", "count", "lost_ns"]
 WRITE_OPS = {"write", "writev", "sendto", "sendmsg"}
+ORDERED = {"wait_chain", "wait_cycle"}  # their lists are in chain/cycle order; the others' are sets
+
+
+class Neo:
+    """The session's Neo4j as a detector runner for one capture at a time (``capture_id``)."""
+
+    def __init__(self, graph):
+        self.graph = graph
+        self.loaded: set[str] = set()
+
+    def load(self, model: ipc.Model) -> None:
+        if model.capture_id not in self.loaded:
+            self.graph.load(model)
+            self.loaded.add(model.capture_id)
+
+    def run_file(self, detector: str, capture_id: str, **params) -> pd.DataFrame:
+        return self.graph.run_file(detector, capture_id=capture_id, **params)
+
+
+@pytest.fixture(scope="module")
+def neo(neo4j_server):
+    from ftraceipc.graph.neo4j import Neo4jGraph
+
+    with Neo4jGraph.connect(neo4j_server.uri, *neo4j_server.auth) as g:
+        g.query("MATCH (n) DETACH DELETE n")
+        yield Neo(g)
+
+
+def _cell(v, ordered: bool):
+    if isinstance(v, np.ndarray):
+        v = v.tolist()
+    if isinstance(v, (list, tuple)):
+        xs = [_cell(x, True) for x in v]
+        return tuple(xs) if ordered else tuple(sorted(xs, key=repr))
+    if isinstance(v, np.generic):
+        v = v.item()
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    if isinstance(v, float):
+        return round(v, 6)
+    try:
+        return int(v) if not isinstance(v, (str, bool)) and int(v) == v else v
+    except (TypeError, ValueError):
+        return v
+
+
+def normal_rows(detector: str, df: pd.DataFrame) -> list[tuple]:
+    """A detector's rows, comparable across backends (cells as plain values; lists sorted where
+    their order means nothing), sorted."""
+    cols = list(df.columns)
+    rows = [tuple((c, _cell(v, detector in ORDERED)) for c, v in zip(cols, r)) for r in df.itertuples(index=False)]
+    return sorted(rows, key=repr)
 
 
 @dataclass
@@ -47,6 +103,8 @@ class Sample:
     graph: object  # LadybugGraph
     model: ipc.Model
     truth: dict
+    neo: Neo | None = None
+    _rows: dict = field(default_factory=dict)
 
     @property
     def tids(self) -> set[int]:
@@ -57,9 +115,9 @@ class Sample:
         return {t["role"]: t["tid"] for t in self.truth["tasks"]}
 
     def detect(self, detector: str, **params) -> pd.DataFrame:
-        """The detector's rows that name at least one of the sample's tasks."""
+        """The detector's rows that name at least one of the sample's tasks (Ladybug)."""
         df = self.graph.run_file(detector, **params)
-        assert list(df.columns[:len(COMMON)]) == COMMON, df.columns
+        assert list(df.columns) == _returned(read_query(detector).text), df.columns  # the header's columns
         assert (df["pattern"] == detector).all(), df
         keep = [bool(self.tids & {int(t) for t in ts}) for ts in df["tasks"]]
         return df[keep].reset_index(drop=True)
@@ -67,20 +125,21 @@ class Sample:
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory):
-    """``sample(name)``: that sample captured (once per module), modelled and loaded into Ladybug."""
+    """``sample(name, *args)``: that sample captured (once per module), modelled and loaded into Ladybug."""
     from ftraceipc.graph.ladybug import LadybugGraph
 
-    done: dict[str, Sample] = {}
+    done: dict[tuple, Sample] = {}
 
-    def get(name: str) -> Sample:
-        if name not in done:
+    def get(name: str, *args: str) -> Sample:
+        key = (name, *args)
+        if key not in done:
             tmp = tmp_path_factory.mktemp(name)
-            cap, _meta, truth = capture_sample(tmp, name)
+            cap, _meta, truth = capture_sample(tmp, name, list(args))
             model = build_model(cap)
             g = LadybugGraph.open(tmp / "graph.lbug")
             g.load(model)
-            done[name] = Sample(name, g, model, truth)
-        return done[name]
+            done[key] = Sample(name, g, model, truth)
+        return done[key]
 
     yield get
     for s in done.values():
@@ -97,26 +156,74 @@ def ints(xs) -> list[int]:
 
 
 # headers --------------------------------------------------------------------------------------------------
+def _header(text: str) -> list[str]:
+    return [ln for ln in text.splitlines() if ln.startswith("//")]
+
+
+def _returned(text: str) -> list[str]:
+    """The column names a header's Returns section lists, in order."""
+    lines = _header(text)
+    i = next(i for i, ln in enumerate(lines) if ln.startswith("// Returns"))
+    out = []
+    for ln in lines[i + 1:]:
+        body = ln[2:]
+        if not body.strip():
+            break
+        if body.startswith("   ") and not body.startswith("    "):
+            out += [c.strip() for c in body.strip().split("  ")[0].split(",")]
+    return [c for c in out if c]
+
+
 @pytest.mark.parametrize("detector", DETECTORS)
-def test_header_gives_a_default_for_every_parameter(detector):
+@pytest.mark.parametrize("dialect", [None, "ladybug"])
+def test_header_gives_a_default_for_every_parameter_and_the_common_columns(detector, dialect):
     from ftraceipc.graph import parameters_used
 
-    q = read_query(detector)
+    q = read_query(detector, dialect)
     assert parameters_used(q.text) == set(q.defaults), q.defaults
-    assert all(isinstance(v, int) for v in q.defaults.values()), q.defaults
-    for col in COMMON:
-        assert f"//   {col} " in q.text, f"header does not describe {col}"
+    assert all(isinstance(v, int) for k, v in q.defaults.items() if k != "capture_id"), q.defaults
+    assert q.defaults["capture_id"] == ""
+    cols = _returned(q.text)
+    assert cols[:len(COMMON)] == COMMON, cols
+
+
+@pytest.mark.parametrize("detector", [d for d in DETECTORS if query_path(d, "ladybug") != query_path(d)])
+def test_a_dialect_variant_has_the_same_header_as_the_neo4j_text(detector):
+    main, variant = read_query(detector), read_query(detector, "ladybug")
+    assert main.defaults == variant.defaults
+    strip = lambda t: [ln for ln in _header(t) if "Neo4j text" not in ln and "LadybugDB text" not in ln
+                       and "text. Both give" not in ln and "Ladybug cannot" not in ln
+                       and "in the first WITH" not in ln and "the Neo4j text" not in ln]
+    assert _returned(main.text) == _returned(variant.text)
+    assert strip(main.text)[:20] == strip(variant.text)[:20]
 
 
 # hand-built model: edge cases no sample shows ----------------------------------------------------------
+# (waiter, waker, via, episodes, blocked_ns, max_ns, top)
+WAIT_ROWS = [
+    (20, 21, "pipe:31", 10, 5_000_000, 1, True), (20, 24, "pipe:34", 50, 1_000_000, 1, False),
+    (21, 22, "pipe:32", 10, 4_000_000, 1, True), (22, 23, "pipe:33", 10, 3_000_000, 1, True),
+    (30, 31, "pipe:41", 20, 2_000_000, 1, True), (31, 32, "pipe:42", 20, 2_000_000, 1, True),
+    (32, 31, "pipe:42", 20, 1_500_000, 1, True),
+    (40, 41, "pipe:51", 100, 1_000_000, 1, True), (41, 42, "pipe:52", 80, 1_000_000, 1, True),
+    (42, 40, "pipe:53", 90, 1_000_000, 1, True), (43, 40, "pipe:54", 10, 9_000_000, 1, True),
+    (50, 51, "pipe:61", 10, 9_000_000, 1, True),
+    (60, 61, "pipe:71", 10, 2_000_000, 1, True), (61, 62, "pipe:72", 3, 2_000_000, 1, True),
+]
+
+
 def hand_model() -> ipc.Model:
     """Herd: task 1 wakes 2, 3, 4 via pipe:10 (10, 10, 6 wakeups: a tie for the busiest) and 5 only
     twice. Full buffer: 6 sleeps in write on pipe:11 with no other waker (it wakes itself), 7 sleeps in
     read there. Ping-pong: 8 <-> 9 over two socketpairs (parallel FLOWS and WAKES), plus a wakeup of 9
-    by 8 through an unrelated pipe:12 (not counted)."""
+    by 8 through an unrelated pipe:12 (not counted). Latency: 5 wakes 4 via pipe:12 20 times, 2 ms on
+    average. Cross-CPU: 239 of 8's 309 wakeups of 9 ran it on another CPU. Waits (``WAIT_ROWS``): a
+    chain 20->21->22->23 (20's non-top wait on 24 not followed), a chain 30->31->32 ending in the
+    2-cycle 31<->32, the 3-cycle 40->41->42->40 with 43 waiting on it, a 1-hop chain 50->51 and a
+    chain 60->61->62 whose second hop has only 3 sleeps."""
     P, Q, R, S1, S2, S3, S4 = "pipe:10", "pipe:11", "pipe:12", "unix:20", "unix:21", "unix:22", "unix:23"
     m = ipc.Model(capture="hand.ftipc", capture_id="hand", meta={})
-    tids = np.arange(1, 10, dtype=np.int64)
+    tids = np.array(list(range(1, 10)) + sorted({t for r in WAIT_ROWS for t in r[:2]}), dtype=np.int64)
     m.tasks = pd.DataFrame({"tid": tids, "pid": tids, "comm": [f"t{t}" for t in tids],
                             "comms": [[f"t{t}"] for t in tids], "ppid": 0, "first_ts": 1, "last_ts": 2, "tracer": False}, columns=ipc.TASK_COLUMNS)
     rids = [P, Q, R, S1, S2, S3, S4]
@@ -130,21 +237,48 @@ def hand_model() -> ipc.Model:
                               "blocked_ns": [5_000_000, 9_000_000, 1_000_000], "max_ns": [1_000_000, 1_000_000, 1],
                               "ops": [["write"], ["read"], ["poll"]]}, columns=ipc.BLOCKED_COLUMNS)
     w = [(1, 2, P, 10, 100), (1, 3, P, 10, 300), (1, 4, P, 6, 50), (1, 5, P, 2, 1000), (6, 6, Q, 12, 7),
-         (8, 9, S2, 150, 1000), (8, 9, S4, 60, 500), (8, 9, R, 99, 99999), (9, 8, S1, 120, 2000)]
+         (8, 9, S2, 150, 1000), (8, 9, S4, 60, 500), (8, 9, R, 99, 99999), (9, 8, S1, 120, 2000),
+         (5, 4, R, 20, 40_000_000)]
     m.wakes = pd.DataFrame(w, columns=["waker", "wakee", "via", "wakeups", "wake_to_run_ns"]).assign(
-        max_wake_to_run_ns=1, cross_cpu=0)[ipc.WAKES_COLUMNS]
+        max_wake_to_run_ns=[1] * 9 + [5_000_000], cross_cpu=[0] * 5 + [140, 0, 99, 0, 0])[ipc.WAKES_COLUMNS]
     f = [(8, 9, S1, S2, 3200, 200), (8, 9, S3, S4, 1600, 100), (9, 8, S2, S1, 4800, 300)]
     m.flows = pd.DataFrame(f, columns=ipc.FLOW_COLUMNS)
+    m.waits = pd.DataFrame(WAIT_ROWS, columns=ipc.WAITS_COLUMNS)
     return m
 
 
+class HandRunner:
+    """Runs detectors on the hand model in one backend (Neo4j: scoped to capture "hand")."""
+
+    def __init__(self, backend: str, graph):
+        self.backend, self.graph = backend, graph
+
+    def run_file(self, detector: str, **params) -> pd.DataFrame:
+        if self.backend == "neo4j":
+            params.setdefault("capture_id", "hand")
+        df = self.graph.run_file(detector, **params)
+        assert list(df.columns) == _returned(read_query(detector).text), df.columns
+        return df
+
+
 @pytest.fixture(scope="module")
-def hand(tmp_path_factory):
+def hand_ladybug(tmp_path_factory):
     from ftraceipc.graph.ladybug import LadybugGraph
 
     with LadybugGraph.open(tmp_path_factory.mktemp("hand") / "graph.lbug") as g:
         g.load(hand_model())
-        yield g
+        yield HandRunner("ladybug", g)
+
+
+@pytest.fixture(scope="module")
+def hand_neo4j(neo):
+    neo.load(hand_model())
+    return HandRunner("neo4j", neo.graph)
+
+
+@pytest.fixture(params=["ladybug", "neo4j"])
+def hand(request):
+    return request.getfixturevalue(f"hand_{request.param}")
 
 
 def test_hand_thundering_herd_tie_and_small_wakees(hand):
@@ -174,6 +308,75 @@ def test_hand_chatty_pingpong_parallel_edges(hand):
     assert int(row["lost_ns"]) == 1500 + 2000
     assert hand.run_file("chatty_pingpong", max_bytes=15).empty
     assert hand.run_file("chatty_pingpong", min_wakeups=121).empty
+
+
+def test_hand_wait_chain_follows_main_waits_to_the_end(hand):
+    df = hand.run_file("wait_chain")
+    got = [(ints(r["tasks"]), list(r["resources"]), int(r["count"]), int(r["lost_ns"]), int(r["hops"]))
+           for _, r in df.iterrows()]
+    assert got == [([43, 40, 41, 42], ["pipe:54", "pipe:51", "pipe:52"], 10, 9_000_000, 3),  # into the 3-cycle
+                   ([20, 21, 22, 23], ["pipe:31", "pipe:32", "pipe:33"], 10, 5_000_000, 3),  # not via 24
+                   ([30, 31, 32], ["pipe:41", "pipe:42"], 20, 2_000_000, 2)]  # stops at the 2-cycle
+    assert ints(df.iloc[1]["hop_ns"]) == [5_000_000, 4_000_000, 3_000_000]
+    assert ints(df.iloc[1]["hop_episodes"]) == [10, 10, 10] and list(df.iloc[1]["comms"]) == ["t20", "t21", "t22", "t23"]
+    # 50->51 is one hop; 61->62 has 3 sleeps: both below the defaults
+    one_hop = hand.run_file("wait_chain", min_hops=1)
+    assert [50, 51] in [ints(t) for t in one_hop["tasks"]]
+    low = hand.run_file("wait_chain", min_episodes=3)
+    assert [60, 61, 62] in [ints(t) for t in low["tasks"]]
+    assert hand.run_file("wait_chain", min_ns=9_000_001).empty
+
+
+def test_hand_wait_cycle_reports_each_cycle_once(hand):
+    row = only_row(hand.run_file("wait_cycle"))
+    assert ints(row["tasks"]) == [40, 41, 42] and list(row["resources"]) == ["pipe:51", "pipe:52", "pipe:53"]
+    assert int(row["count"]) == 80 and int(row["lost_ns"]) == 3_000_000 and int(row["length"]) == 3
+    assert ints(row["hop_episodes"]) == [100, 80, 90] and list(row["comms"]) == ["t40", "t41", "t42"]
+    two = hand.run_file("wait_cycle", min_length=2)
+    assert sorted(ints(t) for t in two["tasks"]) == [[31, 32], [40, 41, 42]]
+    r2 = two[[ints(t) == [31, 32] for t in two["tasks"]]].iloc[0]
+    assert int(r2["lost_ns"]) == 3_500_000 and int(r2["count"]) == 20
+    assert hand.run_file("wait_cycle", min_episodes=81).empty  # one hop below: no cycle
+
+
+def test_hand_cross_cpu_wakeup_sums_the_pair_through_ipc(hand):
+    row = only_row(hand.run_file("cross_cpu_wakeup"))
+    assert ints(row["tasks"]) == [8, 9] and sorted(row["resources"]) == ["pipe:12", "unix:21", "unix:23"]
+    assert int(row["count"]) == 239 and int(row["wakeups"]) == 309 and int(row["percent"]) == 77
+    assert int(row["lost_ns"]) == (1000 + 500 + 99999) * 239 // 309
+    assert hand.run_file("cross_cpu_wakeup", min_percent=78).empty
+    assert hand.run_file("cross_cpu_wakeup", min_cross=240).empty
+
+
+def test_hand_wakeup_latency_needs_a_long_mean(hand):
+    row = only_row(hand.run_file("wakeup_latency"))
+    assert ints(row["tasks"]) == [4, 5] and list(row["resources"]) == ["pipe:12"]
+    assert int(row["count"]) == 20 and int(row["lost_ns"]) == 40_000_000
+    assert int(row["mean_ns"]) == 2_000_000 and int(row["max_ns"]) == 5_000_000
+    assert hand.run_file("wakeup_latency", min_mean_ns=2_000_001).empty
+    low = hand.run_file("wakeup_latency", min_mean_ns=1000, min_wakeups=1)  # + 9 via pipe:12 (1 us)
+    assert [(ints(r["tasks"]), int(r["mean_ns"])) for _, r in low.iterrows()] == [([4, 5], 2_000_000), ([9, 8], 99999 // 99)]
+
+
+def test_run_detectors_ranks_and_explains_every_hand_finding(hand):
+    from ftraceipc.detect import run_detectors
+
+    cid = "hand" if hand.backend == "neo4j" else ""
+    found = run_detectors(hand.graph, capture_id=cid, browser_capture_id="hand")
+    assert sorted(f.pattern for f in found) == sorted(
+        ["thundering_herd", "full_buffer_stall", "chatty_pingpong", "wait_chain", "wait_chain", "wait_chain",
+         "wait_cycle", "cross_cpu_wakeup", "wakeup_latency"])
+    assert [f.rank for f in found] == list(range(1, len(found) + 1))
+    assert [f.lost_ns for f in found] == sorted((f.lost_ns for f in found), reverse=True)
+    top = found[0]  # wakeup_latency: 40 ms
+    assert (top.pattern, top.tasks, top.resources, top.count, top.lost_ns) == (
+        "wakeup_latency", [4, 5], ["pipe:12"], 20, 40_000_000)
+    assert "t4[4]" in top.explanation and "2.0 ms on average" in top.explanation
+    chain = next(f for f in found if f.pattern == "wait_chain" and f.tasks[0] == 43)
+    assert chain.explanation.startswith("t43[43] -> t40[40] (via pipe:54)")
+    assert ':param cid => "hand"' in chain.cypher and chain.details["hops"] == 3
+    only = run_detectors(hand.graph, only=["wait_cycle"], capture_id=cid)
+    assert [f.tasks for f in only] == [[40, 41, 42]]
 
 
 # full_buffer_stall ---------------------------------------------------------------------------------------
@@ -298,3 +501,128 @@ def test_chatty_pingpong_fires_on_the_two_threads(sample):
 def test_chatty_pingpong_is_silent_on(sample, control):
     df = sample(control).detect("chatty_pingpong")
     assert df.empty, df.to_string()
+
+
+# wait_chain ----------------------------------------------------------------------------------------------
+def _rid_between(s: Sample, writer: str, reader: str) -> str:
+    """The resource the truth says ``writer`` wrote and ``reader`` read."""
+    w = {e["rid"] for e in s.truth["io"] if e["tid"] == s.roles[writer] and e["op"] in ("write", "send")}
+    r = {e["rid"] for e in s.truth["io"] if e["tid"] == s.roles[reader] and e["op"] in ("read", "recv")}
+    (rid,) = w & r
+    return rid
+
+
+@needs_tracefs
+def test_wait_chain_fires_on_the_relay_from_its_last_stage(sample):
+    s = sample("relay")
+    chain = s.truth["planted"]["chain"]  # waiter -> waker: D, C, B, A
+    row = only_row(s.detect("wait_chain"))
+    assert ints(row["tasks"]) == [s.roles[r] for r in chain]
+    assert list(row["resources"]) == [_rid_between(s, b, a) for a, b in zip(chain, chain[1:])]
+    assert int(row["hops"]) == len(chain) - 1
+    w = s.model.waits
+    hops = [w[(w["waiter"] == s.roles[a]) & (w["waker"] == s.roles[b])].iloc[0] for a, b in zip(chain, chain[1:])]
+    assert all(bool(h["top"]) for h in hops)
+    assert ints(row["hop_episodes"]) == [int(h["episodes"]) for h in hops]
+    assert ints(row["hop_ns"]) == [int(h["blocked_ns"]) for h in hops]
+    assert int(row["count"]) == int(hops[0]["episodes"]) >= s.truth["args"]["rounds"] // 2
+    assert int(row["lost_ns"]) == int(hops[0]["blocked_ns"]) > 0
+    assert s.detect("wait_chain", min_hops=len(chain)).empty
+
+
+@needs_tracefs
+@pytest.mark.parametrize("control", ["socketpair_pingpong", "fanin"])
+def test_wait_chain_is_silent_on(sample, control):
+    df = sample(control).detect("wait_chain")
+    assert df.empty, df.to_string()
+
+
+# wait_cycle ----------------------------------------------------------------------------------------------
+@needs_tracefs
+def test_wait_cycle_fires_on_the_ring(sample):
+    s = sample("ring")
+    cyc = [s.roles[r] for r in s.truth["planted"]["cycle"]]  # waiter -> waker
+    i = cyc.index(min(cyc))
+    cyc = cyc[i:] + cyc[:i]
+    row = only_row(s.detect("wait_cycle"))
+    assert ints(row["tasks"]) == cyc and int(row["length"]) == 3
+    w = s.model.waits
+    hops = [w[(w["waiter"] == a) & (w["waker"] == b)].iloc[0] for a, b in zip(cyc, cyc[1:] + cyc[:1])]
+    assert list(row["resources"]) == [h["via"] for h in hops]
+    assert int(row["count"]) == min(int(h["episodes"]) for h in hops) >= s.truth["args"]["laps"] // 2
+    assert int(row["lost_ns"]) == sum(int(h["blocked_ns"]) for h in hops) > 0
+    assert s.detect("wait_cycle", min_length=4).empty
+
+
+@needs_tracefs
+@pytest.mark.parametrize("control", ["pipeline", "relay"])
+def test_wait_cycle_is_silent_on(sample, control):
+    df = sample(control).detect("wait_cycle")
+    assert df.empty, df.to_string()
+
+
+# cross_cpu_wakeup ----------------------------------------------------------------------------------------
+@needs_tracefs
+def test_cross_cpu_wakeup_fires_on_the_pinned_pair(sample):
+    s = sample("xcpu")
+    ping, pong = s.roles["ping"], s.roles["pong"]
+    df = s.detect("cross_cpu_wakeup")
+    assert sorted(ints(t) for t in df["tasks"]) == sorted([[ping, pong], [pong, ping]]), df.to_string()
+    wk = s.model.wakes[s.model.wakes["via"].notna()]
+    for _, row in df.iterrows():
+        e = wk[(wk["waker"] == int(row["waker"])) & (wk["wakee"] == int(row["wakee"]))]
+        assert int(row["count"]) == int(e["cross_cpu"].sum()) and int(row["wakeups"]) == int(e["wakeups"].sum())
+        assert int(row["percent"]) >= 90
+        assert int(row["lost_ns"]) == int(e["wake_to_run_ns"].sum()) * int(row["count"]) // int(row["wakeups"])
+        assert set(row["resources"]) <= {r["rid"] for r in s.truth["resources"]}
+
+
+@needs_tracefs
+def test_cross_cpu_wakeup_is_silent_when_the_pair_shares_a_cpu(sample):
+    df = sample("xcpu", "--same-cpu").detect("cross_cpu_wakeup")
+    assert df.empty, df.to_string()
+
+
+# wakeup_latency ------------------------------------------------------------------------------------------
+@needs_tracefs
+def test_wakeup_latency_fires_on_the_wakee_behind_the_hog(sample):
+    s = sample("late_wakeup")
+    wakee, waker = s.roles["wakee"], s.roles["waker"]
+    pipe = _rid_between(s, "waker", "wakee")
+    row = only_row(s.detect("wakeup_latency"))
+    assert ints(row["tasks"]) == [wakee, waker] and list(row["resources"]) == [pipe]
+    e = s.model.wakes[(s.model.wakes["wakee"] == wakee) & (s.model.wakes["via"] == pipe)
+                      & (s.model.wakes["waker"] != wakee)]
+    assert int(row["count"]) == int(e["wakeups"].sum()) >= 10
+    assert int(row["lost_ns"]) == int(e["wake_to_run_ns"].sum())
+    assert int(row["mean_ns"]) == int(row["lost_ns"]) // int(row["count"]) >= 500_000
+    assert int(row["max_ns"]) == int(e["max_wake_to_run_ns"].max())
+
+
+@needs_tracefs
+def test_wakeup_latency_is_silent_without_the_hog(sample):
+    df = sample("late_wakeup", "--no-hog").detect("wakeup_latency")
+    assert df.empty, df.to_string()
+
+
+# both backends -------------------------------------------------------------------------------------------
+SAMPLE_RUNS = [("full_buffer",), ("herd",), ("wake_then_block",), ("socketpair_pingpong",), ("pipeline",),
+               ("fanin",), ("relay",), ("ring",), ("xcpu",), ("xcpu", "--same-cpu"), ("late_wakeup",),
+               ("late_wakeup", "--no-hog")]
+
+
+@needs_tracefs
+@pytest.mark.parametrize("run", SAMPLE_RUNS, ids=lambda r: "-".join(a.lstrip("-") for a in r))
+def test_every_detector_gives_the_same_rows_on_neo4j(sample, neo, run):
+    """The whole capture's rows (not only the sample's), Neo4j scoped to the capture by $capture_id
+    while the database holds the other samples' captures too."""
+    s = sample(*run)
+    neo.load(s.model)
+    fired = 0
+    for d in DETECTORS:
+        a = normal_rows(d, s.graph.run_file(d))
+        b = normal_rows(d, neo.run_file(d, s.model.capture_id))
+        assert a == b, d
+        fired += len(a)
+    if "planted" in s.truth:
+        assert fired, "the planted pattern did not fire"

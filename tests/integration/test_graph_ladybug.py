@@ -212,6 +212,8 @@ def small_model(capture_id: str = "cap-a") -> ipc.Model:
                            columns=ipc.WAKES_COLUMNS)
     m.flows = pd.DataFrame({"writer": [1, 2], "reader": [2, 3], "via": [P, S1], "read_rid": [P, S2],
                             "bytes": [400, 9], "messages": [4, 1]}, columns=ipc.FLOW_COLUMNS)
+    m.waits = pd.DataFrame({"waiter": [2], "waker": [1], "via": [P], "episodes": [2], "blocked_ns": [900],
+                            "max_ns": [600], "top": [True]}, columns=ipc.WAITS_COLUMNS)
     return m
 
 
@@ -219,7 +221,10 @@ def test_edge_cases_load():
     m = small_model()
     with LadybugGraph.open() as g:
         assert g.load(m) == {"Task": 4, "Resource": 4, "WRITES": 2, "READS": 2, "BLOCKED_ON": 2, "WAKES": 4,
-                             "FLOWS": 2, "PEER": 2}
+                             "FLOWS": 2, "WAITS_FOR": 1, "PEER": 2}
+        w = g.query("MATCH (a:Task)-[k:WAITS_FOR]->(b:Task) RETURN a.tid AS a, b.tid AS b, k.via AS via, "
+                    "k.episodes AS n, k.blocked_ns AS ns, k.max_ns AS mx, k.top AS top")
+        assert w.values.tolist() == [[2, 1, "pipe:10", 2, 900, 600, True]]
         idle = g.query("MATCH (t:Task) WHERE t.tid = 0 RETURN t.pid AS pid, t.comm AS comm")
         assert idle.to_dict("records") == [{"pid": 0, "comm": "<idle>"}]
         gone = g.query("MATCH (r:Resource) WHERE r.rid = $rid RETURN r.kind AS kind, r.inode AS inode, "

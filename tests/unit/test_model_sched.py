@@ -47,7 +47,7 @@ def all_splits(events, handles=None, **kw):
     splits = [[i] for i in range(1, n)] + [[i, j] for i in range(1, n, 3) for j in range(i + 1, n, 4)]
     for cuts in splits:
         _, got = run(events, handles, cuts=cuts, episodes=True, **kw)
-        for key in ("blocked", "wakes", "episodes", "wakeups"):
+        for key in ("blocked", "wakes", "waits", "episodes", "wakeups"):
             a = want[key].sort_values(list(want[key].columns[:3])).reset_index(drop=True)
             b = got[key].sort_values(list(got[key].columns[:3])).reset_index(drop=True)
             pd.testing.assert_frame_equal(a, b, check_dtype=False, obj=f"{key} cuts={cuts}")
@@ -81,6 +81,28 @@ def test_pipe_sleep_is_one_episode_on_the_pipe_and_one_wake():
     assert list(r["wakeups"].columns) == ipc.WAKEUP_COLUMNS
     assert list(r["blocked"].columns) == ipc.BLOCKED_COLUMNS and list(r["wakes"].columns) == ipc.WAKES_COLUMNS
     assert r["stats"]["episodes"] == 1 and r["stats"]["wakeups"] == 1 and r["stats"]["episodes_unattributed"] == 0
+
+
+def test_waits_for_sums_sleeps_per_waker_and_marks_the_main_wait():
+    t = pipe_trace()  # B's read sleep of 34 us ended by A
+    t.enter(40_000, B, "read", cpu=1, fd=3, count=4096)
+    t.switch(41_000, B, 0, state=S, cpu=1)
+    t.enter(44_000, C, "write", cpu=0, fd=5, count=1)
+    t.waking(45_000, C, B, cpu=0, target_cpu=1)
+    t.exit(46_000, C, "write", 1, cpu=0)
+    t.switch(50_000, 0, B, cpu=1)  # 9 us, ended by C
+    t.exit(51_000, B, "read", 1, cpu=1)
+    t.enter(60_000, B, "read", cpu=1, fd=9, count=1)  # an fd with no resource: not in WAITS_FOR
+    t.switch(61_000, B, 0, state=S, cpu=1)
+    t.waking(70_000, A, B, cpu=0, target_cpu=1)
+    t.switch(71_000, 0, B, cpu=1)
+    t.exit(72_000, B, "read", 1, cpu=1)
+    r = all_splits(t.events, {**PIPE_HANDLES, (C, 5): PIPE_W})
+    assert list(r["waits"].columns) == ipc.WAITS_COLUMNS
+    assert rows(r["waits"]) == [(B, A, "pipe:1", 1, 34_000, 34_000, True), (B, C, "pipe:1", 1, 9_000, 9_000, False)]
+    # BLOCKED_ON still has every sleep: the fd-9 one (10 us) on no resource, and both pipe sleeps
+    assert sorted(rows(r["blocked"], ["rid", "episodes", "blocked_ns"]), key=str) == [
+        ("pipe:1", 2, 43_000), (None, 1, 10_000)]
 
 
 def test_unattributed_sleep_and_sleep_outside_syscalls_keep_their_time():

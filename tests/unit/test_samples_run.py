@@ -105,6 +105,28 @@ def test_sample_writes_a_valid_truth(tmp_path, sample, args):
         server = by_role(t, "server")[0]
         assert server["records"] == 500
         assert syscalls_of(t, {server["tid"]}) == {"recvmsg", "sendto"}
+    elif sample == "relay":
+        assert kinds == ["pipe"] * 3 and [x["role"] for x in t["tasks"]][0] == "D"
+        assert {x["role"] for x in t["tasks"]} == {"A", "B", "C", "D"}
+        assert t["planted"]["chain"] == ["D", "C", "B", "A"]
+    elif sample == "ring":
+        assert kinds == ["pipe"] * 3
+        assert sorted(x.get("tokens", 0) for x in t["tasks"]) == [0, t["args"]["laps"], t["args"]["laps"]]
+        assert t["planted"] == {"pattern": "wait_cycle", "cycle": ["P0", "P2", "P1"]}
+    elif sample == "xcpu":
+        assert kinds == ["unix_stream"] * 2
+        cpus = {x["role"]: x["cpu"] for x in t["tasks"]}
+        assert (cpus["ping"] == cpus["pong"]) == ("--same-cpu" in args)
+        assert ("planted" in t) == ("--same-cpu" not in args)
+        assert syscalls_of(t, set(tids)) == {"sendto", "recvfrom"}
+    elif sample == "late_wakeup":
+        hog = "--no-hog" not in args
+        assert kinds == ["pipe"] and ("planted" in t) == hog
+        assert len(by_role(t, "hog")) == hog and not [e for e in t["io"] if e["tid"] not in
+                                                      {x["tid"] for x in by_role(t, "wake")}]
+        wakee = by_role(t, "wakee")[0]
+        assert wakee["messages"] == t["args"]["messages"]
+        assert set(wakee["latency_ns"]) == {"median", "p90", "mean", "max"}
 
 
 def test_validate_finds_broken_truths(tmp_path):

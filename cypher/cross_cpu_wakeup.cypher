@@ -1,0 +1,45 @@
+// cross_cpu_wakeup: pairs of tasks where most wakeups through a pipe or socket ran the woken task on
+// another CPU than the waker's. Each such wakeup costs an inter-processor interrupt, and the woken
+// task runs where the data it is about to read is not in cache (the waker just wrote it on its CPU).
+//
+// WAKES edges (one per waker, wakee and via) count in cross_cpu the wakeups whose wakee then ran on
+// another CPU. Edges through an IPC resource (via not null) are summed per (waker, wakee). The time
+// lost is not measured directly (the trace has no cache misses): lost_ns is the pair's wake-to-run
+// latency prorated to its cross-CPU share (wake_to_run_ns * cross_cpu / wakeups), the part of the
+// scheduling delay spent on wakeups that crossed.
+//
+// Parameters:
+//   $min_cross = 100         at least this many cross-CPU wakeups of the wakee by the waker
+//   $min_percent = 50        and at least this percentage of their wakeups through IPC resources
+//   $limit = 50              at most this many rows
+//   $capture_id = ""         only this capture's tasks (Neo4j holding several captures); "": all
+//
+// Returns, one row per (waker, wakee):
+//   pattern               'cross_cpu_wakeup'
+//   tasks                 [waker tid, wakee tid]
+//   resources             the rids the wakeups went through (no particular order)
+//   count                 cross-CPU wakeups (WAKES cross_cpu, summed)
+//   lost_ns               wake_to_run_ns * count / wakeups (ns; the approximation above)
+//   waker, waker_comm     the waking task
+//   wakee, wakee_comm     the woken task
+//   wakeups               all their wakeups through those resources
+//   percent               100 * count / wakeups (integer)
+//   wake_to_run_ns        summed wake-to-run latency of all those wakeups (ns)
+// Ordered by count descending, then waker and wakee.
+//
+// Read: two tasks that hand work to each other all the time are cheaper on one CPU (or on CPUs that
+// share a cache): pin them together (taskset, sched_setaffinity, cpusets), or batch messages so that
+// fewer wakeups are needed.
+//
+// Runs as-is on LadybugDB and Neo4j 5 (same rows on both: tests/integration/test_detectors.py).
+MATCH (w:Task)-[k:WAKES]->(t:Task)
+WHERE ($capture_id = '' OR w.capture_id = $capture_id)
+  AND k.via IS NOT NULL AND w.tid <> t.tid AND w.tid <> 0
+WITH w, t, collect(DISTINCT k.via) AS resources, sum(k.wakeups) AS wakeups, sum(k.cross_cpu) AS cross,
+     sum(k.wake_to_run_ns) AS wake_to_run_ns
+WHERE cross >= $min_cross AND cross * 100 >= $min_percent * wakeups
+RETURN 'cross_cpu_wakeup' AS pattern, [w.tid, t.tid] AS tasks, resources, cross AS count,
+       wake_to_run_ns * cross / wakeups AS lost_ns, w.tid AS waker, w.comm AS waker_comm,
+       t.tid AS wakee, t.comm AS wakee_comm, wakeups, 100 * cross / wakeups AS percent, wake_to_run_ns
+ORDER BY count DESC, waker, wakee
+LIMIT $limit

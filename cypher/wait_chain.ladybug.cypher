@@ -1,0 +1,53 @@
+// wait_chain: A waits on B, which waits on C, ...: the chains of main waits between tasks, longest
+// and costliest first. The first row is the run's critical path as far as waiting goes: the chain
+// behind the task that lost the most time waiting.
+//
+// A WAITS_FOR edge goes from a sleeper to the task whose wakeup ended its sleeps on one IPC resource;
+// `top` marks each task's main wait (its largest WAITS_FOR edge by blocked time), so following top
+// edges gives at most one next task per task. A chain starts at a task nobody mainly waits on (the
+// end of the line, e.g. the last stage of a pipeline), follows top edges through distinct tasks and
+// stops at a task with no main wait, or whose main wait points back into the chain (a cycle: see
+// wait_cycle). Each hop needs $min_episodes sleeps; at most 8 hops are followed.
+//
+// Parameters:
+//   $min_hops = 2            at least this many hops (2 = three tasks)
+//   $min_episodes = 5        each hop's WAITS_FOR edge has at least this many sleeps
+//   $min_ns = 1000000        the head's first hop adds up to at least this much blocked time (ns)
+//   $limit = 50              at most this many rows
+//   $capture_id = ""         only this capture's tasks (Neo4j holding several captures); "": all
+//
+// Returns, one row per chain:
+//   pattern               'wait_chain'
+//   tasks                 the chain's tids: the head (the waiting task) first, then whom it waits on, ...
+//   resources             the rid of each hop (where tasks[i] slept waiting for tasks[i+1])
+//   count                 the head's sleeps on its first hop (WAITS_FOR episodes)
+//   lost_ns               the head's blocked time on its first hop (ns): what the chain cost the head
+//   hops                  number of hops (size(tasks) - 1)
+//   comms                 the tasks' names, in chain order
+//   hop_episodes          sleeps per hop
+//   hop_ns                blocked time per hop (ns); the waits overlap in time, do not add them up
+// Ordered by lost_ns descending, then hops descending, then the head's tid.
+//
+// Read: the head can only go as fast as the last task of the chain; time spent at the far end
+// propagates to every task before it. Shorten the chain (merge stages, let a stage work ahead with a
+// bigger buffer) or speed up its tail.
+//
+// This is the LadybugDB text (per-hop filter, 1-based lists, properties()); wait_chain.cypher is the
+// Neo4j text. Both give the same rows (tests/integration/test_detectors.py). Path values are taken
+// in the first WITH: Ladybug cannot use a path after a later WITH ... WHERE.
+MATCH (a:Task)
+WHERE ($capture_id = '' OR a.capture_id = $capture_id)
+  AND NOT EXISTS { MATCH (:Task)-[j:WAITS_FOR]->(a) WHERE j.top AND j.episodes >= $min_episodes }
+MATCH p = (a)-[:WAITS_FOR*1..8 (k, n | WHERE k.top AND k.episodes >= $min_episodes)]->(z:Task)
+WITH a, z, properties(nodes(p), 'tid') AS tids, properties(nodes(p), 'comm') AS comms,
+     properties(rels(p), 'via') AS vias, properties(rels(p), 'episodes') AS hop_episodes,
+     properties(rels(p), 'blocked_ns') AS hop_ns, length(p) AS hops
+WHERE hops >= $min_hops AND hop_ns[1] >= $min_ns AND size(list_distinct(tids)) = size(tids)
+OPTIONAL MATCH (z)-[j:WAITS_FOR]->(y:Task)
+WHERE j.top AND j.episodes >= $min_episodes
+WITH a, tids, comms, vias, hop_episodes, hop_ns, hops, y
+WHERE y IS NULL OR list_contains(tids, y.tid)
+RETURN 'wait_chain' AS pattern, tids AS tasks, vias AS resources, hop_episodes[1] AS count,
+       hop_ns[1] AS lost_ns, hops, comms, hop_episodes, hop_ns
+ORDER BY lost_ns DESC, hops DESC, a.tid
+LIMIT $limit

@@ -1,0 +1,42 @@
+// wakeup_latency: tasks woken through a pipe or socket that then waited long for a CPU: the wakeup
+// made them runnable, but they ran only after a long wake-to-run delay (the CPU was busy with other
+// work of the same or higher priority, or the wakee's priority is low).
+//
+// WAKES edges carry the summed and the longest wake-to-run latency of their wakeups. Edges through
+// an IPC resource (via not null) are summed per (wakee, via) over all wakers; a row needs enough
+// wakeups and a mean latency of at least $min_mean_ns.
+//
+// Parameters:
+//   $min_wakeups = 10        at least this many wakeups of the wakee through the resource
+//   $min_mean_ns = 500000    and a mean wake-to-run latency of at least this (ns)
+//   $limit = 50              at most this many rows
+//   $capture_id = ""         only this capture's tasks (Neo4j holding several captures); "": all
+//
+// Returns, one row per (wakee, resource):
+//   pattern               'wakeup_latency'
+//   tasks                 [wakee tid, then its wakers' tids (no particular order)]
+//   resources             [the rid]
+//   count                 the wakeups (WAKES wakeups, summed over the wakers)
+//   lost_ns               their wake-to-run latency, summed (ns): time runnable but not running
+//   wakee, wakee_comm     the woken task
+//   rid                   the resource it was woken through
+//   wakers                who woke it there
+//   mean_ns               lost_ns / count (integer ns)
+//   max_ns                the longest single wake-to-run latency (ns)
+// Ordered by lost_ns descending, then wakee and rid.
+//
+// Read: a mean in the milliseconds means the wakee queued behind other work on its CPU. Look at what
+// else runs there (CPU hogs, its nice value or SCHED_IDLE/SCHED_BATCH policy, a cpuset that is too
+// small); give it a better priority or its own CPU, or move the competing load.
+//
+// Runs as-is on LadybugDB and Neo4j 5 (same rows on both: tests/integration/test_detectors.py).
+MATCH (w:Task)-[k:WAKES]->(t:Task)
+WHERE ($capture_id = '' OR t.capture_id = $capture_id) AND k.via IS NOT NULL AND w.tid <> t.tid
+WITH t, k.via AS rid, collect(DISTINCT w.tid) AS wakers, sum(k.wakeups) AS wakeups,
+     sum(k.wake_to_run_ns) AS wake_to_run_ns, max(k.max_wake_to_run_ns) AS max_ns
+WHERE wakeups >= $min_wakeups AND wake_to_run_ns >= $min_mean_ns * wakeups
+RETURN 'wakeup_latency' AS pattern, [t.tid] + wakers AS tasks, [rid] AS resources, wakeups AS count,
+       wake_to_run_ns AS lost_ns, t.tid AS wakee, t.comm AS wakee_comm, rid, wakers,
+       wake_to_run_ns / wakeups AS mean_ns, max_ns
+ORDER BY lost_ns DESC, wakee, rid
+LIMIT $limit

@@ -1,0 +1,268 @@
+"""The detectors: one Cypher file per pattern in ``cypher/`` (file name = detector id), run on a
+capture's graph (embedded LadybugDB or Neo4j), each row turned into a :class:`Finding` with a plain
+explanation and a concrete suggestion, ranked by the time it cost.
+
+    with LadybugGraph.open(default_path(capture)) as g:
+        findings = run_detectors(g)                   # every detector, ranked
+        findings = run_detectors(g, only={"wait_chain"}, tids=command_tids)
+
+Every detector returns the columns ``pattern, tasks, resources, count, lost_ns`` first (tids, rids,
+occurrences, nanoseconds); the rest of its row is kept in ``Finding.details`` and feeds the
+explanation. The words of each finding are made here, from the row, never from guesses: a detector
+that cannot say something (e.g. who drained a pipe) leaves it out.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterable
+
+from ftraceipc.errors import FtraceIPCError
+from ftraceipc.model.export import human_bytes, human_ns
+
+COMMON = ("pattern", "tasks", "resources", "count", "lost_ns")
+
+
+@dataclass
+class Finding:
+    """One detector row, explained. ``rank`` is 1 for the costliest finding of a report."""
+
+    pattern: str
+    tasks: list[int]
+    resources: list[str]
+    count: int
+    lost_ns: int
+    explanation: str
+    suggestion: str
+    title: str = ""
+    cypher: str = ""  # paste into Neo4j Browser to see the tasks and resources of the finding
+    details: dict[str, Any] = field(default_factory=dict)
+    rank: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        order = ["rank", "pattern", "tasks", "resources", "count", "lost_ns", "explanation", "suggestion",
+                 "title", "cypher", "details"]
+        return {k: d[k] for k in order}
+
+
+class Names:
+    """``comm[tid]`` labels for the tasks of a graph (one query, on first use)."""
+
+    def __init__(self, graph, capture_id: str = ""):
+        self._graph = graph
+        self._cid = capture_id
+        self._comm: dict[int, str] | None = None
+
+    def _load(self) -> dict[int, str]:
+        if self._comm is None:
+            df = self._graph.query("MATCH (t:Task) WHERE $cid = '' OR t.capture_id = $cid "
+                                   "RETURN t.tid AS tid, t.comm AS comm", {"cid": self._cid})
+            self._comm = {int(t): c for t, c in zip(df["tid"].tolist(), df["comm"].tolist())
+                          if isinstance(c, str)}
+        return self._comm
+
+    def __call__(self, tid: Any) -> str:
+        t = int(tid)
+        c = self._load().get(t)
+        return f"{c}[{t}]" if c else f"task {t}"
+
+    def many(self, tids: Iterable[Any], limit: int = 6) -> str:
+        ts = [int(t) for t in tids]
+        shown = ", ".join(self(t) for t in ts[:limit])
+        return shown + (f" and {len(ts) - limit} more" if len(ts) > limit else "")
+
+
+def _kind(rid: str) -> str:
+    return str(rid).split(":", 1)[0]
+
+
+def _buffer_fix(rid: str) -> str:
+    if _kind(rid) in ("pipe", "fifo"):
+        return (f"give {rid} a bigger buffer (fcntl(fd, F_SETPIPE_SZ, 1 << 20); the limit is "
+                "/proc/sys/fs/pipe-max-size)")
+    return f"raise {rid}'s buffer (setsockopt SO_SNDBUF on the writer, SO_RCVBUF on the reader)"
+
+
+def _per(n: float, d: float) -> float:
+    return n / d if d else math.nan
+
+
+# explanation and suggestion per detector: f(row, names) -> (title, explanation, suggestion) --------------
+def _full_buffer_stall(r: dict, n: Names) -> tuple[str, str, str]:
+    w, rid = r["writer"], r["rid"]
+    drainers = r.get("drainers") or []
+    who = (f" {n.many(drainers)} made room by reading ({r['drain_wakeups']:,} wakeups)." if drainers
+           else " No task was seen waking it there.")
+    return (f"{n(w)} stalls writing into the full {rid}",
+            f"{n(w)} slept {r['count']:,} times in {'/'.join(r.get('ops') or ['write'])} on {rid} ({r['kind']}) "
+            f"because its buffer was full: {human_ns(r['lost_ns'])} in all, {human_ns(r['max_ns'])} at most "
+            f"at once.{who} The writer runs at its reader's pace.",
+            f"{_buffer_fix(rid)[0].upper()}{_buffer_fix(rid)[1:]}, make the reader faster or read more per "
+            "call, or have the writer batch into fewer, larger writes.")
+
+
+def _thundering_herd(r: dict, n: Names) -> tuple[str, str, str]:
+    w, rid, k = r["waker"], r["rid"], r["n_wakees"]
+    wpw = r.get("wakeups_per_write")
+    per = (f" ({r['count']:,} wakeups for {r['writes']:,} writes: {wpw:.1f} per write)"
+           if isinstance(wpw, (int, float)) and not math.isnan(wpw) else f" ({r['count']:,} wakeups)")
+    return (f"{n(w)} wakes {k} waiters of {rid} at once",
+            f"{n(w)} woke {k} tasks waiting on {rid} ({n.many(r['wakees'])}){per}. Only one of them can "
+            f"take each message; the others run for nothing and sleep again. Scheduling the extra ones "
+            f"cost about {human_ns(r['lost_ns'])} of wake-to-run time.",
+            "Wake one waiter per message: add the fd to epoll with EPOLLEXCLUSIVE, give each worker its "
+            f"own pipe or socket, or have one task read {rid} and hand out the work "
+            "(poll()/select() on a shared fd always wakes every waiter).")
+
+
+def _wake_then_block(r: dict, n: Names) -> tuple[str, str, str]:
+    t, a, b = r["tid"], r["woken_via"], r["blocked_on"]
+    drainers = r.get("drainers") or []
+    paced = f", so it goes at the pace of {n.many(drainers)}, the reader of {b}" if drainers else ""
+    return (f"{n(t)} is woken through {a} and blocks at once on {b}",
+            f"{n(t)} was woken {r['wakeups']:,} times through {a} (by {n.many(r['wakers'])}) and slept "
+            f"{r['count']:,} times writing into the full {b}: {human_ns(r['lost_ns'])} asleep there{paced}. "
+            "Each wakeup buys it little work before the next sleep.",
+            f"{_buffer_fix(b)[0].upper()}{_buffer_fix(b)[1:]} so the stage can take its next input, speed up "
+            f"the reader of {b}, or merge the two stages into one task.")
+
+
+def _chatty_pingpong(r: dict, n: Names) -> tuple[str, str, str]:
+    a, b = r["a"], r["b"]
+    wk = r["wakeups_ab"] + r["wakeups_ba"]
+    return (f"{n(a)} and {n(b)} ping-pong {r['count']:,} small messages",
+            f"{n(a)} and {n(b)} exchanged {r['count']:,} messages "
+            f"({human_bytes(r['bytes_per_message_ab'])} and {human_bytes(r['bytes_per_message_ba'])} on "
+            f"average each way) with {wk:,} wakeups of each other: about one context switch per message. "
+            f"Scheduling latency alone cost {human_ns(r['lost_ns'])}.",
+            "Batch: send several requests per write (or one larger message), pipeline requests instead of "
+            "waiting for each reply, or do both sides' work in one thread.")
+
+
+def _wait_chain(r: dict, n: Names) -> tuple[str, str, str]:
+    ts, rs = r["tasks"], r["resources"]
+    chain = n(ts[0]) + "".join(f" -> {n(t)} (via {rid})" for t, rid in zip(ts[1:], rs))
+    return (f"wait chain of {r['hops']} hops behind {n(ts[0])}",
+            f"{chain}: each task mainly waits on the next. {n(ts[0])} lost {human_ns(r['lost_ns'])} in "
+            f"{r['count']:,} sleeps waiting on this chain, which can go no faster than {n(ts[-1])} at its end.",
+            f"Shorten the chain (merge stages, or let each stage work ahead with a bigger buffer) or speed up "
+            f"{n(ts[-1])}, the end of the chain.")
+
+
+def _wait_cycle(r: dict, n: Names) -> tuple[str, str, str]:
+    ts, rs = r["tasks"], r["resources"]
+    ring = " -> ".join(f"{n(t)} (via {rid})" for t, rid in zip(ts, rs)) + f" -> {n(ts[0])}"
+    return (f"wait cycle of {r['length']} tasks: they take turns",
+            f"{ring}: each mainly waits on the next, round a cycle, so only one of them runs at a time "
+            f"(about {r['count']:,} rounds). Together they spent {human_ns(r['lost_ns'])} waiting for their turn.",
+            "Let the tasks overlap: keep several messages in flight round the cycle (bigger buffers, no "
+            "wait for each hand-off), or merge them into one task that does the steps in turn.")
+
+
+def _cross_cpu_wakeup(r: dict, n: Names) -> tuple[str, str, str]:
+    return (f"{n(r['waker'])} wakes {n(r['wakee'])} on another CPU",
+            f"{r['count']:,} of the {r['wakeups']:,} wakeups of {n(r['wakee'])} by {n(r['waker'])} through "
+            f"{', '.join(r['resources'])} ({r['percent']}%) ran it on another CPU than the waker's: an "
+            f"inter-processor interrupt each, and the data just written is in the other CPU's cache. Their "
+            f"share of the wake-to-run latency: {human_ns(r['lost_ns'])}.",
+            "Keep the pair on one CPU or on CPUs that share a cache (taskset -c, sched_setaffinity, a "
+            "cpuset), or batch the messages so fewer wakeups are needed.")
+
+
+def _wakeup_latency(r: dict, n: Names) -> tuple[str, str, str]:
+    return (f"{n(r['wakee'])} waits {human_ns(r['mean_ns'])} for a CPU after each wakeup",
+            f"{n(r['wakee'])} was woken {r['count']:,} times through {r['rid']} (by {n.many(r['wakers'])}) "
+            f"and then waited {human_ns(r['mean_ns'])} on average, {human_ns(r['max_ns'])} at most, before it "
+            f"ran: {human_ns(r['lost_ns'])} runnable but not running.",
+            "Find what else runs on its CPU (perf sched timehist, top -H): raise the wakee's priority "
+            "(nice, chrt), give it a CPU of its own, or move the competing load elsewhere.")
+
+
+@dataclass(frozen=True)
+class Detector:
+    id: str
+    explain: Callable[[dict, Names], tuple[str, str, str]]
+
+
+DETECTORS: dict[str, Detector] = {d.id: d for d in [
+    Detector("full_buffer_stall", _full_buffer_stall),
+    Detector("wake_then_block", _wake_then_block),
+    Detector("thundering_herd", _thundering_herd),
+    Detector("chatty_pingpong", _chatty_pingpong),
+    Detector("wait_chain", _wait_chain),
+    Detector("wait_cycle", _wait_cycle),
+    Detector("cross_cpu_wakeup", _cross_cpu_wakeup),
+    Detector("wakeup_latency", _wakeup_latency),
+]}
+
+
+def _plain(v: Any) -> Any:
+    """A cell as plain Python (numpy scalars and arrays, NaN to None, Decimal to int)."""
+    import decimal
+
+    import numpy as np
+
+    if isinstance(v, np.ndarray):
+        return [_plain(x) for x in v.tolist()]
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, decimal.Decimal):
+        return int(v) if v == v.to_integral_value() else float(v)
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    return v
+
+
+BROWSER_QUERY = ("MATCH (t:Task)-[e]->(n)\n"
+                 "WHERE t.capture_id = $cid AND t.tid IN $tids AND (n.tid IN $tids OR n.rid IN $rids)\n"
+                 "RETURN t, e, n")
+
+
+def browser_cypher(capture_id: str, tids: list[int], rids: list[str]) -> str:
+    """What to paste into Neo4j Browser to see a finding: its tasks, resources and the edges between them."""
+    return (f":param cid => {json.dumps(capture_id)}\n:param tids => {json.dumps(tids)}\n"
+            f":param rids => {json.dumps(rids)}\n" + BROWSER_QUERY)
+
+
+def run_detectors(graph, *, only: Iterable[str] | None = None, capture_id: str = "",
+                  tids: set[int] | None = None, params: dict[str, dict[str, Any]] | None = None,
+                  browser_capture_id: str | None = None) -> list[Finding]:
+    """Run the detectors (``only`` these ids) on ``graph`` (LadybugGraph or Neo4jGraph) and return
+    their findings ranked by lost_ns (then count). ``capture_id`` scopes a database holding several
+    captures; ``tids``: keep only findings naming at least one of these tasks; ``params``: per
+    detector parameter overrides."""
+    ids = list(DETECTORS) if only is None else list(only)
+    unknown = [i for i in ids if i not in DETECTORS]
+    if unknown:
+        raise FtraceIPCError(f"unknown detector {unknown[0]!r}", hint=f"choose from {', '.join(DETECTORS)}")
+    names = Names(graph, capture_id)
+    out: list[Finding] = []
+    for did in ids:
+        p = dict((params or {}).get(did, {}))
+        p.setdefault("capture_id", capture_id)
+        df = graph.run_file(did, **p)
+        cols = list(df.columns)
+        for row in df.itertuples(index=False, name=None):
+            r = {c: _plain(v) for c, v in zip(cols, row)}
+            ts = [int(t) for t in r["tasks"] or []]
+            if tids is not None and not (set(ts) & tids):
+                continue
+            title, explanation, suggestion = DETECTORS[did].explain(r, names)
+            rids = [str(x) for x in r["resources"] or []]
+            out.append(Finding(pattern=did, tasks=ts, resources=rids, count=int(r["count"] or 0),
+                               lost_ns=int(r["lost_ns"] or 0), explanation=explanation, suggestion=suggestion,
+                               title=title,
+                               cypher=browser_cypher(browser_capture_id or capture_id, ts, sorted(set(rids))),
+                               details={k: v for k, v in r.items() if k not in COMMON}))
+    out.sort(key=lambda f: (-f.lost_ns, -f.count, f.pattern, f.tasks))
+    for i, f in enumerate(out, 1):
+        f.rank = i
+    return out
+
+
+__all__ = ["DETECTORS", "Detector", "Finding", "run_detectors", "browser_cypher", "BROWSER_QUERY"]

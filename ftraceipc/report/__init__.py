@@ -1,0 +1,1 @@
+"""Reports for people: the ranked findings of ``ftraceipc analyze`` (text, JSON)."""

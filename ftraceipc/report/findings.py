@@ -1,0 +1,75 @@
+"""The ranked findings of ``ftraceipc analyze`` as text (for people) or JSON (for programs)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from ftraceipc.detect import Finding
+from ftraceipc.model.export import human_ns
+
+
+@dataclass
+class Analysis:
+    """What ``analyze`` found in one capture."""
+
+    capture: str
+    capture_id: str
+    backend: str  # "embedded graph.lbug" or the Neo4j URI
+    detectors: list[str]
+    findings: list[Finding]
+    scope: str  # which tasks the findings were kept for
+    hidden: int = 0  # findings dropped because none of their tasks is in scope
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def write_json(a: Analysis, out: TextIO) -> None:
+    """A JSON list of findings, costliest first (keys: pattern, tasks, resources, count, lost_ns,
+    explanation, suggestion, plus rank, title, cypher and the detector's other columns in details)."""
+    json.dump([f.to_json() for f in a.findings], out, indent=1)
+    out.write("\n")
+
+
+def _wrap(label: str, text: str, width: int = 100) -> str:
+    pad = " " * 5
+    return textwrap.fill(text, width=width, initial_indent=f"{pad}{label:<6}", subsequent_indent=pad + " " * 6)
+
+
+def write_text(a: Analysis, out: TextIO, *, cypher: bool = True, top: int = 3) -> None:
+    """The findings, costliest first, at most ``top`` per pattern (0: all); a closing line counts
+    the ones not shown."""
+    n = len(a.findings)
+    total = sum(f.lost_ns for f in a.findings)
+    out.write(f"ftraceipc analyze {a.capture} (capture {a.capture_id}, {a.backend}): "
+              f"{len(a.detectors)} detectors in {a.seconds:.1f} s, "
+              f"{n} finding{'s' if n != 1 else ''} for {a.scope}")
+    if a.hidden:
+        out.write(f"; {a.hidden} more elsewhere on the machine (--all-tasks shows them)")
+    out.write("\n")
+    for note in a.notes:
+        out.write(f"note: {note}\n")
+    if not n:
+        out.write("\nNo inefficient interaction found: no detector fired above its thresholds.\n")
+        return
+    out.write(f"Time lost, as the detectors count it: {human_ns(total)} (findings overlap: do not add them up)\n")
+    shown: dict[str, int] = {}
+    hidden: dict[str, int] = {}
+    for f in a.findings:
+        if top and shown.get(f.pattern, 0) >= top:
+            hidden[f.pattern] = hidden.get(f.pattern, 0) + 1
+            continue
+        shown[f.pattern] = shown.get(f.pattern, 0) + 1
+        out.write(f"\n#{f.rank} {f.pattern}: {f.title}\n")
+        out.write(f"     {f.count:,} occurrences, {human_ns(f.lost_ns)} lost; tasks {', '.join(map(str, f.tasks))}; "
+                  f"resources {', '.join(f.resources) or '-'}\n")
+        out.write(_wrap("why", f.explanation) + "\n")
+        out.write(_wrap("fix", f.suggestion) + "\n")
+        if cypher:
+            out.write("     see it in Neo4j Browser (after 'ftraceipc load CAPTURE --neo4j URI'):\n")
+            out.write("".join(f"       {ln}\n" for ln in f.cypher.splitlines()))
+    if hidden:
+        more = ", ".join(f"{n} {p}" for p, n in sorted(hidden.items(), key=lambda kv: -kv[1]))
+        out.write(f"\nNot shown: {more} (at most {top} per pattern; --top 0 shows all, --format json lists all)\n")

@@ -1,0 +1,118 @@
+"""The words of the findings (ftraceipc/detect): each detector's row explained with its own numbers,
+the suggestion fitting the resource (pipe vs socket), and the Neo4j Browser snippet."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ftraceipc.detect import DETECTORS, Finding, browser_cypher
+
+
+class FakeNames:
+    """comm[tid] labels without a database (the Names interface: call and many)."""
+
+    def __call__(self, tid):
+        return f"t{tid}[{tid}]"
+
+    def many(self, tids, limit=6):
+        return ", ".join(self(t) for t in tids)
+
+
+ROWS = {
+    "full_buffer_stall": {"writer": 5, "rid": "pipe:9", "kind": "pipe", "count": 63, "lost_ns": 12_300_000,
+                          "max_ns": 400_000, "ops": ["write"], "drainers": [6], "drain_wakeups": 60},
+    "wake_then_block": {"tid": 2, "woken_via": "pipe:1", "blocked_on": "unix:7", "wakeups": 40, "wakers": [1],
+                        "count": 38, "lost_ns": 9_000_000, "drainers": [3]},
+    "thundering_herd": {"waker": 1, "rid": "pipe:1", "n_wakees": 4, "wakees": [2, 3, 4, 5], "count": 84,
+                        "writes": 21, "wakeups_per_write": 4.0, "lost_ns": 300_000},
+    "chatty_pingpong": {"a": 1, "b": 2, "count": 4000, "bytes_per_message_ab": 16.0, "bytes_per_message_ba": 16.0,
+                        "wakeups_ab": 1990, "wakeups_ba": 1995, "lost_ns": 20_000_000},
+    "wait_chain": {"tasks": [4, 3, 2, 1], "resources": ["pipe:3", "pipe:2", "pipe:1"], "hops": 3, "count": 60,
+                   "lost_ns": 130_000_000},
+    "wait_cycle": {"tasks": [1, 3, 2], "resources": ["pipe:2", "pipe:3", "pipe:1"], "length": 3, "count": 300,
+                   "lost_ns": 50_000_000},
+    "cross_cpu_wakeup": {"waker": 1, "wakee": 2, "resources": ["unix:4"], "count": 990, "wakeups": 1000,
+                         "percent": 99, "lost_ns": 5_000_000},
+    "wakeup_latency": {"wakee": 2, "rid": "pipe:1", "wakers": [1], "count": 200, "mean_ns": 3_000_000,
+                       "max_ns": 9_000_000, "lost_ns": 600_000_000},
+}
+SAYS = {  # what each explanation must contain (numbers in the words of human_ns)
+    "full_buffer_stall": ["t5[5]", "63 times", "pipe:9", "12.3 ms", "t6[6]"],
+    "wake_then_block": ["t2[2]", "40 times through pipe:1", "38 times", "unix:7", "9.0 ms", "t3[3]"],
+    "thundering_herd": ["t1[1]", "4 tasks", "84 wakeups for 21 writes", "4.0 per write"],
+    "chatty_pingpong": ["t1[1]", "t2[2]", "4,000 messages", "16 B", "3,985 wakeups", "20.0 ms"],
+    "wait_chain": ["t4[4] -> t3[3] (via pipe:3) -> t2[2] (via pipe:2) -> t1[1] (via pipe:1)", "130.0 ms", "60 sleeps"],
+    "wait_cycle": ["t1[1] (via pipe:2) -> t3[3] (via pipe:3) -> t2[2] (via pipe:1) -> t1[1]", "300 rounds", "50.0 ms"],
+    "cross_cpu_wakeup": ["990 of the 1,000", "t2[2]", "t1[1]", "99%", "5.0 ms"],
+    "wakeup_latency": ["t2[2]", "200 times", "3.0 ms on average", "9.0 ms at most", "600.0 ms"],
+}
+FIXES = {"full_buffer_stall": "F_SETPIPE_SZ", "wake_then_block": "SO_SNDBUF", "thundering_herd": "EPOLLEXCLUSIVE",
+         "chatty_pingpong": "Batch", "wait_chain": "t1[1]", "wait_cycle": "merge", "cross_cpu_wakeup": "taskset",
+         "wakeup_latency": "priority"}
+
+
+@pytest.mark.parametrize("detector", list(DETECTORS))
+def test_explanation_uses_the_rows_numbers_and_the_fix_fits(detector):
+    title, why, fix = DETECTORS[detector].explain(ROWS[detector], FakeNames())
+    for needle in SAYS[detector]:
+        assert needle in why, (needle, why)
+    assert FIXES[detector] in fix, fix
+    assert title and "\n" not in title and why.endswith(".") and fix.endswith(".")
+
+
+def test_every_detector_has_words():
+    assert set(DETECTORS) == set(ROWS) == set(SAYS)
+
+
+def test_herd_without_writes_says_wakeups_only():
+    r = dict(ROWS["thundering_herd"], writes=0, wakeups_per_write=None)
+    _, why, _ = DETECTORS["thundering_herd"].explain(r, FakeNames())
+    assert "(84 wakeups)" in why and "per write" not in why
+
+
+def test_full_buffer_on_a_socket_suggests_socket_buffers():
+    r = dict(ROWS["full_buffer_stall"], rid="unix:9", kind="unix_stream", drainers=[])
+    _, why, fix = DETECTORS["full_buffer_stall"].explain(r, FakeNames())
+    assert "SO_SNDBUF" in fix and "F_SETPIPE_SZ" not in fix
+    assert "No task was seen waking it there." in why
+
+
+def test_finding_json_has_the_issue_keys_first_after_rank():
+    f = Finding("wait_chain", [1, 2], ["pipe:1"], 3, 4, "why.", "fix.", title="t", cypher="c", details={"hops": 1}, rank=1)
+    d = f.to_json()
+    assert list(d) == ["rank", "pattern", "tasks", "resources", "count", "lost_ns", "explanation", "suggestion",
+                       "title", "cypher", "details"]
+    json.dumps(d)
+
+
+def test_browser_cypher_sets_parameters_and_never_splices_them():
+    text = browser_cypher("abc'def", [1, 2], ["pipe:1"])
+    lines = text.splitlines()
+    assert lines[:3] == [':param cid => "abc\'def"', ":param tids => [1, 2]", ':param rids => ["pipe:1"]']
+    query = "\n".join(lines[3:])
+    assert "abc" not in query and "pipe:1" not in query and "$tids" in query and "$rids" in query and "$cid" in query
+
+
+def test_text_report_shows_at_most_top_per_pattern_and_counts_the_rest():
+    import io
+
+    from ftraceipc.report.findings import Analysis, write_text
+
+    fs = [Finding("wakeup_latency", [i], ["pipe:1"], 1, 100 - i, "why.", "fix.", title=f"w{i}", rank=i)
+          for i in range(1, 6)] + [Finding("wait_chain", [9, 8, 7], ["pipe:2", "pipe:3"], 2, 1, "w.", "f.",
+                                           title="chain", rank=6)]
+    a = Analysis(capture="c", capture_id="id", backend="b", detectors=["x"], findings=fs, scope="s")
+    out = io.StringIO()
+    write_text(a, out, cypher=False, top=2)
+    text = out.getvalue()
+    assert [ln.split(":")[0] for ln in text.splitlines() if ln.startswith("#")] == [
+        "#1 wakeup_latency", "#2 wakeup_latency", "#6 wait_chain"]
+    assert "Not shown: 3 wakeup_latency" in text
+    out = io.StringIO()
+    write_text(a, out, cypher=False, top=0)
+    assert out.getvalue().count("\n#") == 6 and "Not shown" not in out.getvalue()
+    out = io.StringIO()
+    write_text(Analysis("c", "id", "b", ["x"], [], "s"), out)
+    assert "0 findings" in out.getvalue() and "No inefficient interaction found" in out.getvalue()
