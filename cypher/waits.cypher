@@ -7,6 +7,7 @@
 // Parameters:
 //   $min_blocked_ns = 0   leave out (task, resource) pairs blocked for less (ns)
 //   $limit = 50           at most this many rows
+//   $capture_id = ""      only this capture's tasks (Neo4j holding several captures); "": all
 //
 // Returns, one row per (blocked task, resource, waker):
 //   tid, comm             the blocked task
@@ -20,7 +21,7 @@
 // Runs as-is on LadybugDB and Neo4j 5 (checked on Ladybug against the model in
 // tests/integration/test_graph_ladybug.py).
 MATCH (t:Task)-[b:BLOCKED_ON]->(r:Resource)
-WHERE b.blocked_ns >= $min_blocked_ns
+WHERE b.blocked_ns >= $min_blocked_ns AND ($capture_id = '' OR t.capture_id = $capture_id)
 OPTIONAL MATCH (w:Task)-[k:WAKES]->(t)
 WHERE k.via = r.rid
 WITH t, r, b, w, coalesce(sum(k.wakeups), 0) AS wakeups, coalesce(sum(k.wake_to_run_ns), 0) AS wake_to_run_ns

@@ -360,16 +360,34 @@ def _cell(v):
         return str(v)
 
 
+def _query_file(text: str):
+    """A query file named instead of Cypher text: ``top_talkers`` (a file of cypher/) or a path to a
+    ``.cypher`` file; None for Cypher text."""
+    import re
+
+    from ftraceipc.graph import CYPHER_DIR
+
+    t = text.strip()
+    if re.fullmatch(r"\w+", t) and (CYPHER_DIR / f"{t}.cypher").is_file():
+        return t
+    if t.endswith(".cypher") and "\n" not in t:
+        if not Path(t).is_file():
+            raise CommandError(f"no query file {t}", hint="give Cypher text, a .cypher path or a name from cypher/")
+        return Path(t)
+    return None
+
+
 @app.command(epilog="""\b
 Examples:
   ftraceipc query run.ftipc "MATCH (t:Task) RETURN count(t) AS n"
-  ftraceipc query run.ftipc "$(cat cypher/top_talkers.cypher)" --param min_bytes=1 --param limit=5
+  ftraceipc query run.ftipc top_talkers -p limit=5          a query of cypher/, its header's defaults
+  ftraceipc query run.ftipc wait_chain -f json
   ftraceipc query run.ftipc "MATCH (t:Task) WHERE t.comm = \\$c RETURN t.tid AS tid" --param c=nginx -f json
   NEO4J_PASSWORD=... ftraceipc query bolt://localhost:7687 "MATCH (t:Task) RETURN t.capture_id AS c, count(*) AS n" -f csv
 """)
 def query(
     target: str = typer.Argument(..., help="A capture directory (embedded graph, built on first use) or a Neo4j URI."),
-    cypher: str = typer.Argument(..., help="One Cypher statement; $names are --param values."),
+    cypher: str = typer.Argument(..., help="One Cypher statement ($names are --param values), or a query file: a name from cypher/ (top_talkers, wait_chain, ...) or a path to a .cypher file, run with its header's defaults."),
     param: List[str] = typer.Option([], "--param", "-p", help="NAME=VALUE (repeatable); numbers become int/float, else strings."),
     format: str = typer.Option("table", "--format", "-f", help="table, json or csv."),
     user: Optional[str] = typer.Option(None, "--user", help="Neo4j user (default $NEO4J_USER, else neo4j)."),
@@ -385,13 +403,14 @@ def query(
     params = _params(param)
     if not cypher.strip():
         raise CommandError("the Cypher query is empty")
+    qfile = _query_file(cypher)
     if _is_uri(target):
         g = _connect_neo4j(target, user, password_env)
     else:
         g, _ = _embedded_graph(Path(target))
     try:
         with g:
-            df = g.query(cypher, params)
+            df = g.run_file(qfile, **params) if qfile is not None else g.query(cypher, params)
     except GraphError as e:
         lines = [ln.strip() for ln in str(e.message).splitlines() if ln.strip()]
         raise GraphError(lines[0] if lines else "query failed", query=cypher) from None

@@ -51,10 +51,15 @@ def test_query_json_builds_the_embedded_graph(capture):
     assert r.stdout.splitlines() == ["n", str(out[0]["n"])]
     assert r.stderr == ""  # not rebuilt
     r = cc.cli("query", capture, (Path(cc.REPO) / "cypher" / "top_talkers.cypher").read_text(),
-               "-p", "min_bytes=1", "-p", "limit=2")
+               "-p", "min_bytes=1", "-p", "limit=2", "-p", "capture_id=")
     assert r.returncode == 0, r.stderr
     assert r.stdout.split()[:7] == ["writer", "writer_comm", "reader", "reader_comm", "bytes", "messages", "channels"]
     assert len(r.stdout.strip().splitlines()) == 3
+    # the same by name (header defaults filled in) and by path
+    by_name = cc.cli("query", capture, "top_talkers", "-p", "limit=2")
+    assert by_name.returncode == 0 and by_name.stdout == r.stdout, by_name.stderr
+    by_path = cc.cli("query", capture, str(Path(cc.REPO) / "cypher" / "top_talkers.cypher"), "-p", "limit=2")
+    assert by_path.returncode == 0 and by_path.stdout == r.stdout, by_path.stderr
 
 
 @needs_capture
@@ -69,6 +74,7 @@ def test_query_bad_input(tmp_path):
     assert_one_error_line(cc.cli("query", tmp_path / "nope.ftipc", "RETURN 1"), "no capture at")
     assert_one_error_line(cc.cli("query", tmp_path, "RETURN 1", "--format", "xml"), "--format")
     assert_one_error_line(cc.cli("query", tmp_path, "RETURN 1", "--param", "novalue"), "--param")
+    assert_one_error_line(cc.cli("query", tmp_path, "nope/missing.cypher"), "no query file nope/missing.cypher")
 
 
 def test_load_unreachable_neo4j_is_one_line(tmp_path):

@@ -259,7 +259,7 @@ def test_query_errors_are_ours():
         with pytest.raises(GraphError, match="Binder exception"):
             g.query("MATCH (t:Nope) RETURN t")
         with pytest.raises(GraphError, match=r"missing query parameter\(s\): \$limit"):
-            g.query(read_query("top_talkers").text, {"min_bytes": 1})
+            g.query(read_query("top_talkers").text, {"min_bytes": 1, "capture_id": ""})
         assert len(g.query("MATCH (t:Task) RETURN t.tid AS tid")) == 4  # still usable
     g.close()  # closed twice: fine
     with pytest.raises(GraphError, match="closed"):
