@@ -7,6 +7,7 @@ Every test leaves no ``ftraceipc-*`` instance of ours behind (checked by ``conft
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -305,3 +306,44 @@ def test_command_runs_as_the_sudo_invoking_user(tmp_path):
         cc.assert_complete(out)  # the capture itself is still written by root
     finally:
         shutil.rmtree(shared, ignore_errors=True)
+
+
+OPENER = r"""
+import os, sys, time
+def opener(name):
+    if name:
+        with open("/proc/thread-self/comm", "w") as f:
+            f.write(name)
+    for _ in range(20):
+        fd = os.open("/etc/hostname", os.O_RDONLY)
+        time.sleep(0.002)
+        os.close(fd)
+pids = []
+for name in ("ftipc-namer", "ftipc-proc", ""):
+    pid = os.fork()
+    if pid == 0:
+        opener(name)
+        os._exit(0)
+    pids.append(pid)
+for p in pids:
+    os.waitpid(p, 0)
+print(*pids)
+"""
+
+
+def test_open_watcher_leaves_out_tasks_named_like_our_proc_readers(tmp_path):
+    """Another capture's /proc readers (named ftipc-namer / ftipc-proc) must not wake our open watcher:
+    their opens are not looked up; an ordinary task's opens are."""
+    out = tmp_path / "names.ftipc"
+    r = cc.cli("capture", "-o", out, "--no-model", "--", sys.executable, "-c", OPENER, timeout=120)
+    assert r.returncode == 0, r.stderr
+    namer, proc, plain = map(int, r.stdout.split())
+    looked_up = [(rec["pid"], target) for rec in map(json.loads, (out / "opens.jsonl").read_text().splitlines())
+                 if rec.get("when") == "open" for target in rec["fds"].values()]
+    hostname = {pid for pid, target in looked_up if target == "/etc/hostname"}
+    assert plain in hostname  # (the renamed ones' own open of /proc/thread-self/comm came before the name)
+    assert namer not in hostname and proc not in hostname, looked_up
+    # the kernel saw all three open (the main instance is not filtered by name)
+    opens = cc.events_jsonl(out, "sys_exit_openat")
+    tids = {e["tid"] for e in opens if e["ret"] >= 0}
+    assert {namer, proc, plain} <= tids
