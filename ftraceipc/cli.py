@@ -71,9 +71,10 @@ def capture(
     clock: str = typer.Option("local", "--clock", help="Trace clock (local, global, mono, x86-tsc, ...)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing capture at -o."),
     list_events: bool = typer.Option(False, "--list-events", help="Print the default event set and exit."),
-    no_model: bool = typer.Option(False, "--no-model", help="Skip the IPC model summary at the end (build it later with 'ftraceipc model')."),
+    no_model: bool = typer.Option(False, "--no-model", help="Skip the IPC model summary, the graph (CAPTURE/graph.lbug) and the top findings at the end (later: 'ftraceipc model', 'ftraceipc analyze')."),
 ) -> None:
-    """Record a capture: raw per-CPU ring-buffer pages, formats and /proc snapshots."""
+    """Record a capture: raw per-CPU ring-buffer pages, formats and /proc snapshots; then summarize the
+    IPC model, build the embedded graph and name the top findings."""
     from ftraceipc.capture import events as ev
 
     if list_events:
@@ -218,15 +219,15 @@ def _is_uri(target: str) -> bool:
 
 
 def _neo4j_password(var: Optional[str]) -> Optional[str]:
-    """The password from the environment variable ``var`` (default NEO4J_PASSWORD); never echoed."""
+    """The password from the environment variable ``var`` when one is named (it must be set); else
+    None: Neo4jGraph then takes NEO4J_PASSWORD or the config file (ftraceipc.config). Never echoed."""
     import os
 
-    name = var or "NEO4J_PASSWORD"
-    value = os.environ.get(name)
-    if value is None and var is not None:
-        raise CommandError(f"--password-env {var}: that environment variable is not set")
+    if var is None:
+        return None
+    value = os.environ.get(var)
     if value is None:
-        raise CommandError("no Neo4j password: set NEO4J_PASSWORD", hint="or name another variable with --password-env")
+        raise CommandError(f"--password-env {var}: that environment variable is not set")
     return value
 
 

@@ -6,8 +6,10 @@
         df = g.query("MATCH (t:Task) RETURN count(t) AS n")
         df = g.run_file("top_talkers", limit=5)
 
-Credentials come from the arguments, else from the environment (``NEO4J_URI``, ``NEO4J_USER``,
-default ``neo4j``, ``NEO4J_PASSWORD``); a password is never printed or put in an error message.
+Credentials: the arguments, else the environment (``NEO4J_URI``, ``NEO4J_USER``, ``NEO4J_PASSWORD``),
+else the ``[neo4j]`` table of the config file (``$FTRACEIPC_CONFIG`` or
+``~/.config/ftraceipc/config.toml``, see ftraceipc.config), else user ``neo4j``; a password is never
+printed or put in an error message.
 
 The graph is the one of the embedded backend, built by the same code
 (``ftraceipc.graph.ladybug._arrow_tables``): same labels, relationship types and properties, same
@@ -20,12 +22,24 @@ Several captures may share one database: every node and relationship has ``captu
 are (capture_id, tid) and (capture_id, rid) (composite uniqueness constraints of schema.cypher).
 The query files assume one capture per database; with several, filter on ``capture_id``.
 
-Idempotence: ``load`` first deletes the capture's subgraph (``delete_capture``: batched DETACH
-DELETE of its nodes, ``CALL {...} IN TRANSACTIONS``), then MERGEs the nodes on their keys and
-CREATEs the relationships, in batches of ``batch`` rows per transaction (``UNWIND`` over column
-lists: ``$tid[i]``, ...). So loading
-the same capture again gives the same graph, and parallel WAKES edges (one per waker, wakee, via) stay
-parallel. A load that fails half-way leaves a partial capture: load it again.
+Loading (``load``), the fast path for a server shared by several captures (no APOC, no admin import):
+
+1. ``delete_capture``: the capture's relationships, then its nodes, in transactions of ``batch``
+   rows (``CALL {...} IN TRANSACTIONS``; relationships first, so that no transaction holds a node's
+   whole neighbourhood, which can exceed the server's transaction memory).
+2. Nodes are CREATEd (the capture was just deleted: no MERGE, no index probe per row), in batches
+   of ``batch`` rows by ``writers`` sessions in parallel, column-wise (``UNWIND range(0,
+   size($tid) - 1) AS i CREATE (n:Task {tid: $tid[i], ...})``), each batch returning its nodes'
+   internal ids. The uniqueness constraints of schema.cypher still hold: a second load of the same
+   capture running at the same time fails instead of doubling the nodes.
+3. Relationships find their ends by those ids (``MATCH (a) WHERE id(a) = $_src[i]``: a NodeByIdSeek,
+   not a composite-index seek), are sorted by start node and written in batches of ``batch`` rows
+   by ``writers`` sessions in parallel, each session a contiguous run of start nodes. Every batch
+   checks that it created as many relationships as it was given.
+
+So loading the same capture again gives the same graph, and parallel WAKES edges (one per waker,
+wakee, via) stay parallel. A load that fails half-way leaves a partial capture that the next load
+of it deletes first: load it again. Measured speeds: BENCHMARKS.md section 5.
 
 Errors are GraphError with one line: "cannot reach Neo4j at URI: ...; is it running?", the
 credentials refused, a server older than 5, or the server's own message for a Cypher error.
@@ -46,7 +60,8 @@ from ftraceipc.model import ipc
 NODE_KEYS = {"Task": "tid", "Resource": "rid"}
 # rel type -> (from label, to label)
 REL_ENDS = {"WRITES": ("Task", "Resource"), "READS": ("Task", "Resource"), "BLOCKED_ON": ("Task", "Resource"),
-            "WAKES": ("Task", "Task"), "FLOWS": ("Task", "Task"), "PEER": ("Resource", "Resource")}
+            "WAKES": ("Task", "Task"), "FLOWS": ("Task", "Task"), "WAITS_FOR": ("Task", "Task"),
+            "PEER": ("Resource", "Resource")}
 DEFAULT_USER = "neo4j"
 SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 
@@ -84,45 +99,66 @@ def schema_statements() -> list[str]:
 
 
 def _node_cypher(label: str, props: list[str]) -> str:
-    """Column-wise batches (one list per property: packing is cheaper than one map per row)."""
+    """CREATE one node per row from column-wise lists (one list per property: packing is cheaper
+    than one map per row); returns each node's key and internal id."""
     key = NODE_KEYS[label]
-    sets = ", ".join(f"n.{p} = ${p}[i]" for p in props if p not in (key, "capture_id"))
-    return (f"UNWIND range(0, size(${key}) - 1) AS i MERGE (n:{label} {{capture_id: $cid, {key}: ${key}[i]}})"
-            + (f" SET {sets}" if sets else ""))
+    body = ", ".join(["capture_id: $cid"] + [f"{p}: ${p}[i]" for p in props if p != "capture_id"])
+    return (f"UNWIND range(0, size(${key}) - 1) AS i CREATE (n:{label} {{{body}}}) "
+            f"RETURN ${key}[i] AS k, id(n) AS id")
+
+
+SRC, DST = "_src", "_dst"  # parameter names of the end nodes' internal ids (not property names)
 
 
 def _rel_cypher(typ: str, props: list[str]) -> str:
-    a, b = REL_ENDS[typ]
+    """CREATE one relationship per row between nodes given by internal id (``$_src``, ``$_dst``)."""
     body = ", ".join(["capture_id: $cid"] + [f"{p}: ${p}[i]" for p in props])
-    return (f"UNWIND range(0, size($`from`) - 1) AS i MATCH (a:{a} {{capture_id: $cid, {NODE_KEYS[a]}: $`from`[i]}}) "
-            f"MATCH (b:{b} {{capture_id: $cid, {NODE_KEYS[b]}: $`to`[i]}}) CREATE (a)-[:{typ} {{{body}}}]->(b)")
+    return (f"UNWIND range(0, size(${SRC}) - 1) AS i MATCH (a) WHERE id(a) = ${SRC}[i] "
+            f"MATCH (b) WHERE id(b) = ${DST}[i] CREATE (a)-[:{typ} {{{body}}}]->(b)")
+
+
+def _column(col) -> list:
+    """An Arrow column as a Python list (numpy's tolist is much faster than Arrow's for numbers)."""
+    import pyarrow as pa
+
+    t = col.type
+    if col.null_count == 0 and (pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_floating(t)):
+        return col.to_numpy().tolist()
+    return col.to_pylist()
 
 
 class Neo4jGraph:
     """A connection to a Neo4j 5 server (a context manager; ``close`` is safe to call twice)."""
 
     def __init__(self, uri: str | None = None, user: str | None = None, password: str | None = None, *,
-                 database: str | None = None, connection_timeout: float = 10.0, writers: int = 1):
+                 database: str | None = None, connection_timeout: float = 10.0, writers: int = 2):
         try:
             import neo4j
         except ImportError as e:  # pragma: no cover
             raise GraphError("the neo4j driver is not installed", hint="pip install neo4j") from e
+        from ftraceipc.config import neo4j_settings
+
         self._neo4j = neo4j
-        self.uri = uri or os.environ.get("NEO4J_URI")
-        self.user = user or os.environ.get("NEO4J_USER") or DEFAULT_USER
-        password = password if password is not None else os.environ.get("NEO4J_PASSWORD")
+        self._driver = None
+        settings = neo4j_settings(uri, user, password)
+        self.uri = settings.uri
+        self.user = settings.user or DEFAULT_USER
+        password = settings.password
         self.database = database
         self.load_timings: dict[str, float] = {}
+        if writers < 1:
+            raise GraphError(f"writers must be >= 1 (got {writers})")
         self.writers = writers
         self.server_version: str | None = None
-        self._driver = None
         if not self.uri:
-            raise GraphError("no Neo4j URI given", hint="pass one (bolt://HOST:7687) or set NEO4J_URI")
+            raise GraphError("no Neo4j URI given",
+                             hint="pass one (bolt://HOST:7687), set NEO4J_URI or uri in [neo4j] of the config file")
         scheme = self.uri.split("://", 1)[0] if "://" in self.uri else ""
         if scheme not in SCHEMES:
             raise GraphError(f"bad Neo4j URI {self.uri!r}: the scheme must be one of {', '.join(SCHEMES)}")
         if password is None:
-            raise GraphError(f"no password for Neo4j user {self.user}", hint="set NEO4J_PASSWORD")
+            raise GraphError(f"no password for Neo4j user {self.user}",
+                             hint="set NEO4J_PASSWORD or password in [neo4j] of ~/.config/ftraceipc/config.toml")
         ex = neo4j.exceptions
         try:
             self._driver = neo4j.GraphDatabase.driver(self.uri, auth=(self.user, password),
@@ -253,44 +289,69 @@ class Neo4jGraph:
         return {r["c"] for r in rows if r["c"] is not None}
 
     def delete_capture(self, capture_id: str, batch: int = 10000) -> None:
-        """Delete one capture's nodes and relationships (batched, one transaction per batch)."""
+        """Delete one capture's relationships, then its nodes (one transaction per ``batch`` rows).
+        Every relationship starts at a node of its capture, so walking out of them finds them all."""
+        b = int(batch)
         for label in NODE_KEYS:
-            self._exec(f"MATCH (n:{label}) WHERE n.capture_id = $cid "
-                       f"CALL (n) {{ DETACH DELETE n }} IN TRANSACTIONS OF {int(batch)} ROWS",
-                       {"cid": capture_id})
+            self._exec(f"MATCH (n:{label} {{capture_id: $cid}})-[e]->() "
+                       f"CALL (e) {{ DELETE e }} IN TRANSACTIONS OF {b} ROWS", {"cid": capture_id})
+        for label in NODE_KEYS:
+            self._exec(f"MATCH (n:{label} {{capture_id: $cid}}) "
+                       f"CALL (n) {{ DETACH DELETE n }} IN TRANSACTIONS OF {b} ROWS", {"cid": capture_id})
 
-    def _write_batches(self, cypher: str, cols: dict[str, list], n: int, cid: str, batch: int) -> None:
-        """One transaction per batch; ``self.writers`` sessions in parallel (so that packing a batch
-        in Python overlaps the server's work on another). A deadlock between two batches is a
-        transient error: the driver retries that transaction."""
+    def _write_batches(self, cypher: str, cols: dict[str, list], n: int, cid: str, batch: int, *,
+                       writers: int = 1, returns: bool = False) -> list:
+        """One transaction per batch of at most ``batch`` rows (evened out so that every session
+        gets as many batches); ``writers`` sessions in parallel, each a contiguous run of batches
+        (rows sorted by start node: the sessions rarely share a node, so rarely wait on each
+        other's locks; a deadlock is a transient error the driver retries). With ``returns``, the
+        records of every batch in order; else each batch must have created one relationship per
+        row."""
         from concurrent.futures import ThreadPoolExecutor
 
         def work(tx, params):
-            tx.run(cypher, params).consume()
+            res = tx.run(cypher, params)
+            if returns:
+                return [r.values() for r in res]
+            made = res.consume().counters.relationships_created
+            m = len(params[SRC])
+            if made != m:
+                raise GraphError(f"created {made} of {m} relationships of capture {cid}: nodes of the capture "
+                                 "vanished during the load (a delete or load of it at the same time?); load it again",
+                                 query=cypher)
+            return []
 
         def run(starts):
+            out = []
             with self._session() as s:
                 for i in starts:
                     params = {k: v[i:i + batch] for k, v in cols.items()}
                     params["cid"] = cid
-                    s.execute_write(work, params)
+                    out += s.execute_write(work, params)
+            return out
 
+        k = max(1, min(writers, n))
+        nb = -(-n // batch)  # batches of at most ``batch`` rows, as many for every session
+        nb = -(-nb // k) * k
+        batch = max(1, -(-n // nb))
         starts = list(range(0, n, batch))
-        k = max(1, min(self.writers, len(starts)))
+        k = max(1, min(k, len(starts)))
         try:
             if k == 1:
-                run(starts)
-            else:
-                with ThreadPoolExecutor(k) as pool:
-                    for f in [pool.submit(run, starts[j::k]) for j in range(k)]:
-                        f.result()
+                return run(starts)
+            parts = [starts[j * len(starts) // k:(j + 1) * len(starts) // k] for j in range(k)]
+            with ThreadPoolExecutor(k) as pool:
+                futures = [pool.submit(run, p) for p in parts]
+                return [r for f in futures for r in f.result()]
+        except GraphError:
+            raise
         except (self._neo4j.exceptions.Neo4jError, self._neo4j.exceptions.DriverError, OSError) as e:
             raise self._wrap(e, cypher) from None
 
     def load(self, model: ipc.Model, batch: int = 10000) -> dict[str, int]:
         """Load (or re-load) ``model`` as its capture's subgraph; returns rows per label/type.
         Seconds per step are left in ``self.load_timings``."""
-        from ftraceipc.graph.ladybug import _arrow_tables
+        from ftraceipc.graph.ladybug import REL_TABLES, _arrow_tables
 
         if batch < 1:
             raise GraphError(f"batch must be >= 1 (got {batch})")
@@ -302,20 +363,45 @@ class Neo4jGraph:
         self.create_schema()
         self.delete_capture(cid, batch)
         timings["delete"] = time.perf_counter() - t
-        for name, tbl in tables.items():  # nodes first
-            if not tbl.num_rows:
+        ids: dict[str, tuple[pd.Index, np.ndarray]] = {}  # label -> (keys, internal ids)
+        for name, tbl in tables.items():  # node tables first (dict order)
+            if name not in NODE_KEYS:
                 continue
             t = time.perf_counter()
-            cols = tbl.drop_columns([c for c in ("capture_id",) if c in tbl.column_names]).to_pydict()
-            if name in NODE_KEYS:
-                cypher = _node_cypher(name, [c for c in tbl.column_names])
-            else:
-                cypher = _rel_cypher(name, [c for c in tbl.column_names if c not in ("from", "to")])
-            self._write_batches(cypher, cols, tbl.num_rows, cid, batch)
+            tbl = tbl.drop_columns([c for c in ("capture_id",) if c in tbl.column_names])
+            recs = []
+            if tbl.num_rows:
+                cols = {c: _column(tbl.column(c)) for c in tbl.column_names}
+                recs = self._write_batches(_node_cypher(name, tbl.column_names), cols, tbl.num_rows, cid, batch,
+                                           writers=self.writers, returns=True)
+            ids[name] = (pd.Index([r[0] for r in recs]), np.array([r[1] for r in recs], dtype=np.int64))
+            timings[name] = time.perf_counter() - t
+        for name, tbl in tables.items():
+            if name in NODE_KEYS or not tbl.num_rows:
+                continue
+            t = time.perf_counter()
+            a, b = REL_ENDS.get(name) or REL_TABLES[name][:2]
+            src = self._node_ids(ids, a, tbl.column("from"), name)
+            dst = self._node_ids(ids, b, tbl.column("to"), name)
+            order = np.argsort(src, kind="stable")
+            props = [c for c in tbl.column_names if c not in ("from", "to")]
+            sorted_tbl = tbl.select(props).take(order) if props else None
+            cols = {SRC: src[order].tolist(), DST: dst[order].tolist()}
+            for c in props:
+                cols[c] = _column(sorted_tbl.column(c))
+            self._write_batches(_rel_cypher(name, props), cols, tbl.num_rows, cid, batch, writers=self.writers)
             timings[name] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
         self.load_timings = timings
         return {name: tbl.num_rows for name, tbl in tables.items()}
+
+    @staticmethod
+    def _node_ids(ids: dict, label: str, keys, typ: str) -> np.ndarray:
+        index, internal = ids[label]
+        pos = index.get_indexer(keys.to_pandas())
+        if (pos < 0).any():  # _arrow_tables makes a node for every endpoint: a bug if not
+            raise GraphError(f"{typ}: {int((pos < 0).sum())} end(s) have no {label} node")
+        return internal[pos]
 
     def counts(self, capture_id: str | None = None) -> dict[str, int]:
         """Nodes per label and relationships per type (of one capture, or of all)."""

@@ -188,3 +188,22 @@ def test_analyze_neo4j_errors_are_one_line(herd, neo4j_server):
                timeout=60)
     line = assert_one_error_line(r)
     assert "wrong-password-1" not in line and ("auth" in line.lower() or "password" in line.lower()), line
+
+
+@needs_capture
+def test_analyze_neo4j_password_from_the_config_file(herd, neo4j_server, tmp_path):
+    cap, _, _ = herd
+    conf = tmp_path / "config.toml"
+    conf.write_text(f'[neo4j]\nuser = "{neo4j_server.auth[0]}"\npassword = "{neo4j_server.auth[1]}"\n')
+    conf.chmod(0o600)
+    env = {"FTRACEIPC_CONFIG": str(conf), "NEO4J_PASSWORD": "", "NEO4J_USER": ""}
+    env = {k: v for k, v in env.items() if v}
+    r = cc.cli("analyze", cap, "-f", "json", "--neo4j", neo4j_server.uri, env_extra=env, timeout=180)
+    assert r.returncode == 0, r.stderr
+    assert neo4j_server.auth[1] not in r.stderr + r.stdout
+    assert key(json.loads(r.stdout)) == key(json.loads(cc.cli("analyze", cap, "-f", "json").stdout))
+    # no password anywhere: one line saying where to put it
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    r = cc.cli("analyze", cap, "--neo4j", neo4j_server.uri, env_extra={"FTRACEIPC_CONFIG": str(empty)})
+    assert_one_error_line(r, "no password for Neo4j user", "NEO4J_PASSWORD")

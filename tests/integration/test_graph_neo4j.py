@@ -1,8 +1,10 @@
 """The Neo4j backend against a real Neo4j 5.26 (scripts/neo4j/neo4j_server.py), checked against the
 embedded backend and the sample's truth: a capture of samples/pipeline.py loaded into both gives the
 same counts, the truth's bytes on WRITES, the same top_talkers and waits rows; loading twice gives
-the same graph; two captures coexist; bad credentials and an unreachable port are one-line
-GraphErrors.
+the same graph; two captures coexist; a synthetic model with every relationship type (dense nodes,
+many batches, parallel writers) loads, re-loads and deletes exactly; a load that failed half-way is
+repaired by loading again; credentials come from the config file; bad credentials and an
+unreachable port are one-line GraphErrors.
 
 Skips only when there is no Java 17+, or the server jars are not cached and Maven Central cannot be
 reached (as test_neo4j_server.py), or without tracefs for the capture tests.
@@ -162,6 +164,100 @@ def test_credentials_from_env(server, monkeypatch):
     g.close()  # twice: fine
     with pytest.raises(GraphError, match="closed"):
         g.query("RETURN 1 AS x")
+
+
+def test_credentials_from_config_file(server, monkeypatch, tmp_path):
+    for v in ("NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD"):
+        monkeypatch.delenv(v, raising=False)
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[neo4j]\nuri = "{server.uri}"\nuser = "neo4j"\npassword = "{server.password}"\n')
+    cfg.chmod(0o600)
+    monkeypatch.setenv("FTRACEIPC_CONFIG", str(cfg))
+    with Neo4jGraph.connect() as g:
+        assert g.query("RETURN 1 AS x")["x"].tolist() == [1]
+    monkeypatch.setenv("NEO4J_PASSWORD", server.password + "-wrong")  # the environment wins over the file
+    with pytest.raises(GraphError, match="refused the credentials") as e:
+        Neo4jGraph.connect()
+    assert server.password not in str(e.value)
+
+
+def synthetic(cid: str, edges: int = 12000):
+    """bench_neo4j_load's model: every relationship type, tasks with > 50 relationships (dense)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    from bench_neo4j_load import model_with_waits
+
+    m = model_with_waits(200, 150, edges)
+    m.capture_id = cid
+    return m
+
+
+@pytest.mark.parametrize("writers", [1, 2])
+def test_synthetic_load_reload_delete(server, writers):
+    m = synthetic("syn")
+    with Neo4jGraph.connect(server.uri, *server.auth, writers=writers) as g:
+        g.query("MATCH (n) DETACH DELETE n")
+        g.load(small_model("other"))
+        other = dump(g)
+        loaded = g.load(m, batch=700)  # many batches per table, both writers busy
+        want = {k: v for k, v in loaded.items()}
+        assert all(v > 0 for v in want.values()), want
+        assert g.counts("syn") == want
+        dense = g.query("MATCH (t:Task {capture_id: 'syn'}) RETURN max(COUNT { (t)--() }) AS d")["d"].iloc[0]
+        assert dense > 50
+        # every relationship of the model, with its properties (WRITES and WAITS_FOR in full)
+        w = g.query("MATCH (t:Task {capture_id: 'syn'})-[e:WRITES]->(r:Resource) "
+                    "RETURN t.tid AS tid, r.rid AS rid, e.calls AS calls, e.bytes AS bytes")
+        io = m.io[m.io["type"] == "WRITES"]
+        assert sorted(w.itertuples(index=False, name=None)) == sorted(
+            io[["tid", "rid", "calls", "bytes"]].itertuples(index=False, name=None))
+        wf = g.query("MATCH (a:Task)-[e:WAITS_FOR]->(b:Task) WHERE e.capture_id = 'syn' "
+                     "RETURN a.tid, b.tid, e.via, e.episodes, e.blocked_ns, e.max_ns, e.top")
+        assert sorted(wf.itertuples(index=False, name=None)) == sorted(m.waits.itertuples(index=False, name=None))
+        before = g.query("MATCH (a {capture_id: 'syn'})-[e]->(b) RETURN a.tid AS a, a.rid AS ar, type(e) AS t, "
+                         "properties(e) AS p, b.tid AS b, b.rid AS br")
+        key = lambda df: sorted(map(repr, df.itertuples(index=False, name=None)))  # noqa: E731
+        assert g.load(m, batch=3000) == loaded  # re-load: the same graph
+        assert g.counts("syn") == want
+        assert key(g.query("MATCH (a {capture_id: 'syn'})-[e]->(b) RETURN a.tid AS a, a.rid AS ar, type(e) AS t, "
+                           "properties(e) AS p, b.tid AS b, b.rid AS br")) == key(before)
+        g.delete_capture("syn", batch=500)  # small delete batches: nodes with many relationships
+        assert g.capture_ids() == {"other"} and dump(g) == other
+
+
+def test_failed_load_is_repaired_by_loading_again(graph, monkeypatch):
+    m = synthetic("half", edges=3000)
+    good = graph.load(m)
+    want = dump(graph)
+    real = Neo4jGraph._write_batches
+    calls = []
+
+    def failing(self, cypher, *a, **kw):
+        calls.append(cypher)
+        if "WAKES" in cypher:
+            raise GraphError("simulated failure")
+        return real(self, cypher, *a, **kw)
+
+    monkeypatch.setattr(Neo4jGraph, "_write_batches", failing)
+    with pytest.raises(GraphError, match="simulated"):
+        graph.load(m)
+    half = graph.counts("half")
+    assert half["Task"] == good["Task"] and half["WAKES"] == 0 and half["WRITES"] == good["WRITES"]
+    monkeypatch.setattr(Neo4jGraph, "_write_batches", real)
+    assert graph.load(m) == good and graph.counts("half") == good and dump(graph) == want
+
+
+def test_vanished_nodes_are_an_error(graph, monkeypatch):
+    m = small_model("gone")
+    real = Neo4jGraph._write_batches
+
+    def deleting(self, cypher, *a, **kw):
+        if "FLOWS" in cypher:  # another client deletes the capture between the nodes and FLOWS
+            self.query("MATCH (n:Task {capture_id: 'gone'}) DETACH DELETE n")
+        return real(self, cypher, *a, **kw)
+
+    monkeypatch.setattr(Neo4jGraph, "_write_batches", deleting)
+    with pytest.raises(GraphError, match=r"created 0 of \d+ relationships of capture gone: .*load it again"):
+        graph.load(m)
 
 
 # the real capture --------------------------------------------------------------------------------------

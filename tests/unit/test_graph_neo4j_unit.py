@@ -66,10 +66,59 @@ def test_schema_statements():
 
 def test_write_statements():
     q = backend._rel_cypher("FLOWS", ["via", "bytes"])
-    assert "(a:Task {capture_id: $cid, tid: $`from`[i]})" in q and "(b:Task {capture_id: $cid, tid: $`to`[i]})" in q
+    assert "MATCH (a) WHERE id(a) = $_src[i]" in q and "MATCH (b) WHERE id(b) = $_dst[i]" in q
     assert "CREATE (a)-[:FLOWS {capture_id: $cid, via: $via[i], bytes: $bytes[i]}]->(b)" in q
     q = backend._node_cypher("Resource", ["rid", "kind", "capture_id"])
-    assert "MERGE (n:Resource {capture_id: $cid, rid: $rid[i]}) SET n.kind = $kind[i]" in q
+    assert "CREATE (n:Resource {capture_id: $cid, rid: $rid[i], kind: $kind[i]})" in q
+    assert "MERGE" not in q and q.endswith("RETURN $rid[i] AS k, id(n) AS id")
+
+
+def test_every_rel_table_has_ends():
+    from ftraceipc.graph.ladybug import REL_TABLES
+
+    for name, (a, b, _cols) in REL_TABLES.items():
+        assert backend.REL_ENDS.get(name, (a, b)) == (a, b), name
+
+
+def test_column_conversion():
+    import pyarrow as pa
+
+    assert backend._column(pa.chunked_array([[1, 2], [3]])) == [1, 2, 3]
+    assert backend._column(pa.chunked_array([[1, None]], pa.int64())) == [1, None]
+    assert backend._column(pa.chunked_array([[True, None]])) == [True, None]
+    assert backend._column(pa.chunked_array([[["a"], None]])) == [["a"], None]
+    assert all(type(v) is int for v in backend._column(pa.chunked_array([[1, 2]], pa.int64())))
+
+
+def test_credentials_from_config_file(monkeypatch, tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[neo4j]\nuri = "bolt://cfg:7687"\nuser = "ipc"\npassword = "cfg-secret-pw"\n')
+    cfg.chmod(0o600)
+    for v in ("NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD"):
+        monkeypatch.delenv(v, raising=False)
+    monkeypatch.setenv("FTRACEIPC_CONFIG", str(cfg))
+    seen = {}
+
+    def driver(uri, auth, **kw):
+        seen["uri"], seen["auth"] = uri, auth
+        return FakeDriver("5.26.0")
+
+    monkeypatch.setattr(neo4j.GraphDatabase, "driver", driver)
+    monkeypatch.setattr(backend.Neo4jGraph, "_run",
+                        lambda self, q, p=None: [{"name": "Neo4j Kernel", "versions": ["5.26.0"]}.values()])
+    with backend.Neo4jGraph.connect() as g:
+        assert (g.uri, g.user) == ("bolt://cfg:7687", "ipc")
+        assert "cfg-secret-pw" not in repr(vars(g))
+    assert seen == {"uri": "bolt://cfg:7687", "auth": ("ipc", "cfg-secret-pw")}
+    monkeypatch.setenv("NEO4J_PASSWORD", "env-secret-pw")  # the environment wins over the file
+    with backend.Neo4jGraph.connect("bolt://arg:7687") as g:  # and an argument over both
+        assert g.uri == "bolt://arg:7687"
+    assert seen["auth"] == ("ipc", "env-secret-pw")
+
+
+def test_writers_must_be_positive():
+    with pytest.raises(GraphError, match="writers must be >= 1"):
+        backend.Neo4jGraph("bolt://h:7687", "neo4j", "pw-123456", writers=0)
 
 
 def test_cli_params():
