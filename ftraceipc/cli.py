@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-import click
 import typer
 
 from ftraceipc import __version__
@@ -19,6 +18,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
+    pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog="""\b
 Examples:
@@ -27,6 +27,8 @@ Examples:
   ftraceipc events run.ftipc --limit 20 --format jsonl
   ftraceipc model run.ftipc
   ftraceipc analyze run.ftipc
+  ftraceipc report run.ftipc --html report.html
+  ftraceipc export run.ftipc --pyvis graph.html --perfetto trace.json
   ftraceipc query run.ftipc "MATCH (t:Task) RETURN count(t) AS n"
   ftraceipc load run.ftipc --neo4j bolt://localhost:7687
 """,
@@ -71,6 +73,8 @@ def capture(
     clock: str = typer.Option("local", "--clock", help="Trace clock (local, global, mono, x86-tsc, ...)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing capture at -o."),
     list_events: bool = typer.Option(False, "--list-events", help="Print the default event set and exit."),
+    html: Optional[Path] = typer.Option(None, "--html", help="At the end, write the HTML report (as 'ftraceipc report --html')."),
+    pyvis: Optional[Path] = typer.Option(None, "--pyvis", help="At the end, write the interactive graph (as 'ftraceipc export --pyvis')."),
     no_model: bool = typer.Option(False, "--no-model", help="Skip the IPC model summary, the graph (CAPTURE/graph.lbug) and the top findings at the end (later: 'ftraceipc model', 'ftraceipc analyze')."),
 ) -> None:
     """Record a capture: raw per-CPU ring-buffer pages, formats and /proc snapshots; then summarize the
@@ -80,6 +84,11 @@ def capture(
     if list_events:
         typer.echo("\n".join(ev.DEFAULT_EVENTS))
         return
+    if no_model and (html or pyvis):
+        raise CommandError("--html and --pyvis need the model", hint="leave out --no-model")
+    for opt, p in (("--html", html), ("--pyvis", pyvis)):
+        if p is not None:
+            _check_out_file(p, opt, force)
     command = list(ctx.args) or None
     if command and command[0].startswith("-"):
         raise CommandError(f"unknown option {command[0]}", hint="see 'ftraceipc capture --help'; put the command after '--'")
@@ -93,51 +102,61 @@ def capture(
 
     print_summary(result)
     if not no_model:
-        _model_summary(result.path)
+        model = _model_summary(result.path, episodes=html is not None)
+        if model is not None and (html or pyvis):
+            try:
+                for ln in _pictures(result.path, pyvis=pyvis, perfetto=None, html=html, all_tasks=False,
+                                    ungroup=False, model=model):
+                    sys.stderr.write(ln + "\n")
+            except FtraceIPCError as e:
+                sys.stderr.write(f"no pictures: {e.line()}\n")
     code = result.meta.exit_code
     if result.stopped_by == "command" and code:
         raise typer.Exit(code if code > 0 else 128 - code)
 
 
-def _model_summary(path: Path) -> None:
+def _model_summary(path: Path, episodes: bool = False):
     """The end-of-capture summary of the IPC model, then the graph built beside the capture
     (CAPTURE/graph.lbug) and the top findings; a failure here never fails the capture."""
     from ftraceipc.model.build import build_model
     from ftraceipc.model.summary import summary_lines
 
     try:
-        model = build_model(path)
+        model = build_model(path, episodes=episodes)
         lines = summary_lines(model)
     except FtraceIPCError as e:
         sys.stderr.write(f"no IPC model summary: {e.line()}\n")
-        return
+        return None
     sys.stderr.write("".join(f"{ln}\n" for ln in lines))
     try:
         lines = _top_findings(path, model)
     except FtraceIPCError as e:
         lines = [f"no findings: {e.line()}"]
     sys.stderr.write("".join(f"{ln}\n" for ln in lines))
+    return model
 
 
 TOP_FINDINGS = 3
 
 
+def _scope(g, meta: dict, cid: str, all_tasks: bool):
+    from ftraceipc.detect import scope
+
+    return scope(g, meta, cid, all_tasks)
+
+
 def _top_findings(path: Path, model) -> list[str]:
     """Load the model into CAPTURE/graph.lbug and name the costliest findings about the command."""
-    from ftraceipc.detect import run_detectors
+    from ftraceipc.detect import analyze_model
     from ftraceipc.graph import default_path
-    from ftraceipc.graph.ladybug import LadybugGraph
     from ftraceipc.model.export import human_ns
 
-    with LadybugGraph.open(default_path(path)) as g:
-        g.load(model, replace=True)
-        tids, _scope = _analysis_scope(g, model.meta, "", False)
-        found = [f for f in run_detectors(g, browser_capture_id=model.capture_id) if tids is None or set(f.tasks) & tids]
+    found = analyze_model(model, default_path(path)).findings
     if not found:
         return [f"No inefficient interaction found by the detectors (graph in {default_path(path)})."]
     out = [f"Findings: {len(found)} (full report: ftraceipc analyze {path})"]
-    for i, f in enumerate(found[:TOP_FINDINGS], 1):
-        out.append(f"  #{i} {f.pattern}: {f.title} ({human_ns(f.lost_ns)} lost)")
+    for f in found[:TOP_FINDINGS]:
+        out.append(f"  #{f.rank} {f.pattern}: {f.title} ({human_ns(f.lost_ns)} lost)")
     return out
 
 
@@ -435,24 +454,6 @@ def query(
                 typer.echo(df.to_string(index=False))
 
 
-def _analysis_scope(g, meta: dict, cid: str, all_tasks: bool) -> tuple[Optional[set], str]:
-    """The tids findings must name (None: every task) and how to say it: the traced command's process
-    tree when the capture has one (unless ``all_tasks``), and never ftraceipc's own tasks alone."""
-    from ftraceipc.model import ipc
-    from ftraceipc.model.summary import command_tree
-
-    t = g.query("MATCH (t:Task) WHERE $cid = '' OR t.capture_id = $cid "
-                "RETURN t.tid AS tid, t.pid AS pid, t.ppid AS ppid, t.tracer AS tracer", {"cid": cid})
-    tracer = {int(x) for x, tr in zip(t["tid"].tolist(), t["tracer"].tolist()) if tr is True}
-    everyone = {int(x) for x in t["tid"].tolist()} - tracer
-    tree = None if all_tasks else command_tree(ipc.Model(capture="", capture_id=cid, meta=meta, tasks=t))
-    if tree is None:
-        return everyone, "every task of the capture"
-    tids = {int(x) for x, p in zip(t["tid"].tolist(), t["pid"].tolist()) if int(p) in tree} - tracer
-    cmd = " ".join(meta.get("command") or []) or f"pid {meta.get('command_pid')}"
-    return tids, f"the command's {len(tree)} process{'es' if len(tree) != 1 else ''} ({cmd[:60]})"
-
-
 @app.command(epilog="""\b
 Examples:
   ftraceipc analyze run.ftipc                               ranked findings (embedded graph, built on first use)
@@ -500,7 +501,7 @@ def analyze(
             print(f"ftraceipc: loading capture {cid} into {backend}", file=sys.stderr)
             g.load(_build(capture))
         t0 = time.perf_counter()
-        tids, scope = _analysis_scope(g, meta, scope_cid, all_tasks)
+        tids, scope = _scope(g, meta, scope_cid, all_tasks)
         ids = list(dict.fromkeys(detector)) or list(DETECTORS)
         everything = run_detectors(g, only=ids, capture_id=scope_cid, browser_capture_id=cid)
         found = [f for f in everything if tids is None or set(f.tasks) & tids]
@@ -512,6 +513,119 @@ def analyze(
         write_json(a, sys.stdout)
     else:
         write_text(a, sys.stdout, cypher=not no_cypher, top=top)
+
+
+def _check_out_file(path: Path, opt: str, force: bool) -> None:
+    """One output file: its directory exists, and it is not there yet unless --force (never a directory)."""
+    if path.is_dir():
+        raise CommandError(f"{opt} {path} is a directory", hint="give a file name, e.g. graph.html")
+    if not path.parent.is_dir() and str(path.parent) != "":
+        raise CommandError(f"cannot write {path}: {path.parent} is not a directory")
+    if path.exists() and not force:
+        raise CommandError(f"{path} exists", hint="add --force to replace it")
+
+
+def _write_atomically(path: Path, write) -> None:
+    """``write(tmp_path)`` then rename: a failed export leaves no half file behind."""
+    import os
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _pictures(capture: Path, *, pyvis: Optional[Path], perfetto: Optional[Path], html: Optional[Path],
+              all_tasks: bool, ungroup: bool, model=None) -> list[str]:
+    """Write the asked-for pictures of one capture; returns one line per file written."""
+    from ftraceipc.model.build import build_model
+
+    need_episodes = perfetto is not None or html is not None
+    if model is None or (need_episodes and model.episodes is None):
+        _open_capture(capture)
+        with _build_progress() as progress:
+            model = build_model(capture, episodes=need_episodes, **_progress_kw(build_model, progress))
+    lines = []
+    analysis = None
+    if pyvis is not None or html is not None:
+        from ftraceipc.detect import analyze_model
+
+        analysis = analyze_model(model, all_tasks=all_tasks)
+    if pyvis is not None:
+        from ftraceipc.report import graphview
+
+        kw = {"group": None} if ungroup else {}
+        kw["all_tasks"] = all_tasks
+        _write_atomically(pyvis, lambda p: graphview.write(model, analysis.findings, p, **kw))
+        lines.append(f"wrote {pyvis} (interactive graph; open it in a browser)")
+    if html is not None:
+        from ftraceipc.report import html as html_report
+
+        _write_atomically(html, lambda p: html_report.write_report(capture, p, model=model, analysis=analysis))
+        lines.append(f"wrote {html} (report: summary, findings, plots, graph)")
+    if perfetto is not None:
+        from ftraceipc.report.perfetto import write_perfetto
+
+        def w(p):
+            with open(p, "w") as out:
+                write_perfetto(capture, out, model=model, all_tasks=all_tasks)
+
+        _write_atomically(perfetto, w)
+        lines.append(f"wrote {perfetto} (open it at https://ui.perfetto.dev)")
+    return lines
+
+
+def _open_capture(capture: Path) -> None:
+    from ftraceipc.capture.store import CaptureDir
+
+    CaptureDir.open(capture).read_meta()
+
+
+@app.command(epilog="""\b
+Examples:
+  ftraceipc export run.ftipc --pyvis graph.html              who talks to whom, findings in red
+  ftraceipc export run.ftipc --perfetto trace.json           timeline for ui.perfetto.dev
+  ftraceipc export run.ftipc --pyvis g.html --ungroup --all-tasks
+""")
+def export(
+    capture: Path = typer.Argument(..., help="A capture directory."),
+    pyvis: Optional[Path] = typer.Option(None, "--pyvis", help="Write the interactive graph of tasks and resources (one HTML file, works offline)."),
+    perfetto: Optional[Path] = typer.Option(None, "--perfetto", help="Write a Chrome/Perfetto trace-event JSON timeline."),
+    all_tasks: bool = typer.Option(False, "--all-tasks", help="Every task of the capture, not only the traced command's."),
+    ungroup: bool = typer.Option(False, "--ungroup", help="Graph: one node per task even over 500 tasks (default: grouped by process)."),
+    force: bool = typer.Option(False, "--force", help="Replace existing files."),
+) -> None:
+    """Export pictures of a capture: an interactive graph (pyvis) and a Perfetto timeline."""
+    if pyvis is None and perfetto is None:
+        raise CommandError("nothing to export", hint="add --pyvis FILE and/or --perfetto FILE")
+    for opt, p in (("--pyvis", pyvis), ("--perfetto", perfetto)):
+        if p is not None:
+            _check_out_file(p, opt, force)
+    _open_capture(capture)
+    for ln in _pictures(capture, pyvis=pyvis, perfetto=perfetto, html=None, all_tasks=all_tasks, ungroup=ungroup):
+        typer.echo(ln)
+
+
+@app.command(epilog="""\b
+Examples:
+  ftraceipc report run.ftipc --html report.html              one self-contained page
+""")
+def report(
+    capture: Path = typer.Argument(..., help="A capture directory."),
+    html: Optional[Path] = typer.Option(None, "--html", help="Write the HTML report (one file, works offline)."),
+    all_tasks: bool = typer.Option(False, "--all-tasks", help="Findings about every task, not only the traced command's."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing file."),
+) -> None:
+    """Write a one-page HTML report: run summary, ranked findings, plots and the graph."""
+    if html is None:
+        raise CommandError("no report to write", hint="add --html FILE")
+    _check_out_file(html, "--html", force)
+    _open_capture(capture)
+    for ln in _pictures(capture, pyvis=None, perfetto=None, html=html, all_tasks=all_tasks, ungroup=False):
+        typer.echo(ln)
 
 
 def _progress_kw(fn, progress) -> dict:
@@ -547,6 +661,21 @@ def _choice(opt: str, value: str, allowed: tuple[str, ...]) -> None:
         raise CommandError(f"{opt} {value!r} is not one of {', '.join(allowed)}", hint=f"use {opt} {allowed[0]}")
 
 
+def _click(name: str) -> tuple[type, ...]:
+    """The click exception class ``name`` from click and from typer's own copy of it (typer >= 0.16)."""
+    import importlib
+
+    out = []
+    for mod in ("click.exceptions", "typer._click.exceptions", "typer.exceptions"):
+        try:
+            cls = getattr(importlib.import_module(mod), name)
+        except (ImportError, AttributeError):
+            continue
+        if cls not in out:
+            out.append(cls)
+    return tuple(out)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: the one place where errors become a line on stderr and an exit code."""
     try:
@@ -555,12 +684,21 @@ def main(argv: list[str] | None = None) -> None:
     except FtraceIPCError as e:
         print(f"ftraceipc: error: {e.line()}", file=sys.stderr)
         code = e.exit_code
-    except click.exceptions.Exit as e:
+    except _click("Exit") as e:
         code = e.exit_code
-    except click.exceptions.Abort:
+    except _click("Abort"):
         print("ftraceipc: aborted", file=sys.stderr)
         code = 130
-    except click.ClickException as e:
+    except _click("UsageError") as e:  # a missing argument, an unknown option, ...: one line too
+        if type(e).__name__ == "NoArgsIsHelpError" and e.ctx is not None:  # plain `ftraceipc`: the help
+            print(e.ctx.get_help())
+            code = 0
+        else:
+            path = e.ctx.command_path.split(" ", 1) if e.ctx is not None else []
+            cmd = f"ftraceipc {path[1]}" if len(path) == 2 else "ftraceipc"
+            print(f"ftraceipc: error: {e.format_message().rstrip('.')}: see '{cmd} --help'", file=sys.stderr)
+            code = e.exit_code
+    except _click("ClickException") as e:
         e.show()
         code = e.exit_code
     except KeyboardInterrupt:

@@ -265,4 +265,47 @@ def run_detectors(graph, *, only: Iterable[str] | None = None, capture_id: str =
     return out
 
 
-__all__ = ["DETECTORS", "Detector", "Finding", "run_detectors", "browser_cypher", "BROWSER_QUERY"]
+def scope(g, meta: dict, cid: str = "", all_tasks: bool = False) -> tuple[set[int] | None, str]:
+    """The tids findings must name (None: every task) and how to say it: the traced command's process
+    tree when the capture has one (unless ``all_tasks``), and never ftraceipc's own tasks alone."""
+    from ftraceipc.model import ipc
+    from ftraceipc.model.summary import command_tree
+
+    t = g.query("MATCH (t:Task) WHERE $cid = '' OR t.capture_id = $cid "
+                "RETURN t.tid AS tid, t.pid AS pid, t.ppid AS ppid, t.tracer AS tracer", {"cid": cid})
+    tracer = {int(x) for x, tr in zip(t["tid"].tolist(), t["tracer"].tolist()) if tr is True}
+    everyone = {int(x) for x in t["tid"].tolist()} - tracer
+    tree = None if all_tasks else command_tree(ipc.Model(capture="", capture_id=cid, meta=meta, tasks=t))
+    if tree is None:
+        return everyone, "every task of the capture"
+    tids = {int(x) for x, p in zip(t["tid"].tolist(), t["pid"].tolist()) if int(p) in tree} - tracer
+    cmd = " ".join(meta.get("command") or []) or f"pid {meta.get('command_pid')}"
+    return tids, f"the command's {len(tree)} process{'es' if len(tree) != 1 else ''} ({cmd[:60]})"
+
+
+def analyze_model(model, graph_path=None, *, all_tasks: bool = False, only: Iterable[str] | None = None):
+    """Load ``model`` into its embedded graph (``graph_path``, default CAPTURE/graph.lbug; replaced)
+    and run the detectors on it: the ``report.findings.Analysis`` of ``ftraceipc analyze``, for
+    the pictures (HTML report, graph) that show findings."""
+    import time
+
+    from ftraceipc.graph import default_path
+    from ftraceipc.graph.ladybug import LadybugGraph
+    from ftraceipc.report.findings import Analysis
+
+    path = graph_path or default_path(model.capture)
+    with LadybugGraph.open(path) as g:
+        g.load(model, replace=True)
+        t0 = time.perf_counter()
+        tids, where = scope(g, model.meta, "", all_tasks)
+        ids = list(only) if only is not None else list(DETECTORS)
+        everything = run_detectors(g, only=ids, browser_capture_id=model.capture_id)
+    found = [f for f in everything if tids is None or set(f.tasks) & tids]
+    for i, f in enumerate(found, 1):
+        f.rank = i
+    return Analysis(capture=str(model.capture), capture_id=model.capture_id, backend="embedded graph.lbug",
+                    detectors=ids, findings=found, scope=where, hidden=len(everything) - len(found),
+                    seconds=time.perf_counter() - t0)
+
+
+__all__ = ["DETECTORS", "Detector", "Finding", "run_detectors", "browser_cypher", "BROWSER_QUERY", "scope", "analyze_model"]
