@@ -89,28 +89,25 @@ def test_load_missing_password_env(tmp_path):
 
 
 @needs_capture
-def test_load_and_query_neo4j(capture, tmp_path_factory):
-    import test_graph_neo4j as tg
+def test_load_and_query_neo4j(capture, neo4j_server):
+    from ftraceipc.graph.neo4j import Neo4jGraph
 
-    tg.ensure_jars()
-    import secrets
-
-    pw = "pw-" + secrets.token_hex(8)
-    with tg.ns.Neo4jServer.start(tmp_path_factory.mktemp("neo4j-cli"), password=pw,
-                                 jvm_options=["-XX:TieredStopAtLevel=1"]) as s:
-        env = {"FTIPC_TEST_PW": pw}
-        r = cc.cli("load", capture, "--neo4j", s.uri, "--password-env", "FTIPC_TEST_PW", env_extra=env, timeout=120)
-        assert r.returncode == 0, r.stderr
-        assert "loaded capture" in r.stdout and pw not in r.stdout + r.stderr
-        r = cc.cli("query", s.uri, "MATCH (t:Task) RETURN count(t) AS n", "-f", "json", "--password-env",
-                   "FTIPC_TEST_PW", env_extra=env)
-        assert r.returncode == 0, r.stderr
-        n4 = json.loads(r.stdout)
-        emb = json.loads(cc.cli("query", capture, "MATCH (t:Task) RETURN count(t) AS n", "-f", "json").stdout)
-        assert n4 == emb
-        r = cc.cli("query", s.uri, "MATC (t) RETURN t", "--password-env", "FTIPC_TEST_PW", env_extra=env)
-        assert_one_error_line(r, "Invalid input 'MATC'")
-        r = cc.cli("query", s.uri, "RETURN 1 AS x", env_extra={"NEO4J_PASSWORD": pw + "-wrong"})
-        line = assert_one_error_line(r, "refused the credentials")
-        assert pw not in line
+    s, pw = neo4j_server, neo4j_server.auth[1]
+    with Neo4jGraph.connect(s.uri, *s.auth) as g:
+        g.query("MATCH (n) DETACH DELETE n")  # the session's server: start from an empty database
+    env = {"FTIPC_TEST_PW": pw}
+    r = cc.cli("load", capture, "--neo4j", s.uri, "--password-env", "FTIPC_TEST_PW", env_extra=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "loaded capture" in r.stdout and pw not in r.stdout + r.stderr
+    r = cc.cli("query", s.uri, "MATCH (t:Task) RETURN count(t) AS n", "-f", "json", "--password-env",
+               "FTIPC_TEST_PW", env_extra=env)
+    assert r.returncode == 0, r.stderr
+    n4 = json.loads(r.stdout)
+    emb = json.loads(cc.cli("query", capture, "MATCH (t:Task) RETURN count(t) AS n", "-f", "json").stdout)
+    assert n4 == emb
+    r = cc.cli("query", s.uri, "MATC (t) RETURN t", "--password-env", "FTIPC_TEST_PW", env_extra=env)
+    assert_one_error_line(r, "Invalid input 'MATC'")
+    r = cc.cli("query", s.uri, "RETURN 1 AS x", env_extra={"NEO4J_PASSWORD": pw + "-wrong"})
+    line = assert_one_error_line(r, "refused the credentials")
+    assert pw not in line
     assert os.environ.get("FTIPC_TEST_PW") is None

@@ -12,7 +12,6 @@ reached (as test_neo4j_server.py), or without tracefs for the capture tests.
 
 from __future__ import annotations
 
-import secrets
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -33,20 +32,15 @@ from ftraceipc.graph.ladybug import LadybugGraph  # noqa: E402
 from ftraceipc.graph.neo4j import Neo4jGraph  # noqa: E402
 from ftraceipc.model.build import build_model  # noqa: E402
 
-from neo4j_setup import ensure_jars, ns  # noqa: E402
+from neo4j_setup import ns  # noqa: E402
 
 needs_capture = pytest.mark.skipif(cc.tracefs_reason() is not None, reason=cc.tracefs_reason() or "")
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    ensure_jars()
-    s = ns.Neo4jServer.start(tmp_path_factory.mktemp("neo4j"), password="pw-" + secrets.token_hex(8),
-                             jvm_options=["-XX:TieredStopAtLevel=1"])
-    try:
-        yield s
-    finally:
-        s.stop()
+def server(neo4j_server):
+    """The session's Neo4j (tests/integration/conftest.py); each test below empties it first."""
+    return neo4j_server
 
 
 @pytest.fixture
