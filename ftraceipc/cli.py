@@ -540,20 +540,36 @@ def _write_atomically(path: Path, write) -> None:
 
 def _pictures(capture: Path, *, pyvis: Optional[Path], perfetto: Optional[Path], html: Optional[Path],
               all_tasks: bool, ungroup: bool, model=None) -> list[str]:
-    """Write the asked-for pictures of one capture; returns one line per file written."""
-    from ftraceipc.model.build import build_model
+    """Write the asked-for pictures of one capture; returns one line per file written. The episode
+    tables go to a temporary directory, and so does the graph when the capture directory is not
+    writable (a capture made by root, read by a user): the capture is never required to be writable."""
+    import os
+    import tempfile
+
+    from ftraceipc.graph import default_path
 
     need_episodes = perfetto is not None or html is not None
-    if model is None or (need_episodes and model.episodes is None):
-        _open_capture(capture)
-        with _build_progress() as progress:
-            model = build_model(capture, episodes=need_episodes, **_progress_kw(build_model, progress))
+    with tempfile.TemporaryDirectory(prefix="ftraceipc-pictures-") as tmp:
+        if model is None or (need_episodes and model.episodes is None):
+            from ftraceipc.model.build import build_model
+
+            _open_capture(capture)
+            with _build_progress() as progress:
+                model = build_model(capture, episodes=need_episodes, episodes_dir=Path(tmp) / "model",
+                                    **_progress_kw(build_model, progress))
+        graph_path = default_path(capture) if os.access(capture, os.W_OK) else Path(tmp) / "graph.lbug"
+        return _write_pictures(capture, model, graph_path, pyvis=pyvis, perfetto=perfetto, html=html,
+                               all_tasks=all_tasks, ungroup=ungroup)
+
+
+def _write_pictures(capture: Path, model, graph_path: Path, *, pyvis, perfetto, html, all_tasks: bool,
+                    ungroup: bool) -> list[str]:
     lines = []
     analysis = None
     if pyvis is not None or html is not None:
         from ftraceipc.detect import analyze_model
 
-        analysis = analyze_model(model, all_tasks=all_tasks)
+        analysis = analyze_model(model, graph_path, all_tasks=all_tasks)
     if pyvis is not None:
         from ftraceipc.report import graphview
 

@@ -47,6 +47,7 @@ def test_export_writes_the_graph_and_the_timeline(herd, tmp_path):
     tids = {e.get("tid") for e in trace["traceEvents"]}
     assert {x["tid"] for x in truth["tasks"]} <= tids
     assert not list(tmp_path.glob(".*.tmp"))
+    assert not (cap / "model").exists()  # the episode tables went to a temporary directory
     # existing files need --force
     assert_one_error_line(cc.cli("export", cap, "--pyvis", g), f"{g} exists", "--force")
     r = cc.cli("export", cap, "--pyvis", g, "--force", "--ungroup", "--all-tasks", timeout=180)
