@@ -139,12 +139,6 @@ def _model_summary(path: Path, episodes: bool = False):
 TOP_FINDINGS = 3
 
 
-def _scope(g, meta: dict, cid: str, all_tasks: bool):
-    from ftraceipc.detect import scope
-
-    return scope(g, meta, cid, all_tasks)
-
-
 def _top_findings(path: Path, model) -> list[str]:
     """Load the model into CAPTURE/graph.lbug and name the costliest findings about the command."""
     from ftraceipc.detect import analyze_model
@@ -219,15 +213,10 @@ def model(
     force: bool = typer.Option(False, "--force", help="Replace an existing --output."),
 ) -> None:
     """The IPC model: tasks, pipes/FIFOs/sockets, and who writes, reads, blocks on and wakes whom."""
-    from ftraceipc.capture.store import CaptureDir
     from ftraceipc.model.export import check_output, export
 
     check_output(output, format, force)
-    CaptureDir.open(capture).read_meta()  # one clear error before any work if it is not a capture
-    from ftraceipc.model.build import build_model
-
-    with _build_progress() as progress:
-        m = build_model(capture, episodes=episodes, **_progress_kw(build_model, progress))
+    m = _build(capture, episodes=episodes)
     export(m, format, output=output, force=force, episodes=episodes)
     if output is not None:
         print(f"wrote {output}", file=sys.stderr)
@@ -256,14 +245,13 @@ def _connect_neo4j(uri: str, user: Optional[str], password_env: Optional[str]):
     return Neo4jGraph.connect(uri, user, _neo4j_password(password_env))
 
 
-def _build(capture: Path):
-    from ftraceipc.capture.store import CaptureDir
-
-    CaptureDir.open(capture).read_meta()  # one clear error before any work if it is not a capture
+def _build(capture: Path, **kw):
+    """The capture's model (``kw``: build_model's episodes options), with a progress bar on a terminal."""
+    _open_capture(capture)  # one clear error before any work if it is not a capture
     from ftraceipc.model.build import build_model
 
     with _build_progress() as progress:
-        return build_model(capture, **_progress_kw(build_model, progress))
+        return build_model(capture, **kw, **_progress_kw(build_model, progress))
 
 
 def _embedded_graph(capture: Path, *, fresh: bool = False):
@@ -271,9 +259,7 @@ def _embedded_graph(capture: Path, *, fresh: bool = False):
     from ftraceipc.graph import default_path
     from ftraceipc.graph.ladybug import LadybugGraph
 
-    from ftraceipc.capture.store import CaptureDir
-
-    CaptureDir.open(capture).read_meta()  # one clear error before a database is made anywhere
+    _open_capture(capture)  # one clear error before a database is made anywhere
     path = default_path(capture)
     meta = capture / "meta.json"
     stale = fresh or not path.exists() or (meta.exists() and path.stat().st_mtime < meta.stat().st_mtime)
@@ -477,6 +463,7 @@ def analyze(
 
     from ftraceipc.capture.store import CaptureDir
     from ftraceipc.detect import DETECTORS, run_detectors
+    from ftraceipc.detect import scope as scope_of
     from ftraceipc.model.build import capture_id
     from ftraceipc.report.findings import Analysis, write_json, write_text
 
@@ -501,7 +488,7 @@ def analyze(
             print(f"ftraceipc: loading capture {cid} into {backend}", file=sys.stderr)
             g.load(_build(capture))
         t0 = time.perf_counter()
-        tids, scope = _scope(g, meta, scope_cid, all_tasks)
+        tids, scope = scope_of(g, meta, scope_cid, all_tasks)
         ids = list(dict.fromkeys(detector)) or list(DETECTORS)
         everything = run_detectors(g, only=ids, capture_id=scope_cid, browser_capture_id=cid)
         found = [f for f in everything if tids is None or set(f.tasks) & tids]
@@ -551,12 +538,7 @@ def _pictures(capture: Path, *, pyvis: Optional[Path], perfetto: Optional[Path],
     need_episodes = perfetto is not None or html is not None
     with tempfile.TemporaryDirectory(prefix="ftraceipc-pictures-") as tmp:
         if model is None or (need_episodes and model.episodes is None):
-            from ftraceipc.model.build import build_model
-
-            _open_capture(capture)
-            with _build_progress() as progress:
-                model = build_model(capture, episodes=need_episodes, episodes_dir=Path(tmp) / "model",
-                                    **_progress_kw(build_model, progress))
+            model = _build(capture, episodes=need_episodes, episodes_dir=Path(tmp) / "model")
         graph_path = default_path(capture) if os.access(capture, os.W_OK) else Path(tmp) / "graph.lbug"
         return _write_pictures(capture, model, graph_path, pyvis=pyvis, perfetto=perfetto, html=html,
                                all_tasks=all_tasks, ungroup=ungroup)

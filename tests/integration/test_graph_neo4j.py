@@ -23,14 +23,12 @@ pytest.importorskip("neo4j")
 
 sys.path.insert(0, str(Path(__file__).parent))
 import capture_cli as cc  # noqa: E402
-from test_graph_ladybug import (ALL, OP_TYPE, small_model, top_talkers_golden, top_talkers_rows,  # noqa: E402
+from test_graph_ladybug import (ALL, OP_TYPE, pipeline, small_model, top_talkers_golden, top_talkers_rows,  # noqa: E402, F401
                                 waits_golden, waits_rows)
-from truth_check import capture_sample  # noqa: E402
 
 from ftraceipc.graph import GraphError  # noqa: E402
 from ftraceipc.graph.ladybug import LadybugGraph  # noqa: E402
 from ftraceipc.graph.neo4j import Neo4jGraph  # noqa: E402
-from ftraceipc.model.build import build_model  # noqa: E402
 
 from neo4j_setup import ns  # noqa: E402
 
@@ -48,15 +46,6 @@ def graph(server):
     with Neo4jGraph.connect(server.uri, *server.auth) as g:
         g.query("MATCH (n) DETACH DELETE n")  # every test starts from an empty database
         yield g
-
-
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
-    if cc.tracefs_reason():
-        pytest.skip(cc.tracefs_reason())
-    cap, meta, truth = capture_sample(tmp_path_factory.mktemp("graph4j"), "pipeline")
-    assert all(sum(v.values()) == 0 for v in meta["lost"].values()), f"events lost: {meta['lost']}"
-    return cap, truth, build_model(cap)
 
 
 def norm(v):

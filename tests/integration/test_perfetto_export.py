@@ -14,11 +14,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 import capture_cli as cc  # noqa: E402
+from test_model_samples import stdio_rids  # noqa: E402
 from truth_check import capture_sample  # noqa: E402
 
-from ftraceipc.capture.store import CaptureDir  # noqa: E402
 from ftraceipc.model.build import build_model  # noqa: E402
-from ftraceipc.model.fd import rid_from_snapshot  # noqa: E402
 from ftraceipc.report.perfetto import CAPTURE_PID, validate_trace_events, write_perfetto  # noqa: E402
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path("/sys/kernel/tracing/instances").is_dir(),
@@ -26,17 +25,6 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path("/sys/kernel/traci
 
 BLOCKED = re.compile(r"^blocked: (\S+)(?: \((\w+)\))?$")
 READ_OPS = {"read", "recv"}
-
-
-def stdio_rids(cap: Path, pid: int) -> set[str]:
-    out = set()
-    for rec in CaptureDir(cap).proc_records():
-        if rec.get("kind") == "fds" and rec.get("when") == "start" and rec.get("pid") == pid:
-            for fd, target in rec["fds"].items():
-                rid = rid_from_snapshot(target)
-                if int(fd) <= 2 and rid:
-                    out.add(rid)
-    return out
 
 
 def export(tmp_path: Path, cap: Path, model=None):
