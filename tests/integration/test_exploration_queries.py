@@ -223,8 +223,12 @@ def test_blocked_by_resource_is_the_groupby_of_blocked_on(pipeline):
         if r["rid"] in res.index:
             assert r["kind"] == res.loc[r["rid"], "kind"]
             assert plain(r["path"]) == plain(res.loc[r["rid"], "path"])
-    # the stages' pipes are there, each with the reader that slept on it
-    for reader in ("upper", "grep", "count"):
+    # the stages' pipes are there, each with the stage that slept on it (whether a stage ever found its
+    # pipe empty or full depends on scheduling: the model says which did, and at least one always does)
+    on_pipe = m.blocked[m.blocked["rid"].astype(str).str.startswith("pipe:")]
+    sleepers = [r for r in ("upper", "grep", "count") if roles[r] in set(on_pipe["tid"].astype(int))]
+    assert sleepers
+    for reader in sleepers:
         rows = got[[roles[reader] in [int(t) for t in ts] for ts in got["tids"]]]
         assert "pipe" in set(rows["kind"]), reader
     top = both.same("blocked_by_resource", ordered=True, limit=3)
