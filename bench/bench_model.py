@@ -2,8 +2,9 @@
 
     sudo python bench/bench_model.py [--loops 200 1000] [--repeat 3] [--json out.json]
 
-For each loop count it captures ``perf bench sched messaging -g 4 -l LOOPS`` (Unix sockets) and
-the same with ``-p`` (pipes) with ``ftraceipc capture --no-model``, then, each in a fresh process
+For each loop count it captures ``perf bench sched messaging -g 4 -l LOOPS`` (Unix sockets), the
+same with ``-p`` (pipes), and ``bench/open_churn.py LOOPS*500`` (one process opening and closing a
+file LOOPS*500 times: fd churn, few IPC) with ``ftraceipc capture --no-model``, then, each in a fresh process
 (so that peak RSS is the build's own): decoding alone, and decoding + building the whole model
 (``build_model``). Reports events/s (best of --repeat) and the peak RSS; memory must not grow with
 the number of events (compare the loop counts: 5x the events, about the same RSS).
@@ -47,17 +48,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--loops", type=int, nargs="+", default=[200, 1000])
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--workloads", nargs="+", choices=["sockets", "pipes", "open-churn"],
+                    default=["sockets", "pipes", "open-churn"])
     ap.add_argument("--json")
     a = ap.parse_args()
     bu.require_tools("perf", "taskset")
     rows, results = [], []
     with tempfile.TemporaryDirectory(prefix="ftipc-bench-model-") as tmp:
-        for mode in ("sockets", "pipes"):
+        for mode in a.workloads:
             for loops in a.loops:
                 cap = Path(tmp) / f"{mode}-{loops}.ftipc"
                 argv = ["perf", "bench", "sched", "messaging", "-g", "4", "-l", str(loops)]
                 if mode == "pipes":
                     argv.insert(4, "-p")
+                elif mode == "open-churn":
+                    argv = [sys.executable, str(Path(__file__).resolve().parent / "open_churn.py"), str(loops * 500)]
                 r = subprocess.run(bu.ftraceipc_argv() + ["capture", "-o", str(cap), "--force", "--no-model",
                                                          "--buffer-kb", "65536", "--", *argv],
                                    capture_output=True, text=True)

@@ -153,10 +153,15 @@ class CaptureDir:
                 out[f"{p.parent.parent.name}:{p.parent.name}"] = p
         return out
 
-    def proc_records(self):
+    @property
+    def opens_path(self) -> Path:
+        return self.root / "opens.jsonl"
+
+    def proc_records(self, which: str = "both"):
         """Yield the /proc snapshot records (dicts): proc.jsonl in file order, then opens.jsonl (the
-        fds named at their open); consumers order them by ``ts_wall``."""
-        for path in (self.proc_path, self.root / "opens.jsonl"):
+        fds named at their open); consumers order them by time. ``which``: "proc", "opens" or both."""
+        paths = {"proc": (self.proc_path,), "opens": (self.opens_path,)}.get(which, (self.proc_path, self.opens_path))
+        for path in paths:
             if not path.exists():
                 continue
             with open(path) as f:

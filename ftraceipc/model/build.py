@@ -15,7 +15,7 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -26,7 +26,7 @@ from ftraceipc.decode.decoder import Batch, python_columns
 from ftraceipc.errors import CaptureFormatError
 from ftraceipc.model import ipc
 from ftraceipc.model.fd import (FD_CREATORS, U64, READ_SYSCALLS, WRITE_SYSCALLS, FdModel, Reason, load_saved_tgids,
-                                snapshot_times)
+                                snapshot_stream)
 from ftraceipc.model.sched import SchedModel
 from ftraceipc.model.syscalls import SyscallPairer
 
@@ -67,6 +67,25 @@ def _records(batch: Batch, names, keep=None) -> list[tuple[int, dict[str, Any]]]
                 d[k] = col[j]
             out.append((ix, d))
     return out
+
+
+class _Snapshots:
+    """Applies /proc snapshot records (time-ordered (ts, record, t0) from ``snapshot_stream``) to
+    the fd model as the trace's time passes them."""
+
+    def __init__(self, it: Iterator[tuple[int, dict, int]], fdm: FdModel):
+        self._it = it
+        self._fdm = fdm
+        self._next = next(it, None)
+        self.next_ts = self._next[0] if self._next is not None else 1 << 63
+
+    def apply_until(self, ts: int | None) -> None:
+        """Apply every record written at or before ``ts`` (None: all that are left)."""
+        while self._next is not None and (ts is None or self._next[0] <= ts):
+            t, rec, t0 = self._next
+            self._fdm.snapshot(rec, t, t0)
+            self._next = next(self._it, None)
+        self.next_ts = self._next[0] if self._next is not None else 1 << 63
 
 
 class _Enclosing:
@@ -120,8 +139,8 @@ def build_model(capture, *, episodes: bool = False, episodes_dir: Path | None = 
     if missing:
         fdm.no_inference = (f"the capture lacks {missing[0]}" + (f" and {len(missing) - 1} more fd-lifecycle events"
                                                                    if len(missing) > 1 else ""))
-    snaps = snapshot_times(meta, cap.proc_records())
-    si = 0
+    proc_snaps, snaps = snapshot_stream(meta, cap)
+    snaps = _Snapshots(snaps, fdm)
     tracer = set(int(t) for t in meta.get("tracer_tids") or [])
     pairer = SyscallPairer()
     sink_dir = None
@@ -131,7 +150,7 @@ def build_model(capture, *, episodes: bool = False, episodes_dir: Path | None = 
         sink_dir.mkdir(parents=True, exist_ok=True)
         sinks = {"episodes": _ParquetSink(sink_dir / "episodes.parquet"),
                  "wakeups": _ParquetSink(sink_dir / "wakeups.parquet")}
-    ppid_of = {int(r["pid"]): int(r["ppid"]) for _, r, _ in snaps if r.get("ppid") is not None and "pid" in r}
+    ppid_of = {int(r["pid"]): int(r["ppid"]) for _, r, _ in proc_snaps if r.get("ppid") is not None and "pid" in r}
     sched = SchedModel(pairer, meta=meta, tgid_of=fdm.tgid_of, ppid_of=ppid_of, tracer_tids=tracer, episodes=episodes,
                        episode_sink=sinks.get("episodes"), wakeup_sink=sinks.get("wakeups"))
     enc_sock = _Enclosing()
@@ -157,15 +176,11 @@ def build_model(capture, *, episodes: bool = False, episodes_dir: Path | None = 
         recs += _records(batch, [n for n in RECVMSG_EVENTS if n in batch.events], keep=recv_keep)
         recs.sort(key=lambda x: x[0])
         for _ix, rec in recs:
-            while si < len(snaps) and snaps[si][0] <= rec["ts"]:
-                fdm.snapshot(snaps[si][1], snaps[si][0], snaps[si][2])
-                si += 1
+            if snaps.next_ts <= rec["ts"]:
+                snaps.apply_until(rec["ts"])
             fdm.feed(rec)
         if len(batch):
-            end_ts = int(batch.ts[-1])
-            while si < len(snaps) and snaps[si][0] <= end_ts:
-                fdm.snapshot(snaps[si][1], snaps[si][0], snaps[si][2])
-                si += 1
+            snaps.apply_until(int(batch.ts[-1]))
         # (2) syscalls paired, data syscalls resolved
         iv = pairer.pair(batch)
         if len(iv):
@@ -202,14 +217,16 @@ def build_model(capture, *, episodes: bool = False, episodes_dir: Path | None = 
                     io_parts = []
         # (5) sleeps and wakeups
         sched.feed(batch, iv)
+        # later queries: syscalls still open (pinned) and those of later batches (not before this
+        # batch's end): the fd history can forget what none of them can see
+        if len(batch):
+            fdm.settle(int(batch.ts[-1]), *pairer.open_calls())
         if progress is not None and len(batch) and t0 is not None and t1 is not None:
             progress(min(span, max(0, int(batch.ts[-1]) - t0)), span)
-    while si < len(snaps):
-        fdm.snapshot(snaps[si][1], snaps[si][0], snaps[si][2])
-        si += 1
+    snaps.apply_until(None)
     io_acc = _fold(io_acc, io_parts)
     fdm.finish()
-    rid_of = {h.id: h.rid for h in fdm.handles}
+    rid_of = fdm.rids()
     open_iv = pairer.finish()
     if len(open_iv):
         open_iv = open_iv.assign(handle=fdm.resolve(open_iv["tid"].to_numpy(), open_iv["fd"].to_numpy(),
@@ -235,6 +252,7 @@ def build_model(capture, *, episodes: bool = False, episodes_dir: Path | None = 
         "lost_events": sum(c.total for c in meta_obj.lost.values()),
         "fd_notes": dict(fdm.notes), "conflicts": fdm.conflicts[:50], "n_conflicts": len(fdm.conflicts),
         "unpaired_syscall_exits": int(getattr(pairer, "unpaired", 0)),
+        "fd_handles": len(fdm.handles), "fd_handles_reclaimed": fdm.reclaimed, "fd_bindings_kept": len(fdm.history()),
         "sched": s.get("stats", {}),
         "decode_warnings": [str(w) for w in dec.warnings[:20]] if hasattr(dec, "warnings") else [],
     }

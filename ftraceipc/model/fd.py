@@ -9,6 +9,13 @@ Two paths, both in time order:
 - the *data* path, vectorized: :meth:`FdModel.resolve` maps a DataFrame of syscall intervals
   (``tid``, ``fd``, ``enter_ts``) to handle ids through that history (``merge_asof``).
 
+Memory is bounded by the fds alive, not by how many were ever opened: after each batch,
+:meth:`FdModel.settle` resolves the later snapshots read before it, keeps of the older bindings only
+those a later query can still see (the last of each fd, and what syscalls still open resolve to),
+and turns opened handles that no fd names any more and no snapshot named into one shared object
+(their I/O reads as before: unnamed, or not IPC). A workload that opens and closes files by the
+million costs what its open fds cost.
+
 Identity. An fd maps to a :class:`Handle` (one open file description: shared by dup copies, fork and
 threads), which points to a :class:`Resource` (the kernel object: a pipe, a FIFO, one end of a Unix
 socket). Evidence can name a resource after its I/O was attributed, so rids are read at the end.
@@ -34,10 +41,12 @@ Nothing is guessed: an fd without evidence resolves to no resource and is counte
 from __future__ import annotations
 
 import enum
+import heapq
 import re
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -107,7 +116,7 @@ def rid_from_snapshot(target: str) -> str | None:
     return f"{kind}:{m.group(2)}"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Resource:
     """A kernel object as far as the evidence tells: a pipe (both ends), a FIFO, one socket end."""
 
@@ -140,7 +149,7 @@ class Resource:
         return f"{prefix}:{self.inode}" if self.inode is not None else f"{prefix}:~{self.id}"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Handle:
     """One open file description (shared by dup copies, fork children and threads)."""
 
@@ -149,6 +158,7 @@ class Handle:
     since: int
     res: Resource | None = None
     reason: Reason | None = None  # why ``res`` is None
+    refs: int = 0  # fds (slots of fd tables) naming it
 
     @property
     def resource(self) -> Resource | None:
@@ -160,7 +170,15 @@ class Handle:
         return None if r is None else r.rid()
 
 
-@dataclass(eq=False)
+# Files opened by path, by the million on some workloads, share these once they need no identity:
+# the resource of every fd a snapshot named as a file or device (not IPC), and what an opened handle
+# becomes once no fd names it (FdModel._reclaim): unnamed, or named not IPC, for good.
+_FILE = Resource(-1, "other", 0)
+_CLOSED_OPENED = Handle(-1, Origin.OPEN, 0, None, Reason.OPENED_UNNAMED)
+_CLOSED_FILE = Handle(-1, Origin.OPEN, 0, _FILE)
+
+
+@dataclass(eq=False, slots=True)
 class Slot:
     handle: Handle
     cloexec: bool | None = None  # None: not known
@@ -198,6 +216,8 @@ class FdModel:
     """Feed lifecycle records and snapshots in time order (``feed``, ``snapshot``), resolve data
     syscalls in batches (``resolve``), then ``finish()`` to apply the last evidence."""
 
+    settle_min = 4096  # bindings since the last compaction before ``settle`` compacts again
+
     def __init__(self, tgid_of: dict[int, int] | None = None, pipefs_inode_events: bool = True):
         self.tables: dict[int, FdTable] = {}  # tgid -> table
         self.tgid_of: dict[int, int] = dict(tgid_of or {})  # tid -> tgid
@@ -215,7 +235,9 @@ class FdModel:
         self._born: set[int] = set()  # tids whose creation the trace showed
         self.unknown_pairs: dict[int, int] = {}  # tgid -> first pipe/socketpair whose fds are unknown
         self._last_change: dict[int, tuple[int, int]] = {}  # tgid -> (exit ts, tid) of last fd change
-        # the binding history: (pid, fd, ts, handle id or -1 for closed), appended in time order
+        # the binding history: (pid, fd, ts, handle id or -1 for closed). ``_base`` holds what
+        # ``settle`` compacted (time-ordered arrays), the lists what was bound since
+        self._base = {k: np.zeros(0, np.int64) for k in ("pid", "fd", "ts", "handle")}
         self._b_pid: list[int] = []
         self._b_fd: list[int] = []
         self._b_ts: list[int] = []
@@ -224,7 +246,10 @@ class FdModel:
         self._hist_len = 0
         self.sk_inodes: dict[int, list[tuple[int, int, str | None, int]]] = defaultdict(list)  # sk -> (ts, inode, path, type)
         self.inode_info: dict[int, tuple[str | None, int]] = {}  # unix inode -> (path, type)
-        self._snap_names: list[tuple[int, int, int, int, str]] = []  # (t0, ts, pid, fd, target) of later snapshots
+        self._snap_names: list[tuple[int, int, int, int, str]] = []  # (t0, ts, pid, fd, target): later snapshots not resolved yet
+        self._snap_named: list[tuple[int, int, str, int]] = []  # (pid, fd, target, handle) resolved, the fd unchanged over the read
+        self._dying: list[tuple[int, int]] = []  # (ts, id) of opened handles no fd names any more since ts
+        self.reclaimed = 0
 
     # --- identity --------------------------------------------------------------------------------
     def tgid(self, tid: int) -> int:
@@ -250,6 +275,21 @@ class FdModel:
         self.handles.append(h)
         return h
 
+    def _res(self, h: Handle) -> Resource | None:
+        """The handle's resource; an opened handle gets its (not yet named) one on first need."""
+        if h.res is None and h.origin is Origin.OPEN and h is not _CLOSED_OPENED:
+            h.res = self.resource(None, h.since, "open")
+        return h.resource
+
+    def _own_res(self, h: Handle) -> Resource | None:
+        """The handle's resource, its own (not the shared ``_FILE``) so that evidence can change it;
+        None for a reclaimed handle (nothing may change what it shares)."""
+        if h.id < 0:
+            return None
+        if h.res is _FILE:
+            h.res = self.resource("other", h.since, "open")
+        return self._res(h)
+
     def resource(self, kind: str | None, ts: int, evidence: str, inode: int | None = None) -> Resource:
         r = Resource(len(self.resources), kind, ts, inode)
         r.evidence.add(evidence)
@@ -260,12 +300,19 @@ class FdModel:
     def _bind(self, pid: int, fd: int, ts: int, slot: Slot | None) -> None:
         t = self.tables.setdefault(pid, FdTable())
         if slot is None:
-            if t.slots.pop(fd, None) is None:
+            old = t.slots.pop(fd, None)
+            if old is None:
                 return
             h = -1
         else:
+            old = t.slots.get(fd)
             t.slots[fd] = slot
+            slot.handle.refs += 1
             h = -2 if slot.uncertain else slot.handle.id
+        if old is not None:
+            old.handle.refs -= 1
+            if old.handle.refs <= 0 and old.handle.origin is Origin.OPEN and old.handle.res in (None, _FILE):
+                self._dying.append((ts, old.handle.id))
         self._b_pid.append(pid)
         self._b_fd.append(fd)
         self._b_ts.append(ts)
@@ -509,7 +556,7 @@ class FdModel:
             h = self.handle(Origin.SOCKET, ts, self.resource(kind, ts, "socket"))
         elif sc in ("accept", "accept4"):
             ls = t.slots.get(int(a["fd"]))
-            lr = None if ls is None else ls.handle.resource
+            lr = None if ls is None else self._res(ls.handle)
             kind = lr.kind if lr is not None and lr.kind is not None else "unix"
             if lr is not None and lr.kind == "socket":
                 kind = "socket"
@@ -517,20 +564,111 @@ class FdModel:
             r.listener = lr
             h = self.handle(Origin.ACCEPT, ts, r, None if lr is not None else Reason.UNKNOWN_FD)
         elif sc in ("open", "openat", "openat2", "creat", "open_by_handle_at"):
-            h = self.handle(Origin.OPEN, ts, self.resource(None, ts, "open"), Reason.OPENED_UNNAMED)
+            # what a path names is unknown until a later snapshot names it (``_res``): files opened
+            # by the million cost a handle each, not a resource
+            h = self.handle(Origin.OPEN, ts, None, Reason.OPENED_UNNAMED)
         else:
             h = self.handle(Origin.OTHER, ts, self.resource("other", ts, sc))
         self._set(tid, ret, ts, Slot(h, cloexec))
 
     # --- the data path (vectorized) -------------------------------------------------------------
     def history(self) -> pd.DataFrame:
+        """The binding history in time order (what ``settle`` kept, then what was bound since)."""
         if self._hist is None or self._hist_len != len(self._b_ts):
-            self._hist = pd.DataFrame({
-                "pid": np.asarray(self._b_pid, dtype=np.int64), "fd": np.asarray(self._b_fd, dtype=np.int64),
-                "ts": np.asarray(self._b_ts, dtype=np.int64), "handle": np.asarray(self._b_h, dtype=np.int64)})
-            self._hist = self._hist.sort_values("ts", kind="stable")
+            b = self._base
+            tail = {"pid": np.asarray(self._b_pid, dtype=np.int64), "fd": np.asarray(self._b_fd, dtype=np.int64),
+                    "ts": np.asarray(self._b_ts, dtype=np.int64), "handle": np.asarray(self._b_h, dtype=np.int64)}
+            h = pd.DataFrame({k: np.concatenate([b[k], tail[k]]) if len(b[k]) else tail[k] for k in b})
+            self._hist = h.sort_values("ts", kind="stable")
             self._hist_len = len(self._b_ts)
         return self._hist
+
+    def settle(self, floor: int, pin_tid=(), pin_fd=(), pin_ts=(), compact: bool = True) -> None:
+        """Bound the binding history by the fds alive, not by how many were ever opened.
+
+        The caller promises that every later query (``resolve``) is either at ``ts >= floor`` or one
+        of the pins (tid, fd, ts: the syscalls still open). Later snapshots read before ``floor``
+        are resolved now; then, of the bindings before ``floor``, only the last of each (pid, fd)
+        and those a pin or a pending snapshot name resolves to are kept (a closed fd left with no
+        other binding is dropped: it resolves to -1 as an fd never bound does). Every allowed
+        query resolves as it would on the whole history."""
+        names = self._snap_names
+        j = 0
+        while j < len(names) and names[j][1] < floor:
+            j += 1
+        if j:
+            arr = np.array([(t0, ts, pid, fd) for t0, ts, pid, fd, _ in names[:j]], dtype=np.int64)
+            at_ts = self.resolve(arr[:, 2], arr[:, 3], arr[:, 1]).tolist()
+            at_t0 = self.resolve(arr[:, 2], arr[:, 3], arr[:, 0]).tolist()
+            # the fd must name the same handle over the whole read (t0..ts), else it changed meanwhile
+            for (_t0, _ts, pid, fd, target), h, h0 in zip(names[:j], at_ts, at_t0):
+                if h < 0 or h != h0:
+                    continue
+                hd = self.handles[h]
+                if rid_from_snapshot(target) is None:  # a file, a device...: not IPC, for good
+                    if hd.res is None and hd.origin is Origin.OPEN and hd.id >= 0:
+                        hd.res = _FILE
+                    elif hd.resource is not None and hd.resource.kind is None:
+                        hd.resource.kind = "other"
+                else:
+                    self._own_res(hd)  # (its own resource, named at finish: never reclaimed)
+                    self._snap_named.append((pid, fd, target, h))
+            del names[:j]
+        if self._dying:
+            self._reclaim(min((t0 for t0, *_ in names), default=None))
+        if not compact or len(self._b_ts) < self.settle_min:
+            return  # little to gain yet
+        h = self.history()
+        old = h["ts"].to_numpy() < floor
+        if not old.any():
+            return
+        h = h.reset_index(drop=True)
+        before = h[old]
+        keep = np.zeros(len(h), dtype=bool)
+        keep[before.drop_duplicates(["pid", "fd"], keep="last").index.to_numpy()] = True
+        last = keep.copy()
+        pending = [(t0, pid, fd) for t0, _ts, pid, fd, _ in names]
+        pins = pd.DataFrame({
+            "pid": np.concatenate([self.pids_of(np.asarray(pin_tid, dtype=np.int64)),
+                                   np.array([p for _, p, _ in pending], dtype=np.int64)]),
+            "fd": np.concatenate([np.asarray(pin_fd, dtype=np.int64), np.array([f for _, _, f in pending], dtype=np.int64)]),
+            "ts": np.concatenate([np.asarray(pin_ts, dtype=np.int64), np.array([t for t, _, _ in pending], dtype=np.int64)])})
+        pins = pins[(pins["ts"].to_numpy() < floor) & (pins["fd"].to_numpy() >= 0)].sort_values("ts", kind="stable")
+        pinned = np.zeros(len(h), dtype=bool)
+        if len(pins):
+            m = pd.merge_asof(pins, before[["pid", "fd", "ts"]].assign(row=before.index.to_numpy()),
+                              on="ts", by=["pid", "fd"], direction="backward")
+            rows = m["row"].dropna().to_numpy(dtype=np.int64)
+            pinned[rows] = True
+            keep[rows] = True
+        # a closed fd's last binding is needed only if an earlier binding of it stays (a pin's)
+        keys_pinned = pd.MultiIndex.from_frame(h.loc[pinned, ["pid", "fd"]])
+        closed_last = last & (h["handle"].to_numpy() == -1) & ~pinned
+        if closed_last.any():
+            ck = pd.MultiIndex.from_frame(h.loc[closed_last, ["pid", "fd"]])
+            drop = np.flatnonzero(closed_last)[~ck.isin(keys_pinned)]
+            keep[drop] = False
+        keep |= ~old
+        kept = h[keep].reset_index(drop=True)
+        self._base = {c: kept[c].to_numpy(dtype=np.int64) for c in ("pid", "fd", "ts", "handle")}
+        self._b_pid, self._b_fd, self._b_ts, self._b_h = [], [], [], []
+        self._hist = kept
+        self._hist_len = 0
+
+    def _reclaim(self, before: int | None) -> None:
+        """Opened handles that no fd names any more (since before ``before``, where a snapshot not
+        resolved yet began its read) and that no snapshot named: what the path was is never
+        learnt now, so they all become one shared unnamed handle (files opened by the million
+        cost nothing once closed)."""
+        n = len(self._dying)
+        if before is not None:
+            n = next((i for i, (ts, _) in enumerate(self._dying) if ts >= before), n)
+        for _ts, hid in self._dying[:n]:
+            h = self.handles[hid]
+            if h.id >= 0 and h.refs <= 0 and h.res in (None, _FILE):
+                self.handles[hid] = _CLOSED_OPENED if h.res is None else _CLOSED_FILE
+                self.reclaimed += 1
+        del self._dying[:n]
 
     def pids_of(self, tids: np.ndarray) -> np.ndarray:
         tids = np.asarray(tids, dtype=np.int64)
@@ -547,7 +685,7 @@ class FdModel:
         if n and self.exec_unseen:
             out[np.asarray(fd) >= 0] = -3
             return out
-        if n == 0 or not self._b_ts:
+        if n == 0 or not (self._b_ts or len(self._base["ts"])):
             return out
         q = pd.DataFrame({"pid": self.pids_of(tid), "fd": np.asarray(fd, dtype=np.int64),
                           "ts": np.asarray(ts, dtype=np.int64), "i": np.arange(n)})
@@ -568,7 +706,7 @@ class FdModel:
             sk &= U64  # the trace's pointers come as int64; /proc/net/unix's are unsigned
             if h < 0 or sk == 0:
                 continue
-            r = self.handles[h].resource
+            r = self._own_res(self.handles[h])
             if r is None:
                 continue
             if r.kind in (None, "other"):
@@ -612,25 +750,14 @@ class FdModel:
                 elif len(inos) > 1:
                     self.notes["sk pointers reused by several sockets (not used)"] += 1
         # later snapshots: name what the trace left unnamed, where the binding spans the snapshot
-        names = self._snap_names
-        if names:
-            arr = np.array([(t0, ts, pid, fd) for t0, ts, pid, fd, _ in names], dtype=np.int64)
-            # the fd must name the same handle over the whole read (t0..ts), else it changed meanwhile
-            hids = self.resolve(arr[:, 2], arr[:, 3], arr[:, 1])
-            hids0 = self.resolve(arr[:, 2], arr[:, 3], arr[:, 0])
-        for (t0, ts, pid, fd, target), hid, hid0 in zip(names, hids if names else [], hids0 if names else []):
+        self.settle(np.iinfo(np.int64).max, compact=False)  # every snapshot name resolved (t0..ts)
+        for pid, fd, target, hid in self._snap_named:
             rid = rid_from_snapshot(target)
-            if hid < 0 or hid != hid0:
-                continue
             h = self.handles[hid]
-            r = h.resource
+            r = self._own_res(h)
             if r is None:
                 continue
-            if rid is None:
-                if r.kind is None:
-                    r.kind = "other"
-                continue
-            kind, ino = rid.split(":")
+            kind, ino = rid.split(":")  # (names of files and devices were applied as they came)
             ino = int(ino)
             if r.inode is None:
                 r.inode = ino
@@ -685,6 +812,10 @@ class FdModel:
                 if p.peer is None:
                     p.peer = r
 
+    def rids(self) -> "Mapping[int, str | None]":
+        """handle id -> rid (None: not an IPC resource), read on demand (after ``finish``)."""
+        return _Rids(self.handles)
+
     def live_resources(self) -> list[Resource]:
         return [r for r in self.resources if r.merged_into is None]
 
@@ -705,6 +836,24 @@ class FdModel:
         if not r.is_ipc:
             return Reason.NOT_IPC
         return None
+
+
+class _Rids(Mapping):
+    """handle id -> rid over the handle list, without a dict of a million entries."""
+
+    def __init__(self, handles: list[Handle]):
+        self._h = handles
+
+    def __getitem__(self, hid: int) -> str | None:
+        if not isinstance(hid, (int, np.integer)) or not 0 <= hid < len(self._h):
+            raise KeyError(hid)
+        return self._h[hid].rid
+
+    def __len__(self) -> int:
+        return len(self._h)
+
+    def __iter__(self):
+        return iter(range(len(self._h)))
 
 
 def load_saved_tgids(path) -> dict[int, int]:
@@ -733,23 +882,64 @@ def wall_to_ts(meta: dict[str, Any], wall: float) -> int | None:
     return t0 + int((wall - w0) * (t1 - t0) / (w1 - w0))
 
 
+def _placed(meta: dict[str, Any], rec: dict[str, Any]) -> tuple[int, dict, int] | None:
+    """(ts when written, record, ts when the read began) of a snapshot record, None if not one."""
+    if rec.get("kind") not in ("fds", "unix"):
+        return None
+    if rec.get("when") == "start":
+        ts = t0 = -1
+    elif rec.get("t0_ts") is not None and rec.get("t1_ts") is not None:
+        t0, ts = int(rec["t0_ts"]), int(rec["t1_ts"])  # read on the trace clock itself
+    else:
+        ts = wall_to_ts(meta, float(rec.get("ts_wall", 0)))
+        ts = -1 if ts is None else ts
+        t0 = wall_to_ts(meta, float(rec.get("t0_wall", rec.get("ts_wall", 0))))
+        t0 = ts if t0 is None else min(t0, ts)
+    return ts, rec, t0
+
+
 def snapshot_times(meta: dict[str, Any], records: Iterable[dict[str, Any]]) -> list[tuple[int, dict, int]]:
     """proc.jsonl records placed on the trace clock, in order (start snapshots before everything):
     (ts when written, record, ts when the read began). Records carry ``t0_ts``/``t1_ts`` read from
     the trace clock around the /proc read; older ones only wall times, mapped linearly (to ~1 ms)."""
-    out = []
-    for rec in records:
-        if rec.get("kind") not in ("fds", "unix"):
-            continue
-        if rec.get("when") == "start":
-            ts = t0 = -1
-        elif rec.get("t0_ts") is not None and rec.get("t1_ts") is not None:
-            t0, ts = int(rec["t0_ts"]), int(rec["t1_ts"])  # read on the trace clock itself
-        else:
-            ts = wall_to_ts(meta, float(rec.get("ts_wall", 0)))
-            ts = -1 if ts is None else ts
-            t0 = wall_to_ts(meta, float(rec.get("t0_wall", rec.get("ts_wall", 0))))
-            t0 = ts if t0 is None else min(t0, ts)
-        out.append((ts, rec, t0))
+    out = [x for x in (_placed(meta, rec) for rec in records) if x is not None]
     out.sort(key=lambda x: x[0])
     return out
+
+
+_T1_TS = re.compile(r'"t1_ts":\s*(-?\d+)')
+
+
+def _in_trace_clock_order(path) -> bool:
+    """Does every line of this jsonl file carry a ``t1_ts``, in non-decreasing order? (one cheap
+    pass with a regex, no JSON parsing)"""
+    last = None
+    try:
+        with open(path) as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                m = _T1_TS.search(line)
+                if m is None:
+                    return False
+                v = int(m.group(1))
+                if last is not None and v < last:
+                    return False
+                last = v
+    except OSError:
+        return True  # no file: nothing to order
+    return True
+
+
+def snapshot_stream(meta: dict[str, Any], cap) -> tuple[list[tuple[int, dict, int]], Iterator[tuple[int, dict, int]]]:
+    """The capture's snapshot records in the order of ``snapshot_times`` without holding them all:
+    (proc.jsonl's records, sorted: start snapshots, appearances and Unix socket tables, few), and an
+    iterator over all of them merged in time order. opens.jsonl (one line per fd opened, written by
+    one worker as it goes: by the million on open-heavy workloads) is streamed when it is already in
+    trace-clock order, else read whole and sorted, like proc.jsonl."""
+    proc = snapshot_times(meta, cap.proc_records("proc"))
+    if _in_trace_clock_order(cap.opens_path):
+        opens = (x for x in (_placed(meta, rec) for rec in cap.proc_records("opens")) if x is not None)
+    else:
+        opens = iter(snapshot_times(meta, cap.proc_records("opens")))
+    return proc, heapq.merge(proc, opens, key=lambda x: x[0])

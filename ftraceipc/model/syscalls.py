@@ -292,6 +292,12 @@ class SyscallPairer:
         return {int(t): (self.names[int(k)], int(s), int(f))
                 for t, k, s, f in zip(c["tid"].tolist(), c["code"].tolist(), c["ts"].tolist(), c["fd"].tolist())}
 
+    def open_calls(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(tid, fd, enter_ts) arrays of the syscalls open after the last batch (fd is the enter's
+        first argument; meaningful only for syscalls on an fd)."""
+        c = self._carry
+        return c["tid"], c["fd"], c["ts"]
+
     def finish(self) -> pd.DataFrame:
         """The syscalls still open at the end: INTERVAL_COLUMNS with exit_ts -1, ret -1, cpu -1."""
         c = self._carry

@@ -157,3 +157,34 @@ def test_model_matches_the_sample_truth(tmp_path, sample, args):
         named_by_inode = t["rid"] in set(model.resources["rid"])
         if named_by_inode:  # a socket's address comes from /proc/net/unix, with its inode
             assert (None if pd.isna(row["path"]) else row["path"]) == t["path"], (t, dict(row))
+
+
+@pytest.mark.parametrize("sample", ["shortlived", "fd_reuse"])
+def test_settling_the_fd_history_every_batch_changes_nothing_in_the_model(tmp_path, sample, monkeypatch):
+    """The fd model forgets bindings no later query can see (FdModel.settle); compacting after every
+    batch gives the same model as never compacting, on captures full of fork, exec, open and fd reuse
+    (decoded a page at a time, so that there are many batches and syscalls open across them)."""
+    import functools
+
+    from ftraceipc.decode import Decoder
+    from ftraceipc.model import build
+    from ftraceipc.model.fd import FdModel
+
+    cap, _meta, _truth = capture_sample(tmp_path, sample)
+    monkeypatch.setattr(build, "Decoder", functools.partial(Decoder, chunk_pages=1))
+    calls = []
+    monkeypatch.setattr(FdModel, "settle", lambda self, *a, _f=FdModel.settle, **k: (calls.append(1), _f(self, *a, **k)))
+    tables = ("tasks", "blocked", "wakes", "waits", "io", "flows", "resources")
+    got = {}
+    for name, every in (("each batch", 0), ("never", 1 << 62)):
+        monkeypatch.setattr(FdModel, "settle_min", every)
+        m = build_model(cap)
+        got[name] = m
+        assert len(m.io), sample
+        # Python's start-up alone opens and closes dozens of files: folded once closed
+        assert 0 < m.stats["fd_handles_reclaimed"] < m.stats["fd_handles"], m.stats
+    assert len(calls) >= 2 * 10, len(calls)  # two builds of over 10 batches each
+    for t in tables:
+        pd.testing.assert_frame_equal(getattr(got["each batch"], t), getattr(got["never"], t), obj=t)
+    assert got["each batch"].unattributed == got["never"].unattributed
+    assert got["each batch"].stats["fd_notes"] == got["never"].stats["fd_notes"]

@@ -248,3 +248,144 @@ def test_without_exec_events_no_fd_is_trusted():
     s.snap(100, std({"3": "pipe:[1]"}))
     h = m.resolve(np.array([100]), np.array([3]), np.array([s.ts]))[0]
     assert h == -3 and m.reason_of(h) is Reason.NO_EXEC_EVENTS
+
+
+# --- settle: the binding history stays bounded by the fds alive --------------------------------------
+def _churn(s, pid, rounds, first_inode):
+    """``rounds`` of: a pipe (two fds), a file opened, a dup2 of the pipe's read end onto fd 9, then
+    everything closed again, so fds are reused with other resources each round."""
+    for i in range(rounds):
+        s.sc(pid, "pipe2", 0, inode=first_inode + i, fildes=0, flags=0)  # 3, 4
+        s.sc(pid, "openat", 5, dfd=-100, filename=0, flags=0, mode=0)
+        s.sc(pid, "dup2", 9, oldfd=3, newfd=9)
+        for fd in (3, 4, 5, 9):
+            s.sc(pid, "close", 0, fd=fd)
+
+
+def _twins():
+    """Two models fed the same records: ``a`` settles, ``b`` keeps the whole history."""
+    a, b = FdModel(), FdModel()
+    a.settle_min = 0
+
+    class Both(Seq):
+        def ev(self, tid, event, **fields):
+            self.ts += 10
+            for m in (a, b):
+                m.feed({"ts": self.ts, "tid": tid, "event": event, **fields})
+            return self.ts
+
+        def snap(self, pid, fds, when="start", cloexec=()):
+            self.ts += 10
+            for m in (a, b):
+                m.snapshot({"kind": "fds", "when": when, "pid": pid, "comm": "x", "ppid": 1, "fds": fds,
+                            "cloexec": list(cloexec)}, -1 if when == "start" else self.ts)
+    return a, b, Both(a)
+
+
+def _rids(m, tids, fds, tss):
+    hs = m.resolve(np.asarray(tids), np.asarray(fds), np.asarray(tss))
+    return [int(h) if h < 0 else m.handles[h].rid for h in hs]
+
+
+def test_settle_forgets_closed_fds_and_every_later_query_resolves_as_on_the_whole_history():
+    a, b, s = _twins()
+    s.snap(100, std())
+    s.snap(200, std({"7": "pipe:[70]"}))
+    _churn(s, 100, 50, 1000)
+    _churn(s, 200, 50, 2000)
+    floor = s.ts
+    n_before = len(a.history())
+    a.settle(floor)
+    assert len(a.history()) < n_before / 10, (len(a.history()), n_before)  # 3 + 4 fds alive: 7 rows (+ closes)
+    _churn(s, 100, 3, 3000)
+    a.finish()
+    b.finish()
+    tids = [100, 200] * 10 + [100, 200]
+    fds = [0, 1, 2, 3, 4, 5, 7, 9, 11, 40] * 2 + [3, 7]
+    tss = [floor + 1] * 20 + [s.ts + 1] * 2  # at the floor and after it
+    for fd_list, ts_list in ((fds, tss), (fds, [s.ts - 25] * len(fds))):
+        got, want = _rids(a, tids, fd_list, ts_list), _rids(b, tids, fd_list, ts_list)
+        assert got == want
+    assert _rids(a, [200], [7], [floor + 1]) == ["pipe:70"]
+    assert _rids(a, [100], [3], [floor + 1]) == [-1]  # closed at the end of the churn
+
+
+def test_settle_keeps_the_binding_a_syscall_still_open_resolves_to():
+    a, b, s = _twins()
+    s.snap(100, std())
+    for m in (a, b):
+        m.tgid_of[101] = 100
+    s.sc(100, "pipe2", 0, inode=42, fildes=0, flags=0)  # 3, 4
+    s.ev(101, "sys_enter_read", fd=3)  # a thread's read that blocks through what follows
+    t_read = s.ts
+    s.sc(100, "close", 0, fd=3)
+    _churn(s, 100, 40, 5000)
+    a.settle(s.ts, pin_tid=[101], pin_fd=[3], pin_ts=[t_read])
+    assert _rids(a, [101], [3], [t_read]) == _rids(b, [101], [3], [t_read]) == ["pipe:42"]
+    a.settle(s.ts)  # nothing pinned any more: the old binding goes
+    assert _rids(a, [101], [3], [t_read]) == [-1]
+
+
+def test_a_later_snapshot_read_before_settle_still_names_the_file_opened_then():
+    a, b, s = _twins()
+    s.snap(100, std())
+    s.sc(100, "openat", 3, dfd=-100, filename=0, flags=0, mode=0)
+    t_open = s.ts
+    s.snap(100, {"3": "fifo:[90]:/tmp/f"}, when="appear")
+    h = a.resolve(np.array([100]), np.array([3]), np.array([t_open + 1]))[0]
+    s.sc(100, "close", 0, fd=3)
+    _churn(s, 100, 40, 6000)
+    a.settle(s.ts)
+    a.finish()
+    b.finish()
+    assert a.handles[h].rid == "fifo:90" and a.handles[h].resource.path == "/tmp/f"
+    assert _rids(b, [100], [3], [t_open + 1]) == ["fifo:90"]
+
+
+def test_closed_opened_files_are_reclaimed_and_their_io_still_reads_as_before():
+    a, b, s = _twins()
+    s.snap(100, std())
+    io = []  # (fd, ts) of a read on each file while it was open
+    for i in range(30):
+        s.sc(100, "openat", 3, dfd=-100, filename=0, flags=0, mode=0)
+        io.append((3, s.ts + 1))
+        if i % 3 == 0:  # the open watcher named some of them (regular files: not IPC)
+            s.snap(100, {"3": "/etc/passwd"}, when="open")
+        if i % 10 == 5:  # and one FIFO
+            s.snap(100, {"3": "fifo:[77]:/tmp/q"}, when="open")
+        s.sc(100, "close", 0, fd=3)
+    tids, fds, tss = np.array([100] * len(io)), np.array([f for f, _ in io]), np.array([t for _, t in io])
+    ha = a.resolve(tids, fds, tss)  # the reads are resolved as their batch ends, before settling
+    a.settle(s.ts + 1)
+    assert a.reclaimed == 30 - 3  # all but the FIFOs: no fd names them and nothing will
+    a.finish()
+    b.finish()
+    hb = b.resolve(tids, fds, tss)
+    assert (ha >= 0).all() and (hb >= 0).all()
+    assert [a.reason_of(int(h)) for h in ha] == [b.reason_of(int(h)) for h in hb]
+    assert [a.handles[int(h)].rid for h in ha] == [b.handles[int(h)].rid for h in hb]
+    assert {b.reason_of(int(h)) for h in hb} == {Reason.NOT_IPC, Reason.OPENED_UNNAMED, None}
+    assert [b.handles[int(h)].rid for h in hb].count("fifo:77") == 3
+    assert len(a.history()) <= 4  # the std fds, nothing of the 30 files
+
+
+def test_sock_evidence_on_a_reclaimed_handle_changes_no_other_file():
+    """A syscall that began on a file whose fd another thread then closed resolves to the shared
+    reclaimed handle: evidence met there (a sock pointer) must not turn every file into a socket."""
+    a, _b, s = _twins()
+    a.tgid_of[101] = 100
+    s.snap(100, std())
+    s.sc(100, "openat", 3, dfd=-100, filename=0, flags=0, mode=0)
+    s.snap(100, {"3": "/etc/passwd"}, when="open")
+    s.sc(100, "openat", 4, dfd=-100, filename=0, flags=0, mode=0)
+    s.snap(100, {"4": "/etc/group"}, when="open")  # a file that stays open
+    t_read = s.ev(101, "sys_enter_read", fd=3)
+    s.sc(100, "close", 0, fd=3)
+    a.settle(s.ts + 1, pin_tid=[101], pin_fd=[3], pin_ts=[t_read])
+    h = a.resolve(np.array([101]), np.array([3]), np.array([t_read]))
+    assert a.reclaimed == 1 and a.handles[int(h[0])].id == -1
+    a.bind_sk(h, np.array([0xffff888012345678]))
+    a.finish()
+    h4 = int(a.resolve(np.array([100]), np.array([4]), np.array([s.ts]))[0])
+    assert a.reason_of(h4) is Reason.NOT_IPC and a.handles[h4].rid is None
+    assert a.reason_of(int(h[0])) is Reason.NOT_IPC
