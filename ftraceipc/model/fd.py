@@ -204,12 +204,12 @@ class FdTable:
         return out
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
     syscall: str
     ts: int
     args: dict[str, Any]
-    inodes: list[int] = field(default_factory=list)
+    inodes: list[int] | None = None  # pipefs inodes named inside the call (pipe, pipe2)
 
 
 class FdModel:
@@ -298,7 +298,9 @@ class FdModel:
 
     # --- bindings ----------------------------------------------------------------------------------
     def _bind(self, pid: int, fd: int, ts: int, slot: Slot | None) -> None:
-        t = self.tables.setdefault(pid, FdTable())
+        t = self.tables.get(pid)
+        if t is None:
+            t = self.tables[pid] = FdTable()
         if slot is None:
             old = t.slots.pop(fd, None)
             if old is None:
@@ -406,6 +408,8 @@ class FdModel:
         elif name == "inode_set_ctime_to_ts":
             p = self.pending.get(tid)
             if p is not None and p.syscall in ("pipe", "pipe2"):
+                if p.inodes is None:
+                    p.inodes = []
                 p.inodes.append(int(ev["ino"]))
         elif name == "task_newtask":
             self._newtask(tid, int(ev["pid"]), int(ev["clone_flags"]), ts)
@@ -518,7 +522,7 @@ class FdModel:
             cloexec = bool(typ & O_CLOEXEC)
             origin = Origin.SOCKETPAIR
         else:
-            inode = p.inodes[0] if len(p.inodes) == 1 else None
+            inode = p.inodes[0] if p.inodes is not None and len(p.inodes) == 1 else None
             r = self.resource("pipe", ts, "pipe inode event" if inode is not None else "pipe2", inode)
             if inode is None:
                 self.notes["pipes whose inode no event named" + (
