@@ -313,7 +313,7 @@ class FdModel:
             h = -2 if slot.uncertain else slot.handle.id
         if old is not None:
             old.handle.refs -= 1
-            if old.handle.refs <= 0 and old.handle.origin is Origin.OPEN and old.handle.res in (None, _FILE):
+            if old.handle.refs <= 0 and self._foldable(old.handle):
                 self._dying.append((ts, old.handle.id))
         self._b_pid.append(pid)
         self._b_fd.append(fd)
@@ -592,36 +592,50 @@ class FdModel:
 
         The caller promises that every later query (``resolve``) is either at ``ts >= floor`` or one
         of the pins (tid, fd, ts: the syscalls still open). Later snapshots read before ``floor``
-        are resolved now; then, of the bindings before ``floor``, only the last of each (pid, fd)
-        and those a pin or a pending snapshot name resolves to are kept (a closed fd left with no
-        other binding is dropped: it resolves to -1 as an fd never bound does). Every allowed
-        query resolves as it would on the whole history."""
+        are resolved now, closed opened handles are folded (``_reclaim``), then the history is
+        compacted (``_compact``). Every allowed query resolves as it would on the whole history."""
+        self._resolve_snapshot_names(floor)
+        pending = self._snap_names  # read at or after floor: their t0 may be before it
+        if self._dying:
+            self._reclaim(min((t0 for t0, *_ in pending), default=None))
+        if compact and len(self._b_ts) >= self.settle_min:  # else little to gain yet
+            self._compact(floor, pd.DataFrame({
+                "pid": np.concatenate([self.pids_of(np.asarray(pin_tid, dtype=np.int64)),
+                                       np.array([x[2] for x in pending], dtype=np.int64)]),
+                "fd": np.concatenate([np.asarray(pin_fd, dtype=np.int64), np.array([x[3] for x in pending], dtype=np.int64)]),
+                "ts": np.concatenate([np.asarray(pin_ts, dtype=np.int64), np.array([x[0] for x in pending], dtype=np.int64)])}))
+
+    def _resolve_snapshot_names(self, floor: int) -> None:
+        """Later snapshots read before ``floor``: names of files and devices are applied now (not IPC,
+        for good); IPC names are kept for ``finish``, their handles given a resource of their own."""
         names = self._snap_names
         j = 0
         while j < len(names) and names[j][1] < floor:
             j += 1
-        if j:
-            arr = np.array([(t0, ts, pid, fd) for t0, ts, pid, fd, _ in names[:j]], dtype=np.int64)
-            at_ts = self.resolve(arr[:, 2], arr[:, 3], arr[:, 1]).tolist()
-            at_t0 = self.resolve(arr[:, 2], arr[:, 3], arr[:, 0]).tolist()
-            # the fd must name the same handle over the whole read (t0..ts), else it changed meanwhile
-            for (_t0, _ts, pid, fd, target), h, h0 in zip(names[:j], at_ts, at_t0):
-                if h < 0 or h != h0:
-                    continue
-                hd = self.handles[h]
-                if rid_from_snapshot(target) is None:  # a file, a device...: not IPC, for good
-                    if hd.res is None and hd.origin is Origin.OPEN and hd.id >= 0:
-                        hd.res = _FILE
-                    elif hd.resource is not None and hd.resource.kind is None:
-                        hd.resource.kind = "other"
-                else:
-                    self._own_res(hd)  # (its own resource, named at finish: never reclaimed)
-                    self._snap_named.append((pid, fd, target, h))
-            del names[:j]
-        if self._dying:
-            self._reclaim(min((t0 for t0, *_ in names), default=None))
-        if not compact or len(self._b_ts) < self.settle_min:
-            return  # little to gain yet
+        if not j:
+            return
+        arr = np.array([(t0, ts, pid, fd) for t0, ts, pid, fd, _ in names[:j]], dtype=np.int64)
+        at_ts = self.resolve(arr[:, 2], arr[:, 3], arr[:, 1]).tolist()
+        at_t0 = self.resolve(arr[:, 2], arr[:, 3], arr[:, 0]).tolist()
+        # the fd must name the same handle over the whole read (t0..ts), else it changed meanwhile
+        for (_t0, _ts, pid, fd, target), h, h0 in zip(names[:j], at_ts, at_t0):
+            if h < 0 or h != h0:
+                continue
+            hd = self.handles[h]
+            if rid_from_snapshot(target) is None:  # a file, a device...: not IPC, for good
+                if hd.res is None and hd.origin is Origin.OPEN and hd.id >= 0:
+                    hd.res = _FILE
+                elif hd.resource is not None and hd.resource.kind is None:
+                    hd.resource.kind = "other"
+            else:
+                self._own_res(hd)  # (its own resource, named at finish: never reclaimed)
+                self._snap_named.append((pid, fd, target, h))
+        del names[:j]
+
+    def _compact(self, floor: int, pins: pd.DataFrame) -> None:
+        """Of the bindings before ``floor`` keep only the last of each (pid, fd) and those a pin
+        (pid, fd, ts) resolves to; a closed fd left with no other binding is dropped (it resolves
+        to -1 as an fd never bound does)."""
         h = self.history()
         old = h["ts"].to_numpy() < floor
         if not old.any():
@@ -631,33 +645,30 @@ class FdModel:
         keep = np.zeros(len(h), dtype=bool)
         keep[before.drop_duplicates(["pid", "fd"], keep="last").index.to_numpy()] = True
         last = keep.copy()
-        pending = [(t0, pid, fd) for t0, _ts, pid, fd, _ in names]
-        pins = pd.DataFrame({
-            "pid": np.concatenate([self.pids_of(np.asarray(pin_tid, dtype=np.int64)),
-                                   np.array([p for _, p, _ in pending], dtype=np.int64)]),
-            "fd": np.concatenate([np.asarray(pin_fd, dtype=np.int64), np.array([f for _, _, f in pending], dtype=np.int64)]),
-            "ts": np.concatenate([np.asarray(pin_ts, dtype=np.int64), np.array([t for t, _, _ in pending], dtype=np.int64)])})
         pins = pins[(pins["ts"].to_numpy() < floor) & (pins["fd"].to_numpy() >= 0)].sort_values("ts", kind="stable")
         pinned = np.zeros(len(h), dtype=bool)
         if len(pins):
             m = pd.merge_asof(pins, before[["pid", "fd", "ts"]].assign(row=before.index.to_numpy()),
                               on="ts", by=["pid", "fd"], direction="backward")
-            rows = m["row"].dropna().to_numpy(dtype=np.int64)
-            pinned[rows] = True
-            keep[rows] = True
+            pinned[m["row"].dropna().to_numpy(dtype=np.int64)] = True
+            keep |= pinned
         # a closed fd's last binding is needed only if an earlier binding of it stays (a pin's)
-        keys_pinned = pd.MultiIndex.from_frame(h.loc[pinned, ["pid", "fd"]])
         closed_last = last & (h["handle"].to_numpy() == -1) & ~pinned
         if closed_last.any():
+            keys_pinned = pd.MultiIndex.from_frame(h.loc[pinned, ["pid", "fd"]])
             ck = pd.MultiIndex.from_frame(h.loc[closed_last, ["pid", "fd"]])
-            drop = np.flatnonzero(closed_last)[~ck.isin(keys_pinned)]
-            keep[drop] = False
+            keep[np.flatnonzero(closed_last)[~ck.isin(keys_pinned)]] = False
         keep |= ~old
         kept = h[keep].reset_index(drop=True)
         self._base = {c: kept[c].to_numpy(dtype=np.int64) for c in ("pid", "fd", "ts", "handle")}
         self._b_pid, self._b_fd, self._b_ts, self._b_h = [], [], [], []
         self._hist = kept
         self._hist_len = 0
+
+    @staticmethod
+    def _foldable(h: Handle) -> bool:
+        """An opened handle (not a sentinel) that no snapshot named as IPC and no evidence made its own."""
+        return h.id >= 0 and h.origin is Origin.OPEN and h.res in (None, _FILE)
 
     def _reclaim(self, before: int | None) -> None:
         """Opened handles that no fd names any more (since before ``before``, where a snapshot not
@@ -669,7 +680,7 @@ class FdModel:
             n = next((i for i, (ts, _) in enumerate(self._dying) if ts >= before), n)
         for _ts, hid in self._dying[:n]:
             h = self.handles[hid]
-            if h.id >= 0 and h.refs <= 0 and h.res in (None, _FILE):
+            if h.refs <= 0 and self._foldable(h):
                 self.handles[hid] = _CLOSED_OPENED if h.res is None else _CLOSED_FILE
                 self.reclaimed += 1
         del self._dying[:n]
