@@ -115,6 +115,14 @@ def _num(v: Any) -> float:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else 0.0
 
 
+def _mark_finding(node: dict, findings: list | None) -> None:
+    """A node that a finding involves: a thick red border, and the findings' ids."""
+    if findings:
+        node["color"]["border"] = FINDING_COLOUR
+        node["borderWidth"] = 4
+        node["findings"] = sorted(set(findings))
+
+
 def _scale(v: float, top: float, lo: float, hi: float) -> float:
     if top <= 0 or v <= 0:
         return lo
@@ -415,10 +423,7 @@ def build(model: Model, findings: Any = (), *, group: str | None = "auto", max_n
             node["shapeProperties"] = dict(borderDashes=[4, 3])
             node["color"]["border"] = "#444444"
             node["borderWidth"] = 2
-        if k in finding_nodes:
-            node["color"]["border"] = FINDING_COLOUR
-            node["borderWidth"] = 4
-            node["findings"] = sorted(set(finding_nodes[k]))
+        _mark_finding(node, finding_nodes.get(k))
         g.nodes.append(node)
     g.task_nodes = len(tn)
     for k, n in rnodes.items():
@@ -446,10 +451,7 @@ def build(model: Model, findings: Any = (), *, group: str | None = "auto", max_n
                     color=dict(background=colour, border=colour, highlight=dict(background=colour, border="#000000"),
                                hover=dict(background=colour, border="#000000")),
                     borderWidth=1)
-        if k in finding_nodes:
-            node["color"]["border"] = FINDING_COLOUR
-            node["borderWidth"] = 4
-            node["findings"] = sorted(set(finding_nodes[k]))
+        _mark_finding(node, finding_nodes.get(k))
         g.nodes.append(node)
     g.resource_nodes = len(rnodes)
 
