@@ -25,7 +25,19 @@ from typing import Any
 from ftraceipc.errors import FtraceIPCError
 
 DEFAULT_NAME = "graph.lbug"
-CYPHER_DIR = Path(__file__).resolve().parents[2] / "cypher"
+
+
+def _cypher_dir() -> Path:
+    """Where the query library lives, the one lookup for every install kind: a wheel or
+    ``pip install .`` ships the repository's top-level ``cypher/`` as ``ftraceipc/cypher/``
+    (pyproject.toml maps the package ``ftraceipc.cypher`` to ``cypher/``); an editable install or a
+    source tree on PYTHONPATH has it next to the package, at the repository's top level."""
+    package = Path(__file__).resolve().parents[1]
+    shipped = package / "cypher"
+    return shipped if shipped.is_dir() else package.parent / "cypher"
+
+
+CYPHER_DIR = _cypher_dir()
 
 
 class GraphError(FtraceIPCError):
