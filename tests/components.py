@@ -3,9 +3,10 @@
 A test that cannot run without something of the machine (tracefs as root, a Neo4j server, Chromium,
 perf, ...) skips through this module, never with a bare ``pytest.skip``/``skipif``:
 
-    from components import requires, skip
+    from components import need, requires, skip
     pytestmark = requires("tracefs")             # a marker: skip when tracefs (as root) is missing
     @requires("perf")                            # the same on one test
+    need("tracefs")                              # the same inside a test or fixture
     skip("neo4j", "no Java 17+")                 # inside a test or fixture, once the reason is known
 
 Every such skip reason starts with ``requires COMPONENT:``. When ``FTRACEIPC_REQUIRE`` (a comma
@@ -81,6 +82,14 @@ def skip(component: str, why: str) -> None:
     """Skip the calling test (or fixture) for lack of ``component`` (a failure when it is required)."""
     __tracebackhide__ = True  # the skip is reported where the test called this
     pytest.skip(reason(component, why))
+
+
+def need(component: str) -> None:
+    """Skip the calling test (or fixture) when ``missing(component)`` says it is not here."""
+    __tracebackhide__ = True
+    why = missing(component)
+    if why is not None:
+        skip(component, why)
 
 
 def requires(component: str) -> pytest.MarkDecorator:

@@ -53,11 +53,11 @@ def find() -> str | None:
 
 def require() -> str:
     """The chromium binary; skips the calling test (with the reason) when there is none."""
-    import pytest
-
     p = find()
     if p is None:
-        pytest.skip("no headless browser: install Debian's chromium (apt-get install -y chromium)")
+        from components import skip
+
+        skip("chromium", "no headless browser (chromium, chromium-browser, google-chrome or $FTRACEIPC_CHROMIUM)")
     return p
 
 

@@ -21,6 +21,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import components  # noqa: E402  (tests/components.py: the one home of component checks and skips)
+
 TRACEFS = Path("/sys/kernel/tracing")
 INSTANCES = TRACEFS / "instances"
 REPO = Path(__file__).resolve().parents[2]
@@ -48,12 +51,8 @@ print(os.getpid(), n, flush=True)
 
 
 def tracefs_reason() -> str | None:
-    """None when the capture tests can run here, else why not."""
-    if os.geteuid() != 0:
-        return "needs root"
-    if not INSTANCES.is_dir():
-        return f"tracefs not mounted at {TRACEFS}"
-    return None
+    """None when the capture tests can run here, else why not (``components.missing("tracefs")``)."""
+    return components.missing("tracefs")
 
 
 def env(**extra: str) -> dict[str, str]:

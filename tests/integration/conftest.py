@@ -17,6 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 import capture_cli as cc  # noqa: E402
+from components import need  # noqa: E402
 
 
 def _leaked(before: set[str]) -> list[str]:
@@ -51,9 +52,7 @@ def no_instance_left_behind():
 @pytest.fixture(scope="session")
 def workload_capture(tmp_path_factory):
     """One capture with the default event set of the pipe workload: ``(capture path, Result)``."""
-    reason = cc.tracefs_reason()
-    if reason:
-        pytest.skip(reason)
+    need("tracefs")
     out = tmp_path_factory.mktemp("workload") / "run.ftipc"
     r = cc.cli("capture", "-o", str(out), "--", cc.PY, "-c", cc.WORKLOAD, timeout=60)
     return out, r

@@ -29,15 +29,6 @@ ALL_EVENTS = ([f"sched:{e}" for e in SCHED]
               + [f"sock:{e}" for e in SOCK])
 
 
-def tracefs_usable() -> str | None:
-    """None if a test can create an instance here, else the reason it cannot."""
-    if os.geteuid() != 0:
-        return "needs root"
-    if not (TRACEFS / "instances").is_dir():
-        return f"tracefs not mounted at {TRACEFS}"
-    return None
-
-
 class KernelTraceInstance(Instance):
     """ftraceipc's own instance lifecycle, plus what the decoder tests need: the kernel's text
     rendering of the buffer and its raw pages read with read() (not the capture's splice path)."""

@@ -7,7 +7,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
-import pytest
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from components import skip  # noqa: E402
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "neo4j" / "neo4j_server.py"
 
@@ -29,7 +30,7 @@ ns = _load()
 def ensure_jars() -> None:
     reason = ns.java_reason()
     if reason:
-        pytest.skip(f"Neo4j server: {reason}")
+        skip("neo4j", f"Neo4j server: {reason}")
     if ns.provisioned() is not None:
         return
     try:
@@ -37,5 +38,5 @@ def ensure_jars() -> None:
     except ns.Neo4jError as e:
         unreachable = ns.maven_central_reason()
         if unreachable:
-            pytest.skip(f"Neo4j server jars not cached and {unreachable}")
+            skip("neo4j", f"Neo4j server jars not cached and {unreachable}")
         raise AssertionError(f"provisioning failed although Maven Central answers: {e}") from e

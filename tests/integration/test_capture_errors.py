@@ -16,12 +16,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 import capture_cli as cc  # noqa: E402
-
-_reason = cc.tracefs_reason()
+from components import need, requires, skip  # noqa: E402
 
 
 def needs_tracefs(f):
-    return pytest.mark.root(pytest.mark.skipif(_reason is not None, reason=_reason or "")(f))
+    return pytest.mark.root(requires("tracefs")(f))
 
 
 def _top_level_state() -> tuple[str, str] | None:
@@ -76,8 +75,7 @@ def test_not_root_is_refused_with_one_line(tmp_path):
         assert_one_error_line(r, "needs root", "sudo")
         assert not out.exists()
         return
-    if shutil.which("setpriv") is None:
-        pytest.skip("setpriv is not installed: cannot drop to an unprivileged user")
+    need("util-linux")  # setpriv drops to an unprivileged user
     # uid/gid nobody, no groups, no capabilities but dac_read_search: it can read the interpreter and
     # this checkout wherever they live (e.g. under /root), nothing more.
     argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all,+dac_read_search",
@@ -85,7 +83,7 @@ def test_not_root_is_refused_with_one_line(tmp_path):
             *cc.ftraceipc_argv("capture", "--duration", "1", "-o", out)]
     probe = cc.run(argv[:argv.index(cc.PY)] + ["id", "-u"])
     if probe.returncode != 0 or probe.stdout.strip() != "65534":
-        pytest.skip(f"setpriv cannot drop privileges here: {probe.stderr.strip()}")
+        skip("util-linux", f"setpriv cannot drop privileges here: {probe.stderr.strip()}")
     try:
         r = cc.run(argv)
         assert_one_error_line(r, "needs root", "sudo")

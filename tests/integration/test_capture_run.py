@@ -20,9 +20,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 import capture_cli as cc  # noqa: E402
+from components import need, requires, skip  # noqa: E402
 
-_reason = cc.tracefs_reason()
-pytestmark = [pytest.mark.root, pytest.mark.skipif(_reason is not None, reason=_reason or "")]
+pytestmark = [pytest.mark.root, requires("tracefs")]
 
 
 def _top_level_state() -> tuple[str, str]:
@@ -258,8 +258,7 @@ def test_pid_of_a_running_process_is_recorded_in_meta(tmp_path, unrelated_writer
 
 # --- the environment -----------------------------------------------------------------------------------
 def test_tracefs_not_mounted_is_mounted_by_ftraceipc(tmp_path):
-    if shutil.which("unshare") is None:
-        pytest.skip("unshare is not installed")
+    need("util-linux")  # unshare makes a private mount namespace
     host_ns = os.readlink("/proc/self/ns/mnt")
     out = tmp_path / "mnt.ftipc"
     # In a private mount namespace only (checked before umount: never the host's tracefs).
@@ -283,7 +282,7 @@ exit $rc
     finally:
         cc.stop(p)
     if rc in (97, 98, 99) or "unshare failed" in err:
-        pytest.skip(f"cannot make a private mount namespace without tracefs here (rc {rc}: {err.strip()})")
+        skip("util-linux", f"unshare cannot make a private mount namespace without tracefs here (rc {rc}: {err.strip()})")
     assert rc == 0, err
     _no_traceback(err)
     assert "mounted-by-ftraceipc" in rest

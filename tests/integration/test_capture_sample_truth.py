@@ -5,20 +5,18 @@ test_samples_truth.py."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+from components import requires  # noqa: E402
 from truth_check import capture_sample, mismatches, read_trace, truth_groups  # noqa: E402
 
 from ftraceipc.decode import Decoder  # noqa: E402
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path("/sys/kernel/tracing/instances").is_dir(),
-                                reason="needs root and tracefs")
+pytestmark = requires("tracefs")
 
 
 def test_capture_of_pipeline_sample_attributes_every_byte_to_its_stage_and_fd(tmp_path):

@@ -16,17 +16,17 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 import capture_cli as cc  # noqa: E402
+from components import need, requires  # noqa: E402
 from test_cli_model import assert_one_error_line  # noqa: E402
 
-needs_capture = pytest.mark.skipif(cc.tracefs_reason() is not None, reason=cc.tracefs_reason() or "")
+needs_capture = requires("tracefs")
 KEYS = ["pattern", "tasks", "resources", "count", "lost_ns", "explanation", "suggestion"]
 
 
 @pytest.fixture(scope="module")
 def herd(tmp_path_factory):
     """The herd sample captured with ``ftraceipc capture`` (graph and findings at the end)."""
-    if cc.tracefs_reason():
-        pytest.skip(cc.tracefs_reason())
+    need("tracefs")
     tmp = tmp_path_factory.mktemp("analyze")
     cap, truth_path = tmp / "herd.ftipc", tmp / "truth.json"
     r = cc.run([sys.executable, "-m", "ftraceipc", "capture", "-o", str(cap), "--", sys.executable,

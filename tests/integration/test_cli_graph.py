@@ -14,15 +14,15 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 import capture_cli as cc  # noqa: E402
+from components import need, requires  # noqa: E402
 from test_cli_model import assert_one_error_line  # noqa: E402
 
-needs_capture = pytest.mark.skipif(cc.tracefs_reason() is not None, reason=cc.tracefs_reason() or "")
+needs_capture = requires("tracefs")
 
 
 @pytest.fixture(scope="module")
 def capture(tmp_path_factory):
-    if cc.tracefs_reason():
-        pytest.skip(cc.tracefs_reason())
+    need("tracefs")
     from truth_check import capture_sample
 
     cap, _meta, _truth = capture_sample(tmp_path_factory.mktemp("cligraph"), "pipeline")

@@ -110,9 +110,7 @@ def test_help_has_examples():
 # --- a real capture ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def pipeline_capture(tmp_path_factory):
-    pytest.importorskip("ftraceipc.model.build")
-    if _reason:
-        pytest.skip(_reason)
+    need("tracefs")
     from truth_check import capture_sample
 
     tmp = tmp_path_factory.mktemp("model-cli")

@@ -18,14 +18,14 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from kernel_trace import ALL_EVENTS, private_instance, run_workload, tracefs_usable  # noqa: E402
+from components import requires  # noqa: E402
+from kernel_trace import ALL_EVENTS, private_instance, run_workload  # noqa: E402
 
 from ftraceipc.decode.decoder import Decoder, record_key  # noqa: E402
 from ftraceipc.decode.formats import EventFormat, Field  # noqa: E402
 from ftraceipc.decode.render import format_ts, latency_flags  # noqa: E402
 
-_reason = tracefs_usable()
-pytestmark = pytest.mark.skipif(_reason is not None, reason=_reason or "")
+pytestmark = requires("tracefs")
 
 LINE_RE = re.compile(r"^\s*(?P<comm>.*)-(?P<pid>\d+)\s+\[(?P<cpu>\d+)\]\s+(?P<flags>\S{5})\s+"
                      r"(?P<ts>[\d.]+):\s(?P<body>.*)$")

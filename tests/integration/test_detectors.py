@@ -20,7 +20,6 @@ messages of 16 bytes each way (min 100, max 256 bytes).
 from __future__ import annotations
 
 import math
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+from components import requires  # noqa: E402
 from truth_check import capture_sample  # noqa: E402
 
 from ftraceipc.detect import DETECTORS as REGISTRY  # noqa: E402
@@ -37,8 +37,7 @@ from ftraceipc.graph import query_path, read_query  # noqa: E402
 from ftraceipc.model import ipc  # noqa: E402
 from ftraceipc.model.build import build_model  # noqa: E402
 
-needs_tracefs = pytest.mark.skipif(os.geteuid() != 0 or not Path("/sys/kernel/tracing/instances").is_dir(),
-                                   reason="needs root and tracefs")
+needs_tracefs = requires("tracefs")
 
 DETECTORS = list(REGISTRY)
 COMMON = ["pattern", "tasks", "resources", "count", "lost_ns"]

@@ -11,7 +11,6 @@ null via, a task's edges to itself.
 
 from __future__ import annotations
 
-import os
 import random
 import sys
 from collections import defaultdict, deque
@@ -22,6 +21,7 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+from components import need, requires  # noqa: E402
 from test_detectors import _cell, _header, _returned, normal_rows  # noqa: E402
 from truth_check import capture_sample  # noqa: E402
 
@@ -29,8 +29,7 @@ from ftraceipc.graph import parameters_used, query_path, read_query  # noqa: E40
 from ftraceipc.model import ipc  # noqa: E402
 from ftraceipc.model.build import build_model  # noqa: E402
 
-needs_tracefs = pytest.mark.skipif(os.geteuid() != 0 or not Path("/sys/kernel/tracing/instances").is_dir(),
-                                   reason="needs root and tracefs")
+needs_tracefs = requires("tracefs")
 
 QUERIES = ["blocked_by_resource", "path_between", "neighbourhood"]
 MAX_HOPS = 8
@@ -115,8 +114,7 @@ def _close_both(both: Both) -> None:
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory, neo4j_server):
     """The pipeline sample captured once, on both backends: (Both, truth roles)."""
-    if os.geteuid() != 0 or not Path("/sys/kernel/tracing/instances").is_dir():
-        pytest.skip("needs root and tracefs")
+    need("tracefs")
     tmp = tmp_path_factory.mktemp("explore-pipeline")
     cap, _meta, truth = capture_sample(tmp, "pipeline")
     model = build_model(cap)

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-import capture_cli as cc  # noqa: E402
+from components import need, requires  # noqa: E402
 from truth_check import capture_sample  # noqa: E402
 
 from ftraceipc.graph import GraphError, default_path, read_query  # noqa: E402
@@ -27,7 +27,7 @@ from ftraceipc.graph.ladybug import LadybugGraph  # noqa: E402
 from ftraceipc.model import ipc  # noqa: E402
 from ftraceipc.model.build import build_model  # noqa: E402
 
-needs_capture = pytest.mark.skipif(cc.tracefs_reason() is not None, reason=cc.tracefs_reason() or "")
+needs_capture = requires("tracefs")
 ALL = 10**9  # a LIMIT that keeps every row
 
 OP_TYPE = {"write": "WRITES", "read": "READS"}
@@ -92,8 +92,7 @@ def dump(g: LadybugGraph) -> dict[str, list[tuple]]:
 # the real capture ------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
-    if cc.tracefs_reason():
-        pytest.skip(cc.tracefs_reason())
+    need("tracefs")
     cap, meta, truth = capture_sample(tmp_path_factory.mktemp("graph"), "pipeline")
     assert all(sum(v.values()) == 0 for v in meta["lost"].values()), f"events lost: {meta['lost']}"
     return cap, truth, build_model(cap)

@@ -19,10 +19,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-pytest.importorskip("neo4j")
-
 sys.path.insert(0, str(Path(__file__).parent))
-import capture_cli as cc  # noqa: E402
+from components import requires  # noqa: E402
 from test_graph_ladybug import (ALL, OP_TYPE, pipeline, small_model, top_talkers_golden, top_talkers_rows,  # noqa: E402, F401
                                 waits_golden, waits_rows)
 
@@ -32,7 +30,7 @@ from ftraceipc.graph.neo4j import Neo4jGraph  # noqa: E402
 
 from neo4j_setup import ns  # noqa: E402
 
-needs_capture = pytest.mark.skipif(cc.tracefs_reason() is not None, reason=cc.tracefs_reason() or "")
+needs_capture = requires("tracefs")
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ pipes) must all be in the drawing, and the detectors' findings highlighted.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+from components import requires  # noqa: E402
 import browser  # noqa: E402
 from truth_check import ROOT, capture_sample  # noqa: E402
 
@@ -32,9 +32,7 @@ from ftraceipc.report import graphview  # noqa: E402
 
 
 def needs_tracefs(f):
-    skip = pytest.mark.skipif(os.geteuid() != 0 or not Path("/sys/kernel/tracing/instances").is_dir(),
-                              reason="needs root and tracefs (/sys/kernel/tracing/instances)")
-    return pytest.mark.root(skip(f))
+    return pytest.mark.root(requires("tracefs")(f))
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -11,7 +11,6 @@ resource they wrote or read bytes on (at most 15).
 from __future__ import annotations
 
 import html
-import os
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+from components import requires  # noqa: E402
 import browser  # noqa: E402
 from truth_check import ROOT, capture_sample  # noqa: E402
 
@@ -31,8 +31,7 @@ from ftraceipc.model.export import tracer_tids  # noqa: E402
 from ftraceipc.model.summary import command_tree  # noqa: E402
 from ftraceipc.report.html import write_report  # noqa: E402
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path("/sys/kernel/tracing/instances").is_dir(),
-                                reason="needs root and tracefs")
+pytestmark = requires("tracefs")
 
 
 class Ids(HTMLParser):

@@ -9,12 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from components import requires  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path("/sys/kernel/tracing/instances").is_dir(),
-                                reason="needs root and tracefs")
+pytestmark = requires("tracefs")
 
 
 def run(*args, **kw):

@@ -6,19 +6,16 @@ milliseconds after each wakeup (late_wakeup.py, and its --no-hog control)."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
-import pytest
-
 sys.path.insert(0, str(Path(__file__).parent))
+from components import requires  # noqa: E402
 from truth_check import capture_sample  # noqa: E402
 
 from ftraceipc.model.build import build_model  # noqa: E402
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path("/sys/kernel/tracing/instances").is_dir(),
-                                reason="needs root and tracefs")
+pytestmark = requires("tracefs")
 
 
 def role_tids(truth: dict) -> dict[str, int]:
@@ -86,8 +83,6 @@ def wakes_via(m, waker: int, wakee: int, via: str):
 
 def top_waits(m, tids: set[int]) -> dict[int, tuple[int, str]]:
     """waiter -> (waker, via) of each task's top WAITS_FOR row (its main wait), for the given tasks."""
-    if not hasattr(m, "waits"):
-        pytest.skip("the model has no WAITS_FOR table")
     w = m.waits[m.waits["waiter"].isin(tids) & m.waits["top"].astype(bool)]
     return {int(a): (int(b), v) for a, b, v in zip(w["waiter"], w["waker"], w["via"])}
 

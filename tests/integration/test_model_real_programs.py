@@ -12,19 +12,17 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from components import requires  # noqa: E402
 
 from ftraceipc.model.build import build_model
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path("/sys/kernel/tracing/instances").is_dir(),
-                                reason="needs root and tracefs")
+pytestmark = requires("tracefs")
 
 
 def capture(tmp: Path, argv: list[str]) -> tuple[Path, dict]:
@@ -75,7 +73,7 @@ def test_dash_pipeline_bytes_through_each_pipe(tmp_path):
     assert f[(s, gz1)] == seq_bytes and f[(gz1, gz2)] == comp and f[(gz2, c)] == seq_bytes
 
 
-@pytest.mark.skipif(shutil.which("perf") is None, reason="needs perf (linux-perf)")
+@requires("perf")
 @pytest.mark.parametrize("mode", ["-p", "socket"])
 def test_perf_bench_messaging_channels(tmp_path, mode):
     loops, groups = 20, 2
@@ -170,8 +168,7 @@ exit 0
 """
 
 
-@pytest.mark.skipif(shutil.which("dbus-daemon") is None or shutil.which("dbus-send") is None,
-                    reason="needs dbus-daemon and dbus-send")
+@requires("dbus")
 def test_dbus_daemon_and_a_client_over_its_unix_socket(tmp_path):
     """A real Unix stream server: dbus-send connects to the bus socket, says Hello and calls
     ListNames (sendmsg/recvmsg, with fds possible); every byte one side sends the other receives."""

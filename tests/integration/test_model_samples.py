@@ -11,7 +11,6 @@ of `subprocess`'s exec-status pipe in fifo.py (truth edges always carry bytes > 
 
 from __future__ import annotations
 
-import os
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -20,6 +19,7 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+from components import requires  # noqa: E402
 from truth_check import capture_sample  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,8 +30,7 @@ from ftraceipc.capture.store import CaptureDir  # noqa: E402
 from ftraceipc.model.build import build_model  # noqa: E402
 from ftraceipc.model.fd import rid_from_snapshot  # noqa: E402
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path("/sys/kernel/tracing/instances").is_dir(),
-                                reason="needs root and tracefs")
+pytestmark = requires("tracefs")
 
 OP_TYPE = {"write": "WRITES", "send": "WRITES", "read": "READS", "recv": "READS"}
 

@@ -6,23 +6,21 @@ rid is the truth's), so this checks the sched model alone, not the fd model.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+from components import requires  # noqa: E402
 from truth_check import capture_sample  # noqa: E402
 
 from ftraceipc.decode import Decoder  # noqa: E402
 from ftraceipc.model.sched import SchedModel, capture_context  # noqa: E402
 from ftraceipc.model.syscalls import SyscallPairer  # noqa: E402
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path("/sys/kernel/tracing/instances").is_dir(),
-                                reason="needs root and tracefs")
+pytestmark = requires("tracefs")
 
 
 def model(cap: Path, truth: dict, chunk_pages: int = 64):

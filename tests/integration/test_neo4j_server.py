@@ -13,10 +13,9 @@ import subprocess
 import sys
 import time
 
+import neo4j
 import pytest
-
-neo4j = pytest.importorskip("neo4j")
-from neo4j.exceptions import AuthError  # noqa: E402
+from neo4j.exceptions import AuthError
 
 from neo4j_setup import SCRIPT, ensure_jars, ns  # noqa: E402
 

@@ -4,24 +4,21 @@ trace-event format (validate_trace_events), the samples' truth and the model's e
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-import pytest
-
 sys.path.insert(0, str(Path(__file__).parent))
 import capture_cli as cc  # noqa: E402
+from components import need, requires  # noqa: E402
 from test_model_samples import stdio_rids  # noqa: E402
 from truth_check import capture_sample  # noqa: E402
 
 from ftraceipc.model.build import build_model  # noqa: E402
 from ftraceipc.report.perfetto import CAPTURE_PID, validate_trace_events, write_perfetto  # noqa: E402
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path("/sys/kernel/tracing/instances").is_dir(),
-                                reason="needs root and tracefs")
+pytestmark = requires("tracefs")
 
 BLOCKED = re.compile(r"^blocked: (\S+)(?: \((\w+)\))?$")
 READ_OPS = {"read", "recv"}
@@ -151,9 +148,7 @@ def test_socketpair_pingpong_export(tmp_path):
 
 
 def test_one_task_command_gives_a_valid_file(tmp_path):
-    reason = cc.tracefs_reason()
-    if reason:
-        pytest.skip(reason)
+    need("tracefs")
     cap = tmp_path / "pass.ftipc"
     r = cc.cli("capture", "-o", str(cap), "--no-model", "--", cc.PY, "-c", "pass", timeout=60)
     assert r.returncode == 0, r.stderr

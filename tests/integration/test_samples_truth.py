@@ -5,20 +5,19 @@ that the capture holds the truth."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+from components import requires  # noqa: E402
 from truth_check import capture_sample, mismatches, read_trace  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "samples"))
 from truth import SAMPLES  # noqa: E402
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path("/sys/kernel/tracing/instances").is_dir(),
-                                reason="needs root and tracefs")
+pytestmark = requires("tracefs")
 
 # pipeline has its own test: test_capture_sample_truth.py
 CASES = [c for c in SAMPLES if c[0] != "pipeline"]

@@ -46,9 +46,7 @@ def test_paths(tmp_path):
 def test_sudo_uses_the_invoking_users_home():
     import pwd
 
-    user = next((p for p in pwd.getpwall() if p.pw_uid != 0 and p.pw_dir not in ("", "/")), None)
-    if user is None:
-        pytest.skip("no non-root user with a home")
+    user = next(p for p in pwd.getpwall() if p.pw_uid != 0 and p.pw_dir not in ("", "/"))  # daemon, nobody...
     path, named = config_path({"SUDO_USER": user.pw_name, "HOME": "/root", "XDG_CONFIG_HOME": "/root/.config"})
     assert path == config.Path(user.pw_dir) / ".config" / "ftraceipc" / "config.toml" and not named
 
@@ -113,11 +111,51 @@ def test_named_file_must_exist(tmp_path):
         neo4j_settings(env={"FTRACEIPC_CONFIG": str(tmp_path / "c.toml")})
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
-def test_unreadable(tmp_path):
-    path = write(tmp_path / "c.toml", "[neo4j]\n", 0o000)
-    with pytest.raises(ConfigError, match="permission denied"):
-        read_config(path)
+def _as_nobody(f) -> str:
+    """``f()``'s ConfigError message (or "no error"), run by an unprivileged user: in this process when
+    it is not root, else in a forked child that drops to uid/gid 65534 (and so every capability)."""
+    def attempt() -> str:
+        try:
+            f()
+        except ConfigError as e:
+            return str(e)
+        return "no error"
+
+    if os.geteuid() != 0:
+        return attempt()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: drop root, try, report, exit without running pytest's cleanup
+        code = 1
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setresgid(65534, 65534, 65534)
+            os.setresuid(65534, 65534, 65534)
+            os.write(w, attempt().encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    with os.fdopen(r, "rb") as f_r:
+        said = f_r.read().decode()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, said
+    return said
+
+
+def test_unreadable():
+    import tempfile
+
+    d = tempfile.mkdtemp(prefix="ftraceipc-config-")  # in /tmp, traversable by anyone: only the file is shut
+    try:
+        os.chmod(d, 0o755)
+        path = write(config.Path(d) / "c.toml", "[neo4j]\n", 0o000)
+        assert _as_nobody(lambda: read_config(path)) == f"cannot read config file {path}: permission denied"
+    finally:
+        import shutil
+
+        shutil.rmtree(d)
 
 
 def test_directory(tmp_path):

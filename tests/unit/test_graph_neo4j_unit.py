@@ -3,14 +3,13 @@ file split into statements, the generated write statements, and the CLI's --para
 
 from __future__ import annotations
 
+import neo4j
 import pytest
 
-neo4j = pytest.importorskip("neo4j")
-
-from ftraceipc.cli import _params  # noqa: E402
-from ftraceipc.errors import CommandError  # noqa: E402
-from ftraceipc.graph import GraphError  # noqa: E402
-from ftraceipc.graph import neo4j as backend  # noqa: E402
+from ftraceipc.cli import _params
+from ftraceipc.errors import CommandError
+from ftraceipc.graph import GraphError
+from ftraceipc.graph import neo4j as backend
 
 
 class FakeDriver:

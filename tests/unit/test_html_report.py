@@ -214,7 +214,6 @@ def test_nothing_is_fetched_from_the_network(page):
 
 
 def test_graph_embedded_when_available():
-    pytest.importorskip("ftraceipc.report.graphview")
     doc = render_report(None, model=hand_model(), analysis=hand_analysis(), graph=True)
     t = parse(doc)
     frame = t.ids["graph-frame"]

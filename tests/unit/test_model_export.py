@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from ftraceipc.errors import CommandError
@@ -219,7 +220,6 @@ def test_csv_with_episodes(tmp_path):
 
 
 def test_parquet_directory_tables_and_types(tmp_path):
-    pq = pytest.importorskip("pyarrow.parquet")
     out = tmp_path / "tables"
     export(pipeline_model(True), "parquet", output=out, episodes=True)
     assert sorted(p.name for p in out.iterdir()) == ["edges.parquet", "episodes.parquet", "resources.parquet",
