@@ -13,8 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 import capture_cli as cc  # noqa: E402
-
-_reason = cc.tracefs_reason()
+from components import need  # noqa: E402
 
 
 def assert_one_error_line(r: cc.Result, *needles: str) -> str:
