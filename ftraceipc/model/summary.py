@@ -72,16 +72,25 @@ def focus(model: Model, pids: set[int]) -> Model:
         unattributed=[u for u in model.unattributed if u.pid in pids])
 
 
+def not_ipc_calls(model: Model, pids: set[int] | None = None) -> int:
+    """Reads and writes on fds known not to be IPC (regular files, ttys, network sockets...) of
+    these processes (None: all), as the model build counted them."""
+    by_pid = model.stats.get("not_ipc_calls_by_pid")
+    if pids is None or not isinstance(by_pid, dict):
+        return int(py(model.stats.get("not_ipc_calls")) or 0) if pids is None else 0
+    return sum(int(n) for p, n in by_pid.items() if int(p) in pids)
+
+
 def summary_lines(model: Model) -> list[str]:
     """What talked to what, who waited on what, and what could not be attributed; short. With a
     traced command, about the command's process tree (the capture itself is system-wide)."""
     out = []
+    lab = Labels(model)  # of every task: the command talks to tasks outside its tree (a server...)
     tree = command_tree(model)
     if tree is not None:
         n_all = len(user_tasks(model))
         model = focus(model, tree)
         out.append(f"(about {tree_words(model.meta, tree)}; the capture holds {_plural(n_all, 'thread')} in all)")
-    lab = Labels(model)
 
     tasks = user_tasks(model)
     npids = len(set(column_values(tasks["pid"])) - {None}) if len(tasks) else 0
@@ -117,12 +126,16 @@ def summary_lines(model: Model) -> list[str]:
             line += f", on {rid} {human_ns(known.loc[rid, 'blocked_ns'])}"
         out.append(line)
 
-    un = model.unattributed
+    un = model.unattributed  # calls that could have been IPC: on fds not known to be files, ttys...
     if un:
         calls = sum(int(u.calls or 0) for u in un)
         biggest = max(un, key=lambda u: u.calls or 0)
-        out.append(f"not attributed: {_plural(calls, 'call')} in {_plural(len(un), 'group')}; "
-                   f"biggest: {biggest.line()}")
+        out.append(f"not attributed: {_plural(calls, 'call')} that could have been IPC, in "
+                   f"{_plural(len(un), 'group')}; biggest: {biggest.line()}")
+    files = not_ipc_calls(model, tree)
+    if files:
+        out.append(f"left out: {_plural(files, 'read/write', 'reads/writes')} of regular files, ttys and other fds "
+                   "that are no pipe, FIFO or Unix socket: not IPC")
     for s in model.impossible[:1]:
         more = f" (+{len(model.impossible) - 1} more)" if len(model.impossible) > 1 else ""
         out.append(f"cannot attribute: {s}{more}")

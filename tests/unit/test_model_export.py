@@ -330,7 +330,7 @@ def test_summary_lines():
     assert lines[2] == f"  python3[{GEN}] -> python3[{UPPER}] via {P1}: 68.3 KiB in 2,000 writes"
     assert lines[4] == f"  python3[{GREP}] -> python3[{COUNT}] via {P3}: 18.9 KiB in 45 writes"
     assert lines[5] == f"blocked: 18.0 ms in total; most: python3[{COUNT}] 7.0 ms, on {P3} 7.0 ms"
-    assert lines[6] == ("not attributed: 3 calls in 1 group; biggest: 3 read calls on fd 0 of pid 3939: "
+    assert lines[6] == ("not attributed: 3 calls that could have been IPC, in 1 group; biggest: 3 read calls on fd 0 of pid 3939: "
                         "fd not known to be open")
     assert lines[7] == "cannot attribute: WAKES: no sched:sched_waking events"
     assert lines[-1] == "details: ftraceipc model /tmp/p.ftipc"
