@@ -341,3 +341,21 @@ def test_summary_of_an_empty_model():
     lines = summary_lines(Model("/tmp/x y", "id", {}))
     assert lines[0] == "model: 0 threads in 0 processes; 0 resources"
     assert lines[-1] == "details: ftraceipc model '/tmp/x y'"
+
+
+def test_short_list_names_a_few_and_counts_the_rest():
+    from ftraceipc.model.export import short_list
+
+    assert short_list(range(3)) == "0, 1, 2"
+    assert short_list(range(6)) == "0, 1, 2, 3, 4, 5"
+    assert short_list(range(687)) == "0, 1, 2, 3, 4, 5, …and 681 more"
+    assert short_list(range(2000), 2) == "0, 1, …and 1,998 more"
+
+
+def test_task_label_is_comm_and_tid_or_a_question_mark():
+    from ftraceipc.model.export import Labels, task_label
+
+    assert task_label(18895, "postgres") == "postgres[18895]"
+    assert task_label(7, None) == task_label(7, "") == "?[7]"
+    m = pipeline_model()
+    assert Labels(m).task(GEN) == task_label(GEN, "python3") and Labels(m).task(999999) == "?[999999]"
