@@ -9,8 +9,10 @@
 //   $min_messages = 100      at least this many messages each way (FLOWS messages, summed per direction)
 //   $max_bytes = 256         mean bytes per message at most this, each way
 //   $min_wakeups = 10        at least this many wakeups each way through the pair's flow resources
-//   $limit = 50              at most this many rows
+//   $limit = 50              at most this many rows, counted after the $tids scope
 //   $capture_id = ""         only this capture's tasks (Neo4j holding several captures); "": all
+//   $tids = []               only rows whose tasks include one of these tids (e.g. the traced
+//                            command's threads); []: every task
 //
 // Returns, one row per unordered pair (a = the smaller tid):
 //   pattern               'chatty_pingpong'
@@ -55,7 +57,9 @@ WHERE wakeups_ba >= $min_wakeups
 UNWIND rids AS rid
 WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, wakeups_ab, wake_to_run_ab, wakeups_ba,
      wake_to_run_ba, collect(DISTINCT rid) AS resources
-RETURN 'chatty_pingpong' AS pattern, [ta.tid, tb.tid] AS tasks, resources,
+WITH *, [ta.tid, tb.tid] AS tasks, $tids AS scope
+WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
+RETURN 'chatty_pingpong' AS pattern, tasks, resources,
        messages_ab + messages_ba AS count, wake_to_run_ab + wake_to_run_ba AS lost_ns,
        ta.tid AS a, ta.comm AS a_comm, tb.tid AS b, tb.comm AS b_comm,
        messages_ab, bytes_ab, 1.0 * bytes_ab / messages_ab AS bytes_per_message_ab,

@@ -11,8 +11,10 @@
 // Parameters:
 //   $min_cross = 100         at least this many cross-CPU wakeups of the wakee by the waker
 //   $min_percent = 50        and at least this percentage of their wakeups through IPC resources
-//   $limit = 50              at most this many rows
+//   $limit = 50              at most this many rows, counted after the $tids scope
 //   $capture_id = ""         only this capture's tasks (Neo4j holding several captures); "": all
+//   $tids = []               only rows whose tasks include one of these tids (e.g. the traced
+//                            command's threads); []: every task
 //
 // Returns, one row per (waker, wakee):
 //   pattern               'cross_cpu_wakeup'
@@ -38,7 +40,9 @@ WHERE ($capture_id = '' OR w.capture_id = $capture_id)
 WITH w, t, collect(DISTINCT k.via) AS resources, sum(k.wakeups) AS wakeups, sum(k.cross_cpu) AS cross,
      sum(k.wake_to_run_ns) AS wake_to_run_ns
 WHERE cross >= $min_cross AND cross * 100 >= $min_percent * wakeups
-RETURN 'cross_cpu_wakeup' AS pattern, [w.tid, t.tid] AS tasks, resources, cross AS count,
+WITH *, [w.tid, t.tid] AS tasks, $tids AS scope
+WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
+RETURN 'cross_cpu_wakeup' AS pattern, tasks, resources, cross AS count,
        wake_to_run_ns * cross / wakeups AS lost_ns, w.tid AS waker, w.comm AS waker_comm,
        t.tid AS wakee, t.comm AS wakee_comm, wakeups, 100 * cross / wakeups AS percent, wake_to_run_ns
 ORDER BY count DESC, waker, wakee

@@ -11,8 +11,10 @@
 // Parameters:
 //   $min_episodes = 10       at least this many sleeps of the writer on the resource
 //   $min_ns = 1000000        and at least this much time asleep there in total (ns)
-//   $limit = 50              at most this many rows
+//   $limit = 50              at most this many rows, counted after the $tids scope
 //   $capture_id = ""         only this capture's tasks (Neo4j holding several captures); "": all
+//   $tids = []               only rows whose tasks include one of these tids (e.g. the traced
+//                            command's threads); []: every task
 //
 // Returns, one row per (writer, resource):
 //   pattern               'full_buffer_stall'
@@ -43,7 +45,9 @@ OPTIONAL MATCH (d:Task)-[k:WAKES]->(w)
 WHERE k.via = r.rid AND d.tid <> w.tid
 WITH w, r, b, collect(DISTINCT d.tid) AS drainers, coalesce(sum(k.wakeups), 0) AS drain_wakeups,
      coalesce(sum(k.wake_to_run_ns), 0) AS drain_wake_to_run_ns
-RETURN 'full_buffer_stall' AS pattern, [w.tid] + drainers AS tasks, [r.rid] AS resources,
+WITH *, [w.tid] + drainers AS tasks, $tids AS scope
+WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
+RETURN 'full_buffer_stall' AS pattern, tasks, [r.rid] AS resources,
        b.episodes AS count, b.blocked_ns AS lost_ns, w.tid AS writer, w.comm AS writer_comm,
        r.rid AS rid, r.kind AS kind, b.ops AS ops, b.max_ns AS max_ns, drainers, drain_wakeups,
        drain_wake_to_run_ns

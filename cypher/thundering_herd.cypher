@@ -11,8 +11,10 @@
 // Parameters:
 //   $min_wakees = 3          at least this many distinct tasks woken via the resource...
 //   $min_wakeups = 5         ...each of them at least this many times (smaller WAKES edges ignored)
-//   $limit = 50              at most this many rows
+//   $limit = 50              at most this many rows, counted after the $tids scope
 //   $capture_id = ""         only this capture's tasks (Neo4j holding several captures); "": all
+//   $tids = []               only rows whose tasks include one of these tids (e.g. the traced
+//                            command's threads); []: every task
 //
 // Returns, one row per (waker, resource):
 //   pattern               'thundering_herd'
@@ -50,7 +52,9 @@ WHERE r.rid = rid AND r.capture_id = w.capture_id
 OPTIONAL MATCH (w)-[o:WRITES]->(r)
 WITH w, r, wakees, n_wakees, wakeups, wake_to_run_ns, top_wakeups, top_wake_to_run_ns,
      coalesce(sum(o.calls), 0) AS writes
-RETURN 'thundering_herd' AS pattern, [w.tid] + wakees AS tasks, [r.rid] AS resources, wakeups AS count,
+WITH *, [w.tid] + wakees AS tasks, $tids AS scope
+WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
+RETURN 'thundering_herd' AS pattern, tasks, [r.rid] AS resources, wakeups AS count,
        wake_to_run_ns - top_wake_to_run_ns AS lost_ns, w.tid AS waker, w.comm AS waker_comm,
        r.rid AS rid, r.kind AS kind, wakees, n_wakees, wake_to_run_ns, top_wakeups, writes,
        CASE WHEN writes > 0 THEN 1.0 * wakeups / writes ELSE null END AS wakeups_per_write

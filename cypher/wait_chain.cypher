@@ -13,8 +13,10 @@
 //   $min_hops = 2            at least this many hops (2 = three tasks)
 //   $min_episodes = 5        each hop's WAITS_FOR edge has at least this many sleeps
 //   $min_ns = 1000000        the head's first hop adds up to at least this much blocked time (ns)
-//   $limit = 50              at most this many rows
+//   $limit = 50              at most this many rows, counted after the $tids scope
 //   $capture_id = ""         only this capture's tasks (Neo4j holding several captures); "": all
+//   $tids = []               only rows whose tasks include one of these tids (e.g. the traced
+//                            command's threads); []: every task
 //
 // Returns, one row per chain:
 //   pattern               'wait_chain'
@@ -47,6 +49,8 @@ OPTIONAL MATCH (z)-[j:WAITS_FOR]->(y:Task)
 WHERE j.top AND j.episodes >= $min_episodes
 WITH a, tids, comms, vias, hop_episodes, hop_ns, hops, y
 WHERE y IS NULL OR y.tid IN tids
+WITH *, $tids AS scope
+WHERE size(scope) = 0 OR any(s_tid IN tids WHERE s_tid IN scope)
 RETURN 'wait_chain' AS pattern, tids AS tasks, vias AS resources, hop_episodes[0] AS count,
        hop_ns[0] AS lost_ns, hops, comms, hop_episodes, hop_ns
 ORDER BY lost_ns DESC, hops DESC, a.tid

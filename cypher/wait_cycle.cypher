@@ -12,8 +12,10 @@
 //   $min_length = 3          at least this many tasks on the cycle
 //   $min_episodes = 5        each hop's WAITS_FOR edge has at least this many sleeps
 //   $min_ns = 1000000        the cycle's blocked time adds up to at least this (ns)
-//   $limit = 50              at most this many rows
+//   $limit = 50              at most this many rows, counted after the $tids scope
 //   $capture_id = ""         only this capture's tasks (Neo4j holding several captures); "": all
+//   $tids = []               only rows whose tasks include one of these tids (e.g. the traced
+//                            command's threads); []: every task
 //
 // Returns, one row per cycle:
 //   pattern               'wait_cycle'
@@ -44,6 +46,8 @@ WITH a, tids, comms, vias, hop_episodes, hop_ns, length,
      reduce(s = 0, x IN hop_ns | s + x) AS lost_ns,
      reduce(m = hop_episodes[0], x IN hop_episodes | CASE WHEN x < m THEN x ELSE m END) AS count
 WHERE lost_ns >= $min_ns
+WITH *, $tids AS scope
+WHERE size(scope) = 0 OR any(s_tid IN tids WHERE s_tid IN scope)
 RETURN 'wait_cycle' AS pattern, tids AS tasks, vias AS resources, count, lost_ns, length, comms,
        hop_episodes, hop_ns
 ORDER BY lost_ns DESC, a.tid

@@ -11,8 +11,10 @@
 //   $min_wakeups = 5         at least this many wakeups of the task via A (by any wakers but itself)
 //   $min_episodes = 5        at least this many sleeps of the task in a write/send on B
 //   $min_ns = 1000000        and at least this much time asleep on B in total (ns)
-//   $limit = 50              at most this many rows
+//   $limit = 50              at most this many rows, counted after the $tids scope
 //   $capture_id = ""         only this capture's tasks (Neo4j holding several captures); "": all
+//   $tids = []               only rows whose tasks include one of these tids (e.g. the traced
+//                            command's threads); []: every task
 //
 // Returns, one row per (task, A, B):
 //   pattern               'wake_then_block'
@@ -46,7 +48,9 @@ WHERE rb.rid <> a_rid AND b.episodes >= $min_episodes AND b.blocked_ns >= $min_n
 OPTIONAL MATCH (d:Task)-[kd:WAKES]->(t)
 WHERE kd.via = rb.rid AND d.tid <> t.tid
 WITH t, a_rid, wakers, wakeups, wake_to_run_ns, rb, b, collect(DISTINCT d.tid) AS drainers
-RETURN 'wake_then_block' AS pattern, [t.tid] + wakers AS tasks, [a_rid, rb.rid] AS resources,
+WITH *, [t.tid] + wakers AS tasks, $tids AS scope
+WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
+RETURN 'wake_then_block' AS pattern, tasks, [a_rid, rb.rid] AS resources,
        b.episodes AS count, b.blocked_ns AS lost_ns, t.tid AS tid, t.comm AS comm, a_rid AS woken_via,
        wakers, wakeups, wake_to_run_ns, rb.rid AS blocked_on, rb.kind AS kind, b.ops AS ops,
        b.max_ns AS max_ns, drainers

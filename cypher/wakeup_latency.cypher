@@ -9,8 +9,10 @@
 // Parameters:
 //   $min_wakeups = 10        at least this many wakeups of the wakee through the resource
 //   $min_mean_ns = 500000    and a mean wake-to-run latency of at least this (ns)
-//   $limit = 50              at most this many rows
+//   $limit = 50              at most this many rows, counted after the $tids scope
 //   $capture_id = ""         only this capture's tasks (Neo4j holding several captures); "": all
+//   $tids = []               only rows whose tasks include one of these tids (e.g. the traced
+//                            command's threads); []: every task
 //
 // Returns, one row per (wakee, resource):
 //   pattern               'wakeup_latency'
@@ -35,7 +37,9 @@ WHERE ($capture_id = '' OR t.capture_id = $capture_id) AND k.via IS NOT NULL AND
 WITH t, k.via AS rid, collect(DISTINCT w.tid) AS wakers, sum(k.wakeups) AS wakeups,
      sum(k.wake_to_run_ns) AS wake_to_run_ns, max(k.max_wake_to_run_ns) AS max_ns
 WHERE wakeups >= $min_wakeups AND wake_to_run_ns >= $min_mean_ns * wakeups
-RETURN 'wakeup_latency' AS pattern, [t.tid] + wakers AS tasks, [rid] AS resources, wakeups AS count,
+WITH *, [t.tid] + wakers AS tasks, $tids AS scope
+WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
+RETURN 'wakeup_latency' AS pattern, tasks, [rid] AS resources, wakeups AS count,
        wake_to_run_ns AS lost_ns, t.tid AS wakee, t.comm AS wakee_comm, rid, wakers,
        wake_to_run_ns / wakeups AS mean_ns, max_ns
 ORDER BY lost_ns DESC, wakee, rid

@@ -490,12 +490,9 @@ def analyze(
         t0 = time.perf_counter()
         tids, scope = scope_of(g, meta, scope_cid, all_tasks)
         ids = list(dict.fromkeys(detector)) or list(DETECTORS)
-        everything = run_detectors(g, only=ids, capture_id=scope_cid, browser_capture_id=cid)
-        found = [f for f in everything if tids is None or set(f.tasks) & tids]
-        for i, f in enumerate(found, 1):
-            f.rank = i
+        found = run_detectors(g, only=ids, capture_id=scope_cid, tids=tids, browser_capture_id=cid)
         a = Analysis(capture=str(capture), capture_id=cid, backend=backend, detectors=ids, findings=found,
-                     scope=scope, hidden=len(everything) - len(found), seconds=time.perf_counter() - t0)
+                     scope=scope, seconds=time.perf_counter() - t0)
     if format == "json":
         write_json(a, sys.stdout)
     else:

@@ -36,6 +36,11 @@ FD_CREATE_SYSCALLS = ["open", "creat", "openat2", "memfd_create", "eventfd", "ev
                       "io_uring_setup", "userfaultfd", "open_by_handle_at", "open_tree", "fsopen", "fspick",
                       "fsmount", "memfd_secret", "mq_open", "landlock_create_ruleset"]
 
+# Evidence that an fd is not IPC: lseek succeeds only on seekable files (a pipe, FIFO, socket or tty
+# gives ESPIPE), so a file opened by path and seeked (Python does it on every file it opens) is no
+# FIFO even when no /proc snapshot caught it open.
+SEEK_SYSCALLS = ["lseek"]
+
 # Where tasks wait on many fds at once.
 WAIT_SYSCALLS = ["poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait", "epoll_ctl"]
 
@@ -50,7 +55,7 @@ def syscall_events(names: list[str]) -> list[str]:
 
 
 DEFAULT_EVENTS: list[str] = (SCHED + TASK + syscall_events(IO_SYSCALLS + FD_SYSCALLS + FD_CREATE_SYSCALLS +
-                                                          WAIT_SYSCALLS) + SOCK + INODES)
+                                                          WAIT_SYSCALLS + SEEK_SYSCALLS) + SOCK + INODES)
 
 
 def pipefs_dev() -> int:

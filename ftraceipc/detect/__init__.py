@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable
 
 from ftraceipc.errors import FtraceIPCError
-from ftraceipc.model.export import human_bytes, human_ns
+from ftraceipc.model.export import human_bytes, human_ns, short_list, task_label
 
 COMMON = ("pattern", "tasks", "resources", "count", "lost_ns")
 
@@ -49,7 +49,10 @@ class Finding:
 
 
 class Names:
-    """``comm[tid]`` labels for the tasks of a graph (one query, on first use)."""
+    """``comm[tid]`` labels for the tasks of a graph (one query, on first use), as every output
+    names tasks (``model.export.task_label``)."""
+
+    LIMIT = 6  # tasks named in one list of an explanation; the rest are counted
 
     def __init__(self, graph, capture_id: str = ""):
         self._graph = graph
@@ -66,13 +69,11 @@ class Names:
 
     def __call__(self, tid: Any) -> str:
         t = int(tid)
-        c = self._load().get(t)
-        return f"{c}[{t}]" if c else f"task {t}"
+        return task_label(t, self._load().get(t))
 
-    def many(self, tids: Iterable[Any], limit: int = 6) -> str:
-        ts = [int(t) for t in tids]
-        shown = ", ".join(self(t) for t in ts[:limit])
-        return shown + (f" and {len(ts) - limit} more" if len(ts) > limit else "")
+    def many(self, tids: Iterable[Any], limit: int = LIMIT) -> str:
+        """Labels of ``tids``: the first ``limit``, then "…and 681 more"."""
+        return short_list((self(t) for t in tids), limit)
 
 
 def _kind(rid: str) -> str:
@@ -165,7 +166,7 @@ def _wait_cycle(r: dict, n: Names) -> tuple[str, str, str]:
 def _cross_cpu_wakeup(r: dict, n: Names) -> tuple[str, str, str]:
     return (f"{n(r['waker'])} wakes {n(r['wakee'])} on another CPU",
             f"{r['count']:,} of the {r['wakeups']:,} wakeups of {n(r['wakee'])} by {n(r['waker'])} through "
-            f"{', '.join(r['resources'])} ({r['percent']}%) ran it on another CPU than the waker's: an "
+            f"{short_list(r['resources'])} ({r['percent']}%) ran it on another CPU than the waker's: an "
             f"inter-processor interrupt each, and the data just written is in the other CPU's cache. Their "
             f"share of the wake-to-run latency: {human_ns(r['lost_ns'])}.",
             "Keep the pair on one CPU or on CPUs that share a cache (taskset -c, sched_setaffinity, a "
@@ -218,6 +219,8 @@ def _plain(v: Any) -> Any:
     return v
 
 
+EVERY_TASK = "every task of the capture"
+
 BROWSER_QUERY = ("MATCH (t:Task)-[e]->(n)\n"
                  "WHERE t.capture_id = $cid AND t.tid IN $tids AND (n.tid IN $tids OR n.rid IN $rids)\n"
                  "RETURN t, e, n")
@@ -230,28 +233,31 @@ def browser_cypher(capture_id: str, tids: list[int], rids: list[str]) -> str:
 
 
 def run_detectors(graph, *, only: Iterable[str] | None = None, capture_id: str = "",
-                  tids: set[int] | None = None, params: dict[str, dict[str, Any]] | None = None,
+                  tids: Iterable[int] | None = None, params: dict[str, dict[str, Any]] | None = None,
                   browser_capture_id: str | None = None) -> list[Finding]:
     """Run the detectors (``only`` these ids) on ``graph`` (LadybugGraph or Neo4jGraph) and return
     their findings ranked by lost_ns (then count). ``capture_id`` scopes a database holding several
-    captures; ``tids``: keep only findings naming at least one of these tasks; ``params``: per
+    captures; ``tids``: only findings naming at least one of these tasks (None: every task), scoped
+    inside each query (its ``$tids``) so that its ``$limit`` counts only those; ``params``: per
     detector parameter overrides."""
     ids = list(DETECTORS) if only is None else list(only)
     unknown = [i for i in ids if i not in DETECTORS]
     if unknown:
         raise FtraceIPCError(f"unknown detector {unknown[0]!r}", hint=f"choose from {', '.join(DETECTORS)}")
+    scope_tids = [] if tids is None else sorted({int(t) for t in tids})
+    if tids is not None and not scope_tids:
+        return []  # nothing in scope ([] would mean every task in the queries)
     names = Names(graph, capture_id)
     out: list[Finding] = []
     for did in ids:
         p = dict((params or {}).get(did, {}))
         p.setdefault("capture_id", capture_id)
+        p.setdefault("tids", scope_tids)
         df = graph.run_file(did, **p)
         cols = list(df.columns)
         for row in df.itertuples(index=False, name=None):
             r = {c: _plain(v) for c, v in zip(cols, row)}
             ts = [int(t) for t in r["tasks"] or []]
-            if tids is not None and not (set(ts) & tids):
-                continue
             title, explanation, suggestion = DETECTORS[did].explain(r, names)
             rids = [str(x) for x in r["resources"] or []]
             out.append(Finding(pattern=did, tasks=ts, resources=rids, count=int(r["count"] or 0),
@@ -266,10 +272,11 @@ def run_detectors(graph, *, only: Iterable[str] | None = None, capture_id: str =
 
 
 def scope(g, meta: dict, cid: str = "", all_tasks: bool = False) -> tuple[set[int] | None, str]:
-    """The tids findings must name (None: every task) and how to say it: the traced command's process
-    tree when the capture has one (unless ``all_tasks``), and never ftraceipc's own tasks alone."""
+    """The tids findings must name (None: every task) and how to say it: the process tree of the
+    traced command or of the ``capture --pid`` targets when the capture has one (unless
+    ``all_tasks``), and never ftraceipc's own tasks alone."""
     from ftraceipc.model import ipc
-    from ftraceipc.model.summary import command_tree
+    from ftraceipc.model.summary import command_tree, tree_words
 
     t = g.query("MATCH (t:Task) WHERE $cid = '' OR t.capture_id = $cid "
                 "RETURN t.tid AS tid, t.pid AS pid, t.ppid AS ppid, t.tracer AS tracer", {"cid": cid})
@@ -277,10 +284,9 @@ def scope(g, meta: dict, cid: str = "", all_tasks: bool = False) -> tuple[set[in
     everyone = {int(x) for x in t["tid"].tolist()} - tracer
     tree = None if all_tasks else command_tree(ipc.Model(capture="", capture_id=cid, meta=meta, tasks=t))
     if tree is None:
-        return everyone, "every task of the capture"
+        return (everyone if tracer else None), EVERY_TASK
     tids = {int(x) for x, p in zip(t["tid"].tolist(), t["pid"].tolist()) if int(p) in tree} - tracer
-    cmd = " ".join(meta.get("command") or []) or f"pid {meta.get('command_pid')}"
-    return tids, f"the command's {len(tree)} process{'es' if len(tree) != 1 else ''} ({cmd[:60]})"
+    return tids, tree_words(meta, tree)
 
 
 def analyze_model(model, graph_path=None, *, all_tasks: bool = False, only: Iterable[str] | None = None):
@@ -299,13 +305,10 @@ def analyze_model(model, graph_path=None, *, all_tasks: bool = False, only: Iter
         t0 = time.perf_counter()
         tids, where = scope(g, model.meta, "", all_tasks)
         ids = list(only) if only is not None else list(DETECTORS)
-        everything = run_detectors(g, only=ids, browser_capture_id=model.capture_id)
-    found = [f for f in everything if tids is None or set(f.tasks) & tids]
-    for i, f in enumerate(found, 1):
-        f.rank = i
+        found = run_detectors(g, only=ids, tids=tids, browser_capture_id=model.capture_id)
     return Analysis(capture=str(model.capture), capture_id=model.capture_id, backend="embedded graph.lbug",
-                    detectors=ids, findings=found, scope=where, hidden=len(everything) - len(found),
+                    detectors=ids, findings=found, scope=where,
                     seconds=time.perf_counter() - t0)
 
 
-__all__ = ["DETECTORS", "Detector", "Finding", "run_detectors", "browser_cypher", "BROWSER_QUERY", "scope", "analyze_model"]
+__all__ = ["EVERY_TASK", "DETECTORS", "Detector", "Finding", "run_detectors", "browser_cypher", "BROWSER_QUERY", "scope", "analyze_model"]

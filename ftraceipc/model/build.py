@@ -35,7 +35,7 @@ from ftraceipc.model.syscalls import SyscallPairer
 
 LIFECYCLE = sorted(set(FD_CREATORS) | {"pipe", "pipe2", "socketpair", "dup", "dup2", "dup3", "fcntl", "close",
                                        "close_range"})
-LIFECYCLE_EVENTS = frozenset([f"sys_{k}_{s}" for s in LIFECYCLE for k in ("enter", "exit")] + [
+LIFECYCLE_EVENTS = frozenset([f"sys_{k}_{s}" for s in LIFECYCLE + ["lseek"] for k in ("enter", "exit")] + [
     "inode_set_ctime_to_ts", "task_newtask", "sched_process_fork", "sched_process_exec", "sched_process_exit"])
 RECVMSG_EVENTS = ("sys_enter_recvmsg", "sys_exit_recvmsg", "sys_enter_recvmmsg", "sys_exit_recvmmsg")
 DATA = sorted(WRITE_SYSCALLS | READ_SYSCALLS)
@@ -263,11 +263,12 @@ def _build_model(capture, *, episodes: bool, episodes_dir: Path | None, progress
     if episodes:
         model.episodes = sinks["episodes"].read(rid_of)
         model.wakeups = sinks["wakeups"].read(rid_of)
-    not_ipc = _io_tables(model, fdm, io_acc, dest_acc)
+    not_ipc = _io_tables(model, fdm, io_acc, dest_acc)  # calls per pid
     model.impossible = _impossible(have, missing)
     elapsed = time.perf_counter() - t_start
     model.stats = {
-        "events": n_events, "build_s": round(elapsed, 3), "not_ipc_calls": not_ipc,
+        "events": n_events, "build_s": round(elapsed, 3), "not_ipc_calls": sum(not_ipc.values()),
+        "not_ipc_calls_by_pid": {str(pid): n for pid, n in sorted(not_ipc.items())},
         "events_per_s": round(n_events / elapsed) if elapsed > 0 else None,
         "lost_events": sum(c.total for c in meta_obj.lost.values()),
         "fd_notes": dict(fdm.notes), "conflicts": fdm.conflicts[:50], "n_conflicts": len(fdm.conflicts),
@@ -317,7 +318,7 @@ def _fold(acc, parts):
         last_ts=("last_ts", "max")).reset_index()
 
 
-def _io_tables(model: ipc.Model, fdm: FdModel, io: pd.DataFrame | None, dest: pd.DataFrame | None) -> int:
+def _io_tables(model: ipc.Model, fdm: FdModel, io: pd.DataFrame | None, dest: pd.DataFrame | None) -> dict[int, int]:
     """WRITES/READS, FLOWS, resources and the unattributed list from the I/O sums."""
     rid_of = {}
     res_of = {}
@@ -359,7 +360,7 @@ def _io_tables(model: ipc.Model, fdm: FdModel, io: pd.DataFrame | None, dest: pd
         model.io = g[ipc.IO_COLUMNS]
     # unattributed (not IPC at all is not a failure: counted only)
     acc: dict[tuple, list[int]] = {}
-    not_ipc = 0
+    not_ipc: dict[int, int] = {}  # pid -> calls on fds known not to be IPC (files, ttys...)
     gate_tid = int((model.meta or {}).get("command_pid") or -1)
     if bad is not None and len(bad):
         pid_of = fdm.pids_of(bad["tid"].to_numpy())
@@ -374,7 +375,7 @@ def _io_tables(model: ipc.Model, fdm: FdModel, io: pd.DataFrame | None, dest: pd
             elif h == -1 and fdm.unknown_pairs.get(int(pid), first + 1) <= first:
                 reason = Reason.FDS_UNKNOWN
             if reason is Reason.NOT_IPC:
-                not_ipc += int(calls)
+                not_ipc[int(pid)] = not_ipc.get(int(pid), 0) + int(calls)
                 continue
             a = acc.setdefault((int(pid), int(tid), int(fd), sc, reason.value), [0, 0])
             a[0] += int(calls)

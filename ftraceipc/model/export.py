@@ -125,6 +125,19 @@ def human_bytes(n: float | int | None) -> str:
     return f"{n:.1f} TiB"  # pragma: no cover
 
 
+def short_list(items: Iterable[Any], limit: int = 6) -> str:
+    """``items`` joined by ", " for people: the first ``limit``, then "…and 681 more"."""
+    xs = [str(x) for x in items]
+    if len(xs) <= limit:
+        return ", ".join(xs)
+    return ", ".join(xs[:limit]) + f", …and {len(xs) - limit:,} more"
+
+
+def task_label(tid: Any, comm: Any) -> str:
+    """How every output names a task: ``comm[tid]`` (``?[tid]`` while its name is unknown)."""
+    return f"{comm if isinstance(comm, str) and comm else '?'}[{tid}]"
+
+
 def human_ns(ns: float | int | None) -> str:
     if ns is None or (isinstance(ns, float) and not math.isfinite(ns)) or ns < 0:
         return "-"  # -1: not measured (e.g. the wakee never ran before the capture ended)
@@ -183,7 +196,7 @@ class Labels:
         if tid is None:
             return "-"
         try:
-            return f"{self.comm.get(int(tid), '?')}[{int(tid)}]"
+            return task_label(int(tid), self.comm.get(int(tid)))
         except (TypeError, ValueError):
             return str(tid)
 

@@ -490,6 +490,15 @@ class FdModel:
             if int(a["cmd"]) == F_SETFD and int(a["fd"]) in t.slots:
                 t.slots[int(a["fd"])].cloexec = bool(int(a["arg"]) & FD_CLOEXEC)
             return
+        elif sc == "lseek":  # it succeeded: a seekable file, not a pipe, FIFO, socket or tty (ESPIPE)
+            s = t.slots.get(int(a["fd"]))
+            h = None if s is None else s.handle
+            if h is not None and h.id >= 0 and h.origin is Origin.OPEN:
+                if h.res is None:
+                    h.res = _FILE
+                elif h.res.root().kind is None:
+                    h.res.root().kind = "other"
+                    h.res.root().evidence.add("lseek")
         elif sc in ("pipe", "pipe2", "socketpair"):
             self._pair(tid, sc, p, ts)
         elif sc in FD_CREATORS:

@@ -15,20 +15,43 @@ def _plural(n: int, word: str, plural: str | None = None) -> str:
     return f"{n:,} {word if n == 1 else (plural or word + 's')}"
 
 
+def traced_roots(meta: dict | None) -> list[int]:
+    """The pids a capture was about: the traced command's (``capture -- CMD``), else the ones given
+    with ``capture --pid``; empty for a system-wide capture."""
+    meta = meta or {}
+    if meta.get("command_pid") is not None:
+        return [int(meta["command_pid"])]
+    return [int(p) for p in meta.get("target_pids") or []]
+
+
 def command_tree(model: Model) -> set[int] | None:
-    """The pids of the traced command and its descendants (None: no command, or it is not in the model)."""
-    root = (model.meta or {}).get("command_pid")
+    """The pids of the traced command (or of the ``--pid`` targets) and their descendants (None: a
+    system-wide capture, or none of them is in the model)."""
     t = model.tasks
-    if root is None or not len(t) or int(root) not in set(column_values(t["pid"])):
+    have = set(column_values(t["pid"])) if len(t) else set()
+    roots = {r for r in traced_roots(model.meta) if r in have}
+    if not roots:
         return None
     parent = {int(p): py(pp) for p, pp in zip(t["pid"].tolist(), t["ppid"].tolist()) if py(p) is not None}
-    tree = {int(root)}
+    tree = set(roots)
     grew = True
     while grew:
         new = {p for p, pp in parent.items() if pp in tree and p not in tree}
         tree |= new
         grew = bool(new)
     return tree
+
+
+def tree_words(meta: dict | None, tree: set[int]) -> str:
+    """How to name a process tree from ``command_tree``: "the command's 3 processes (make -j2)" or
+    "the 4 processes of pid 1234" (a ``capture --pid`` capture)."""
+    meta = meta or {}
+    n = _plural(len(tree), "process", "processes")
+    if meta.get("command_pid") is not None:
+        cmd = " ".join(meta.get("command") or []) or f"pid {meta['command_pid']}"
+        return f"the command's {n} ({cmd[:60]})"
+    pids = [str(p) for p in traced_roots(meta)]
+    return f"the {n} of pid {', '.join(pids[:6])}{' …' if len(pids) > 6 else ''} and descendants"
 
 
 def focus(model: Model, pids: set[int]) -> Model:
@@ -49,16 +72,25 @@ def focus(model: Model, pids: set[int]) -> Model:
         unattributed=[u for u in model.unattributed if u.pid in pids])
 
 
+def not_ipc_calls(model: Model, pids: set[int] | None = None) -> int:
+    """Reads and writes on fds known not to be IPC (regular files, ttys, network sockets...) of
+    these processes (None: all), as the model build counted them."""
+    by_pid = model.stats.get("not_ipc_calls_by_pid")
+    if pids is None or not isinstance(by_pid, dict):
+        return int(py(model.stats.get("not_ipc_calls")) or 0) if pids is None else 0
+    return sum(int(n) for p, n in by_pid.items() if int(p) in pids)
+
+
 def summary_lines(model: Model) -> list[str]:
     """What talked to what, who waited on what, and what could not be attributed; short. With a
     traced command, about the command's process tree (the capture itself is system-wide)."""
     out = []
+    lab = Labels(model)  # of every task: the command talks to tasks outside its tree (a server...)
     tree = command_tree(model)
     if tree is not None:
         n_all = len(user_tasks(model))
         model = focus(model, tree)
-        out.append(f"(about the command's process tree; the capture holds {_plural(n_all, 'thread')} in all)")
-    lab = Labels(model)
+        out.append(f"(about {tree_words(model.meta, tree)}; the capture holds {_plural(n_all, 'thread')} in all)")
 
     tasks = user_tasks(model)
     npids = len(set(column_values(tasks["pid"])) - {None}) if len(tasks) else 0
@@ -94,12 +126,16 @@ def summary_lines(model: Model) -> list[str]:
             line += f", on {rid} {human_ns(known.loc[rid, 'blocked_ns'])}"
         out.append(line)
 
-    un = model.unattributed
+    un = model.unattributed  # calls that could have been IPC: on fds not known to be files, ttys...
     if un:
         calls = sum(int(u.calls or 0) for u in un)
         biggest = max(un, key=lambda u: u.calls or 0)
-        out.append(f"not attributed: {_plural(calls, 'call')} in {_plural(len(un), 'group')}; "
-                   f"biggest: {biggest.line()}")
+        out.append(f"not attributed: {_plural(calls, 'call')} that could have been IPC, in "
+                   f"{_plural(len(un), 'group')}; biggest: {biggest.line()}")
+    files = not_ipc_calls(model, tree)
+    if files:
+        out.append(f"left out: {_plural(files, 'read/write', 'reads/writes')} of regular files, ttys and other fds "
+                   "that are no pipe, FIFO or Unix socket: not IPC")
     for s in model.impossible[:1]:
         more = f" (+{len(model.impossible) - 1} more)" if len(model.impossible) > 1 else ""
         out.append(f"cannot attribute: {s}{more}")

@@ -7,8 +7,8 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from ftraceipc.detect import Finding
-from ftraceipc.model.export import human_ns
+from ftraceipc.detect import EVERY_TASK, Finding
+from ftraceipc.model.export import human_ns, short_list
 
 
 @dataclass
@@ -21,7 +21,7 @@ class Analysis:
     detectors: list[str]
     findings: list[Finding]
     scope: str  # which tasks the findings were kept for
-    hidden: int = 0  # findings dropped because none of their tasks is in scope
+    hidden: int = 0  # findings known to be elsewhere on the machine (the detectors scope in-query: 0)
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -38,9 +38,12 @@ def _wrap(label: str, text: str, width: int = 100) -> str:
     return textwrap.fill(text, width=width, initial_indent=f"{pad}{label:<6}", subsequent_indent=pad + " " * 6)
 
 
+LIST_LIMIT = 12  # tids or rids listed per finding in the text; JSON lists them all
+
+
 def write_text(a: Analysis, out: TextIO, *, cypher: bool = True, top: int = 3) -> None:
     """The findings, costliest first, at most ``top`` per pattern (0: all); a closing line counts
-    the ones not shown."""
+    the ones not shown. Long lists of tasks or resources are cut ("…and 681 more")."""
     n = len(a.findings)
     total = sum(f.lost_ns for f in a.findings)
     out.write(f"ftraceipc analyze {a.capture} (capture {a.capture_id}, {a.backend}): "
@@ -48,6 +51,8 @@ def write_text(a: Analysis, out: TextIO, *, cypher: bool = True, top: int = 3) -
               f"{n} finding{'s' if n != 1 else ''} for {a.scope}")
     if a.hidden:
         out.write(f"; {a.hidden} more elsewhere on the machine (--all-tasks shows them)")
+    elif a.scope != EVERY_TASK:
+        out.write(" (--all-tasks: about every task on the machine)")
     out.write("\n")
     for note in a.notes:
         out.write(f"note: {note}\n")
@@ -63,11 +68,14 @@ def write_text(a: Analysis, out: TextIO, *, cypher: bool = True, top: int = 3) -
             continue
         shown[f.pattern] = shown.get(f.pattern, 0) + 1
         out.write(f"\n#{f.rank} {f.pattern}: {f.title}\n")
-        out.write(f"     {f.count:,} occurrences, {human_ns(f.lost_ns)} lost; tasks {', '.join(map(str, f.tasks))}; "
-                  f"resources {', '.join(f.resources) or '-'}\n")
+        out.write(f"     {f.count:,} occurrences, {human_ns(f.lost_ns)} lost; tasks {short_list(f.tasks, LIST_LIMIT)}; "
+                  f"resources {short_list(f.resources, LIST_LIMIT) or '-'}\n")
         out.write(_wrap("why", f.explanation) + "\n")
         out.write(_wrap("fix", f.suggestion) + "\n")
-        if cypher:
+        if cypher and len(f.tasks) + len(f.resources) > LIST_LIMIT:
+            out.write(f"     see it in Neo4j Browser: its query names {len(f.tasks):,} tasks, too many to print "
+                      "here; --format json has it (key cypher)\n")
+        elif cypher:
             out.write("     see it in Neo4j Browser (after 'ftraceipc load CAPTURE --neo4j URI'):\n")
             out.write("".join(f"       {ln}\n" for ln in f.cypher.splitlines()))
     if hidden:

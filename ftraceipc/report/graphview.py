@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ftraceipc.model.export import column_values, human_bytes, human_ns, py, tracer_tids
+from ftraceipc.model.export import column_values, human_bytes, human_ns, py, task_label, tracer_tids
 from ftraceipc.model.ipc import Model
 
 GROUPS = ("process", "comm")
@@ -391,7 +391,7 @@ def build(model: Model, findings: Any = (), *, group: str | None = "auto", max_n
         if mode is None:
             tid = n["tids"][0]
             i = info[tid]
-            label = f"{comm}[{tid}]"
+            label = task_label(tid, comm)
             head = f"{label}: pid {i['pid']}" + (f", parent {i['ppid']}" if i["ppid"] not in (None, -1) else "")
         elif mode == "process":
             pid = k[2:]

@@ -76,10 +76,8 @@ def test_analyze_json_ranks_findings_with_the_issue_keys(herd):
     assert "EPOLLEXCLUSIVE" in herd_f[0]["suggestion"]
     assert f"[{roles['writer']}]" in herd_f[0]["explanation"]
     # the same numbers as the detector's own row
-    r2 = cc.cli("query", cap, (Path(cc.REPO) / "cypher" / "thundering_herd.ladybug.cypher").read_text()
-                if (Path(cc.REPO) / "cypher" / "thundering_herd.ladybug.cypher").exists()
-                else (Path(cc.REPO) / "cypher" / "thundering_herd.cypher").read_text(),
-                "-p", "min_wakees=3", "-p", "min_wakeups=5", "-p", "limit=50", "-p", "capture_id=", "-f", "json")
+    r2 = cc.cli("query", cap, "thundering_herd", "-p", "min_wakees=3", "-p", "min_wakeups=5", "-p", "limit=50",
+                "-p", "capture_id=", "-f", "json")  # by name: the header's defaults ($tids = []: every task)
     assert r2.returncode == 0, r2.stderr
     rows = [x for x in json.loads(r2.stdout) if x["tasks"][0] == roles["writer"]]
     assert [(x["count"], x["lost_ns"]) for x in rows] == [(herd_f[0]["count"], herd_f[0]["lost_ns"])]
@@ -207,3 +205,59 @@ def test_analyze_neo4j_password_from_the_config_file(herd, neo4j_server, tmp_pat
     empty.write_text("")
     r = cc.cli("analyze", cap, "--neo4j", neo4j_server.uri, env_extra={"FTRACEIPC_CONFIG": str(empty)})
     assert_one_error_line(r, "no password for Neo4j user", "NEO4J_PASSWORD")
+
+
+# --- capture --pid: the analysis is about the target's process tree -------------------------------------
+_STALLER = r"""
+import os, sys, time
+r, w = os.pipe()
+child = os.fork()
+if child == 0:  # the slow reader
+    os.close(w)
+    while os.read(r, 4096):
+        time.sleep(0.002)
+    os._exit(0)
+os.close(r)
+print(os.getpid(), child, flush=True)
+end = time.time() + 30
+while time.time() < end:
+    os.write(w, b"x" * 65536)  # the pipe is full: the writer sleeps until the reader makes room
+"""
+
+
+def _findings(doc):
+    return doc["findings"] if isinstance(doc, dict) else doc
+
+
+@pytest.fixture
+def two_stallers():
+    """Two copies of a writer stalling on a full pipe behind its slow child reader: (pid, child) each."""
+    ps = [cc.popen([cc.PY, "-c", _STALLER]) for _ in range(2)]
+    try:
+        pairs = []
+        for p in ps:
+            pid, child = map(int, p.stdout.readline().split())
+            cc.OWN_PIDS.add(child)
+            pairs.append((pid, child))
+        yield pairs
+    finally:
+        for p in ps:
+            cc.stop(p)
+
+
+@needs_capture
+def test_capture_pid_scopes_the_analysis_to_the_targets_process_tree(tmp_path, two_stallers):
+    (target, child), (other, other_child) = two_stallers
+    cap = tmp_path / "pid.ftipc"
+    r = cc.cli("capture", "--pid", str(target), "--duration", "2", "-o", cap, timeout=180)
+    assert r.returncode == 0, r.stderr
+    assert f"(about the 2 processes of pid {target} and descendants;" in r.stderr
+    assert "Findings: " in r.stderr
+    found = _findings(json.loads(cc.cli("analyze", cap, "-f", "json", timeout=120).stdout))
+    assert found and all(set(f["tasks"]) & {target, child} for f in found), [f["tasks"] for f in found]
+    stall = [f for f in found if f["pattern"] == "full_buffer_stall"]
+    assert [f["tasks"][0] for f in stall] == [target]
+    every = _findings(json.loads(cc.cli("analyze", cap, "-f", "json", "--all-tasks", timeout=120).stdout))
+    assert other in {f["tasks"][0] for f in every if f["pattern"] == "full_buffer_stall"}  # the other one was there
+    text = cc.cli("analyze", cap, timeout=120).stdout
+    assert f"for the 2 processes of pid {target} and descendants (--all-tasks: " in text.splitlines()[0]

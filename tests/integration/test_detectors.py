@@ -180,8 +180,8 @@ def test_header_gives_a_default_for_every_parameter_and_the_common_columns(detec
 
     q = read_query(detector, dialect)
     assert parameters_used(q.text) == set(q.defaults), q.defaults
-    assert all(isinstance(v, int) for k, v in q.defaults.items() if k != "capture_id"), q.defaults
-    assert q.defaults["capture_id"] == ""
+    assert all(isinstance(v, int) for k, v in q.defaults.items() if k not in ("capture_id", "tids")), q.defaults
+    assert q.defaults["capture_id"] == "" and q.defaults["tids"] == []
     cols = _returned(q.text)
     assert cols[:len(COMMON)] == COMMON, cols
 
@@ -377,6 +377,128 @@ def test_run_detectors_ranks_and_explains_every_hand_finding(hand):
     only = run_detectors(hand.graph, only=["wait_cycle"], capture_id=cid)
     assert [f.tasks for f in only] == [[40, 41, 42]]
 
+
+
+# scoping before the row limit --------------------------------------------------------------------------
+CROWD = 60  # stalled writers elsewhere on the machine, each costlier than the command's own stall
+
+
+def crowded_model() -> ipc.Model:
+    """60 writers (tids 1000..1059) stalling on their own full pipes for 10..69 ms each, and the traced
+    command's writer 7 (its reader 8) stalling 2 ms on pipe:7: the cheapest full_buffer_stall of all,
+    woken by its reader each time."""
+    m = ipc.Model(capture="crowd.ftipc", capture_id="crowd", meta={})
+    crowd = list(range(1000, 1000 + CROWD))
+    tids = np.array([7, 8] + crowd, dtype=np.int64)
+    m.tasks = pd.DataFrame({"tid": tids, "pid": tids, "comm": [f"c{t}" for t in tids],
+                            "comms": [[f"c{t}"] for t in tids], "ppid": 0, "first_ts": 1, "last_ts": 2,
+                            "tracer": False}, columns=ipc.TASK_COLUMNS)
+    rids = ["pipe:7"] + [f"pipe:{t}" for t in crowd]
+    m.resources = pd.DataFrame({"rid": rids, "kind": "pipe", "inode": [int(r.split(":")[1]) for r in rids],
+                                "path": None, "peer": None, "evidence": [["pipe2"]] * len(rids)},
+                               columns=ipc.RESOURCE_COLUMNS)
+    m.io = pd.DataFrame(columns=ipc.IO_COLUMNS)
+    m.blocked = pd.DataFrame({"tid": [7] + crowd, "rid": rids, "episodes": 20,
+                              "blocked_ns": [2_000_000] + [10_000_000 + 1_000_000 * i for i in range(CROWD)],
+                              "max_ns": 1_000_000, "ops": [["write"]] * len(rids)}, columns=ipc.BLOCKED_COLUMNS)
+    m.wakes = pd.DataFrame([(8, 7, "pipe:7", 20, 1000, 100, 0)], columns=ipc.WAKES_COLUMNS)
+    m.flows = pd.DataFrame(columns=ipc.FLOW_COLUMNS)
+    m.waits = pd.DataFrame(columns=ipc.WAITS_COLUMNS)
+    return m
+
+
+@pytest.fixture(params=["ladybug", "neo4j"])
+def crowded(request, tmp_path):
+    from ftraceipc.graph.ladybug import LadybugGraph
+
+    if request.param == "neo4j":
+        neo = request.getfixturevalue("neo")
+        neo.load(crowded_model())
+        yield neo.graph, "crowd"
+        return
+    with LadybugGraph.open(tmp_path / "graph.lbug") as g:
+        g.load(crowded_model())
+        yield g, ""
+
+
+def test_the_row_limit_counts_only_the_rows_in_scope(crowded):
+    """With more stalls elsewhere than $limit, the command's own (the cheapest) still comes out: the
+    scope ($tids) is applied inside the query, before LIMIT."""
+    g, cid = crowded
+    whole = g.run_file("full_buffer_stall", capture_id=cid, limit=CROWD)
+    assert len(whole) == CROWD and 7 not in {int(t[0]) for t in whole["tasks"]}  # cut away without scope
+    by_writer = g.run_file("full_buffer_stall", capture_id=cid, limit=5, tids=[7])
+    assert [ints(t) for t in by_writer["tasks"]] == [[7, 8]] and int(by_writer["lost_ns"].iloc[0]) == 2_000_000
+    by_drainer = g.run_file("full_buffer_stall", capture_id=cid, limit=5, tids=[8])  # any task of the row
+    assert [ints(t) for t in by_drainer["tasks"]] == [[7, 8]]
+    assert len(g.run_file("full_buffer_stall", capture_id=cid, limit=5, tids=[])) == 5  # []: every task
+
+
+def test_run_detectors_keeps_the_commands_finding_behind_a_crowd(crowded):
+    from ftraceipc.detect import run_detectors
+
+    g, cid = crowded
+    params = {d: {"limit": 10} for d in REGISTRY}
+    found = run_detectors(g, capture_id=cid, tids={7, 8}, params=params)
+    assert [(f.pattern, f.tasks, f.lost_ns, f.rank) for f in found] == [("full_buffer_stall", [7, 8], 2_000_000, 1)]
+    assert len(run_detectors(g, capture_id=cid, params=params)) == 10  # the whole machine: the crowd's top 10
+
+
+def test_every_detector_keeps_exactly_the_rows_naming_a_task_in_scope(hand):
+    """$tids keeps a row when any of its tasks is in scope (the head, a drainer, a wakee...), on both
+    backends and in both dialects; a tid nobody has gives no row."""
+    low = {"wait_cycle": {"min_length": 2}, "wakeup_latency": {"min_mean_ns": 1000, "min_wakeups": 1}}
+    for d in DETECTORS:
+        every = [ints(ts) for ts in hand.run_file(d, **low.get(d, {}))["tasks"]]
+        for ts in every:
+            for tid in (ts[0], ts[-1]):
+                got = [ints(x) for x in hand.run_file(d, tids=[tid], **low.get(d, {}))["tasks"]]
+                assert got == [x for x in every if tid in x], (d, tid)
+        assert hand.run_file(d, tids=[987654], **low.get(d, {})).empty, d
+
+
+def test_long_task_lists_are_cut_in_the_text_and_complete_in_json(tmp_path):
+    """One waker waking 700 pollers: the explanation and analyze's text name a few and count the rest;
+    the finding's JSON keeps every tid."""
+    import io
+
+    from ftraceipc.detect import run_detectors
+    from ftraceipc.graph.ladybug import LadybugGraph
+    from ftraceipc.report.findings import Analysis, write_json, write_text
+
+    n = 700
+    m = ipc.Model(capture="herd700.ftipc", capture_id="herd700", meta={})
+    tids = np.arange(1, n + 2, dtype=np.int64)
+    m.tasks = pd.DataFrame({"tid": tids, "pid": tids, "comm": [f"w{t}" for t in tids],
+                            "comms": [[f"w{t}"] for t in tids], "ppid": 0, "first_ts": 1, "last_ts": 2,
+                            "tracer": False}, columns=ipc.TASK_COLUMNS)
+    m.resources = pd.DataFrame({"rid": ["pipe:5"], "kind": ["pipe"], "inode": [5], "path": None, "peer": None,
+                                "evidence": [["pipe2"]]}, columns=ipc.RESOURCE_COLUMNS)
+    m.io = m.blocked = None
+    m.io = pd.DataFrame(columns=ipc.IO_COLUMNS)
+    m.blocked = pd.DataFrame(columns=ipc.BLOCKED_COLUMNS)
+    m.wakes = pd.DataFrame([(1, int(w), "pipe:5", 10, 1000 + int(w), 2000, 0) for w in tids[1:]],
+                           columns=ipc.WAKES_COLUMNS)
+    m.flows = pd.DataFrame(columns=ipc.FLOW_COLUMNS)
+    m.waits = pd.DataFrame(columns=ipc.WAITS_COLUMNS)
+    with LadybugGraph.open(tmp_path / "graph.lbug") as g:
+        g.load(m)
+        found = run_detectors(g, only=["thundering_herd"])
+    (f,) = found
+    assert len(f.tasks) == n + 1 and len(f.details["wakees"]) == n
+    assert f", …and {n - 6} more" in f.explanation and f.explanation.count("[") == 1 + 6  # waker + 6 wakees
+    a = Analysis(capture="herd700.ftipc", capture_id="herd700", backend="embedded graph.lbug",
+                 detectors=["thundering_herd"], findings=found, scope="every task of the capture")
+    text, js = io.StringIO(), io.StringIO()
+    write_text(a, text)
+    write_json(a, js)
+    assert f"…and {n + 1 - 12} more" in text.getvalue() and str(tids[-1]) + "," not in text.getvalue()
+    assert max(len(ln) for ln in text.getvalue().splitlines()) < 200
+    import json
+
+    doc = json.loads(js.getvalue())
+    fj = (doc["findings"] if isinstance(doc, dict) else doc)[0]
+    assert sorted(fj["tasks"]) == [int(x) for x in tids] and len(fj["details"]["wakees"]) == n
 
 # full_buffer_stall ---------------------------------------------------------------------------------------
 @needs_tracefs

@@ -330,7 +330,7 @@ def test_summary_lines():
     assert lines[2] == f"  python3[{GEN}] -> python3[{UPPER}] via {P1}: 68.3 KiB in 2,000 writes"
     assert lines[4] == f"  python3[{GREP}] -> python3[{COUNT}] via {P3}: 18.9 KiB in 45 writes"
     assert lines[5] == f"blocked: 18.0 ms in total; most: python3[{COUNT}] 7.0 ms, on {P3} 7.0 ms"
-    assert lines[6] == ("not attributed: 3 calls in 1 group; biggest: 3 read calls on fd 0 of pid 3939: "
+    assert lines[6] == ("not attributed: 3 calls that could have been IPC, in 1 group; biggest: 3 read calls on fd 0 of pid 3939: "
                         "fd not known to be open")
     assert lines[7] == "cannot attribute: WAKES: no sched:sched_waking events"
     assert lines[-1] == "details: ftraceipc model /tmp/p.ftipc"
@@ -341,3 +341,21 @@ def test_summary_of_an_empty_model():
     lines = summary_lines(Model("/tmp/x y", "id", {}))
     assert lines[0] == "model: 0 threads in 0 processes; 0 resources"
     assert lines[-1] == "details: ftraceipc model '/tmp/x y'"
+
+
+def test_short_list_names_a_few_and_counts_the_rest():
+    from ftraceipc.model.export import short_list
+
+    assert short_list(range(3)) == "0, 1, 2"
+    assert short_list(range(6)) == "0, 1, 2, 3, 4, 5"
+    assert short_list(range(687)) == "0, 1, 2, 3, 4, 5, …and 681 more"
+    assert short_list(range(2000), 2) == "0, 1, …and 1,998 more"
+
+
+def test_task_label_is_comm_and_tid_or_a_question_mark():
+    from ftraceipc.model.export import Labels, task_label
+
+    assert task_label(18895, "postgres") == "postgres[18895]"
+    assert task_label(7, None) == task_label(7, "") == "?[7]"
+    m = pipeline_model()
+    assert Labels(m).task(GEN) == task_label(GEN, "python3") and Labels(m).task(999999) == "?[999999]"

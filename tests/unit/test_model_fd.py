@@ -389,3 +389,26 @@ def test_sock_evidence_on_a_reclaimed_handle_changes_no_other_file():
     h4 = int(a.resolve(np.array([100]), np.array([4]), np.array([s.ts]))[0])
     assert a.reason_of(h4) is Reason.NOT_IPC and a.handles[h4].rid is None
     assert a.reason_of(int(h[0])) is Reason.NOT_IPC
+
+
+def test_a_successful_lseek_shows_an_opened_file_is_not_ipc():
+    """lseek works on regular files and fails with ESPIPE on pipes, FIFOs, sockets and ttys: an fd
+    opened by path that no snapshot named is known not to be IPC once an lseek on it succeeded."""
+    a, b, s = _twins()
+    s.snap(100, std({"4": "pipe:[12]"}))
+    io = []
+    for seek_ret in (0, -29, None):  # seeked; ESPIPE (could be a FIFO); never seeked
+        s.sc(100, "openat", 3, dfd=-100, filename=0, flags=0, mode=0)
+        if seek_ret is not None:
+            s.sc(100, "lseek", seek_ret, fd=3, offset=0, whence=1)
+        io.append(s.ts + 1)
+        s.sc(100, "close", 0, fd=3)
+    s.sc(100, "lseek", -29, fd=4, offset=0, whence=1)  # on the pipe: nothing changes
+    tids, fds, tss = np.array([100] * 3), np.array([3] * 3), np.array(io)
+    ha = a.resolve(tids, fds, tss)
+    a.settle(s.ts + 1)
+    a.finish()
+    b.finish()
+    for m, hs in ((a, ha), (b, b.resolve(tids, fds, tss))):
+        assert [m.reason_of(int(h)) for h in hs] == [Reason.NOT_IPC, Reason.OPENED_UNNAMED, Reason.OPENED_UNNAMED]
+    assert s.rid(100, 4) == "pipe:12"
