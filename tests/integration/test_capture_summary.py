@@ -15,8 +15,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 import capture_cli as cc  # noqa: E402
+from components import requires  # noqa: E402
 
-pytestmark = pytest.mark.skipif(cc.tracefs_reason() is not None, reason=cc.tracefs_reason() or "")
+pytestmark = requires("tracefs")
 
 # A server started before the capture, outside the traced command's tree, that names itself after
 # it started (comm "python3" at exec, "ftipc-srv" from then on) and echoes every request twice.
