@@ -1,4 +1,4 @@
-"""Write decoded events and capture summaries as text, JSON lines or CSV.
+"""Write decoded events and capture summaries as text, JSON lines, CSV or Parquet.
 
 Plain functions taking a capture and a text file object; the CLI wires them to ``events`` and
 ``info``.
@@ -21,7 +21,9 @@ import enum
 import io
 import json
 import os
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable, Iterator, TextIO
 
 import numpy as np
@@ -56,6 +58,7 @@ class EventsFormat(str, enum.Enum):
     TEXT = "text"
     JSONL = "jsonl"
     CSV = "csv"
+    PARQUET = "parquet"  # a directory, not a stream: see render_parquet
 
 
 class InfoFormat(str, enum.Enum):
@@ -152,6 +155,8 @@ def render_events(capture: Decoder | CaptureDir | str | os.PathLike, out: TextIO
     """Write the capture's events in time order; returns how many were written."""
     dec = capture if isinstance(capture, Decoder) else Decoder(capture)
     fmt = EventsFormat(format)
+    if fmt is EventsFormat.PARQUET:
+        raise CommandError("--format parquet writes a directory, not a stream", hint="use render_parquet")
     names = _select_events(dec, events)
     if fmt is EventsFormat.TEXT:
         comms = read_cmdlines(dec.capture)
@@ -477,6 +482,150 @@ class _LineMaker:
                 for rows, x in blocks:
                     m[rows, :x.shape[1]] = x
             yield m[m != 0]
+
+
+# --- Parquet ----------------------------------------------------------------------------------------------
+PARQUET_SUFFIX = ".parquet"
+_PARQUET_FLUSH_ROWS = 1 << 20  # rows buffered (all types together) before they are written as row groups
+
+
+def _arrow_numbers(a: np.ndarray):
+    """A 1-D numpy integer array as Arrow, without a copy (``pa.array`` on numpy would import pandas)."""
+    import pyarrow as pa
+
+    a = np.ascontiguousarray(a)
+    return pa.Array.from_buffers(pa.from_numpy_dtype(a.dtype), len(a), [None, pa.py_buffer(a)])
+
+
+def _arrow_strings(data: bytes | np.ndarray, lens: np.ndarray):
+    """A string array from its UTF-8 bytes back to back and each one's length (no pandas import)."""
+    import pyarrow as pa
+
+    offsets = np.zeros(len(lens) + 1, dtype=np.int64)
+    np.cumsum(lens, out=offsets[1:])
+    return pa.Array.from_buffers(pa.large_string(), len(lens), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+                                 ).cast(pa.string())
+
+
+def _arrow_column(col: np.ndarray):
+    """A decoder column as an Arrow array of its own type: integers keep their width and sign, char
+    arrays and ``__data_loc`` strings become strings (UTF-8, invalid bytes replaced as in jsonl), fixed
+    arrays ``fixed_size_list<int>[k]``, dynamic arrays ``list<int>``."""
+    import pyarrow as pa
+
+    if col.dtype.kind == "S":  # NUL-padded (the decoder zeroes all after the first NUL)
+        raw = np.ascontiguousarray(col).view(np.uint8).reshape(len(col), col.dtype.itemsize)
+        keep = raw != 0
+        try:
+            return _arrow_strings(raw[keep], keep.sum(axis=1))  # the cast checks the UTF-8
+        except pa.ArrowInvalid:  # not valid UTF-8: decode like the jsonl output does
+            enc = [bytes_to_str(x).encode() for x in col.tolist()]
+            return _arrow_strings(b"".join(enc), np.array([len(x) for x in enc], dtype=np.int64))
+    if col.dtype == object:
+        vals = list(col)
+        if vals and isinstance(vals[0], np.ndarray):
+            lens = np.array([len(v) for v in vals], dtype=np.int32)
+            offsets = np.zeros(len(vals) + 1, dtype=np.int32)
+            np.cumsum(lens, out=offsets[1:])
+            return pa.ListArray.from_arrays(_arrow_numbers(offsets), _arrow_numbers(np.concatenate(vals)))
+        enc = [v.encode() for v in vals]
+        return _arrow_strings(b"".join(enc), np.array([len(x) for x in enc], dtype=np.int64))
+    if col.ndim == 1:
+        return _arrow_numbers(col)
+    flat = col.reshape(len(col), -1)
+    return pa.FixedSizeListArray.from_arrays(_arrow_numbers(flat.reshape(-1)), flat.shape[1])
+
+
+def _arrow_table(t: EventTable, first: int):
+    """One event type's rows of a batch: seq, ts, cpu, tid, event, then its own fields (jsonl's keys)."""
+    import pyarrow as pa
+
+    cols = {"seq": _arrow_numbers(t.index + first), "ts": _arrow_numbers(t.ts.astype(np.int64, copy=False)),
+            "cpu": _arrow_numbers(t.cpu.astype(np.int32, copy=False)),
+            "tid": _arrow_numbers(t.pid.astype(np.int32, copy=False)),
+            "event": _arrow_strings(t.name.encode() * len(t), np.full(len(t), len(t.name.encode())))}
+    for f in t.format.own_fields:
+        if f.name in t.columns:
+            cols[record_key(f.name)] = _arrow_column(t.columns[f.name])
+    return pa.Table.from_arrays(list(cols.values()), names=list(cols))  # pa.table(dict) would import pandas
+
+
+def _check_parquet_target(path: Path, force: bool) -> None:
+    if path.exists() or path.is_symlink():
+        if not force:
+            raise CommandError(f"{path} exists", hint="add --force to replace it")
+        if not path.is_dir() or path.is_symlink() or any(
+                not (p.is_file() and p.name.endswith(PARQUET_SUFFIX)) for p in path.iterdir()):
+            raise CommandError(f"{path} exists and is not a directory written by --format parquet",
+                               hint="give a new path (--force only replaces such a directory)")
+    if not path.parent.is_dir():
+        raise CommandError(f"cannot write {path}: {path.parent} is not a directory")
+
+
+def render_parquet(capture: Decoder | CaptureDir | str | os.PathLike, path: str | os.PathLike, *,
+                   limit: int | None = None, events: Iterable[str] | None = None, force: bool = False) -> int:
+    """Write the events as a directory of Parquet files, one per event type (``PATH/<event>.parquet``,
+    only types with events); returns how many events were written.
+
+    Columns: ``seq`` (int64, the event's position in the time order of all events written: the line
+    number of the same ``events --format jsonl``), ``ts`` (int64), ``cpu``, ``tid`` (int32), ``event``
+    (string), then the event's own fields under their jsonl keys (see ``_arrow_column`` for the types).
+    The directory is written beside ``path`` and renamed into place: a failure leaves nothing behind.
+    With ``force``, an existing directory of ``*.parquet`` files (an earlier output) is replaced."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    dec = capture if isinstance(capture, Decoder) else Decoder(capture)
+    names = _select_events(dec, events)
+    path = Path(path)
+    _check_parquet_target(path, force)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    n = 0
+    try:
+        try:
+            tmp.mkdir()
+        except OSError as e:
+            raise CommandError(f"cannot write {path}: {e.strerror}") from None
+        taken = [f.name for f in dec.format_list]
+        files = {f.id: (f.name if taken.count(f.name) == 1 else f"{f.system}.{f.name}") + PARQUET_SUFFIX
+                 for f in dec.format_list}
+        writers: dict[int, Any] = {}
+        pending: dict[int, list] = {}
+        buffered = 0
+
+        def flush() -> None:
+            for eid, tables in pending.items():
+                if not tables:
+                    continue
+                table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+                if eid not in writers:  # dictionary pages for the strings only (numbers: plain, 3x faster)
+                    strings = [f.name for f in table.schema if pa.types.is_string(f.type)]
+                    writers[eid] = pq.ParquetWriter(tmp / files[eid], table.schema, use_dictionary=strings)
+                writers[eid].write_table(table)
+                tables.clear()
+
+        try:
+            for batch in _limited(dec, names, limit):
+                for eid, t in batch.by_id.items():
+                    pending.setdefault(eid, []).append(_arrow_table(t, n))
+                n += len(batch)
+                buffered += len(batch)
+                if buffered >= _PARQUET_FLUSH_ROWS:
+                    flush()
+                    buffered = 0
+            flush()
+        finally:
+            for w in writers.values():
+                w.close()
+        if path.exists():
+            shutil.rmtree(path)  # checked above: an earlier output, and --force
+        os.replace(tmp, path)
+    except OSError as e:
+        raise CommandError(f"cannot write {path}: {e.strerror or e}") from None
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return n
 
 
 # --- info ------------------------------------------------------------------------------------------
