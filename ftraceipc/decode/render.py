@@ -406,7 +406,10 @@ class _Layout:
     """The pieces of one event type's line: constants and the columns between them."""
 
     consts: list[np.ndarray]  # len(cols) + 1 constants, around the columns
-    cols: list[str]  # "ts", "cpu", "tid" or an own field's format name
+    cols: list[str]  # an own field's format name, or _TS, _CPU, _TID
+
+
+_TS, _CPU, _TID = "\0ts", "\0cpu", "\0tid"  # the common columns (own fields may be named ts or cpu)
 
 
 class _LineMaker:
@@ -426,7 +429,7 @@ class _LineMaker:
         cols: list[str] = []
         if self.style is _Style.JSON:
             texts += ['{"ts":', ',"cpu":', ',"tid":']
-            cols += ["ts", "cpu", "tid"]
+            cols += [_TS, _CPU, _TID]
             tail = ',"event":' + json.dumps(t.name)
             for key, name in own:
                 texts.append(tail + "," + json.dumps(key) + ":")
@@ -435,7 +438,7 @@ class _LineMaker:
             texts.append(tail + "}\n")
         else:
             texts += ["", ",", ","]
-            cols += ["ts", "cpu", "tid"]
+            cols += [_TS, _CPU, _TID]
             tail, at = "," + t.name, 0
             for key, name in sorted(own, key=lambda kn: self.slots[kn[0]]):
                 slot = self.slots[key]
@@ -454,7 +457,7 @@ class _LineMaker:
         parts = []
         for c, name in zip(lay.consts, lay.cols):
             parts.append(c)
-            col = t.ts if name == "ts" else t.cpu if name == "cpu" else t.pid if name == "tid" else t.columns[name]
+            col = t.ts if name == _TS else t.cpu if name == _CPU else t.pid if name == _TID else t.columns[name]
             parts.append(_value_block(col[lo:hi], self.style))
         parts.append(lay.consts[-1])
         w = sum(p.shape[-1] for p in parts)
@@ -498,13 +501,17 @@ def _arrow_numbers(a: np.ndarray):
 
 
 def _arrow_strings(data: bytes | np.ndarray, lens: np.ndarray):
-    """A string array from its UTF-8 bytes back to back and each one's length (no pandas import)."""
+    """A string array from its UTF-8 bytes back to back and each one's length (no pandas import).
+    Raises ``pyarrow.ArrowInvalid`` when the bytes are not valid UTF-8."""
     import pyarrow as pa
 
-    offsets = np.zeros(len(lens) + 1, dtype=np.int64)
+    big = len(data) >= 2**31
+    offsets = np.zeros(len(lens) + 1, dtype=np.int64 if big else np.int32)
     np.cumsum(lens, out=offsets[1:])
-    return pa.Array.from_buffers(pa.large_string(), len(lens), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
-                                 ).cast(pa.string())
+    arr = pa.Array.from_buffers(pa.large_string() if big else pa.string(), len(lens),
+                                [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    arr.validate(full=True)
+    return arr
 
 
 def _arrow_column(col: np.ndarray):
@@ -517,7 +524,7 @@ def _arrow_column(col: np.ndarray):
         raw = np.ascontiguousarray(col).view(np.uint8).reshape(len(col), col.dtype.itemsize)
         keep = raw != 0
         try:
-            return _arrow_strings(raw[keep], keep.sum(axis=1))  # the cast checks the UTF-8
+            return _arrow_strings(raw[keep], keep.sum(axis=1))
         except pa.ArrowInvalid:  # not valid UTF-8: decode like the jsonl output does
             enc = [bytes_to_str(x).encode() for x in col.tolist()]
             return _arrow_strings(b"".join(enc), np.array([len(x) for x in enc], dtype=np.int64))
