@@ -244,7 +244,7 @@ def _csv_fields(dec: Decoder, names: list[str] | None) -> list[str]:
 # piece contains). The rows of all types are placed in the batch's time order and the NULs dropped:
 # what is left is the lines, one after another. Numbers are turned into digits 4 at a time with a
 # table; strings that need escaping or quoting (rare) go through Python's json/csv one by one.
-_ROWS = 16384  # events per slice: every temporary array stays small (no page faults, in cache)
+_ROWS = 16384  # events per slice of the interleaving: its matrix stays small (no page faults, in cache)
 
 
 class _Style(enum.Enum):
@@ -308,7 +308,7 @@ def _int_block(v: np.ndarray) -> np.ndarray:
         for p in _POW10[1:nd]:
             d += an >= np.uint64(p)
         b[neg, b.shape[1] - d - 1] = 45  # '-'
-    return b
+    return b[:, b.shape[1] - nd - (neg is not None):]  # no column that is NUL in every row
 
 
 def _const_bytes(text: str) -> np.ndarray:
@@ -469,15 +469,17 @@ class _LineMaker:
         return out
 
     def batch(self, batch: Batch) -> Iterator[np.ndarray]:
-        """The batch's lines in time order, a few thousand at a time, as uint8 arrays of UTF-8."""
-        tables = list(batch.by_id.values())
+        """The batch's lines in time order, a few thousand at a time, as uint8 arrays of UTF-8.
+        Each type's lines are built at once (numpy calls on long columns); they are interleaved
+        slice by slice (the NUL-padded matrix of a slice stays small)."""
+        tables = [(t, self.block(t, 0, len(t))) for t in batch.by_id.values() if len(t)]
         for a in range(0, len(batch), _ROWS):
             b = min(a + _ROWS, len(batch))
             blocks = []
-            for t in tables:
+            for t, m in tables:
                 lo, hi = np.searchsorted(t.index, [a, b]).tolist()
                 if hi > lo:
-                    blocks.append((t.index[lo:hi] - a, self.block(t, lo, hi)))
+                    blocks.append((t.index[lo:hi] - a, m[lo:hi]))
             if len(blocks) == 1:
                 m = blocks[0][1]
             else:
