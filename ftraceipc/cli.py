@@ -175,22 +175,48 @@ Examples:
   ftraceipc events run.ftipc --limit 20
   ftraceipc events run.ftipc --event sched_switch --format csv > switches.csv
   ftraceipc events run.ftipc --format jsonl | jq 'select(.event == "sys_exit_write")'
+  ftraceipc events run.ftipc --format parquet -o run.parquet
+      a directory, one file per event type (run.parquet/sched_switch.parquet, ...);
+      columns: seq (position in time order), ts, cpu, tid, event, then the event's
+      own fields, typed as in the kernel's format file (ints keep width and sign)
+  duckdb -c "SELECT * FROM read_parquet('run.parquet/*.parquet', union_by_name=true) ORDER BY seq"
+  python -c "import pandas as pd; print(pd.read_parquet('run.parquet/sched_switch.parquet'))"
 """)
 def events(
     capture: Path = typer.Argument(..., help="A capture directory."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Print at most N events."),
     event: List[str] = typer.Option([], "--event", "-e", help="Only this event (repeatable), e.g. sched_switch."),
-    format: str = typer.Option("text", "--format", "-f", help="text, jsonl or csv."),
+    format: str = typer.Option("text", "--format", "-f", help="text, jsonl, csv or parquet (parquet needs -o DIR)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout; for parquet, the directory to create (one PATH/<event>.parquet per event type)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing -o (for parquet: only a directory of .parquet files)."),
 ) -> None:
     """Decode a capture's events in time order across CPUs."""
     from ftraceipc.decode import Decoder, render_events
+    from ftraceipc.decode.render import render_parquet
 
-    _choice("--format", format, ("text", "jsonl", "csv"))
+    _choice("--format", format, ("text", "jsonl", "csv", "parquet"))
     if limit is not None and limit < 0:
         raise CommandError(f"--limit must be >= 0 (got {limit})")
+    if format == "parquet" and output is None:
+        raise CommandError("--format parquet writes files, not stdout", hint="add -o DIR (created, one .parquet file per event type)")
+    if output is not None and format != "parquet":
+        _check_out_file(output, "-o", force)
     dec = Decoder(capture)
-    render_events(dec, sys.stdout, format=format, limit=limit, events=event or None)
-    sys.stdout.flush()
+    if format == "parquet":
+        n = render_parquet(dec, output, limit=limit, events=event or None, force=force)
+        typer.echo(f"wrote {n:,} events to {output}/", err=True)
+    elif output is not None:
+        def w(p):
+            with open(p, "w", encoding="utf-8") as out:
+                render_events(dec, out, format=format, limit=limit, events=event or None)
+
+        try:
+            _write_atomically(output, w)
+        except OSError as e:
+            raise CommandError(f"cannot write {output}: {e.strerror or e}") from None
+    else:
+        render_events(dec, sys.stdout, format=format, limit=limit, events=event or None)
+        sys.stdout.flush()
     # The events went to stdout; what was skipped (a truncated file, a corrupt page) must not go unnoticed.
     for w in dec.warnings:
         print(f"ftraceipc: warning: {w}", file=sys.stderr)
