@@ -165,22 +165,13 @@ def main() -> None:
                                         "events_per_s_process": ev / proc_s,
                                         "peak_rss_mib": max(r["rss_mib"] for r in rs)}
     res["summary"] = summary
+    res["targets"] = check_targets(summary)
     print(f"\n{bu.describe_machine(machine)}")
-    fc, pc = res["ftraceipc_capture"], res["perf_capture"]
-    print(f"workload: {' '.join(WORKLOAD)}; {len(events)} events; decoders on CPU {a.cpu}; "
-          f"{a.repeat} interleaved repetitions, medians")
-    print(f"captures: ftraceipc {fc['events']:,} events, {fc['mib']} MiB, lost {fc['lost']:,}; "
-          f"perf record -m {a.perf_mmap}: {pc['events']:,} samples, {pc['mib']} MiB, lost {pc['lost']:,}")
-    if "big_capture" in res:
-        bc = res["big_capture"]
-        print(f"big capture: {bc['command']}: {bc['events']:,} events, {bc['mib']} MiB, lost {bc['lost']}")
-    print()
-    rows = []
-    for s in summary.values():
-        rows.append([s["capture"], s["tool"], f"{s['events']:,}", f"{s['decode_s']:.2f}", f"{s['events_per_s'] / 1e6:.2f}",
-                     f"{s['process_s']:.2f}", f"{s['events_per_s_process'] / 1e6:.2f}", f"{s['peak_rss_mib']:.0f}"])
-    print(bu.table(["capture", "decoder", "events", "decode s", "M events/s", "process s", "M events/s (process)",
-                    "peak RSS MiB"], rows))
+    print(markdown(res))
+    bu.write_json(a.json, res)
+
+
+def check_targets(summary: dict) -> list[dict]:
     targets = []
     ft, pf = summary.get("messaging/ftraceipc"), summary.get("messaging/perf script")
     if ft:
@@ -194,10 +185,30 @@ def main() -> None:
     if bg:
         targets.append({"name": "big capture decodes in < 1 GiB RSS", "met": bg["peak_rss_mib"] < 1024,
                         "detail": f"{bg['events']:,} events, peak RSS {bg['peak_rss_mib']:.0f} MiB"})
-    res["targets"] = targets
-    for t in targets:
-        print(f"target: {t['name']}: {'MET' if t['met'] else 'NOT MET'} ({t['detail']})")
-    bu.write_json(a.json, res)
+    return targets
+
+
+def markdown(res: dict) -> str:
+    """The captures, the results table and the targets of a results JSON (what main prints)."""
+    a = res["args"]
+    fc, pc = res["ftraceipc_capture"], res["perf_capture"]
+    out = [f"workload: `{' '.join(res['workload'])}`; {len(res['events'])} tracepoints (ftraceipc's default set, "
+           f"those this kernel has) for both; decoders on CPU {a['cpu']}; {a['repeat']} interleaved repetitions, "
+           "medians",
+           f"captures: ftraceipc {fc['events']:,} events, {fc['mib']} MiB, lost {fc['lost']:,}; "
+           f"perf record -m {a['perf_mmap']}: {pc['events']:,} samples, {pc['mib']} MiB, lost {pc['lost']:,}"]
+    if "big_capture" in res:
+        bc = res["big_capture"]
+        out.append(f"big capture: `{bc['command']}`: {bc['events']:,} events, {bc['mib']} MiB, lost {bc['lost']}")
+    out.append("")
+    rows = []
+    for s in res["summary"].values():
+        rows.append([s["capture"], s["tool"], f"{s['events']:,}", f"{s['decode_s']:.2f}", f"{s['events_per_s'] / 1e6:.2f}",
+                     f"{s['process_s']:.2f}", f"{s['events_per_s_process'] / 1e6:.2f}", f"{s['peak_rss_mib']:.0f}"])
+    out.append(bu.table(["capture", "decoder", "events", "decode s", "M events/s", "process s", "M events/s (process)",
+                         "peak RSS MiB"], rows))
+    out += ["", bu.fmt_targets(res["targets"])]
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

@@ -98,37 +98,50 @@ def main() -> None:
             if monitor is not None:
                 monitor.close()
 
-    print(f"\n{bu.describe_machine(machine)}")
-    cmd = " ".join(["ftraceipc", "capture", "-o", "TMP"] + extra + ["--"])
-    print(f"{cmd} <workload>, {a.repeat} captures each, interleaved\n")
-    rows, summary = [], {}
-    for name, argv in WORKLOADS.items():
-        rs = [r for r in runs if r["workload"] == name]
-        s = {"workload": " ".join(argv), "runs": len(rs),
-             "events_median": bu.median([r["events"] for r in rs]),
-             "events_per_s_median": bu.median([r["events_per_s"] for r in rs]),
-             "mib_per_s_median": bu.median([r["mib_per_s"] for r in rs]),
-             "lost_total": sum(r["lost"] for r in rs), "lost_max": max(r["lost"] for r in rs),
-             "pages_missed_total": sum(r["pages_missed"] for r in rs),
-             "info_missed_events_total": sum(r["info_missed_events"] for r in rs),
-             "runs_with_loss": sum(r["any_lost"] for r in rs)}
-        summary[name] = s
-        rows.append([" ".join(argv[2:]), len(rs), f"{s['events_median']:,.0f}",
-                     f"{s['events_per_s_median'] / 1e6:.2f} M", f"{s['mib_per_s_median']:.0f}",
-                     f"{s['lost_total']:,} (max {s['lost_max']:,})", s["pages_missed_total"],
-                     s["info_missed_events_total"], f"{s['runs_with_loss']}/{len(rs)}"])
-    print(bu.table(["workload", "runs", "events (median)", "events/s", "MiB/s", "lost (meta.json)",
-                    "pages flagged", "missed (info)", "runs with loss"], rows))
+    summary = summarize(runs)
     met = all(s["runs_with_loss"] == 0 for s in summary.values())
     targets = [{"name": "zero lost events", "met": met,
                 "detail": ", ".join(f"{k}: {v['runs_with_loss']}/{v['runs']} runs lost events" for k, v in summary.items())}]
-    for t in targets:
-        print(f"target: {t['name']}: {'MET' if t['met'] else 'NOT MET'} ({t['detail']})")
-    busy = [r for r in runs if r["busy_during"]]
+    res = {"benchmark": "lost", "command": " ".join(sys.argv), "machine": machine, "args": vars(a),
+           "capture_args": extra, "runs": runs, "summary": summary, "targets": targets}
+    print(f"\n{bu.describe_machine(machine)}")
+    print(markdown(res))
+    bu.write_json(a.json, res)
+
+
+def summarize(runs: list[dict]) -> dict:
+    summary = {}
+    for name, argv in WORKLOADS.items():
+        rs = [r for r in runs if r["workload"] == name]
+        summary[name] = {"workload": " ".join(argv), "runs": len(rs),
+                         "events_median": bu.median([r["events"] for r in rs]),
+                         "events_per_s_median": bu.median([r["events_per_s"] for r in rs]),
+                         "mib_per_s_median": bu.median([r["mib_per_s"] for r in rs]),
+                         "lost_total": sum(r["lost"] for r in rs), "lost_max": max(r["lost"] for r in rs),
+                         "pages_missed_total": sum(r["pages_missed"] for r in rs),
+                         "info_missed_events_total": sum(r["info_missed_events"] for r in rs),
+                         "runs_with_loss": sum(r["any_lost"] for r in rs)}
+    return summary
+
+
+def markdown(res: dict) -> str:
+    """The results table and target of a results JSON (what main prints)."""
+    extra = res.get("capture_args", [])
+    cmd = " ".join(["ftraceipc", "capture", "-o", "TMP"] + extra + ["--"])
+    out = [f"`{cmd} <workload>`, {res['args']['repeat']} captures each, interleaved", ""]
+    rows = []
+    for s in res["summary"].values():
+        rows.append([" ".join(s["workload"].split()[2:]), s["runs"], f"{s['events_median']:,.0f}",
+                     f"{s['events_per_s_median'] / 1e6:.2f} M", f"{s['mib_per_s_median']:.0f}",
+                     f"{s['lost_total']:,} (max {s['lost_max']:,})", s["pages_missed_total"],
+                     s["info_missed_events_total"], f"{s['runs_with_loss']}/{s['runs']}"])
+    out.append(bu.table(["workload", "runs", "events (median)", "events/s", "MiB/s", "lost (meta.json)",
+                         "pages flagged", "missed (info)", "runs with loss"], rows))
+    out += ["", bu.fmt_targets(res["targets"])]
+    busy = [r for r in res["runs"] if r["busy_during"]]
     if busy:
-        print(f"note: {len(busy)} capture(s) overlapped other tracing instances")
-    bu.write_json(a.json, {"benchmark": "lost", "command": " ".join(sys.argv), "machine": machine, "args": vars(a),
-                           "runs": runs, "summary": summary, "targets": targets})
+        out.append(f"note: {len(busy)} capture(s) overlapped other tracing instances")
+    return "\n".join(out)
 
 
 if __name__ == "__main__":
