@@ -442,23 +442,26 @@ def markers(name: str) -> tuple[str, str]:
 
 def replace_block(text: str, name: str, body: str, doc: str = "BENCHMARKS.md") -> str:
     """``text`` with everything between the begin and end markers of ``name`` replaced by ``body``;
-    the markers and everything outside them are kept byte for byte. Raises :class:`MarkerError`
-    (saying what to add) when a marker is missing, repeated, or the end comes before the begin."""
+    the markers and everything outside them are kept byte for byte. A marker counts only on a line
+    of its own (prose may quote it). Raises :class:`MarkerError` (saying what to add) when a marker
+    is missing, repeated, or the end comes before the begin."""
     begin, end = markers(name)
-    nb, ne = text.count(begin), text.count(end)
-    if nb != 1 or ne != 1:
-        what = "no" if nb == 0 or ne == 0 else "more than one"
-        raise MarkerError(f"{doc} has {what} {begin if nb != 1 else end} marker (found begin {nb}x, end {ne}x): "
+    bs = list(re.finditer(rf"^{re.escape(begin)}[ \t]*$", text, re.M))
+    es = list(re.finditer(rf"^{re.escape(end)}[ \t]*$", text, re.M))
+    if len(bs) != 1 or len(es) != 1:
+        what = "no" if not bs or not es else "more than one"
+        missing = begin if len(bs) != 1 else end
+        raise MarkerError(f"{doc} has {what} {missing} marker line (found begin {len(bs)}x, end {len(es)}x): "
                           f"put exactly one line {begin} and one line {end} where the {name} table goes")
-    i, j = text.index(begin) + len(begin), text.index(end)
+    i, j = bs[0].end(), es[0].start()
     if j < i:
         raise MarkerError(f"{doc}: {end} comes before {begin}: put the begin marker first")
     return text[:i] + "\n" + body.strip("\n") + "\n" + text[j:]
 
 
 def block_names(text: str) -> list[str]:
-    """Names of the generated blocks in ``text``, in order (from their begin markers)."""
-    return re.findall(r"<!-- bench:([\w.-]+):begin -->", text)
+    """Names of the generated blocks in ``text``, in order (from their begin marker lines)."""
+    return re.findall(r"^<!-- bench:([\w.-]+):begin -->[ \t]*$", text, re.M)
 
 
 def machine_line(m: dict) -> str:
