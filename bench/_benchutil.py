@@ -186,6 +186,7 @@ def top_level_events_on() -> bool:
 
 
 MAX_WAIT_ENV = "FTRACEIPC_BENCH_MAX_WAIT"  # caps every wait for other tracing instances (run_all --quick: 5 s)
+RETRIES_ENV = "FTRACEIPC_BENCH_RETRIES"  # caps the re-measuring of busy runs (run_all --quick: 0)
 
 
 def wait_quiet(own: Iterable[str] = (), max_wait: float = 120.0, log=None) -> dict:
@@ -249,6 +250,8 @@ def measure_quietly(fn, own: Iterable[str] = (), retries: int = 3, max_wait: flo
     one showed up while it ran. Returns (fn's result, {"attempts", "busy_during", "waited_s"})."""
     own = list(own)
     waited = 0.0
+    if os.environ.get(RETRIES_ENV):
+        retries = min(retries, int(os.environ[RETRIES_ENV]))
     for attempt in range(retries + 1):
         q = wait_quiet(own, max_wait)
         waited += q["waited_s"]

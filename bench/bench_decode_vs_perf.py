@@ -1,8 +1,8 @@
 """Decoding speed and memory: ftraceipc's columnar decoder against ``perf script`` (issue #2).
 
-    sudo python bench/bench_decode_vs_perf.py [--repeat 3] [--big-runs 5] [--json out.json]
+    sudo python bench/bench_decode_vs_perf.py [--repeat 3] [--loops 200] [--big-runs 5] [--json out.json]
 
-1. The same workload (``perf bench sched messaging -g 4 -l 200``) and the same events (ftraceipc's
+1. The same workload (``perf bench sched messaging -g 4 -l 200``, ``--loops``) and the same events (ftraceipc's
    default set, those the kernel has) are captured once by ``ftraceipc capture`` and once by
    ``perf record -a -m MMAP -e <events>``.
 2. Each is decoded ``--repeat`` times, interleaved, on one core:
@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _benchutil as bu  # noqa: E402
 
-WORKLOAD = ["perf", "bench", "sched", "messaging", "-g", "4", "-l", "200"]
+def workload(loops: int = 200) -> list[str]:
+    return ["perf", "bench", "sched", "messaging", "-g", "4", "-l", str(loops)]
 
 # The decode worker, run as a child pinned to one CPU: prints events, decode seconds, peak RSS.
 WORKER = r"""
@@ -92,6 +93,7 @@ def main() -> None:
     ap.add_argument("--cpu", type=int, default=0, help="taskset -c CPU for the decoders")
     ap.add_argument("--perf-mmap", default="256M",
                     help="perf record -m per CPU (256M: perf loses no samples on this workload; 16M loses ~40-50 %%)")
+    ap.add_argument("--loops", type=int, default=200, help="perf bench sched messaging -l LOOPS")
     ap.add_argument("--big-runs", type=int, default=5, help="messaging runs in the big capture (0: skip it)")
     ap.add_argument("--no-text", dest="text", action="store_false",
                     help="skip timing 'ftraceipc events CAP > /dev/null' (text output, like perf script's)")
@@ -101,19 +103,20 @@ def main() -> None:
     bu.require_tools("perf", "taskset")
     machine = bu.machine_info()
     events = bu.default_events()
+    work = workload(a.loops)
     bu.log(bu.describe_machine(machine))
     res: dict = {"benchmark": "decode_vs_perf", "command": " ".join(sys.argv), "machine": machine,
-                 "args": vars(a), "workload": WORKLOAD, "events": events}
+                 "args": vars(a), "workload": work, "events": events}
     runs: list[dict] = []
     with bu.cleanup_on_exit(), bu.tempdir("ftraceipc-bench-decode-", a.tmp) as tmp:
         cap, data = tmp / "messaging.ftipc", tmp / "messaging.perf.data"
         monitor = bu.BusyMonitor()
-        bu.log(f"capturing {' '.join(WORKLOAD)} with ftraceipc ...")
-        res["ftraceipc_capture"], q = bu.measure_quietly(lambda: ftraceipc_capture(WORKLOAD, cap), monitor=monitor)
+        bu.log(f"capturing {' '.join(work)} with ftraceipc ...")
+        res["ftraceipc_capture"], q = bu.measure_quietly(lambda: ftraceipc_capture(work, cap), monitor=monitor)
         res["ftraceipc_capture"].update(q)
         bu.log(f"  {res['ftraceipc_capture']}")
-        bu.log(f"capturing {' '.join(WORKLOAD)} with perf record ...")
-        res["perf_capture"], q = bu.measure_quietly(lambda: perf_capture(WORKLOAD, events, a.perf_mmap, data),
+        bu.log(f"capturing {' '.join(work)} with perf record ...")
+        res["perf_capture"], q = bu.measure_quietly(lambda: perf_capture(work, events, a.perf_mmap, data),
                                                     monitor=monitor)
         res["perf_capture"].update(q)
         bu.log(f"  {res['perf_capture']}")
@@ -140,7 +143,7 @@ def main() -> None:
             bu.run(["rm", "-rf", p])
         if a.big_runs > 0:
             big = tmp / "big.ftipc"
-            loop = f"for i in $(seq {a.big_runs}); do {' '.join(WORKLOAD)}; done"
+            loop = f"for i in $(seq {a.big_runs}); do {' '.join(work)}; done"
             bu.log(f"capturing sh -c '{loop}' with ftraceipc ...")
             res["big_capture"], q = bu.measure_quietly(lambda: ftraceipc_capture(["sh", "-c", loop], big), monitor=monitor)
             res["big_capture"].update(q)

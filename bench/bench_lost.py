@@ -1,8 +1,8 @@
 """Lost events under a many-task IPC storm, default capture settings (issue #2).
 
-    sudo python bench/bench_lost.py [--repeat 5] [--json out.json]
+    sudo python bench/bench_lost.py [--repeat 5] [--loops 200] [--buffer-kb KB] [--json out.json]
 
-Workload: ``perf bench sched messaging -g 4 -l 200`` (160 tasks over Unix stream sockets) and the same
+Workload: ``perf bench sched messaging -g 4 -l 200`` (``--loops``) (160 tasks over Unix stream sockets) and the same
 with ``-p`` (pipes), each captured ``--repeat`` times (interleaved) by
 ``ftraceipc capture -o TMP -- <workload>`` with default settings. Per run: events captured, events/s
 over the capture (first to last event), MiB written, and what was lost, both as the capture recorded
@@ -24,10 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _benchutil as bu  # noqa: E402
 
-WORKLOADS = {
-    "sockets": ["perf", "bench", "sched", "messaging", "-g", "4", "-l", "200"],
-    "pipes": ["perf", "bench", "sched", "messaging", "-p", "-g", "4", "-l", "200"],
-}
+def workloads(loops: int = 200) -> dict[str, list[str]]:
+    return {"sockets": ["perf", "bench", "sched", "messaging", "-g", "4", "-l", str(loops)],
+            "pipes": ["perf", "bench", "sched", "messaging", "-p", "-g", "4", "-l", str(loops)]}
+
+
+WORKLOADS = workloads()
 
 
 def meta_lost(meta: dict) -> dict:
@@ -66,6 +68,7 @@ def capture_once(name: str, argv: list[str], extra: list[str], tmp: Path, rep: i
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=5, help="captures of each workload (interleaved)")
+    ap.add_argument("--loops", type=int, default=200, help="perf bench sched messaging -l LOOPS")
     ap.add_argument("--buffer-kb", type=int, default=None, help="pass --buffer-kb to ftraceipc (default: its default)")
     ap.add_argument("--tmp", default=None, help="directory for temporary captures (default: $TMPDIR)")
     ap.add_argument("--retry-busy", type=int, default=0,
@@ -81,12 +84,13 @@ def main() -> None:
     with bu.cleanup_on_exit(), bu.tempdir("ftraceipc-bench-lost-", a.tmp) as tmp:
         try:
             monitor = bu.BusyMonitor()
-            names = list(WORKLOADS)
+            work = workloads(a.loops)
+            names = list(work)
             for rep in range(a.repeat):
                 order = names[rep % 2:] + names[:rep % 2]
                 for name in order:
                     t0 = time.time()
-                    rec, quiet = bu.measure_quietly(lambda: capture_once(name, WORKLOADS[name], extra, tmp, rep),
+                    rec, quiet = bu.measure_quietly(lambda: capture_once(name, work[name], extra, tmp, rep),
                                                     retries=a.retry_busy, monitor=monitor)
                     rec.update(quiet, start=t0)
                     runs.append(rec)
@@ -98,7 +102,7 @@ def main() -> None:
             if monitor is not None:
                 monitor.close()
 
-    summary = summarize(runs)
+    summary = summarize(runs, workloads(a.loops))
     met = all(s["runs_with_loss"] == 0 for s in summary.values())
     targets = [{"name": "zero lost events", "met": met,
                 "detail": ", ".join(f"{k}: {v['runs_with_loss']}/{v['runs']} runs lost events" for k, v in summary.items())}]
@@ -109,9 +113,9 @@ def main() -> None:
     bu.write_json(a.json, res)
 
 
-def summarize(runs: list[dict]) -> dict:
+def summarize(runs: list[dict], work: dict[str, list[str]] = WORKLOADS) -> dict:
     summary = {}
-    for name, argv in WORKLOADS.items():
+    for name, argv in work.items():
         rs = [r for r in runs if r["workload"] == name]
         summary[name] = {"workload": " ".join(argv), "runs": len(rs),
                          "events_median": bu.median([r["events"] for r in rs]),

@@ -66,13 +66,13 @@ BENCHES: tuple[Bench, ...] = (
     Bench("overhead", "bench_overhead.py", ("--repeat", "5"),
           ("--repeat", "1", "--loops", "20000", "--retry-busy", "0"), 150,
           "tracing overhead on a pinned pipe ping-pong: untraced, floor, ftraceipc, perf record"),
-    Bench("lost", "bench_lost.py", ("--repeat", "5"), ("--repeat", "1"), 120,
+    Bench("lost", "bench_lost.py", ("--repeat", "5"), ("--repeat", "1", "--loops", "20"), 120,
           "lost events under perf bench sched messaging, default buffer"),
     Bench("lost-8mib", "bench_lost.py", ("--repeat", "5", "--buffer-kb", "8192"),
-          ("--repeat", "1", "--buffer-kb", "8192"), 120,
+          ("--repeat", "1", "--loops", "20", "--buffer-kb", "8192"), 120,
           "lost events with half the default buffer (8 MiB per CPU)"),
     Bench("decode", "bench_decode_vs_perf.py", ("--repeat", "3", "--big-runs", "5"),
-          ("--repeat", "1", "--big-runs", "1"), 240,
+          ("--repeat", "1", "--loops", "20", "--big-runs", "1"), 240,
           "decoding against perf script, and a ~11 M-event capture's memory"),
     Bench("model", "bench_model.py", ("--loops", "200", "1000", "--repeat", "3"),
           ("--loops", "20", "--repeat", "1"), 300,
@@ -207,7 +207,8 @@ def shown_path(p: Path) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true",
-                    help="tiny sizes, 1 repeat, at most 5 s waiting for other tracing instances (a few minutes)")
+                    help="tiny sizes, 1 repeat, at most 5 s waiting for other tracing instances and no "
+                         "re-measuring (a few minutes)")
     ap.add_argument("--only", metavar="NAMES", help="comma-separated block names (default: all)")
     ap.add_argument("--results", metavar="DIR",
                     help="where the JSON and logs go (default: bench/results, --quick: a new temporary directory)")
@@ -259,8 +260,9 @@ def main() -> int:
               file=sys.stderr)
     command = COMMAND + (" --quick" if a.quick else "") + (f" --only {a.only}" if a.only else "")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
-    if a.quick:
+    if a.quick:  # numbers not to publish: do not wait for, or re-measure around, other people's captures
         env[bu.MAX_WAIT_ENV] = "5"
+        env[bu.RETRIES_ENV] = "0"
     if not a.render_only:
         busy = bu.foreign_instances()
         print(f"{bu.describe_machine(machine)}\nresults: {results}"
@@ -305,6 +307,11 @@ def main() -> int:
                     failed = True
                     continue
             res = json.loads(json_path.read_text())
+            measured = (res.get("machine") or {}).get("commit")
+            if not a.render_only and measured and measured != machine["commit"]:
+                print(f"warning: {b.name} measured commit {measured}, the run started at {machine['commit']}: "
+                      "do not commit or check out while the driver runs", file=sys.stderr)
+                rec["commit"] = measured
             mod = load_module(b.path)
             source = shown_path(json_path)
             blocks[b.name] = block(b, res, source, script_command(b, res, was_quick, source), machine,
