@@ -83,19 +83,19 @@ def main() -> None:
     a = ap.parse_args()
     bu.require_tools("perf")
     work = ["perf", "bench", "sched", "messaging", "-g", str(a.groups), "-l", str(a.loops)]
-    with bu.tempdir("ftipc-bench-detect-", keep=a.keep) as tmp:
+    with bu.cleanup_on_exit(), bu.tempdir("ftipc-bench-detect-", keep=a.keep) as tmp:
         tmp = Path(tmp)
         cap = tmp / "run.ftipc"
         q = bu.wait_quiet(max_wait=600, log=bu.log)  # other tracing runs would add their events and load
         if q["still_busy"]:
             bu.log(f"warning: other tracing instances still exist: {q['foreign_instances']}")
-        r = subprocess.run(bu.ftraceipc_argv() + ["capture", "-o", str(cap), "--force", "--no-model",
-                                                 "--buffer-kb", "65536", "--", *work], capture_output=True, text=True)
+        r = bu.run(bu.ftraceipc_argv() + ["capture", "-o", str(cap), "--force", "--no-model",
+                                          "--buffer-kb", "65536", "--", *work], check=False)
         if r.returncode != 0:
             sys.exit(f"capture failed: {r.stderr}")
         lost = sum(sum(v.values()) for v in json.loads((cap / "meta.json").read_text())["lost"].values())
         data = tmp / "perf.data"
-        r = subprocess.run(["perf", "sched", "record", "-o", str(data), "--", *work], capture_output=True, text=True)
+        r = bu.run(["perf", "sched", "record", "-o", str(data), "--", *work], check=False)
         if r.returncode != 0:
             sys.exit(f"perf sched record failed: {r.stderr[-2000:]}")
         perf_events = None

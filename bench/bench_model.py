@@ -55,7 +55,7 @@ def main() -> None:
     bu.require_tools("perf", "taskset")
     machine = bu.machine_info()
     results = []
-    with tempfile.TemporaryDirectory(prefix="ftipc-bench-model-") as tmp:
+    with bu.cleanup_on_exit(), tempfile.TemporaryDirectory(prefix="ftipc-bench-model-") as tmp:
         for mode in a.workloads:
             for loops in a.loops:
                 cap = Path(tmp) / f"{mode}-{loops}.ftipc"
@@ -64,9 +64,8 @@ def main() -> None:
                     argv.insert(4, "-p")
                 elif mode == "open-churn":
                     argv = [sys.executable, str(Path(__file__).resolve().parent / "open_churn.py"), str(loops * 500)]
-                r = subprocess.run(bu.ftraceipc_argv() + ["capture", "-o", str(cap), "--force", "--no-model",
-                                                         "--buffer-kb", "65536", "--", *argv],
-                                   capture_output=True, text=True)
+                r = bu.run(bu.ftraceipc_argv() + ["capture", "-o", str(cap), "--force", "--no-model",
+                                                  "--buffer-kb", "65536", "--", *argv], check=False)
                 if r.returncode != 0:
                     sys.exit(f"capture failed: {r.stderr}")
                 lost = sum(sum(v.values()) for v in json.loads((cap / "meta.json").read_text())["lost"].values())
