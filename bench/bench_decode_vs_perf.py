@@ -30,6 +30,9 @@ import _benchutil as bu  # noqa: E402
 def workload(loops: int = 200) -> list[str]:
     return ["perf", "bench", "sched", "messaging", "-g", "4", "-l", str(loops)]
 
+
+WORKLOAD = workload()  # the default (bench_events.py records the same)
+
 # The decode worker, run as a child pinned to one CPU: prints events, decode seconds, peak RSS.
 WORKER = r"""
 import json, resource, sys, time

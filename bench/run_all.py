@@ -86,7 +86,7 @@ BENCHES: tuple[Bench, ...] = (
           "loading 317,500 rows into a Neo4j 5.26 started by the script"),
     Bench("detect", "bench_detect.py", ("--loops", "900", "--repeat", "3"), ("--loops", "20", "--repeat", "1"), 180,
           "all detectors on a ~10 M-event capture, against perf sched"),
-    Bench("events", "bench_events.py", (), (), 180,
+    Bench("events", "bench_events.py", ("--repeat", "3"), ("--repeat", "1"), 240,
           "events out (csv, jsonl, parquet) against perf script (issue #10 section 6)"),
 )
 
@@ -105,10 +105,11 @@ def load_module(path: Path):
 
 
 def tables_from_output(text: str) -> str:
-    """For a script without ``markdown()``: its Markdown tables and target lines, from what it printed."""
+    """For a script without ``markdown()``: its Markdown tables, target lines and the ``workload:`` /
+    ``captures:`` lines that describe them, from what it printed."""
     keep: list[str] = []
     for line in text.splitlines():
-        if line.startswith("|") or line.lower().startswith("target"):
+        if line.startswith(("|", "workload:", "captures:")) or line.lower().startswith("target"):
             keep.append(line)
         elif keep and keep[-1] != "":
             keep.append("")

@@ -135,8 +135,17 @@ def test_rewriting_a_document_puts_each_table_in_its_own_block():
 
 
 def test_a_script_without_markdown_function_gets_its_printed_tables():
-    printed = "log line\n| a | b |\n|---|--:|\n| x | 1 |\nmore log\ntarget: t: MET (d)\nwrote x.json\n"
-    assert run_all.tables_from_output(printed) == "| a | b |\n|---|--:|\n| x | 1 |\n\ntarget: t: MET (d)"
+    printed = ("log line\nworkload: w\n| a | b |\n|---|--:|\n| x | 1 |\nmore log\ntarget: t: MET (d)\n"
+               "wrote x.json\n")
+    assert run_all.tables_from_output(printed) == ("workload: w\n| a | b |\n|---|--:|\n| x | 1 |\n\n"
+                                                   "target: t: MET (d)")
+
+
+def test_bench_decode_vs_perf_keeps_the_names_bench_events_imports():
+    import bench_decode_vs_perf as d
+
+    assert d.WORKLOAD == ["perf", "bench", "sched", "messaging", "-g", "4", "-l", "200"]
+    assert all(callable(getattr(d, f)) for f in ("decode_ftraceipc", "ftraceipc_capture", "perf_capture"))
 
 
 def test_the_machine_block_names_the_commit_the_command_and_each_scripts_duration():
