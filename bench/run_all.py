@@ -1,7 +1,7 @@
 """Regenerate every current table of BENCHMARKS.md at this checkout's HEAD, with one command.
 
-    sudo python3 bench/run_all.py              # the full run: about 20 minutes on the 2-vCPU VM
-    sudo python3 bench/run_all.py --quick      # tiny sizes, 1 repeat: a few minutes, checks the driver
+    sudo python3 bench/run_all.py              # the full run: 25-30 minutes on the 2-vCPU VM
+    sudo python3 bench/run_all.py --quick      # tiny sizes, 1 repeat: 5-8 minutes, checks the driver
     python3 bench/run_all.py --render-only     # rewrite BENCHMARKS.md from the stored bench/results/*.json
     python3 bench/run_all.py --list            # what would run, with which arguments
 
