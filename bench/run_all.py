@@ -239,7 +239,7 @@ def main() -> int:
               f"{' --quick' if a.quick else ''}`", file=sys.stderr)
         return 2
 
-    results = Path(a.results) if a.results else (
+    results = Path(a.results).resolve() if a.results else (
         Path(tempfile.mkdtemp(prefix="ftraceipc-bench-quick-")) if a.quick and not a.render_only else RESULTS)
     doc = Path(a.doc) if a.doc else (None if a.quick else DOC)
     text = None
