@@ -209,7 +209,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true",
                     help="tiny sizes, 1 repeat, at most 5 s waiting for other tracing instances and no "
-                         "re-measuring (a few minutes)")
+                         "re-measuring (5-8 minutes)")
     ap.add_argument("--only", metavar="NAMES", help="comma-separated block names (default: all)")
     ap.add_argument("--results", metavar="DIR",
                     help="where the JSON and logs go (default: bench/results, --quick: a new temporary directory)")

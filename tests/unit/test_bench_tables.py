@@ -173,3 +173,18 @@ def test_every_script_the_driver_runs_has_a_markdown_function_and_takes_json():
         assert '"--json"' in src, b.script
         if b.script != "bench_events.py":  # another engineer's script: its printed tables are the fallback
             assert callable(getattr(run_all.load_module(b.path), "markdown", None)), b.script
+
+
+def test_the_driver_stops_with_one_clear_line_before_running_anything_when_a_marker_is_missing(tmp_path):
+    import subprocess
+
+    doc = tmp_path / "doc.md"
+    doc.write_text("<!-- bench:machine:begin -->\n<!-- bench:machine:end -->\n")  # no graph-load block
+    r = subprocess.run([sys.executable, str(REPO / "bench" / "run_all.py"), "--render-only", "--only", "graph-load",
+                        "--results", str(tmp_path / "results"), "--doc", str(doc)], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        "error: doc.md has no <!-- bench:graph-load:begin --> marker line (found begin 0x, end 0x): put exactly one "
+        "line <!-- bench:graph-load:begin --> and one line <!-- bench:graph-load:end --> where the graph-load table "
+        "goes"]
+    assert "Traceback" not in r.stderr and doc.read_text().count("bench:") == 2
