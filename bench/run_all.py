@@ -110,6 +110,8 @@ def tables_from_output(text: str) -> str:
     keep: list[str] = []
     for line in text.splitlines():
         if line.startswith(("|", "workload:", "captures:")) or line.lower().startswith("target"):
+            if keep and keep[-1] and keep[-1].startswith("|") != line.startswith("|"):
+                keep.append("")  # a text line right after a table would become one of its rows
             keep.append(line)
         elif keep and keep[-1] != "":
             keep.append("")

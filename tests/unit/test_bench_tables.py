@@ -137,8 +137,11 @@ def test_rewriting_a_document_puts_each_table_in_its_own_block():
 def test_a_script_without_markdown_function_gets_its_printed_tables():
     printed = ("log line\nworkload: w\n| a | b |\n|---|--:|\n| x | 1 |\nmore log\ntarget: t: MET (d)\n"
                "wrote x.json\n")
-    assert run_all.tables_from_output(printed) == ("workload: w\n| a | b |\n|---|--:|\n| x | 1 |\n\n"
+    assert run_all.tables_from_output(printed) == ("workload: w\n\n| a | b |\n|---|--:|\n| x | 1 |\n\n"
                                                    "target: t: MET (d)")
+    # a target line printed right under the table is still kept apart from it (else it would be a row)
+    assert run_all.tables_from_output("| a |\n|---|\n| 1 |\ntarget: t: MET (d)\n") == \
+        "| a |\n|---|\n| 1 |\n\ntarget: t: MET (d)"
 
 
 def test_bench_decode_vs_perf_keeps_the_names_bench_events_imports():
