@@ -198,14 +198,14 @@ def markdown(res: dict) -> str:
     """The captures, the results table and the targets of a results JSON (what main prints)."""
     a = res["args"]
     fc, pc = res["ftraceipc_capture"], res["perf_capture"]
-    out = [f"workload: `{' '.join(res['workload'])}`; {len(res['events'])} tracepoints (ftraceipc's default set, "
+    out = [f"- workload: `{' '.join(res['workload'])}`; {len(res['events'])} tracepoints (ftraceipc's default set, "
            f"those this kernel has) for both; decoders on CPU {a['cpu']}; {a['repeat']} interleaved repetitions, "
            "medians",
-           f"captures: ftraceipc {fc['events']:,} events, {fc['mib']} MiB, lost {fc['lost']:,}; "
+           f"- captures: ftraceipc {fc['events']:,} events, {fc['mib']} MiB, lost {fc['lost']:,}; "
            f"perf record -m {a['perf_mmap']}: {pc['events']:,} samples, {pc['mib']} MiB, lost {pc['lost']:,}"]
     if "big_capture" in res:
         bc = res["big_capture"]
-        out.append(f"big capture: `{bc['command']}`: {bc['events']:,} events, {bc['mib']} MiB, lost {bc['lost']}")
+        out.append(f"- big capture: `{bc['command']}`: {bc['events']:,} events, {bc['mib']} MiB, lost {bc['lost']}")
     out.append("")
     rows = []
     for s in res["summary"].values():

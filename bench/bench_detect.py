@@ -150,9 +150,9 @@ def markdown(res: dict) -> str:
     best = {k: min(v) for k, v in steps.items()}
     med = {k: bu.median(v) for k, v in steps.items()}
     perf_n = res["perf_samples"]
-    out = [f"workload: `{' '.join(res['workload'])}`; 1-minute load at the start {res['loadavg1_start']:.2f}; "
+    out = [f"- workload: `{' '.join(res['workload'])}`; 1-minute load at the start {res['loadavg1_start']:.2f}; "
            f"best and median of {res['args']['repeat']}",
-           f"recorded: ftraceipc capture {info['events']:,} events ({res['lost']} lost), graph {info['rows']:,} rows "
+           f"- recorded: ftraceipc capture {info['events']:,} events ({res['lost']} lost), graph {info['rows']:,} rows "
            f"({info['edges']:,} edges); perf sched record {'?' if perf_n is None else f'{perf_n:,}'} samples; "
            f"model build peak RSS {info['rss_mib']:.0f} MiB", ""]
     out.append(bu.table(["step", "best s", "median s"],

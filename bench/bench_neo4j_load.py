@@ -198,9 +198,9 @@ def main() -> None:
 def markdown(res: dict) -> str:
     """The server, the model, the results tables and the target of a results JSON (what main prints)."""
     counts, rows, nodes = res["counts"], res["rows"], res["nodes"]
-    out = [f"{res['server']}; Neo4j {res['neo4j_version']}; driver neo4j {res['driver']}, {res['packer']}; "
+    out = [f"- {res['server']}; Neo4j {res['neo4j_version']}; driver neo4j {res['driver']}, {res['packer']}; "
            f"batch {res['batch']}, writers {res['writers']}, repeat {res['repeat']}",
-           f"model: {rows:,} rows = {nodes:,} nodes + {rows - nodes:,} relationships "
+           f"- model: {rows:,} rows = {nodes:,} nodes + {rows - nodes:,} relationships "
            f"({', '.join(f'{k} {v:,}' for k, v in counts.items() if v)})", ""]
     table = []
     for name, runs in (("Neo4j first load", res["loads"]), ("Neo4j re-load (delete + load)", res["reloads"]),
