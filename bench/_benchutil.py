@@ -1,5 +1,10 @@
 """Shared helpers for the bench/ scripts: running children that are always cleaned up, the machine
-description, tables, JSON, parsing perf's output.
+description, tables, JSON, parsing perf's output, and the generated blocks of BENCHMARKS.md.
+
+Interface of every bench script run by ``bench/run_all.py``: ``--json PATH`` writes everything it
+measured (with ``machine``: :func:`machine_info`), and a pure function ``markdown(results) -> str``
+turns that JSON back into the Markdown it prints (tables and targets), so the driver can put the
+same text into BENCHMARKS.md between ``<!-- bench:NAME:begin -->`` and ``<!-- bench:NAME:end -->``.
 
 Cleanup contract (every script): a child still running when the script ends (normally, by an
 exception, Ctrl-C, SIGTERM or SIGHUP) gets SIGINT (so ``ftraceipc capture`` and ``perf record`` tear
@@ -180,9 +185,16 @@ def top_level_events_on() -> bool:
         return False
 
 
+MAX_WAIT_ENV = "FTRACEIPC_BENCH_MAX_WAIT"  # caps every wait for other tracing instances (run_all --quick: 5 s)
+RETRIES_ENV = "FTRACEIPC_BENCH_RETRIES"  # caps the re-measuring of busy runs (run_all --quick: 0)
+
+
 def wait_quiet(own: Iterable[str] = (), max_wait: float = 120.0, log=None) -> dict:
-    """Wait (up to ``max_wait`` s) until no foreign tracing instance exists; say what was seen.
-    Also waits for the 1-minute load to drop below 1.0 only when ``max_wait`` allows."""
+    """Wait (up to ``max_wait`` s, capped by $FTRACEIPC_BENCH_MAX_WAIT) until no foreign tracing
+    instance exists; say what was seen."""
+    cap = os.environ.get(MAX_WAIT_ENV)
+    if cap:
+        max_wait = min(max_wait, float(cap))
     t0 = time.monotonic()
     seen: set[str] = set()
     while True:
@@ -238,6 +250,8 @@ def measure_quietly(fn, own: Iterable[str] = (), retries: int = 3, max_wait: flo
     one showed up while it ran. Returns (fn's result, {"attempts", "busy_during", "waited_s"})."""
     own = list(own)
     waited = 0.0
+    if os.environ.get(RETRIES_ENV):
+        retries = min(retries, int(os.environ[RETRIES_ENV]))
     for attempt in range(retries + 1):
         q = wait_quiet(own, max_wait)
         waited += q["waited_s"]
@@ -354,22 +368,39 @@ def machine_info() -> dict:
     perf = ""
     if shutil.which("perf"):
         perf = subprocess.run(["perf", "--version"], capture_output=True, text=True).stdout.strip()
-    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
-    dirty = bool(subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
-                                capture_output=True, text=True).stdout.strip())
+    full = git_commit()
+    commit = full[:7]
+    dirty = git_dirty()
     import ftraceipc
     from ftraceipc import __version__
 
     src = Path(ftraceipc.__file__).resolve().parent.parent
     if src != REPO:  # e.g. PYTHONPATH points at another tree: say which code is measured
-        commit = f"code from {src}"
+        commit = full = f"code from {src}"
         dirty = False
     return {"date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "commit": full, "dirty": dirty,
             "kernel": platform.release(), "nproc": os.cpu_count(), "cpu_model": model,
             "mem_gib": round(mem_kib / 2**20, 1), "python": platform.python_version(), "perf": perf,
             "ftraceipc": __version__, "git": commit + ("+dirty" if dirty else ""),
             "loadavg_start": os.getloadavg()}
+
+
+# Files the driver itself writes: changing them does not make the measured code "dirty".
+GENERATED_PATHS = ("BENCHMARKS.md", "bench/results")
+
+
+def git_commit() -> str:
+    """``git rev-parse HEAD`` of this checkout ("" outside git)."""
+    return subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True,
+                          text=True).stdout.strip()
+
+
+def git_dirty() -> bool:
+    """Uncommitted changes to tracked files, other than the benchmark results and BENCHMARKS.md."""
+    out = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no", "--", "."]
+                         + [f":(exclude){p}" for p in GENERATED_PATHS], capture_output=True, text=True).stdout
+    return bool(out.strip())
 
 
 def describe_machine(m: dict) -> str:
@@ -395,6 +426,59 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
     sep = "|" + "|".join("-" * (x + 1) + ":" if right[i] else "-" * (x + 2) for i, x in enumerate(w)) + "|"
     return "\n".join([line(cells[0]), sep] + [line(r) for r in cells[1:]])
+
+
+def fmt_targets(targets: Sequence[dict]) -> str:
+    """``[{"name", "met", "detail"}]`` as lines; ``met`` None means not judged."""
+    verdict = {True: "MET", False: "NOT MET", None: "not judged"}
+    return "\n".join(f"target: {t['name']}: {verdict[t['met']]} ({t['detail']})" for t in targets)
+
+
+# --- the generated blocks of BENCHMARKS.md ------------------------------------------------------------------
+class MarkerError(ValueError):
+    """BENCHMARKS.md lacks (or repeats) a ``<!-- bench:NAME:begin/end -->`` pair."""
+
+
+def markers(name: str) -> tuple[str, str]:
+    return f"<!-- bench:{name}:begin -->", f"<!-- bench:{name}:end -->"
+
+
+def replace_block(text: str, name: str, body: str, doc: str = "BENCHMARKS.md") -> str:
+    """``text`` with everything between the begin and end markers of ``name`` replaced by ``body``;
+    the markers and everything outside them are kept byte for byte. A marker counts only on a line
+    of its own (prose may quote it). Raises :class:`MarkerError` (saying what to add) when a marker
+    is missing, repeated, or the end comes before the begin."""
+    begin, end = markers(name)
+    bs = list(re.finditer(rf"^{re.escape(begin)}[ \t]*$", text, re.M))
+    es = list(re.finditer(rf"^{re.escape(end)}[ \t]*$", text, re.M))
+    if len(bs) != 1 or len(es) != 1:
+        what = "no" if not bs or not es else "more than one"
+        missing = begin if len(bs) != 1 else end
+        raise MarkerError(f"{doc} has {what} {missing} marker line (found begin {len(bs)}x, end {len(es)}x): "
+                          f"put exactly one line {begin} and one line {end} where the {name} table goes")
+    i, j = bs[0].end(), es[0].start()
+    if j < i:
+        raise MarkerError(f"{doc}: {end} comes before {begin}: put the begin marker first")
+    return text[:i] + "\n" + body.strip("\n") + "\n" + text[j:]
+
+
+def block_names(text: str) -> list[str]:
+    """Names of the generated blocks in ``text``, in order (from their begin marker lines)."""
+    return re.findall(r"^<!-- bench:([\w.-]+):begin -->[ \t]*$", text, re.M)
+
+
+def machine_line(m: dict) -> str:
+    """Machine of a results file, on one line: CPU model, cores, kernel, RAM."""
+    return (f"{m.get('cpu_model') or 'unknown CPU'}, {m.get('nproc')} cores, kernel {m.get('kernel')}, "
+            f"{m.get('mem_gib')} GiB RAM")
+
+
+def stamp(m: dict, source: str) -> str:
+    """The line that opens a generated block: commit, date, machine, where the numbers are."""
+    commit = m.get("commit") or m.get("git") or "unknown"
+    dirty = " **plus uncommitted changes**" if m.get("dirty") else ""
+    return (f"_Generated by `bench/run_all.py` at commit `{commit}`{dirty}, {m.get('date', '?')}, on "
+            f"{machine_line(m)}; results: `{source}`._")
 
 
 def write_json(path: str | None, data: dict) -> None:

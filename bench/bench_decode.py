@@ -1,6 +1,9 @@
 """Decode a capture and print events/s and peak RSS.
 
-    python bench/bench_decode.py CAPTURE [--chunk-pages N] [--records] [--repeat N]
+    python bench/bench_decode.py CAPTURE [--chunk-pages N] [--records] [--repeat N] [--json out.json]
+
+A tool for a capture you already have (no table in BENCHMARKS.md: ``bench_decode_vs_perf.py``
+makes its own captures and is the one ``run_all.py`` runs).
 
 Default: columnar decode (``Decoder.batches``), what analyses use. ``--records`` also builds the
 per-event dicts (``iter_records``), what ``ftraceipc events --format jsonl`` pays on top.
@@ -14,7 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's ftraceipc
+sys.path.insert(1, str(Path(__file__).resolve().parent))
+import _benchutil as bu  # noqa: E402
 
 from ftraceipc.decode.decoder import DEFAULT_CHUNK_PAGES, Decoder  # noqa: E402
 
@@ -42,6 +47,7 @@ def main() -> None:
     ap.add_argument("--chunk-pages", type=int, default=DEFAULT_CHUNK_PAGES)
     ap.add_argument("--records", action="store_true", help="also build per-event dicts")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--json", metavar="PATH", help="write the results as JSON")
     a = ap.parse_args()
     rss0 = peak_rss_mib()
     best = None
@@ -53,6 +59,10 @@ def main() -> None:
     print(f"{mode}: {n} events in {best:.3f} s = {n / best / 1e6:.2f} M events/s "
           f"({size / best / 2**20:.0f} MiB/s of raw pages)")
     print(f"peak RSS {peak_rss_mib():.0f} MiB (after imports: {rss0:.0f} MiB)")
+    bu.write_json(a.json, {"benchmark": "decode", "command": " ".join(sys.argv), "machine": bu.machine_info(),
+                           "args": vars(a), "mode": mode, "events": n, "best_s": best,
+                           "events_per_s": n / best, "raw_mib": size / 2**20, "peak_rss_mib": peak_rss_mib(),
+                           "rss_after_imports_mib": rss0})
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Decoding speed and memory: ftraceipc's columnar decoder against ``perf script`` (issue #2).
 
-    sudo python bench/bench_decode_vs_perf.py [--repeat 3] [--big-runs 5] [--json out.json]
+    sudo python bench/bench_decode_vs_perf.py [--repeat 3] [--loops 200] [--big-runs 5] [--json out.json]
 
-1. The same workload (``perf bench sched messaging -g 4 -l 200``) and the same events (ftraceipc's
+1. The same workload (``perf bench sched messaging -g 4 -l 200``, ``--loops``) and the same events (ftraceipc's
    default set, those the kernel has) are captured once by ``ftraceipc capture`` and once by
    ``perf record -a -m MMAP -e <events>``.
 2. Each is decoded ``--repeat`` times, interleaved, on one core:
@@ -27,7 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _benchutil as bu  # noqa: E402
 
-WORKLOAD = ["perf", "bench", "sched", "messaging", "-g", "4", "-l", "200"]
+def workload(loops: int = 200) -> list[str]:
+    return ["perf", "bench", "sched", "messaging", "-g", "4", "-l", str(loops)]
+
+
+WORKLOAD = workload()  # the default (bench_events.py records the same)
 
 # The decode worker, run as a child pinned to one CPU: prints events, decode seconds, peak RSS.
 WORKER = r"""
@@ -92,6 +96,7 @@ def main() -> None:
     ap.add_argument("--cpu", type=int, default=0, help="taskset -c CPU for the decoders")
     ap.add_argument("--perf-mmap", default="256M",
                     help="perf record -m per CPU (256M: perf loses no samples on this workload; 16M loses ~40-50 %%)")
+    ap.add_argument("--loops", type=int, default=200, help="perf bench sched messaging -l LOOPS")
     ap.add_argument("--big-runs", type=int, default=5, help="messaging runs in the big capture (0: skip it)")
     ap.add_argument("--no-text", dest="text", action="store_false",
                     help="skip timing 'ftraceipc events CAP > /dev/null' (text output, like perf script's)")
@@ -101,19 +106,20 @@ def main() -> None:
     bu.require_tools("perf", "taskset")
     machine = bu.machine_info()
     events = bu.default_events()
+    work = workload(a.loops)
     bu.log(bu.describe_machine(machine))
     res: dict = {"benchmark": "decode_vs_perf", "command": " ".join(sys.argv), "machine": machine,
-                 "args": vars(a), "workload": WORKLOAD, "events": events}
+                 "args": vars(a), "workload": work, "events": events}
     runs: list[dict] = []
     with bu.cleanup_on_exit(), bu.tempdir("ftraceipc-bench-decode-", a.tmp) as tmp:
         cap, data = tmp / "messaging.ftipc", tmp / "messaging.perf.data"
         monitor = bu.BusyMonitor()
-        bu.log(f"capturing {' '.join(WORKLOAD)} with ftraceipc ...")
-        res["ftraceipc_capture"], q = bu.measure_quietly(lambda: ftraceipc_capture(WORKLOAD, cap), monitor=monitor)
+        bu.log(f"capturing {' '.join(work)} with ftraceipc ...")
+        res["ftraceipc_capture"], q = bu.measure_quietly(lambda: ftraceipc_capture(work, cap), monitor=monitor)
         res["ftraceipc_capture"].update(q)
         bu.log(f"  {res['ftraceipc_capture']}")
-        bu.log(f"capturing {' '.join(WORKLOAD)} with perf record ...")
-        res["perf_capture"], q = bu.measure_quietly(lambda: perf_capture(WORKLOAD, events, a.perf_mmap, data),
+        bu.log(f"capturing {' '.join(work)} with perf record ...")
+        res["perf_capture"], q = bu.measure_quietly(lambda: perf_capture(work, events, a.perf_mmap, data),
                                                     monitor=monitor)
         res["perf_capture"].update(q)
         bu.log(f"  {res['perf_capture']}")
@@ -140,7 +146,7 @@ def main() -> None:
             bu.run(["rm", "-rf", p])
         if a.big_runs > 0:
             big = tmp / "big.ftipc"
-            loop = f"for i in $(seq {a.big_runs}); do {' '.join(WORKLOAD)}; done"
+            loop = f"for i in $(seq {a.big_runs}); do {' '.join(work)}; done"
             bu.log(f"capturing sh -c '{loop}' with ftraceipc ...")
             res["big_capture"], q = bu.measure_quietly(lambda: ftraceipc_capture(["sh", "-c", loop], big), monitor=monitor)
             res["big_capture"].update(q)
@@ -165,22 +171,13 @@ def main() -> None:
                                         "events_per_s_process": ev / proc_s,
                                         "peak_rss_mib": max(r["rss_mib"] for r in rs)}
     res["summary"] = summary
+    res["targets"] = check_targets(summary)
     print(f"\n{bu.describe_machine(machine)}")
-    fc, pc = res["ftraceipc_capture"], res["perf_capture"]
-    print(f"workload: {' '.join(WORKLOAD)}; {len(events)} events; decoders on CPU {a.cpu}; "
-          f"{a.repeat} interleaved repetitions, medians")
-    print(f"captures: ftraceipc {fc['events']:,} events, {fc['mib']} MiB, lost {fc['lost']:,}; "
-          f"perf record -m {a.perf_mmap}: {pc['events']:,} samples, {pc['mib']} MiB, lost {pc['lost']:,}")
-    if "big_capture" in res:
-        bc = res["big_capture"]
-        print(f"big capture: {bc['command']}: {bc['events']:,} events, {bc['mib']} MiB, lost {bc['lost']}")
-    print()
-    rows = []
-    for s in summary.values():
-        rows.append([s["capture"], s["tool"], f"{s['events']:,}", f"{s['decode_s']:.2f}", f"{s['events_per_s'] / 1e6:.2f}",
-                     f"{s['process_s']:.2f}", f"{s['events_per_s_process'] / 1e6:.2f}", f"{s['peak_rss_mib']:.0f}"])
-    print(bu.table(["capture", "decoder", "events", "decode s", "M events/s", "process s", "M events/s (process)",
-                    "peak RSS MiB"], rows))
+    print(markdown(res))
+    bu.write_json(a.json, res)
+
+
+def check_targets(summary: dict) -> list[dict]:
     targets = []
     ft, pf = summary.get("messaging/ftraceipc"), summary.get("messaging/perf script")
     if ft:
@@ -194,10 +191,30 @@ def main() -> None:
     if bg:
         targets.append({"name": "big capture decodes in < 1 GiB RSS", "met": bg["peak_rss_mib"] < 1024,
                         "detail": f"{bg['events']:,} events, peak RSS {bg['peak_rss_mib']:.0f} MiB"})
-    res["targets"] = targets
-    for t in targets:
-        print(f"target: {t['name']}: {'MET' if t['met'] else 'NOT MET'} ({t['detail']})")
-    bu.write_json(a.json, res)
+    return targets
+
+
+def markdown(res: dict) -> str:
+    """The captures, the results table and the targets of a results JSON (what main prints)."""
+    a = res["args"]
+    fc, pc = res["ftraceipc_capture"], res["perf_capture"]
+    out = [f"- workload: `{' '.join(res['workload'])}`; {len(res['events'])} tracepoints (ftraceipc's default set, "
+           f"those this kernel has) for both; decoders on CPU {a['cpu']}; {a['repeat']} interleaved repetitions, "
+           "medians",
+           f"- captures: ftraceipc {fc['events']:,} events, {fc['mib']} MiB, lost {fc['lost']:,}; "
+           f"perf record -m {a['perf_mmap']}: {pc['events']:,} samples, {pc['mib']} MiB, lost {pc['lost']:,}"]
+    if "big_capture" in res:
+        bc = res["big_capture"]
+        out.append(f"- big capture: `{bc['command']}`: {bc['events']:,} events, {bc['mib']} MiB, lost {bc['lost']}")
+    out.append("")
+    rows = []
+    for s in res["summary"].values():
+        rows.append([s["capture"], s["tool"], f"{s['events']:,}", f"{s['decode_s']:.2f}", f"{s['events_per_s'] / 1e6:.2f}",
+                     f"{s['process_s']:.2f}", f"{s['events_per_s_process'] / 1e6:.2f}", f"{s['peak_rss_mib']:.0f}"])
+    out.append(bu.table(["capture", "decoder", "events", "decode s", "M events/s", "process s", "M events/s (process)",
+                         "peak RSS MiB"], rows))
+    out += ["", bu.fmt_targets(res["targets"])]
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

@@ -83,19 +83,19 @@ def main() -> None:
     a = ap.parse_args()
     bu.require_tools("perf")
     work = ["perf", "bench", "sched", "messaging", "-g", str(a.groups), "-l", str(a.loops)]
-    with bu.tempdir("ftipc-bench-detect-", keep=a.keep) as tmp:
+    with bu.cleanup_on_exit(), bu.tempdir("ftipc-bench-detect-", keep=a.keep) as tmp:
         tmp = Path(tmp)
         cap = tmp / "run.ftipc"
         q = bu.wait_quiet(max_wait=600, log=bu.log)  # other tracing runs would add their events and load
         if q["still_busy"]:
             bu.log(f"warning: other tracing instances still exist: {q['foreign_instances']}")
-        r = subprocess.run(bu.ftraceipc_argv() + ["capture", "-o", str(cap), "--force", "--no-model",
-                                                 "--buffer-kb", "65536", "--", *work], capture_output=True, text=True)
+        r = bu.run(bu.ftraceipc_argv() + ["capture", "-o", str(cap), "--force", "--no-model",
+                                          "--buffer-kb", "65536", "--", *work], check=False)
         if r.returncode != 0:
             sys.exit(f"capture failed: {r.stderr}")
         lost = sum(sum(v.values()) for v in json.loads((cap / "meta.json").read_text())["lost"].values())
         data = tmp / "perf.data"
-        r = subprocess.run(["perf", "sched", "record", "-o", str(data), "--", *work], capture_output=True, text=True)
+        r = bu.run(["perf", "sched", "record", "-o", str(data), "--", *work], check=False)
         if r.returncode != 0:
             sys.exit(f"perf sched record failed: {r.stderr[-2000:]}")
         perf_events = None
@@ -129,24 +129,46 @@ def main() -> None:
         if a.keep:
             bu.log(f"kept {tmp}")
     best = {k: min(v) for k, v in steps.items()}
+    res = {"benchmark": "detect", "command": " ".join(sys.argv), "machine": bu.machine_info(), "args": vars(a),
+           "loadavg1_start": q["loadavg1"], "steps": steps, "per_detector": per_det, "info": info, "lost": lost,
+           "perf_samples": perf_events, "workload": work,
+           "targets": [{"name": "all detectors on the capture in < 60 s", "met": best["detect"] < 60,
+                        "detail": f"{best['detect']:.2f} s for {info['events']:,} events (best of {a.repeat})"}]}
+    print(bu.describe_machine(res["machine"]))
+    print(markdown(res))
+    bu.write_json(a.json, res)
+
+
+STEP_NAMES = {"model": "ftraceipc: build the model", "load": "ftraceipc: load graph.lbug",
+              "detect": "ftraceipc: all detectors", "analyze": "ftraceipc analyze, from the raw capture",
+              "latency": "perf sched latency", "timehist": "perf sched timehist"}
+
+
+def markdown(res: dict) -> str:
+    """The step and detector tables, the ratios and the target of a results JSON (what main prints)."""
+    steps, per_det, info = res["steps"], res["per_detector"], res["info"]
+    best = {k: min(v) for k, v in steps.items()}
     med = {k: bu.median(v) for k, v in steps.items()}
-    print(bu.describe_machine(bu.machine_info()))
-    print(f"load average at the start: {q['loadavg1']:.2f}")
-    print(f"workload: {' '.join(work)}; ftraceipc capture: {info['events']:,} events ({lost} lost), graph "
-          f"{info['rows']:,} rows ({info['edges']:,} edges); perf sched record: "
-          f"{perf_events if perf_events is not None else '?'} samples; model RSS {info['rss_mib']:.0f} MiB")
-    names = {"model": "ftraceipc: build the model", "load": "ftraceipc: load graph.lbug",
-             "detect": "ftraceipc: all 8 detectors", "analyze": "ftraceipc analyze (from the raw capture)",
-             "latency": "perf sched latency", "timehist": "perf sched timehist"}
-    rows = [[names[k], f"{best[k]:.2f}", f"{med[k]:.2f}"] for k in steps]
-    print(bu.table(["step", "best s", "median s"], rows))
-    print(bu.table(["detector", "best s", "findings"],
-                   [[d, f"{min(v):.2f}", info["findings"][d]] for d, v in per_det.items()]))
-    print(f"ratios (best): detectors / perf sched latency = {best['detect'] / best['latency']:.2f}, "
-          f"analyze / perf sched latency = {best['analyze'] / best['latency']:.2f}, "
-          f"analyze / perf sched timehist = {best['analyze'] / best['timehist']:.2f}")
-    bu.write_json(a.json, {"steps": steps, "per_detector": per_det, "info": info, "lost": lost,
-                           "perf_samples": perf_events, "workload": work})
+    perf_n = res["perf_samples"]
+    out = [f"- workload: `{' '.join(res['workload'])}`; 1-minute load at the start {res['loadavg1_start']:.2f}; "
+           f"best and median of {res['args']['repeat']}",
+           f"- recorded: ftraceipc capture {info['events']:,} events ({res['lost']} lost), graph {info['rows']:,} rows "
+           f"({info['edges']:,} edges); perf sched record {'?' if perf_n is None else f'{perf_n:,}'} samples; "
+           f"model build peak RSS {info['rss_mib']:.0f} MiB", ""]
+    out.append(bu.table(["step", "best s", "median s"],
+                        [[STEP_NAMES[k], f"{best[k]:.2f}", f"{med[k]:.2f}"] for k in steps]))
+    out += ["", bu.table(["detector", "best s", "rows"],
+                         [[d, f"{min(v):.2f}", info["findings"][d]] for d, v in per_det.items()]), ""]
+    out.append(f"ratios (best): detectors / perf sched latency = {best['detect'] / best['latency']:.1f}, "
+               f"analyze / perf sched latency = {best['analyze'] / best['latency']:.1f}, "
+               f"analyze / perf sched timehist = {best['analyze'] / best['timehist']:.1f}")
+    if perf_n:
+        out.append(f"events read per second (best): analyze {info['events'] / best['analyze'] / 1e6:.2f} M, "
+                   f"perf sched latency {perf_n / best['latency'] / 1e6:.2f} M, "
+                   f"perf sched timehist {perf_n / best['timehist'] / 1e6:.2f} M; ftraceipc recorded "
+                   f"{info['events'] / perf_n:.0f}x the events of perf sched record")
+    out.append(bu.fmt_targets(res["targets"]))
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

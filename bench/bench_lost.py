@@ -1,8 +1,8 @@
 """Lost events under a many-task IPC storm, default capture settings (issue #2).
 
-    sudo python bench/bench_lost.py [--repeat 5] [--json out.json]
+    sudo python bench/bench_lost.py [--repeat 5] [--loops 200] [--buffer-kb KB] [--json out.json]
 
-Workload: ``perf bench sched messaging -g 4 -l 200`` (160 tasks over Unix stream sockets) and the same
+Workload: ``perf bench sched messaging -g 4 -l 200`` (``--loops``) (160 tasks over Unix stream sockets) and the same
 with ``-p`` (pipes), each captured ``--repeat`` times (interleaved) by
 ``ftraceipc capture -o TMP -- <workload>`` with default settings. Per run: events captured, events/s
 over the capture (first to last event), MiB written, and what was lost, both as the capture recorded
@@ -24,10 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _benchutil as bu  # noqa: E402
 
-WORKLOADS = {
-    "sockets": ["perf", "bench", "sched", "messaging", "-g", "4", "-l", "200"],
-    "pipes": ["perf", "bench", "sched", "messaging", "-p", "-g", "4", "-l", "200"],
-}
+def workloads(loops: int = 200) -> dict[str, list[str]]:
+    return {"sockets": ["perf", "bench", "sched", "messaging", "-g", "4", "-l", str(loops)],
+            "pipes": ["perf", "bench", "sched", "messaging", "-p", "-g", "4", "-l", str(loops)]}
+
+
+WORKLOADS = workloads()
 
 
 def meta_lost(meta: dict) -> dict:
@@ -66,6 +68,7 @@ def capture_once(name: str, argv: list[str], extra: list[str], tmp: Path, rep: i
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=5, help="captures of each workload (interleaved)")
+    ap.add_argument("--loops", type=int, default=200, help="perf bench sched messaging -l LOOPS")
     ap.add_argument("--buffer-kb", type=int, default=None, help="pass --buffer-kb to ftraceipc (default: its default)")
     ap.add_argument("--tmp", default=None, help="directory for temporary captures (default: $TMPDIR)")
     ap.add_argument("--retry-busy", type=int, default=0,
@@ -81,12 +84,13 @@ def main() -> None:
     with bu.cleanup_on_exit(), bu.tempdir("ftraceipc-bench-lost-", a.tmp) as tmp:
         try:
             monitor = bu.BusyMonitor()
-            names = list(WORKLOADS)
+            work = workloads(a.loops)
+            names = list(work)
             for rep in range(a.repeat):
                 order = names[rep % 2:] + names[:rep % 2]
                 for name in order:
                     t0 = time.time()
-                    rec, quiet = bu.measure_quietly(lambda: capture_once(name, WORKLOADS[name], extra, tmp, rep),
+                    rec, quiet = bu.measure_quietly(lambda: capture_once(name, work[name], extra, tmp, rep),
                                                     retries=a.retry_busy, monitor=monitor)
                     rec.update(quiet, start=t0)
                     runs.append(rec)
@@ -98,37 +102,50 @@ def main() -> None:
             if monitor is not None:
                 monitor.close()
 
-    print(f"\n{bu.describe_machine(machine)}")
-    cmd = " ".join(["ftraceipc", "capture", "-o", "TMP"] + extra + ["--"])
-    print(f"{cmd} <workload>, {a.repeat} captures each, interleaved\n")
-    rows, summary = [], {}
-    for name, argv in WORKLOADS.items():
-        rs = [r for r in runs if r["workload"] == name]
-        s = {"workload": " ".join(argv), "runs": len(rs),
-             "events_median": bu.median([r["events"] for r in rs]),
-             "events_per_s_median": bu.median([r["events_per_s"] for r in rs]),
-             "mib_per_s_median": bu.median([r["mib_per_s"] for r in rs]),
-             "lost_total": sum(r["lost"] for r in rs), "lost_max": max(r["lost"] for r in rs),
-             "pages_missed_total": sum(r["pages_missed"] for r in rs),
-             "info_missed_events_total": sum(r["info_missed_events"] for r in rs),
-             "runs_with_loss": sum(r["any_lost"] for r in rs)}
-        summary[name] = s
-        rows.append([" ".join(argv[2:]), len(rs), f"{s['events_median']:,.0f}",
-                     f"{s['events_per_s_median'] / 1e6:.2f} M", f"{s['mib_per_s_median']:.0f}",
-                     f"{s['lost_total']:,} (max {s['lost_max']:,})", s["pages_missed_total"],
-                     s["info_missed_events_total"], f"{s['runs_with_loss']}/{len(rs)}"])
-    print(bu.table(["workload", "runs", "events (median)", "events/s", "MiB/s", "lost (meta.json)",
-                    "pages flagged", "missed (info)", "runs with loss"], rows))
+    summary = summarize(runs, workloads(a.loops))
     met = all(s["runs_with_loss"] == 0 for s in summary.values())
     targets = [{"name": "zero lost events", "met": met,
                 "detail": ", ".join(f"{k}: {v['runs_with_loss']}/{v['runs']} runs lost events" for k, v in summary.items())}]
-    for t in targets:
-        print(f"target: {t['name']}: {'MET' if t['met'] else 'NOT MET'} ({t['detail']})")
-    busy = [r for r in runs if r["busy_during"]]
+    res = {"benchmark": "lost", "command": " ".join(sys.argv), "machine": machine, "args": vars(a),
+           "capture_args": extra, "runs": runs, "summary": summary, "targets": targets}
+    print(f"\n{bu.describe_machine(machine)}")
+    print(markdown(res))
+    bu.write_json(a.json, res)
+
+
+def summarize(runs: list[dict], work: dict[str, list[str]] = WORKLOADS) -> dict:
+    summary = {}
+    for name, argv in work.items():
+        rs = [r for r in runs if r["workload"] == name]
+        summary[name] = {"workload": " ".join(argv), "runs": len(rs),
+                         "events_median": bu.median([r["events"] for r in rs]),
+                         "events_per_s_median": bu.median([r["events_per_s"] for r in rs]),
+                         "mib_per_s_median": bu.median([r["mib_per_s"] for r in rs]),
+                         "lost_total": sum(r["lost"] for r in rs), "lost_max": max(r["lost"] for r in rs),
+                         "pages_missed_total": sum(r["pages_missed"] for r in rs),
+                         "info_missed_events_total": sum(r["info_missed_events"] for r in rs),
+                         "runs_with_loss": sum(r["any_lost"] for r in rs)}
+    return summary
+
+
+def markdown(res: dict) -> str:
+    """The results table and target of a results JSON (what main prints)."""
+    extra = res.get("capture_args", [])
+    cmd = " ".join(["ftraceipc", "capture", "-o", "TMP"] + extra + ["--"])
+    out = [f"`{cmd} <workload>`, {res['args']['repeat']} captures each, interleaved", ""]
+    rows = []
+    for s in res["summary"].values():
+        rows.append([" ".join(s["workload"].split()[2:]), s["runs"], f"{s['events_median']:,.0f}",
+                     f"{s['events_per_s_median'] / 1e6:.2f} M", f"{s['mib_per_s_median']:.0f}",
+                     f"{s['lost_total']:,} (max {s['lost_max']:,})", s["pages_missed_total"],
+                     s["info_missed_events_total"], f"{s['runs_with_loss']}/{s['runs']}"])
+    out.append(bu.table(["workload", "runs", "events (median)", "events/s", "MiB/s", "lost (meta.json)",
+                         "pages flagged", "missed (info)", "runs with loss"], rows))
+    out += ["", bu.fmt_targets(res["targets"])]
+    busy = [r for r in res["runs"] if r["busy_during"]]
     if busy:
-        print(f"note: {len(busy)} capture(s) overlapped other tracing instances")
-    bu.write_json(a.json, {"benchmark": "lost", "command": " ".join(sys.argv), "machine": machine, "args": vars(a),
-                           "runs": runs, "summary": summary, "targets": targets})
+        out.append(f"note: {len(busy)} capture(s) overlapped other tracing instances")
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

@@ -183,43 +183,47 @@ def main() -> None:
                 server_desc += f", server peak RSS {(rss or 0) / 1024:.0f} MiB"
 
     rows = sum(counts.values())
-    nodes = sum(v for k, v in counts.items() if k in NODE_KEYS)
+    first = rows / min(r["total"] for r in loads)
+    res = {"benchmark": "neo4j_load", "command": " ".join(sys.argv), "machine": machine, "args": vars(a),
+           "server": server_desc, "neo4j_version": version, "driver": __import__("neo4j").__version__,
+           "packer": packer, "batch": a.batch, "writers": a.writers, "repeat": a.repeat, "counts": counts,
+           "rows": rows, "nodes": sum(v for k, v in counts.items() if k in NODE_KEYS), "loads": loads,
+           "reloads": reloads, "ladybug": lb_runs, "compare_with": a.compare_with, "other_loads": other_loads,
+           "other_reloads": other_reloads, "best_rows_per_s": first, "target_met": first >= TARGET_ROWS_S}
     print(bu.describe_machine(machine))
-    print(f"{server_desc}; Neo4j {version}; driver neo4j {__import__('neo4j').__version__}, {packer}; "
-          f"batch {a.batch}, writers {a.writers}, repeat {a.repeat}")
-    print(f"model: {rows:,} rows = {nodes:,} nodes + {rows - nodes:,} relationships "
-          f"({', '.join(f'{k} {v:,}' for k, v in counts.items() if v)})")
-    print()
+    print(markdown(res))
+    bu.write_json(a.json, res)
+
+
+def markdown(res: dict) -> str:
+    """The server, the model, the results tables and the target of a results JSON (what main prints)."""
+    counts, rows, nodes = res["counts"], res["rows"], res["nodes"]
+    out = [f"- {res['server']}; Neo4j {res['neo4j_version']}; driver neo4j {res['driver']}, {res['packer']}; "
+           f"batch {res['batch']}, writers {res['writers']}, repeat {res['repeat']}",
+           f"- model: {rows:,} rows = {nodes:,} nodes + {rows - nodes:,} relationships "
+           f"({', '.join(f'{k} {v:,}' for k, v in counts.items() if v)})", ""]
     table = []
-    for name, runs in (("Neo4j first load", loads), ("Neo4j re-load (delete + load)", reloads),
-                       (f"Neo4j first load, {a.compare_with}", other_loads),
-                       (f"Neo4j re-load, {a.compare_with}", other_reloads),
-                       ("LadybugDB load (peer)", lb_runs)):
+    for name, runs in (("Neo4j first load", res["loads"]), ("Neo4j re-load (delete + load)", res["reloads"]),
+                       (f"Neo4j first load, {res['compare_with']}", res["other_loads"]),
+                       (f"Neo4j re-load, {res['compare_with']}", res["other_reloads"]),
+                       ("LadybugDB load (peer)", res["ladybug"])):
         if not runs:
             continue
         totals = [r["total"] for r in runs]
         table.append([name, f"{min(totals):.2f}", f"{statistics.median(totals):.2f}",
                       rate(rows, min(totals)), rate(rows, statistics.median(totals))])
-    print(bu.table(["", "best s", "median s", "k rows/s (best)", "k rows/s (median)"], table))
-    best = min(loads, key=lambda r: r["total"])
-    print()
+    out.append(bu.table(["", "best s", "median s", "k rows/s (best)", "k rows/s (median)"], table))
+    best = min(res["loads"], key=lambda r: r["total"])
     per = [[k, f"{counts[k]:,}", f"{best[k]:.2f}", rate(counts[k], best[k])] for k in counts if k in best]
     per.append(["(convert, schema + delete)", "", f"{best['convert'] + best['delete']:.2f}", ""])
-    print("Best first load, per table:")
-    print(bu.table(["table", "rows", "s", "k rows/s"], per))
-    best_reload = min(reloads, key=lambda r: r["total"])
-    print(f"\nBest re-load: delete {best_reload['delete']:.2f} s "
-          f"({rate(rows, best_reload['delete'])} k rows/s deleted), "
-          f"writes {best_reload['total'] - best_reload['delete'] - best_reload['convert']:.2f} s")
-    first = rows / min(r["total"] for r in loads)
-    ok = first >= TARGET_ROWS_S
-    print(f"target >= {TARGET_ROWS_S / 1e3:.0f} k rows/s (first load, best): {'met' if ok else 'NOT met'} "
-          f"({first / 1e3:,.1f} k rows/s)")
-    bu.write_json(a.json, {"machine": machine, "server": server_desc, "neo4j_version": version, "packer": packer,
-                           "batch": a.batch, "writers": a.writers, "counts": counts, "rows": rows, "loads": loads,
-                           "reloads": reloads, "ladybug": lb_runs, "compare_with": a.compare_with,
-                           "other_loads": other_loads, "other_reloads": other_reloads, "best_rows_per_s": first,
-                           "target_met": ok})
+    out += ["", "Best first load, per table:", "", bu.table(["table", "rows", "s", "k rows/s"], per)]
+    best_reload = min(res["reloads"], key=lambda r: r["total"])
+    out += ["", f"Best re-load: delete {best_reload['delete']:.2f} s "
+                f"({rate(rows, best_reload['delete'])} k rows/s deleted), "
+                f"writes {best_reload['total'] - best_reload['delete'] - best_reload['convert']:.2f} s"]
+    out.append(f"target: >= {TARGET_ROWS_S / 1e3:.0f} k rows/s (first load, best): "
+               f"{'MET' if res['target_met'] else 'NOT MET'} ({res['best_rows_per_s'] / 1e3:,.1f} k rows/s)")
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

@@ -192,29 +192,37 @@ def main() -> None:
                 floor.close()
 
     summary = summarize(runs, variants)
+    res = {"benchmark": "overhead", "command": " ".join(sys.argv), "workload": bench,
+           "events": events, "machine": machine, "args": vars(a), "variants": variants, "runs": runs,
+           "summary": summary, "targets": check_targets(summary)}
     print(f"\n{bu.describe_machine(machine)}")
-    print(f"workload: {' '.join(bench)}, {a.repeat} interleaved repetitions, medians\n")
+    print(markdown(res))
+    bu.write_json(a.json, res)
+
+
+def markdown(res: dict) -> str:
+    """The results table, targets and notes of a results JSON (what main prints)."""
+    summary, runs = res["summary"], res["runs"]
+    variants = res.get("variants") or [v.strip() for v in res["args"]["variants"].split(",") if v.strip()]
+    out = [f"workload: `{' '.join(res['workload'])}`, {res['args']['repeat']} interleaved repetitions, medians; "
+           f"{len(res['events'])} tracepoints (ftraceipc's default set, those this kernel has) for floor and perf", ""]
     rows = []
     for v in variants:
         s = summary[v]
         rows.append([v, f"{s['usecs_per_op']:.3f}", f"{s['min']:.3f}–{s['max']:.3f}",
                      _x(s.get("x_untraced")), _x(s.get("x_floor")), _x(s.get("x_floor_paired_median")),
                      _n(s.get("events")), _n(s.get("lost_max"))])
-    print(bu.table(["variant", "µs/op (median)", "range", "× untraced", "× floor", "× floor (paired)", "events",
-                    "lost (max)"], rows))
-    targets = check_targets(summary)
-    for t in targets:
-        print(f"target: {t['name']}: {'MET' if t['met'] else 'NOT MET'} ({t['detail']})")
+    out.append(bu.table(["variant", "µs/op (median)", "range", "× untraced", "× floor", "× floor (paired)", "events",
+                         "lost (max)"], rows))
+    out += ["", bu.fmt_targets(res["targets"])]
     busy = [r for r in runs if r["busy_during"]]
     retried = sum(r["attempts"] - 1 for r in runs)
     if retried:
-        print(f"note: {retried} run(s) were measured again because another tracing instance appeared")
+        out.append(f"note: {retried} run(s) were measured again because another tracing instance appeared")
     if busy:
-        print(f"note: {len(busy)} kept run(s) overlapped other tracing instances: "
-              f"{', '.join(sorted({n for r in busy for n in r['busy_during']}))}")
-    bu.write_json(a.json, {"benchmark": "overhead", "command": " ".join(sys.argv), "workload": bench,
-                           "events": events, "machine": machine, "args": vars(a), "runs": runs,
-                           "summary": summary, "targets": targets})
+        out.append(f"note: {len(busy)} kept run(s) overlapped other tracing instances: "
+                   f"{', '.join(sorted({n for r in busy for n in r['busy_during']}))}")
+    return "\n".join(out)
 
 
 def _x(v):
