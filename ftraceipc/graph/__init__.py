@@ -39,6 +39,11 @@ class GraphError(FtraceIPCError):
         self.query = query
 
 
+# The graph's schema version: raise it whenever what a load writes changes (tables, properties, their
+# meaning). A database stores the version it was built with; an embedded graph of another version is rebuilt.
+SCHEMA_VERSION = 2
+
+
 def default_path(capture: str | os.PathLike) -> Path:
     """Where a capture's embedded graph lives: inside the capture directory."""
     return Path(capture) / DEFAULT_NAME
@@ -119,4 +124,4 @@ def __getattr__(name: str):  # the backends import their driver only when asked 
     raise AttributeError(name)
 
 
-__all__ = ["GraphError", "LadybugGraph", "Neo4jGraph", "Query", "default_path", "read_query", "query_path", "parameters_used"]
+__all__ = ["SCHEMA_VERSION", "GraphError", "LadybugGraph", "Neo4jGraph", "Query", "default_path", "read_query", "query_path", "parameters_used"]

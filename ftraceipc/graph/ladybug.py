@@ -59,7 +59,7 @@ import pyarrow as pa
 
 import ladybug as lb
 
-from ftraceipc.graph import DEFAULT_NAME, GraphError, Query, parameters_used, read_query
+from ftraceipc.graph import DEFAULT_NAME, SCHEMA_VERSION, GraphError, Query, parameters_used, read_query
 from ftraceipc.model import ipc
 
 # (name, Ladybug type); the first column of a node table is its primary key.
@@ -88,6 +88,9 @@ REL_TABLES: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
     "PEER": ("Resource", "Resource", []),
 }
 _ARROW = {"INT64": pa.int64(), "STRING": pa.string(), "BOOLEAN": pa.bool_(), "STRING[]": pa.list_(pa.string())}
+# One row: the SCHEMA_VERSION the graph was loaded with (not part of the model; not counted).
+META_TABLE = "FtraceipcGraph"
+META_DDL = f"CREATE NODE TABLE IF NOT EXISTS {META_TABLE}(name STRING, schema_version INT64, PRIMARY KEY (name))"
 IDLE_TID = 0
 DIALECT = "ladybug"  # query files NAME.ladybug.cypher are this backend's variants of NAME.cypher
 
@@ -237,9 +240,19 @@ class LadybugGraph:
     def tables(self) -> set[str]:
         return set(self.query("CALL show_tables() RETURN name")["name"])
 
+    def schema_version(self) -> int | None:
+        """The SCHEMA_VERSION the graph was loaded with; None for an empty database or one made before
+        versions were stored."""
+        if META_TABLE.lower() not in {t.lower() for t in self.tables()}:
+            return None
+        df = self.query(f"MATCH (m:{META_TABLE}) RETURN m.schema_version AS v")
+        return int(df["v"].iloc[0]) if len(df) and pd.notna(df["v"].iloc[0]) else None
+
     def schema_is_current(self) -> bool:
-        """True when the database has every node and rel table of this version (an older ftraceipc
-        may have made it without some)."""
+        """True when the database was loaded by this version of the graph schema (SCHEMA_VERSION) and
+        has all its tables; an older (or newer) ftraceipc's graph is not."""
+        if self.schema_version() != SCHEMA_VERSION:
+            return False
         have = {t.lower() for t in self.tables()}
         return all(t.lower() in have for t in [*NODE_TABLES, *REL_TABLES])
 
@@ -251,9 +264,13 @@ class LadybugGraph:
     def drop_schema(self) -> None:
         """Drop our tables (rel tables first) with everything in them."""
         have = {t.lower() for t in self.tables()}
-        for name in [*REL_TABLES, *NODE_TABLES]:
+        for name in [*REL_TABLES, *NODE_TABLES, META_TABLE]:
             if name.lower() in have:
                 self._execute(f"DROP TABLE {name}")
+
+    def _stamp_version(self, version: int = SCHEMA_VERSION) -> None:
+        self._execute(META_DDL)
+        self._execute(f"MERGE (m:{META_TABLE} {{name: 'graph'}}) SET m.schema_version = $v", {"v": version})
 
     def capture_ids(self) -> set[str]:
         """The captures the database holds (normally at most one)."""
@@ -285,6 +302,7 @@ class LadybugGraph:
             t = time.perf_counter()
             self.drop_schema()
             self.create_schema()
+            self._stamp_version()
             timings["schema"] = time.perf_counter() - t
             for name, tbl in tables.items():  # node tables first (dict order)
                 if tbl.num_rows:

@@ -45,13 +45,13 @@ def test_query_json_builds_the_embedded_graph(capture):
     assert (capture / "graph.lbug").exists()
     assert r.stderr.startswith(f"ftraceipc: built {capture / 'graph.lbug'} (")
     # again: the graph is reused, not rebuilt; parameters are typed (int) and csv works
-    r = cc.cli("query", capture, "MATCH (t:Task) WHERE t.tid >= $t RETURN count(t) AS n", "--param", "t=0",
+    r = cc.cli("query", capture, "MATCH (t:Task) WHERE t.tid >= $t RETURN count(t) AS n", "--param", "t:int=0",
                "--format", "csv")
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["n", str(out[0]["n"])]
     assert r.stderr == ""  # not rebuilt
     r = cc.cli("query", capture, (Path(cc.REPO) / "cypher" / "top_talkers.cypher").read_text(),
-               "-p", "min_bytes=1", "-p", "limit=2", "-p", "capture_id=")
+               "-p", "min_bytes:int=1", "-p", "limit:int=2", "-p", "capture_id=")
     assert r.returncode == 0, r.stderr
     assert r.stdout.split()[:7] == ["writer", "writer_comm", "reader", "reader_comm", "bytes", "messages", "channels"]
     assert len(r.stdout.strip().splitlines()) == 3
@@ -60,6 +60,43 @@ def test_query_json_builds_the_embedded_graph(capture):
     assert by_name.returncode == 0 and by_name.stdout == r.stdout, by_name.stderr
     by_path = cc.cli("query", capture, str(Path(cc.REPO) / "cypher" / "top_talkers.cypher"), "-p", "limit=2")
     assert by_path.returncode == 0 and by_path.stdout == r.stdout, by_path.stderr
+
+
+@needs_capture
+def test_query_params_stay_strings_unless_typed(capture):
+    r = cc.cli("query", capture, "RETURN $c AS c, $n AS n", "-p", "c=12345e678901", "-p", "n:int=12",
+               "-f", "json", timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == [{"c": "12345e678901", "n": 12}]
+    # a query file: limit takes its header's integer type, a capture id stays a string (no such capture: no rows)
+    r = cc.cli("query", capture, "top_talkers", "-p", "limit=1", "-f", "json")
+    assert r.returncode == 0, r.stderr
+    assert len(json.loads(r.stdout)) == 1
+    r = cc.cli("query", capture, "top_talkers", "-p", "capture_id=12345e678901", "-f", "json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == []
+    assert_one_error_line(cc.cli("query", capture, "top_talkers", "-p", "limit=five"),
+                          "--param limit: 'five' is not an int")
+
+
+@needs_capture
+def test_graph_of_an_older_schema_version_is_rebuilt(capture):
+    from ftraceipc.graph import SCHEMA_VERSION
+    from ftraceipc.graph.ladybug import LadybugGraph
+
+    r = cc.cli("query", capture, "RETURN 1 AS x", timeout=120)  # built and current
+    assert r.returncode == 0, r.stderr
+    with LadybugGraph.open(capture / "graph.lbug") as g:
+        assert g.schema_version() == SCHEMA_VERSION and g.schema_is_current()
+        g._stamp_version(SCHEMA_VERSION - 1)  # as an older ftraceipc left it
+        assert not g.schema_is_current()
+    r = cc.cli("query", capture, "RETURN 1 AS x", timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.startswith(f"ftraceipc: built {capture / 'graph.lbug'} ("), r.stderr
+    with LadybugGraph.open(capture / "graph.lbug") as g:
+        assert g.schema_version() == SCHEMA_VERSION
+    r = cc.cli("query", capture, "RETURN 1 AS x", timeout=120)
+    assert r.returncode == 0 and r.stderr == "", r.stderr  # current again: not rebuilt
 
 
 @needs_capture
