@@ -10,6 +10,7 @@ from typing import List, Optional
 import typer
 
 from ftraceipc import __version__
+from ftraceipc.config import redact_uri
 from ftraceipc.errors import CommandError, FtraceIPCError
 
 app = typer.Typer(
@@ -304,14 +305,14 @@ def load(
         raise CommandError(f"--batch must be >= 1 (got {batch})")
     if neo4j is not None:
         if not _is_uri(neo4j):
-            raise CommandError(f"--neo4j {neo4j!r} is not a URI", hint="use bolt://HOST:7687 or neo4j://HOST:7687")
+            raise CommandError(f"--neo4j {redact_uri(neo4j)!r} is not a URI", hint="use bolt://HOST:7687 or neo4j://HOST:7687")
         g = _connect_neo4j(neo4j, user, password_env)  # fails fast, before the model is built
         with g:
             model = _build(capture)
             t = time.perf_counter()
             counts = g.load(model, batch=batch)
             secs = time.perf_counter() - t
-        where = f"Neo4j at {neo4j}"
+        where = f"Neo4j at {g.uri}"  # without any user:password@ of the URI given
     else:
         t = time.perf_counter()
         g, model = _embedded_graph(capture, fresh=True)
@@ -510,9 +511,9 @@ def analyze(
     cid = capture_id(meta)
     if neo4j is not None:
         if not _is_uri(neo4j):
-            raise CommandError(f"--neo4j {neo4j!r} is not a URI", hint="use bolt://HOST:7687 or neo4j://HOST:7687")
+            raise CommandError(f"--neo4j {redact_uri(neo4j)!r} is not a URI", hint="use bolt://HOST:7687 or neo4j://HOST:7687")
         g = _connect_neo4j(neo4j, user, password_env)
-        scope_cid, backend = cid, f"Neo4j at {neo4j}"
+        scope_cid, backend = cid, f"Neo4j at {g.uri}"  # without any user:password@ of the URI given
     else:
         g, _ = _embedded_graph(capture)
         scope_cid, backend = "", "embedded graph.lbug"
@@ -713,7 +714,7 @@ def main(argv: list[str] | None = None) -> None:
         rv = app(args=argv, standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
     except FtraceIPCError as e:
-        print(f"ftraceipc: error: {e.line()}", file=sys.stderr)
+        print(f"ftraceipc: error: {redact_uri(e.line())}", file=sys.stderr)  # never a password of a URI
         code = e.exit_code
     except _click("Exit") as e:
         code = e.exit_code
@@ -727,7 +728,8 @@ def main(argv: list[str] | None = None) -> None:
         else:
             path = e.ctx.command_path.split(" ", 1) if e.ctx is not None else []
             cmd = f"ftraceipc {path[1]}" if len(path) == 2 else "ftraceipc"
-            print(f"ftraceipc: error: {e.format_message().rstrip('.')}: see '{cmd} --help'", file=sys.stderr)
+            print(f"ftraceipc: error: {redact_uri(e.format_message().rstrip('.'))}: see '{cmd} --help'",
+                  file=sys.stderr)
             code = e.exit_code
     except _click("ClickException") as e:
         e.show()

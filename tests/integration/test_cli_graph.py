@@ -120,6 +120,26 @@ def test_load_unreachable_neo4j_is_one_line(tmp_path):
     assert "x-secret-x" not in line
 
 
+@pytest.mark.parametrize("argv", [
+    ("load", "{cap}", "--neo4j", "bolt://neo4j:s3cret@127.0.0.1:1"),
+    ("load", "{cap}", "--neo4j", "neo4j:s3cret@127.0.0.1:1"),  # not a URI: echoed, redacted
+    ("query", "bolt://neo4j:s3cret@127.0.0.1:1", "RETURN 1"),
+    ("query", "bolt://neo4j:s3cret@127.0.0.1:1", "RETURN 1", "bolt://neo4j:s3cret@127.0.0.1:2"),  # usage error
+    ("analyze", "{cap}", "--neo4j", "bolt://neo4j:s3cret@127.0.0.1:1", "-f", "json"),
+])
+def test_a_password_in_a_uri_is_never_printed(tmp_path, argv):
+    from ftraceipc.capture.store import CaptureMeta
+
+    cap = tmp_path / "c.ftipc"
+    cap.mkdir()
+    (cap / "meta.json").write_text(json.dumps(CaptureMeta(tool_version="0", kernel_release="x", hostname="h",
+                                                          machine="m", events=[]).to_json()))
+    r = cc.cli(*[a.format(cap=cap) for a in argv], env_extra={"NEO4J_PASSWORD": "env-pw-123"})
+    line = assert_one_error_line(r)
+    assert "s3cret" not in r.stdout + r.stderr, line
+    assert "127.0.0.1:" in line and ("***@" in line or "bolt://127.0.0.1:1" in line), line
+
+
 def test_load_missing_password_env(tmp_path):
     r = cc.cli("load", tmp_path, "--neo4j", "bolt://127.0.0.1:1", "--password-env", "FTIPC_NO_SUCH_VAR")
     assert_one_error_line(r, "FTIPC_NO_SUCH_VAR")
@@ -148,3 +168,23 @@ def test_load_and_query_neo4j(capture, neo4j_server):
     line = assert_one_error_line(r, "refused the credentials")
     assert pw not in line
     assert os.environ.get("FTIPC_TEST_PW") is None
+
+
+@needs_capture
+def test_credentials_in_the_uri_work_and_are_never_printed(capture, neo4j_server):
+    from urllib.parse import quote
+
+    s, (user, pw) = neo4j_server, neo4j_server.auth
+    uri = f"bolt://{user}:{quote(pw, safe='')}@127.0.0.1:{s.bolt_port}"
+    env = {"NEO4J_PASSWORD": pw + "-wrong"}  # the URI's password wins over the environment's
+    runs = [cc.cli("load", capture, "--neo4j", uri, env_extra=env, timeout=180),
+            cc.cli("query", uri, "MATCH (t:Task) RETURN count(t) AS n", "-f", "json", env_extra=env),
+            cc.cli("analyze", capture, "--neo4j", uri, "-f", "json", env_extra=env, timeout=180),
+            cc.cli("analyze", capture, "--neo4j", uri, env_extra=env, timeout=180)]
+    for r in runs:
+        assert r.returncode == 0, r.stderr
+        assert pw not in r.stdout + r.stderr, r.argv
+    assert f"into Neo4j at {s.uri}:" in runs[0].stdout
+    assert json.loads(runs[1].stdout)[0]["n"] > 0
+    json.loads(runs[2].stdout)
+    assert f"Neo4j at {s.uri}" in runs[3].stdout
