@@ -166,18 +166,24 @@ def _scan_page_flags(cap: CaptureDir, meta: CaptureMeta) -> None:
 
 
 def _invoking_user() -> dict:
-    """Run the command as the user who called sudo, not as root."""
+    """Run the command as the user who called sudo, not as root: their uid, gid and groups, and
+    their HOME, USER, LOGNAME and SHELL (from the password database; sudo leaves root's)."""
     if os.geteuid() != 0:
         return {}
     uid, gid = os.environ.get("SUDO_UID"), os.environ.get("SUDO_GID")
     if not (uid and gid and uid.isdigit() and gid.isdigit()) or uid == "0":
         return {}
-    kw: dict = {"user": int(uid), "group": int(gid)}
+    kw: dict = {"user": int(uid), "group": int(gid), "env": {}}
     try:
-        name = pwd.getpwuid(int(uid)).pw_name
-        kw["extra_groups"] = os.getgrouplist(name, int(gid))
-    except (KeyError, OSError):
+        pw = pwd.getpwuid(int(uid))
+    except KeyError:
         kw["extra_groups"] = []
+        return kw
+    try:
+        kw["extra_groups"] = os.getgrouplist(pw.pw_name, int(gid))
+    except OSError:
+        kw["extra_groups"] = []
+    kw["env"] = {"HOME": pw.pw_dir, "USER": pw.pw_name, "LOGNAME": pw.pw_name, "SHELL": pw.pw_shell or "/bin/sh"}
     return kw
 
 
@@ -251,11 +257,13 @@ class GatedChild:
                 if os.read(r, 1) != b"g":
                     os._exit(125)  # the capture ended before the gate opened
                 os.close(r)
+                env = os.environ
                 if user:
                     os.setgroups(user.get("extra_groups", []))
                     os.setgid(user["group"])
                     os.setuid(user["user"])
-                os.execvp(argv[0], argv)
+                    env = {**os.environ, **user.get("env", {})}
+                os.execvpe(argv[0], argv, env)
             except BaseException as e:  # noqa: BLE001 - report and leave, never return into our code
                 try:
                     os.write(ew, str(getattr(e, "strerror", None) or e).encode()[:500])

@@ -308,6 +308,25 @@ def test_command_runs_as_the_sudo_invoking_user(tmp_path):
         shutil.rmtree(shared, ignore_errors=True)
 
 
+def test_command_gets_the_sudo_invoking_users_environment(tmp_path):
+    import pwd
+
+    me = pwd.getpwuid(os.getuid())
+    user = next((p for p in pwd.getpwall() if p.pw_uid != 0 and p.pw_dir != me.pw_dir and p.pw_shell != me.pw_shell),
+                None) or pwd.getpwnam("nobody")
+    out = tmp_path / "sudo-env.ftipc"
+    r = cc.cli("capture", "-o", out, "-e", cc.SMALL_EVENTS, "--buffer-kb", "1024", "--no-model", "--",
+               "env", env_extra={"SUDO_UID": str(user.pw_uid), "SUDO_GID": str(user.pw_gid),
+                                 "SUDO_USER": user.pw_name, "HOME": me.pw_dir, "USER": me.pw_name,
+                                 "LOGNAME": me.pw_name, "SHELL": me.pw_shell, "FTIPC_KEPT": "yes"})
+    assert r.returncode == 0, r.stderr
+    got = dict(ln.split("=", 1) for ln in r.stdout.splitlines() if "=" in ln)
+    assert (got["HOME"], got["USER"], got["LOGNAME"], got["SHELL"]) == (
+        user.pw_dir, user.pw_name, user.pw_name, user.pw_shell or "/bin/sh")
+    assert got["FTIPC_KEPT"] == "yes" and got["SUDO_USER"] == user.pw_name  # the rest is passed on as is
+    cc.assert_complete(out)
+
+
 OPENER = r"""
 import os, sys, time
 def opener(name):
