@@ -187,6 +187,17 @@ def _invoking_user() -> dict:
     return kw
 
 
+def _bytes_written(cap: CaptureDir, cpus: list[int]) -> int:
+    """The size of the per-CPU page files so far."""
+    total = 0
+    for cpu in cpus:
+        try:
+            total += os.stat(cap.cpu_path(cpu)).st_size
+        except OSError:
+            pass
+    return total
+
+
 def _now_ts(inst: Instance, cpu: int) -> int | None:
     try:
         for line in inst.per_cpu(cpu, "stats").read_text().splitlines():
@@ -458,7 +469,7 @@ class Capture:
                 if err:
                     raise CommandError(f"cannot run {self.opts.command[0]}: {err}", hint="check the command after '--'")
             self._announce()
-            self._wait(inst, meta)
+            self._wait(inst, meta, cap)
             ok = True
         finally:
             total_bytes = self._teardown(tracefs, cap, meta)
@@ -514,7 +525,7 @@ class Capture:
         else:
             self.report("Tracing… Ctrl-C to end")
 
-    def _wait(self, inst: Instance, meta: CaptureMeta) -> None:
+    def _wait(self, inst: Instance, meta: CaptureMeta, cap: CaptureDir) -> None:
         start = time.monotonic()
         last_status = 0.0
         last_events = 0
@@ -534,7 +545,7 @@ class Capture:
                 events, lost = self._live_counts(inst, meta)
                 rate = (events - last_events) / max(elapsed - last_status, 1e-9)
                 last_events, last_status = events, elapsed
-                written = sum(r.bytes for r in self.readers)
+                written = _bytes_written(cap, meta.cpus)  # the readers report theirs only at the end
                 sys.stderr.write(f"\r{elapsed:7.1f} s  {rate / 1e3:9.1f} k events/s  {written / 2**20:8.1f} MiB"
                                  f"  lost {lost}   ")
                 sys.stderr.flush()

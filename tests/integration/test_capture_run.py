@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -324,6 +325,51 @@ def test_command_gets_the_sudo_invoking_users_environment(tmp_path):
     assert (got["HOME"], got["USER"], got["LOGNAME"], got["SHELL"]) == (
         user.pw_dir, user.pw_name, user.pw_name, user.pw_shell or "/bin/sh")
     assert got["FTIPC_KEPT"] == "yes" and got["SUDO_USER"] == user.pw_name  # the rest is passed on as is
+    cc.assert_complete(out)
+
+
+WRITER = r"""
+import os, time
+r, w = os.pipe()
+end = time.monotonic() + 3
+while time.monotonic() < end:
+    for _ in range(200):
+        os.write(w, b"x" * 64)
+        os.read(r, 64)
+"""
+
+
+def test_live_status_line_shows_the_bytes_written_so_far(tmp_path):
+    import pty
+    import re
+
+    out = tmp_path / "status.ftipc"
+    master, slave = pty.openpty()
+    p = subprocess.Popen(cc.ftraceipc_argv("capture", "-o", out, "-e", cc.SMALL_EVENTS, "--buffer-kb", "256",
+                                           "--no-model", "--", sys.executable, "-c", WRITER),
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave, cwd="/tmp", env=cc.env())
+    cc.SPAWNED[p.pid] = p
+    os.close(slave)
+    seen = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the capture ended and closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        assert p.wait(timeout=120) == 0, seen.decode(errors="replace")
+    finally:
+        os.close(master)
+        cc.stop(p)
+    text = seen.decode(errors="replace")
+    mib = [float(m) for m in re.findall(r"k events/s\s+([0-9.]+) MiB", text)]
+    assert len(mib) >= 3, text
+    assert max(mib) > 0 and mib == sorted(mib), mib  # grows with what the readers moved
+    written = sum(f.stat().st_size for f in (out / "cpu").glob("cpu*.raw"))
+    assert max(mib) <= written / 2**20 + 0.05
     cc.assert_complete(out)
 
 
