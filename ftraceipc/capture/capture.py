@@ -24,7 +24,7 @@ from ftraceipc.capture.events import DEFAULT_EVENTS, default_filters
 from ftraceipc.capture.procsnap import OPEN_EVENTS, OpenNamer, ProcWatcher, TraceClock
 from ftraceipc.capture.reader import TRACER_COMMS, CpuReaderProcess, ForkedWorker
 from ftraceipc.capture.store import CaptureDir, CaptureMeta, CpuLost
-from ftraceipc.capture.tracefs import INSTANCE_PREFIX, Instance, Tracefs, require_root
+from ftraceipc.capture.tracefs import INSTANCE_PREFIX, Instance, InstanceLock, Tracefs, require_root
 from ftraceipc.errors import CommandError, FtraceIPCError, TracefsError
 
 
@@ -404,10 +404,11 @@ class Capture:
                            buffer_kb=self.opts.buffer_kb, command=self.opts.command,
                            target_pids=list(self.opts.pids), tree_only=self.opts.tree_only,
                            clock=self.opts.clock, skipped_events=list(skipped))
-        self._install_signals()
+        lock = InstanceLock.acquire()  # held until our instances are gone: no other run takes them for stale
         total_bytes = 0
         ok = False
         try:
+            self._install_signals()
             self.instance = inst = Instance.create(tracefs)
             inst.tracing_on(False)  # a new instance starts on: keep our own set-up out of the buffer
             inst.set_buffer_kb(self.opts.buffer_kb)
@@ -473,7 +474,10 @@ class Capture:
             self._wait(inst, meta, cap)
             ok = True
         finally:
-            total_bytes = self._teardown(tracefs, cap, meta)
+            try:
+                total_bytes = self._teardown(tracefs, cap, meta)
+            finally:
+                lock.release()
             if not ok and meta.start_wall is None:
                 shutil.rmtree(cap.root, ignore_errors=True)  # failed before tracing: nothing worth keeping
         if self.teardown_error is not None:  # the run went well, the clean-up did not (all of it ran)
