@@ -264,12 +264,13 @@ class LadybugGraph:
     def drop_schema(self) -> None:
         """Drop our tables (rel tables first) with everything in them."""
         have = {t.lower() for t in self.tables()}
-        for name in [*REL_TABLES, *NODE_TABLES, META_TABLE]:
+        for name in [*REL_TABLES, *NODE_TABLES]:
             if name.lower() in have:
                 self._execute(f"DROP TABLE {name}")
 
     def _stamp_version(self, version: int = SCHEMA_VERSION) -> None:
-        self._execute(META_DDL)
+        """Record the schema version (the table is made outside ``load``'s transaction: Ladybug
+        loses its catalog when a rolled-back transaction dropped or made a table that was written)."""
         self._execute(f"MERGE (m:{META_TABLE} {{name: 'graph'}}) SET m.schema_version = $v", {"v": version})
 
     def capture_ids(self) -> set[str]:
@@ -297,6 +298,7 @@ class LadybugGraph:
         tables = _arrow_tables(model)
         timings: dict[str, float] = {"arrow": time.perf_counter() - t0}
         conn = self._c()
+        self._execute(META_DDL)
         self._execute("BEGIN TRANSACTION")
         try:
             t = time.perf_counter()
