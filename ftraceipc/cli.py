@@ -328,7 +328,8 @@ def load(
 PARAM_TYPES = ("str", "int", "float", "bool", "json")
 PARAM_HELP = ("NAME=VALUE (repeatable). VALUE is a string, never guessed from its shape: ask for a type with "
               "NAME:int=5, NAME:float=0.5, NAME:bool=true or NAME:json=[1,2]. A query file's parameter takes "
-              "the type of its header's default (-p limit=5 is an integer when the header says $limit = 20).")
+              "the type of its header's default (-p limit=5 is an integer when the header says $limit = 20), "
+              "also in Cypher text pasted from one.")
 
 
 def _param_value(name: str, text: str, typ: str):
@@ -437,13 +438,14 @@ def query(
     import csv
     import json
 
-    from ftraceipc.graph import GraphError, read_query
+    from ftraceipc.graph import GraphError, header_defaults, read_query
 
     _choice("--format", format, ("table", "json", "csv"))
     if not cypher.strip():
         raise CommandError("the Cypher query is empty")
     qfile = _query_file(cypher)
-    params = _params(param, read_query(qfile).defaults if qfile is not None else None)
+    # a query file's header (also in Cypher text pasted from one) declares its parameters' types
+    params = _params(param, read_query(qfile).defaults if qfile is not None else header_defaults(cypher))
     if _is_uri(target):
         g = _connect_neo4j(target, user, password_env)
     else:

@@ -51,7 +51,7 @@ def test_query_json_builds_the_embedded_graph(capture):
     assert r.stdout.splitlines() == ["n", str(out[0]["n"])]
     assert r.stderr == ""  # not rebuilt
     r = cc.cli("query", capture, (Path(cc.REPO) / "cypher" / "top_talkers.cypher").read_text(),
-               "-p", "min_bytes:int=1", "-p", "limit:int=2", "-p", "capture_id=")
+               "-p", "min_bytes=1", "-p", "limit=2", "-p", "capture_id=")  # typed by the pasted header
     assert r.returncode == 0, r.stderr
     assert r.stdout.split()[:7] == ["writer", "writer_comm", "reader", "reader_comm", "bytes", "messages", "channels"]
     assert len(r.stdout.strip().splitlines()) == 3
