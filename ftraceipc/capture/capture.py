@@ -482,7 +482,8 @@ class Capture:
                 shutil.rmtree(cap.root, ignore_errors=True)  # failed before tracing: nothing worth keeping
         if self.teardown_error is not None:  # the run went well, the clean-up did not (all of it ran)
             e = self.teardown_error
-            raise FtraceIPCError(f"cleaning up after the capture failed: {e.line() if isinstance(e, FtraceIPCError) else e}",
+            why = e.line() if isinstance(e, FtraceIPCError) else str(e)
+            raise FtraceIPCError(f"cleaning up after the capture failed: {why}",
                                  hint=f"the capture in {cap.root} is marked incomplete") from e
         events_total = sum(r_ev for r_ev in self._event_counts)
         return CaptureResult(cap.root, meta, events_total, total_bytes, skipped, self.stop_reason or "end")

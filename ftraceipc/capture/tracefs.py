@@ -9,8 +9,8 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import stat
 import re
+import stat
 import subprocess
 import time
 from dataclasses import dataclass
