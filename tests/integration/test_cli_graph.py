@@ -188,3 +188,29 @@ def test_credentials_in_the_uri_work_and_are_never_printed(capture, neo4j_server
     assert json.loads(runs[1].stdout)[0]["n"] > 0
     json.loads(runs[2].stdout)
     assert f"Neo4j at {s.uri}" in runs[3].stdout
+
+
+@needs_capture
+def test_neo4j_capture_of_another_schema_version_is_loaded_again(capture, neo4j_server):
+    from ftraceipc.graph import SCHEMA_VERSION
+    from ftraceipc.graph.neo4j import Neo4jGraph
+    from ftraceipc.model.build import capture_id
+
+    s = neo4j_server
+    env = {"NEO4J_PASSWORD": s.auth[1], "NEO4J_USER": s.auth[0]}
+    cid = capture_id(json.loads((capture / "meta.json").read_text()))
+    r = cc.cli("load", capture, "--neo4j", s.uri, env_extra=env, timeout=180)
+    assert r.returncode == 0, r.stderr
+    with Neo4jGraph.connect(s.uri, *s.auth) as g:
+        assert cid in g.capture_ids()
+        g._stamp(cid, SCHEMA_VERSION - 1)  # as an older ftraceipc loaded it
+        assert cid not in g.capture_ids() and cid in g.stored_capture_ids()
+    r = cc.cli("analyze", capture, "--neo4j", s.uri, "-f", "json", env_extra=env, timeout=180)
+    assert r.returncode == 0, r.stderr
+    assert f"loading capture {cid} into Neo4j at {s.uri}" in r.stderr
+    with Neo4jGraph.connect(s.uri, *s.auth) as g:
+        assert cid in g.capture_ids()
+        rows = g.query("MATCH (m:FtraceipcCapture {capture_id: $c}) RETURN m.schema_version AS v", {"c": cid})
+        assert list(rows["v"]) == [SCHEMA_VERSION]
+    r = cc.cli("analyze", capture, "--neo4j", s.uri, "-f", "json", env_extra=env, timeout=180)
+    assert r.returncode == 0 and "loading capture" not in r.stderr, r.stderr  # current: not loaded again
