@@ -30,6 +30,9 @@ What differs from the model's tables:
 - WRITES/READS leave out the ``syscalls`` list (it doubles the load time of 1 M edges); episode
   rows (``--episodes``) are not loaded.
 
+A one-row node table ``FtraceipcGraph`` holds the SCHEMA_VERSION (ftraceipc.graph) the graph was
+loaded with; ``schema_is_current`` compares it, and the CLI rebuilds a graph of another version.
+
 The database holds one capture: ``Task.tid`` and ``Resource.rid`` are the primary keys. ``load``
 drops and recreates the tables inside one transaction, so loading the same model again gives the
 same graph, and a failed load leaves the previous graph; loading another capture's model into a
