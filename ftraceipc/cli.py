@@ -10,6 +10,7 @@ from typing import List, Optional
 import typer
 
 from ftraceipc import __version__
+from ftraceipc.config import redact_uri
 from ftraceipc.errors import CommandError, FtraceIPCError
 
 app = typer.Typer(
@@ -281,7 +282,8 @@ def _build(capture: Path, **kw):
 
 
 def _embedded_graph(capture: Path, *, fresh: bool = False):
-    """CAPTURE/graph.lbug, (re)built from the capture when missing, older than meta.json or ``fresh``."""
+    """CAPTURE/graph.lbug, (re)built from the capture when missing, older than meta.json, built by another
+    graph schema version (ftraceipc.graph.SCHEMA_VERSION) or ``fresh``."""
     from ftraceipc.graph import default_path
     from ftraceipc.graph.ladybug import LadybugGraph
 
@@ -329,14 +331,14 @@ def load(
         raise CommandError(f"--batch must be >= 1 (got {batch})")
     if neo4j is not None:
         if not _is_uri(neo4j):
-            raise CommandError(f"--neo4j {neo4j!r} is not a URI", hint="use bolt://HOST:7687 or neo4j://HOST:7687")
+            raise CommandError(f"--neo4j {redact_uri(neo4j)!r} is not a URI", hint="use bolt://HOST:7687 or neo4j://HOST:7687")
         g = _connect_neo4j(neo4j, user, password_env)  # fails fast, before the model is built
         with g:
             model = _build(capture)
             t = time.perf_counter()
             counts = g.load(model, batch=batch)
             secs = time.perf_counter() - t
-        where = f"Neo4j at {neo4j}"
+        where = f"Neo4j at {g.uri}"  # without any user:password@ of the URI given
     else:
         t = time.perf_counter()
         g, model = _embedded_graph(capture, fresh=True)
@@ -349,22 +351,54 @@ def load(
                + ", ".join(f"{k} {v:,}" for k, v in counts.items()) + f" ({total:,} rows in {secs:.1f} s)")
 
 
-def _param_value(text: str):
-    for conv in (int, float):
-        try:
-            return conv(text)
-        except ValueError:
-            pass
-    return text
+PARAM_TYPES = ("str", "int", "float", "bool", "json")
+PARAM_HELP = ("NAME=VALUE (repeatable). VALUE is a string, never guessed from its shape: ask for a type with "
+              "NAME:int=5, NAME:float=0.5, NAME:bool=true or NAME:json=[1,2]. A query file's parameter takes "
+              "the type of its header's default (-p limit=5 is an integer when the header says $limit = 20), "
+              "also in Cypher text pasted from one.")
 
 
-def _params(items: List[str]) -> dict:
+def _param_value(name: str, text: str, typ: str):
+    """``text`` as the type ``typ`` asked for (one of PARAM_TYPES); a clear error when it is not one."""
+    import json
+
+    try:
+        if typ == "str":
+            return text
+        if typ == "int":
+            return int(text)
+        if typ == "float":
+            return float(text)
+        if typ == "bool":
+            low = text.strip().lower()
+            if low not in ("true", "false"):
+                raise ValueError(text)
+            return low == "true"
+        return json.loads(text)
+    except ValueError:
+        what = "JSON" if typ == "json" else ("an " if typ == "int" else "a ") + typ
+        raise CommandError(f"--param {name}: {text!r} is not {what}",
+                           hint=f"give a {typ} value, or NAME=VALUE for a string") from None
+
+
+def _params(items: List[str], defaults: Optional[dict] = None) -> dict:
+    """``-p`` values: strings unless a type is asked for (``NAME:int=5``) or, for a query file, its
+    header declares the parameter's default (``defaults``): then the default's type."""
     out = {}
     for it in items:
         k, sep, v = it.partition("=")
-        if not sep or not k.strip():
-            raise CommandError(f"--param {it!r} is not NAME=VALUE")
-        out[k.strip().lstrip("$")] = _param_value(v)
+        name, colon, typ = k.partition(":")
+        name = name.strip().lstrip("$")
+        if not sep or not name:
+            raise CommandError(f"--param {it!r} is not NAME=VALUE", hint="e.g. -p comm=nginx or -p limit:int=5")
+        typ = typ.strip()
+        if colon and typ not in PARAM_TYPES:
+            raise CommandError(f"--param {it!r}: unknown type {typ!r}", hint=f"choose from {', '.join(PARAM_TYPES)}")
+        if not colon:
+            declared = (defaults or {}).get(name)
+            typ = ("bool" if isinstance(declared, bool) else "int" if isinstance(declared, int)
+                   else "float" if isinstance(declared, float) else "str")
+        out[name] = _param_value(name, v, typ)
     return out
 
 
@@ -415,12 +449,13 @@ Examples:
   ftraceipc query run.ftipc top_talkers -p limit=5          a query of cypher/, its header's defaults
   ftraceipc query run.ftipc wait_chain -f json
   ftraceipc query run.ftipc "MATCH (t:Task) WHERE t.comm = \\$c RETURN t.tid AS tid" --param c=nginx -f json
+  ftraceipc query run.ftipc "MATCH (t:Task) WHERE t.tid = \\$t RETURN t.comm AS comm" -p t:int=812
   NEO4J_PASSWORD=... ftraceipc query bolt://localhost:7687 "MATCH (t:Task) RETURN t.capture_id AS c, count(*) AS n" -f csv
 """)
 def query(
     target: str = typer.Argument(..., help="A capture directory (embedded graph, built on first use) or a Neo4j URI."),
     cypher: str = typer.Argument(..., help="One Cypher statement ($names are --param values), or a query file: a name from cypher/ (top_talkers, wait_chain, ...) or a path to a .cypher file, run with its header's defaults."),
-    param: List[str] = typer.Option([], "--param", "-p", help="NAME=VALUE (repeatable); numbers become int/float, else strings."),
+    param: List[str] = typer.Option([], "--param", "-p", help=PARAM_HELP),
     format: str = typer.Option("table", "--format", "-f", help="table, json or csv."),
     user: Optional[str] = typer.Option(None, "--user", help="Neo4j user (default $NEO4J_USER, else neo4j)."),
     password_env: Optional[str] = typer.Option(None, "--password-env", help="Environment variable holding the Neo4j password (default NEO4J_PASSWORD)."),
@@ -429,13 +464,14 @@ def query(
     import csv
     import json
 
-    from ftraceipc.graph import GraphError
+    from ftraceipc.graph import GraphError, header_defaults, read_query
 
     _choice("--format", format, ("table", "json", "csv"))
-    params = _params(param)
     if not cypher.strip():
         raise CommandError("the Cypher query is empty")
     qfile = _query_file(cypher)
+    # a query file's header (also in Cypher text pasted from one) declares its parameters' types
+    params = _params(param, read_query(qfile).defaults if qfile is not None else header_defaults(cypher))
     if _is_uri(target):
         g = _connect_neo4j(target, user, password_env)
     else:
@@ -503,9 +539,9 @@ def analyze(
     cid = capture_id(meta)
     if neo4j is not None:
         if not _is_uri(neo4j):
-            raise CommandError(f"--neo4j {neo4j!r} is not a URI", hint="use bolt://HOST:7687 or neo4j://HOST:7687")
+            raise CommandError(f"--neo4j {redact_uri(neo4j)!r} is not a URI", hint="use bolt://HOST:7687 or neo4j://HOST:7687")
         g = _connect_neo4j(neo4j, user, password_env)
-        scope_cid, backend = cid, f"Neo4j at {neo4j}"
+        scope_cid, backend = cid, f"Neo4j at {g.uri}"  # without any user:password@ of the URI given
     else:
         g, _ = _embedded_graph(capture)
         scope_cid, backend = "", "embedded graph.lbug"
@@ -703,7 +739,7 @@ def main(argv: list[str] | None = None) -> None:
         rv = app(args=argv, standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
     except FtraceIPCError as e:
-        print(f"ftraceipc: error: {e.line()}", file=sys.stderr)
+        print(f"ftraceipc: error: {redact_uri(e.line())}", file=sys.stderr)  # never a password of a URI
         code = e.exit_code
     except _click("Exit") as e:
         code = e.exit_code
@@ -717,7 +753,8 @@ def main(argv: list[str] | None = None) -> None:
         else:
             path = e.ctx.command_path.split(" ", 1) if e.ctx is not None else []
             cmd = f"ftraceipc {path[1]}" if len(path) == 2 else "ftraceipc"
-            print(f"ftraceipc: error: {e.format_message().rstrip('.')}: see '{cmd} --help'", file=sys.stderr)
+            print(f"ftraceipc: error: {redact_uri(e.format_message().rstrip('.'))}: see '{cmd} --help'",
+                  file=sys.stderr)
             code = e.exit_code
     except _click("ClickException") as e:
         e.show()

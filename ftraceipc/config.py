@@ -13,6 +13,9 @@ A missing default file is no error.
 
 Precedence, per setting: the explicit argument, else the environment (``NEO4J_URI``, ``NEO4J_USER``,
 ``NEO4J_PASSWORD``), else the config file, else the default (user ``neo4j``; no URI, no password).
+A URI carrying credentials (``bolt://USER:PASSWORD@HOST:7687``) gives the user and password unless they
+are explicit arguments; the URI kept (and ever printed) is the one without them. Anything that prints
+a URI given by the user goes through ``redact_uri``.
 
 A bad file (not TOML, ``[neo4j]`` not a table, a value not a string, an unknown key) is a ConfigError
 with one line naming the file (and, for TOML syntax, the line and column; never a value). A file that
@@ -23,6 +26,7 @@ appears in a message or a repr.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import sys
 from dataclasses import dataclass, field
@@ -37,6 +41,38 @@ NEO4J_ENV = {"uri": "NEO4J_URI", "user": "NEO4J_USER", "password": "NEO4J_PASSWO
 DEFAULT_NEO4J_USER = "neo4j"
 
 _warned: set[str] = set()
+
+
+# scheme://user:password@ (the password may hold '@': up to the last '@' before the host's end)
+_URI_SECRET = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^:@/?#\s'\"]*):[^/?#\s'\"]*@")
+_BARE_SECRET = re.compile(r"^(?P<head>[^:@/?#\s'\"]*):[^/?#\s'\"]*@")  # user:password@host, no scheme
+REDACTED = "***"
+
+
+def redact_uri(text: str | None) -> str | None:
+    """``text`` with the password of every ``scheme://user:password@`` in it replaced by ``***``
+    (also a whole text ``user:password@host`` without a scheme): what is printed of a URI."""
+    if not text:
+        return text
+    out = _URI_SECRET.sub(rf"\g<head>:{REDACTED}@", text)
+    return out if "://" in out else _BARE_SECRET.sub(rf"\g<head>:{REDACTED}@", out)
+
+
+def uri_credentials(uri: str) -> tuple[str, str | None, str | None]:
+    """``uri`` without its ``user:password@`` part, and that user and password (percent-decoded;
+    None when absent)."""
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    if "://" not in uri or "@" not in uri.split("://", 1)[1].split("/", 1)[0]:
+        return uri, None, None
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return uri, None, None
+    host = parts.netloc.rpartition("@")[2]
+    user = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password is not None else None
+    return urlunsplit(parts._replace(netloc=host)), user, password
 
 
 class ConfigError(CommandError):
@@ -164,6 +200,11 @@ def neo4j_settings(uri: str | None = None, user: str | None = None, password: st
         for k in NEO4J_KEYS:
             if k not in out and neo.get(k) is not None:
                 out[k], source[k] = neo[k], str(where)
+    if out.get("uri"):
+        out["uri"], uri_user, uri_password = uri_credentials(out["uri"])
+        for k, v in (("user", uri_user), ("password", uri_password)):
+            if v is not None and source.get(k) != "argument":
+                out[k], source[k] = v, "uri"
     if "user" not in out:
         out["user"], source["user"] = DEFAULT_NEO4J_USER, "default"
     return Neo4jSettings(out.get("uri"), out["user"], out.get("password"), source)

@@ -24,7 +24,7 @@ from ftraceipc.capture.events import DEFAULT_EVENTS, default_filters
 from ftraceipc.capture.procsnap import OPEN_EVENTS, OpenNamer, ProcWatcher, TraceClock
 from ftraceipc.capture.reader import TRACER_COMMS, CpuReaderProcess, ForkedWorker
 from ftraceipc.capture.store import CaptureDir, CaptureMeta, CpuLost
-from ftraceipc.capture.tracefs import INSTANCE_PREFIX, Instance, Tracefs, require_root
+from ftraceipc.capture.tracefs import INSTANCE_PREFIX, Instance, InstanceLock, Tracefs, require_root
 from ftraceipc.errors import CommandError, FtraceIPCError, TracefsError
 
 
@@ -166,19 +166,36 @@ def _scan_page_flags(cap: CaptureDir, meta: CaptureMeta) -> None:
 
 
 def _invoking_user() -> dict:
-    """Run the command as the user who called sudo, not as root."""
+    """Run the command as the user who called sudo, not as root: their uid, gid and groups, and
+    their HOME, USER, LOGNAME and SHELL (from the password database; sudo leaves root's)."""
     if os.geteuid() != 0:
         return {}
     uid, gid = os.environ.get("SUDO_UID"), os.environ.get("SUDO_GID")
     if not (uid and gid and uid.isdigit() and gid.isdigit()) or uid == "0":
         return {}
-    kw: dict = {"user": int(uid), "group": int(gid)}
+    kw: dict = {"user": int(uid), "group": int(gid), "env": {}}
     try:
-        name = pwd.getpwuid(int(uid)).pw_name
-        kw["extra_groups"] = os.getgrouplist(name, int(gid))
-    except (KeyError, OSError):
+        pw = pwd.getpwuid(int(uid))
+    except KeyError:
         kw["extra_groups"] = []
+        return kw
+    try:
+        kw["extra_groups"] = os.getgrouplist(pw.pw_name, int(gid))
+    except OSError:
+        kw["extra_groups"] = []
+    kw["env"] = {"HOME": pw.pw_dir, "USER": pw.pw_name, "LOGNAME": pw.pw_name, "SHELL": pw.pw_shell or "/bin/sh"}
     return kw
+
+
+def _bytes_written(cap: CaptureDir, cpus: list[int]) -> int:
+    """The size of the per-CPU page files so far."""
+    total = 0
+    for cpu in cpus:
+        try:
+            total += os.stat(cap.cpu_path(cpu)).st_size
+        except OSError:
+            pass
+    return total
 
 
 def _now_ts(inst: Instance, cpu: int) -> int | None:
@@ -251,11 +268,13 @@ class GatedChild:
                 if os.read(r, 1) != b"g":
                     os._exit(125)  # the capture ended before the gate opened
                 os.close(r)
+                env = os.environ
                 if user:
                     os.setgroups(user.get("extra_groups", []))
                     os.setgid(user["group"])
                     os.setuid(user["user"])
-                os.execvp(argv[0], argv)
+                    env = {**os.environ, **user.get("env", {})}
+                os.execvpe(argv[0], argv, env)
             except BaseException as e:  # noqa: BLE001 - report and leave, never return into our code
                 try:
                     os.write(ew, str(getattr(e, "strerror", None) or e).encode()[:500])
@@ -348,6 +367,7 @@ class Capture:
         self._proc_file = None
         self._event_counts: list[int] = []
         self._below: list[int] = []  # processes below the command when a stop signal was passed on
+        self.teardown_error: Exception | None = None  # the first exception a teardown step raised
 
     # --- signals ---------------------------------------------------------------------------
     def _on_signal(self, signum, frame) -> None:
@@ -384,10 +404,11 @@ class Capture:
                            buffer_kb=self.opts.buffer_kb, command=self.opts.command,
                            target_pids=list(self.opts.pids), tree_only=self.opts.tree_only,
                            clock=self.opts.clock, skipped_events=list(skipped))
-        self._install_signals()
+        lock = InstanceLock.acquire()  # held until our instances are gone: no other run takes them for stale
         total_bytes = 0
         ok = False
         try:
+            self._install_signals()
             self.instance = inst = Instance.create(tracefs)
             inst.tracing_on(False)  # a new instance starts on: keep our own set-up out of the buffer
             inst.set_buffer_kb(self.opts.buffer_kb)
@@ -450,12 +471,20 @@ class Capture:
                 if err:
                     raise CommandError(f"cannot run {self.opts.command[0]}: {err}", hint="check the command after '--'")
             self._announce()
-            self._wait(inst, meta)
+            self._wait(inst, meta, cap)
             ok = True
         finally:
-            total_bytes = self._teardown(tracefs, cap, meta)
+            try:
+                total_bytes = self._teardown(tracefs, cap, meta)
+            finally:
+                lock.release()
             if not ok and meta.start_wall is None:
                 shutil.rmtree(cap.root, ignore_errors=True)  # failed before tracing: nothing worth keeping
+        if self.teardown_error is not None:  # the run went well, the clean-up did not (all of it ran)
+            e = self.teardown_error
+            why = e.line() if isinstance(e, FtraceIPCError) else str(e)
+            raise FtraceIPCError(f"cleaning up after the capture failed: {why}",
+                                 hint=f"the capture in {cap.root} is marked incomplete") from e
         events_total = sum(r_ev for r_ev in self._event_counts)
         return CaptureResult(cap.root, meta, events_total, total_bytes, skipped, self.stop_reason or "end")
 
@@ -506,7 +535,7 @@ class Capture:
         else:
             self.report("Tracing… Ctrl-C to end")
 
-    def _wait(self, inst: Instance, meta: CaptureMeta) -> None:
+    def _wait(self, inst: Instance, meta: CaptureMeta, cap: CaptureDir) -> None:
         start = time.monotonic()
         last_status = 0.0
         last_events = 0
@@ -526,7 +555,7 @@ class Capture:
                 events, lost = self._live_counts(inst, meta)
                 rate = (events - last_events) / max(elapsed - last_status, 1e-9)
                 last_events, last_status = events, elapsed
-                written = sum(r.bytes for r in self.readers)
+                written = _bytes_written(cap, meta.cpus)  # the readers report theirs only at the end
                 sys.stderr.write(f"\r{elapsed:7.1f} s  {rate / 1e3:9.1f} k events/s  {written / 2**20:8.1f} MiB"
                                  f"  lost {lost}   ")
                 sys.stderr.flush()
@@ -564,19 +593,26 @@ class Capture:
         return events, lost
 
     def _teardown(self, tracefs: Tracefs, cap: CaptureDir, meta: CaptureMeta) -> int:
-        """Every exit path comes here. Each step is independent: one failing does not skip the rest."""
-        errors: list[str] = []
+        """Every exit path comes here. Every step runs even when an earlier one raised: what a step
+        raised is reported as a warning (the capture is then marked incomplete) and the first such
+        exception is kept in ``self.teardown_error`` (``run`` raises it when nothing else failed)."""
+        errors: list[str] = []  # problems found (a reader that did not finish, ...): warnings
         inst = self.instance
-        if self.child is not None:
-            self.child.close_gate()  # a child still at the gate gets EOF and leaves without running
-        if inst is not None and inst.exists:
+
+        def step(what: str, fn: Callable[[], None]) -> None:
             try:
+                fn()
+            except Exception as e:  # noqa: BLE001 - every later step must still run
+                if self.teardown_error is None:
+                    self.teardown_error = e
+                errors.append(f"{what}: {e.line() if isinstance(e, FtraceIPCError) else e}")
+
+        def tracing_off() -> None:
+            if inst is not None and inst.exists:
                 inst.tracing_on(False)
                 meta.stop_ts = _now_ts(inst, meta.cpus[0]) if meta.cpus else None
-            except OSError as e:
-                errors.append(f"tracing_on: {e}")
-        meta.stop_wall = time.time()
-        if self.child is not None:
+
+        def end_command() -> None:
             if self.child.poll() is None:
                 try:
                     self.child.terminate()
@@ -585,65 +621,77 @@ class Capture:
                     self.child.kill()
                     self.child.wait()
             meta.exit_code = self.child.returncode
-        for r in self.readers:
-            r.stop()
-        for r in self.readers:
-            r.join(timeout=30)
-            if r.is_alive():
-                errors.append(f"CPU{r.cpu} reader did not finish")
-            r.close()
-        counts = []
-        if inst is not None and inst.exists:
-            for cpu in meta.cpus:
-                try:
-                    st = inst.cpu_stats(cpu)
-                    meta.lost[cpu] = CpuLost(overrun=st.overrun, commit_overrun=st.commit_overrun,
-                                             dropped_events=st.dropped_events)
-                    counts.append(st.read_events + st.entries)
-                except OSError as e:
-                    errors.append(f"stats: {e}")
+
+        def join_reader(r: CpuReaderProcess) -> None:
             try:
-                copy_saved(tracefs, inst, cap)
-            except OSError as e:
-                errors.append(f"saved_cmdlines: {e}")
-        self._event_counts = counts
+                r.join(timeout=30)
+                if r.is_alive():
+                    errors.append(f"CPU{r.cpu} reader did not finish")
+            finally:
+                r.close()
+
+        def read_stats() -> None:
+            counts = []
+            if inst is not None and inst.exists:
+                for cpu in meta.cpus:
+                    try:
+                        st = inst.cpu_stats(cpu)
+                        meta.lost[cpu] = CpuLost(overrun=st.overrun, commit_overrun=st.commit_overrun,
+                                                 dropped_events=st.dropped_events)
+                        counts.append(st.read_events + st.entries)
+                    except OSError as e:
+                        errors.append(f"stats: {e}")
+            self._event_counts = counts
+
+        def stop_open_watcher() -> None:
+            w = self.open_watcher
+            try:
+                w.stop()
+                w.join(timeout=5)
+                if w.error is not None:
+                    errors.append(f"open watcher: {w.error}")
+            finally:
+                w.close()
+
+        def stop_proc_watcher() -> None:
+            try:
+                self.watcher.stop()
+                self.watcher.join(timeout=10)
+                self.watcher.end_snapshot()
+            finally:
+                self.watcher.clock.close()  # an open stats file would keep the instance from being removed
+
+        if self.child is not None:
+            step("closing the command's gate", self.child.close_gate)  # at the gate: EOF, it leaves unrun
+        step("tracing off", tracing_off)
+        meta.stop_wall = time.time()
+        if self.child is not None:
+            step("ending the command", end_command)
+        for r in self.readers:
+            step(f"stopping the CPU{r.cpu} reader", r.stop)
+        for r in self.readers:
+            step(f"joining the CPU{r.cpu} reader", lambda r=r: join_reader(r))
+        step("stats", read_stats)
+        if inst is not None and inst.exists:
+            step("saved_cmdlines", lambda: copy_saved(tracefs, inst, cap))
         if meta.start_wall is not None:  # before tracing started there are no pages (nor headers) to scan
             try:
                 _scan_page_flags(cap, meta)
             except Exception as e:  # noqa: BLE001 - the raw pages are kept; the decoder reports them again
                 errors.append(f"scanning pages for lost-event flags: {e}")
         if self.open_watcher is not None:
-            self.open_watcher.stop()
-            self.open_watcher.join(timeout=5)
-            if self.open_watcher.error is not None:
-                errors.append(f"open watcher: {self.open_watcher.error}")
-            self.open_watcher.close()
+            step("open watcher", stop_open_watcher)
         if self.open_instance is not None:
-            try:
-                self.open_instance.destroy()
-            except OSError as e:
-                errors.append(f"removing {self.open_instance.name}: {e}")
+            step(f"removing {self.open_instance.name}", self.open_instance.destroy)
         if self.watcher is not None:
-            self.watcher.stop()
-            self.watcher.join(timeout=10)
-            try:
-                self.watcher.end_snapshot()
-            except Exception as e:  # noqa: BLE001 - a failed snapshot must not block teardown
-                errors.append(f"proc snapshot: {e}")
-            self.watcher.clock.close()  # an open stats file would keep the instance from being removed
+            step("proc snapshot", stop_proc_watcher)
         if self._proc_file is not None:
-            self._proc_file.close()
+            step("proc.jsonl", self._proc_file.close)
         if inst is not None:
-            try:
-                inst.destroy()
-            except FtraceIPCError as e:
-                errors.append(e.line())
-        self._restore_signals()
+            step(f"removing {inst.name}", inst.destroy)
+        step("signal handlers", self._restore_signals)
         meta.complete = not errors
-        try:
-            cap.write_meta(meta)
-        except OSError as e:
-            errors.append(f"meta.json: {e}")
+        step("meta.json", lambda: cap.write_meta(meta))
         for e in errors:
             self.report(f"warning: {e}")
         return sum(r.bytes for r in self.readers)

@@ -7,8 +7,10 @@ Words follow libtracefs: an instance is ``create``d (ours: ``is_new``) or ``atta
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import re
+import stat
 import subprocess
 import time
 from dataclasses import dataclass
@@ -20,6 +22,10 @@ from ftraceipc.errors import TracefsError
 CANDIDATES = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 INSTANCE_PREFIX = "ftraceipc-"
 _OURS = re.compile(r"^ftraceipc-(\d+)(?:-[a-z]+)?$")  # ftraceipc-PID, ftraceipc-PID-open
+# A capture holds an exclusive flock on LOCK_DIR/ftraceipc-PID.lock for its whole life (from before
+# its instances exist until after they are gone): an instance ftraceipc-PID[-open] is stale when that
+# lock can be taken (or, for a run that made no lock file, when PID is gone).
+LOCK_DIR = Path("/run/ftraceipc")
 
 
 def _is_tracefs_dir(path: Path) -> bool:
@@ -88,21 +94,126 @@ class Tracefs:
             return []
 
     def remove_stale_instances(self, report: Callable[[str], None] | None = None) -> list[str]:
-        """Destroy ``ftraceipc-PID`` instances whose process is gone (a killed run). Returns their names."""
-        removed = []
+        """Destroy the ``ftraceipc-PID[-open]`` instances of runs that are over (killed): those whose
+        owner's lock (``InstanceLock``) can be taken, or, without a lock file, whose PID is gone. A
+        live capture holds its lock: its instances are never touched. Returns the names removed."""
+        by_pid: dict[int, list[str]] = {}
         for name in self.instance_names():
             m = _OURS.match(name)
-            if not m:
-                continue
-            pid = int(m.group(1))
-            if pid != os.getpid() and _pid_alive(pid) and _looks_like_us(pid):
-                continue  # a live ftraceipc run owns it
-            inst = Instance(self, name, is_new=True)
-            inst.destroy()
-            removed.append(name)
-            if report:
-                report(f"removed stale tracing instance {name} left by a killed run")
+            if m:
+                by_pid.setdefault(int(m.group(1)), []).append(name)
+        removed = []
+        for pid, names in sorted(by_pid.items()):
+            with InstanceLock.if_stale(pid) as stale:
+                if not stale:
+                    continue
+                for name in names:
+                    Instance(self, name, is_new=True).destroy()
+                    removed.append(name)
+                    if report:
+                        report(f"removed stale tracing instance {name} left by a killed run")
         return removed
+
+
+def _private_lock_dir() -> Path:
+    """LOCK_DIR, made 0700 by root if missing; refused unless it is a directory of root that nobody
+    else may write (a lock another user could make or remove would let them hide a live capture)."""
+    try:
+        os.mkdir(LOCK_DIR, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as e:
+        raise TracefsError(f"cannot make the lock directory {LOCK_DIR}: {e.strerror}",
+                           hint="run as root; /run must be writable") from None
+    st = os.lstat(LOCK_DIR)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o022:
+        raise TracefsError(f"{LOCK_DIR} is not a private directory of root",
+                           hint=f"remove it (ftraceipc makes it again): rm -rf {LOCK_DIR}")
+    return LOCK_DIR
+
+
+class InstanceLock:
+    """The exclusive flock of the capture run by this process, on ``LOCK_DIR/ftraceipc-PID.lock``.
+
+    ``acquire`` before the instances are made, ``release`` after they are gone (the file is removed
+    while still locked). The fd is close-on-exec; the capture's forked workers close it, and a lock
+    is held as long as one process holds the open file, so a killed capture's lock goes with it."""
+
+    def __init__(self, path: Path, fd: int):
+        self.path = path
+        self.fd = fd
+
+    @staticmethod
+    def path_for(pid: int) -> Path:
+        return LOCK_DIR / f"{INSTANCE_PREFIX}{pid}.lock"
+
+    @classmethod
+    def acquire(cls) -> "InstanceLock":
+        path = _private_lock_dir() / f"{INSTANCE_PREFIX}{os.getpid()}.lock"
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # held by another only while it removes a stale file
+                if _same_file(fd, path):
+                    return cls(path, fd)
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)  # a cleaner removed that file meanwhile: make a new one
+
+    def release(self) -> None:
+        if self.fd < 0:
+            return
+        try:
+            if _same_file(self.fd, self.path):
+                os.unlink(self.path)
+        except OSError:
+            pass
+        finally:
+            os.close(self.fd)
+            self.fd = -1
+
+    @classmethod
+    def if_stale(cls, pid: int) -> "_StaleCheck":
+        """A context manager giving True when the run of ``pid`` is over (its lock taken: held until
+        the block ends, then the file is removed), False when it is alive."""
+        return _StaleCheck(pid)
+
+
+class _StaleCheck:
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.lock: InstanceLock | None = None
+
+    def __enter__(self) -> bool:
+        path = InstanceLock.path_for(self.pid)
+        if self.pid == os.getpid():
+            return True  # this process runs no capture yet (it is about to start one)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return not _pid_alive(self.pid)  # a run without a lock file: only a dead PID tells
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False  # held: a live capture
+        self.lock = InstanceLock(path, fd)
+        return True
+
+    def __exit__(self, *exc) -> None:
+        if self.lock is not None:
+            self.lock.release()
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        a, b = os.fstat(fd), os.stat(path, follow_symlinks=False)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 def _filesystem_supported(fs: str) -> bool:
@@ -120,14 +231,6 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-
-
-def _looks_like_us(pid: int) -> bool:
-    try:
-        cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return b"ftraceipc" in cmd or b"pytest" in cmd
 
 
 def _write_all(fd: int, data: bytes) -> None:

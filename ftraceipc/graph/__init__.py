@@ -51,6 +51,11 @@ class GraphError(FtraceIPCError):
         self.query = query
 
 
+# The graph's schema version: raise it whenever what a load writes changes (tables, properties, their
+# meaning). A database stores the version it was built with; an embedded graph of another version is rebuilt.
+SCHEMA_VERSION = 2
+
+
 def default_path(capture: str | os.PathLike) -> Path:
     """Where a capture's embedded graph lives: inside the capture directory."""
     return Path(capture) / DEFAULT_NAME
@@ -101,6 +106,11 @@ def read_query(name_or_path: str | os.PathLike, dialect: str | None = None) -> Q
     except OSError as e:
         raise GraphError(f"cannot read query file {p}: {e.strerror}",
                          hint="give a path to a .cypher file or a name from cypher/") from None
+    return Query(p.name.split(".", 1)[0], text, header_defaults(text, str(p)))
+
+
+def header_defaults(text: str, source: str = "the query") -> dict[str, Any]:
+    """The parameter defaults of a query file's ``//`` header (``//   $name = VALUE   free text``)."""
     defaults = {}
     for line in text.splitlines():
         if not line.startswith("//"):
@@ -110,8 +120,8 @@ def read_query(name_or_path: str | os.PathLike, dialect: str | None = None) -> Q
             try:
                 defaults[m.group(1)] = json.loads(m.group(2))
             except ValueError as e:
-                raise GraphError(f"{p}: the default of ${m.group(1)} is not JSON: {m.group(2)!r}") from e
-    return Query(p.name.split(".", 1)[0], text, defaults)
+                raise GraphError(f"{source}: the default of ${m.group(1)} is not JSON: {m.group(2)!r}") from e
+    return defaults
 
 
 def parameters_used(cypher: str) -> set[str]:
@@ -131,4 +141,4 @@ def __getattr__(name: str):  # the backends import their driver only when asked 
     raise AttributeError(name)
 
 
-__all__ = ["GraphError", "LadybugGraph", "Neo4jGraph", "Query", "default_path", "read_query", "query_path", "parameters_used"]
+__all__ = ["SCHEMA_VERSION", "GraphError", "LadybugGraph", "Neo4jGraph", "Query", "default_path", "read_query", "header_defaults", "query_path", "parameters_used"]

@@ -30,6 +30,9 @@ What differs from the model's tables:
 - WRITES/READS leave out the ``syscalls`` list (it doubles the load time of 1 M edges); episode
   rows (``--episodes``) are not loaded.
 
+A one-row node table ``FtraceipcGraph`` holds the SCHEMA_VERSION (ftraceipc.graph) the graph was
+loaded with; ``schema_is_current`` compares it, and the CLI rebuilds a graph of another version.
+
 The database holds one capture: ``Task.tid`` and ``Resource.rid`` are the primary keys. ``load``
 drops and recreates the tables inside one transaction, so loading the same model again gives the
 same graph, and a failed load leaves the previous graph; loading another capture's model into a
@@ -59,7 +62,7 @@ import pyarrow as pa
 
 import ladybug as lb
 
-from ftraceipc.graph import DEFAULT_NAME, GraphError, Query, parameters_used, read_query
+from ftraceipc.graph import DEFAULT_NAME, SCHEMA_VERSION, GraphError, Query, parameters_used, read_query
 from ftraceipc.model import ipc
 
 # (name, Ladybug type); the first column of a node table is its primary key.
@@ -88,6 +91,9 @@ REL_TABLES: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
     "PEER": ("Resource", "Resource", []),
 }
 _ARROW = {"INT64": pa.int64(), "STRING": pa.string(), "BOOLEAN": pa.bool_(), "STRING[]": pa.list_(pa.string())}
+# One row: the SCHEMA_VERSION the graph was loaded with (not part of the model; not counted).
+META_TABLE = "FtraceipcGraph"
+META_DDL = f"CREATE NODE TABLE IF NOT EXISTS {META_TABLE}(name STRING, schema_version INT64, PRIMARY KEY (name))"
 IDLE_TID = 0
 DIALECT = "ladybug"  # query files NAME.ladybug.cypher are this backend's variants of NAME.cypher
 
@@ -237,9 +243,19 @@ class LadybugGraph:
     def tables(self) -> set[str]:
         return set(self.query("CALL show_tables() RETURN name")["name"])
 
+    def schema_version(self) -> int | None:
+        """The SCHEMA_VERSION the graph was loaded with; None for an empty database or one made before
+        versions were stored."""
+        if META_TABLE.lower() not in {t.lower() for t in self.tables()}:
+            return None
+        df = self.query(f"MATCH (m:{META_TABLE}) RETURN m.schema_version AS v")
+        return int(df["v"].iloc[0]) if len(df) and pd.notna(df["v"].iloc[0]) else None
+
     def schema_is_current(self) -> bool:
-        """True when the database has every node and rel table of this version (an older ftraceipc
-        may have made it without some)."""
+        """True when the database was loaded by this version of the graph schema (SCHEMA_VERSION) and
+        has all its tables; an older (or newer) ftraceipc's graph is not."""
+        if self.schema_version() != SCHEMA_VERSION:
+            return False
         have = {t.lower() for t in self.tables()}
         return all(t.lower() in have for t in [*NODE_TABLES, *REL_TABLES])
 
@@ -254,6 +270,11 @@ class LadybugGraph:
         for name in [*REL_TABLES, *NODE_TABLES]:
             if name.lower() in have:
                 self._execute(f"DROP TABLE {name}")
+
+    def _stamp_version(self, version: int = SCHEMA_VERSION) -> None:
+        """Record the schema version (the table is made outside ``load``'s transaction: Ladybug
+        loses its catalog when a rolled-back transaction dropped or made a table that was written)."""
+        self._execute(f"MERGE (m:{META_TABLE} {{name: 'graph'}}) SET m.schema_version = $v", {"v": version})
 
     def capture_ids(self) -> set[str]:
         """The captures the database holds (normally at most one)."""
@@ -280,11 +301,13 @@ class LadybugGraph:
         tables = _arrow_tables(model)
         timings: dict[str, float] = {"arrow": time.perf_counter() - t0}
         conn = self._c()
+        self._execute(META_DDL)
         self._execute("BEGIN TRANSACTION")
         try:
             t = time.perf_counter()
             self.drop_schema()
             self.create_schema()
+            self._stamp_version()
             timings["schema"] = time.perf_counter() - t
             for name, tbl in tables.items():  # node tables first (dict order)
                 if tbl.num_rows:

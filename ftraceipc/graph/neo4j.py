@@ -37,6 +37,9 @@ Loading (``load``), the fast path for a server shared by several captures (no AP
    by ``writers`` sessions in parallel, each session a contiguous run of start nodes. Every batch
    checks that it created as many relationships as it was given.
 
+A ``(:FtraceipcCapture {capture_id, schema_version})`` node is written when a load completes
+(SCHEMA_VERSION of ftraceipc.graph): ``capture_ids`` lists only the captures loaded completely with
+this schema, so ``analyze --neo4j`` loads one made by another version (or half-loaded) again.
 So loading the same capture again gives the same graph, and parallel WAKES edges (one per waker,
 wakee, via) stay parallel. A load that fails half-way leaves a partial capture that the next load
 of it deletes first: load it again. Measured speeds: BENCHMARKS.md section 5.
@@ -54,7 +57,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ftraceipc.graph import CYPHER_DIR, GraphError, Query, parameters_used, read_query
+from ftraceipc.graph import CYPHER_DIR, SCHEMA_VERSION, GraphError, Query, parameters_used, read_query
 from ftraceipc.model import ipc
 
 NODE_KEYS = {"Task": "tid", "Resource": "rid"}
@@ -63,6 +66,9 @@ REL_ENDS = {"WRITES": ("Task", "Resource"), "READS": ("Task", "Resource"), "BLOC
             "WAKES": ("Task", "Task"), "FLOWS": ("Task", "Task"), "WAITS_FOR": ("Task", "Task"),
             "PEER": ("Resource", "Resource")}
 DEFAULT_USER = "neo4j"
+# One node per capture loaded completely, with the SCHEMA_VERSION it was loaded with (written last by
+# ``load``, removed first by ``delete_capture``): capture_ids() lists only those of this version.
+CAPTURE_LABEL = "FtraceipcCapture"
 SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 
 
@@ -284,14 +290,27 @@ class Neo4jGraph:
             raise self._wrap(e, cypher) from None
 
     def capture_ids(self) -> set[str]:
+        """The captures loaded completely with this graph schema (SCHEMA_VERSION). A capture loaded
+        by another version of ftraceipc, or whose load failed half-way, is not one: load it again."""
+        rows = self._exec(f"MATCH (m:{CAPTURE_LABEL}) WHERE m.schema_version = $v RETURN m.capture_id AS c",
+                          {"v": SCHEMA_VERSION})
+        return {r["c"] for r in rows if r["c"] is not None}
+
+    def stored_capture_ids(self) -> set[str]:
+        """Every capture with nodes in the database, whatever loaded it."""
         rows = self._exec("MATCH (n:Task) RETURN DISTINCT n.capture_id AS c UNION "
                           "MATCH (n:Resource) RETURN DISTINCT n.capture_id AS c")
         return {r["c"] for r in rows if r["c"] is not None}
+
+    def _stamp(self, capture_id: str, version: int = SCHEMA_VERSION) -> None:
+        self._exec(f"MERGE (m:{CAPTURE_LABEL} {{capture_id: $cid}}) SET m.schema_version = $v",
+                   {"cid": capture_id, "v": version})
 
     def delete_capture(self, capture_id: str, batch: int = 10000) -> None:
         """Delete one capture's relationships, then its nodes (one transaction per ``batch`` rows).
         Every relationship starts at a node of its capture, so walking out of them finds them all."""
         b = int(batch)
+        self._exec(f"MATCH (m:{CAPTURE_LABEL} {{capture_id: $cid}}) DELETE m", {"cid": capture_id})
         for label in NODE_KEYS:
             self._exec(f"MATCH (n:{label} {{capture_id: $cid}})-[e]->() "
                        f"CALL (e) {{ DELETE e }} IN TRANSACTIONS OF {b} ROWS", {"cid": capture_id})
@@ -391,6 +410,7 @@ class Neo4jGraph:
                 cols[c] = _column(sorted_tbl.column(c))
             self._write_batches(_rel_cypher(name, props), cols, tbl.num_rows, cid, batch, writers=self.writers)
             timings[name] = time.perf_counter() - t
+        self._stamp(cid)  # complete: last
         timings["total"] = time.perf_counter() - t0
         self.load_timings = timings
         return {name: tbl.num_rows for name, tbl in tables.items()}

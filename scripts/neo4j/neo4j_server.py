@@ -6,7 +6,7 @@ with Maven (``org.neo4j:neo4j`` holds ``org.neo4j.server.CommunityEntryPoint`` a
 copied into a cache directory once, and run directly with ``java -cp 'lib/*'``.
 
     neo4j_server.py provision [--cache DIR]            # idempotent; a warm run only checks the files
-    neo4j_server.py start --dir D --bolt-port P --http-port P2 --password PW
+    NEO4J_PASSWORD=PW neo4j_server.py start --dir D --bolt-port P --http-port P2   # or --password-file F
     neo4j_server.py status [--dir D]
     neo4j_server.py stop --dir D
 
@@ -318,6 +318,54 @@ def _set_pdeathsig() -> None:  # runs in the child between fork and exec
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+def _argfile_quote(arg: str) -> str:
+    """One argument of a java launcher @argfile: double-quoted, backslash and quote escaped."""
+    if any(c in arg for c in "\n\r\0"):
+        raise Neo4jError("the password must not contain a line break or a NUL character")
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _set_initial_password(java: str, cp: str, password: str, env: dict, rundir: Path) -> None:
+    """``neo4j-admin dbms set-initial-password`` without the password on any command line.
+
+    The admin tool (5.26) takes the password only as an argument. It goes into a java launcher
+    @argfile (mode 0600, in the server's run directory, deleted right after): the launcher reads the
+    main class and its arguments from it in-process, so /proc/PID/cmdline shows ``java ... @FILE``
+    only; ``-XX:-UsePerfData`` keeps the JVM from writing its command (with the arguments) to
+    /tmp/hsperfdata_USER. What the tool prints is shown with the password masked."""
+    rundir.mkdir(parents=True, exist_ok=True)
+    argfile = rundir / f".set-initial-password.{os.getpid()}.args"
+    fd = os.open(argfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(" ".join(_argfile_quote(a) for a in (ADMIN_TOOL, "dbms", "set-initial-password", password))
+                    + "\n")
+        r = subprocess.run([java, "-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData", "-cp", cp,
+                            f"@{argfile}"], env=env, capture_output=True, text=True, timeout=120)
+    finally:
+        with contextlib.suppress(OSError):
+            argfile.unlink()
+    if r.returncode != 0:
+        out = (r.stdout + r.stderr).replace(password, "***")
+        raise Neo4jError(f"set-initial-password failed (exit {r.returncode}):\n{out}")
+
+
+def read_password_file(path: Path) -> str:
+    """The password in ``path`` (its first line). The file must not be readable by group or others."""
+    try:
+        st = path.stat()
+        text = path.read_text()
+    except OSError as e:
+        raise Neo4jError(f"cannot read the password file {path}: {e.strerror or e}") from None
+    if st.st_mode & 0o077:
+        raise Neo4jError(f"the password file {path} may be read by others (mode {st.st_mode & 0o777:04o}); "
+                         f"chmod 600 {path}")
+    lines = text.splitlines()
+    if not lines or not lines[0]:
+        raise Neo4jError(f"the password file {path} is empty")
+    return lines[0]
+
+
 class Neo4jServer:
     """A Neo4j server process under ``home``; a context manager that stops it on exit."""
 
@@ -425,12 +473,7 @@ class Neo4jServer:
         cp = f"{lib}/*"
         if not (home / "data" / "databases" / "system").exists():
             # Only effective before the first start: the system database takes it from auth.ini.
-            r = subprocess.run([java, "-Xmx256m", "-XX:TieredStopAtLevel=1", "-cp", cp, ADMIN_TOOL,
-                                "dbms", "set-initial-password", password],
-                               env=env, capture_output=True, text=True, timeout=120)
-            if r.returncode != 0:
-                raise Neo4jError(f"set-initial-password failed (exit {r.returncode}):\n"
-                                 f"{r.stdout}{r.stderr}")
+            _set_initial_password(java, cp, password, env, home / "run")
         cmd = [java, f"-Xms{heap}", f"-Xmx{heap}", *JVM_OPTIONS, *jvm_options, "-cp", cp, ENTRY_POINT,
                f"--home-dir={home}", f"--config-dir={home / 'conf'}", "--console-mode"]
         t0 = time.monotonic()
@@ -540,6 +583,14 @@ class _PortTaken(Neo4jError):
 # ---------------------------------------------------------------- CLI
 
 
+class _RefusePassword(argparse.Action):
+    """``--password`` is refused without echoing its value: any user can read a command line."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error("--password is not taken on the command line (other users can read it in /proc); "
+                     "set $NEO4J_PASSWORD or give --password-file FILE (mode 0600)")
+
+
 def _cmd_provision(a) -> int:
     t0 = time.monotonic()
     provision(a.cache, a.version, keep_repo=a.keep_repo)
@@ -606,8 +657,10 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("--dir", type=Path, required=True, help="server home (conf, data, logs, run)")
     sp.add_argument("--bolt-port", type=int, required=True)
     sp.add_argument("--http-port", type=int, required=True)
-    sp.add_argument("--password", default=os.environ.get("NEO4J_PASSWORD"),
-                    help="password of user neo4j (default $NEO4J_PASSWORD)")
+    sp.add_argument("--password-file", type=Path, default=None, metavar="FILE",
+                    help="file (mode 0600) whose first line is the password of user neo4j "
+                         "(default: $NEO4J_PASSWORD)")
+    sp.add_argument("--password", nargs="?", action=_RefusePassword, help=argparse.SUPPRESS)
     sp.add_argument("--heap", default="512m")
     sp.add_argument("--pagecache", default="128m")
     sp.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for Bolt")
@@ -628,9 +681,11 @@ def main(argv: list[str] | None = None) -> int:
     sp.set_defaults(fn=_cmd_status)
 
     a = p.parse_args(argv)
-    if a.cmd == "start" and not a.password:
-        p.error("start needs --password (or $NEO4J_PASSWORD)")
     try:
+        if a.cmd == "start":
+            a.password = read_password_file(a.password_file) if a.password_file else os.environ.get("NEO4J_PASSWORD")
+            if not a.password:
+                p.error("start needs the password in $NEO4J_PASSWORD or in --password-file FILE")
         return a.fn(a)
     except Neo4jError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -3,8 +3,9 @@ tracing instances it makes.
 
 Every process started here is recorded in ``SPAWNED`` (pid → Popen), and a test may add a pid
 it learnt (a grandchild) to ``OWN_PIDS``. The leak check in ``conftest.py`` counts a new instance
-``ftraceipc-<pid>`` as a leak when ``pid`` is one of those, a descendant of this pytest process, or
-dead (then nobody is left to remove it). A live run of someone else on the machine is left alone.
+``ftraceipc-<pid>[-open]`` as a leak when ``pid`` is one of those, a descendant of this pytest process,
+or its run is over (its lock free, or no lock and ``pid`` dead: nobody is left to remove it). A live
+run of someone else on the machine is left alone.
 """
 
 from __future__ import annotations
@@ -184,17 +185,23 @@ def is_descendant(pid: int, ancestor: int | None = None) -> bool:
 
 
 def instance_is_ours(name: str) -> bool:
-    """An instance this test run must not leave: ``ftraceipc-<pid>`` of a process we started (or its
-    descendant) or of a process that is gone (nobody is left to remove it), or one carrying this
-    pytest process's pid (the decoder tests' instances). A live run of someone else is not ours."""
+    """An instance this test run must not leave: ``ftraceipc-<pid>[-open]`` of a process we started
+    (or its descendant) or of a run that is over by ftraceipc's own rule (its lock can be taken, or
+    without a lock file its pid is gone: ``tracefs.InstanceLock.if_stale``; nobody is left to remove
+    it), or one carrying this pytest process's pid (the decoder tests' instances). A live run of
+    someone else is not ours."""
+    from ftraceipc.capture.tracefs import InstanceLock
+
     nums = [int(x) for x in re.findall(r"\d+", name)]
     if os.getpid() in nums:
         return True
-    m = re.fullmatch(r"ftraceipc-(\d+)", name)
-    if not m:
+    pid = owner_pid(name)
+    if pid is None:
         return False
-    pid = int(m.group(1))
-    return pid in SPAWNED or pid in OWN_PIDS or is_descendant(pid) or not pid_alive(pid)
+    if pid in SPAWNED or pid in OWN_PIDS or is_descendant(pid):
+        return True
+    with InstanceLock.if_stale(pid) as stale:
+        return stale
 
 
 def remove_instance(name: str) -> None:
@@ -222,7 +229,7 @@ def remove_instance(name: str) -> None:
 
 
 def owner_pid(name: str) -> int | None:
-    m = re.fullmatch(r"ftraceipc-(\d+)", name)
+    m = re.fullmatch(r"ftraceipc-(\d+)(?:-[a-z]+)?", name)  # as ftraceipc.capture.tracefs names them
     return int(m.group(1)) if m else None
 
 

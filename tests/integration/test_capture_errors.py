@@ -187,3 +187,45 @@ def test_help_has_examples(command):
     assert r.returncode == 0, r.stderr
     assert "Examples" in r.stdout
     assert f"ftraceipc {command}" in r.stdout
+
+
+# --- teardown -------------------------------------------------------------------------------------------
+NAPPER = r"""
+import os, time
+print(os.getpid(), flush=True)
+time.sleep(3)
+"""
+
+
+@needs_tracefs
+def test_every_teardown_step_runs_when_one_raises(tmp_path, untouched):
+    """The test holds a file of the capture's second instance (ftraceipc-PID-open) open, so removing
+    it fails for real (EBUSY, "stays busy"). The steps after it still run: the main instance is
+    removed, the command ended, meta.json written (incomplete), kptr_restrict is what it was; the
+    user gets one error line naming the step and a non-zero exit."""
+    kptr = Path("/proc/sys/kernel/kptr_restrict")
+    kptr_before = kptr.read_text()
+    out = tmp_path / "held.ftipc"
+    p = cc.popen(cc.ftraceipc_argv("capture", "-o", out, "-e", "default", "--buffer-kb", "256", "--no-model",
+                                   "--", sys.executable, "-c", NAPPER))
+    held = None
+    try:
+        cc.wait_for_stderr(p, "Ctrl-C to end", timeout=60)
+        open_instance = cc.INSTANCES / f"ftraceipc-{p.pid}-open"
+        held = os.open(open_instance / "trace", os.O_RDONLY)
+        rc, stdout, stderr, _ = cc.finish(p, timeout=120)
+    finally:
+        if held is not None:
+            os.close(held)
+        cc.remove_instance(f"ftraceipc-{p.pid}-open")
+        cc.stop(p)
+    assert rc != 0 and "Traceback" not in stderr, stderr
+    errors = [ln for ln in stderr.splitlines() if ln.startswith("ftraceipc: error: ")]
+    assert len(errors) == 1 and "cleaning up after the capture failed" in errors[0], stderr
+    assert f"ftraceipc-{p.pid}-open" in errors[0] and "stays busy" in errors[0], errors[0]
+    assert f"ftraceipc-{p.pid}" not in cc.instance_names(), "the main instance was left behind"
+    command = int(stdout.split()[0])
+    assert not cc.pid_alive(command), "the traced command outlived the capture"
+    meta = cc.read_meta(out)
+    assert meta["complete"] is False and meta["exit_code"] == 0 and meta["stop_wall"]
+    assert kptr.read_text() == kptr_before

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -291,6 +292,95 @@ exit $rc
     cc.info_json(out)
 
 
+RUNNER = r"""
+import os, sys
+from pathlib import Path
+from ftraceipc.capture.capture import Capture, CaptureOptions
+Path(sys.argv[2]).write_text(str(os.getpid()))
+Capture(CaptureOptions(output=Path(sys.argv[1]), duration=120, events=sys.argv[3].split(","), buffer_kb=256,
+                       status=False), report=lambda m: None).run()
+"""
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if not cc.pid_alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_live_capture_of_another_process_keeps_its_instance(tmp_path):
+    """A capture run by a detached process (setsid -f: not a child of this test, and nothing in its
+    command line says ftraceipc or pytest) is alive: the next capture must leave its instance on."""
+    scratch = Path(tempfile.mkdtemp(prefix="tr-", dir="/tmp"))
+    (scratch / "runner.py").write_text(RUNNER)
+    pidfile = scratch / "pid"
+    subprocess.run(["setsid", "-f", sys.executable, str(scratch / "runner.py"), str(scratch / "live.cap"),
+                    str(pidfile), cc.SMALL_EVENTS.replace("syscalls:sys_enter_write,", "")],
+                   env=cc.env(), cwd="/tmp", check=True, stdin=subprocess.DEVNULL,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pid = None
+    try:
+        end = time.monotonic() + 30
+        while time.monotonic() < end and not (pidfile.exists() and pidfile.read_text()):
+            time.sleep(0.05)
+        pid = int(pidfile.read_text())
+        cc.OWN_PIDS.add(pid)
+        live = f"ftraceipc-{pid}"
+        while time.monotonic() < end and not (live in cc.instance_names()
+                                              and (cc.INSTANCES / live / "tracing_on").read_text().strip() == "1"):
+            time.sleep(0.05)
+        assert not cc.is_descendant(pid)
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        assert b"ftraceipc" not in cmdline and b"pytest" not in cmdline, cmdline
+        assert (cc.INSTANCES / live / "tracing_on").read_text().strip() == "1"
+
+        r = cc.cli("capture", "--duration", "0.5", "-o", tmp_path / "next.ftipc", "-e", cc.SMALL_EVENTS,
+                   "--buffer-kb", "1024", "--no-model")
+        assert r.returncode == 0, r.stderr
+        assert "removed stale" not in r.stderr, r.stderr
+        assert live in cc.instance_names(), "a live capture's instance was removed"
+        assert (cc.INSTANCES / live / "tracing_on").read_text().strip() == "1"
+        os.kill(pid, signal.SIGTERM)  # it ends as a capture does: its instance goes with it
+        assert _wait_gone(pid, 30)
+        assert live not in cc.instance_names()
+        assert (scratch / "live.cap" / "meta.json").exists()
+    finally:
+        if pid is not None and cc.pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            _wait_gone(pid, 10)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def test_stale_instance_is_judged_by_its_lock_not_by_the_owners_command_line(tmp_path):
+    """An instance whose lock file is there but held by nobody is stale, even though a live process
+    with "pytest" in its command line has its PID (the PID was reused): the next capture removes it."""
+    from ftraceipc.capture.tracefs import InstanceLock
+
+    p = cc.popen(["bash", "-c", "exec -a pytest-lookalike sleep 60"])
+    name = f"ftraceipc-{p.pid}"
+    lock = InstanceLock.path_for(p.pid)
+    try:
+        end = time.monotonic() + 10
+        while b"pytest" not in Path(f"/proc/{p.pid}/cmdline").read_bytes() and time.monotonic() < end:
+            time.sleep(0.02)
+        os.mkdir(cc.INSTANCES / name)
+        lock.parent.mkdir(mode=0o700, exist_ok=True)
+        lock.write_text("")  # as a killed capture leaves it: nobody holds it
+        r = cc.cli("capture", "--duration", "0.5", "-o", tmp_path / "next.ftipc", "-e", cc.SMALL_EVENTS,
+                   "--buffer-kb", "1024", "--no-model")
+        assert r.returncode == 0, r.stderr
+        assert f"removed stale tracing instance {name}" in r.stderr
+        assert name not in cc.instance_names()
+        assert not lock.exists()
+    finally:
+        cc.stop(p)
+        cc.remove_instance(name)
+        lock.unlink(missing_ok=True)
+
+
 def test_command_runs_as_the_sudo_invoking_user(tmp_path):
     shared = Path(tempfile.mkdtemp(prefix="ftraceipc-sudo-", dir="/tmp"))
     try:
@@ -305,6 +395,70 @@ def test_command_runs_as_the_sudo_invoking_user(tmp_path):
         cc.assert_complete(out)  # the capture itself is still written by root
     finally:
         shutil.rmtree(shared, ignore_errors=True)
+
+
+def test_command_gets_the_sudo_invoking_users_environment(tmp_path):
+    import pwd
+
+    me = pwd.getpwuid(os.getuid())
+    user = next((p for p in pwd.getpwall() if p.pw_uid != 0 and p.pw_dir != me.pw_dir and p.pw_shell != me.pw_shell),
+                None) or pwd.getpwnam("nobody")
+    out = tmp_path / "sudo-env.ftipc"
+    r = cc.cli("capture", "-o", out, "-e", cc.SMALL_EVENTS, "--buffer-kb", "1024", "--no-model", "--",
+               "env", env_extra={"SUDO_UID": str(user.pw_uid), "SUDO_GID": str(user.pw_gid),
+                                 "SUDO_USER": user.pw_name, "HOME": me.pw_dir, "USER": me.pw_name,
+                                 "LOGNAME": me.pw_name, "SHELL": me.pw_shell, "FTIPC_KEPT": "yes"})
+    assert r.returncode == 0, r.stderr
+    got = dict(ln.split("=", 1) for ln in r.stdout.splitlines() if "=" in ln)
+    assert (got["HOME"], got["USER"], got["LOGNAME"], got["SHELL"]) == (
+        user.pw_dir, user.pw_name, user.pw_name, user.pw_shell or "/bin/sh")
+    assert got["FTIPC_KEPT"] == "yes" and got["SUDO_USER"] == user.pw_name  # the rest is passed on as is
+    cc.assert_complete(out)
+
+
+WRITER = r"""
+import os, time
+r, w = os.pipe()
+end = time.monotonic() + 3
+while time.monotonic() < end:
+    for _ in range(200):
+        os.write(w, b"x" * 64)
+        os.read(r, 64)
+"""
+
+
+def test_live_status_line_shows_the_bytes_written_so_far(tmp_path):
+    import pty
+    import re
+
+    out = tmp_path / "status.ftipc"
+    master, slave = pty.openpty()
+    p = subprocess.Popen(cc.ftraceipc_argv("capture", "-o", out, "-e", cc.SMALL_EVENTS, "--buffer-kb", "256",
+                                           "--no-model", "--", sys.executable, "-c", WRITER),
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave, cwd="/tmp", env=cc.env())
+    cc.SPAWNED[p.pid] = p
+    os.close(slave)
+    seen = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the capture ended and closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        assert p.wait(timeout=120) == 0, seen.decode(errors="replace")
+    finally:
+        os.close(master)
+        cc.stop(p)
+    text = seen.decode(errors="replace")
+    mib = [float(m) for m in re.findall(r"k events/s\s+([0-9.]+) MiB", text)]
+    assert len(mib) >= 3, text
+    assert max(mib) > 0 and mib == sorted(mib), mib  # grows with what the readers moved
+    written = sum(f.stat().st_size for f in (out / "cpu").glob("cpu*.raw"))
+    assert max(mib) <= written / 2**20 + 0.05
+    cc.assert_complete(out)
 
 
 OPENER = r"""

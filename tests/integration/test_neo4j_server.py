@@ -7,10 +7,12 @@ when the jars are not cached and Maven Central cannot be reached. Any other fail
 
 from __future__ import annotations
 
+import os
 import secrets
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import neo4j
@@ -20,12 +22,47 @@ from neo4j.exceptions import AuthError
 from neo4j_setup import SCRIPT, ensure_jars, ns  # noqa: E402
 
 
+class CmdlineScan(threading.Thread):
+    """Reads every /proc/*/cmdline over and over until stopped: the command lines holding ``secret``,
+    and those of the password tool (``AdminTool`` or its @argfile) seen while it ran."""
+
+    def __init__(self, secret: str):
+        super().__init__(daemon=True)
+        self.secret = secret.encode()
+        self.hits: set[bytes] = set()
+        self.admin: set[bytes] = set()
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            for d in os.listdir("/proc"):
+                if not d.isdigit() or int(d) == os.getpid():
+                    continue
+                try:
+                    with open(f"/proc/{d}/cmdline", "rb") as f:
+                        cmd = f.read()
+                except OSError:
+                    continue
+                if self.secret in cmd:
+                    self.hits.add(cmd)
+                if b"AdminTool" in cmd or b".set-initial-password." in cmd:
+                    self.admin.add(cmd)
+            time.sleep(0.005)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     ensure_jars()
-    password = "pw-" + secrets.token_hex(8)
-    s = ns.Neo4jServer.start(tmp_path_factory.mktemp("neo4j"), password=password,
-                             jvm_options=["-XX:TieredStopAtLevel=1"])  # faster start; tests only
+    password = "pw-" + secrets.token_hex(8) + '"\\ x'  # quotes, backslashes and spaces survive
+    scan = CmdlineScan(password)
+    scan.start()
+    try:
+        s = ns.Neo4jServer.start(tmp_path_factory.mktemp("neo4j"), password=password,
+                                 jvm_options=["-XX:TieredStopAtLevel=1"])  # faster start; tests only
+    finally:
+        scan.done.set()
+        scan.join()
+    s.cmdline_scan = scan
     try:
         yield s
     finally:
@@ -76,3 +113,34 @@ def test_cli_status_and_warm_provision(server):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "already provisioned" in r.stdout
     assert time.monotonic() - t0 < 10
+
+
+def test_the_password_is_on_no_command_line_while_the_server_starts(server):
+    scan = server.cmdline_scan
+    assert scan.admin, "the scan never saw the password tool run (first start of a fresh directory)"
+    assert scan.hits == set()
+    assert not list((server.home / "run").glob(".set-initial-password.*"))  # the argfile is gone
+    with server.driver() as d:  # and the password was set
+        d.verify_connectivity()
+
+
+def test_cli_refuses_a_password_on_the_command_line(tmp_path):
+    r = subprocess.run([sys.executable, str(SCRIPT), "start", "--dir", str(tmp_path), "--bolt-port", "1",
+                        "--http-port", "2", "--password", "cli-secret-pw"], capture_output=True, text=True,
+                       timeout=60, env={k: v for k, v in os.environ.items() if k != "NEO4J_PASSWORD"})
+    assert r.returncode == 2
+    assert "--password is not taken on the command line" in r.stderr
+    assert "cli-secret-pw" not in r.stdout + r.stderr
+    assert not (tmp_path / "conf").exists()
+
+
+def test_cli_password_file_must_be_private(tmp_path):
+    pw = tmp_path / "pw"
+    pw.write_text("file-secret-pw\n")
+    pw.chmod(0o644)
+    r = subprocess.run([sys.executable, str(SCRIPT), "start", "--dir", str(tmp_path / "d"), "--bolt-port", "1",
+                        "--http-port", "2", "--password-file", str(pw)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    assert f"chmod 600 {pw}" in r.stderr and "file-secret-pw" not in r.stdout + r.stderr
+    pw.chmod(0o600)
+    assert ns.read_password_file(pw) == "file-secret-pw"

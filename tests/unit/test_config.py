@@ -187,3 +187,25 @@ def test_warning_goes_to_stderr(tmp_path, capsys):
 def test_other_tables_are_ignored(tmp_path):
     path = write(tmp_path / "c.toml", '[other]\nx = 1\n[neo4j]\nuser = "u"\n')
     assert neo4j_settings(env={"FTRACEIPC_CONFIG": str(path)}).user == "u"
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("bolt://neo4j:s3cret@127.0.0.1:1", "bolt://neo4j:***@127.0.0.1:1"),
+    ("cannot reach Neo4j at neo4j+s://ipc:p@ss:w@db:7687/x; is it running?",
+     "cannot reach Neo4j at neo4j+s://ipc:***@db:7687/x; is it running?"),
+    ("--neo4j 'neo4j:s3cret@db:7687' is not a URI", "--neo4j 'neo4j:s3cret@db:7687' is not a URI"),
+    ("neo4j:s3cret@db:7687", "neo4j:***@db:7687"),  # a whole value without a scheme
+    ("bolt://db:7687 and bolt://u@db:1", "bolt://db:7687 and bolt://u@db:1"),  # nothing to hide
+])
+def test_redact_uri_hides_every_password(text, shown):
+    assert config.redact_uri(text) == shown
+
+
+def test_credentials_in_the_uri_are_taken_out_of_it(tmp_path):
+    s = neo4j_settings("bolt://ipc:s3%40cret@db:7687", env={"NEO4J_PASSWORD": "env"}, path=full(tmp_path))
+    assert (s.uri, s.user, s.password) == ("bolt://db:7687", "ipc", "s3@cret")
+    assert s.source["password"] == "uri" and "s3" not in str(s) + repr(s)
+    s = neo4j_settings("bolt://ipc:s3cret@db:7687", user="arg", password="argpw", path=full(tmp_path))
+    assert (s.uri, s.user, s.password) == ("bolt://db:7687", "arg", "argpw")  # explicit arguments win
+    s = neo4j_settings(env={"NEO4J_URI": "neo4j://u:pw-env@db:1"}, path=full(tmp_path))
+    assert (s.uri, s.user, s.password) == ("neo4j://db:1", "u", "pw-env")

@@ -120,8 +120,22 @@ def test_writers_must_be_positive():
         backend.Neo4jGraph("bolt://h:7687", "neo4j", "pw-123456", writers=0)
 
 
-def test_cli_params():
-    assert _params(["a=1", "b=2.5", "c=x", "$d=-3", "e=", "f=a=b"]) == {
-        "a": 1, "b": 2.5, "c": "x", "d": -3, "e": "", "f": "a=b"}
+def test_cli_params_are_strings_unless_a_type_is_asked_for():
+    assert _params(["a=1", "b=2.5", "c=x", "$d=-3", "e=", "f=a=b", "cid=12345e678901", "g=nan"]) == {
+        "a": "1", "b": "2.5", "c": "x", "d": "-3", "e": "", "f": "a=b", "cid": "12345e678901", "g": "nan"}
+    assert _params(["a:int=1", "b:float=2.5", "c:str=7", "d:bool=true", "e:bool=False", "f:json=[1, \"x\"]",
+                    "$g:int=-3"]) == {"a": 1, "b": 2.5, "c": "7", "d": True, "e": False, "f": [1, "x"], "g": -3}
     with pytest.raises(CommandError):
         _params(["novalue"])
+    for bad in ("a:int=1.5", "a:int=x", "a:float=x", "a:bool=yes", "a:json={", "a:long=1"):
+        with pytest.raises(CommandError, match="--param .?a"):
+            _params([bad])
+
+
+def test_cli_params_of_a_query_file_take_the_header_defaults_type():
+    defaults = {"limit": 20, "min_ns": 0.5, "capture_id": "", "all": False}
+    assert _params(["limit=5", "min_ns=2", "capture_id=12345e678901", "all=true", "other=3"], defaults) == {
+        "limit": 5, "min_ns": 2.0, "capture_id": "12345e678901", "all": True, "other": "3"}
+    assert _params(["limit:str=5"], defaults) == {"limit": "5"}  # an explicit type wins
+    with pytest.raises(CommandError, match="--param limit: 'five' is not an int"):
+        _params(["limit=five"], defaults)
