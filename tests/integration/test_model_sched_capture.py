@@ -74,14 +74,16 @@ def test_socketpair_pingpong_blocks_and_wakes_each_way(tmp_path):
     for tid, res, op in ((ping, ping_rid, "recvfrom"), (pong, pong_rid, "read")):
         b = blocked[(tid, res)]
         assert b.ops == [op]
-        # each round trip the receiver waits for the answer (on two CPUs it may still be running)
-        assert 0.5 * rounds <= b.episodes <= 1.5 * rounds, b
+        # each round trip the receiver waits for the answer (on two CPUs it may still be running);
+        # it may sleep twice: the peer reading our message frees its memory, and the socket's
+        # write-space wakeup (unix_write_space) also wakes a recv() sleeping on the same wait queue
+        assert 0.5 * rounds <= b.episodes <= 2 * rounds, b
         assert 0 < b.max_ns <= b.blocked_ns
     wakes = {(row.waker, row.wakee, row.via): row for row in r["wakes"].itertuples()}
     # the waker names the resource the wakee waited on: its own end of the socketpair
     for waker, wakee, via in ((ping, pong, pong_rid), (pong, ping, ping_rid)):
         w = wakes[(waker, wakee, via)]
-        assert 0.5 * rounds <= w.wakeups <= 1.5 * rounds, w
+        assert 0.5 * rounds <= w.wakeups <= 2 * rounds, w  # the write-space wakeup too (above)
         assert 0 <= w.max_wake_to_run_ns and w.wake_to_run_ns / w.wakeups < 10_000_000
     assert (pong, ping, pong_rid) not in wakes and (ping, pong, ping_rid) not in wakes
 
