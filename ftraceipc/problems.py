@@ -139,18 +139,20 @@ def collect(meta: CaptureMeta, stats: DecodeStats | None, gaps: Iterable[Gap],
         written = meta.cpu_bytes.get(cpu)
         cut = written - st.file_bytes if written is not None and written > st.file_bytes else 0
         if st.truncated_bytes or cut:
-            pages = (cut + ps - 1) // ps if cut else 1
-            est = max(1, round(pages * rate)) if rate else None
-            where = ("ends inside a page" if st.truncated_bytes else
-                     f"has {st.file_bytes:,} of the {written:,} bytes written")
-            if st.truncated_bytes and cut:
+            where = "ends inside a page" if st.truncated_bytes else "is shorter than written"
+            if written is not None:
                 where += f" ({st.file_bytes:,} of the {written:,} bytes written)"
+            if cut:
+                est = round((cut + ps - 1) // ps * rate) if rate else None
+                what = f"about {est:,} events are missing" if est else "events are missing"
+            else:  # no record of the size written (older capture): only the partial page is known lost
+                est = round(rate) if rate else None
+                what = (f"events are missing (at least the ~{est:,} of the partial page; how many more is unknown)"
+                        if est else "events are missing")
             out.append(Problem(ProblemKind.CAPTURE_INCOMPLETE,
-                               f"cpu{cpu} raw file {where}: the capture is incomplete, "
-                               + (f"about {est:,} events" if est and cut else "events" if not est else f"{est:,} events")
-                               + (" are missing" if cut else " may be missing"),
+                               f"cpu{cpu} raw file {where}: the capture is incomplete, {what}",
                                "the file was cut after the capture (disk full, an interrupted copy?); recapture",
-                               cpu=cpu, count=est, path=path))
+                               cpu=cpu, count=est or None, path=path))
     if not meta.complete:
         out.append(Problem(ProblemKind.CAPTURE_INCOMPLETE,
                            "the capture did not end cleanly (meta.json says complete=false): its end may be missing",

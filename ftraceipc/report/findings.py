@@ -62,7 +62,7 @@ def write_text(a: Analysis, out: TextIO, *, cypher: bool = True, top: int = 3) -
     n = len(a.findings)
     total = sum(f.lost_ns for f in a.findings)
     out.write(f"ftraceipc analyze {a.capture} (capture {a.capture_id}, {a.backend}): "
-              f"{len(a.ran)} detectors in {a.seconds:.1f} s, "
+              f"{len(a.ran)} detector{'s' if len(a.ran) != 1 else ''} in {a.seconds:.1f} s, "
               f"{n} finding{'s' if n != 1 else ''} for {a.scope}")
     if a.hidden:
         out.write(f"; {a.hidden} more elsewhere on the machine (--all-tasks shows them)")
@@ -79,7 +79,9 @@ def write_text(a: Analysis, out: TextIO, *, cypher: bool = True, top: int = 3) -
                       f"{len(a.not_run)} could not run (see 'not run' above), so this capture cannot say "
                       "whether those patterns happened.\n")
         else:
-            out.write("\nNo inefficient interaction found: no detector fired above its thresholds.\n")
+            out.write("\nNo inefficient interaction found: no detector fired above its thresholds"
+                      + (" in what the capture holds (it is missing data: see the warnings).\n" if a.warnings
+                         else ".\n"))
         return
     out.write(f"Time lost, as the detectors count it: {human_ns(total)} (findings overlap: do not add them up)\n")
     shown: dict[str, int] = {}
