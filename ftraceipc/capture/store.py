@@ -147,7 +147,7 @@ class CaptureDir:
     def read_text(self, rel: str) -> str:
         p = self.tracefs_dir / rel
         try:
-            return p.read_text()
+            return p.read_text(errors="replace")  # damaged bytes fail the parse, with the file named
         except OSError as e:
             raise CaptureFormatError(f"capture lacks {rel}: {e.strerror}", path=str(p)) from None
 
@@ -171,7 +171,7 @@ class CaptureDir:
         for path in paths:
             if not path.exists():
                 continue
-            with open(path) as f:
+            with open(path, errors="replace") as f:
                 for line in f:
                     line = line.strip()
                     if line:

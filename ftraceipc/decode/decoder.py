@@ -18,6 +18,7 @@ type is fetched as 4-byte words and viewed through the format's structured dtype
 from __future__ import annotations
 
 import enum
+import functools
 import os
 from collections import deque
 from dataclasses import dataclass, field
@@ -474,7 +475,7 @@ class Decoder:
         for full, path in self.capture.format_files().items():
             system = full.split(":", 1)[0]
             try:
-                fmt = parse_format(path.read_text(), system)
+                fmt = _parse_format_cached(path.read_text(errors="replace"), system)
             except (OSError, CaptureFormatError) as e:
                 self._warn(WarningKind.BAD_FORMAT, str(e), str(path))
                 continue
@@ -694,6 +695,14 @@ class Decoder:
             else:
                 cols[f.name] = np.ascontiguousarray(rec[f.name])
         return cols
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_format_cached(text: str, system: str) -> EventFormat:
+    """parse_format, once per distinct text: every command that decodes a capture twice (problems,
+    then the model), and every capture of one kernel, share the same ~130 format files. The formats
+    are never changed after parsing."""
+    return parse_format(text, system)
 
 
 def _round4(n: int) -> int:

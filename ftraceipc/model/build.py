@@ -84,7 +84,11 @@ class _Snapshots:
         """Apply every record written at or before ``ts`` (None: all that are left)."""
         while self._next is not None and (ts is None or self._next[0] <= ts):
             t, rec, t0 = self._next
-            self._fdm.snapshot(rec, t, t0)
+            try:
+                self._fdm.snapshot(rec, t, t0)
+            except (KeyError, TypeError, ValueError, AttributeError) as e:
+                raise CaptureFormatError(f"a /proc snapshot record is malformed ({type(e).__name__}: {e}): "
+                                         f"{str(rec)[:120]}", hint="proc.jsonl or opens.jsonl is damaged") from None
             self._next = next(self._it, None)
         self.next_ts = self._next[0] if self._next is not None else 1 << 63
 
@@ -195,10 +199,18 @@ def _build_model(capture, *, episodes: bool, episodes_dir: Path | None, progress
         recs = _records(batch, [n for n in batch.events if n in LIFECYCLE_EVENTS])
         recs += _records(batch, [n for n in RECVMSG_EVENTS if n in batch.events], keep=recv_keep)
         recs.sort(key=lambda x: x[0])
-        for _ix, rec in recs:
-            if snaps.next_ts <= rec["ts"]:
-                snaps.apply_until(rec["ts"])
-            fdm.feed(rec)
+        try:
+            for _ix, rec in recs:
+                if snaps.next_ts <= rec["ts"]:
+                    snaps.apply_until(rec["ts"])
+                fdm.feed(rec)
+        except KeyError as e:
+            if not e.args or e.args[0] in rec:
+                raise
+            fmt = dec.capture.format_files().get(next((f.full_name for f in dec.format_list
+                                                        if f.name == rec["event"]), ""))
+            raise CaptureFormatError(f"{rec['event']} events have no field {e.args[0]!r}: their format file is "
+                                     "damaged", path=str(fmt) if fmt else None) from None
         if len(batch):
             snaps.apply_until(int(batch.ts[-1]))
         # (2) syscalls paired, data syscalls resolved
