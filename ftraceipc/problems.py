@@ -189,7 +189,7 @@ def collect(meta: CaptureMeta, stats: DecodeStats | None, gaps: Iterable[Gap],
 def model_problems(model, skipped: Iterable[NotRun] = ()) -> list[Problem]:
     """The problems of a built model (``ftraceipc.model.build``): its meta, its build pass's decoder
     statistics and its gaps."""
-    meta = CaptureMeta.from_json(model.meta or {})
+    meta = CaptureMeta.from_json({"complete": True, **(model.meta or {})})  # a hand-made model: no claim
     return collect(meta, model.decode_stats, model.gaps, skipped)
 
 

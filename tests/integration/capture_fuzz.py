@@ -26,6 +26,7 @@ class Mutation:
     kind: str
     file: str  # relative to the capture
     detail: str
+    cut: bool = False  # the file was deleted or made shorter
 
     def __str__(self) -> str:
         return f"seed {self.seed}: {self.kind} {self.file} ({self.detail})"
@@ -66,7 +67,7 @@ def mutate(capture: Path, seed: int, dest: Path, files: list[str] | None = None)
     data = bytearray((capture / target).read_bytes())
     n = len(data)
     if kind == "delete":
-        return Mutation(seed, kind, target, "removed")
+        return Mutation(seed, kind, target, "removed", cut=True)
     if kind == "truncate":
         at = rng.randrange(n + 1) if rng.random() < 0.7 or n < 4096 else rng.randrange(n // 4096 + 1) * 4096
         detail = f"to {at} of {n} bytes"
@@ -85,7 +86,7 @@ def mutate(capture: Path, seed: int, dest: Path, files: list[str] | None = None)
         data[at:at + ln] = blob[:max(0, min(ln, n - at))]
         detail = f"{ln} {fill} bytes at {at}"
     (dest / target).write_bytes(bytes(data))
-    return Mutation(seed, kind, target, detail)
+    return Mutation(seed, kind, target, detail, cut=len(data) < n)
 
 
 class CaseTimeout(Exception):
