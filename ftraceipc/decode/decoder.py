@@ -433,8 +433,9 @@ class Decoder:
         hp, he = self._headers()
         try:
             self.layout = PageLayout.from_headers(hp, he, self.meta.page_size)
-        except ValueError as e:
-            raise CaptureFormatError(str(e), path=str(self.capture.meta_path)) from None
+        except ValueError as e:  # from meta.json's page_size and tracefs/header_page, header_event
+            raise CaptureFormatError(str(e), path=str(self.capture.root),
+                                     hint="meta.json or tracefs/header_page, header_event is damaged") from None
         self.format_list: list[EventFormat] = self._load_formats()
         self.formats: dict[int, EventFormat] = {f.id: f for f in self.format_list}
         self.id_lookup = np.full(1 << 16, -1, dtype=np.int64)
