@@ -611,7 +611,7 @@ def _write_pictures(capture: Path, model, graph_path: Path, *, pyvis, perfetto, 
         def w(p):
             with open(p, "w") as out:
                 write_perfetto(capture, out, model=model, all_tasks=all_tasks,
-                               warnings=[p.to_json() for p in problems])
+                               warnings=[pr.to_json() for pr in problems])
 
         _write_atomically(perfetto, w)
         lines.append(f"wrote {perfetto} (open it at https://ui.perfetto.dev)")
