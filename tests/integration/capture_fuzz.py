@@ -53,17 +53,24 @@ def _pick_file(rng: random.Random, files: list[str]) -> str:
     return rng.choice(pool or files)
 
 
-def mutate(capture: Path, seed: int, dest: Path, files: list[str] | None = None) -> Mutation:
-    """Make ``dest``: ``capture`` with one damage chosen by ``seed``."""
+def link_tree(capture: Path, dest: Path, files: list[str]) -> None:
+    """``dest``: a symbolic link to each of the capture's files."""
+    for rel in files:
+        d = dest / rel
+        d.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(capture / rel, d)
+
+
+def mutate(capture: Path, seed: int, dest: Path, files: list[str] | None = None, *, linked: bool = False) -> Mutation:
+    """Make ``dest``: ``capture`` with one damage chosen by ``seed``. ``linked``: ``dest`` already
+    is ``link_tree(capture, dest)`` (only the damaged file is replaced; ``restore`` undoes it)."""
     rng = random.Random(seed)
     files = files if files is not None else capture_files(capture)
     kind = rng.choices(KINDS, weights=(35, 35, 20, 10))[0]
     target = _pick_file(rng, files)
-    for rel in files:
-        d = dest / rel
-        d.parent.mkdir(parents=True, exist_ok=True)
-        if rel != target:
-            os.symlink(capture / rel, d)
+    if not linked:
+        link_tree(capture, dest, files)
+    (dest / target).unlink()
     data = bytearray((capture / target).read_bytes())
     n = len(data)
     if kind == "delete":
@@ -116,17 +123,26 @@ class Outcome:
     kinds: tuple[str, ...] = ()  # problem kinds reported (status "ok")
 
 
+def restore(capture: Path, dest: Path, m: Mutation) -> None:
+    """Put back the link of the file ``m`` damaged (``dest`` made by ``link_tree``)."""
+    p = dest / m.file
+    if p.exists() or p.is_symlink():
+        p.unlink()
+    os.symlink(capture / m.file, p)
+
+
 def run_case(capture: Path, seed: int, work: Path, files: list[str], timeout: float = 20.0) -> Outcome:
     """Damage a copy of ``capture`` (seed), then decode it and build its model in this process as
-    the CLI does (``build_model``: the decoder's full pass and the model; then the problems list)."""
-    import shutil
-
+    the CLI does (``build_model``: the decoder's full pass and the model; then the problems list).
+    ``work``: a directory made by ``link_tree`` (reused from case to case), or an empty one."""
     from ftraceipc.errors import FtraceIPCError
     from ftraceipc.model.build import build_model
     from ftraceipc.problems import model_problems
 
-    dest = work / f"case{seed}"
-    m = mutate(capture, seed, dest, files)
+    dest = work / "case"
+    if not dest.exists():
+        link_tree(capture, dest, files)
+    m = mutate(capture, seed, dest, files, linked=True)
     try:
         with time_limit(timeout):
             model = build_model(dest)  # the decoder's full pass, then the model
@@ -139,7 +155,7 @@ def run_case(capture: Path, seed: int, work: Path, files: list[str], timeout: fl
     except Exception:  # noqa: BLE001 - what the fuzzing looks for
         return Outcome(m, "crash", traceback.format_exc())
     finally:
-        shutil.rmtree(dest, ignore_errors=True)
+        restore(capture, dest, m)
 
 
 if __name__ == "__main__":  # python3 capture_fuzz.py CAPTURE FIRST_SEED [N]
