@@ -165,8 +165,11 @@ if __name__ == "__main__":  # python3 capture_fuzz.py CAPTURE FIRST_SEED [N]
     first = int(sys.argv[2])
     count = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     fl = capture_files(cap)
+    seen: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for s in range(first, first + count):
             o = run_case(cap, s, Path(tmp), fl)
+            seen[o.status] = seen.get(o.status, 0) + 1
             if o.status in ("crash", "timeout") or count == 1:
                 print(o.mutation, o.status, o.text, sep="\n  ", flush=True)
+    print(f"{count} cases: {seen}")
