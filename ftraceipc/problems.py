@@ -114,10 +114,12 @@ def collect(meta: CaptureMeta, stats: DecodeStats | None, gaps: Iterable[Gap],
         n = max(kl.total if kl else 0, st.missed_events if st else 0)
         unknown_pages = st.pages_missed_unknown if st else 0
         if n or unknown_pages:
-            what = _plural(n, "event") + (" (and more: some flagged pages give no count)" if unknown_pages and n
-                                           else "") if n else f"events (count unknown, {_plural(unknown_pages, 'page')} flagged)"
+            if not n:
+                what = f"events (how many is unknown: {_plural(unknown_pages, 'page')} flagged)"
+            else:
+                what = _plural(n, "event") + (" or more (some flagged pages give no count)" if unknown_pages else "")
             out.append(Problem(ProblemKind.EVENTS_LOST, f"{what} lost on CPU{cpu}",
-                               f"the ring buffer was full; raise --buffer-kb (it was {meta.buffer_kb or '?'}) "
+                               f"the ring buffer was full; raise --buffer-kb (it was {meta.buffer_kb or '?'} KiB per CPU) "
                                "or trace fewer events", cpu=cpu, count=n or None))
         if st is None:
             continue
