@@ -22,6 +22,7 @@ from typing import Any, Iterable, Mapping
 from ftraceipc.capture.store import CaptureMeta
 from ftraceipc.decode.decoder import DecodeStats, Decoder, WarningKind
 from ftraceipc.model.ipc import Gap
+from ftraceipc.model.export import short_list
 
 
 class ProblemKind(str, enum.Enum):
@@ -176,7 +177,7 @@ def collect(meta: CaptureMeta, stats: DecodeStats | None, gaps: Iterable[Gap],
     skipped = list(skipped)
     for g in gaps:
         dets = tuple(s.detector for s in skipped if set(s.events) & set(g.events))
-        msg = f"events missing: {', '.join(g.events)}"
+        msg = f"events missing: {short_list(g.events)}"  # all of them in to_json()'s "events"
         if dets:
             msg += f"; not run: {', '.join(dets)} ({'they need' if len(dets) > 1 else 'it needs'} " \
                    f"{', '.join(t for t in g.tables)})"
