@@ -5,6 +5,9 @@
 // FLOWS both ways between a and b, many messages each way, small on average, and WAKES both ways
 // through the resources those flows use (a write of a wakes b where b reads it, and back).
 //
+// Needs: FLOWS, WAKES   (model tables it reads; a capture that cannot have one of them, for lack of
+//   events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
+//
 // Parameters:
 //   $min_messages = 100      at least this many messages each way (FLOWS messages, summed per direction)
 //   $max_bytes = 256         mean bytes per message at most this, each way

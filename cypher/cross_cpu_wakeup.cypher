@@ -8,6 +8,9 @@
 // latency prorated to its cross-CPU share (wake_to_run_ns * cross_cpu / wakeups), the part of the
 // scheduling delay spent on wakeups that crossed.
 //
+// Needs: WAKES   (model tables it reads; a capture that cannot have one of them, for lack of
+//   events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
+//
 // Parameters:
 //   $min_cross = 100         at least this many cross-CPU wakeups of the wakee by the waker
 //   $min_percent = 50        and at least this percentage of their wakeups through IPC resources

@@ -8,6 +8,9 @@
 // A sleep whose ops also list a read (a task reading and writing one socket end) counts too: the
 // aggregated edge cannot split its time between the ops; see the ops column.
 //
+// Needs: BLOCKED_ON   (model tables it reads; a capture that cannot have one of them, for lack of
+//   events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
+//
 // Parameters:
 //   $min_episodes = 10       at least this many sleeps of the writer on the resource
 //   $min_ns = 1000000        and at least this much time asleep there in total (ns)

@@ -8,6 +8,9 @@
 // one had done all the work. It is the CPU-side cost of the herd (scheduling the useless wakees), not
 // the time they slept.
 //
+// Needs: WAKES, WRITES   (model tables it reads; a capture that cannot have one of them, for lack of
+//   events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
+//
 // Parameters:
 //   $min_wakees = 3          at least this many distinct tasks woken via the resource...
 //   $min_wakeups = 5         ...each of them at least this many times (smaller WAKES edges ignored)

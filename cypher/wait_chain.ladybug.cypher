@@ -9,6 +9,9 @@
 // stops at a task with no main wait, or whose main wait points back into the chain (a cycle: see
 // wait_cycle). Each hop needs $min_episodes sleeps; at most 8 hops are followed.
 //
+// Needs: WAITS_FOR   (model tables it reads; a capture that cannot have one of them, for lack of
+//   events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
+//
 // Parameters:
 //   $min_hops = 2            at least this many hops (2 = three tasks)
 //   $min_episodes = 5        each hop's WAITS_FOR edge has at least this many sleeps

@@ -8,6 +8,9 @@
 // consumer that take turns on a full pipe; chatty_pingpong and full_buffer_stall cover those, so
 // cycles start at length 3 by default. At most 8 tasks per cycle.
 //
+// Needs: WAITS_FOR   (model tables it reads; a capture that cannot have one of them, for lack of
+//   events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
+//
 // Parameters:
 //   $min_length = 3          at least this many tasks on the cycle
 //   $min_episodes = 5        each hop's WAITS_FOR edge has at least this many sleeps

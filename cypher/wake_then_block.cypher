@@ -7,6 +7,9 @@
 // the block follows the wakeup is what the name suggests, not what the query checks): the row says the
 // task both is fed through A and stalls writing into B, often enough to matter.
 //
+// Needs: BLOCKED_ON, WAKES   (model tables it reads; a capture that cannot have one of them, for lack of
+//   events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
+//
 // Parameters:
 //   $min_wakeups = 5         at least this many wakeups of the task via A (by any wakers but itself)
 //   $min_episodes = 5        at least this many sleeps of the task in a write/send on B

@@ -6,6 +6,9 @@
 // an IPC resource (via not null) are summed per (wakee, via) over all wakers; a row needs enough
 // wakeups and a mean latency of at least $min_mean_ns.
 //
+// Needs: WAKES   (model tables it reads; a capture that cannot have one of them, for lack of
+//   events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
+//
 // Parameters:
 //   $min_wakeups = 10        at least this many wakeups of the wakee through the resource
 //   $min_mean_ns = 500000    and a mean wake-to-run latency of at least this (ns)

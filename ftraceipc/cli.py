@@ -43,8 +43,34 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version.")) -> None:
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+          assume_page_layout: bool = typer.Option(
+              False, "--assume-page-layout",
+              help="Decode a capture that lacks tracefs/header_page or header_event with the x86_64 page layout "
+                   "(else that is an error; same as FTRACEIPC_ASSUME_PAGE_LAYOUT=1).")) -> None:
     """ftraceipc: a profiler of inter-process communication built on ftrace."""
+    if assume_page_layout:
+        import os
+
+        from ftraceipc.decode.decoder import ASSUME_LAYOUT_ENV
+
+        os.environ[ASSUME_LAYOUT_ENV] = "1"
+
+
+def _warn(problems) -> None:
+    """One line on stderr per thing the capture is missing (ftraceipc.problems)."""
+    from ftraceipc.problems import warning_lines
+
+    for ln in warning_lines(problems):
+        print(ln, file=sys.stderr)
+
+
+def _model_problems(model):
+    """The problems of a built model, naming the detectors its gaps keep from running."""
+    from ftraceipc.detect import DETECTORS, runnable
+    from ftraceipc.problems import model_problems
+
+    return model_problems(model, runnable(DETECTORS, model.gaps)[1])
 
 
 def _default_output() -> Path:
@@ -146,8 +172,12 @@ def _top_findings(path: Path, model) -> list[str]:
     from ftraceipc.graph import default_path
     from ftraceipc.model.export import human_ns
 
-    found = analyze_model(model, default_path(path)).findings
+    a = analyze_model(model, default_path(path))
+    found = a.findings
     if not found:
+        if a.not_run:
+            return [f"No finding from the detectors that ran; not run: {', '.join(s.detector for s in a.not_run)} "
+                    f"(the capture lacks {', '.join(dict.fromkeys(e for s in a.not_run for e in s.events))})."]
         return [f"No inefficient interaction found by the detectors (graph in {default_path(path)})."]
     out = [f"Findings: {len(found)} (full report: ftraceipc analyze {path})"]
     for f in found[:TOP_FINDINGS]:
@@ -244,7 +274,9 @@ def model(
 
     check_output(output, format, force)
     m = _build(capture, episodes=episodes)
-    export(m, format, output=output, force=force, episodes=episodes)
+    problems = _model_problems(m)
+    _warn(problems)
+    export(m, format, output=output, force=force, episodes=episodes, warnings=[p.to_json() for p in problems])
     if output is not None:
         print(f"wrote {output}", file=sys.stderr)
 
@@ -524,9 +556,10 @@ def analyze(
     import time
 
     from ftraceipc.capture.store import CaptureDir
-    from ftraceipc.detect import DETECTORS, run_detectors
+    from ftraceipc.detect import DETECTORS, run_detectors, runnable
     from ftraceipc.detect import scope as scope_of
-    from ftraceipc.model.build import capture_id
+    from ftraceipc.model.build import capture_gaps, capture_id
+    from ftraceipc.problems import capture_problems, model_problems
     from ftraceipc.report.findings import Analysis, write_json, write_text
 
     _choice("--format", format, ("text", "json"))
@@ -537,24 +570,29 @@ def analyze(
             raise CommandError(f"--detector {d!r} is not a detector", hint=f"choose from {', '.join(DETECTORS)}")
     meta = CaptureDir.open(capture).read_meta().to_json()
     cid = capture_id(meta)
+    built = None
     if neo4j is not None:
         if not _is_uri(neo4j):
             raise CommandError(f"--neo4j {redact_uri(neo4j)!r} is not a URI", hint="use bolt://HOST:7687 or neo4j://HOST:7687")
         g = _connect_neo4j(neo4j, user, password_env)
         scope_cid, backend = cid, f"Neo4j at {g.uri}"  # without any user:password@ of the URI given
     else:
-        g, _ = _embedded_graph(capture)
+        g, built = _embedded_graph(capture)
         scope_cid, backend = "", "embedded graph.lbug"
+    ids = list(dict.fromkeys(detector)) or list(DETECTORS)
+    run_ids, skipped = runnable(ids, capture_gaps(meta))
     with g:
         if neo4j is not None and cid not in g.capture_ids():
             print(f"ftraceipc: loading capture {cid} into {backend}", file=sys.stderr)
-            g.load(_build(capture))
+            built = _build(capture)
+            g.load(built)
+        problems = model_problems(built, skipped) if built is not None else capture_problems(capture, skipped)
+        _warn(problems)
         t0 = time.perf_counter()
         tids, scope = scope_of(g, meta, scope_cid, all_tasks)
-        ids = list(dict.fromkeys(detector)) or list(DETECTORS)
-        found = run_detectors(g, only=ids, capture_id=scope_cid, tids=tids, browser_capture_id=cid)
+        found = run_detectors(g, only=run_ids, capture_id=scope_cid, tids=tids, browser_capture_id=cid)
         a = Analysis(capture=str(capture), capture_id=cid, backend=backend, detectors=ids, findings=found,
-                     scope=scope, seconds=time.perf_counter() - t0)
+                     scope=scope, seconds=time.perf_counter() - t0, not_run=skipped, warnings=problems)
     if format == "json":
         write_json(a, sys.stdout)
     else:
@@ -611,6 +649,8 @@ def _write_pictures(capture: Path, model, graph_path: Path, *, pyvis, perfetto, 
         from ftraceipc.detect import analyze_model
 
         analysis = analyze_model(model, graph_path, all_tasks=all_tasks)
+    problems = analysis.warnings if analysis is not None else _model_problems(model)
+    _warn(problems)
     if pyvis is not None:
         from ftraceipc.report import graphview
 
@@ -628,7 +668,8 @@ def _write_pictures(capture: Path, model, graph_path: Path, *, pyvis, perfetto, 
 
         def w(p):
             with open(p, "w") as out:
-                write_perfetto(capture, out, model=model, all_tasks=all_tasks)
+                write_perfetto(capture, out, model=model, all_tasks=all_tasks,
+                               warnings=[pr.to_json() for pr in problems])
 
         _write_atomically(perfetto, w)
         lines.append(f"wrote {perfetto} (open it at https://ui.perfetto.dev)")

@@ -160,6 +160,7 @@ def _scan_page_flags(cap: CaptureDir, meta: CaptureMeta) -> None:
     for cpu in meta.cpus:
         path = cap.cpu_path(cpu)
         if path.exists():
+            meta.cpu_bytes[cpu] = path.stat().st_size
             scan = scan_missed(path, layout)
             lost = meta.lost.setdefault(cpu, CpuLost())
             lost.pages_missed, lost.missed_events = scan.pages_missed, scan.missed_events

@@ -72,6 +72,8 @@ class CaptureMeta:
     skipped_events: list[str] = field(default_factory=list)
     # event -> filter expression set in the instance (e.g. the pipefs device on inode events)
     filters: dict[str, str] = field(default_factory=dict)
+    # bytes written to each cpu/cpuN.raw (when tracing ended); a shorter file was cut after the capture
+    cpu_bytes: dict[int, int] = field(default_factory=dict)
 
     @property
     def ncpus(self) -> int:
@@ -81,12 +83,14 @@ class CaptureMeta:
         d = dict(self.__dict__)
         d["ncpus"] = self.ncpus
         d["lost"] = {str(c): dict(v.__dict__) for c, v in self.lost.items()}
+        d["cpu_bytes"] = {str(c): n for c, n in self.cpu_bytes.items()}
         return d
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "CaptureMeta":
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         known["lost"] = {int(c): CpuLost(**v) for c, v in (d.get("lost") or {}).items()}
+        known["cpu_bytes"] = {int(c): int(n) for c, n in (d.get("cpu_bytes") or {}).items()}
         return cls(**known)
 
 
@@ -135,12 +139,15 @@ class CaptureDir:
         if not isinstance(d, dict) or d.get("format_version") != FORMAT_VERSION:
             raise CaptureFormatError(f"unsupported capture format version {d.get('format_version') if isinstance(d, dict) else '?'}",
                                      path=str(self.meta_path), hint=f"this ftraceipc reads version {FORMAT_VERSION}")
-        return CaptureMeta.from_json(d)
+        try:
+            return CaptureMeta.from_json(d)
+        except (TypeError, ValueError, AttributeError) as e:
+            raise CaptureFormatError(f"unreadable capture metadata: {e}", path=str(self.meta_path)) from None
 
     def read_text(self, rel: str) -> str:
         p = self.tracefs_dir / rel
         try:
-            return p.read_text()
+            return p.read_text(errors="replace")  # damaged bytes fail the parse, with the file named
         except OSError as e:
             raise CaptureFormatError(f"capture lacks {rel}: {e.strerror}", path=str(p)) from None
 
@@ -164,7 +171,7 @@ class CaptureDir:
         for path in paths:
             if not path.exists():
                 continue
-            with open(path) as f:
+            with open(path, errors="replace") as f:
                 for line in f:
                     line = line.strip()
                     if line:

@@ -18,6 +18,7 @@ type is fetched as 4-byte words and viewed through the format's structured dtype
 from __future__ import annotations
 
 import enum
+import functools
 import os
 from collections import deque
 from dataclasses import dataclass, field
@@ -34,6 +35,9 @@ from ftraceipc.errors import CaptureFormatError
 
 DEFAULT_CHUNK_PAGES = 2048
 MAX_WARNINGS = 200
+# Set (to 1) to decode a capture that lacks tracefs/header_page or header_event with the x86_64 page
+# layout and the usual record header (``ftraceipc --assume-page-layout``); otherwise that is an error.
+ASSUME_LAYOUT_ENV = "FTRACEIPC_ASSUME_PAGE_LAYOUT"
 # Trace clocks whose values are nanoseconds (the kernel prints them as seconds.microseconds);
 # the others (counter, uptime = jiffies, x86-tsc = cycles) print as raw integers.
 CLOCKS_IN_NS = frozenset({"local", "global", "perf", "mono", "mono_raw", "boot", "tai"})
@@ -202,6 +206,10 @@ class CpuStats:
     missed_events: int = 0  # sum of the stored counts
     pages_missed_unknown: int = 0  # flagged pages without a stored count
     corrupt_pages: int = 0
+    file_bytes: int = 0  # size of cpuN.raw as read (0: missing)
+    missing_file: bool = False  # cpuN.raw could not be opened
+    truncated_bytes: int = 0  # bytes of a partial last page, skipped (the file ends inside a page)
+    path: str = ""  # the cpuN.raw file
     first_ts: int | None = None
     last_ts: int | None = None
 
@@ -280,7 +288,7 @@ class _CpuStream:
         self.path = path
         self.keep = keep  # bool per format index: decode this event type
         self.key_carry = np.uint64(0)
-        self.stats = CpuStats(cpu)
+        self.stats = CpuStats(cpu, path=str(path))
         self.unknown = np.zeros(1 << 16, dtype=np.int64)
         self.short = 0
         self.by_fidx = np.zeros(len(dec.format_list), dtype=np.int64)
@@ -292,6 +300,8 @@ class _CpuStream:
         try:
             f = open(self.path, "rb")
         except OSError as e:
+            self.stats.missing_file = True
+            self.more = False
             dec._warn(WarningKind.MISSING_FILE, f"no data for cpu {self.cpu}: {e.strerror}", str(self.path),
                       cpu=self.cpu)
             return
@@ -299,6 +309,7 @@ class _CpuStream:
             file_off = 0
             want = dec.chunk_pages * ps
             size = os.fstat(f.fileno()).st_size
+            self.stats.file_bytes = size
             while True:
                 buf = np.empty(min(want, max(size - file_off, 0)) or want, dtype=np.uint8)
                 n = f.readinto(memoryview(buf))
@@ -307,6 +318,7 @@ class _CpuStream:
                     break
                 whole = n - n % ps
                 if n % ps and n < want:
+                    self.stats.truncated_bytes = n % ps
                     dec._warn(WarningKind.TRUNCATED_FILE,
                               f"file ends inside a page ({n % ps} of {ps} bytes); the partial page is skipped",
                               str(self.path), file_off + whole, self.cpu)
@@ -405,9 +417,14 @@ class Decoder:
     """Decode one capture directory. ``batches()`` streams merged, columnar batches."""
 
     def __init__(self, capture: CaptureDir | str | os.PathLike, *, chunk_pages: int = DEFAULT_CHUNK_PAGES,
-                 strict: bool = False):
+                 strict: bool = False, assume_page_layout: bool | None = None):
+        """``assume_page_layout``: decode a capture lacking header_page/header_event with the x86_64
+        layout (with a warning) instead of failing; None: the environment's FTRACEIPC_ASSUME_PAGE_LAYOUT."""
         self.capture = capture if isinstance(capture, CaptureDir) else CaptureDir.open(capture)
         self.strict = strict
+        if assume_page_layout is None:
+            assume_page_layout = os.environ.get(ASSUME_LAYOUT_ENV, "") not in ("", "0")
+        self.assume_page_layout = assume_page_layout
         self.chunk_pages = max(1, int(chunk_pages))
         self.warnings: list[DecodeWarning] = []
         self.warnings_dropped = 0
@@ -416,8 +433,9 @@ class Decoder:
         hp, he = self._headers()
         try:
             self.layout = PageLayout.from_headers(hp, he, self.meta.page_size)
-        except ValueError as e:
-            raise CaptureFormatError(str(e), path=str(self.capture.meta_path)) from None
+        except ValueError as e:  # from meta.json's page_size and tracefs/header_page, header_event
+            raise CaptureFormatError(str(e), path=str(self.capture.root),
+                                     hint="meta.json or tracefs/header_page, header_event is damaged") from None
         self.format_list: list[EventFormat] = self._load_formats()
         self.formats: dict[int, EventFormat] = {f.id: f for f in self.format_list}
         self.id_lookup = np.full(1 << 16, -1, dtype=np.int64)
@@ -433,17 +451,24 @@ class Decoder:
 
     # --- setup -----------------------------------------------------------------------------------------
     def _headers(self) -> tuple[HeaderPage, HeaderEvent]:
-        try:
-            hp = parse_header_page(self.capture.read_text("header_page"))
-        except CaptureFormatError as e:
-            self._warn(WarningKind.MISSING_HEADER, f"{e.message}; assuming the x86_64 page header")
-            hp = HeaderPage(0, 8, 8, 8, 16, self.meta.page_size - 16)
-        try:
-            he = parse_header_event(self.capture.read_text("header_event"))
-        except CaptureFormatError as e:
-            self._warn(WarningKind.MISSING_HEADER, f"{e.message}; assuming the usual record header")
-            he = HeaderEvent()
+        """The page and record layout, read from the capture: never guessed unless the user said so."""
+        hp = self._header("header_page", parse_header_page, "the x86_64 page header",
+                          lambda: HeaderPage(0, 8, 8, 8, 16, self.meta.page_size - 16))
+        he = self._header("header_event", parse_header_event, "the usual record header", HeaderEvent)
         return hp, he
+
+    def _header(self, name: str, parse, assumed: str, default):
+        path = self.capture.tracefs_dir / name
+        try:
+            return parse(self.capture.read_text(name))
+        except CaptureFormatError as e:
+            msg = e.message if str(path) in e.message else f"{e.message} ({path})"
+            if not self.assume_page_layout:
+                raise CaptureFormatError(
+                    msg, hint=f"the capture is damaged; to decode it anyway with {assumed}, run "
+                    f"'ftraceipc --assume-page-layout ...' (or set {ASSUME_LAYOUT_ENV}=1)") from None
+            self._warn(WarningKind.MISSING_HEADER, f"{msg}; assuming {assumed} (--assume-page-layout)")
+            return default()
 
     def _load_formats(self) -> list[EventFormat]:
         out: list[EventFormat] = []
@@ -451,7 +476,7 @@ class Decoder:
         for full, path in self.capture.format_files().items():
             system = full.split(":", 1)[0]
             try:
-                fmt = parse_format(path.read_text(), system)
+                fmt = _parse_format_cached(path.read_text(errors="replace"), system)
             except (OSError, CaptureFormatError) as e:
                 self._warn(WarningKind.BAD_FORMAT, str(e), str(path))
                 continue
@@ -671,6 +696,14 @@ class Decoder:
             else:
                 cols[f.name] = np.ascontiguousarray(rec[f.name])
         return cols
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_format_cached(text: str, system: str) -> EventFormat:
+    """parse_format, once per distinct text: every command that decodes a capture twice (problems,
+    then the model), and every capture of one kernel, share the same ~130 format files. The formats
+    are never changed after parsing."""
+    return parse_format(text, system)
 
 
 def _round4(n: int) -> int:

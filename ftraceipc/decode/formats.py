@@ -240,7 +240,32 @@ def parse_format(text: str, system: str | None = None) -> EventFormat:
                                 array_len=alen, is_common=in_common and fname.startswith("common_")))
     if name is None or ev_id is None:
         raise CaptureFormatError(f"not an event format (no name/ID){' for ' + system if system else ''}")
-    return EventFormat(name=name, system=system, id=ev_id, fields=fields, print_fmt=print_fmt)
+    fmt = EventFormat(name=name, system=system, id=ev_id, fields=fields, print_fmt=print_fmt)
+    _check_fields(fmt)
+    return fmt
+
+
+def _check_fields(fmt: EventFormat) -> None:
+    """Fields the decoder can lay over a record: unique names, sizes that fit their kind (a damaged
+    format file is refused here, with its event named, not met as a crash while decoding)."""
+    seen: set[str] = set()
+    for f in fmt.fields:
+        why = None
+        if f.name in seen or not f.name:
+            why = "is named twice" if f.name else "has no name"
+        elif f.offset < 0 or f.size < 0 or f.offset + f.size > 1 << 16:
+            why = f"is out of range (offset {f.offset}, size {f.size})"
+        elif f.is_dynamic and f.size != 4:
+            why = f"is a data location of {f.size} bytes, not 4"
+        elif f.size == 0 and not f.is_flexible:
+            why = "has size 0 and is not a flexible array"
+        if why:
+            raise CaptureFormatError(f"format of {fmt.full_name}: field {f.name!r} {why}")
+        seen.add(f.name)
+    try:
+        fmt.dtype
+    except (ValueError, TypeError) as e:
+        raise CaptureFormatError(f"format of {fmt.full_name}: its fields do not make a record layout ({e})") from None
 
 
 @dataclass(frozen=True)

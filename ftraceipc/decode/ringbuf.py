@@ -122,6 +122,19 @@ class PageLayout:
         ps = page_size if page_size is not None else hp.page_size
         if ps % ALIGN or hp.data_offset % ALIGN or hp.data_offset >= ps:
             raise ValueError(f"unsupported page layout: page {ps} bytes, data at {hp.data_offset}")
+        # the kernel's sub-buffers are a power of two bytes; a damaged header or meta.json is refused
+        # here rather than read as pages of any size
+        if ps & (ps - 1) or ps > 1 << 24:
+            raise ValueError(f"unsupported page size {ps} (a power of two, at most 16 MiB)")
+        if hp.commit_size not in (4, 8) or hp.timestamp_offset + 8 > hp.data_offset or \
+                hp.commit_offset + hp.commit_size > hp.data_offset or min(hp.timestamp_offset, hp.commit_offset) < 0:
+            raise ValueError(f"unsupported page header: timestamp at {hp.timestamp_offset}, commit at "
+                             f"{hp.commit_offset} ({hp.commit_size} bytes), data at {hp.data_offset}")
+        kinds = (he.data_max_type_len, he.padding, he.time_extend, he.time_stamp)
+        if len(set(kinds)) != 4 or not all(0 < k <= he.type_len_mask for k in kinds) or \
+                he.data_max_type_len > min(kinds[1:]):
+            raise ValueError(f"unsupported record header: type_len data max {he.data_max_type_len}, padding "
+                             f"{he.padding}, time extend {he.time_extend}, time stamp {he.time_stamp}")
         return cls(page_size=ps, ts_offset=hp.timestamp_offset, commit_offset=hp.commit_offset,
                    long_size=hp.commit_size, data_offset=hp.data_offset, type_len_mask=he.type_len_mask,
                    delta_shift=he.type_len_bits, ts_shift=he.ts_shift, padding=he.padding,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -200,6 +201,38 @@ DETECTORS: dict[str, Detector] = {d.id: d for d in [
 ]}
 
 
+_NEEDS_LINE = re.compile(r"^//\s*Needs:\s*([A-Z_]+(?:\s*,\s*[A-Z_]+)*)")
+
+
+def detector_needs(did: str) -> tuple[str, ...]:
+    """The model tables (graph edge types) detector ``did`` reads: the ``// Needs: A, B`` line of
+    its query file's header (none: it needs nothing in particular)."""
+    from ftraceipc.graph import query_path
+
+    try:
+        text = query_path(did).read_text()
+    except OSError:
+        return ()  # run_file reports the missing file
+    for line in text.splitlines():
+        if not line.startswith("//"):
+            break
+        m = _NEEDS_LINE.match(line)
+        if m:
+            return tuple(t.strip() for t in m.group(1).split(","))
+    return ()
+
+
+def runnable(ids: Iterable[str], gaps) -> tuple[list[str], list]:
+    """Split detector ids into those that can run on a capture with these gaps (``Model.gaps`` or
+    ``model.build.capture_gaps``) and the ``problems.NotRun`` of the others (what they lack)."""
+    from ftraceipc.problems import not_run
+
+    ids = list(ids)
+    skipped = not_run({d: detector_needs(d) for d in ids}, gaps)
+    out = {s.detector for s in skipped}
+    return [d for d in ids if d not in out], skipped
+
+
 def _plain(v: Any) -> Any:
     """A cell as plain Python (numpy scalars and arrays, NaN to None, Decimal to int)."""
     import decimal
@@ -297,18 +330,22 @@ def analyze_model(model, graph_path=None, *, all_tasks: bool = False, only: Iter
 
     from ftraceipc.graph import default_path
     from ftraceipc.graph.ladybug import LadybugGraph
+    from ftraceipc.problems import model_problems
     from ftraceipc.report.findings import Analysis
 
     path = graph_path or default_path(model.capture)
+    ids = list(only) if only is not None else list(DETECTORS)
+    run, skipped = runnable(ids, model.gaps)
     with LadybugGraph.open(path) as g:
         g.load(model, replace=True)
         t0 = time.perf_counter()
         tids, where = scope(g, model.meta, "", all_tasks)
-        ids = list(only) if only is not None else list(DETECTORS)
-        found = run_detectors(g, only=ids, tids=tids, browser_capture_id=model.capture_id)
+        found = run_detectors(g, only=run, tids=tids, browser_capture_id=model.capture_id)
     return Analysis(capture=str(model.capture), capture_id=model.capture_id, backend="embedded graph.lbug",
                     detectors=ids, findings=found, scope=where,
-                    seconds=time.perf_counter() - t0)
+                    seconds=time.perf_counter() - t0, not_run=skipped,
+                    warnings=model_problems(model, skipped))
 
 
-__all__ = ["EVERY_TASK", "DETECTORS", "Detector", "Finding", "run_detectors", "browser_cypher", "BROWSER_QUERY", "scope", "analyze_model"]
+__all__ = ["EVERY_TASK", "DETECTORS", "Detector", "Finding", "run_detectors", "detector_needs", "runnable",
+           "browser_cypher", "BROWSER_QUERY", "scope", "analyze_model"]

@@ -14,7 +14,6 @@ from __future__ import annotations
 import gc
 import hashlib
 import itertools
-import json
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -84,7 +83,11 @@ class _Snapshots:
         """Apply every record written at or before ``ts`` (None: all that are left)."""
         while self._next is not None and (ts is None or self._next[0] <= ts):
             t, rec, t0 = self._next
-            self._fdm.snapshot(rec, t, t0)
+            try:
+                self._fdm.snapshot(rec, t, t0)
+            except (KeyError, TypeError, ValueError, AttributeError) as e:
+                raise CaptureFormatError(f"a /proc snapshot record is malformed ({type(e).__name__}: {e}): "
+                                         f"{str(rec)[:120]}", hint="proc.jsonl or opens.jsonl is damaged") from None
             self._next = next(self._it, None)
         self.next_ts = self._next[0] if self._next is not None else 1 << 63
 
@@ -195,10 +198,18 @@ def _build_model(capture, *, episodes: bool, episodes_dir: Path | None, progress
         recs = _records(batch, [n for n in batch.events if n in LIFECYCLE_EVENTS])
         recs += _records(batch, [n for n in RECVMSG_EVENTS if n in batch.events], keep=recv_keep)
         recs.sort(key=lambda x: x[0])
-        for _ix, rec in recs:
-            if snaps.next_ts <= rec["ts"]:
-                snaps.apply_until(rec["ts"])
-            fdm.feed(rec)
+        try:
+            for _ix, rec in recs:
+                if snaps.next_ts <= rec["ts"]:
+                    snaps.apply_until(rec["ts"])
+                fdm.feed(rec)
+        except KeyError as e:
+            if not e.args or e.args[0] in rec:
+                raise
+            fmt = dec.capture.format_files().get(next((f.full_name for f in dec.format_list
+                                                        if f.name == rec["event"]), ""))
+            raise CaptureFormatError(f"{rec['event']} events have no field {e.args[0]!r}: their format file is "
+                                     "damaged", path=str(fmt) if fmt else None) from None
         if len(batch):
             snaps.apply_until(int(batch.ts[-1]))
         # (2) syscalls paired, data syscalls resolved
@@ -264,7 +275,9 @@ def _build_model(capture, *, episodes: bool, episodes_dir: Path | None, progress
         model.episodes = sinks["episodes"].read(rid_of)
         model.wakeups = sinks["wakeups"].read(rid_of)
     not_ipc = _io_tables(model, fdm, io_acc, dest_acc)  # calls per pid
-    model.impossible = _impossible(have, missing)
+    model.gaps = capture_gaps(meta)
+    model.impossible = [g.text for g in model.gaps]
+    model.decode_stats = dec.last_stats
     elapsed = time.perf_counter() - t_start
     model.stats = {
         "events": n_events, "build_s": round(elapsed, 3), "not_ipc_calls": sum(not_ipc.values()),
@@ -443,33 +456,46 @@ def _missing_lifecycle(events: set[str], skipped: set[str]) -> list[str]:
     return out
 
 
-def _impossible(have: set[str], missing: list[str] | None = None) -> list[str]:
+def capture_gaps(meta: dict[str, Any]) -> list[ipc.Gap]:
+    """What a capture with these events (meta.json) cannot support: the model tables it leaves empty
+    and the attributions it makes less exact, each with the events it lacks. Needs only the meta."""
+    events = set(meta.get("events") or [])
+    have = {e.split(":", 1)[-1] for e in events}
+    missing = _missing_lifecycle(events, set(meta.get("skipped_events") or []))
+    io_tables = ("WRITES", "READS", "FLOWS")
     out = []
     if "sched_process_exec" not in have:
-        out.append("WRITES, READS and FLOWS through fds: no sched:sched_process_exec events, so an exec may have "
-                   "closed any fd unseen; all I/O is listed as unattributed")
+        out.append(ipc.Gap(("sched:sched_process_exec",), io_tables,
+                           "WRITES, READS and FLOWS through fds: no sched:sched_process_exec events, so an exec "
+                           "may have closed any fd unseen; all I/O is listed as unattributed"))
     if missing:
-        out.append(f"fds of pipe/socketpair: the capture lacks {', '.join(missing[:4])}"
-                   f"{' and more' if len(missing) > 4 else ''}, so no process's fd table is known whole; "
-                   "these fds are named by /proc snapshots only")
+        out.append(ipc.Gap(tuple(missing), (),
+                           f"fds of pipe/socketpair: the capture lacks {', '.join(missing[:4])}"
+                           f"{' and more' if len(missing) > 4 else ''}, so no process's fd table is known whole; "
+                           "these fds are named by /proc snapshots only"))
     data = {f"sys_exit_{s}" for s in DATA}
     if not data & have:
-        out.append("WRITES, READS and FLOWS: no read/write/send/recv syscall events in the capture "
-                   "(capture with the default event set)")
+        out.append(ipc.Gap(("syscalls:sys_exit_read", "syscalls:sys_exit_write"), io_tables,
+                           "WRITES, READS and FLOWS: no read/write/send/recv syscall events in the capture "
+                           "(capture with the default event set)"))
     if "sched_switch" not in have:
-        out.append("BLOCKED_ON: no sched:sched_switch events")
+        out.append(ipc.Gap(("sched:sched_switch",), ("BLOCKED_ON", "WAITS_FOR"),
+                           "BLOCKED_ON: no sched:sched_switch events"))
     if "sched_waking" not in have:
-        out.append("WAKES: no sched:sched_waking events")
+        out.append(ipc.Gap(("sched:sched_waking",), ("WAKES", "WAITS_FOR"), "WAKES: no sched:sched_waking events"))
     if not {"sys_exit_close", "sys_exit_pipe2", "sys_exit_dup2"} & have:
-        out.append("fd lifecycle: no close/pipe2/dup syscall events; fds are named by /proc snapshots only")
+        out.append(ipc.Gap(("syscalls:sys_exit_close", "syscalls:sys_exit_pipe2", "syscalls:sys_exit_dup2"), (),
+                           "fd lifecycle: no close/pipe2/dup syscall events; fds are named by /proc snapshots only"))
     if "inode_set_ctime_to_ts" not in have:
-        out.append("pipe inodes: no timestamp:inode_set_ctime_to_ts events; pipes made during the capture are "
-                   "named by /proc snapshots only")
+        out.append(ipc.Gap(("timestamp:inode_set_ctime_to_ts",), (),
+                           "pipe inodes: no timestamp:inode_set_ctime_to_ts events; pipes made during the capture "
+                           "are named by /proc snapshots only"))
     if not {"sock_send_length", "sock_recv_length"} & have:
-        out.append("socket identity: no sock:sock_send_length/sock_recv_length events; sockets made during the "
-                   "capture are named by /proc snapshots only")
+        out.append(ipc.Gap(("sock:sock_send_length", "sock:sock_recv_length"), (),
+                           "socket identity: no sock:sock_send_length/sock_recv_length events; sockets made during "
+                           "the capture are named by /proc snapshots only"))
     if "sk_data_ready" not in have:
-        out.append("datagram destinations and socket peers: no sock:sk_data_ready events")
+        out.append(ipc.Gap(("sock:sk_data_ready",), (), "datagram destinations and socket peers: no sock:sk_data_ready events"))
     return out
 
 

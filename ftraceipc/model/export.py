@@ -4,7 +4,8 @@
   could not be attributed). ``rich`` tables when the output is a terminal, plain aligned columns
   otherwise.
 - ``json``: one object ``{"capture", "capture_id", "meta", "tasks", "resources", "edges",
-  "unattributed", "impossible", "stats"}``, one array element per line. Each edge has ``type``,
+  "unattributed", "impossible", "warnings", "stats"}``, one array element per line; ``warnings``
+  is what the capture is missing (``ftraceipc.problems``, given by the caller; [] when none). Each edge has ``type``,
   ``src``, ``dst`` and its own properties only. With episodes, one ``BLOCKED_ON`` per episode and
   one ``WAKES`` per wakeup (``"episode": true``) follow the aggregated edges; they are written row
   by row, never built as one list. NaN becomes null, numpy numbers Python numbers.
@@ -304,10 +305,11 @@ def _write_array(out: TextIO, key: str, items: Iterable[Any], first: bool = Fals
     out.write("\n]" if sep != "\n" else "]")
 
 
-def write_json(model: Model, out: TextIO, *, episodes: bool | None = None) -> None:
+def write_json(model: Model, out: TextIO, *, episodes: bool | None = None, warnings: Iterable[dict] = ()) -> None:
     """The model as one JSON object, written incrementally (one array element per line).
 
-    ``episodes``: include the episode rows (default: when the model has them)."""
+    ``episodes``: include the episode rows (default: when the model has them); ``warnings``: the
+    capture's problems as JSON objects (``ftraceipc.problems.Problem.to_json``)."""
     if episodes is None:
         episodes = model.episodes is not None or model.wakeups is not None
     out.write("{")
@@ -319,6 +321,7 @@ def write_json(model: Model, out: TextIO, *, episodes: bool | None = None) -> No
     _write_array(out, "edges", _edge_rows(model, episodes))
     _write_array(out, "unattributed", (py(dict(u.__dict__, line=u.line())) for u in model.unattributed))
     _write_array(out, "impossible", (str(s) for s in model.impossible))
+    _write_array(out, "warnings", (py(w) for w in warnings))
     out.write(f",\n{_dumps('stats')}:{_dumps(py(model.stats or {}))}}}\n")
 
 
@@ -623,18 +626,21 @@ def not_attributed_lines(model: Model) -> list[str]:
     return lines
 
 
-def write_text(model: Model, out: TextIO, *, rich: bool | None = None, top: int = TOP) -> None:
-    """The human report. ``rich``: rich tables (default: when ``out`` is a terminal)."""
+def write_text(model: Model, out: TextIO, *, rich: bool | None = None, top: int = TOP,
+               warnings: Iterable[dict] = ()) -> None:
+    """The human report. ``rich``: rich tables (default: when ``out`` is a terminal); ``warnings``:
+    the capture's problems (``Problem.to_json``), one line each under the header."""
     if rich is None:
         rich = bool(getattr(out, "isatty", lambda: False)())
     tables = report_tables(model, top=top)
+    header = _header_lines(model) + [f"warning   {w['message']}" for w in warnings]
     na = not_attributed_lines(model)
     if rich:
         from rich.console import Console
 
         con = Console(file=out, highlight=False)
         con.print("[bold]ftraceipc model[/bold]")
-        for ln in _header_lines(model):
+        for ln in header:
             con.print(ln, markup=False)
         for t in tables:
             t.rich(con)
@@ -644,7 +650,7 @@ def write_text(model: Model, out: TextIO, *, rich: bool | None = None, top: int 
             con.print("  " + ln, markup=False)
         return
     out.write("ftraceipc model\n")
-    for ln in _header_lines(model):
+    for ln in header:
         out.write(ln + "\n")
     for t in tables:
         t.plain(out)
@@ -693,16 +699,18 @@ def _remove(p: Path) -> None:
 
 
 def export(model: Model, format: str, *, output: str | os.PathLike | None = None, force: bool = False,
-           episodes: bool | None = None, out: TextIO | None = None) -> Path | None:
+           episodes: bool | None = None, out: TextIO | None = None, warnings: Iterable[dict] = ()) -> Path | None:
     """Write ``model`` as ``format`` to ``output`` (replaced only with ``force``) or, for text and
-    json, to ``out`` (default stdout). Files appear whole: written beside, then renamed."""
+    json, to ``out`` (default stdout). Files appear whole: written beside, then renamed.
+    ``warnings``: the capture's problems (``Problem.to_json``) for the text and json formats."""
     check_output(output, format, force)
+    warnings = list(warnings)
     if output is None:
         out = out or sys.stdout
         if format == "text":
-            write_text(model, out)
+            write_text(model, out, warnings=warnings)
         else:
-            write_json(model, out, episodes=episodes)
+            write_json(model, out, episodes=episodes, warnings=warnings)
         out.flush()
         return None
     dest = Path(output)
@@ -714,9 +722,9 @@ def export(model: Model, format: str, *, output: str | os.PathLike | None = None
         else:
             with open(tmp, "w", encoding="utf-8") as f:
                 if format == "text":
-                    write_text(model, f, rich=False)
+                    write_text(model, f, rich=False, warnings=warnings)
                 else:
-                    write_json(model, f, episodes=episodes)
+                    write_json(model, f, episodes=episodes, warnings=warnings)
         if (dest.exists() or dest.is_symlink()) and (tmp.is_dir() or (dest.is_dir() and not dest.is_symlink())):
             _remove(dest)  # check_output allowed it: --force, and a file or an earlier export
         os.replace(tmp, dest)

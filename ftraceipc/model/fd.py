@@ -884,10 +884,10 @@ def load_saved_tgids(path) -> dict[int, int]:
     """tid -> tgid from a tracefs ``saved_tgids`` file (``TID TGID`` per line)."""
     out: dict[int, int] = {}
     try:
-        with open(path) as f:
+        with open(path, errors="replace") as f:
             for line in f:
                 parts = line.split()
-                if len(parts) == 2 and parts[1] != "0":
+                if len(parts) == 2 and parts[1] != "0" and parts[0].isdigit() and parts[1].isdigit():
                     out[int(parts[0])] = int(parts[1])
     except OSError:
         pass
@@ -939,7 +939,7 @@ def _in_trace_clock_order(path) -> bool:
     pass with a regex, no JSON parsing)"""
     last = None
     try:
-        with open(path) as f:
+        with open(path, errors="replace") as f:
             for line in f:
                 if not line.strip():
                     continue

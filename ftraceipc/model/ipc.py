@@ -64,6 +64,19 @@ class Unattributed:
                 f"pid {self.pid}: {self.reason}")
 
 
+@dataclass(frozen=True)
+class Gap:
+    """Something the capture cannot support, and why: the model ``tables`` left empty (or partial
+    when ``tables`` is empty: only less exact) because the capture lacks ``events``."""
+
+    events: tuple[str, ...]  # "system:event"
+    tables: tuple[str, ...]  # model tables / graph edge types left empty: WRITES, READS, FLOWS, BLOCKED_ON, ...
+    text: str  # what it means, in a sentence
+
+    def to_json(self) -> dict[str, Any]:
+        return {"events": list(self.events), "tables": list(self.tables), "text": self.text}
+
+
 @dataclass
 class Model:
     """One capture's IPC model. DataFrames have exactly the *_COLUMNS above, in that order."""
@@ -84,6 +97,8 @@ class Model:
     unattributed: list[Unattributed] = field(default_factory=list)
     # Attributions the capture could not support at all, and why (e.g. syscall events missing).
     impossible: list[str] = field(default_factory=list)
+    gaps: list[Gap] = field(default_factory=list)  # the same, typed: which tables, for lack of which events
+    decode_stats: Any = None  # the decoder's DecodeStats of the build pass (lost, damaged, truncated, ...)
     stats: dict[str, Any] = field(default_factory=dict)  # events, events_per_s, lost, ...
 
     def edges(self) -> pd.DataFrame:

@@ -9,6 +9,7 @@ from typing import TextIO
 
 from ftraceipc.detect import EVERY_TASK, Finding
 from ftraceipc.model.export import human_ns, short_list
+from ftraceipc.problems import NotRun, Problem
 
 
 @dataclass
@@ -21,15 +22,30 @@ class Analysis:
     detectors: list[str]
     findings: list[Finding]
     scope: str  # which tasks the findings were kept for
-    hidden: int = 0  # findings known to be elsewhere on the machine (the detectors scope in-query: 0)
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    not_run: list[NotRun] = field(default_factory=list)  # selected detectors the capture cannot feed
+    warnings: list[Problem] = field(default_factory=list)  # what the capture is missing (ftraceipc.problems)
+
+    @property
+    def ran(self) -> list[str]:
+        skipped = {s.detector for s in self.not_run}
+        return [d for d in self.detectors if d not in skipped]
+
+
+def capture_json(a: Analysis) -> dict:
+    """The ``capture`` object of the JSON outputs."""
+    return {"id": a.capture_id, "path": a.capture, "backend": a.backend, "scope": a.scope,
+            "detectors_run": a.ran, "not_run": [s.to_json() for s in a.not_run]}
 
 
 def write_json(a: Analysis, out: TextIO) -> None:
-    """A JSON list of findings, costliest first (keys: pattern, tasks, resources, count, lost_ns,
-    explanation, suggestion, plus rank, title, cypher and the detector's other columns in details)."""
-    json.dump([f.to_json() for f in a.findings], out, indent=1)
+    """``{"capture": {id, path, backend, scope, detectors_run, not_run},
+    "warnings": [{kind, message, ...}], "findings": [...]}``: findings costliest first (keys: rank,
+    pattern, tasks, resources, count, lost_ns, explanation, suggestion, title, cypher and the
+    detector's other columns in details); warnings as ``ftraceipc.problems.Problem.to_json``."""
+    json.dump({"capture": capture_json(a), "warnings": [w.to_json() for w in a.warnings],
+               "findings": [f.to_json() for f in a.findings]}, out, indent=1)
     out.write("\n")
 
 
@@ -47,17 +63,26 @@ def write_text(a: Analysis, out: TextIO, *, cypher: bool = True, top: int = 3) -
     n = len(a.findings)
     total = sum(f.lost_ns for f in a.findings)
     out.write(f"ftraceipc analyze {a.capture} (capture {a.capture_id}, {a.backend}): "
-              f"{len(a.detectors)} detectors in {a.seconds:.1f} s, "
+              f"{len(a.ran)} detector{'s' if len(a.ran) != 1 else ''} in {a.seconds:.1f} s, "
               f"{n} finding{'s' if n != 1 else ''} for {a.scope}")
-    if a.hidden:
-        out.write(f"; {a.hidden} more elsewhere on the machine (--all-tasks shows them)")
-    elif a.scope != EVERY_TASK:
+    if a.scope != EVERY_TASK:
         out.write(" (--all-tasks: about every task on the machine)")
     out.write("\n")
     for note in a.notes:
         out.write(f"note: {note}\n")
+    for s in a.not_run:
+        out.write(f"not run: {s.detector} ({s.reason})\n")
+    if a.warnings:
+        out.write(f"warnings: {len(a.warnings)} (on stderr): the capture is missing data, findings may be too\n")
     if not n:
-        out.write("\nNo inefficient interaction found: no detector fired above its thresholds.\n")
+        if a.not_run:
+            out.write(f"\nNo finding from the {len(a.ran)} detector{'s' if len(a.ran) != 1 else ''} that ran; "
+                      f"{len(a.not_run)} could not run (see 'not run' above), so this capture cannot say "
+                      "whether those patterns happened.\n")
+        else:
+            out.write("\nNo inefficient interaction found: no detector fired above its thresholds"
+                      + (" in what the capture holds (it is missing data: see the warnings).\n" if a.warnings
+                         else ".\n"))
         return
     out.write(f"Time lost, as the detectors count it: {human_ns(total)} (findings overlap: do not add them up)\n")
     shown: dict[str, int] = {}

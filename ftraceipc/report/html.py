@@ -385,7 +385,7 @@ def _dl(rows: Iterable[tuple[str, str]]) -> str:
     return "<table class=\"kv\">" + "".join(f"<tr><th>{esc(k)}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
 
 
-def _summary(model: ipc.Model, sc: Scope, meta_obj) -> tuple[str, dict]:
+def _summary(model: ipc.Model, sc: Scope, meta_obj, warnings=()) -> tuple[str, dict]:
     m = model.meta or {}
     cmd = _command(m)
     d = duration_ns(model)
@@ -416,6 +416,15 @@ def _summary(model: ipc.Model, sc: Scope, meta_obj) -> tuple[str, dict]:
         lost_html = f'<span id="sum-lost" data-value="{lost if lost is not None else ""}">' \
                     f'{"0" if lost == 0 else "-"}</span>' + (" (none lost)" if lost == 0 else "")
     rows.append(("lost events", lost_html))
+    warnings = list(warnings)
+    info["warnings"] = [w.to_json() for w in warnings]
+    if warnings:  # what the capture is missing (ftraceipc.problems): the same lines the CLI prints
+        rows.append(("warnings", f'<ul id="sum-warnings" class="warn" data-count="{len(warnings)}">'
+                     + "".join(f'<li data-kind="{esc(w.kind.value)}">{esc(w.line())}</li>' for w in warnings)
+                     + "</ul>"))
+    else:
+        rows.append(("warnings", '<span id="sum-warnings" data-count="0">none: nothing is missing from the '
+                     'capture</span>'))
     rows.append(("about", esc(sc.label)))
     all_tasks = user_tasks(model)
     f = sc.focused
@@ -457,12 +466,19 @@ def _findings(analysis, sc: Scope) -> tuple[str, list[dict]]:
         return '<p class="empty" id="no-findings">Findings were not computed.</p>', []
     fs = list(analysis.findings)
     head = (f"<p>{len(fs)} finding{'s' if len(fs) != 1 else ''} for {esc(analysis.scope)} "
-            f"({len(analysis.detectors)} detectors, {esc(analysis.backend)})"
-            + (f"; {analysis.hidden} more elsewhere on the machine (<code>ftraceipc analyze --all-tasks</code>)"
-               if analysis.hidden else "") + ".</p>")
+            f"({len(analysis.ran)} detectors, {esc(analysis.backend)}).</p>")
     for note in getattr(analysis, "notes", []) or []:
         head += f"<p>note: {esc(note)}</p>"
+    skipped = list(getattr(analysis, "not_run", []) or [])
+    if skipped:
+        head += ('<ul id="not-run" class="warn">' + "".join(
+            f'<li data-detector="{esc(s.detector)}">not run: {esc(s.detector)} ({esc(s.reason)})</li>'
+            for s in skipped) + "</ul>")
     if not fs:
+        if skipped:
+            return head + ('<p class="empty" id="no-findings">No findings from the detectors that ran; '
+                           f'{len(skipped)} could not run (above), so this capture cannot say whether those '
+                           'patterns happened.</p>'), []
         return head + ('<p class="empty" id="no-findings">No findings: no inefficient interaction was found '
                        '(no detector fired above its thresholds).</p>'), []
     total = sum(int(f.lost_ns or 0) for f in fs)
@@ -645,7 +661,12 @@ def render_report(capture_path, *, model: ipc.Model | None = None, analysis=None
 
         analysis = analyze_model(model)
     sc = _scope(model)
-    summary_html, summary = _summary(model, sc, meta_obj)
+    warnings = getattr(analysis, "warnings", None)
+    if warnings is None:
+        from ftraceipc.problems import model_problems
+
+        warnings = model_problems(model)
+    summary_html, summary = _summary(model, sc, meta_obj, warnings)
     findings_html, findings = _findings(analysis, sc)
     plots_html, plots = _plots(model, sc)
     graph_html, graph_info = _graph(model, sc, analysis, graph)

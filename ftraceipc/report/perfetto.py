@@ -9,7 +9,8 @@ Layout:
 - **Units and origin.** ``ts`` and ``dur`` are microseconds (numbers with three decimals: exact
   nanoseconds), relative to the capture's start: ``metadata.ts_origin_ns`` is the trace-clock
   timestamp (ns) of ``ts`` 0 (``meta.json`` ``start_ts``, or the first event if earlier).
-  ``metadata.capture_duration_us`` is the capture's length.
+  ``metadata.capture_duration_us`` is the capture's length. ``metadata.warnings`` lists what the
+  capture is missing (``ftraceipc.problems``: events lost, pages damaged, ...; [] when nothing).
 - **Tracks.** One process per tgid (``process_name`` = the comm of its main thread) and one thread
   track per task (``thread_name`` = its comm), ``pid`` = tgid, ``tid`` = tid. A task whose tgid is
   unknown is its own process. One more process, ``ftraceipc capture`` (pid/tid ``CAPTURE_PID``, above
@@ -334,7 +335,8 @@ def _json_names(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
 
 
 def write_perfetto(capture_path, out: TextIO | str | os.PathLike, *, model=None, pids: set[int] | None = None,
-                   all_tasks: bool = False, switches: pd.DataFrame | None = None) -> dict[str, Any]:
+                   all_tasks: bool = False, switches: pd.DataFrame | None = None,
+                   warnings: list[dict] | None = None) -> dict[str, Any]:
     """Write the capture as trace-event JSON (module doc) to ``out`` (a text stream or a path,
     written beside and renamed). ``model``: an ``ipc.Model`` built with ``episodes=True`` (built here
     when None or without episodes). ``pids``: export these processes (default: the traced command's
@@ -349,7 +351,8 @@ def write_perfetto(capture_path, out: TextIO | str | os.PathLike, *, model=None,
         tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
         try:
             with open(tmp, "w") as f:
-                res = write_perfetto(capture, f, model=model, pids=pids, all_tasks=all_tasks, switches=switches)
+                res = write_perfetto(capture, f, model=model, pids=pids, all_tasks=all_tasks, switches=switches,
+                                     warnings=warnings)
             os.replace(tmp, target)
         finally:
             if tmp.exists():
@@ -362,7 +365,11 @@ def write_perfetto(capture_path, out: TextIO | str | os.PathLike, *, model=None,
         tmpdir = tempfile.TemporaryDirectory(prefix="ftraceipc-perfetto-")
         model = build_model(capture, episodes=True, episodes_dir=Path(tmpdir.name))
     try:
-        return _write(capture, out, model, pids, all_tasks, switches)
+        if warnings is None:
+            from ftraceipc.problems import model_problems
+
+            warnings = [w.to_json() for w in model_problems(model)]
+        return _write(capture, out, model, pids, all_tasks, switches, warnings)
     finally:
         if tmpdir is not None:
             tmpdir.cleanup()
@@ -374,7 +381,7 @@ def _frame(df: pd.DataFrame | None, cols: list[str]) -> pd.DataFrame:
     return df
 
 
-def _write(capture: Path, out: TextIO, model, pids, all_tasks, switches) -> dict[str, Any]:
+def _write(capture: Path, out: TextIO, model, pids, all_tasks, switches, warnings: list[dict]) -> dict[str, Any]:
     from ftraceipc.model import ipc
 
     meta = model.meta or {}
@@ -512,7 +519,7 @@ def _write(capture: Path, out: TextIO, model, pids, all_tasks, switches) -> dict
     # --- the file -------------------------------------------------------------------------------
     meta_obj = {"generator": "ftraceipc", "capture": str(capture), "capture_id": model.capture_id,
                 "ts_unit": "us", "ts_origin_ns": origin, "capture_duration_us": (end_ts - origin) / 1000.0,
-                "scope": scope, "command": meta.get("command"), "clock": meta.get("clock")}
+                "scope": scope, "command": meta.get("command"), "clock": meta.get("clock"), "warnings": warnings}
     out.write('{"traceEvents":[\n')
     lines: list[str] = []
     n_events = 0

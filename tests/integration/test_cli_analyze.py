@@ -35,6 +35,13 @@ def herd(tmp_path_factory):
     return cap, json.loads(truth_path.read_text()), r.stderr
 
 
+def findings_of(stdout: str) -> list[dict]:
+    """The findings of ``analyze --format json`` (``{"capture", "warnings", "findings"}``)."""
+    d = json.loads(stdout)
+    assert list(d) == ["capture", "warnings", "findings"], list(d)
+    return d["findings"]
+
+
 def key(findings: list[dict]) -> list[tuple]:
     return [(f["pattern"], tuple(f["tasks"]), tuple(f["resources"]), f["count"], f["lost_ns"]) for f in findings]
 
@@ -55,7 +62,10 @@ def test_analyze_json_ranks_findings_with_the_issue_keys(herd):
     cap, truth, _ = herd
     r = cc.cli("analyze", cap, "--format", "json", timeout=120)
     assert r.returncode == 0, r.stderr
-    found = json.loads(r.stdout)
+    d = json.loads(r.stdout)
+    assert d["warnings"] == [] and d["capture"]["not_run"] == []  # a whole capture: nothing missing
+    assert d["capture"]["path"] == str(cap) and len(d["capture"]["id"]) == 12
+    found = findings_of(r.stdout)
     assert isinstance(found, list) and found
     for rank, f in enumerate(found, 1):
         assert list(f)[:1] == ["rank"] and f["rank"] == rank
@@ -93,7 +103,7 @@ def test_analyze_text_explains_each_finding(herd):
     assert re.search(r"^#1 \w+: ", out, re.M)
     assert "\n     why   " in out and "\n     fix   " in out and ":param tids => [" in out
     n = len(re.findall(r"^#\d+ ", out, re.M))
-    assert n == len(json.loads(cc.cli("analyze", cap, "-f", "json").stdout))
+    assert n == len(findings_of(cc.cli("analyze", cap, "-f", "json").stdout))
     r = cc.cli("analyze", cap, "--no-cypher", "-D", "thundering_herd")
     assert r.returncode == 0 and ":param" not in r.stdout and "#1 thundering_herd" in r.stdout
     assert "#2 " not in r.stdout
@@ -102,8 +112,8 @@ def test_analyze_text_explains_each_finding(herd):
 @needs_capture
 def test_analyze_all_tasks_keeps_findings_about_other_tasks(herd):
     cap, _, _ = herd
-    some = json.loads(cc.cli("analyze", cap, "-f", "json").stdout)
-    every = json.loads(cc.cli("analyze", cap, "-f", "json", "--all-tasks").stdout)
+    some = findings_of(cc.cli("analyze", cap, "-f", "json").stdout)
+    every = findings_of(cc.cli("analyze", cap, "-f", "json", "--all-tasks").stdout)
     assert set(key(some)) <= set(key(every))
 
 
@@ -113,16 +123,16 @@ def test_analyze_on_neo4j_gives_the_same_findings_and_a_working_browser_query(he
 
     cap, truth, _ = herd
     env = {"NEO4J_PASSWORD": neo4j_server.auth[1], "NEO4J_USER": neo4j_server.auth[0]}
-    embedded = json.loads(cc.cli("analyze", cap, "-f", "json").stdout)
+    embedded = findings_of(cc.cli("analyze", cap, "-f", "json").stdout)
     r = cc.cli("analyze", cap, "-f", "json", "--neo4j", neo4j_server.uri, env_extra=env, timeout=180)
     assert r.returncode == 0, r.stderr
     assert "loading capture" in r.stderr  # not in the database yet
-    on_neo = json.loads(r.stdout)
+    on_neo = findings_of(r.stdout)
     assert key(on_neo) == key(embedded)
     assert [f["explanation"] for f in on_neo] == [f["explanation"] for f in embedded]
     r = cc.cli("analyze", cap, "-f", "json", "--neo4j", neo4j_server.uri, env_extra=env, timeout=180)
     assert r.returncode == 0 and "loading" not in r.stderr  # loaded once
-    assert key(json.loads(r.stdout)) == key(embedded)
+    assert key(findings_of(r.stdout)) == key(embedded)
     # the Browser query of a finding: its :param lines and the MATCH, run as Browser would
     f = on_neo[0]
     params = {}
@@ -152,7 +162,7 @@ def test_analyze_rebuilds_a_graph_made_by_an_older_version(herd, tmp_path):
     r = cc.cli("analyze", copy, "-f", "json", timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stderr.startswith(f"ftraceipc: built {copy / 'graph.lbug'}")
-    assert key(json.loads(r.stdout)) == key(json.loads(cc.cli("analyze", cap, "-f", "json").stdout))
+    assert key(findings_of(r.stdout)) == key(findings_of(cc.cli("analyze", cap, "-f", "json").stdout))
 
 
 @needs_capture
@@ -164,7 +174,8 @@ def test_analyze_with_nothing_found_says_so(tmp_path_factory):
     assert r.returncode == 0, r.stderr
     assert "0 findings" in r.stdout and "No inefficient interaction found" in r.stdout
     r = cc.cli("analyze", cap, "-D", "thundering_herd", "-D", "wait_cycle", "-f", "json")
-    assert r.returncode == 0 and json.loads(r.stdout) == []
+    assert r.returncode == 0 and findings_of(r.stdout) == []
+    assert json.loads(r.stdout)["warnings"] == [] and json.loads(r.stdout)["capture"]["not_run"] == []
 
 
 def test_analyze_bad_input(tmp_path):
@@ -199,7 +210,7 @@ def test_analyze_neo4j_password_from_the_config_file(herd, neo4j_server, tmp_pat
     r = cc.cli("analyze", cap, "-f", "json", "--neo4j", neo4j_server.uri, env_extra=env, timeout=180)
     assert r.returncode == 0, r.stderr
     assert neo4j_server.auth[1] not in r.stderr + r.stdout
-    assert key(json.loads(r.stdout)) == key(json.loads(cc.cli("analyze", cap, "-f", "json").stdout))
+    assert key(findings_of(r.stdout)) == key(findings_of(cc.cli("analyze", cap, "-f", "json").stdout))
     # no password anywhere: one line saying where to put it
     empty = tmp_path / "empty.toml"
     empty.write_text("")

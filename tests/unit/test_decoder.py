@@ -315,3 +315,46 @@ def test_short_record_is_reported(tmp_path):
     assert len(list(dec.iter_records())) == 1
     assert dec.stats().short_records == 1
     assert any(w.kind is WarningKind.SHORT_RECORD for w in dec.warnings)
+
+
+# --- what a damaged capture must not hide (issue #10) -----------------------------------------------
+@pytest.mark.parametrize("name", ["header_page", "header_event"])
+def test_missing_header_is_an_error_naming_the_file_unless_assumed(tmp_path, name, monkeypatch):
+    from ftraceipc.decode.decoder import ASSUME_LAYOUT_ENV
+
+    p = PageBuilder(1)
+    p.event(enter(), 1)
+    cap = write_capture(tmp_path / "h.ftipc", {0: [p.build()]}, EVENTS)
+    (cap.tracefs_dir / name).unlink()
+    monkeypatch.delenv(ASSUME_LAYOUT_ENV, raising=False)
+    with pytest.raises(CaptureFormatError) as e:
+        Decoder(cap)
+    assert str(cap.tracefs_dir / name) in e.value.line() and "--assume-page-layout" in e.value.line()
+    dec = Decoder(cap, assume_page_layout=True)  # the explicit override: decoded, and said
+    assert len(list(dec.iter_records())) == 1
+    assert [w.kind for w in dec.warnings] == [WarningKind.MISSING_HEADER]
+    monkeypatch.setenv(ASSUME_LAYOUT_ENV, "1")
+    assert len(list(Decoder(cap).iter_records())) == 1
+
+
+def test_cpu_stats_say_what_a_file_lacks(tmp_path):
+    p = PageBuilder(1)
+    p.event(enter(), 1)
+    cap = write_capture(tmp_path / "s.ftipc", {0: [p.build()], 1: [p.build()], 2: [p.build()]}, EVENTS,
+                        extra_bytes={1: b"\x01" * 100})
+    cap.cpu_path(2).unlink()
+    st = Decoder(cap).stats().per_cpu
+    assert (st[0].file_bytes, st[0].truncated_bytes, st[0].missing_file) == (PAGE, 0, False)
+    assert (st[1].file_bytes, st[1].truncated_bytes, st[1].missing_file) == (PAGE + 100, 100, False)
+    assert st[2].missing_file and st[2].path.endswith("cpu2.raw")
+
+
+def test_undecodable_format_file_bytes_are_a_warning_not_a_crash(tmp_path):
+    p = PageBuilder(1)
+    p.event(enter(), 1)
+    cap = write_capture(tmp_path / "f.ftipc", {0: [p.build()]}, EVENTS)
+    f = cap.format_path("sched", "sched_switch")
+    f.write_bytes(b"\xff\xfe" + f.read_bytes()[2:])
+    dec = Decoder(cap)
+    assert len(list(dec.iter_records())) == 1
+    assert [w.kind for w in dec.warnings] == [WarningKind.BAD_FORMAT]

@@ -82,7 +82,8 @@ def as_json(m: Model, **kw) -> dict:
 def test_json_is_one_complete_object():
     d = as_json(pipeline_model())
     assert list(d) == ["capture", "capture_id", "meta", "tasks", "resources", "edges", "unattributed",
-                       "impossible", "stats"]
+                       "impossible", "warnings", "stats"]
+    assert d["warnings"] == []  # the caller gives them (ftraceipc.problems)
     assert d["capture"] == "/tmp/p.ftipc" and d["capture_id"] == "0123456789ab"
     assert [t["tid"] for t in d["tasks"]] == [MAIN, GEN, UPPER, GREP, COUNT, TRACER]
     assert list(d["tasks"][0]) == ipc.TASK_COLUMNS
