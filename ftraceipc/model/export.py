@@ -6,13 +6,14 @@
 - ``json``: one object ``{"capture", "capture_id", "meta", "tasks", "resources", "edges",
   "critical_path", "unattributed", "impossible", "warnings", "stats"}``, one array element per line;
   ``critical_path`` is null or ``{"root", "start_ts", "end_ts", "wall_ns", "segments", "tasks",
-  "waits", "stats"}`` (ftraceipc.model.critical); ``warnings``
+  "waits", "resources", "stats"}`` (ftraceipc.model.critical); ``warnings``
   is what the capture is missing (``ftraceipc.problems``, given by the caller; [] when none). Each edge has ``type``,
   ``src``, ``dst`` and its own properties only. With episodes, one ``BLOCKED_ON`` per episode and
   one ``WAKES`` per wakeup (``"episode": true``) follow the aggregated edges; they are written row
   by row, never built as one list. NaN becomes null, numpy numbers Python numbers.
 - ``csv`` / ``parquet``: a directory with ``tasks``, ``resources``, ``edges``, the critical path's
-  ``critical_path`` (segments), ``critical_tasks`` and ``critical_waits`` (when the model has one)
+  ``critical_path`` (segments), ``critical_tasks``, ``critical_waits`` and ``critical_resources``
+  (when the model has one)
   (+ ``episodes``, ``wakeups`` when built with episodes). In ``edges`` ``src``/``dst`` are strings (a tid's digits,
   or a rid, which always has a ``:``); nested values (lists, dicts) are JSON text in CSV, dicts are
   JSON text in Parquet too.
@@ -40,7 +41,8 @@ from ftraceipc.model.ipc import Model
 
 FORMATS = ("text", "json", "csv", "parquet")
 DIR_FORMATS = ("csv", "parquet")
-TABLES = ("tasks", "resources", "edges", "critical_path", "critical_tasks", "critical_waits", "episodes", "wakeups")
+TABLES = ("tasks", "resources", "edges", "critical_path", "critical_tasks", "critical_waits", "critical_resources",
+          "episodes", "wakeups")
 TOP = 20  # rows per text table before "... N more"
 UNKNOWN = "(unknown)"  # the key of blocked time on no known resource
 _CHUNK = 10_000  # rows converted to Python at a time when streaming
@@ -341,6 +343,7 @@ def _write_critical(out: TextIO, model: Model) -> None:
     _write_array(out, "segments", rows(cp.segments))
     _write_array(out, "tasks", rows(cp.tasks))
     _write_array(out, "waits", rows(cp.waits))
+    _write_array(out, "resources", rows(cp.resources))
     out.write(f",\n{_dumps('stats')}:{_dumps(py(cp.stats or {}))}}}")
 
 
@@ -394,7 +397,7 @@ def _tables(model: Model, episodes: bool) -> dict[str, pd.DataFrame]:
     t = {"tasks": model.tasks, "resources": model.resources, "edges": edges_frame(model)}
     if model.critical is not None:
         t.update(critical_path=model.critical.segments, critical_tasks=model.critical.tasks,
-                 critical_waits=model.critical.waits)
+                 critical_waits=model.critical.waits, critical_resources=model.critical.resources)
     if episodes:
         t["episodes"] = model.episodes if model.episodes is not None else ipc.empty(ipc.EPISODE_COLUMNS)
         t["wakeups"] = model.wakeups if model.wakeups is not None else ipc.empty(ipc.WAKEUP_COLUMNS)

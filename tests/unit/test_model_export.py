@@ -197,7 +197,7 @@ def test_py_values():
 
 def test_json_has_the_critical_path_scalars_and_tables():
     cp = as_json(with_critical_path(pipeline_model()))["critical_path"]
-    assert list(cp) == ["root", "start_ts", "end_ts", "wall_ns", "segments", "tasks", "waits", "stats"]
+    assert list(cp) == ["root", "start_ts", "end_ts", "wall_ns", "segments", "tasks", "waits", "resources", "stats"]
     assert (cp["root"], cp["start_ts"], cp["end_ts"], cp["wall_ns"]) == (COUNT, 0, 20_000, 20_000)
     assert cp["segments"][0] == {"seq": 0, "tid": COUNT, "state": "running", "reason": "", "rid": None,
                                  "start_ts": 0, "end_ts": 1_000, "dur_ns": 1_000}
@@ -209,6 +209,8 @@ def test_json_has_the_critical_path_scalars_and_tables():
                               "blocked_ns": 0}
     assert cp["waits"] == [{"waiter": COUNT, "rid": P3, "crit_ns": 8_500, "waits": 1},
                            {"waiter": GREP, "rid": P2, "crit_ns": 4_000, "waits": 1}]
+    # P3: count's wait [1, 9.5] us and its runnable time after it, once; P2: grep's, inside it
+    assert cp["resources"] == [{"rid": P3, "crit_ns": 9_000}, {"rid": P2, "crit_ns": 5_000}]
     assert cp["stats"]["edges"] == 2
 
 
@@ -245,8 +247,8 @@ def test_csv_and_parquet_have_the_critical_path_tables(tmp_path):
     m = with_critical_path(pipeline_model())
     out = tmp_path / "tables"
     write_tables(m, out, "csv")
-    assert sorted(p.name for p in out.iterdir()) == ["critical_path.csv", "critical_tasks.csv", "critical_waits.csv",
-                                                      "edges.csv", "resources.csv", "tasks.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["critical_path.csv", "critical_resources.csv", "critical_tasks.csv",
+                                                      "critical_waits.csv", "edges.csv", "resources.csv", "tasks.csv"]
     seg = _csv(out / "critical_path.csv")
     assert list(seg[0]) == critical.CRITICAL_COLUMNS and len(seg) == len(m.critical.segments)
     assert seg[0]["rid"] == "" and seg[5]["rid"] == P3 and seg[5]["reason"] == "read"
