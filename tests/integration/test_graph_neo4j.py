@@ -25,6 +25,7 @@ from test_graph_ladybug import (ALL, OP_TYPE, crit_dump, pipeline, same_critical
                                 top_talkers_golden, top_talkers_rows, waits_golden, waits_rows)
 
 from ftraceipc.graph import GraphError  # noqa: E402
+from ftraceipc.model import critical  # noqa: E402
 from ftraceipc.graph.ladybug import LadybugGraph  # noqa: E402
 from ftraceipc.graph.neo4j import Neo4jGraph  # noqa: E402
 
@@ -175,6 +176,14 @@ def synthetic(cid: str, edges: int = 12000):
 
     m = model_with_waits(200, 150, edges)
     m.capture_id = cid
+    # and a critical path: the first task waits on a resource, handed in turn to two others
+    t = [int(x) for x in m.tasks["tid"].iloc[:3]]
+    rid = str(m.resources["rid"].iloc[0])
+    ep = pd.DataFrame([{"tid": t[0], "rid": rid, "op": "read", "start_ts": 100, "dur_ns": 800, "woken_by": t[1]},
+                       {"tid": t[1], "rid": rid, "op": "read", "start_ts": 200, "dur_ns": 400, "woken_by": t[2]}])
+    wu = pd.DataFrame([{"ts": 850, "waker": t[1], "wakee": t[0], "via": rid, "wake_to_run_ns": 50},
+                       {"ts": 550, "waker": t[2], "wakee": t[1], "via": rid, "wake_to_run_ns": 50}])
+    m.critical = critical.walk(critical.PathInputs.from_tables(ep, wu), t[0], 0, 1000)
     return m
 
 
@@ -189,6 +198,7 @@ def test_synthetic_load_reload_delete(server, writers):
         want = {k: v for k, v in loaded.items()}
         assert all(v > 0 for v in want.values()), want
         assert g.counts("syn") == want
+        same_critical(g, m, "syn")
         dense = g.query("MATCH (t:Task {capture_id: 'syn'}) RETURN max(COUNT { (t)--() }) AS d")["d"].iloc[0]
         assert dense > 50
         # every relationship of the model, with its properties (WRITES and WAITS_FOR in full)
