@@ -695,7 +695,7 @@ class SchedModel:
                     epw[h] = open_iv(epw[t], epw[e], epw[h])
             rh = epw["rh"]
             # (the critical path needs the wakeup's via: the waker's handle when the sleep has none)
-            wait = self._wait_ops(epw["op"]) if self.crit is None else True
+            wait = self._wait_ops(epw["op"]) if self.crit is None else np.ones(len(rh), bool)
             ready = (rh != UNRESOLVED) & ((rh >= 0) | ~wait | (epw["wh"] != UNRESOLVED))
             if ready.all():
                 self._finish_episodes(epw)
