@@ -156,8 +156,10 @@ def test_a_cpu_bound_gzip_is_the_critical_path_of_its_pipeline(tmp_path, neo4j_s
 @requires("tracefs")
 def test_relay_chain_ends_in_the_sleeping_source(tmp_path, neo4j_server):
     truth_path = tmp_path / "truth.json"
-    cap, meta = capture(tmp_path, [sys.executable, str(ROOT / "samples" / "relay.py"), "--rounds", "100", "--gap",
-                                   "3", "--truth", str(truth_path)], events=NANOSLEEP)
+    rounds, gap_ns = 100, 3_000_000
+    cap, meta = capture(tmp_path, [sys.executable, str(ROOT / "samples" / "relay.py"), "--rounds", str(rounds), "--gap",
+                                   str(gap_ns / 1e6), "--truth", str(truth_path)], events=NANOSLEEP)
+    slept = rounds * gap_ns  # what A sleeps in all (D's start-up and exit take the rest, more on a busy machine)
     truth = json.loads(truth_path.read_text())
     role = {t["role"]: t["tid"] for t in truth["tasks"]}
     assert role["D"] == meta["command_pid"]
@@ -166,7 +168,8 @@ def test_relay_chain_ends_in_the_sleeping_source(tmp_path, neo4j_server):
     own = cp.tasks.set_index("tid")
     a = role["A"]
     # A's sleeps between tokens stay on the path as its own blocked time, named by their syscall
-    assert own.loc[a, "blocked_ns"] >= 0.4 * cp.wall_ns, own
+    assert slept >= own.loc[a, "blocked_ns"] >= 0.5 * slept, own
+    assert int(own["blocked_ns"].idxmax()) == a
     seg = cp.segments
     a_blocked = seg[(seg["tid"] == a) & (seg["state"] == "blocked")]
     assert a_blocked.groupby("reason")["dur_ns"].sum().idxmax() == "clock_nanosleep"
@@ -177,8 +180,8 @@ def test_relay_chain_ends_in_the_sleeping_source(tmp_path, neo4j_server):
         if e["syscall"] == "read" and e["bytes"] > 0:
             rid_read[e["tid"]] = e["rid"]
     w = {(int(x), r): int(ns) for x, r, ns, _n in cp.waits.itertuples(index=False)}
-    for waiter in ("D", "C", "B"):
-        assert w.get((role[waiter], rid_read[role[waiter]]), 0) >= 0.3 * cp.wall_ns, (waiter, w)
+    for waiter in ("D", "C", "B"):  # each waits about a gap per token
+        assert w.get((role[waiter], rid_read[role[waiter]]), 0) >= 0.5 * slept, (waiter, w)
     assert cp.stats["edges"] >= 3 * 50
     both_backends(m, tmp_path, neo4j_server)
 
