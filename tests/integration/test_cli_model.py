@@ -137,6 +137,10 @@ def test_model_of_pipeline_capture_in_every_format(pipeline_capture):
     for w, rd in (("gen", "upper"), ("upper", "grep"), ("grep", "count")):
         (via,) = [rid for (tid, rid) in written if tid == tids[w]]
         assert flows.get((tids[w], tids[rd], via)) == written[(tids[w], via)], (w, rd, flows)
+    # the command's critical path: its segments add up to its wall time
+    cp = d["critical_path"]
+    assert cp["root"] == d["meta"]["command_pid"] and cp["wall_ns"] == cp["end_ts"] - cp["start_ts"] > 0
+    assert sum(x["dur_ns"] for x in cp["segments"]) == sum(x["crit_ns"] for x in cp["tasks"]) == cp["wall_ns"]
 
     # text: the report names the talkers
     r = cc.cli("model", cap, timeout=120)
@@ -144,12 +148,13 @@ def test_model_of_pipeline_capture_in_every_format(pipeline_capture):
     assert "Top talkers (flows by bytes)" in r.stdout and f"[{tids['gen']}]" in r.stdout
     assert "Not attributed" in r.stdout
 
-    # csv with episodes: the five tables, one BLOCKED_ON row per episode in episodes.csv
+    # csv with episodes: the nine tables, one BLOCKED_ON row per episode in episodes.csv
     out = tmp / "tables"
     r = cc.cli("model", cap, "--format", "csv", "--episodes", "--output", out, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["edges.csv", "episodes.csv", "resources.csv", "tasks.csv",
-                                                      "wakeups.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["critical_path.csv", "critical_resources.csv",
+                                                      "critical_tasks.csv", "critical_waits.csv", "edges.csv",
+                                                      "episodes.csv", "resources.csv", "tasks.csv", "wakeups.csv"]
     with open(out / "edges.csv", newline="") as f:
         edges = list(csv.DictReader(f))
     assert {e["type"] for e in edges} >= {"WRITES", "READS", "FLOWS"}
@@ -161,7 +166,9 @@ def test_model_of_pipeline_capture_in_every_format(pipeline_capture):
     assert_one_error_line(r, "exists")
     r = cc.cli("model", cap, "--format", "parquet", "--output", out, "--force", timeout=120)
     assert r.returncode == 0, r.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["edges.parquet", "resources.parquet", "tasks.parquet"]
+    assert sorted(p.name for p in out.iterdir()) == ["critical_path.parquet", "critical_resources.parquet",
+                                                      "critical_tasks.parquet", "critical_waits.parquet",
+                                                      "edges.parquet", "resources.parquet", "tasks.parquet"]
     assert [p for p in tmp.iterdir() if p.name.startswith(".")] == [], "temporary output left behind"
 
     # json with episodes: one marked edge per row of episodes.csv and wakeups.csv

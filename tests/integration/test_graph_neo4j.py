@@ -21,10 +21,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from components import requires  # noqa: E402
-from test_graph_ladybug import (ALL, OP_TYPE, pipeline, small_model, top_talkers_golden, top_talkers_rows,  # noqa: E402, F401
-                                waits_golden, waits_rows)
+from test_graph_ladybug import (ALL, OP_TYPE, crit_dump, pipeline, same_critical, small_model,  # noqa: E402, F401
+                                top_talkers_golden, top_talkers_rows, waits_golden, waits_rows)
 
 from ftraceipc.graph import GraphError  # noqa: E402
+from ftraceipc.model import critical  # noqa: E402
 from ftraceipc.graph.ladybug import LadybugGraph  # noqa: E402
 from ftraceipc.graph.neo4j import Neo4jGraph  # noqa: E402
 
@@ -86,6 +87,12 @@ def test_small_model_same_graph_as_ladybug(graph):
     with LadybugGraph.open() as lb:
         assert lb.load(m) == loaded
         assert dump(graph) == dump(lb)
+        # the critical path: the model's numbers on both backends
+        same_critical(graph, m, "cap-a")
+        same_critical(lb, m)
+        assert crit_dump(graph, "cap-a") == crit_dump(lb)
+        for kw in ({"limit": ALL}, {"limit": 3, "min_dur_ns": 3}):
+            assert rows(graph.run_file("critical_path", **kw)) == rows(lb.run_file("critical_path", **kw))
         for name, kw in (("top_talkers", {"limit": ALL}), ("waits", {"limit": ALL})):
             assert sorted(rows(graph.run_file(name, **kw)), key=repr) == sorted(rows(lb.run_file(name, **kw)), key=repr)
     assert waits_rows(graph.run_file("waits", limit=ALL)) == waits_golden(m)
@@ -169,6 +176,14 @@ def synthetic(cid: str, edges: int = 12000):
 
     m = model_with_waits(200, 150, edges)
     m.capture_id = cid
+    # and a critical path: the first task waits on a resource, handed in turn to two others
+    t = [int(x) for x in m.tasks["tid"].iloc[:3]]
+    rid = str(m.resources["rid"].iloc[0])
+    ep = pd.DataFrame([{"tid": t[0], "rid": rid, "op": "read", "start_ts": 100, "dur_ns": 800, "woken_by": t[1]},
+                       {"tid": t[1], "rid": rid, "op": "read", "start_ts": 200, "dur_ns": 400, "woken_by": t[2]}])
+    wu = pd.DataFrame([{"ts": 850, "waker": t[1], "wakee": t[0], "via": rid, "wake_to_run_ns": 50},
+                       {"ts": 550, "waker": t[2], "wakee": t[1], "via": rid, "wake_to_run_ns": 50}])
+    m.critical = critical.walk(critical.PathInputs.from_tables(ep, wu), t[0], 0, 1000)
     return m
 
 
@@ -183,6 +198,7 @@ def test_synthetic_load_reload_delete(server, writers):
         want = {k: v for k, v in loaded.items()}
         assert all(v > 0 for v in want.values()), want
         assert g.counts("syn") == want
+        same_critical(g, m, "syn")
         dense = g.query("MATCH (t:Task {capture_id: 'syn'}) RETURN max(COUNT { (t)--() }) AS d")["d"].iloc[0]
         assert dense > 50
         # every relationship of the model, with its properties (WRITES and WAITS_FOR in full)
@@ -250,6 +266,9 @@ def test_pipeline_same_on_both_backends(graph, pipeline, tmp_path):
         assert lb.load(model) == loaded
         assert graph.counts(model.capture_id) == lb.counts() == loaded
         assert dump(graph) == dump(lb)
+        assert model.critical is not None and loaded["PathSegment"] == len(model.critical.segments) > 0
+        same_critical(graph, model, model.capture_id)
+        same_critical(lb, model)
         for name in ("top_talkers", "waits"):
             n4 = graph.run_file(name, limit=ALL)
             assert list(n4.columns) == list(lb.run_file(name, limit=ALL).columns)

@@ -11,6 +11,7 @@ import pytest
 from test_model_syscalls import Trace, make_batches
 
 from ftraceipc.model import ipc
+from ftraceipc.model.critical import Collector
 from ftraceipc.model.sched import CLONE_THREAD, SchedModel, SwitchStates
 from ftraceipc.model.syscalls import SyscallPairer
 from rb_builder import load_format
@@ -41,12 +42,13 @@ def rows(df, cols=None):
 
 
 def all_splits(events, handles=None, **kw):
-    """The result of one batch, checked equal for every split into two batches and a few into three."""
+    """The result of one batch, checked equal for every split into two batches and a few into three,
+    with and without a critical path collector (which must change nothing in the model)."""
     _, want = run(events, handles, episodes=True, **kw)
     n = len(events)
     splits = [[i] for i in range(1, n)] + [[i, j] for i in range(1, n, 3) for j in range(i + 1, n, 4)]
-    for cuts in splits:
-        _, got = run(events, handles, cuts=cuts, episodes=True, **kw)
+    for cuts, crit in [(c, None) for c in splits] + [(c, Collector()) for c in [[]] + splits]:
+        _, got = run(events, handles, cuts=cuts, episodes=True, crit=crit, **kw)
         for key in ("blocked", "wakes", "waits", "episodes", "wakeups"):
             a = want[key].sort_values(list(want[key].columns[:3])).reset_index(drop=True)
             b = got[key].sort_values(list(got[key].columns[:3])).reset_index(drop=True)
