@@ -53,7 +53,7 @@ class GraphError(FtraceIPCError):
 
 # The graph's schema version: raise it whenever what a load writes changes (tables, properties, their
 # meaning). A database stores the version it was built with; an embedded graph of another version is rebuilt.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: BLOCKED_ON read_*/write_*, WAITS_FOR consumed/turns
 
 
 def default_path(capture: str | os.PathLike) -> Path:

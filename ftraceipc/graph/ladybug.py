@@ -81,13 +81,14 @@ REL_TABLES: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
     "READS": ("Task", "Resource", [("calls", "INT64"), ("bytes", "INT64"), ("first_ts", "INT64"),
                                    ("last_ts", "INT64")]),
     "BLOCKED_ON": ("Task", "Resource", [("episodes", "INT64"), ("blocked_ns", "INT64"), ("max_ns", "INT64"),
-                                        ("ops", "STRING[]")]),
+                                        ("ops", "STRING[]"), ("read_episodes", "INT64"), ("read_ns", "INT64"),
+                                        ("write_episodes", "INT64"), ("write_ns", "INT64")]),
     "WAKES": ("Task", "Task", [("via", "STRING"), ("wakeups", "INT64"), ("wake_to_run_ns", "INT64"),
                                ("max_wake_to_run_ns", "INT64"), ("cross_cpu", "INT64")]),
     "FLOWS": ("Task", "Task", [("via", "STRING"), ("read_rid", "STRING"), ("bytes", "INT64"),
                                ("messages", "INT64")]),
     "WAITS_FOR": ("Task", "Task", [("via", "STRING"), ("episodes", "INT64"), ("blocked_ns", "INT64"),
-                                   ("max_ns", "INT64"), ("top", "BOOLEAN")]),
+                                   ("max_ns", "INT64"), ("top", "BOOLEAN"), ("consumed", "INT64"), ("turns", "INT64")]),
     "PEER": ("Resource", "Resource", []),
 }
 _ARROW = {"INT64": pa.int64(), "STRING": pa.string(), "BOOLEAN": pa.bool_(), "STRING[]": pa.list_(pa.string())}

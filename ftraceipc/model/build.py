@@ -262,7 +262,7 @@ def _build_model(capture, *, episodes: bool, episodes_dir: Path | None, progress
     if len(open_iv):
         open_iv = open_iv.assign(handle=fdm.resolve(open_iv["tid"].to_numpy(), open_iv["fd"].to_numpy(),
                                                     open_iv["enter_ts"].to_numpy()))
-    s = sched.finish(rid_of, open_iv)
+    s = sched.finish(rid_of, open_iv, _peer_of(fdm))
     for sk in sinks.values():
         sk.close()
 
@@ -293,6 +293,22 @@ def _build_model(capture, *, episodes: bool, episodes_dir: Path | None, progress
     if progress is not None:
         progress(span, span)
     return model
+
+
+def _peer_of(fdm: FdModel) -> dict[str, str]:
+    """rid -> the rid of its connected other end (sockets with a known peer), as in ``resources.peer``."""
+    out: dict[str, str] = {}
+    seen: set[int] = set()
+    for h in fdm.handles:
+        r = h.resource
+        if r is None or id(r) in seen:
+            continue
+        seen.add(id(r))
+        if r.peer is not None:
+            a, b = r.rid(), r.peer.root().rid()
+            if a is not None and b is not None:
+                out[a] = b
+    return out
 
 
 def _sock_frame(batch: Batch, names) -> pd.DataFrame:
