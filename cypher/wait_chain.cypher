@@ -7,7 +7,9 @@
 // edges gives at most one next task per task. A chain starts at a task nobody mainly waits on (the
 // end of the line, e.g. the last stage of a pipeline), follows top edges through distinct tasks and
 // stops at a task with no main wait, or whose main wait points back into the chain (a cycle: see
-// wait_cycle). Each hop needs $min_episodes sleeps; at most 8 hops are followed.
+// wait_cycle). Each hop needs $min_episodes sleeps. At most 8 hops are followed: a longer chain is
+// reported cut at its 8th hop (`cut` true: its last task mainly waits on yet another task), never
+// dropped.
 //
 // Needs: WAITS_FOR   (model tables it reads; a capture that cannot have one of them, for lack of
 //   events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
@@ -26,12 +28,13 @@
 //   tasks                 the chain's tids: the head (the waiting task) first, then whom it waits on, ...
 //   resources             the rid of each hop (where tasks[i] slept waiting for tasks[i+1])
 //   count                 the head's sleeps on its first hop (WAITS_FOR episodes)
-//   lost_ns               the head's blocked time on its first hop (ns): what the chain cost the head
+//   asleep_ns             the head's blocked time on its first hop (ns): what the chain cost the head
 //   hops                  number of hops (size(tasks) - 1)
 //   comms                 the tasks' names, in chain order
 //   hop_episodes          sleeps per hop
 //   hop_ns                blocked time per hop (ns); the waits overlap in time, do not add them up
-// Ordered by lost_ns descending, then hops descending, then the head's tid.
+//   cut                   true when the chain goes on beyond its last task (cut at 8 hops)
+// Ordered by asleep_ns descending, then hops descending, then the head's tid.
 //
 // Read: the head can only go as fast as the last task of the chain; time spent at the far end
 // propagates to every task before it. Shorten the chain (merge stages, let a stage work ahead with a
@@ -50,11 +53,11 @@ WHERE hops >= $min_hops AND hop_ns[0] >= $min_ns
   AND all(i IN range(0, size(tids) - 2) WHERE NOT tids[i] IN tids[i + 1..])
 OPTIONAL MATCH (z)-[j:WAITS_FOR]->(y:Task)
 WHERE j.top AND j.episodes >= $min_episodes
-WITH a, tids, comms, vias, hop_episodes, hop_ns, hops, y
-WHERE y IS NULL OR y.tid IN tids
+WITH a, tids, comms, vias, hop_episodes, hop_ns, hops, y IS NOT NULL AND NOT y.tid IN tids AS cut
+WHERE hops = 8 OR NOT cut
 WITH *, $tids AS scope
 WHERE size(scope) = 0 OR any(s_tid IN tids WHERE s_tid IN scope)
 RETURN 'wait_chain' AS pattern, tids AS tasks, vias AS resources, hop_episodes[0] AS count,
-       hop_ns[0] AS lost_ns, hops, comms, hop_episodes, hop_ns
-ORDER BY lost_ns DESC, hops DESC, a.tid
+       hop_ns[0] AS asleep_ns, hops, comms, hop_episodes, hop_ns, cut
+ORDER BY asleep_ns DESC, hops DESC, a.tid
 LIMIT $limit

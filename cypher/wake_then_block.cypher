@@ -1,61 +1,75 @@
-// wake_then_block: a task woken through one resource (its input, A) that also keeps sleeping in a
-// write/send on another (its output, B): it gets work, then stalls on a full B before it can go back
-// to A, so the stage between A and B runs at the pace of B's reader, not of A's writer.
+// wake_then_block: a pipeline stage that is woken through its input (A), reads it, and then stalls
+// writing into its output (B), whose reader takes turns with it: each burst it is fed, it can pass on
+// only what B holds before it sleeps again, so A's writer and B's reader wait on it by turns.
 //
-// WAKES edges into the task with via A say it was woken through A; its BLOCKED_ON edge to B with a
-// write/send op says it then waited for room in B. The aggregated graph does not order the two (that
-// the block follows the wakeup is what the name suggests, not what the query checks): the row says the
-// task both is fed through A and stalls writing into B, often enough to matter.
+// The stage: WAITS_FOR edges of the task through A (its sleeps on A that another task ended) after
+// which it read data from A (`consumed`: a task woken through a resource it only writes, e.g. a writer
+// woken as room frees up, is not fed through it); and its sleeps waiting for room in B (BLOCKED_ON
+// write_*), with B's readers also waiting on B empty (the full_buffer_stall rule, same parameters: the
+// buffer limits). One row per (stage, B), its inputs listed (never one row per pair of its resources).
+// The stall on B is the one full_buffer_stall reports (with these defaults, every row's stall is a
+// full_buffer_stall row): its time is not counted again here (asleep_ns 0, stall_ns gives it). What
+// this finding adds is that the writer is a stage between two others.
 //
-// Needs: BLOCKED_ON, WAKES   (model tables it reads; a capture that cannot have one of them, for lack of
-//   events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
+// Thresholds, from the runs of scripts/detector_survey.py (2-CPU VM, kernel 6.18):
+//   $min_episodes, $min_ns, $min_turns, $min_wait_ns   as full_buffer_stall (see there)
+//   $min_fed                 THRESHOLDS_FED
+//
+// Needs: BLOCKED_ON, WAITS_FOR, FLOWS   (model tables it reads; a capture that cannot have one of them,
+//   for lack of events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
 //
 // Parameters:
-//   $min_wakeups = 5         at least this many wakeups of the task via A (by any wakers but itself)
-//   $min_episodes = 5        at least this many sleeps of the task in a write/send on B
-//   $min_ns = 1000000        and at least this much time asleep on B in total (ns)
+//   $min_fed = 5             at least this many of its sleeps on its inputs ended with data it then read
+//   $min_episodes = 10       at least this many sleeps waiting for room in B
+//   $min_ns = 1000000        and at least this much time asleep so (ns)
+//   $min_turns = 5           B's readers waited on it empty at least this many times...
+//   $min_wait_ns = 1000000   ...for at least this long in all (ns)
 //   $limit = 50              at most this many rows, counted after the $tids scope
 //   $capture_id = ""         only this capture's tasks (Neo4j holding several captures); "": all
 //   $tids = []               only rows whose tasks include one of these tids (e.g. the traced
 //                            command's threads); []: every task
 //
-// Returns, one row per (task, A, B):
+// Returns, one row per (task, B):
 //   pattern               'wake_then_block'
-//   tasks                 [the task's tid, then its wakers via A (no particular order)]
-//   resources             [A, B]
-//   count                 the task's sleeps on B (BLOCKED_ON episodes)
-//   lost_ns               the time it slept on B (BLOCKED_ON blocked_ns)
+//   tasks                 [the task's tid, then the tids that fed it through its inputs (no particular order)]
+//   resources             its inputs (no particular order), then B
+//   count                 the task's sleeps waiting for room in B (BLOCKED_ON write_episodes)
+//   asleep_ns             0: the stall is counted in the full_buffer_stall finding of (task, B)
 //   tid, comm             the task
-//   woken_via             A: the rid it was woken through
-//   wakers                the tids that woke it via A
-//   wakeups               their wakeups of it via A
-//   wake_to_run_ns        summed wake-to-run latency of those wakeups (ns)
+//   inputs                the rids it was fed through (A)
+//   wakers                the tids whose wakeups through them ended its sleeps there
+//   woken                 those sleeps (WAITS_FOR episodes, summed)
+//   fed                   those after which it read data from the input (WAITS_FOR consumed, summed)
 //   blocked_on, kind      B: the rid it stalled writing into, and its kind
-//   ops                   the syscalls it slept in on B (BLOCKED_ON ops)
+//   stall_ns              its time waiting for room in B (BLOCKED_ON write_ns)
 //   max_ns                its longest single sleep on B (ns)
-//   drainers              the tids that woke it via B (whose reads made room; empty when none seen)
-// Ordered by lost_ns descending, then tid, woken_via, blocked_on.
+//   reader_waits          B's readers' sleeps waiting for data on B (or its peer)
+//   drainers              the tids that woke it through B (whose reads made room; empty when none seen)
+// Ordered by stall_ns descending, then tid, blocked_on.
 //
-// Read: count close to wakeups means nearly every time the task was fed it then had to wait for its
-// output to drain. A bigger B, or a faster reader of B, lets the stage keep up with its input.
+// Read: fed close to count means each burst it got was more than B takes. Give B room for the bursts
+// (see the full_buffer_stall finding), or merge the stage with its reader or writer.
 //
 // Runs as-is on LadybugDB and Neo4j 5 (same rows on both: tests/integration/test_detectors.py).
-MATCH (w:Task)-[k:WAKES]->(t:Task)
-WHERE ($capture_id = '' OR t.capture_id = $capture_id) AND k.via IS NOT NULL AND w.tid <> t.tid
-WITH t, k.via AS a_rid, collect(DISTINCT w.tid) AS wakers, sum(k.wakeups) AS wakeups,
-     sum(k.wake_to_run_ns) AS wake_to_run_ns
-WHERE wakeups >= $min_wakeups
-MATCH (t)-[b:BLOCKED_ON]->(rb:Resource)
-WHERE rb.rid <> a_rid AND b.episodes >= $min_episodes AND b.blocked_ns >= $min_ns
-  AND any(op IN b.ops WHERE op IN ['write', 'writev', 'sendto', 'sendmsg'])
+MATCH (t:Task)-[b:BLOCKED_ON]->(rb:Resource)
+WHERE ($capture_id = '' OR t.capture_id = $capture_id)
+  AND b.write_episodes >= $min_episodes AND b.write_ns >= $min_ns
+OPTIONAL MATCH (t)-[f2:FLOWS]->(e:Task)-[eb:BLOCKED_ON]->(x:Resource)
+WHERE f2.via = rb.rid AND e.tid <> t.tid AND (x.rid = rb.rid OR x.rid = f2.read_rid)
+WITH t, rb, b, coalesce(sum(eb.read_episodes), 0) AS reader_waits, coalesce(sum(eb.read_ns), 0) AS reader_wait_ns
+WHERE reader_waits >= $min_turns AND reader_wait_ns >= $min_wait_ns
+MATCH (t)-[a:WAITS_FOR]->(wk:Task)
+WHERE a.consumed > 0 AND a.via <> rb.rid AND (rb.peer IS NULL OR a.via <> rb.peer)
+WITH t, rb, b, reader_waits, collect(DISTINCT a.via) AS inputs, collect(DISTINCT wk.tid) AS wakers,
+     sum(a.episodes) AS woken, sum(a.consumed) AS fed
+WHERE fed >= $min_fed
 OPTIONAL MATCH (d:Task)-[kd:WAKES]->(t)
 WHERE kd.via = rb.rid AND d.tid <> t.tid
-WITH t, a_rid, wakers, wakeups, wake_to_run_ns, rb, b, collect(DISTINCT d.tid) AS drainers
+WITH t, rb, b, reader_waits, inputs, wakers, woken, fed, collect(DISTINCT d.tid) AS drainers
 WITH *, [t.tid] + wakers AS tasks, $tids AS scope
 WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
-RETURN 'wake_then_block' AS pattern, tasks, [a_rid, rb.rid] AS resources,
-       b.episodes AS count, b.blocked_ns AS lost_ns, t.tid AS tid, t.comm AS comm, a_rid AS woken_via,
-       wakers, wakeups, wake_to_run_ns, rb.rid AS blocked_on, rb.kind AS kind, b.ops AS ops,
-       b.max_ns AS max_ns, drainers
-ORDER BY lost_ns DESC, tid, woken_via, blocked_on
+RETURN 'wake_then_block' AS pattern, tasks, inputs + [rb.rid] AS resources, b.write_episodes AS count,
+       0 AS asleep_ns, t.tid AS tid, t.comm AS comm, inputs, wakers, woken, fed, rb.rid AS blocked_on,
+       rb.kind AS kind, b.write_ns AS stall_ns, b.max_ns AS max_ns, reader_waits, drainers
+ORDER BY stall_ns DESC, tid, blocked_on
 LIMIT $limit

@@ -1,0 +1,61 @@
+// back_pressure: writers that keep sleeping on a full pipe or socket whose readers never (or hardly
+// ever) wait on it empty: the readers are slower than the writer, and the writer's stalls only pace it
+// to them. No buffer size helps: the time is the readers' (a consequence of the bottleneck downstream,
+// not a cause). The explanation of the `bottleneck` finding names these as its upstream effect.
+//
+// Not a detector of its own (ftraceipc analyze does not list it): the complement of
+// full_buffer_stall.cypher, with the same parameters and the same rule, negated. A stall is exactly
+// one of the two: a full_buffer_stall when its readers also wait on the resource empty (at least
+// $min_turns times, $min_wait_ns in all), back-pressure otherwise (also when no reader of what it
+// wrote was seen: nothing shows that the buffer limits). Keep the two files in step.
+//
+// Needs: BLOCKED_ON, FLOWS
+//
+// Parameters:
+//   $min_episodes = 10       at least this many sleeps of the writer waiting for room on the resource
+//   $min_ns = 1000000        and at least this much time asleep so (ns)
+//   $min_turns = 5           its readers waited on it empty fewer than this many times...
+//   $min_wait_ns = 1000000   ...or for less than this in all (ns)
+//   $limit = 50              at most this many rows, counted after the $tids scope
+//   $capture_id = ""         only this capture's tasks (Neo4j holding several captures); "": all
+//   $tids = []               only rows whose tasks include one of these tids (the bottleneck: the
+//                            stalls it causes upstream, and its own); []: every task
+//
+// Returns, one row per (writer, resource):
+//   pattern               'back_pressure'
+//   tasks                 [writer tid, then its readers' tids (no particular order)]
+//   resources             [the rid]
+//   count                 the writer's sleeps waiting for room there (BLOCKED_ON write_episodes)
+//   asleep_ns             their time (BLOCKED_ON write_ns)
+//   writer, writer_comm   the stalled task
+//   rid, kind             the full resource
+//   readers               the tids that read what it wrote there (FLOWS; empty: none seen)
+//   reader_waits          their sleeps waiting for data on the resource (or its peer): BLOCKED_ON read_episodes
+//   reader_wait_ns        their time (BLOCKED_ON read_ns)
+//   bytes                 what the writer wrote into the resource (WRITES bytes)
+// Ordered by asleep_ns descending, then writer and rid.
+//
+// Read: the readers set the pace. Make them faster (or add readers); the writer's stall time is what
+// it could do meanwhile, not time the run loses because of the buffer.
+//
+// Runs as-is on LadybugDB and Neo4j 5 (same rows on both: tests/integration/test_detectors.py).
+MATCH (w:Task)-[b:BLOCKED_ON]->(r:Resource)
+WHERE ($capture_id = '' OR w.capture_id = $capture_id)
+  AND b.write_episodes >= $min_episodes AND b.write_ns >= $min_ns
+OPTIONAL MATCH (w)-[f:FLOWS]->(rd:Task)
+WHERE f.via = r.rid AND rd.tid <> w.tid
+WITH w, r, b, collect(DISTINCT rd.tid) AS readers
+OPTIONAL MATCH (w)-[f2:FLOWS]->(e:Task)-[eb:BLOCKED_ON]->(x:Resource)
+WHERE f2.via = r.rid AND e.tid <> w.tid AND (x.rid = r.rid OR x.rid = f2.read_rid)
+WITH w, r, b, readers, coalesce(sum(eb.read_episodes), 0) AS reader_waits,
+     coalesce(sum(eb.read_ns), 0) AS reader_wait_ns
+WHERE NOT (reader_waits >= $min_turns AND reader_wait_ns >= $min_wait_ns)
+OPTIONAL MATCH (w)-[o:WRITES]->(r)
+WITH w, r, b, readers, reader_waits, reader_wait_ns, coalesce(sum(o.bytes), 0) AS bytes
+WITH *, [w.tid] + readers AS tasks, $tids AS scope
+WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
+RETURN 'back_pressure' AS pattern, tasks, [r.rid] AS resources,
+       b.write_episodes AS count, b.write_ns AS asleep_ns, w.tid AS writer, w.comm AS writer_comm,
+       r.rid AS rid, r.kind AS kind, readers, reader_waits, reader_wait_ns, bytes
+ORDER BY asleep_ns DESC, writer, rid
+LIMIT $limit
