@@ -21,7 +21,7 @@
 // Parameters:
 //   $min_wakees = 3          at least this many sleepers woken by the waker through the resource...
 //   $min_wakeups = 5         ...each with at least this many sleeps there that its wakeups ended
-//   $min_wasted_percent = 50 and at least this share of those sleeps ended with nothing read
+//   $min_wasted_percent = 50  at least this share of those sleeps ended with nothing read
 //   $limit = 50              at most this many rows, counted after the $tids scope
 //   $capture_id = ""         only this capture's tasks (Neo4j holding several captures); "": all
 //   $tids = []               only rows whose tasks include one of these tids (e.g. the traced
