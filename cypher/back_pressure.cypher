@@ -4,10 +4,12 @@
 // not a cause). The explanation of the `bottleneck` finding names these as its upstream effect.
 //
 // Not a detector of its own (ftraceipc analyze does not list it): the complement of
-// full_buffer_stall.cypher, with the same parameters and the same rule, negated. A stall is exactly
-// one of the two: a full_buffer_stall when its readers also wait on the resource empty (at least
-// $min_turns times, $min_wait_ns in all), back-pressure otherwise (also when no reader of what it
-// wrote was seen: nothing shows that the buffer limits). Keep the two files in step.
+// full_buffer_stall.cypher and wake_then_block.cypher, with their parameters and their rule, negated.
+// A stall waiting for room is exactly one of the three: buffer-limited when its readers also wait on
+// the resource empty (at least $min_turns times, $min_wait_ns in all: wake_then_block when the writer
+// is a stage fed through another resource, full_buffer_stall otherwise), back-pressure otherwise (also
+// when no reader of what it wrote was seen: nothing shows that the buffer limits). Keep the three files
+// in step.
 //
 // Needs: BLOCKED_ON, FLOWS
 //

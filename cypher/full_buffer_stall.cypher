@@ -11,6 +11,10 @@
 // bursts bigger than the buffer, stalls while the reader drains it, and the reader then waits while
 // the writer prepares the next burst. The bytes written per wait of the readers estimate a burst: a
 // buffer that size lets the writer put a whole burst in and go on while the reader drains it.
+// A writer that is itself a pipeline stage, fed through another resource that it reads (at least
+// $min_fed of its sleeps there ended with data it then read), is wake_then_block's: that finding
+// reports the same stall with the stage's input, and the stall is counted once. So every stall waiting
+// for room is in exactly one of full_buffer_stall, wake_then_block and back_pressure.cypher.
 //
 // Thresholds, from the runs of scripts/detector_survey.py (2-CPU VM, kernel 6.18, see each):
 //   $min_episodes, $min_ns   THRESHOLDS_STALL
@@ -24,6 +28,8 @@
 //   $min_ns = 1000000        and at least this much time asleep so (ns)
 //   $min_turns = 5           its readers waited on it empty at least this many times...
 //   $min_wait_ns = 1000000   ...for at least this long in all (ns)
+//   $min_fed = 5             a writer fed through another resource at least this many times is a stage:
+//                            wake_then_block reports it, not this
 //   $limit = 50              at most this many rows, counted after the $tids scope
 //   $capture_id = ""         only this capture's tasks (Neo4j holding several captures); "": all
 //   $tids = []               only rows whose tasks include one of these tids (e.g. the traced
@@ -64,6 +70,11 @@ WHERE f2.via = r.rid AND e.tid <> w.tid AND (x.rid = r.rid OR x.rid = f2.read_ri
 WITH w, r, b, readers, coalesce(sum(eb.read_episodes), 0) AS reader_waits,
      coalesce(sum(eb.read_ns), 0) AS reader_wait_ns
 WHERE reader_waits >= $min_turns AND reader_wait_ns >= $min_wait_ns
+WITH w, r, b, readers, reader_waits, reader_wait_ns, coalesce(r.peer, '') AS peer
+OPTIONAL MATCH (w)-[a:WAITS_FOR]->(:Task)
+WHERE a.consumed > 0 AND a.via <> r.rid AND a.via <> peer
+WITH w, r, b, readers, reader_waits, reader_wait_ns, coalesce(sum(a.consumed), 0) AS fed
+WHERE fed < $min_fed
 OPTIONAL MATCH (d:Task)-[k:WAKES]->(w)
 WHERE k.via = r.rid AND d.tid <> w.tid
 WITH w, r, b, readers, reader_waits, reader_wait_ns, collect(DISTINCT d.tid) AS drainers,

@@ -1,15 +1,14 @@
 // wake_then_block: a pipeline stage that is woken through its input (A), reads it, and then stalls
-// writing into its output (B), whose reader takes turns with it: each burst it is fed, it can pass on
-// only what B holds before it sleeps again, so A's writer and B's reader wait on it by turns.
+// writing into its output (B), whose reader takes turns with it: each batch it is fed, it can pass on
+// only what B holds before it sleeps again, and while it sleeps on B it does not take its next input.
 //
 // The stage: WAITS_FOR edges of the task through A (its sleeps on A that another task ended) after
 // which it read data from A (`consumed`: a task woken through a resource it only writes, e.g. a writer
-// woken as room frees up, is not fed through it); and its sleeps waiting for room in B (BLOCKED_ON
+// woken as room frees up, is not fed through it). Its stall: sleeps waiting for room in B (BLOCKED_ON
 // write_*), with B's readers also waiting on B empty (the full_buffer_stall rule, same parameters: the
-// buffer limits). One row per (stage, B), its inputs listed (never one row per pair of its resources).
-// The stall on B is the one full_buffer_stall reports (with these defaults, every row's stall is a
-// full_buffer_stall row): its time is not counted again here (asleep_ns 0, stall_ns gives it). What
-// this finding adds is that the writer is a stage between two others.
+// buffer limits; a reader that never waits is back-pressure, back_pressure.cypher). One row per
+// (stage, B), its inputs listed (never one row per pair of its resources). The stall is this finding's
+// alone: full_buffer_stall leaves out writers that are stages (same $min_fed), so it is counted once.
 //
 // Thresholds, from the runs of scripts/detector_survey.py (2-CPU VM, kernel 6.18):
 //   $min_episodes, $min_ns, $min_turns, $min_wait_ns   as full_buffer_stall (see there)
@@ -31,45 +30,59 @@
 //
 // Returns, one row per (task, B):
 //   pattern               'wake_then_block'
-//   tasks                 [the task's tid, then the tids that fed it through its inputs (no particular order)]
+//   tasks                 [the task's tid, then the tids that fed it, then B's readers (no particular order)]
 //   resources             its inputs (no particular order), then B
 //   count                 the task's sleeps waiting for room in B (BLOCKED_ON write_episodes)
-//   asleep_ns             0: the stall is counted in the full_buffer_stall finding of (task, B)
+//   asleep_ns             their time (BLOCKED_ON write_ns)
 //   tid, comm             the task
 //   inputs                the rids it was fed through (A)
 //   wakers                the tids whose wakeups through them ended its sleeps there
 //   woken                 those sleeps (WAITS_FOR episodes, summed)
 //   fed                   those after which it read data from the input (WAITS_FOR consumed, summed)
 //   blocked_on, kind      B: the rid it stalled writing into, and its kind
-//   stall_ns              its time waiting for room in B (BLOCKED_ON write_ns)
 //   max_ns                its longest single sleep on B (ns)
-//   reader_waits          B's readers' sleeps waiting for data on B (or its peer)
+//   readers               B's readers (FLOWS from the task through B)
+//   reader_waits          their sleeps waiting for data on B (or its peer): BLOCKED_ON read_episodes
+//   reader_wait_ns        their time (BLOCKED_ON read_ns)
 //   drainers              the tids that woke it through B (whose reads made room; empty when none seen)
-// Ordered by stall_ns descending, then tid, blocked_on.
+//   bytes                 what it wrote into B (WRITES bytes)
+//   burst_bytes           bytes / reader_waits: what it wrote per wait of B's readers, a batch
+// Ordered by asleep_ns descending, then tid, blocked_on.
 //
-// Read: fed close to count means each burst it got was more than B takes. Give B room for the bursts
-// (see the full_buffer_stall finding), or merge the stage with its reader or writer.
+// Read: fed close to count means each batch it gets is more than B takes at once. Give B room for a
+// batch (ftraceipc's advice rounds burst_bytes up to a power of two), or merge the stage with its
+// reader or writer.
 //
 // Runs as-is on LadybugDB and Neo4j 5 (same rows on both: tests/integration/test_detectors.py).
 MATCH (t:Task)-[b:BLOCKED_ON]->(rb:Resource)
 WHERE ($capture_id = '' OR t.capture_id = $capture_id)
   AND b.write_episodes >= $min_episodes AND b.write_ns >= $min_ns
+OPTIONAL MATCH (t)-[f:FLOWS]->(rd:Task)
+WHERE f.via = rb.rid AND rd.tid <> t.tid
+WITH t, rb, b, collect(DISTINCT rd.tid) AS readers
 OPTIONAL MATCH (t)-[f2:FLOWS]->(e:Task)-[eb:BLOCKED_ON]->(x:Resource)
 WHERE f2.via = rb.rid AND e.tid <> t.tid AND (x.rid = rb.rid OR x.rid = f2.read_rid)
-WITH t, rb, b, coalesce(sum(eb.read_episodes), 0) AS reader_waits, coalesce(sum(eb.read_ns), 0) AS reader_wait_ns
+WITH t, rb, b, readers, coalesce(sum(eb.read_episodes), 0) AS reader_waits,
+     coalesce(sum(eb.read_ns), 0) AS reader_wait_ns
 WHERE reader_waits >= $min_turns AND reader_wait_ns >= $min_wait_ns
+WITH t, rb, b, readers, reader_waits, reader_wait_ns, coalesce(rb.peer, '') AS peer
 MATCH (t)-[a:WAITS_FOR]->(wk:Task)
-WHERE a.consumed > 0 AND a.via <> rb.rid AND (rb.peer IS NULL OR a.via <> rb.peer)
-WITH t, rb, b, reader_waits, collect(DISTINCT a.via) AS inputs, collect(DISTINCT wk.tid) AS wakers,
-     sum(a.episodes) AS woken, sum(a.consumed) AS fed
+WHERE a.consumed > 0 AND a.via <> rb.rid AND a.via <> peer
+WITH t, rb, b, readers, reader_waits, reader_wait_ns, collect(DISTINCT a.via) AS inputs,
+     collect(DISTINCT wk.tid) AS wakers, sum(a.episodes) AS woken, sum(a.consumed) AS fed
 WHERE fed >= $min_fed
 OPTIONAL MATCH (d:Task)-[kd:WAKES]->(t)
 WHERE kd.via = rb.rid AND d.tid <> t.tid
-WITH t, rb, b, reader_waits, inputs, wakers, woken, fed, collect(DISTINCT d.tid) AS drainers
-WITH *, [t.tid] + wakers AS tasks, $tids AS scope
+WITH t, rb, b, readers, reader_waits, reader_wait_ns, inputs, wakers, woken, fed,
+     collect(DISTINCT d.tid) AS drainers
+OPTIONAL MATCH (t)-[o:WRITES]->(rb)
+WITH t, rb, b, readers, reader_waits, reader_wait_ns, inputs, wakers, woken, fed, drainers,
+     coalesce(sum(o.bytes), 0) AS bytes
+WITH *, [t.tid] + wakers + readers AS tasks, $tids AS scope
 WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
 RETURN 'wake_then_block' AS pattern, tasks, inputs + [rb.rid] AS resources, b.write_episodes AS count,
-       0 AS asleep_ns, t.tid AS tid, t.comm AS comm, inputs, wakers, woken, fed, rb.rid AS blocked_on,
-       rb.kind AS kind, b.write_ns AS stall_ns, b.max_ns AS max_ns, reader_waits, drainers
-ORDER BY stall_ns DESC, tid, blocked_on
+       b.write_ns AS asleep_ns, t.tid AS tid, t.comm AS comm, inputs, wakers, woken, fed, rb.rid AS blocked_on,
+       rb.kind AS kind, b.max_ns AS max_ns, readers, reader_waits, reader_wait_ns, drainers, bytes,
+       bytes / reader_waits AS burst_bytes
+ORDER BY asleep_ns DESC, tid, blocked_on
 LIMIT $limit

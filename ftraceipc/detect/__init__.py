@@ -158,14 +158,17 @@ def _thundering_herd(r: dict, n: Names) -> tuple[str, str, str]:
 def _wake_then_block(r: dict, n: Names) -> tuple[str, str, str]:
     t, b = r["tid"], r["blocked_on"]
     a = short_list(r.get("inputs") or [])
+    readers = r.get("readers") or []
+    burst = r.get("burst_bytes")
     return (f"{n(t)} is fed through {a} and stalls on the full {b}",
-            f"{n(t)} was woken {r['woken']:,} times through {a} (by {n.many(r['wakers'])}) and {r['fed']:,} times "
-            f"read data there; it also slept {r['count']:,} times waiting for room in {b} "
-            f"({human_ns(r['stall_ns'])}), whose reader waited on it empty {r['reader_waits']:,} times: each batch "
-            f"of input is more than {b} takes at once, so it passes it on in pieces, by turns with {b}'s reader. "
-            f"That stall is the full_buffer_stall finding of {n(t)} on {b}: its time is not counted again here.",
-            f"Give {b} room for a whole batch (the full_buffer_stall finding says how much), or merge {n(t)} with "
-            f"the stage that reads {b} so that no hand-off waits.")
+            f"{n(t)} is a stage: it was woken {r['woken']:,} times through {a} (by {n.many(r['wakers'])}) and "
+            f"{r['fed']:,} times read data there, and it slept {r['count']:,} times waiting for room in {b} "
+            f"({human_ns(_asleep(r))} in all), while {n.many(readers)}, reading {b}, waited on it empty "
+            f"{r['reader_waits']:,} times ({human_ns(r['reader_wait_ns'])}). It wrote ~{human_bytes(burst)} into "
+            f"{b} per wait of its reader: each batch is more than {b} takes at once, so {n(t)} passes it on in "
+            f"pieces, by turns with its reader, and meanwhile does not take its next input.",
+            f"{_cap(_buffer_fix(b, burst))}; or merge {n(t)} with the stage that reads {b}, so that no "
+            "hand-off waits.")
 
 
 def _chatty_pingpong(r: dict, n: Names) -> tuple[str, str, str]:

@@ -398,11 +398,12 @@ def test_hand_thundering_herd_needs_readers_that_find_nothing(hand):
 
 
 def test_hand_full_buffer_stall_needs_its_reader_to_wait_empty_too(hand):
-    """6 on pipe:11 and 12 on its socket end (its reader waits on the peer end), 18 and 110 on theirs;
-    10 (a reader that waited twice) and 14 (no reader seen) are back-pressure, in back_pressure.cypher."""
+    """6 on pipe:11 and 12 on its socket end (its reader waits on the peer end), 110 on unix:28; 10 (a
+    reader that waited twice) and 14 (no reader seen) are back-pressure, in back_pressure.cypher; 18 is a
+    stage, wake_then_block's."""
     df = hand.run_file("full_buffer_stall")
     rows = by_first(df)
-    assert sorted(rows) == [6, 12, 18, 110]
+    assert sorted(rows) == [6, 12, 110]
     r = rows[6]
     assert ints(r["tasks"]) == [6, 7] and list(r["resources"]) == ["pipe:11"] and r["kind"] == "pipe"
     assert int(r["count"]) == 12 and int(r["asleep_ns"]) == 5_000_000
@@ -412,39 +413,43 @@ def test_hand_full_buffer_stall_needs_its_reader_to_wait_empty_too(hand):
     s = rows[12]
     assert ints(s["tasks"]) == [12, 13] and list(s["resources"]) == ["unix:24"] and int(s["reader_waits"]) == 8
     assert int(s["burst_bytes"]) == 150_000 and list(s["drainers"]) == [] and int(s["drain_wakeups"]) == 0
-    assert [ints(t)[0] for t in df["tasks"]] == [6, 12, 18, 110]  # by time waiting for room, then writer
-    assert sorted(ints(t)[0] for t in hand.run_file("full_buffer_stall", min_turns=8)["tasks"]) == [6, 12, 18]
-    assert sorted(ints(t)[0] for t in hand.run_file("full_buffer_stall", min_wait_ns=2_000_000)["tasks"]) == [6, 12,
-                                                                                                              18]
+    assert [ints(t)[0] for t in df["tasks"]] == [6, 12, 110]  # by time waiting for room
+    assert sorted(ints(t)[0] for t in hand.run_file("full_buffer_stall", min_turns=8)["tasks"]) == [6, 12]
+    assert sorted(ints(t)[0] for t in hand.run_file("full_buffer_stall", min_wait_ns=2_000_000)["tasks"]) == [6, 12]
     assert sorted(ints(t)[0] for t in hand.run_file("full_buffer_stall", min_episodes=13)["tasks"]) == [12]
+    assert 18 in by_first(hand.run_file("full_buffer_stall", min_fed=10))  # fed 9 times: no stage then
 
 
 def test_hand_back_pressure_is_every_other_stall(hand):
-    """The complement of full_buffer_stall under the same parameters: each stall is in exactly one."""
+    """The complement of full_buffer_stall and wake_then_block under the same parameters: each stall
+    waiting for room is in exactly one of the three."""
     bp = by_first(hand.run_file("back_pressure"))
     assert sorted(bp) == [10, 14, 110]  # 110 on unix:26: its reader never waits there
     assert ints(bp[10]["tasks"]) == [10, 11] and int(bp[10]["reader_waits"]) == 2 and int(bp[10]["count"]) == 20
     assert int(bp[10]["asleep_ns"]) == 4_000_000 and int(bp[10]["reader_wait_ns"]) == 50_000
     assert ints(bp[14]["tasks"]) == [14] and list(bp[14]["readers"]) == [] and int(bp[14]["bytes"]) == 0
     assert list(bp[110]["resources"]) == ["unix:26"]
-    for params in ({}, {"min_turns": 8}, {"min_turns": 1, "min_wait_ns": 1}, {"min_episodes": 13}):
+    for params in ({}, {"min_turns": 8}, {"min_turns": 1, "min_wait_ns": 1}, {"min_episodes": 13},
+                   {"min_fed": 10}):
         fb = {(int(r["writer"]), r["rid"]) for _, r in hand.run_file("full_buffer_stall", **params).iterrows()}
+        wtb = {(int(r["tid"]), r["blocked_on"]) for _, r in hand.run_file("wake_then_block", **params).iterrows()}
         bp = {(int(r["writer"]), r["rid"]) for _, r in hand.run_file("back_pressure", **params).iterrows()}
         stalls = {(t, rid) for t, rid, *_, w, w_ns in hand_model().blocked.itertuples(index=False, name=None)
                   if w >= params.get("min_episodes", 10) and w_ns >= 1_000_000}
-        assert not fb & bp and fb | bp == stalls, params
+        assert not fb & bp and not fb & wtb and not wtb & bp and fb | wtb | bp == stalls, params
 
 
 def test_hand_wake_then_block_is_a_stage_fed_through_what_it_reads(hand):
     row = only_row(hand.run_file("wake_then_block"))  # not 110: woken through unix:26, it never read it
-    assert ints(row["tasks"]) == [18, 19] and list(row["resources"]) == ["pipe:16", "pipe:17"]
+    assert ints(row["tasks"]) == [18, 19, 20] and list(row["resources"]) == ["pipe:16", "pipe:17"]
     assert list(row["inputs"]) == ["pipe:16"] and row["blocked_on"] == "pipe:17" and row["kind"] == "pipe"
-    assert int(row["count"]) == 12 and int(row["asleep_ns"]) == 0 and int(row["stall_ns"]) == 3_000_000
+    assert int(row["count"]) == 12 and int(row["asleep_ns"]) == 3_000_000
     assert int(row["woken"]) == 10 and int(row["fed"]) == 9 and int(row["reader_waits"]) == 10
+    assert int(row["reader_wait_ns"]) == 2_000_000 and ints(row["readers"]) == [20]
     assert ints(row["wakers"]) == [19] and ints(row["drainers"]) == [20]
-    # its stall is the full_buffer_stall row of (18, pipe:17): counted there, once
-    fb = hand.run_file("full_buffer_stall")
-    assert [int(x) for x in fb[fb["rid"] == "pipe:17"]["asleep_ns"]] == [3_000_000]
+    assert int(row["bytes"]) == 98_304 and int(row["burst_bytes"]) == 9830
+    # its stall is not full_buffer_stall's too: counted once
+    assert "pipe:17" not in set(hand.run_file("full_buffer_stall")["rid"])
     assert hand.run_file("wake_then_block", min_fed=10).empty
     assert hand.run_file("wake_then_block", min_turns=11).empty  # B's reader waited 10 times
 
@@ -531,7 +536,7 @@ def test_run_detectors_ranks_and_explains_every_hand_finding(hand):
     cid = "hand" if hand.backend == "neo4j" else ""
     found = run_detectors(hand.graph, capture_id=cid, browser_capture_id="hand")
     assert sorted(f.pattern for f in found) == sorted(
-        ["thundering_herd", "full_buffer_stall", "full_buffer_stall", "full_buffer_stall", "full_buffer_stall",
+        ["thundering_herd", "full_buffer_stall", "full_buffer_stall", "full_buffer_stall",
          "wake_then_block", "chatty_pingpong", "wait_chain", "wait_chain", "wait_chain", "wait_chain",
          "wait_cycle", "cross_cpu_wakeup", "wakeup_latency"])
     assert [f.rank for f in found] == list(range(1, len(found) + 1))
@@ -552,7 +557,7 @@ def test_run_detectors_ranks_and_explains_every_hand_finding(hand):
     herd = next(f for f in found if f.pattern == "thundering_herd")
     assert "only one" not in herd.explanation and "2.6 of them" in herd.explanation and "0.8 then read" in herd.explanation
     stage = next(f for f in found if f.pattern == "wake_then_block")
-    assert stage.lost_ns == 0 and "not counted again" in stage.explanation
+    assert stage.lost_ns == 3_000_000 and "is a stage" in stage.explanation and "F_SETPIPE_SZ, 16384" in stage.suggestion
     x = next(f for f in found if f.pattern == "cross_cpu_wakeup")
     assert "take turns: after 140 of the 150 sleeps" in x.explanation
     only = run_detectors(hand.graph, only=["wait_cycle"], capture_id=cid)
