@@ -93,6 +93,7 @@ def old_counts(src: str, cap: Path, d: Path, name: str) -> dict[str, int]:
 
 def facts(model, tids: set[int] | None) -> list[str]:
     """The numbers behind the rules, for the tasks in scope."""
+    import numpy as np
     import pandas as pd
 
     out = []
@@ -139,7 +140,7 @@ def facts(model, tids: set[int] | None) -> list[str]:
     x = wk[wk["via"].notna() & (wk["waker"] != wk["wakee"]) & (wk["waker"] > 0)] if len(wk) else wk
     if len(x):
         x = x.groupby(["waker", "wakee"]).agg(n=("wakeups", "sum"), c=("cross_cpu", "sum")).reset_index()
-        x = x[[inside(a) or inside(z) for a, z in zip(x["waker"], x["wakee"])] & (x["n"] >= 50)]
+        x = x[np.array([inside(a) or inside(z) for a, z in zip(x["waker"], x["wakee"])], bool) & (x["n"] >= 50)]
         x = x.sort_values("c", ascending=False)
         if len(x):
             out.append(f"  cross-CPU pairs (>= 50 wakeups through IPC: {len(x)}; top 5):")

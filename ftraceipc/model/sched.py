@@ -789,7 +789,7 @@ class SchedModel:
                 epw["aw"][:] = AW_DONE  # the capture ended before the sleeper slept again: as far as seen
             rh = epw["rh"]
             # (the critical path needs the wakeup's via: the waker's handle when the sleep has none)
-            wait = self._wait_ops(epw["op"]) if self.crit is None else True
+            wait = self._wait_ops(epw["op"]) if self.crit is None else np.ones(len(rh), bool)
             ready = (rh != UNRESOLVED) & ((rh >= 0) | ~wait | (epw["wh"] != UNRESOLVED))
             ready &= epw["aw"] == AW_DONE
             if ready.all():

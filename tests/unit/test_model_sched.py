@@ -519,3 +519,19 @@ def test_a_read_of_the_peer_end_consumes_what_a_poll_on_the_senders_end_waited_f
     cols = ["waiter", "via", "episodes", "consumed"]
     assert rows(all_splits(t.events, handles, peer_of=PEERS)["waits"], cols) == [(C, "unix:10", 1, 1)]
     assert rows(all_splits(t.events, handles)["waits"], cols) == [(C, "unix:10", 1, 0)]  # peers unknown
+
+
+def test_the_critical_path_collector_changes_no_table():
+    """build_model always gives a Collector; with it, episodes still wait for their handles and for the
+    sleeper's next sleep, and each is counted once (a scalar `wait` once turned the ready mask into
+    integers, which `_take` read as row numbers: episodes doubled on real captures)."""
+    from ftraceipc.model.critical import Collector
+
+    for events, handles in ((pingpong().events, SOCK_HANDLES), (pipe_trace().events, PIPE_HANDLES)):
+        n = len(events)
+        for cuts in [()] + [[i] for i in range(1, n)]:
+            _, plain = run(events, handles, cuts=cuts, peer_of=PEERS)
+            _, crit = run(events, handles, cuts=cuts, peer_of=PEERS, crit=Collector())
+            for key in ("blocked", "wakes", "waits"):
+                pd.testing.assert_frame_equal(plain[key], crit[key], check_dtype=False, obj=f"{key} cuts={cuts}")
+            assert crit["stats"]["episodes"] == crit["stats"]["sleeps"]
