@@ -6,18 +6,20 @@
 // Not a detector of its own (ftraceipc analyze does not list it): the complement of
 // full_buffer_stall.cypher and wake_then_block.cypher, with their parameters and their rule, negated.
 // A stall waiting for room is exactly one of the three: buffer-limited when its readers also wait on
-// the resource empty (at least $min_turns times, $min_wait_ns in all: wake_then_block when the writer
-// is a stage fed through another resource, full_buffer_stall otherwise), back-pressure otherwise (also
-// when no reader of what it wrote was seen: nothing shows that the buffer limits). Keep the three files
-// in step.
+// the resource for the writer (at least $min_turns times, $min_wait_percent of its stall time,
+// $min_mean_wait_ns on average: why, in full_buffer_stall.cypher), then wake_then_block when the
+// writer is a stage fed through another resource, full_buffer_stall otherwise; back-pressure otherwise
+// (also when no reader of what it wrote was seen: nothing shows that the buffer limits). Keep the three
+// files in step.
 //
-// Needs: BLOCKED_ON, FLOWS
+// Needs: BLOCKED_ON, WAITS_FOR, FLOWS
 //
 // Parameters:
 //   $min_episodes = 10       at least this many sleeps of the writer waiting for room on the resource
 //   $min_ns = 1000000        and at least this much time asleep so (ns)
-//   $min_turns = 5           its readers waited on it empty fewer than this many times...
-//   $min_wait_ns = 1000000   ...or for less than this in all (ns)
+//   $min_turns = 5           its readers waited on the resource for it fewer than this many times,
+//   $min_wait_percent = 10   or for less than this share of its time stalled,
+//   $min_mean_wait_ns = 100000  or less than this long on average (ns)
 //   $limit = 50              at most this many rows, counted after the $tids scope
 //   $capture_id = ""         only this capture's tasks (Neo4j holding several captures); "": all
 //   $tids = []               only rows whose tasks include one of these tids (the bottleneck: the
@@ -32,8 +34,8 @@
 //   writer, writer_comm   the stalled task
 //   rid, kind             the full resource
 //   readers               the tids that read what it wrote there (FLOWS; empty: none seen)
-//   reader_waits          their sleeps waiting for data on the resource (or its peer): BLOCKED_ON read_episodes
-//   reader_wait_ns        their time (BLOCKED_ON read_ns)
+//   reader_waits          their sleeps on the resource (or its peer) that its writes ended (WAITS_FOR)
+//   reader_wait_ns        their time (ns)
 //   bytes                 what the writer wrote into the resource (WRITES bytes)
 // Ordered by asleep_ns descending, then writer and rid.
 //
@@ -46,12 +48,14 @@ WHERE ($capture_id = '' OR w.capture_id = $capture_id)
   AND b.write_episodes >= $min_episodes AND b.write_ns >= $min_ns
 OPTIONAL MATCH (w)-[f:FLOWS]->(rd:Task)
 WHERE f.via = r.rid AND rd.tid <> w.tid
-WITH w, r, b, collect(DISTINCT rd.tid) AS readers
-OPTIONAL MATCH (w)-[f2:FLOWS]->(e:Task)-[eb:BLOCKED_ON]->(x:Resource)
-WHERE f2.via = r.rid AND e.tid <> w.tid AND (x.rid = r.rid OR x.rid = f2.read_rid)
-WITH w, r, b, readers, coalesce(sum(eb.read_episodes), 0) AS reader_waits,
-     coalesce(sum(eb.read_ns), 0) AS reader_wait_ns
-WHERE NOT (reader_waits >= $min_turns AND reader_wait_ns >= $min_wait_ns)
+WITH w, r, b, collect(DISTINCT rd.tid) AS readers, collect(DISTINCT f.read_rid) + [r.rid] AS rids
+OPTIONAL MATCH (e:Task)-[a:WAITS_FOR]->(w)
+WHERE e.tid IN readers AND a.via IN rids
+WITH w, r, b, readers, coalesce(sum(a.episodes), 0) AS reader_waits,
+     coalesce(sum(a.blocked_ns), 0) AS reader_wait_ns
+WHERE NOT (reader_waits >= $min_turns
+           AND reader_wait_ns * 100 / (CASE WHEN b.write_ns > 0 THEN b.write_ns ELSE 1 END) >= $min_wait_percent
+           AND reader_wait_ns >= $min_mean_wait_ns * reader_waits)
 OPTIONAL MATCH (w)-[o:WRITES]->(r)
 WITH w, r, b, readers, reader_waits, reader_wait_ns, coalesce(sum(o.bytes), 0) AS bytes
 WITH *, [w.tid] + readers AS tasks, $tids AS scope

@@ -1,33 +1,50 @@
 // full_buffer_stall: writers that keep sleeping on a full pipe or socket whose reader, at other times,
-// waits on it empty: the two take turns, and a buffer that holds a whole burst would let them overlap.
+// waits on it empty for them: the two take turns, and a buffer that holds a whole burst would let the
+// writer prepare its next burst while the reader drains the last one.
 //
 // A writer's sleeps waiting for room (BLOCKED_ON write_episodes/write_ns: in a write/send, or in a poll
 // that a read ended) are back-pressure from its reader: the reader did not keep up. That alone says
 // nothing about the buffer: a reader that is simply slower than the writer never waits on the resource
 // (steady state), the writer's stalls only pace it to its reader, and no buffer size changes the run's
 // time (that is back_pressure.cypher: the bottleneck's upstream effect). The buffer itself limits when
-// its readers (FLOWS from the writer through the resource) also wait on it EMPTY in the same run
-// (BLOCKED_ON read_episodes on the resource or, for a socket, its peer end): the writer produces in
-// bursts bigger than the buffer, stalls while the reader drains it, and the reader then waits while
-// the writer prepares the next burst. The bytes written per wait of the readers estimate a burst: a
-// buffer that size lets the writer put a whole burst in and go on while the reader drains it.
+// the readers (FLOWS from the writer through the resource) also wait on it for this writer (their
+// WAITS_FOR edges to it through the resource or, for a socket, its peer end: sleeps that its writes
+// ended), long enough and often enough that the writer was doing something else than copying into it:
+// the writer produces in bursts bigger than the buffer, stalls while the reader drains it, and the
+// reader then waits while the writer prepares the next burst. Three conditions, all from runs of
+// realistic size (scripts/detector_survey.py, 2-CPU VM, kernel 6.18, pipes of 64 KiB):
+//   - at least $min_turns = 5 such waits (fewer: a reader that waited at the start or the end);
+//   - their time at least $min_wait_percent = 10 % of the writer's stall time. Buffer-limited runs had
+//     23-100 % (a bursty writer computing 4 ms per 256 KiB burst for a reader taking 2.4 ms to drain it:
+//     28 % at 40 bursts, 100 % at 100; the wake_then_block sample 89 %); back-pressure had 0.8 % (the
+//     full_buffer sample --steady: its reader waited 9 times in 1,545 stalls) and 2.3 % (`seq 1 5000000
+//     | gzip -6 | gzip -dc | wc -l`: gzip -6 waited for seq 20 times, 138 ms, against seq's 1,124
+//     stalls, 5.9 s): both a factor of 4 or more from the threshold;
+//   - a mean wait of at least $min_mean_wait_ns = 100 us: longer than a hand-off. `dd if=/dev/zero
+//     bs=1M count=2000 | cat > /dev/null` takes turns too (cat waited 8,599 times for dd, 23 % of dd's
+//     31,884 stalls' time), but 12 us at a time: the two only pass the pipe's lock back and forth,
+//     copying (a bigger pipe cannot overlap the copies: both hold the pipe's mutex), while the bursty
+//     reader waited 0.8-1.2 ms on average (the writer computing).
+// The defaults min_episodes 10 and min_ns 1 ms ignore occasional stalls (hackbench -g 10 -l 200 over sockets:
+// 5-8 stalls per writer and socket, every one of them hundreds of ms waiting for a CPU).
+// A burst is the larger of the bytes per write call (a write larger than the free room sleeps until
+// all of it is in: the writer needs that much room) and the bytes written per wait of the readers (a
+// burst written in several calls; the readers may also wait in the middle of a burst, so this errs
+// small): a buffer that size takes a whole burst.
 // A writer that is itself a pipeline stage, fed through another resource that it reads (at least
 // $min_fed of its sleeps there ended with data it then read), is wake_then_block's: that finding
 // reports the same stall with the stage's input, and the stall is counted once. So every stall waiting
 // for room is in exactly one of full_buffer_stall, wake_then_block and back_pressure.cypher.
 //
-// Thresholds, from the runs of scripts/detector_survey.py (2-CPU VM, kernel 6.18, see each):
-//   $min_episodes, $min_ns   THRESHOLDS_STALL
-//   $min_turns, $min_wait_ns THRESHOLDS_TURNS
-//
-// Needs: BLOCKED_ON, FLOWS   (model tables it reads; a capture that cannot have one of them, for lack of
-//   events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
+// Needs: BLOCKED_ON, WAITS_FOR, FLOWS   (model tables it reads; a capture that cannot have one of them,
+//   for lack of events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
 //
 // Parameters:
 //   $min_episodes = 10       at least this many sleeps of the writer waiting for room on the resource
 //   $min_ns = 1000000        and at least this much time asleep so (ns)
-//   $min_turns = 5           its readers waited on it empty at least this many times...
-//   $min_wait_ns = 1000000   ...for at least this long in all (ns)
+//   $min_turns = 5           its readers waited on the resource for it at least this many times...
+//   $min_wait_percent = 10   ...for at least this share of its time stalled...
+//   $min_mean_wait_ns = 100000  ...and this long on average (ns)
 //   $min_fed = 5             a writer fed through another resource at least this many times is a stage:
 //                            wake_then_block reports it, not this
 //   $limit = 50              at most this many rows, counted after the $tids scope
@@ -46,12 +63,13 @@
 //   ops                   the syscalls it slept in there (BLOCKED_ON ops)
 //   max_ns                its longest single sleep there (ns)
 //   readers               the tids that read what it wrote there (FLOWS)
-//   reader_waits          their sleeps waiting for data on the resource (or its peer): BLOCKED_ON read_episodes
-//   reader_wait_ns        their time (BLOCKED_ON read_ns)
+//   reader_waits          their sleeps on the resource (or its peer) that its writes ended (WAITS_FOR)
+//   reader_wait_ns        their time (ns)
 //   drainers              tids that woke the writer through the resource (whose reads made room)
 //   drain_wakeups         their wakeups of it there
 //   bytes                 what the writer wrote into the resource (WRITES bytes)
-//   burst_bytes           bytes / reader_waits: the bytes written per wait of the readers, a burst
+//   writes                its write/send calls there (WRITES calls)
+//   burst_bytes           the larger of bytes / writes and bytes / reader_waits: a burst (above)
 // Ordered by asleep_ns descending, then writer and rid.
 //
 // Read: the writer waits for room while its reader drains, and the reader waits for data while the
@@ -64,28 +82,33 @@ WHERE ($capture_id = '' OR w.capture_id = $capture_id)
   AND b.write_episodes >= $min_episodes AND b.write_ns >= $min_ns
 OPTIONAL MATCH (w)-[f:FLOWS]->(rd:Task)
 WHERE f.via = r.rid AND rd.tid <> w.tid
-WITH w, r, b, collect(DISTINCT rd.tid) AS readers
-OPTIONAL MATCH (w)-[f2:FLOWS]->(e:Task)-[eb:BLOCKED_ON]->(x:Resource)
-WHERE f2.via = r.rid AND e.tid <> w.tid AND (x.rid = r.rid OR x.rid = f2.read_rid)
-WITH w, r, b, readers, coalesce(sum(eb.read_episodes), 0) AS reader_waits,
-     coalesce(sum(eb.read_ns), 0) AS reader_wait_ns
-WHERE reader_waits >= $min_turns AND reader_wait_ns >= $min_wait_ns
+WITH w, r, b, collect(DISTINCT rd.tid) AS readers, collect(DISTINCT f.read_rid) + [r.rid] AS rids
+OPTIONAL MATCH (e:Task)-[a:WAITS_FOR]->(w)
+WHERE e.tid IN readers AND a.via IN rids
+WITH w, r, b, readers, coalesce(sum(a.episodes), 0) AS reader_waits,
+     coalesce(sum(a.blocked_ns), 0) AS reader_wait_ns
+WHERE reader_waits >= $min_turns
+  AND reader_wait_ns * 100 / (CASE WHEN b.write_ns > 0 THEN b.write_ns ELSE 1 END) >= $min_wait_percent
+  AND reader_wait_ns >= $min_mean_wait_ns * reader_waits
 WITH w, r, b, readers, reader_waits, reader_wait_ns, coalesce(r.peer, '') AS peer
-OPTIONAL MATCH (w)-[a:WAITS_FOR]->(:Task)
-WHERE a.consumed > 0 AND a.via <> r.rid AND a.via <> peer
-WITH w, r, b, readers, reader_waits, reader_wait_ns, coalesce(sum(a.consumed), 0) AS fed
+OPTIONAL MATCH (w)-[i:WAITS_FOR]->(:Task)
+WHERE i.consumed > 0 AND i.via <> r.rid AND i.via <> peer
+WITH w, r, b, readers, reader_waits, reader_wait_ns, coalesce(sum(i.consumed), 0) AS fed
 WHERE fed < $min_fed
 OPTIONAL MATCH (d:Task)-[k:WAKES]->(w)
 WHERE k.via = r.rid AND d.tid <> w.tid
 WITH w, r, b, readers, reader_waits, reader_wait_ns, collect(DISTINCT d.tid) AS drainers,
      coalesce(sum(k.wakeups), 0) AS drain_wakeups
 OPTIONAL MATCH (w)-[o:WRITES]->(r)
-WITH w, r, b, readers, reader_waits, reader_wait_ns, drainers, drain_wakeups, coalesce(sum(o.bytes), 0) AS bytes
+WITH w, r, b, readers, reader_waits, reader_wait_ns, drainers, drain_wakeups, coalesce(sum(o.bytes), 0) AS bytes,
+     coalesce(sum(o.calls), 0) AS writes
+WITH *, bytes / (CASE WHEN writes > 0 THEN writes ELSE 1 END) AS per_write, bytes / reader_waits AS per_wait
 WITH *, [w.tid] + readers AS tasks, $tids AS scope
 WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
 RETURN 'full_buffer_stall' AS pattern, tasks, [r.rid] AS resources,
        b.write_episodes AS count, b.write_ns AS asleep_ns, w.tid AS writer, w.comm AS writer_comm,
        r.rid AS rid, r.kind AS kind, b.ops AS ops, b.max_ns AS max_ns, readers, reader_waits, reader_wait_ns,
-       drainers, drain_wakeups, bytes, bytes / reader_waits AS burst_bytes
+       drainers, drain_wakeups, bytes, writes,
+       CASE WHEN per_write > per_wait THEN per_write ELSE per_wait END AS burst_bytes
 ORDER BY asleep_ns DESC, writer, rid
 LIMIT $limit

@@ -5,14 +5,16 @@
 // The stage: WAITS_FOR edges of the task through A (its sleeps on A that another task ended) after
 // which it read data from A (`consumed`: a task woken through a resource it only writes, e.g. a writer
 // woken as room frees up, is not fed through it). Its stall: sleeps waiting for room in B (BLOCKED_ON
-// write_*), with B's readers also waiting on B empty (the full_buffer_stall rule, same parameters: the
-// buffer limits; a reader that never waits is back-pressure, back_pressure.cypher). One row per
+// write_*), with B's readers also waiting on B for it (the full_buffer_stall rule, same parameters and
+// thresholds, explained there: the buffer limits; a reader that never waits is back-pressure,
+// back_pressure.cypher). One row per
 // (stage, B), its inputs listed (never one row per pair of its resources). The stall is this finding's
 // alone: full_buffer_stall leaves out writers that are stages (same $min_fed), so it is counted once.
 //
-// Thresholds, from the runs of scripts/detector_survey.py (2-CPU VM, kernel 6.18):
-//   $min_episodes, $min_ns, $min_turns, $min_wait_ns   as full_buffer_stall (see there)
-//   $min_fed                 THRESHOLDS_FED
+// Default min_fed 5: the stages of realistic pipelines were fed hundreds of times (the wake_then_block
+// sample's mid 40 times in 41 sleeps on its input; in `seq | gzip -6 | gzip -dc | wc -l` gzip -dc 135 of
+// 136, gzip -6 20 of 20), a writer that is no stage 0 times (hackbench's senders are woken through the
+// sockets they write, for room, and never read them), so 5 only keeps out a few reads at start-up.
 //
 // Needs: BLOCKED_ON, WAITS_FOR, FLOWS   (model tables it reads; a capture that cannot have one of them,
 //   for lack of events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
@@ -21,8 +23,9 @@
 //   $min_fed = 5             at least this many of its sleeps on its inputs ended with data it then read
 //   $min_episodes = 10       at least this many sleeps waiting for room in B
 //   $min_ns = 1000000        and at least this much time asleep so (ns)
-//   $min_turns = 5           B's readers waited on it empty at least this many times...
-//   $min_wait_ns = 1000000   ...for at least this long in all (ns)
+//   $min_turns = 5           B's readers waited on B for it at least this many times...
+//   $min_wait_percent = 10   ...for at least this share of its time stalled on B...
+//   $min_mean_wait_ns = 100000  ...and this long on average (ns)
 //   $limit = 50              at most this many rows, counted after the $tids scope
 //   $capture_id = ""         only this capture's tasks (Neo4j holding several captures); "": all
 //   $tids = []               only rows whose tasks include one of these tids (e.g. the traced
@@ -42,11 +45,13 @@
 //   blocked_on, kind      B: the rid it stalled writing into, and its kind
 //   max_ns                its longest single sleep on B (ns)
 //   readers               B's readers (FLOWS from the task through B)
-//   reader_waits          their sleeps waiting for data on B (or its peer): BLOCKED_ON read_episodes
-//   reader_wait_ns        their time (BLOCKED_ON read_ns)
+//   reader_waits          their sleeps on B (or its peer) that the task's writes ended (WAITS_FOR)
+//   reader_wait_ns        their time (ns)
 //   drainers              the tids that woke it through B (whose reads made room; empty when none seen)
 //   bytes                 what it wrote into B (WRITES bytes)
-//   burst_bytes           bytes / reader_waits: what it wrote per wait of B's readers, a batch
+//   writes                its write/send calls into B (WRITES calls)
+//   burst_bytes           the larger of bytes / writes and bytes / reader_waits: a batch (as in
+//                         full_buffer_stall)
 // Ordered by asleep_ns descending, then tid, blocked_on.
 //
 // Read: fed close to count means each batch it gets is more than B takes at once. Give B room for a
@@ -59,12 +64,14 @@ WHERE ($capture_id = '' OR t.capture_id = $capture_id)
   AND b.write_episodes >= $min_episodes AND b.write_ns >= $min_ns
 OPTIONAL MATCH (t)-[f:FLOWS]->(rd:Task)
 WHERE f.via = rb.rid AND rd.tid <> t.tid
-WITH t, rb, b, collect(DISTINCT rd.tid) AS readers
-OPTIONAL MATCH (t)-[f2:FLOWS]->(e:Task)-[eb:BLOCKED_ON]->(x:Resource)
-WHERE f2.via = rb.rid AND e.tid <> t.tid AND (x.rid = rb.rid OR x.rid = f2.read_rid)
-WITH t, rb, b, readers, coalesce(sum(eb.read_episodes), 0) AS reader_waits,
-     coalesce(sum(eb.read_ns), 0) AS reader_wait_ns
-WHERE reader_waits >= $min_turns AND reader_wait_ns >= $min_wait_ns
+WITH t, rb, b, collect(DISTINCT rd.tid) AS readers, collect(DISTINCT f.read_rid) + [rb.rid] AS rids
+OPTIONAL MATCH (e:Task)-[g:WAITS_FOR]->(t)
+WHERE e.tid IN readers AND g.via IN rids
+WITH t, rb, b, readers, coalesce(sum(g.episodes), 0) AS reader_waits,
+     coalesce(sum(g.blocked_ns), 0) AS reader_wait_ns
+WHERE reader_waits >= $min_turns
+  AND reader_wait_ns * 100 / (CASE WHEN b.write_ns > 0 THEN b.write_ns ELSE 1 END) >= $min_wait_percent
+  AND reader_wait_ns >= $min_mean_wait_ns * reader_waits
 WITH t, rb, b, readers, reader_waits, reader_wait_ns, coalesce(rb.peer, '') AS peer
 MATCH (t)-[a:WAITS_FOR]->(wk:Task)
 WHERE a.consumed > 0 AND a.via <> rb.rid AND a.via <> peer
@@ -77,12 +84,13 @@ WITH t, rb, b, readers, reader_waits, reader_wait_ns, inputs, wakers, woken, fed
      collect(DISTINCT d.tid) AS drainers
 OPTIONAL MATCH (t)-[o:WRITES]->(rb)
 WITH t, rb, b, readers, reader_waits, reader_wait_ns, inputs, wakers, woken, fed, drainers,
-     coalesce(sum(o.bytes), 0) AS bytes
+     coalesce(sum(o.bytes), 0) AS bytes, coalesce(sum(o.calls), 0) AS writes
+WITH *, bytes / (CASE WHEN writes > 0 THEN writes ELSE 1 END) AS per_write, bytes / reader_waits AS per_wait
 WITH *, [t.tid] + wakers + readers AS tasks, $tids AS scope
 WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
 RETURN 'wake_then_block' AS pattern, tasks, inputs + [rb.rid] AS resources, b.write_episodes AS count,
        b.write_ns AS asleep_ns, t.tid AS tid, t.comm AS comm, inputs, wakers, woken, fed, rb.rid AS blocked_on,
-       rb.kind AS kind, b.max_ns AS max_ns, readers, reader_waits, reader_wait_ns, drainers, bytes,
-       bytes / reader_waits AS burst_bytes
+       rb.kind AS kind, b.max_ns AS max_ns, readers, reader_waits, reader_wait_ns, drainers, bytes, writes,
+       CASE WHEN per_write > per_wait THEN per_write ELSE per_wait END AS burst_bytes
 ORDER BY asleep_ns DESC, tid, blocked_on
 LIMIT $limit

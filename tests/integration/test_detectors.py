@@ -262,11 +262,13 @@ def hand_model() -> ipc.Model:
       data) and of 5 (twice); 90 reading unix:41 wakes 91, 92, 93 waiting for room on unix:40 (writers:
       no herd); 94's writes wake 95, 96, 97 on pipe:44, each reads its share every time (a barrier);
       98's wake 99, 100, 101 on pipe:46, none reads (a poll barrier: no herd either).
-    - full buffer: 6 stalls 12 times on pipe:11 while its reader 7 waits on it empty 50 times (1 MB
+    - full buffer: 6 stalls 12 times on pipe:11 while its reader 7 waits on it for 6 50 times (1 MB
       written); 12 on its socket end unix:24 while 13 waits on the peer end unix:25; 10's reader 11 on
-      pipe:13 waited only twice (back-pressure); 14 on pipe:15 has no reader seen (back-pressure).
+      pipe:13 waited only twice (back-pressure); 14 on pipe:15 has no reader seen (back-pressure); 120's
+      reader 121 waits 300 times but 10 us each (hand-offs); 122's reader 123 waits 20 times, 3 % of
+      122's stall time (back-pressure).
     - stage: 18 is fed through pipe:16 by 19 (9 of 10 sleeps ended with data read) and stalls on pipe:17,
-      whose reader 20 waits on it empty; 110 is woken through unix:26 (for room: it never reads it) and
+      whose reader 130 waits on it; 110 is woken through unix:26 (for room: it never reads it) and
       stalls on unix:28, whose reader 112 waits on its end unix:29: a full buffer, no stage.
     - ping-pong: 8 <-> 9 over two socketpairs (parallel FLOWS and WAKES), plus wakeups of 9 by 8 through
       an unrelated pipe:12 (not counted); latency: 5 wakes 4 via pipe:12 20 times, 2 ms on average.
@@ -299,18 +301,31 @@ def hand_model() -> ipc.Model:
             h.waits.append((t, waker, rid, 10, 1_000_000, 1, True, c, 0))
             h.wakes.append((waker, t, rid, 10, 1000, 1, 0))
         h.io.append((waker, rid, 10, 30))
-    # full buffers and back-pressure
+    # full buffers and back-pressure: a reader's waits for the writer are its WAITS_FOR edge to it
     h.block(6, Q, ["write"], write=(12, 5_000_000))
     h.block(7, Q, ["read"], read=(50, 9_000_000))
+    h.waits.append((7, 6, Q, 50, 9_000_000, 1, True, 50, 45))
     h.flows.append((6, 7, Q, Q, 1_000_000, 100))
-    h.io.append((6, Q, 100, 1_000_000))
+    h.io.append((6, Q, 4, 1_000_000))  # 250,000 B per write call: larger than the 20,000 per wait of 7
     h.wakes += [(7, 6, Q, 12, 7000, 1000, 0), (6, 6, Q, 3, 7, 7, 0)]  # its own wakeups are no drain
     h.block(12, "unix:24", ["sendto"], write=(15, 3_000_000))
     h.block(13, "unix:25", ["recvfrom"], read=(8, 2_000_000))
+    h.waits.append((13, 12, "unix:25", 8, 2_000_000, 1, True, 8, 8))
     h.flows.append((12, 13, "unix:24", "unix:25", 600_000, 60))
     h.io.append((12, "unix:24", 60, 1_200_000))
     h.block(10, "pipe:13", ["write"], write=(20, 4_000_000))
     h.block(11, "pipe:13", ["read"], read=(2, 50_000))
+    h.waits.append((11, 10, "pipe:13", 2, 50_000, 1, True, 2, 2))
+    # takes turns, but 10 us at a time (a hand-off: dd | cat); waits for 3 % of the stall time (gzip | seq)
+    h.pipe("pipe:120", "pipe:122")
+    h.block(120, "pipe:120", ["write"], write=(100, 10_000_000))
+    h.block(121, "pipe:120", ["read"], read=(300, 3_000_000))
+    h.waits.append((121, 120, "pipe:120", 300, 3_000_000, 1, True, 300, 300))
+    h.flows.append((120, 121, "pipe:120", "pipe:120", 10_000_000, 10))
+    h.block(122, "pipe:122", ["write"], write=(1000, 100_000_000))
+    h.block(123, "pipe:122", ["read"], read=(20, 3_000_000))
+    h.waits.append((123, 122, "pipe:122", 20, 3_000_000, 1, True, 20, 20))
+    h.flows.append((122, 123, "pipe:122", "pipe:122", 10_000_000, 2500))
     h.flows.append((10, 11, "pipe:13", "pipe:13", 5_000_000, 80))
     h.block(14, "pipe:15", ["write"], write=(30, 6_000_000))
     # the stage, and the writer woken through what it writes
@@ -318,16 +333,18 @@ def hand_model() -> ipc.Model:
     h.block(18, "pipe:16", ["read"], read=(10, 2_000_000))
     h.flows.append((19, 18, "pipe:16", "pipe:16", 98_304, 12))
     h.block(18, "pipe:17", ["write"], write=(12, 3_000_000))
-    h.block(20, "pipe:17", ["read"], read=(10, 2_000_000))
-    h.flows.append((18, 20, "pipe:17", "pipe:17", 98_304, 96))
+    h.block(130, "pipe:17", ["read"], read=(10, 2_000_000))
+    h.waits.append((130, 18, "pipe:17", 10, 2_000_000, 1, True, 10, 8))
+    h.flows.append((18, 130, "pipe:17", "pipe:17", 98_304, 96))
     h.io.append((18, "pipe:17", 96, 98_304))
-    h.wakes.append((20, 18, "pipe:17", 12, 1000, 100, 0))
+    h.wakes.append((130, 18, "pipe:17", 12, 1000, 100, 0))
     h.waits.append((110, 111, "unix:26", 20, 2_000_000, 1, True, 0, 0))
     h.block(110, "unix:26", ["sendto"], write=(20, 2_000_000))
     h.block(110, "unix:28", ["sendto"], write=(12, 2_000_000))
     h.block(112, "unix:29", ["recvfrom"], read=(6, 1_500_000))
+    h.waits.append((112, 110, "unix:29", 6, 1_500_000, 1, True, 6, 6))
     h.flows += [(110, 111, "unix:26", "unix:27", 10_000, 100), (110, 112, "unix:28", "unix:29", 120_000, 100)]
-    h.io += [(110, "unix:26", 100, 10_000), (110, "unix:28", 100, 120_000)]
+    h.io += [(110, "unix:26", 100, 10_000), (110, "unix:28", 100, 120_000)]  # 1,200 B per call, 20,000 per wait
     # ping-pong, latency, cross-CPU
     h.flows += [(8, 9, S1, S2, 3200, 200), (8, 9, S3, S4, 1600, 100), (9, 8, S2, S1, 4800, 300)]
     h.wakes += [(8, 9, S2, 150, 1000, 1, 140), (8, 9, S4, 60, 500, 1, 0), (8, 9, R, 99, 99999, 1, 99),
@@ -409,13 +426,18 @@ def test_hand_full_buffer_stall_needs_its_reader_to_wait_empty_too(hand):
     assert int(r["count"]) == 12 and int(r["asleep_ns"]) == 5_000_000
     assert ints(r["readers"]) == [7] and int(r["reader_waits"]) == 50 and int(r["reader_wait_ns"]) == 9_000_000
     assert ints(r["drainers"]) == [7] and int(r["drain_wakeups"]) == 12  # not its own wakeups
-    assert int(r["bytes"]) == 1_000_000 and int(r["burst_bytes"]) == 20_000
+    assert int(r["bytes"]) == 1_000_000 and int(r["writes"]) == 4 and int(r["burst_bytes"]) == 250_000
+    assert int(rows[110]["burst_bytes"]) == 120_000 // 6 and int(rows[110]["writes"]) == 100  # per wait: larger
     s = rows[12]
     assert ints(s["tasks"]) == [12, 13] and list(s["resources"]) == ["unix:24"] and int(s["reader_waits"]) == 8
     assert int(s["burst_bytes"]) == 150_000 and list(s["drainers"]) == [] and int(s["drain_wakeups"]) == 0
     assert [ints(t)[0] for t in df["tasks"]] == [6, 12, 110]  # by time waiting for room
     assert sorted(ints(t)[0] for t in hand.run_file("full_buffer_stall", min_turns=8)["tasks"]) == [6, 12]
-    assert sorted(ints(t)[0] for t in hand.run_file("full_buffer_stall", min_wait_ns=2_000_000)["tasks"]) == [6, 12]
+    assert sorted(ints(t)[0] for t in hand.run_file("full_buffer_stall", min_wait_percent=70)["tasks"]) == [6, 110]
+    assert sorted(ints(t)[0] for t in hand.run_file("full_buffer_stall", min_mean_wait_ns=200_000)["tasks"]) == [12,
+                                                                                                              110]
+    low = by_first(hand.run_file("full_buffer_stall", min_mean_wait_ns=10_000, min_wait_percent=3))
+    assert sorted(low) == [6, 12, 110, 120, 122]  # the hand-offs and the 3 % ones too
     assert sorted(ints(t)[0] for t in hand.run_file("full_buffer_stall", min_episodes=13)["tasks"]) == [12]
     assert 18 in by_first(hand.run_file("full_buffer_stall", min_fed=10))  # fed 9 times: no stage then
 
@@ -424,13 +446,13 @@ def test_hand_back_pressure_is_every_other_stall(hand):
     """The complement of full_buffer_stall and wake_then_block under the same parameters: each stall
     waiting for room is in exactly one of the three."""
     bp = by_first(hand.run_file("back_pressure"))
-    assert sorted(bp) == [10, 14, 110]  # 110 on unix:26: its reader never waits there
+    assert sorted(bp) == [10, 14, 110, 120, 122]  # 110 on unix:26: its reader never waits there
     assert ints(bp[10]["tasks"]) == [10, 11] and int(bp[10]["reader_waits"]) == 2 and int(bp[10]["count"]) == 20
     assert int(bp[10]["asleep_ns"]) == 4_000_000 and int(bp[10]["reader_wait_ns"]) == 50_000
     assert ints(bp[14]["tasks"]) == [14] and list(bp[14]["readers"]) == [] and int(bp[14]["bytes"]) == 0
     assert list(bp[110]["resources"]) == ["unix:26"]
-    for params in ({}, {"min_turns": 8}, {"min_turns": 1, "min_wait_ns": 1}, {"min_episodes": 13},
-                   {"min_fed": 10}):
+    for params in ({}, {"min_turns": 8}, {"min_turns": 1, "min_wait_percent": 1, "min_mean_wait_ns": 1},
+                   {"min_episodes": 13}, {"min_fed": 10}):
         fb = {(int(r["writer"]), r["rid"]) for _, r in hand.run_file("full_buffer_stall", **params).iterrows()}
         wtb = {(int(r["tid"]), r["blocked_on"]) for _, r in hand.run_file("wake_then_block", **params).iterrows()}
         bp = {(int(r["writer"]), r["rid"]) for _, r in hand.run_file("back_pressure", **params).iterrows()}
@@ -441,13 +463,13 @@ def test_hand_back_pressure_is_every_other_stall(hand):
 
 def test_hand_wake_then_block_is_a_stage_fed_through_what_it_reads(hand):
     row = only_row(hand.run_file("wake_then_block"))  # not 110: woken through unix:26, it never read it
-    assert ints(row["tasks"]) == [18, 19, 20] and list(row["resources"]) == ["pipe:16", "pipe:17"]
+    assert ints(row["tasks"]) == [18, 19, 130] and list(row["resources"]) == ["pipe:16", "pipe:17"]
     assert list(row["inputs"]) == ["pipe:16"] and row["blocked_on"] == "pipe:17" and row["kind"] == "pipe"
     assert int(row["count"]) == 12 and int(row["asleep_ns"]) == 3_000_000
     assert int(row["woken"]) == 10 and int(row["fed"]) == 9 and int(row["reader_waits"]) == 10
-    assert int(row["reader_wait_ns"]) == 2_000_000 and ints(row["readers"]) == [20]
-    assert ints(row["wakers"]) == [19] and ints(row["drainers"]) == [20]
-    assert int(row["bytes"]) == 98_304 and int(row["burst_bytes"]) == 9830
+    assert int(row["reader_wait_ns"]) == 2_000_000 and ints(row["readers"]) == [130]
+    assert ints(row["wakers"]) == [19] and ints(row["drainers"]) == [130]
+    assert int(row["bytes"]) == 98_304 and int(row["writes"]) == 96 and int(row["burst_bytes"]) == 9830
     # its stall is not full_buffer_stall's too: counted once
     assert "pipe:17" not in set(hand.run_file("full_buffer_stall")["rid"])
     assert hand.run_file("wake_then_block", min_fed=10).empty
@@ -472,7 +494,9 @@ def test_hand_wait_chain_follows_main_waits_to_the_end(hand):
     assert got == [([43, 40, 41, 42], ["pipe:54", "pipe:51", "pipe:52"], 10, 9_000_000, 3, False),  # into the cycle
                    ([20, 21, 22, 23], ["pipe:31", "pipe:32", "pipe:33"], 10, 5_000_000, 3, False),  # not via 24
                    ([30, 31, 32], ["pipe:41", "pipe:42"], 20, 2_000_000, 2, False),  # stops at the 2-cycle
-                   (list(range(70, 79)), [f"pipe:{t}" for t in range(170, 178)], 10, 1_500_000, 8, True)]
+                   ([130, 18, 19], ["pipe:17", "pipe:16"], 10, 2_000_000, 2, False),  # the stage's reader
+                   (list(range(70, 79)), [f"pipe:{t}" for t in range(170, 178)], 10, 1_500_000, 8, True),
+                   ([112, 110, 111], ["unix:29", "unix:26"], 6, 1_500_000, 2, False)]
     assert ints(df.iloc[1]["hop_ns"]) == [5_000_000, 4_000_000, 3_000_000]
     assert ints(df.iloc[1]["hop_episodes"]) == [10, 10, 10] and list(df.iloc[1]["comms"]) == ["t20", "t21", "t22", "t23"]
     # 50->51 is one hop; 61->62 has 3 sleeps: both below the defaults
@@ -538,6 +562,7 @@ def test_run_detectors_ranks_and_explains_every_hand_finding(hand):
     assert sorted(f.pattern for f in found) == sorted(
         ["thundering_herd", "full_buffer_stall", "full_buffer_stall", "full_buffer_stall",
          "wake_then_block", "chatty_pingpong", "wait_chain", "wait_chain", "wait_chain", "wait_chain",
+         "wait_chain", "wait_chain",
          "wait_cycle", "cross_cpu_wakeup", "wakeup_latency"])
     assert [f.rank for f in found] == list(range(1, len(found) + 1))
     assert [f.lost_ns for f in found] == sorted((f.lost_ns for f in found), reverse=True)
@@ -551,7 +576,7 @@ def test_run_detectors_ranks_and_explains_every_hand_finding(hand):
     cut = next(f for f in found if f.pattern == "wait_chain" and f.tasks[0] == 70)
     assert "cut at 8 hops" in cut.explanation and "beyond t78[78]" in cut.suggestion
     fb = next(f for f in found if f.pattern == "full_buffer_stall" and f.tasks[0] == 6)
-    assert "waited on it empty 50 times" in fb.explanation and "F_SETPIPE_SZ, 32768" in fb.suggestion
+    assert "waited on it empty 50 times" in fb.explanation and "F_SETPIPE_SZ, 262144" in fb.suggestion
     sock = next(f for f in found if f.pattern == "full_buffer_stall" and f.tasks[0] == 12)
     assert "SO_SNDBUF, 262144" in sock.suggestion and "wmem_max" in sock.suggestion
     herd = next(f for f in found if f.pattern == "thundering_herd")
@@ -559,7 +584,7 @@ def test_run_detectors_ranks_and_explains_every_hand_finding(hand):
     stage = next(f for f in found if f.pattern == "wake_then_block")
     assert stage.lost_ns == 3_000_000 and "is a stage" in stage.explanation and "F_SETPIPE_SZ, 16384" in stage.suggestion
     x = next(f for f in found if f.pattern == "cross_cpu_wakeup")
-    assert "take turns: after 140 of the 150 sleeps" in x.explanation
+    assert "of the 150 times t8[8] woke t9[9] with data to read, 140 were followed" in x.explanation
     only = run_detectors(hand.graph, only=["wait_cycle"], capture_id=cid)
     assert [f.tasks for f in only] == [[40, 41, 42]]
 
@@ -579,7 +604,8 @@ def crowded_model() -> ipc.Model:
         rid, reader = f"pipe:{w}", (8 if w == 7 else w + 1000)
         h.pipe(rid)
         h.block(w, rid, ["write"], write=(20, 2_000_000 if w == 7 else 10_000_000 + 1_000_000 * (i - 1)))
-        h.block(reader, rid, ["read"], read=(10, 2_000_000))
+        h.block(reader, rid, ["read"], read=(10, 10_000_000))
+        h.waits.append((reader, w, rid, 10, 10_000_000, 1, True, 10, 10))
         h.flows.append((w, reader, rid, rid, 100_000, 100))
         h.wakes.append((reader, w, rid, 20, 1000, 100, 0))
     return h.model("crowd")

@@ -38,7 +38,7 @@ ROWS = {
     "wait_cycle": {"tasks": [1, 3, 2], "resources": ["pipe:2", "pipe:3", "pipe:1"], "length": 3, "count": 300,
                    "asleep_ns": 50_000_000},
     "cross_cpu_wakeup": {"waker": 1, "wakee": 2, "resources": ["unix:4"], "count": 990, "wakeups": 1000,
-                         "percent": 99, "asleep_ns": 5_000_000, "sleeps": 995, "turns": 990},
+                         "percent": 99, "asleep_ns": 5_000_000, "sleeps": 1995, "consumed": 995, "turns": 990},
     "wakeup_latency": {"wakee": 2, "rid": "pipe:1", "wakers": [1], "count": 200, "mean_ns": 3_000_000,
                        "max_ns": 9_000_000, "lost_ns": 600_000_000},
 }
@@ -52,7 +52,7 @@ SAYS = {  # what each explanation must contain (numbers in the words of human_ns
     "chatty_pingpong": ["t1[1]", "t2[2]", "4,000 messages", "16 B", "3,985 wakeups", "20.0 ms"],
     "wait_chain": ["t4[4] -> t3[3] (via pipe:3) -> t2[2] (via pipe:2) -> t1[1] (via pipe:1)", "130.0 ms", "60 sleeps"],
     "wait_cycle": ["t1[1] (via pipe:2) -> t3[3] (via pipe:3) -> t2[2] (via pipe:1) -> t1[1]", "300 rounds", "50.0 ms"],
-    "cross_cpu_wakeup": ["990 of the 1,000", "t2[2]", "t1[1]", "99%", "5.0 ms", "after 990 of the 995 sleeps"],
+    "cross_cpu_wakeup": ["990 of the 1,000", "t2[2]", "t1[1]", "99%", "5.0 ms", "of the 995 times t1[1] woke t2[2] with data to read, 990 were followed"],
     "wakeup_latency": ["t2[2]", "200 times", "3.0 ms on average", "9.0 ms at most", "600.0 ms"],
 }
 FIXES = {"full_buffer_stall": "F_SETPIPE_SZ", "wake_then_block": "SO_SNDBUF", "thundering_herd": "EPOLLEXCLUSIVE",
