@@ -10,7 +10,7 @@ and pong's recv returns 0. Every wakeup through the socket crosses CPUs: the pla
 control, with no cross-CPU wakeup and no ``planted`` key. Each task's ``cpu`` is in the truth.
 
 ``--parallel``: the other control. Ping is a producer that computes --work ms per message and sends
-it (--size bytes) without waiting for an answer; pong a consumer that computes 0.8 x --work ms on each
+it (--size bytes) without waiting for an answer; pong a consumer that computes 0.3 x --work ms on each
 message it receives. Every wakeup still crosses CPUs (pong waits on the empty socket for each
 message), but the two compute at the same time: on one CPU they would take twice as long. No
 ``planted`` key: pinning them together is no advice to give.
@@ -46,7 +46,7 @@ def consumer(sock: socket.socket, other: socket.socket, cpu: int, args: argparse
     n = 0
     while data := t.recv(sock, args.size):
         n += len(data)
-        spin(0.8 * args.work * len(data) / args.size)
+        spin(0.3 * args.work * len(data) / args.size)
     t.close(sock)
     t.report(truth_dir, cpu=cpu, trips=n // args.size)
 

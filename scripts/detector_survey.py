@@ -38,7 +38,7 @@ WORKLOADS: dict[str, list[str]] = {
     "dd-cat": ["sh", "-c", "dd if=/dev/zero bs=1M count=2000 status=none | cat > /dev/null"],
     "bursty": [PY, f"{S}/full_buffer.py", "--bursts", "100"],
     "steady": [PY, f"{S}/full_buffer.py", "--steady", "--bursts", "100"],
-    "parallel": [PY, f"{S}/xcpu.py", "--parallel", "--trips", "1000"],
+    "parallel": [PY, f"{S}/xcpu.py", "--parallel", "--trips", "3000"],
     # the samples at their defaults
     "s-full_buffer": [PY, f"{S}/full_buffer.py"],
     "s-full_buffer-steady": [PY, f"{S}/full_buffer.py", "--steady"],
@@ -51,7 +51,7 @@ WORKLOADS: dict[str, list[str]] = {
     "s-ring": [PY, f"{S}/ring.py"],
     "s-xcpu": [PY, f"{S}/xcpu.py"],
     "s-xcpu-same-cpu": [PY, f"{S}/xcpu.py", "--same-cpu"],
-    "s-xcpu-parallel": [PY, f"{S}/xcpu.py", "--parallel", "--trips", "300"],
+    "s-xcpu-parallel": [PY, f"{S}/xcpu.py", "--parallel"],
     "s-late_wakeup": [PY, f"{S}/late_wakeup.py"],
     "s-late_wakeup-no-hog": [PY, f"{S}/late_wakeup.py", "--no-hog"],
     "s-unix_server": [PY, f"{S}/unix_server.py"],
