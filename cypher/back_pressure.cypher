@@ -19,7 +19,7 @@
 //   $min_ns = 1000000        and at least this much time asleep so (ns)
 //   $min_turns = 5           its readers waited on the resource for it fewer than this many times,
 //   $min_wait_percent = 10   or for less than this share of its time stalled,
-//   $min_mean_wait_ns = 100000  or less than this long on average (ns)
+//   $min_mean_wait_ns = 100000  or less than this long on average (ns), and its stalls too
 //   $limit = 50              at most this many rows, counted after the $tids scope
 //   $capture_id = ""         only this capture's tasks (Neo4j holding several captures); "": all
 //   $tids = []               only rows whose tasks include one of these tids (the bottleneck: the
@@ -55,7 +55,8 @@ WITH w, r, b, readers, coalesce(sum(a.episodes), 0) AS reader_waits,
      coalesce(sum(a.blocked_ns), 0) AS reader_wait_ns
 WHERE NOT (reader_waits >= $min_turns
            AND reader_wait_ns * 100 / (CASE WHEN b.write_ns > 0 THEN b.write_ns ELSE 1 END) >= $min_wait_percent
-           AND reader_wait_ns >= $min_mean_wait_ns * reader_waits)
+           AND (reader_wait_ns >= $min_mean_wait_ns * reader_waits
+                OR b.write_ns >= $min_mean_wait_ns * b.write_episodes))
 OPTIONAL MATCH (w)-[o:WRITES]->(r)
 WITH w, r, b, readers, reader_waits, reader_wait_ns, coalesce(sum(o.bytes), 0) AS bytes
 WITH *, [w.tid] + readers AS tasks, $tids AS scope

@@ -20,11 +20,14 @@
 //     full_buffer sample --steady: its reader waited 9 times in 1,545 stalls) and 2.3 % (`seq 1 5000000
 //     | gzip -6 | gzip -dc | wc -l`: gzip -6 waited for seq 20 times, 138 ms, against seq's 1,124
 //     stalls, 5.9 s): both a factor of 4 or more from the threshold;
-//   - a mean wait of at least $min_mean_wait_ns = 100 us: longer than a hand-off. `dd if=/dev/zero
-//     bs=1M count=2000 | cat > /dev/null` takes turns too (cat waited 8,599 times for dd, 23 % of dd's
-//     31,884 stalls' time), but 12 us at a time: the two only pass the pipe's lock back and forth,
-//     copying (a bigger pipe cannot overlap the copies: both hold the pipe's mutex), while the bursty
-//     reader waited 0.8-1.2 ms on average (the writer computing).
+//   - a mean wait of at least $min_mean_wait_ns = 100 us on one side, the reader's waits or the
+//     writer's stalls: longer than a hand-off. `dd if=/dev/zero bs=1M count=2000 | cat > /dev/null`
+//     takes turns too (cat waited 8,599 times for dd, 23 % of dd's 31,884 stalls' time), but 12 us and
+//     14 us at a time: the two only pass the pipe's lock back and forth, copying (a bigger pipe cannot
+//     overlap the copies: both hold the pipe's mutex). The bursty writer's reader waited 0.8-1.2 ms on
+//     average (the writer computing its next burst); with a bursty reader it is the writer that waits
+//     long (bench/workloads/relay.c of branch insight, 200 blocks: the relay's stalls on the pipe to
+//     the sink averaged 149 us while the sink computed, the sink's waits 55 us, hand-offs of 4 KiB).
 // The defaults min_episodes 10 and min_ns 1 ms ignore occasional stalls (hackbench -g 10 -l 200 over sockets:
 // 5-8 stalls per writer and socket, every one of them hundreds of ms waiting for a CPU).
 // A burst is the larger of the bytes per write call (a write larger than the free room sleeps until
@@ -44,7 +47,7 @@
 //   $min_ns = 1000000        and at least this much time asleep so (ns)
 //   $min_turns = 5           its readers waited on the resource for it at least this many times...
 //   $min_wait_percent = 10   ...for at least this share of its time stalled...
-//   $min_mean_wait_ns = 100000  ...and this long on average (ns)
+//   $min_mean_wait_ns = 100000  ...and this long on average (ns), or the writer's stalls were
 //   $min_fed = 5             a writer fed through another resource at least this many times is a stage:
 //                            wake_then_block reports it, not this
 //   $limit = 50              at most this many rows, counted after the $tids scope
@@ -89,7 +92,7 @@ WITH w, r, b, readers, coalesce(sum(a.episodes), 0) AS reader_waits,
      coalesce(sum(a.blocked_ns), 0) AS reader_wait_ns
 WHERE reader_waits >= $min_turns
   AND reader_wait_ns * 100 / (CASE WHEN b.write_ns > 0 THEN b.write_ns ELSE 1 END) >= $min_wait_percent
-  AND reader_wait_ns >= $min_mean_wait_ns * reader_waits
+  AND (reader_wait_ns >= $min_mean_wait_ns * reader_waits OR b.write_ns >= $min_mean_wait_ns * b.write_episodes)
 WITH w, r, b, readers, reader_waits, reader_wait_ns, coalesce(r.peer, '') AS peer
 OPTIONAL MATCH (w)-[i:WAITS_FOR]->(:Task)
 WHERE i.consumed > 0 AND i.via <> r.rid AND i.via <> peer

@@ -7,9 +7,19 @@
 // edges gives at most one next task per task. A chain starts at a task nobody mainly waits on (the
 // end of the line, e.g. the last stage of a pipeline), follows top edges through distinct tasks and
 // stops at a task with no main wait, or whose main wait points back into the chain (a cycle: see
-// wait_cycle). Each hop needs $min_episodes sleeps. At most 8 hops are followed: a longer chain is
-// reported cut at its 8th hop (`cut` true: its last task mainly waits on yet another task), never
-// dropped.
+// wait_cycle). At most 8 hops are followed: a longer chain is reported cut at its 8th hop (`cut`
+// true: its last task mainly waits on yet another task), never dropped.
+// A hop is a wait for data (the answer to a request, the previous stage's output): at least
+// $min_data_percent of its sleeps ended with data the waiter then read (WAITS_FOR consumed). A wait
+// for room in a full buffer is back-pressure, the consequence of a slow reader, not a link to follow
+// (back_pressure.cypher, the bottleneck finding): in hackbench -g 10 -l 200 over sockets the senders'
+// main waits are for room in their receivers' sockets (43 of the 140 main waits of 5 sleeps or more,
+// none consumed), and following them made 41 chains of receivers and senders, which all wait for the
+// CPUs. And a hop is a task's main wait only if it takes at least $min_share per mille of that task's
+// time (WAITS_FOR share): a task that mostly computes ends the chain (it is where the time goes). In
+// `seq 1 5000000 | gzip -6 | gzip -dc | wc -l` gzip -6's main wait was its 20 waits for seq, 138 ms of
+// its 6 s (22 per mille): the chain wc -> gzip -dc -> gzip -6 -> seq named seq as its end; the hops
+// before it had 920 and 720 per mille. Each hop needs $min_episodes sleeps.
 //
 // Needs: WAITS_FOR   (model tables it reads; a capture that cannot have one of them, for lack of
 //   events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
@@ -17,6 +27,8 @@
 // Parameters:
 //   $min_hops = 2            at least this many hops (2 = three tasks)
 //   $min_episodes = 5        each hop's WAITS_FOR edge has at least this many sleeps
+//   $min_data_percent = 50   and at least this share of them ended with data read (consumed)
+//   $min_share = 100         and their time is at least this per mille of the waiter's time
 //   $min_ns = 1000000        the head's first hop adds up to at least this much blocked time (ns)
 //   $limit = 50              at most this many rows, counted after the $tids scope
 //   $capture_id = ""         only this capture's tasks (Neo4j holding several captures); "": all
@@ -45,14 +57,19 @@
 // in the first WITH: Ladybug cannot use a path after a later WITH ... WHERE.
 MATCH (a:Task)
 WHERE ($capture_id = '' OR a.capture_id = $capture_id)
-  AND NOT EXISTS { MATCH (:Task)-[j:WAITS_FOR]->(a) WHERE j.top AND j.episodes >= $min_episodes }
-MATCH p = (a)-[:WAITS_FOR*1..8 (k, n | WHERE k.top AND k.episodes >= $min_episodes)]->(z:Task)
+  AND NOT EXISTS { MATCH (:Task)-[j:WAITS_FOR]->(a)
+                   WHERE j.top AND j.episodes >= $min_episodes
+                     AND j.consumed * 100 >= $min_data_percent * j.episodes AND j.share >= $min_share }
+MATCH p = (a)-[:WAITS_FOR*1..8 (k, n | WHERE k.top AND k.episodes >= $min_episodes
+                                             AND k.consumed * 100 >= $min_data_percent * k.episodes
+                                             AND k.share >= $min_share)]->(z:Task)
 WITH a, z, properties(nodes(p), 'tid') AS tids, properties(nodes(p), 'comm') AS comms,
      properties(rels(p), 'via') AS vias, properties(rels(p), 'episodes') AS hop_episodes,
      properties(rels(p), 'blocked_ns') AS hop_ns, length(p) AS hops
 WHERE hops >= $min_hops AND hop_ns[1] >= $min_ns AND size(list_distinct(tids)) = size(tids)
 OPTIONAL MATCH (z)-[j:WAITS_FOR]->(y:Task)
-WHERE j.top AND j.episodes >= $min_episodes
+WHERE j.top AND j.episodes >= $min_episodes AND j.consumed * 100 >= $min_data_percent * j.episodes
+  AND j.share >= $min_share
 WITH a, tids, comms, vias, hop_episodes, hop_ns, hops,
      CASE WHEN y IS NULL THEN false ELSE NOT list_contains(tids, y.tid) END AS cut
 WHERE hops = 8 OR NOT cut

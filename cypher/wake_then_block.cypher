@@ -25,7 +25,7 @@
 //   $min_ns = 1000000        and at least this much time asleep so (ns)
 //   $min_turns = 5           B's readers waited on B for it at least this many times...
 //   $min_wait_percent = 10   ...for at least this share of its time stalled on B...
-//   $min_mean_wait_ns = 100000  ...and this long on average (ns)
+//   $min_mean_wait_ns = 100000  ...and this long on average (ns), or its stalls on B were
 //   $limit = 50              at most this many rows, counted after the $tids scope
 //   $capture_id = ""         only this capture's tasks (Neo4j holding several captures); "": all
 //   $tids = []               only rows whose tasks include one of these tids (e.g. the traced
@@ -71,7 +71,7 @@ WITH t, rb, b, readers, coalesce(sum(g.episodes), 0) AS reader_waits,
      coalesce(sum(g.blocked_ns), 0) AS reader_wait_ns
 WHERE reader_waits >= $min_turns
   AND reader_wait_ns * 100 / (CASE WHEN b.write_ns > 0 THEN b.write_ns ELSE 1 END) >= $min_wait_percent
-  AND reader_wait_ns >= $min_mean_wait_ns * reader_waits
+  AND (reader_wait_ns >= $min_mean_wait_ns * reader_waits OR b.write_ns >= $min_mean_wait_ns * b.write_episodes)
 WITH t, rb, b, readers, reader_waits, reader_wait_ns, coalesce(rb.peer, '') AS peer
 MATCH (t)-[a:WAITS_FOR]->(wk:Task)
 WHERE a.consumed > 0 AND a.via <> rb.rid AND a.via <> peer

@@ -39,6 +39,14 @@ WORKLOADS: dict[str, list[str]] = {
     "bursty": [PY, f"{S}/full_buffer.py", "--bursts", "100"],
     "steady": [PY, f"{S}/full_buffer.py", "--steady", "--bursts", "100"],
     "parallel": [PY, f"{S}/xcpu.py", "--parallel", "--trips", "3000"],
+    # the case studies of bench/insight.py (branch insight; their C programs built into /tmp/insight-bin)
+    "i-relay": ["/tmp/insight-bin/relay", "200", "0", "200000"],
+    "i-relay-fixed": ["/tmp/insight-bin/relay", "200", "1048576", "200000"],
+    "i-herd-poll": ["/tmp/insight-bin/herd", "4000", "32", "2", "poll", "20000"],
+    "i-herd-epollex": ["/tmp/insight-bin/herd", "4000", "32", "2", "epollex", "20000"],
+    "i-ring": ["/tmp/insight-bin/ring", "4", "1", "4000", "20000"],
+    "i-perf-pipe": ["perf", "bench", "sched", "pipe", "-l", "20000"],
+    "i-perf-pipe-pinned": ["taskset", "-c", "0", "perf", "bench", "sched", "pipe", "-l", "20000"],
     # the samples at their defaults
     "s-full_buffer": [PY, f"{S}/full_buffer.py"],
     "s-full_buffer-steady": [PY, f"{S}/full_buffer.py", "--steady"],

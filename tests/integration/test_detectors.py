@@ -200,17 +200,28 @@ def test_a_dialect_variant_has_the_same_header_as_the_neo4j_text(detector):
 
 
 # hand-built model: one case per rule, edge cases no sample shows ---------------------------------------
-# (waiter, waker, via, episodes, blocked_ns, max_ns, top, consumed, turns): the wait-for graph
+# (waiter, waker, via, episodes, blocked_ns, max_ns, top, consumed, turns, share): the wait-for graph
+
+
+def _w(waiter, waker, via, episodes, ns, top=True, consumed=None, share=500):
+    """A WAITS_FOR row: a wait for data (every sleep consumed) unless told, 50 % of the waiter's time."""
+    return (waiter, waker, via, episodes, ns, 1, top, episodes if consumed is None else consumed, 0, share)
+
+
 WAIT_ROWS = [
-    (20, 21, "pipe:31", 10, 5_000_000, 1, True, 0, 0), (20, 24, "pipe:34", 50, 1_000_000, 1, False, 0, 0),
-    (21, 22, "pipe:32", 10, 4_000_000, 1, True, 0, 0), (22, 23, "pipe:33", 10, 3_000_000, 1, True, 0, 0),
-    (30, 31, "pipe:41", 20, 2_000_000, 1, True, 0, 0), (31, 32, "pipe:42", 20, 2_000_000, 1, True, 0, 0),
-    (32, 31, "pipe:42", 20, 1_500_000, 1, True, 0, 0),
-    (40, 41, "pipe:51", 100, 1_000_000, 1, True, 0, 0), (41, 42, "pipe:52", 80, 900_000, 1, True, 0, 0),
-    (42, 40, "pipe:53", 90, 800_000, 1, True, 0, 0), (43, 40, "pipe:54", 10, 9_000_000, 1, True, 0, 0),
-    (50, 51, "pipe:61", 10, 9_000_000, 1, True, 0, 0),
-    (60, 61, "pipe:71", 10, 2_000_000, 1, True, 0, 0), (61, 62, "pipe:72", 3, 2_000_000, 1, True, 0, 0),
-] + [(t, t + 1, f"pipe:{t + 100}", 10, 1_500_000, 1, True, 0, 0) for t in range(70, 79)]  # 70 -> ... -> 79
+    _w(20, 21, "pipe:31", 10, 5_000_000), _w(20, 24, "pipe:34", 50, 1_000_000, top=False),
+    _w(21, 22, "pipe:32", 10, 4_000_000), _w(22, 23, "pipe:33", 10, 3_000_000),
+    _w(30, 31, "pipe:41", 20, 2_000_000), _w(31, 32, "pipe:42", 20, 2_000_000), _w(32, 31, "pipe:42", 20, 1_500_000),
+    _w(40, 41, "pipe:51", 100, 1_000_000), _w(41, 42, "pipe:52", 80, 900_000), _w(42, 40, "pipe:53", 90, 800_000),
+    _w(43, 40, "pipe:54", 10, 9_000_000),
+    _w(50, 51, "pipe:61", 10, 9_000_000),
+    _w(60, 61, "pipe:71", 10, 2_000_000), _w(61, 62, "pipe:72", 3, 2_000_000),
+] + [_w(t, t + 1, f"pipe:{t + 100}", 10, 1_500_000) for t in range(70, 79)] + [  # 70 -> ... -> 79
+    _w(140, 141, "pipe:80", 10, 4_000_000, share=900), _w(141, 142, "pipe:81", 10, 3_000_000, share=700),
+    _w(142, 143, "pipe:82", 20, 100_000, share=20),  # 142 mostly computes: 2 % of its time waiting on 143
+    _w(150, 151, "pipe:83", 10, 4_000_000),
+    _w(151, 152, "pipe:84", 10, 3_000_000, consumed=0),  # 151's main wait is for room: back-pressure, no link
+]
 
 
 class Hand:
@@ -251,7 +262,7 @@ class Hand:
         m.blocked = pd.DataFrame(self.blocked, columns=ipc.BLOCKED_COLUMNS)
         m.wakes = pd.DataFrame(self.wakes, columns=ipc.WAKES_COLUMNS)
         m.flows = pd.DataFrame(self.flows, columns=ipc.FLOW_COLUMNS)
-        m.waits = pd.DataFrame(self.waits, columns=ipc.WAITS_COLUMNS)
+        m.waits = pd.DataFrame([w if len(w) == 10 else (*w, 500) for w in self.waits], columns=ipc.WAITS_COLUMNS)
         return m
 
 
@@ -318,7 +329,7 @@ def hand_model() -> ipc.Model:
     h.waits.append((11, 10, "pipe:13", 2, 50_000, 1, True, 2, 2))
     # takes turns, but 10 us at a time (a hand-off: dd | cat); waits for 3 % of the stall time (gzip | seq)
     h.pipe("pipe:120", "pipe:122")
-    h.block(120, "pipe:120", ["write"], write=(100, 10_000_000))
+    h.block(120, "pipe:120", ["write"], write=(1000, 10_000_000))
     h.block(121, "pipe:120", ["read"], read=(300, 3_000_000))
     h.waits.append((121, 120, "pipe:120", 300, 3_000_000, 1, True, 300, 300))
     h.flows.append((120, 121, "pipe:120", "pipe:120", 10_000_000, 10))
@@ -434,8 +445,8 @@ def test_hand_full_buffer_stall_needs_its_reader_to_wait_empty_too(hand):
     assert [ints(t)[0] for t in df["tasks"]] == [6, 12, 110]  # by time waiting for room
     assert sorted(ints(t)[0] for t in hand.run_file("full_buffer_stall", min_turns=8)["tasks"]) == [6, 12]
     assert sorted(ints(t)[0] for t in hand.run_file("full_buffer_stall", min_wait_percent=70)["tasks"]) == [6, 110]
-    assert sorted(ints(t)[0] for t in hand.run_file("full_buffer_stall", min_mean_wait_ns=200_000)["tasks"]) == [12,
-                                                                                                              110]
+    # 6's reader waits 180 us on average, but 6 itself stalls 417 us: one long side is enough
+    assert sorted(ints(t)[0] for t in hand.run_file("full_buffer_stall", min_mean_wait_ns=400_000)["tasks"]) == [6]
     low = by_first(hand.run_file("full_buffer_stall", min_mean_wait_ns=10_000, min_wait_percent=3))
     assert sorted(low) == [6, 12, 110, 120, 122]  # the hand-offs and the 3 % ones too
     assert sorted(ints(t)[0] for t in hand.run_file("full_buffer_stall", min_episodes=13)["tasks"]) == [12]
@@ -493,10 +504,11 @@ def test_hand_wait_chain_follows_main_waits_to_the_end(hand):
             bool(r["cut"])) for _, r in df.iterrows()]
     assert got == [([43, 40, 41, 42], ["pipe:54", "pipe:51", "pipe:52"], 10, 9_000_000, 3, False),  # into the cycle
                    ([20, 21, 22, 23], ["pipe:31", "pipe:32", "pipe:33"], 10, 5_000_000, 3, False),  # not via 24
+                   ([140, 141, 142], ["pipe:80", "pipe:81"], 10, 4_000_000, 2, False),  # 142 mostly computes
                    ([30, 31, 32], ["pipe:41", "pipe:42"], 20, 2_000_000, 2, False),  # stops at the 2-cycle
                    ([130, 18, 19], ["pipe:17", "pipe:16"], 10, 2_000_000, 2, False),  # the stage's reader
-                   (list(range(70, 79)), [f"pipe:{t}" for t in range(170, 178)], 10, 1_500_000, 8, True),
-                   ([112, 110, 111], ["unix:29", "unix:26"], 6, 1_500_000, 2, False)]
+                   (list(range(70, 79)), [f"pipe:{t}" for t in range(170, 178)], 10, 1_500_000, 8, True)]
+    # 112 -> 110 -> 111 and 150 -> 151 -> 152 stop after one hop: 110's and 151's main waits are for room
     assert ints(df.iloc[1]["hop_ns"]) == [5_000_000, 4_000_000, 3_000_000]
     assert ints(df.iloc[1]["hop_episodes"]) == [10, 10, 10] and list(df.iloc[1]["comms"]) == ["t20", "t21", "t22", "t23"]
     # 50->51 is one hop; 61->62 has 3 sleeps: both below the defaults
@@ -504,6 +516,8 @@ def test_hand_wait_chain_follows_main_waits_to_the_end(hand):
     assert [50, 51] in [ints(t) for t in one_hop["tasks"]]
     low = hand.run_file("wait_chain", min_episodes=3)
     assert [60, 61, 62] in [ints(t) for t in low["tasks"]]
+    assert [140, 141, 142, 143] in [ints(t) for t in hand.run_file("wait_chain", min_share=20)["tasks"]]
+    assert [150, 151, 152] in [ints(t) for t in hand.run_file("wait_chain", min_data_percent=0)["tasks"]]
     assert hand.run_file("wait_chain", min_ns=9_000_001).empty
 
 
@@ -684,7 +698,7 @@ def test_long_task_lists_are_cut_in_the_text_and_complete_in_json(tmp_path):
     m.wakes = pd.DataFrame([(1, int(w), "pipe:5", 10, 1000 + int(w), 2000, 0) for w in tids[1:]],
                            columns=ipc.WAKES_COLUMNS)
     m.flows = pd.DataFrame(columns=ipc.FLOW_COLUMNS)
-    m.waits = pd.DataFrame([(int(w), 1, "pipe:5", 10, 10_000, 1000, True, 1, 0) for w in tids[1:]],
+    m.waits = pd.DataFrame([(int(w), 1, "pipe:5", 10, 10_000, 1000, True, 1, 0, 100) for w in tids[1:]],
                            columns=ipc.WAITS_COLUMNS)
     with LadybugGraph.open(tmp_path / "graph.lbug") as g:
         g.load(m)
