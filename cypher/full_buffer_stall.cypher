@@ -33,13 +33,18 @@
 // A burst is the larger of the bytes per write call (a write larger than the free room sleeps until
 // all of it is in: the writer needs that much room) and the bytes written per wait of the readers (a
 // burst written in several calls; the readers may also wait in the middle of a burst, so this errs
-// small): a buffer that size takes a whole burst.
+// small). Last condition: the bursts are larger than the buffer (its size as F_SETPIPE_SZ returned it
+// in the capture, else $pipe_bytes for a pipe or FIFO, the kernel's default; a socket's is not in the
+// trace: any burst). A writer whose bursts fit stalls only because its reader was not running (no CPU
+// for it), and a buffer of the burst's size is the one it has: in `seq 1 5000000 | gzip -6 | gzip -dc
+// | wc -l` gzip -dc wrote 32 KiB per call, ~37 KB per wait of wc, into a 64 KiB pipe (124 stalls while
+// the 2 CPUs ran the gzips), where gzip -6's 253 KiB writes into its 64 KiB pipe are bursts.
 // A writer that is itself a pipeline stage, fed through another resource that it reads (at least
 // $min_fed of its sleeps there ended with data it then read), is wake_then_block's: that finding
 // reports the same stall with the stage's input, and the stall is counted once. So every stall waiting
 // for room is in exactly one of full_buffer_stall, wake_then_block and back_pressure.cypher.
 //
-// Needs: BLOCKED_ON, WAITS_FOR, FLOWS   (model tables it reads; a capture that cannot have one of them,
+// Needs: BLOCKED_ON, WAITS_FOR, FLOWS, WRITES   (model tables it reads; a capture that cannot have one of them,
 //   for lack of events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
 //
 // Parameters:
@@ -48,6 +53,7 @@
 //   $min_turns = 5           its readers waited on the resource for it at least this many times...
 //   $min_wait_percent = 10   ...for at least this share of its time stalled...
 //   $min_mean_wait_ns = 100000  ...and this long on average (ns), or the writer's stalls were
+//   $pipe_bytes = 65536      a pipe's or FIFO's buffer when no F_SETPIPE_SZ was seen: bursts must be larger
 //   $min_fed = 5             a writer fed through another resource at least this many times is a stage:
 //                            wake_then_block reports it, not this
 //   $limit = 50              at most this many rows, counted after the $tids scope
@@ -73,6 +79,7 @@
 //   bytes                 what the writer wrote into the resource (WRITES bytes)
 //   writes                its write/send calls there (WRITES calls)
 //   burst_bytes           the larger of bytes / writes and bytes / reader_waits: a burst (above)
+//   buffer_bytes          the buffer the bursts did not fit in (capacity, or $pipe_bytes, or 0 for a socket)
 // Ordered by asleep_ns descending, then writer and rid.
 //
 // Read: the writer waits for room while its reader drains, and the reader waits for data while the
@@ -86,32 +93,38 @@ WHERE ($capture_id = '' OR w.capture_id = $capture_id)
 OPTIONAL MATCH (w)-[f:FLOWS]->(rd:Task)
 WHERE f.via = r.rid AND rd.tid <> w.tid
 WITH w, r, b, collect(DISTINCT rd.tid) AS readers, collect(DISTINCT f.read_rid) + [r.rid] AS rids
-OPTIONAL MATCH (e:Task)-[a:WAITS_FOR]->(w)
-WHERE e.tid IN readers AND a.via IN rids
-WITH w, r, b, readers, coalesce(sum(a.episodes), 0) AS reader_waits,
-     coalesce(sum(a.blocked_ns), 0) AS reader_wait_ns
+OPTIONAL MATCH (e:Task)-[g:WAITS_FOR]->(w)
+WHERE e.tid IN readers AND g.via IN rids
+WITH w, r, b, readers, coalesce(sum(g.episodes), 0) AS reader_waits,
+     coalesce(sum(g.blocked_ns), 0) AS reader_wait_ns
+OPTIONAL MATCH (w)-[o:WRITES]->(r)
+WITH w, r, b, readers, reader_waits, reader_wait_ns, coalesce(sum(o.bytes), 0) AS bytes,
+     coalesce(sum(o.calls), 0) AS writes
+WITH *, bytes / (CASE WHEN writes > 0 THEN writes ELSE 1 END) AS per_write,
+     bytes / (CASE WHEN reader_waits > 0 THEN reader_waits ELSE 1 END) AS per_wait,
+     CASE WHEN r.kind IN ['pipe', 'fifo'] THEN coalesce(r.capacity, $pipe_bytes)
+          ELSE coalesce(r.capacity, 0) END AS buffer_bytes
+WITH *, CASE WHEN per_write > per_wait THEN per_write ELSE per_wait END AS burst_bytes
 WHERE reader_waits >= $min_turns
   AND reader_wait_ns * 100 / (CASE WHEN b.write_ns > 0 THEN b.write_ns ELSE 1 END) >= $min_wait_percent
-  AND (reader_wait_ns >= $min_mean_wait_ns * reader_waits OR b.write_ns >= $min_mean_wait_ns * b.write_episodes)
-WITH w, r, b, readers, reader_waits, reader_wait_ns, coalesce(r.peer, '') AS peer
+  AND (reader_wait_ns >= $min_mean_wait_ns * reader_waits
+       OR b.write_ns >= $min_mean_wait_ns * b.write_episodes)
+  AND burst_bytes > buffer_bytes
+WITH *, coalesce(r.peer, '') AS peer
 OPTIONAL MATCH (w)-[i:WAITS_FOR]->(:Task)
 WHERE i.consumed > 0 AND i.via <> r.rid AND i.via <> peer
-WITH w, r, b, readers, reader_waits, reader_wait_ns, coalesce(sum(i.consumed), 0) AS fed
+WITH w, r, b, readers, reader_waits, reader_wait_ns, bytes, writes, burst_bytes, buffer_bytes,
+     coalesce(sum(i.consumed), 0) AS fed
 WHERE fed < $min_fed
 OPTIONAL MATCH (d:Task)-[k:WAKES]->(w)
 WHERE k.via = r.rid AND d.tid <> w.tid
-WITH w, r, b, readers, reader_waits, reader_wait_ns, collect(DISTINCT d.tid) AS drainers,
-     coalesce(sum(k.wakeups), 0) AS drain_wakeups
-OPTIONAL MATCH (w)-[o:WRITES]->(r)
-WITH w, r, b, readers, reader_waits, reader_wait_ns, drainers, drain_wakeups, coalesce(sum(o.bytes), 0) AS bytes,
-     coalesce(sum(o.calls), 0) AS writes
-WITH *, bytes / (CASE WHEN writes > 0 THEN writes ELSE 1 END) AS per_write, bytes / reader_waits AS per_wait
+WITH w, r, b, readers, reader_waits, reader_wait_ns, bytes, writes, burst_bytes, buffer_bytes,
+     collect(DISTINCT d.tid) AS drainers, coalesce(sum(k.wakeups), 0) AS drain_wakeups
 WITH *, [w.tid] + readers AS tasks, $tids AS scope
 WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
 RETURN 'full_buffer_stall' AS pattern, tasks, [r.rid] AS resources,
        b.write_episodes AS count, b.write_ns AS asleep_ns, w.tid AS writer, w.comm AS writer_comm,
        r.rid AS rid, r.kind AS kind, b.ops AS ops, b.max_ns AS max_ns, readers, reader_waits, reader_wait_ns,
-       drainers, drain_wakeups, bytes, writes,
-       CASE WHEN per_write > per_wait THEN per_write ELSE per_wait END AS burst_bytes
+       drainers, drain_wakeups, bytes, writes, burst_bytes, buffer_bytes
 ORDER BY asleep_ns DESC, writer, rid
 LIMIT $limit

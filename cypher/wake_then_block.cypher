@@ -5,18 +5,18 @@
 // The stage: WAITS_FOR edges of the task through A (its sleeps on A that another task ended) after
 // which it read data from A (`consumed`: a task woken through a resource it only writes, e.g. a writer
 // woken as room frees up, is not fed through it). Its stall: sleeps waiting for room in B (BLOCKED_ON
-// write_*), with B's readers also waiting on B for it (the full_buffer_stall rule, same parameters and
-// thresholds, explained there: the buffer limits; a reader that never waits is back-pressure,
-// back_pressure.cypher). One row per
-// (stage, B), its inputs listed (never one row per pair of its resources). The stall is this finding's
-// alone: full_buffer_stall leaves out writers that are stages (same $min_fed), so it is counted once.
+// write_*), with B's readers also waiting on B for it and batches larger than B's buffer (the
+// full_buffer_stall rule, same parameters and thresholds, explained there: the buffer limits; a reader
+// that never waits is back-pressure, back_pressure.cypher). One row per (stage, B), its inputs listed
+// (never one row per pair of its resources). The stall is this finding's alone: full_buffer_stall
+// leaves out writers that are stages (same $min_fed), so it is counted once.
 //
 // Default min_fed 5: the stages of realistic pipelines were fed hundreds of times (the wake_then_block
 // sample's mid 40 times in 41 sleeps on its input; in `seq | gzip -6 | gzip -dc | wc -l` gzip -dc 135 of
 // 136, gzip -6 20 of 20), a writer that is no stage 0 times (hackbench's senders are woken through the
 // sockets they write, for room, and never read them), so 5 only keeps out a few reads at start-up.
 //
-// Needs: BLOCKED_ON, WAITS_FOR, FLOWS   (model tables it reads; a capture that cannot have one of them,
+// Needs: BLOCKED_ON, WAITS_FOR, FLOWS, WRITES   (model tables it reads; a capture that cannot have one of them,
 //   for lack of events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
 //
 // Parameters:
@@ -26,6 +26,7 @@
 //   $min_turns = 5           B's readers waited on B for it at least this many times...
 //   $min_wait_percent = 10   ...for at least this share of its time stalled on B...
 //   $min_mean_wait_ns = 100000  ...and this long on average (ns), or its stalls on B were
+//   $pipe_bytes = 65536      B's buffer when it is a pipe or FIFO and no F_SETPIPE_SZ was seen
 //   $limit = 50              at most this many rows, counted after the $tids scope
 //   $capture_id = ""         only this capture's tasks (Neo4j holding several captures); "": all
 //   $tids = []               only rows whose tasks include one of these tids (e.g. the traced
@@ -52,6 +53,7 @@
 //   writes                its write/send calls into B (WRITES calls)
 //   burst_bytes           the larger of bytes / writes and bytes / reader_waits: a batch (as in
 //                         full_buffer_stall)
+//   buffer_bytes          B's buffer, which the batches did not fit in (as in full_buffer_stall)
 // Ordered by asleep_ns descending, then tid, blocked_on.
 //
 // Read: fed close to count means each batch it gets is more than B takes at once. Give B room for a
@@ -69,28 +71,35 @@ OPTIONAL MATCH (e:Task)-[g:WAITS_FOR]->(t)
 WHERE e.tid IN readers AND g.via IN rids
 WITH t, rb, b, readers, coalesce(sum(g.episodes), 0) AS reader_waits,
      coalesce(sum(g.blocked_ns), 0) AS reader_wait_ns
+OPTIONAL MATCH (t)-[o:WRITES]->(rb)
+WITH t, rb, b, readers, reader_waits, reader_wait_ns, coalesce(sum(o.bytes), 0) AS bytes,
+     coalesce(sum(o.calls), 0) AS writes
+WITH *, bytes / (CASE WHEN writes > 0 THEN writes ELSE 1 END) AS per_write,
+     bytes / (CASE WHEN reader_waits > 0 THEN reader_waits ELSE 1 END) AS per_wait,
+     CASE WHEN rb.kind IN ['pipe', 'fifo'] THEN coalesce(rb.capacity, $pipe_bytes)
+          ELSE coalesce(rb.capacity, 0) END AS buffer_bytes
+WITH *, CASE WHEN per_write > per_wait THEN per_write ELSE per_wait END AS burst_bytes
 WHERE reader_waits >= $min_turns
   AND reader_wait_ns * 100 / (CASE WHEN b.write_ns > 0 THEN b.write_ns ELSE 1 END) >= $min_wait_percent
-  AND (reader_wait_ns >= $min_mean_wait_ns * reader_waits OR b.write_ns >= $min_mean_wait_ns * b.write_episodes)
-WITH t, rb, b, readers, reader_waits, reader_wait_ns, coalesce(rb.peer, '') AS peer
+  AND (reader_wait_ns >= $min_mean_wait_ns * reader_waits
+       OR b.write_ns >= $min_mean_wait_ns * b.write_episodes)
+  AND burst_bytes > buffer_bytes
+WITH *, coalesce(rb.peer, '') AS peer
 MATCH (t)-[a:WAITS_FOR]->(wk:Task)
 WHERE a.consumed > 0 AND a.via <> rb.rid AND a.via <> peer
-WITH t, rb, b, readers, reader_waits, reader_wait_ns, collect(DISTINCT a.via) AS inputs,
-     collect(DISTINCT wk.tid) AS wakers, sum(a.episodes) AS woken, sum(a.consumed) AS fed
+WITH t, rb, b, readers, reader_waits, reader_wait_ns, bytes, writes, burst_bytes, buffer_bytes,
+     collect(DISTINCT a.via) AS inputs, collect(DISTINCT wk.tid) AS wakers, sum(a.episodes) AS woken,
+     sum(a.consumed) AS fed
 WHERE fed >= $min_fed
 OPTIONAL MATCH (d:Task)-[kd:WAKES]->(t)
 WHERE kd.via = rb.rid AND d.tid <> t.tid
-WITH t, rb, b, readers, reader_waits, reader_wait_ns, inputs, wakers, woken, fed,
-     collect(DISTINCT d.tid) AS drainers
-OPTIONAL MATCH (t)-[o:WRITES]->(rb)
-WITH t, rb, b, readers, reader_waits, reader_wait_ns, inputs, wakers, woken, fed, drainers,
-     coalesce(sum(o.bytes), 0) AS bytes, coalesce(sum(o.calls), 0) AS writes
-WITH *, bytes / (CASE WHEN writes > 0 THEN writes ELSE 1 END) AS per_write, bytes / reader_waits AS per_wait
+WITH t, rb, b, readers, reader_waits, reader_wait_ns, bytes, writes, burst_bytes, buffer_bytes, inputs, wakers,
+     woken, fed, collect(DISTINCT d.tid) AS drainers
 WITH *, [t.tid] + wakers + readers AS tasks, $tids AS scope
 WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
 RETURN 'wake_then_block' AS pattern, tasks, inputs + [rb.rid] AS resources, b.write_episodes AS count,
        b.write_ns AS asleep_ns, t.tid AS tid, t.comm AS comm, inputs, wakers, woken, fed, rb.rid AS blocked_on,
        rb.kind AS kind, b.max_ns AS max_ns, readers, reader_waits, reader_wait_ns, drainers, bytes, writes,
-       CASE WHEN per_write > per_wait THEN per_write ELSE per_wait END AS burst_bytes
+       burst_bytes, buffer_bytes
 ORDER BY asleep_ns DESC, tid, blocked_on
 LIMIT $limit

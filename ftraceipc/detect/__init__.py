@@ -116,6 +116,11 @@ def _buffer_fix(rid: str, burst: float | None = None) -> str:
             f"socket ({human_bytes(size)}, a burst of ~{human_bytes(burst)} rounded up to a power of two{over})")
 
 
+def _holds(rid: str, buffer: Any) -> str:
+    """", larger than the 64.0 KiB pipe:9 holds" (nothing for a socket, whose buffer the trace does not show)."""
+    return f", larger than the {human_bytes(buffer)} {rid} holds" if buffer else f", more than {rid} took at once"
+
+
 def _cap(text: str) -> str:
     return text[0].upper() + text[1:]
 
@@ -134,8 +139,8 @@ def _full_buffer_stall(r: dict, n: Names) -> tuple[str, str, str]:
             f"{human_ns(_asleep(r))} in all, {human_ns(r['max_ns'])} at most at once. At other times "
             f"{n.many(readers)}, which read{'s' if len(readers) == 1 else ''} it, waited on it empty "
             f"{r['reader_waits']:,} times ({human_ns(r['reader_wait_ns'])}): the two take turns instead of "
-            f"working side by side. {n(w)} wrote {human_bytes(r['bytes'])} into it, ~{human_bytes(burst)} per wait "
-            f"of the reader: its bursts are larger than what {rid} holds.",
+            f"working side by side. {n(w)} wrote {human_bytes(r['bytes'])} into it in {r.get('writes') or 0:,} "
+            f"calls: bursts of ~{human_bytes(burst)}{_holds(rid, r.get('buffer_bytes'))}.",
             f"{_cap(_buffer_fix(rid, burst))}; or have the writer produce smaller pieces more often.")
 
 
@@ -164,8 +169,8 @@ def _wake_then_block(r: dict, n: Names) -> tuple[str, str, str]:
             f"{n(t)} is a stage: it was woken {r['woken']:,} times through {a} (by {n.many(r['wakers'])}) and "
             f"{r['fed']:,} times read data there, and it slept {r['count']:,} times waiting for room in {b} "
             f"({human_ns(_asleep(r))} in all), while {n.many(readers)}, reading {b}, waited on it empty "
-            f"{r['reader_waits']:,} times ({human_ns(r['reader_wait_ns'])}). It wrote ~{human_bytes(burst)} into "
-            f"{b} per wait of its reader: each batch is more than {b} takes at once, so {n(t)} passes it on in "
+            f"{r['reader_waits']:,} times ({human_ns(r['reader_wait_ns'])}). It wrote batches of "
+            f"~{human_bytes(burst)} into {b}{_holds(b, r.get('buffer_bytes'))}, so {n(t)} passes each on in "
             f"pieces, by turns with its reader, and meanwhile does not take its next input.",
             f"{_cap(_buffer_fix(b, burst))}; or merge {n(t)} with the stage that reads {b}, so that no "
             "hand-off waits.")

@@ -386,7 +386,7 @@ def _io_tables(model: ipc.Model, fdm: FdModel, io: pd.DataFrame | None, dest: pd
     for rid, r in sorted(used.items()):
         peer = r.peer.root().rid() if r.peer is not None else None
         rows.append({"rid": rid, "kind": r.kind, "inode": r.inode, "path": r.path, "peer": peer,
-                     "evidence": sorted(r.evidence)})
+                     "evidence": sorted(r.evidence), "capacity": r.capacity})
     model.resources = pd.DataFrame(rows, columns=ipc.RESOURCE_COLUMNS) if rows else ipc.empty(ipc.RESOURCE_COLUMNS)
     # WRITES / READS
     if ok is not None and len(ok):

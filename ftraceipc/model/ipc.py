@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 # Column lists: the contract between the model builder, the exporters and the graph loaders.
 TASK_COLUMNS = ["tid", "pid", "comm", "comms", "ppid", "first_ts", "last_ts", "tracer"]
-RESOURCE_COLUMNS = ["rid", "kind", "inode", "path", "peer", "evidence"]
+RESOURCE_COLUMNS = ["rid", "kind", "inode", "path", "peer", "evidence", "capacity"]
 IO_COLUMNS = ["type", "tid", "rid", "calls", "bytes", "first_ts", "last_ts", "syscalls"]
 BLOCKED_COLUMNS = ["tid", "rid", "episodes", "blocked_ns", "max_ns", "ops", "read_episodes", "read_ns",
                    "write_episodes", "write_ns"]

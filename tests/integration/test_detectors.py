@@ -229,11 +229,14 @@ class Hand:
 
     def __init__(self):
         self.res: dict[str, tuple[str, str | None]] = {}  # rid -> (kind, peer)
+        self.capacity: dict[str, int] = {}  # rid -> F_SETPIPE_SZ seen
         self.io, self.blocked, self.wakes, self.flows, self.waits = [], [], [], [], []
 
-    def pipe(self, *rids):
+    def pipe(self, *rids, capacity=None):
         for r in rids:
             self.res[r] = ("pipe", None)
+            if capacity:
+                self.capacity[r] = capacity
 
     def pair(self, a, b):
         self.res[a] = ("unix_stream", b)
@@ -256,8 +259,8 @@ class Hand:
         rids = sorted(self.res)
         m.resources = pd.DataFrame({"rid": rids, "kind": [self.res[r][0] for r in rids],
                                     "inode": [int(r.split(":")[1]) for r in rids], "path": None,
-                                    "peer": [self.res[r][1] for r in rids], "evidence": [["pipe2"]] * len(rids)},
-                                   columns=ipc.RESOURCE_COLUMNS)
+                                    "peer": [self.res[r][1] for r in rids], "evidence": [["pipe2"]] * len(rids),
+                                    "capacity": [self.capacity.get(r) for r in rids]}, columns=ipc.RESOURCE_COLUMNS)
         m.io = pd.DataFrame([("WRITES", t, r, c, b, 1, 2, ["write"]) for t, r, c, b in self.io], columns=ipc.IO_COLUMNS)
         m.blocked = pd.DataFrame(self.blocked, columns=ipc.BLOCKED_COLUMNS)
         m.wakes = pd.DataFrame(self.wakes, columns=ipc.WAKES_COLUMNS)
@@ -292,7 +295,8 @@ def hand_model() -> ipc.Model:
     """
     h = Hand()
     P, Q, R, S1, S2, S3, S4 = "pipe:10", "pipe:11", "pipe:12", "unix:20", "unix:21", "unix:22", "unix:23"
-    h.pipe(P, Q, R, "pipe:13", "pipe:15", "pipe:16", "pipe:17", "pipe:44", "pipe:45", "pipe:46")
+    h.pipe(P, Q, R, "pipe:13", "pipe:15", "pipe:16", "pipe:44", "pipe:45", "pipe:46")
+    h.pipe("pipe:17", capacity=4096)  # shrunk with F_SETPIPE_SZ: the stage's batches (~9.6 KB) do not fit
     for a, b in ((S1, S2), (S3, S4), ("unix:24", "unix:25"), ("unix:26", "unix:27"), ("unix:28", "unix:29"),
                  ("unix:40", "unix:41")):
         h.pair(a, b)
@@ -333,10 +337,20 @@ def hand_model() -> ipc.Model:
     h.block(121, "pipe:120", ["read"], read=(300, 3_000_000))
     h.waits.append((121, 120, "pipe:120", 300, 3_000_000, 1, True, 300, 300))
     h.flows.append((120, 121, "pipe:120", "pipe:120", 10_000_000, 10))
+    h.io.append((120, "pipe:120", 10, 10_000_000))
     h.block(122, "pipe:122", ["write"], write=(1000, 100_000_000))
     h.block(123, "pipe:122", ["read"], read=(20, 3_000_000))
     h.waits.append((123, 122, "pipe:122", 20, 3_000_000, 1, True, 20, 20))
     h.flows.append((122, 123, "pipe:122", "pipe:122", 10_000_000, 2500))
+    h.io.append((122, "pipe:122", 2500, 10_000_000))
+    # takes turns, long waits, but its 4 KiB writes, ~41 KB per wait of its reader, fit in the 64 KiB pipe
+    # (it stalls when its reader gets no CPU: gzip -dc | wc)
+    h.pipe("pipe:124")
+    h.block(124, "pipe:124", ["write"], write=(20, 40_000_000))
+    h.block(125, "pipe:124", ["read"], read=(240, 900_000_000))
+    h.waits.append((125, 124, "pipe:124", 240, 900_000_000, 1, True, 240, 20))
+    h.flows.append((124, 125, "pipe:124", "pipe:124", 10_000_000, 2441))
+    h.io.append((124, "pipe:124", 2441, 10_000_000))
     h.flows.append((10, 11, "pipe:13", "pipe:13", 5_000_000, 80))
     h.block(14, "pipe:15", ["write"], write=(30, 6_000_000))
     # the stage, and the writer woken through what it writes
@@ -449,6 +463,8 @@ def test_hand_full_buffer_stall_needs_its_reader_to_wait_empty_too(hand):
     assert sorted(ints(t)[0] for t in hand.run_file("full_buffer_stall", min_mean_wait_ns=400_000)["tasks"]) == [6]
     low = by_first(hand.run_file("full_buffer_stall", min_mean_wait_ns=10_000, min_wait_percent=3))
     assert sorted(low) == [6, 12, 110, 120, 122]  # the hand-offs and the 3 % ones too
+    assert 124 in by_first(hand.run_file("full_buffer_stall", pipe_bytes=32768))  # in a 32 KiB pipe: bursts
+    assert int(r["buffer_bytes"]) == 65536 and int(rows[12]["buffer_bytes"]) == 0  # a socket's: not traced
     assert sorted(ints(t)[0] for t in hand.run_file("full_buffer_stall", min_episodes=13)["tasks"]) == [12]
     assert 18 in by_first(hand.run_file("full_buffer_stall", min_fed=10))  # fed 9 times: no stage then
 
@@ -457,13 +473,14 @@ def test_hand_back_pressure_is_every_other_stall(hand):
     """The complement of full_buffer_stall and wake_then_block under the same parameters: each stall
     waiting for room is in exactly one of the three."""
     bp = by_first(hand.run_file("back_pressure"))
-    assert sorted(bp) == [10, 14, 110, 120, 122]  # 110 on unix:26: its reader never waits there
+    assert sorted(bp) == [10, 14, 110, 120, 122, 124]  # 110 on unix:26: its reader never waits there
+    assert (int(bp[124]["burst_bytes"]), int(bp[124]["buffer_bytes"])) == (10_000_000 // 240, 65536)
     assert ints(bp[10]["tasks"]) == [10, 11] and int(bp[10]["reader_waits"]) == 2 and int(bp[10]["count"]) == 20
     assert int(bp[10]["asleep_ns"]) == 4_000_000 and int(bp[10]["reader_wait_ns"]) == 50_000
     assert ints(bp[14]["tasks"]) == [14] and list(bp[14]["readers"]) == [] and int(bp[14]["bytes"]) == 0
     assert list(bp[110]["resources"]) == ["unix:26"]
     for params in ({}, {"min_turns": 8}, {"min_turns": 1, "min_wait_percent": 1, "min_mean_wait_ns": 1},
-                   {"min_episodes": 13}, {"min_fed": 10}):
+                   {"min_episodes": 13}, {"min_fed": 10}, {"pipe_bytes": 32768}):
         fb = {(int(r["writer"]), r["rid"]) for _, r in hand.run_file("full_buffer_stall", **params).iterrows()}
         wtb = {(int(r["tid"]), r["blocked_on"]) for _, r in hand.run_file("wake_then_block", **params).iterrows()}
         bp = {(int(r["writer"]), r["rid"]) for _, r in hand.run_file("back_pressure", **params).iterrows()}
@@ -481,6 +498,7 @@ def test_hand_wake_then_block_is_a_stage_fed_through_what_it_reads(hand):
     assert int(row["reader_wait_ns"]) == 2_000_000 and ints(row["readers"]) == [130]
     assert ints(row["wakers"]) == [19] and ints(row["drainers"]) == [130]
     assert int(row["bytes"]) == 98_304 and int(row["writes"]) == 96 and int(row["burst_bytes"]) == 9830
+    assert int(row["buffer_bytes"]) == 4096  # its capacity, seen in the trace
     # its stall is not full_buffer_stall's too: counted once
     assert "pipe:17" not in set(hand.run_file("full_buffer_stall")["rid"])
     assert hand.run_file("wake_then_block", min_fed=10).empty
@@ -621,6 +639,7 @@ def crowded_model() -> ipc.Model:
         h.block(reader, rid, ["read"], read=(10, 10_000_000))
         h.waits.append((reader, w, rid, 10, 10_000_000, 1, True, 10, 10))
         h.flows.append((w, reader, rid, rid, 100_000, 100))
+        h.io.append((w, rid, 1, 1_000_000))
         h.wakes.append((reader, w, rid, 20, 1000, 100, 0))
     return h.model("crowd")
 

@@ -33,7 +33,8 @@ def pipeline_model(episodes: bool = False) -> Model:
         "tracer": [False] * 5 + [True]})
     resources = pd.DataFrame({
         "rid": [P1, P2, P3], "kind": ["pipe"] * 3, "inode": np.array([1114662, 1114663, 1114664], dtype=np.int64),
-        "path": [None] * 3, "peer": [None] * 3, "evidence": [["pipe2", "snapshot"]] * 3})
+        "path": [None] * 3, "peer": [None] * 3, "evidence": [["pipe2", "snapshot"]] * 3,
+        "capacity": [None, 1048576, None]})
     io_ = pd.DataFrame({
         "type": ["WRITES", "READS", "WRITES", "READS", "WRITES", "READS"],
         "tid": [GEN, UPPER, UPPER, GREP, GREP, COUNT], "rid": [P1, P1, P2, P2, P3, P3],
