@@ -15,11 +15,13 @@
 // (back_pressure.cypher, the bottleneck finding): in hackbench -g 10 -l 200 over sockets the senders'
 // main waits are for room in their receivers' sockets (43 of the 140 main waits of 5 sleeps or more,
 // none consumed), and following them made 41 chains of receivers and senders, which all wait for the
-// CPUs. And a hop is a task's main wait only if it takes at least $min_share per mille of that task's
-// time (WAITS_FOR share): a task that mostly computes ends the chain (it is where the time goes). In
-// `seq 1 5000000 | gzip -6 | gzip -dc | wc -l` gzip -6's main wait was its 20 waits for seq, 138 ms of
-// its 6 s (22 per mille): the chain wc -> gzip -dc -> gzip -6 -> seq named seq as its end; the hops
-// before it had 920 and 720 per mille. Each hop needs $min_episodes sleeps.
+// CPUs. And each hop's time is at least $min_hop_percent of the hop before it: a task that waits on
+// the next far less than the one before waits on it mostly computes, and ends the chain (it is where
+// the time goes). In `seq 1 5000000 | gzip -6 | gzip -dc | wc -l` gzip -6's main wait was its 20
+// waits for seq, 138 ms, against gzip -dc's 4.7 s waiting on gzip -6 (3 %): the chain wc -> gzip -dc
+// -> gzip -6 -> seq named seq as its end; it ends at gzip -6 now. In the chains of the samples (relay,
+// pipeline, wake_then_block) each hop had 25-100 % of the one before. Each hop needs $min_episodes
+// sleeps.
 //
 // Needs: WAITS_FOR   (model tables it reads; a capture that cannot have one of them, for lack of
 //   events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
@@ -28,7 +30,7 @@
 //   $min_hops = 2            at least this many hops (2 = three tasks)
 //   $min_episodes = 5        each hop's WAITS_FOR edge has at least this many sleeps
 //   $min_data_percent = 50   and at least this share of them ended with data read (consumed)
-//   $min_share = 100         and their time is at least this per mille of the waiter's time
+//   $min_hop_percent = 10    and each hop's blocked time is at least this share of the hop's before it
 //   $min_ns = 1000000        the head's first hop adds up to at least this much blocked time (ns)
 //   $limit = 50              at most this many rows, counted after the $tids scope
 //   $capture_id = ""         only this capture's tasks (Neo4j holding several captures); "": all
@@ -58,18 +60,18 @@ MATCH (a:Task)
 WHERE ($capture_id = '' OR a.capture_id = $capture_id)
   AND NOT EXISTS { MATCH (:Task)-[j:WAITS_FOR]->(a)
                    WHERE j.top AND j.episodes >= $min_episodes
-                     AND j.consumed * 100 >= $min_data_percent * j.episodes AND j.share >= $min_share }
+                     AND j.consumed * 100 >= $min_data_percent * j.episodes }
 MATCH p = (a)(()-[k:WAITS_FOR WHERE k.top AND k.episodes >= $min_episodes
-                                  AND k.consumed * 100 >= $min_data_percent * k.episodes
-                                  AND k.share >= $min_share]->()){1,8}(z:Task)
+                                  AND k.consumed * 100 >= $min_data_percent * k.episodes]->()){1,8}(z:Task)
 WITH a, z, [n IN nodes(p) | n.tid] AS tids, [n IN nodes(p) | n.comm] AS comms,
      [r IN relationships(p) | r.via] AS vias, [r IN relationships(p) | r.episodes] AS hop_episodes,
-     [r IN relationships(p) | r.blocked_ns] AS hop_ns, length(p) AS hops
+     [r IN relationships(p) | r.blocked_ns] AS hop_ns, length(p) AS hops, $min_hop_percent AS hp
 WHERE hops >= $min_hops AND hop_ns[0] >= $min_ns
   AND all(i IN range(0, size(tids) - 2) WHERE NOT tids[i] IN tids[i + 1..])
+  AND all(i IN range(0, size(hop_ns) - 2) WHERE hop_ns[i + 1] * 100 >= hp * hop_ns[i])
 OPTIONAL MATCH (z)-[j:WAITS_FOR]->(y:Task)
 WHERE j.top AND j.episodes >= $min_episodes AND j.consumed * 100 >= $min_data_percent * j.episodes
-  AND j.share >= $min_share
+  AND j.blocked_ns * 100 >= hp * hop_ns[-1]
 WITH a, tids, comms, vias, hop_episodes, hop_ns, hops, y IS NOT NULL AND NOT y.tid IN tids AS cut
 WHERE hops = 8 OR NOT cut
 WITH *, $tids AS scope

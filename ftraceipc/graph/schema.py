@@ -85,8 +85,7 @@ REL_TABLES: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
     "FLOWS": ("Task", "Task", [("via", "STRING"), ("read_rid", "STRING"), ("bytes", "INT64"),
                                ("messages", "INT64")]),
     "WAITS_FOR": ("Task", "Task", [("via", "STRING"), ("episodes", "INT64"), ("blocked_ns", "INT64"),
-                                   ("max_ns", "INT64"), ("top", "BOOLEAN"), ("consumed", "INT64"), ("turns", "INT64"),
-                                   ("share", "INT64")]),
+                                   ("max_ns", "INT64"), ("top", "BOOLEAN"), ("consumed", "INT64"), ("turns", "INT64")]),
     "PEER": ("Resource", "Resource", []),
     "ON_PATH": ("Task", PATH_TABLE, []),
 }

@@ -19,9 +19,8 @@ Edges (``Model.edges()``), each with ``type``, ``src`` and ``dst``:
   row by blocked time: following ``top`` rows gives each task's main wait, a wait-for graph with one
   edge out of each task), consumed (sleeps after which the sleeper's first read returning data, before
   it slept again, was on via or its peer), turns (sleeps after whose wakeup the waker went to sleep
-  before the sleeper did again: the two took turns), share (blocked_ns in per mille of the sleeper's
-  time in the capture, first to last event). Only sleeps on an IPC resource ended by another task (not
-  idle, not itself).
+  before the sleeper did again: the two took turns). Only sleeps on an IPC resource ended by another
+  task (not idle, not itself).
 - ``FLOWS``   task -> task (src writer tid, dst reader tid): via rid (the resource written into),
   read_rid (where the reader read it: the same pipe/FIFO, the peer socket, or the datagram's
   receiving socket), bytes (written by src into via), messages (write calls).
@@ -45,7 +44,7 @@ BLOCKED_COLUMNS = ["tid", "rid", "episodes", "blocked_ns", "max_ns", "ops", "rea
                    "write_episodes", "write_ns"]
 WAKES_COLUMNS = ["waker", "wakee", "via", "wakeups", "wake_to_run_ns", "max_wake_to_run_ns",
                  "cross_cpu"]
-WAITS_COLUMNS = ["waiter", "waker", "via", "episodes", "blocked_ns", "max_ns", "top", "consumed", "turns", "share"]
+WAITS_COLUMNS = ["waiter", "waker", "via", "episodes", "blocked_ns", "max_ns", "top", "consumed", "turns"]
 FLOW_COLUMNS = ["writer", "reader", "via", "read_rid", "bytes", "messages"]
 EPISODE_COLUMNS = ["tid", "rid", "op", "fd", "start_ts", "dur_ns", "state", "woken_by"]
 WAKEUP_COLUMNS = ["ts", "waker", "wakee", "via", "wake_to_run_ns", "waker_cpu", "target_cpu"]

@@ -914,8 +914,7 @@ class SchedModel:
         """The WAITS_FOR table (ipc.WAITS_COLUMNS): only sleeps on an IPC resource; ``top`` marks
         each sleeper's largest row by blocked time (ties: more episodes, then the lower waker tid);
         ``consumed``: the sleeps after which the sleeper's first read returning data was on the
-        resource slept on or on its peer (``peer_of``: rid -> the connected other end); ``share``:
-        their time in per mille of the sleeper's time in the capture (its first to its last event)."""
+        resource slept on or on its peer (``peer_of``: rid -> the connected other end)."""
         peer_of = peer_of or {}
         rows: dict[tuple[int, int, str], list] = {}
         for (t, w, h), (n, tot, mx, tn, reads) in self._waits.items():
@@ -933,9 +932,6 @@ class SchedModel:
             return ipc.empty(ipc.WAITS_COLUMNS)
         cols = ["waiter", "waker", "via", "episodes", "blocked_ns", "max_ns", "consumed", "turns"]
         df = pd.DataFrame([(t, w, rid, *a) for (t, w, rid), a in rows.items()], columns=cols)
-        life = np.array([max(1, self._last.get(t, 0) - self._first.get(t, 0)) for t in df["waiter"].tolist()],
-                        dtype=np.int64)
-        df["share"] = np.minimum(df["blocked_ns"].to_numpy(np.int64) * 1000 // life, 1000)
         df = df.sort_values(["waiter", "blocked_ns", "episodes", "waker"], ascending=[True, False, False, True],
                             kind="stable").reset_index(drop=True)
         df["top"] = ~df["waiter"].duplicated()

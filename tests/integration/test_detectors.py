@@ -200,12 +200,12 @@ def test_a_dialect_variant_has_the_same_header_as_the_neo4j_text(detector):
 
 
 # hand-built model: one case per rule, edge cases no sample shows ---------------------------------------
-# (waiter, waker, via, episodes, blocked_ns, max_ns, top, consumed, turns, share): the wait-for graph
+# (waiter, waker, via, episodes, blocked_ns, max_ns, top, consumed, turns): the wait-for graph
 
 
-def _w(waiter, waker, via, episodes, ns, top=True, consumed=None, share=500):
-    """A WAITS_FOR row: a wait for data (every sleep consumed) unless told, 50 % of the waiter's time."""
-    return (waiter, waker, via, episodes, ns, 1, top, episodes if consumed is None else consumed, 0, share)
+def _w(waiter, waker, via, episodes, ns, top=True, consumed=None):
+    """A WAITS_FOR row: a wait for data (every sleep consumed) unless told."""
+    return (waiter, waker, via, episodes, ns, 1, top, episodes if consumed is None else consumed, 0)
 
 
 WAIT_ROWS = [
@@ -217,8 +217,8 @@ WAIT_ROWS = [
     _w(50, 51, "pipe:61", 10, 9_000_000),
     _w(60, 61, "pipe:71", 10, 2_000_000), _w(61, 62, "pipe:72", 3, 2_000_000),
 ] + [_w(t, t + 1, f"pipe:{t + 100}", 10, 1_500_000) for t in range(70, 79)] + [  # 70 -> ... -> 79
-    _w(140, 141, "pipe:80", 10, 4_000_000, share=900), _w(141, 142, "pipe:81", 10, 3_000_000, share=700),
-    _w(142, 143, "pipe:82", 20, 100_000, share=20),  # 142 mostly computes: 2 % of its time waiting on 143
+    _w(140, 141, "pipe:80", 10, 4_000_000), _w(141, 142, "pipe:81", 10, 3_000_000),
+    _w(142, 143, "pipe:82", 20, 100_000),  # 142 waits on 143 3 % as long as 141 waits on it: it computes
     _w(150, 151, "pipe:83", 10, 4_000_000),
     _w(151, 152, "pipe:84", 10, 3_000_000, consumed=0),  # 151's main wait is for room: back-pressure, no link
 ]
@@ -265,7 +265,7 @@ class Hand:
         m.blocked = pd.DataFrame(self.blocked, columns=ipc.BLOCKED_COLUMNS)
         m.wakes = pd.DataFrame(self.wakes, columns=ipc.WAKES_COLUMNS)
         m.flows = pd.DataFrame(self.flows, columns=ipc.FLOW_COLUMNS)
-        m.waits = pd.DataFrame([w if len(w) == 10 else (*w, 500) for w in self.waits], columns=ipc.WAITS_COLUMNS)
+        m.waits = pd.DataFrame(self.waits, columns=ipc.WAITS_COLUMNS)
         return m
 
 
@@ -534,7 +534,7 @@ def test_hand_wait_chain_follows_main_waits_to_the_end(hand):
     assert [50, 51] in [ints(t) for t in one_hop["tasks"]]
     low = hand.run_file("wait_chain", min_episodes=3)
     assert [60, 61, 62] in [ints(t) for t in low["tasks"]]
-    assert [140, 141, 142, 143] in [ints(t) for t in hand.run_file("wait_chain", min_share=20)["tasks"]]
+    assert [140, 141, 142, 143] in [ints(t) for t in hand.run_file("wait_chain", min_hop_percent=3)["tasks"]]
     assert [150, 151, 152] in [ints(t) for t in hand.run_file("wait_chain", min_data_percent=0)["tasks"]]
     assert hand.run_file("wait_chain", min_ns=9_000_001).empty
 
@@ -717,7 +717,7 @@ def test_long_task_lists_are_cut_in_the_text_and_complete_in_json(tmp_path):
     m.wakes = pd.DataFrame([(1, int(w), "pipe:5", 10, 1000 + int(w), 2000, 0) for w in tids[1:]],
                            columns=ipc.WAKES_COLUMNS)
     m.flows = pd.DataFrame(columns=ipc.FLOW_COLUMNS)
-    m.waits = pd.DataFrame([(int(w), 1, "pipe:5", 10, 10_000, 1000, True, 1, 0, 100) for w in tids[1:]],
+    m.waits = pd.DataFrame([(int(w), 1, "pipe:5", 10, 10_000, 1000, True, 1, 0) for w in tids[1:]],
                            columns=ipc.WAITS_COLUMNS)
     with LadybugGraph.open(tmp_path / "graph.lbug") as g:
         g.load(m)
