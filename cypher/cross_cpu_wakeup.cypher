@@ -1,19 +1,38 @@
-// cross_cpu_wakeup: pairs of tasks where most wakeups through a pipe or socket ran the woken task on
-// another CPU than the waker's. Each such wakeup costs an inter-processor interrupt, and the woken
-// task runs where the data it is about to read is not in cache (the waker just wrote it on its CPU).
+// cross_cpu_wakeup: pairs of tasks that take turns (one waits while the other runs) and whose wakeups
+// of each other through a pipe or socket mostly run the woken task on another CPU than the waker's.
+// Each such wakeup costs an inter-processor interrupt, and the woken task runs where the data it is
+// about to read is not in cache (the waker just wrote it on its CPU). Since the two never run at the
+// same time, one CPU (or two sharing a cache) serves them as well, without those costs.
 //
 // WAKES edges (one per waker, wakee and via) count in cross_cpu the wakeups whose wakee then ran on
-// another CPU. Edges through an IPC resource (via not null) are summed per (waker, wakee). The time
-// lost is not measured directly (the trace has no cache misses): lost_ns is the pair's wake-to-run
-// latency prorated to its cross-CPU share (wake_to_run_ns * cross_cpu / wakeups), the part of the
-// scheduling delay spent on wakeups that crossed.
+// another CPU; edges through an IPC resource (via not null) are summed per (waker, wakee). Taking turns
+// is WAITS_FOR's `turns`: of the wakee's sleeps that the waker ended, those after which the waker went
+// to sleep before the wakee slept again, counted against the sleeps after which the wakee read data
+// (`consumed`; all its sleeps when it read none, e.g. a writer woken for room). Those are the hand-offs:
+// a socketpair reader is also woken, for nothing, when its peer reads (unix_write_space wakes the same
+// queue), and its waker, still running, takes no turn then (the xcpu sample: 1,907 sleeps of ping
+// ended by pong, 999 with data read, 997 turns). A producer that goes on computing while its consumer
+// handles what it sent takes no turns: the two run at the same time, and pinning them to one CPU would
+// serialise their work (no row, however many wakeups cross). The time is not measured directly (the
+// trace has no cache misses): asleep_ns is the pair's wake-to-run latency prorated to its cross-CPU
+// share (wake_to_run_ns * cross_cpu / wakeups), the part of the scheduling delay spent on wakeups that
+// crossed.
 //
-// Needs: WAKES   (model tables it reads; a capture that cannot have one of them, for lack of
+// Thresholds, from the runs of scripts/detector_survey.py (2-CPU VM, kernel 6.18): min_turn_percent
+// 80: the ping-pong pairs took turns after 99-100 % of their hand-offs (xcpu 997 of 999 and 1,223 of
+// 1,224; socketpair_pingpong 911 and 912 of ~950; late_wakeup 199 of 200), the pairs that compute side
+// by side after 0-12 % (xcpu --parallel, hackbench -g 10 over pipes: 0-2 % for its 124 pairs of 50
+// wakeups or more, 74-100 % of them across CPUs, which the old rule took for a reason to pin them).
+// The defaults of min_cross (100) and min_percent (50) are unchanged.
+//
+// Needs: WAKES, WAITS_FOR   (model tables it reads; a capture that cannot have one of them, for lack of
 //   events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
 //
 // Parameters:
 //   $min_cross = 100         at least this many cross-CPU wakeups of the wakee by the waker
 //   $min_percent = 50        and at least this percentage of their wakeups through IPC resources
+//   $min_turn_percent = 80   and at least this share of the hand-offs (sleeps of the wakee that the waker
+//                            ended and after which it read data) were turns
 //   $limit = 50              at most this many rows, counted after the $tids scope
 //   $capture_id = ""         only this capture's tasks (Neo4j holding several captures); "": all
 //   $tids = []               only rows whose tasks include one of these tids (e.g. the traced
@@ -24,17 +43,20 @@
 //   tasks                 [waker tid, wakee tid]
 //   resources             the rids the wakeups went through (no particular order)
 //   count                 cross-CPU wakeups (WAKES cross_cpu, summed)
-//   lost_ns               wake_to_run_ns * count / wakeups (ns; the approximation above)
+//   asleep_ns             wake_to_run_ns * count / wakeups (ns; the approximation above)
 //   waker, waker_comm     the waking task
 //   wakee, wakee_comm     the woken task
 //   wakeups               all their wakeups through those resources
 //   percent               100 * count / wakeups (integer)
 //   wake_to_run_ns        summed wake-to-run latency of all those wakeups (ns)
+//   sleeps                the wakee's sleeps on IPC resources that the waker ended (WAITS_FOR episodes)
+//   consumed              of those, the ones after which the wakee read data from the resource
+//   turns                 of those, the ones after which the waker slept before the wakee did again
 // Ordered by count descending, then waker and wakee.
 //
-// Read: two tasks that hand work to each other all the time are cheaper on one CPU (or on CPUs that
-// share a cache): pin them together (taskset, sched_setaffinity, cpusets), or batch messages so that
-// fewer wakeups are needed.
+// Read: two tasks that hand work to each other and wait for the answer are cheaper on one CPU (or on
+// CPUs that share a cache): pin them together (taskset, sched_setaffinity, cpusets), or batch messages
+// so that fewer wakeups are needed.
 //
 // Runs as-is on LadybugDB and Neo4j 5 (same rows on both: tests/integration/test_detectors.py).
 MATCH (w:Task)-[k:WAKES]->(t:Task)
@@ -43,10 +65,15 @@ WHERE ($capture_id = '' OR w.capture_id = $capture_id)
 WITH w, t, collect(DISTINCT k.via) AS resources, sum(k.wakeups) AS wakeups, sum(k.cross_cpu) AS cross,
      sum(k.wake_to_run_ns) AS wake_to_run_ns
 WHERE cross >= $min_cross AND cross * 100 >= $min_percent * wakeups
+MATCH (t)-[a:WAITS_FOR]->(w)
+WITH w, t, resources, wakeups, cross, wake_to_run_ns, sum(a.episodes) AS sleeps, sum(a.consumed) AS consumed,
+     sum(a.turns) AS turns
+WHERE turns * 100 >= $min_turn_percent * (CASE WHEN consumed > 0 THEN consumed ELSE sleeps END)
 WITH *, [w.tid, t.tid] AS tasks, $tids AS scope
 WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
 RETURN 'cross_cpu_wakeup' AS pattern, tasks, resources, cross AS count,
-       wake_to_run_ns * cross / wakeups AS lost_ns, w.tid AS waker, w.comm AS waker_comm,
-       t.tid AS wakee, t.comm AS wakee_comm, wakeups, 100 * cross / wakeups AS percent, wake_to_run_ns
+       wake_to_run_ns * cross / wakeups AS asleep_ns, w.tid AS waker, w.comm AS waker_comm,
+       t.tid AS wakee, t.comm AS wakee_comm, wakeups, 100 * cross / wakeups AS percent, wake_to_run_ns,
+       sleeps, consumed, turns
 ORDER BY count DESC, waker, wakee
 LIMIT $limit

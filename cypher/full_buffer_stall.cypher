@@ -1,19 +1,61 @@
-// full_buffer_stall: writers that kept sleeping in a write/send on a pipe or socket whose buffer was
-// full, and who drained it (woke them through that resource).
+// full_buffer_stall: writers that keep sleeping on a full pipe or socket whose reader, at other times,
+// waits on it empty for them: the two take turns, and a buffer that holds a whole burst would let the
+// writer prepare its next burst while the reader drains the last one.
 //
-// A BLOCKED_ON edge whose ops include write, writev, sendto or sendmsg is a task that found no room in
-// the resource and slept until a reader made some; many such sleeps adding up to real time mean the
-// writer runs faster than its reader (or the buffer is too small) and waits for it. The WAKES edges
-// into the writer with that resource as via name the tasks whose reads made room (the drainers).
-// A sleep whose ops also list a read (a task reading and writing one socket end) counts too: the
-// aggregated edge cannot split its time between the ops; see the ops column.
+// A writer's sleeps waiting for room (BLOCKED_ON write_episodes/write_ns: in a write/send, or in a poll
+// that a read ended) are back-pressure from its reader: the reader did not keep up. That alone says
+// nothing about the buffer: a reader that is simply slower than the writer never waits on the resource
+// (steady state), the writer's stalls only pace it to its reader, and no buffer size changes the run's
+// time (that is back_pressure.cypher: the bottleneck's upstream effect). The buffer itself limits when
+// the readers (FLOWS from the writer through the resource) also wait on it for this writer (their
+// WAITS_FOR edges to it through the resource or, for a socket, its peer end: sleeps that its writes
+// ended), long enough and often enough that the writer was doing something else than copying into it:
+// the writer produces in bursts bigger than the buffer, stalls while the reader drains it, and the
+// reader then waits while the writer prepares the next burst. Three conditions, all from runs of
+// realistic size (scripts/detector_survey.py, 2-CPU VM, kernel 6.18, pipes of 64 KiB):
+//   - at least $min_turns = 5 such waits (fewer: a reader that waited at the start or the end);
+//   - their time at least $min_wait_percent = 10 % of the writer's stall time. Buffer-limited runs had
+//     23-100 % (a bursty writer computing 4 ms per 256 KiB burst for a reader taking 2.4 ms to drain it:
+//     28 % at 40 bursts, 100 % at 100; the wake_then_block sample 89 %); back-pressure had 0.8 % (the
+//     full_buffer sample --steady: its reader waited 9 times in 1,545 stalls) and 2.3 % (`seq 1 5000000
+//     | gzip -6 | gzip -dc | wc -l`: gzip -6 waited for seq 20 times, 138 ms, against seq's 1,124
+//     stalls, 5.9 s): both a factor of 4 or more from the threshold;
+//   - a mean wait of at least $min_mean_wait_ns = 100 us on one side, the reader's waits or the
+//     writer's stalls: longer than a hand-off. `dd if=/dev/zero bs=1M count=2000 | cat > /dev/null`
+//     takes turns too (cat waited 8,599 times for dd, 23 % of dd's 31,884 stalls' time), but 12 us and
+//     14 us at a time: the two only pass the pipe's lock back and forth, copying (a bigger pipe cannot
+//     overlap the copies: both hold the pipe's mutex). The bursty writer's reader waited 0.8-1.2 ms on
+//     average (the writer computing its next burst); with a bursty reader it is the writer that waits
+//     long (bench/workloads/relay.c of branch insight, 200 blocks: the relay's stalls on the pipe to
+//     the sink averaged 149 us while the sink computed, the sink's waits 55 us, hand-offs of 4 KiB).
+// The defaults min_episodes 10 and min_ns 1 ms ignore occasional stalls (hackbench -g 10 -l 200 over sockets:
+// 5-8 stalls per writer and socket, every one of them hundreds of ms waiting for a CPU).
+// A burst is the larger of the bytes per write call (a write larger than the free room sleeps until
+// all of it is in: the writer needs that much room) and the bytes written per wait of the readers (a
+// burst written in several calls; the readers may also wait in the middle of a burst, so this errs
+// small). Last condition: the bursts are larger than the buffer (its size as F_SETPIPE_SZ returned it
+// in the capture, else $pipe_bytes for a pipe or FIFO, the kernel's default; a socket's is not in the
+// trace: any burst). A writer whose bursts fit stalls only because its reader was not running (no CPU
+// for it), and a buffer of the burst's size is the one it has: in `seq 1 5000000 | gzip -6 | gzip -dc
+// | wc -l` gzip -dc wrote 32 KiB per call, ~37 KB per wait of wc, into a 64 KiB pipe (124 stalls while
+// the 2 CPUs ran the gzips), where gzip -6's 253 KiB writes into its 64 KiB pipe are bursts.
+// A writer that is itself a pipeline stage, fed through another resource that it reads (at least
+// $min_fed of its sleeps there ended with data it then read), is wake_then_block's: that finding
+// reports the same stall with the stage's input, and the stall is counted once. So every stall waiting
+// for room is in exactly one of full_buffer_stall, wake_then_block and back_pressure.cypher.
 //
-// Needs: BLOCKED_ON   (model tables it reads; a capture that cannot have one of them, for lack of
-//   events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
+// Needs: BLOCKED_ON, WAITS_FOR, FLOWS, WRITES   (model tables it reads; a capture that cannot have one of them,
+//   for lack of events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
 //
 // Parameters:
-//   $min_episodes = 10       at least this many sleeps of the writer on the resource
-//   $min_ns = 1000000        and at least this much time asleep there in total (ns)
+//   $min_episodes = 10       at least this many sleeps of the writer waiting for room on the resource
+//   $min_ns = 1000000        and at least this much time asleep so (ns)
+//   $min_turns = 5           its readers waited on the resource for it at least this many times...
+//   $min_wait_percent = 10   ...for at least this share of its time stalled...
+//   $min_mean_wait_ns = 100000  ...and this long on average (ns), or the writer's stalls were
+//   $pipe_bytes = 65536      a pipe's or FIFO's buffer when no F_SETPIPE_SZ was seen: bursts must be larger
+//   $min_fed = 5             a writer fed through another resource at least this many times is a stage:
+//                            wake_then_block reports it, not this
 //   $limit = 50              at most this many rows, counted after the $tids scope
 //   $capture_id = ""         only this capture's tasks (Neo4j holding several captures); "": all
 //   $tids = []               only rows whose tasks include one of these tids (e.g. the traced
@@ -21,38 +63,68 @@
 //
 // Returns, one row per (writer, resource):
 //   pattern               'full_buffer_stall'
-//   tasks                 [writer tid, then the drainers' tids (no particular order)]
+//   tasks                 [writer tid, then its readers' tids (no particular order)]
 //   resources             [the rid]
-//   count                 the writer's sleeps on the resource (BLOCKED_ON episodes)
-//   lost_ns               the time the writer slept there (BLOCKED_ON blocked_ns)
+//   count                 the writer's sleeps waiting for room there (BLOCKED_ON write_episodes)
+//   asleep_ns             their time (BLOCKED_ON write_ns)
 //   writer, writer_comm   the stalled task
 //   rid, kind             the full resource
 //   ops                   the syscalls it slept in there (BLOCKED_ON ops)
 //   max_ns                its longest single sleep there (ns)
-//   drainers              tids that woke it via the resource (empty: no waker seen, e.g. the
-//                         capture missed them)
-//   drain_wakeups         their wakeups of it via the resource (0 when none)
-//   drain_wake_to_run_ns  summed wake-to-run latency of those wakeups (ns; 0 when none)
-// Ordered by lost_ns descending, then writer and rid.
+//   readers               the tids that read what it wrote there (FLOWS)
+//   reader_waits          their sleeps on the resource (or its peer) that its writes ended (WAITS_FOR)
+//   reader_wait_ns        their time (ns)
+//   drainers              tids that woke the writer through the resource (whose reads made room)
+//   drain_wakeups         their wakeups of it there
+//   bytes                 what the writer wrote into the resource (WRITES bytes)
+//   writes                its write/send calls there (WRITES calls)
+//   burst_bytes           the larger of bytes / writes and bytes / reader_waits: a burst (above)
+//   buffer_bytes          the buffer the bursts did not fit in (capacity, or $pipe_bytes, or 0 for a socket)
+// Ordered by asleep_ns descending, then writer and rid.
 //
-// Read: lost_ns / count is the mean stall; drain_wakeups close to count means each sleep ended
-// because the drainer read, i.e. the writer is paced by its reader. Raise the buffer size or make
-// the reader faster (or batch fewer, larger reads).
+// Read: the writer waits for room while its reader drains, and the reader waits for data while the
+// writer prepares more: give the resource room for a burst (ftraceipc's advice rounds burst_bytes up to
+// a power of two: F_SETPIPE_SZ for a pipe, at most /proc/sys/fs/pipe-max-size; SO_SNDBUF for a socket).
 //
 // Runs as-is on LadybugDB and Neo4j 5 (same rows on both: tests/integration/test_detectors.py).
 MATCH (w:Task)-[b:BLOCKED_ON]->(r:Resource)
 WHERE ($capture_id = '' OR w.capture_id = $capture_id)
-  AND b.episodes >= $min_episodes AND b.blocked_ns >= $min_ns
-  AND any(op IN b.ops WHERE op IN ['write', 'writev', 'sendto', 'sendmsg'])
+  AND b.write_episodes >= $min_episodes AND b.write_ns >= $min_ns
+OPTIONAL MATCH (w)-[f:FLOWS]->(rd:Task)
+WHERE f.via = r.rid AND rd.tid <> w.tid
+WITH w, r, b, collect(DISTINCT rd.tid) AS readers, collect(DISTINCT f.read_rid) + [r.rid] AS rids
+OPTIONAL MATCH (e:Task)-[g:WAITS_FOR]->(w)
+WHERE e.tid IN readers AND g.via IN rids
+WITH w, r, b, readers, coalesce(sum(g.episodes), 0) AS reader_waits,
+     coalesce(sum(g.blocked_ns), 0) AS reader_wait_ns
+OPTIONAL MATCH (w)-[o:WRITES]->(r)
+WITH w, r, b, readers, reader_waits, reader_wait_ns, coalesce(sum(o.bytes), 0) AS bytes,
+     coalesce(sum(o.calls), 0) AS writes
+WITH *, bytes / (CASE WHEN writes > 0 THEN writes ELSE 1 END) AS per_write,
+     bytes / (CASE WHEN reader_waits > 0 THEN reader_waits ELSE 1 END) AS per_wait,
+     CASE WHEN r.kind IN ['pipe', 'fifo'] THEN coalesce(r.capacity, $pipe_bytes)
+          ELSE coalesce(r.capacity, 0) END AS buffer_bytes
+WITH *, CASE WHEN per_write > per_wait THEN per_write ELSE per_wait END AS burst_bytes
+WHERE reader_waits >= $min_turns
+  AND reader_wait_ns * 100 / (CASE WHEN b.write_ns > 0 THEN b.write_ns ELSE 1 END) >= $min_wait_percent
+  AND (reader_wait_ns >= $min_mean_wait_ns * reader_waits
+       OR b.write_ns >= $min_mean_wait_ns * b.write_episodes)
+  AND burst_bytes > buffer_bytes
+WITH *, coalesce(r.peer, '') AS peer
+OPTIONAL MATCH (w)-[i:WAITS_FOR]->(:Task)
+WHERE i.consumed > 0 AND i.via <> r.rid AND i.via <> peer
+WITH w, r, b, readers, reader_waits, reader_wait_ns, bytes, writes, burst_bytes, buffer_bytes,
+     coalesce(sum(i.consumed), 0) AS fed
+WHERE fed < $min_fed
 OPTIONAL MATCH (d:Task)-[k:WAKES]->(w)
 WHERE k.via = r.rid AND d.tid <> w.tid
-WITH w, r, b, collect(DISTINCT d.tid) AS drainers, coalesce(sum(k.wakeups), 0) AS drain_wakeups,
-     coalesce(sum(k.wake_to_run_ns), 0) AS drain_wake_to_run_ns
-WITH *, [w.tid] + drainers AS tasks, $tids AS scope
+WITH w, r, b, readers, reader_waits, reader_wait_ns, bytes, writes, burst_bytes, buffer_bytes,
+     collect(DISTINCT d.tid) AS drainers, coalesce(sum(k.wakeups), 0) AS drain_wakeups
+WITH *, [w.tid] + readers AS tasks, $tids AS scope
 WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
 RETURN 'full_buffer_stall' AS pattern, tasks, [r.rid] AS resources,
-       b.episodes AS count, b.blocked_ns AS lost_ns, w.tid AS writer, w.comm AS writer_comm,
-       r.rid AS rid, r.kind AS kind, b.ops AS ops, b.max_ns AS max_ns, drainers, drain_wakeups,
-       drain_wake_to_run_ns
-ORDER BY lost_ns DESC, writer, rid
+       b.write_episodes AS count, b.write_ns AS asleep_ns, w.tid AS writer, w.comm AS writer_comm,
+       r.rid AS rid, r.kind AS kind, b.ops AS ops, b.max_ns AS max_ns, readers, reader_waits, reader_wait_ns,
+       drainers, drain_wakeups, bytes, writes, burst_bytes, buffer_bytes
+ORDER BY asleep_ns DESC, writer, rid
 LIMIT $limit

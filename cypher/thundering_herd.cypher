@@ -1,19 +1,27 @@
-// thundering_herd: one task whose wakeups through one resource keep waking several tasks at once,
-// where one of them would do (every poller of a pipe woken by each write, one gets the data).
+// thundering_herd: several readers or pollers of one resource, woken together by one task's writes,
+// of which most go back to sleep on it without reading anything: one write wakes them all, one gets
+// the data (every poller of a pipe, epoll without EPOLLEXCLUSIVE, readers of a shared socket).
 //
-// WAKES edges are one per (waker, wakee, via): a waker with many wakees through one via, each woken
-// many times, is a herd. The aggregated graph cannot tell which wakeups of one write were useless, so
-// the time lost is approximated: the wake-to-run latency of every wakee but the busiest (most
-// wakeups; of a tie, the one with the largest wake-to-run sum) is counted as lost, as if the busiest
-// one had done all the work. It is the CPU-side cost of the herd (scheduling the useless wakees), not
-// the time they slept.
+// WAITS_FOR edges into the waker through the resource: the sleepers' sleeps there that its wakeups
+// ended, and `consumed`, those after which the sleeper read data from the resource before sleeping
+// again. The sleepers must be waiting there for data (most of their sleeps on it are BLOCKED_ON
+// read_episodes: in a read/recv, or in a poll a write ended): writers woken as room frees up (all the
+// senders of a socket woken by one read) are no herd. A barrier that releases everyone is no herd
+// either: each woken task reads what is meant for it (consumed), or none does (consumed 0: required > 0),
+// and it releases each task once (at least $min_wakeups sleeps each are required).
+// The time is the CPU-side cost: the wake-to-run latency of the waker's wakeups of them through the
+// resource (WAKES), prorated to the share of sleeps that ended with nothing to read.
 //
-// Needs: WAKES, WRITES   (model tables it reads; a capture that cannot have one of them, for lack of
-//   events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
+// Thresholds, from the runs of scripts/detector_survey.py (2-CPU VM, kernel 6.18):
+//   THRESHOLDS_HERD
+//
+// Needs: WAITS_FOR, BLOCKED_ON, WAKES, WRITES   (model tables it reads; a capture that cannot have one of
+//   them, for lack of events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
 //
 // Parameters:
-//   $min_wakees = 3          at least this many distinct tasks woken via the resource...
-//   $min_wakeups = 5         ...each of them at least this many times (smaller WAKES edges ignored)
+//   $min_wakees = 3          at least this many sleepers woken by the waker through the resource...
+//   $min_wakeups = 5         ...each with at least this many sleeps there that its wakeups ended
+//   $min_wasted_percent = 50  at least this share of those sleeps ended with nothing read
 //   $limit = 50              at most this many rows, counted after the $tids scope
 //   $capture_id = ""         only this capture's tasks (Neo4j holding several captures); "": all
 //   $tids = []               only rows whose tasks include one of these tids (e.g. the traced
@@ -21,45 +29,48 @@
 //
 // Returns, one row per (waker, resource):
 //   pattern               'thundering_herd'
-//   tasks                 [waker tid, then the wakees' tids (no particular order)]
+//   tasks                 [waker tid, then the sleepers' tids (no particular order)]
 //   resources             [the rid]
-//   count                 total wakeups of those wakees by the waker via the resource
-//   lost_ns               wake_to_run_ns summed over all wakees but the busiest (the approximation above)
+//   count                 the sleepers' sleeps there that the waker ended (WAITS_FOR episodes, summed)
+//   asleep_ns             wake_to_run_ns * wasted / count: the wake-to-run time of the useless wakeups
 //   waker, waker_comm     the task that woke the herd
-//   rid, kind             the resource they were woken through
-//   wakees                the woken tids (each with >= $min_wakeups wakeups)
+//   rid, kind             the resource they waited on
+//   wakees                the woken tids (each with >= $min_wakeups such sleeps)
 //   n_wakees              how many
-//   wake_to_run_ns        wake-to-run latency summed over all of them (ns)
-//   top_wakeups           the busiest wakee's wakeups
+//   consumed              the sleeps after which the sleeper read data from the resource
+//   wasted                count - consumed: woken, found nothing, waited again
+//   wakeups               the waker's wakeups of them through the resource (WAKES)
+//   wake_to_run_ns        their wake-to-run latency, summed (ns)
 //   writes                the waker's write/send calls into the resource (0 when none: it woke them
-//                         another way, e.g. by reading or closing)
-//   wakeups_per_write     count / writes (null when writes = 0): about n_wakees for a true herd,
-//                         where every write wakes every waiter
-// Ordered by count descending, then waker and rid.
+//                         another way)
+//   woken_per_write       count / writes (null when writes = 0): about n_wakees for a true herd
+//   consumed_per_write    consumed / writes (null when writes = 0): about 1 when one of them takes
+//                         each message
+// Ordered by wasted descending, then waker and rid.
 //
-// Read: wakeups_per_write well above 1 means one write woke several tasks; only one of them can get
-// each message. Use one waiter per resource (or EPOLLEXCLUSIVE / a work queue) instead of all polling it.
+// Read: each write woke woken_per_write of them and consumed_per_write read something. Wake one waiter
+// per message (EPOLLEXCLUSIVE, one fd per worker, one dispatcher).
 //
 // Runs as-is on LadybugDB and Neo4j 5 (same rows on both: tests/integration/test_detectors.py).
-MATCH (w:Task)-[k:WAKES]->(t:Task)
-WHERE ($capture_id = '' OR w.capture_id = $capture_id)
-  AND k.via IS NOT NULL AND k.wakeups >= $min_wakeups AND t.tid <> w.tid
-WITH w, k.via AS rid, collect(DISTINCT t.tid) AS wakees, count(DISTINCT t) AS n_wakees,
-     sum(k.wakeups) AS wakeups, sum(k.wake_to_run_ns) AS wake_to_run_ns, max(k.wakeups) AS top_wakeups
-WHERE n_wakees >= $min_wakees
-MATCH (w)-[k2:WAKES]->(t2:Task)
-WHERE k2.via = rid AND k2.wakeups = top_wakeups AND t2.tid <> w.tid
-WITH w, rid, wakees, n_wakees, wakeups, wake_to_run_ns, top_wakeups, max(k2.wake_to_run_ns) AS top_wake_to_run_ns
-MATCH (r:Resource)
-WHERE r.rid = rid AND r.capture_id = w.capture_id
+MATCH (t:Task)-[a:WAITS_FOR]->(w:Task)
+WHERE ($capture_id = '' OR w.capture_id = $capture_id) AND a.episodes >= $min_wakeups
+MATCH (t)-[bb:BLOCKED_ON]->(r:Resource)
+WHERE r.rid = a.via AND bb.read_episodes * 2 >= bb.episodes
+WITH w, r, collect(DISTINCT t.tid) AS wakees, count(DISTINCT t) AS n_wakees, sum(a.episodes) AS woken,
+     sum(a.consumed) AS consumed
+WHERE n_wakees >= $min_wakees AND consumed > 0 AND (woken - consumed) * 100 >= $min_wasted_percent * woken
+MATCH (w)-[k:WAKES]->(t2:Task)
+WHERE k.via = r.rid AND t2.tid IN wakees
+WITH w, r, wakees, n_wakees, woken, consumed, sum(k.wakeups) AS wakeups, sum(k.wake_to_run_ns) AS wake_to_run_ns
 OPTIONAL MATCH (w)-[o:WRITES]->(r)
-WITH w, r, wakees, n_wakees, wakeups, wake_to_run_ns, top_wakeups, top_wake_to_run_ns,
-     coalesce(sum(o.calls), 0) AS writes
+WITH w, r, wakees, n_wakees, woken, consumed, wakeups, wake_to_run_ns, coalesce(sum(o.calls), 0) AS writes
 WITH *, [w.tid] + wakees AS tasks, $tids AS scope
 WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
-RETURN 'thundering_herd' AS pattern, tasks, [r.rid] AS resources, wakeups AS count,
-       wake_to_run_ns - top_wake_to_run_ns AS lost_ns, w.tid AS waker, w.comm AS waker_comm,
-       r.rid AS rid, r.kind AS kind, wakees, n_wakees, wake_to_run_ns, top_wakeups, writes,
-       CASE WHEN writes > 0 THEN 1.0 * wakeups / writes ELSE null END AS wakeups_per_write
-ORDER BY count DESC, waker, rid
+RETURN 'thundering_herd' AS pattern, tasks, [r.rid] AS resources, woken AS count,
+       wake_to_run_ns * (woken - consumed) / woken AS asleep_ns, w.tid AS waker, w.comm AS waker_comm,
+       r.rid AS rid, r.kind AS kind, wakees, n_wakees, consumed, woken - consumed AS wasted, wakeups,
+       wake_to_run_ns, writes,
+       CASE WHEN writes > 0 THEN 1.0 * woken / writes ELSE null END AS woken_per_write,
+       CASE WHEN writes > 0 THEN 1.0 * consumed / writes ELSE null END AS consumed_per_write
+ORDER BY wasted DESC, waker, rid
 LIMIT $limit

@@ -7,7 +7,21 @@
 // edges gives at most one next task per task. A chain starts at a task nobody mainly waits on (the
 // end of the line, e.g. the last stage of a pipeline), follows top edges through distinct tasks and
 // stops at a task with no main wait, or whose main wait points back into the chain (a cycle: see
-// wait_cycle). Each hop needs $min_episodes sleeps; at most 8 hops are followed.
+// wait_cycle). At most 8 hops are followed: a longer chain is reported cut at its 8th hop (`cut`
+// true: its last task mainly waits on yet another task), never dropped.
+// A hop is a wait for data (the answer to a request, the previous stage's output): at least
+// $min_data_percent of its sleeps ended with data the waiter then read (WAITS_FOR consumed). A wait
+// for room in a full buffer is back-pressure, the consequence of a slow reader, not a link to follow
+// (back_pressure.cypher, the bottleneck finding): in hackbench -g 10 -l 200 over sockets the senders'
+// main waits are for room in their receivers' sockets (43 of the 140 main waits of 5 sleeps or more,
+// none consumed), and following them made 41 chains of receivers and senders, which all wait for the
+// CPUs. And each hop's time is at least $min_hop_percent of the hop before it: a task that waits on
+// the next far less than the one before waits on it mostly computes, and ends the chain (it is where
+// the time goes). In `seq 1 5000000 | gzip -6 | gzip -dc | wc -l` gzip -6's main wait was its 20
+// waits for seq, 138 ms, against gzip -dc's 4.7 s waiting on gzip -6 (3 %): the chain wc -> gzip -dc
+// -> gzip -6 -> seq named seq as its end; it ends at gzip -6 now. In the chains of the samples (relay,
+// pipeline, wake_then_block) each hop had 25-100 % of the one before. Each hop needs $min_episodes
+// sleeps.
 //
 // Needs: WAITS_FOR   (model tables it reads; a capture that cannot have one of them, for lack of
 //   events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
@@ -15,6 +29,8 @@
 // Parameters:
 //   $min_hops = 2            at least this many hops (2 = three tasks)
 //   $min_episodes = 5        each hop's WAITS_FOR edge has at least this many sleeps
+//   $min_data_percent = 50   and at least this share of them ended with data read (consumed)
+//   $min_hop_percent = 10    and each hop's blocked time is at least this share of the hop's before it
 //   $min_ns = 1000000        the head's first hop adds up to at least this much blocked time (ns)
 //   $limit = 50              at most this many rows, counted after the $tids scope
 //   $capture_id = ""         only this capture's tasks (Neo4j holding several captures); "": all
@@ -26,12 +42,13 @@
 //   tasks                 the chain's tids: the head (the waiting task) first, then whom it waits on, ...
 //   resources             the rid of each hop (where tasks[i] slept waiting for tasks[i+1])
 //   count                 the head's sleeps on its first hop (WAITS_FOR episodes)
-//   lost_ns               the head's blocked time on its first hop (ns): what the chain cost the head
+//   asleep_ns             the head's blocked time on its first hop (ns): what the chain cost the head
 //   hops                  number of hops (size(tasks) - 1)
 //   comms                 the tasks' names, in chain order
 //   hop_episodes          sleeps per hop
 //   hop_ns                blocked time per hop (ns); the waits overlap in time, do not add them up
-// Ordered by lost_ns descending, then hops descending, then the head's tid.
+//   cut                   true when the chain goes on beyond its last task (cut at 8 hops)
+// Ordered by asleep_ns descending, then hops descending, then the head's tid.
 //
 // Read: the head can only go as fast as the last task of the chain; time spent at the far end
 // propagates to every task before it. Shorten the chain (merge stages, let a stage work ahead with a
@@ -41,20 +58,25 @@
 // LadybugDB text. Both give the same rows (tests/integration/test_detectors.py).
 MATCH (a:Task)
 WHERE ($capture_id = '' OR a.capture_id = $capture_id)
-  AND NOT EXISTS { MATCH (:Task)-[j:WAITS_FOR]->(a) WHERE j.top AND j.episodes >= $min_episodes }
-MATCH p = (a)(()-[k:WAITS_FOR WHERE k.top AND k.episodes >= $min_episodes]->()){1,8}(z:Task)
+  AND NOT EXISTS { MATCH (:Task)-[j:WAITS_FOR]->(a)
+                   WHERE j.top AND j.episodes >= $min_episodes
+                     AND j.consumed * 100 >= $min_data_percent * j.episodes }
+MATCH p = (a)(()-[k:WAITS_FOR WHERE k.top AND k.episodes >= $min_episodes
+                                  AND k.consumed * 100 >= $min_data_percent * k.episodes]->()){1,8}(z:Task)
 WITH a, z, [n IN nodes(p) | n.tid] AS tids, [n IN nodes(p) | n.comm] AS comms,
      [r IN relationships(p) | r.via] AS vias, [r IN relationships(p) | r.episodes] AS hop_episodes,
-     [r IN relationships(p) | r.blocked_ns] AS hop_ns, length(p) AS hops
+     [r IN relationships(p) | r.blocked_ns] AS hop_ns, length(p) AS hops, $min_hop_percent AS hp
 WHERE hops >= $min_hops AND hop_ns[0] >= $min_ns
   AND all(i IN range(0, size(tids) - 2) WHERE NOT tids[i] IN tids[i + 1..])
+  AND all(i IN range(0, size(hop_ns) - 2) WHERE hop_ns[i + 1] * 100 >= hp * hop_ns[i])
 OPTIONAL MATCH (z)-[j:WAITS_FOR]->(y:Task)
-WHERE j.top AND j.episodes >= $min_episodes
-WITH a, tids, comms, vias, hop_episodes, hop_ns, hops, y
-WHERE y IS NULL OR y.tid IN tids
+WHERE j.top AND j.episodes >= $min_episodes AND j.consumed * 100 >= $min_data_percent * j.episodes
+  AND j.blocked_ns * 100 >= hp * hop_ns[-1]
+WITH a, tids, comms, vias, hop_episodes, hop_ns, hops, y IS NOT NULL AND NOT y.tid IN tids AS cut
+WHERE hops = 8 OR NOT cut
 WITH *, $tids AS scope
 WHERE size(scope) = 0 OR any(s_tid IN tids WHERE s_tid IN scope)
 RETURN 'wait_chain' AS pattern, tids AS tasks, vias AS resources, hop_episodes[0] AS count,
-       hop_ns[0] AS lost_ns, hops, comms, hop_episodes, hop_ns
-ORDER BY lost_ns DESC, hops DESC, a.tid
+       hop_ns[0] AS asleep_ns, hops, comms, hop_episodes, hop_ns, cut
+ORDER BY asleep_ns DESC, hops DESC, a.tid
 LIMIT $limit

@@ -14,7 +14,7 @@
 // Parameters:
 //   $min_length = 3          at least this many tasks on the cycle
 //   $min_episodes = 5        each hop's WAITS_FOR edge has at least this many sleeps
-//   $min_ns = 1000000        the cycle's blocked time adds up to at least this (ns)
+//   $min_ns = 1000000        the cycle's longest hop has at least this much blocked time (ns)
 //   $limit = 50              at most this many rows, counted after the $tids scope
 //   $capture_id = ""         only this capture's tasks (Neo4j holding several captures); "": all
 //   $tids = []               only rows whose tasks include one of these tids (e.g. the traced
@@ -25,13 +25,14 @@
 //   tasks                 the cycle's tids, from the smallest, each waiting on the next (the last on the first)
 //   resources             the rid of each hop (where tasks[i] slept waiting for the next task)
 //   count                 the fewest sleeps on any hop: about how many times the turn went round
-//   lost_ns               blocked time summed over the hops (ns): the time the tasks spent waiting
-//                         for their turn (they wait one after another, so it adds up)
+//   asleep_ns             the longest hop's blocked time (ns): wall time during which the cycle waited
+//                         for a turn, at least (the hops' waits overlap: while one task runs, all the
+//                         others wait, so their sum would count the same wall time several times)
 //   length                number of tasks
 //   comms                 their names, in cycle order
 //   hop_episodes          sleeps per hop
 //   hop_ns                blocked time per hop (ns)
-// Ordered by lost_ns descending, then the first tid.
+// Ordered by asleep_ns descending, then the first tid.
 //
 // Read: only one task of the cycle runs at a time. Let the tasks work ahead (several messages in
 // flight, bigger buffers) so they can overlap, or merge them into one task that does the steps in turn.
@@ -46,11 +47,11 @@ WITH a, properties(nodes(p), 'tid') AS all_tids, properties(nodes(p), 'comm') AS
      properties(rels(p), 'blocked_ns') AS hop_ns, length(p) AS length
 WHERE length >= $min_length AND list_min(all_tids) = a.tid AND size(list_distinct(all_tids)) = length
 WITH a, all_tids[1:length] AS tids, all_comms[1:length] AS comms, vias, hop_episodes, hop_ns, length,
-     list_sum(hop_ns) AS lost_ns, list_min(hop_episodes) AS count
-WHERE lost_ns >= $min_ns
+     list_max(hop_ns) AS asleep_ns, list_min(hop_episodes) AS count
+WHERE asleep_ns >= $min_ns
 WITH *, $tids AS scope
 WHERE size(scope) = 0 OR any(s_tid IN tids WHERE s_tid IN scope)
-RETURN 'wait_cycle' AS pattern, tids AS tasks, vias AS resources, count, lost_ns, length, comms,
+RETURN 'wait_cycle' AS pattern, tids AS tasks, vias AS resources, count, asleep_ns, length, comms,
        hop_episodes, hop_ns
-ORDER BY lost_ns DESC, a.tid
+ORDER BY asleep_ns DESC, a.tid
 LIMIT $limit

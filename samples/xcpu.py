@@ -9,7 +9,14 @@ and pong's recv returns 0. Every wakeup through the socket crosses CPUs: the pla
 `cross_cpu_wakeup` detector (truth key ``planted``). ``--same-cpu`` pins both to the first CPU: the
 control, with no cross-CPU wakeup and no ``planted`` key. Each task's ``cpu`` is in the truth.
 
+``--parallel``: the other control. Ping is a producer that computes --work ms per message and sends
+it (--size bytes) without waiting for an answer; pong a consumer that computes 0.3 x --work ms on each
+message it receives. Every wakeup still crosses CPUs (pong waits on the empty socket for each
+message), but the two compute at the same time: on one CPU they would take twice as long. No
+``planted`` key: pinning them together is no advice to give.
+
     python3 samples/xcpu.py --trips 1000 --truth truth.json
+    python3 samples/xcpu.py --parallel --trips 300 --truth truth.json
 """
 
 from __future__ import annotations
@@ -18,8 +25,30 @@ import argparse
 import os
 import socket
 import sys
+import time
 
 from truth import Task, Truth, fork, options, summary, wait_all
+
+
+def spin(ms: float) -> None:
+    """Compute (burn the CPU) for ``ms`` milliseconds."""
+    end = time.perf_counter() + ms / 1000
+    while time.perf_counter() < end:
+        pass
+
+
+def consumer(sock: socket.socket, other: socket.socket, cpu: int, args: argparse.Namespace,
+             truth_dir: str) -> None:
+    other.close()
+    os.sched_setaffinity(0, {cpu})
+    t = Task("pong")
+    t.watch(sock, link="pair")
+    n = 0
+    while data := t.recv(sock, args.size):
+        n += len(data)
+        spin(0.3 * args.work * len(data) / args.size)
+    t.close(sock)
+    t.report(truth_dir, cpu=cpu, trips=n // args.size)
 
 
 def pong(sock: socket.socket, other: socket.socket, cpu: int, truth_dir: str) -> None:
@@ -39,6 +68,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trips", type=int, default=1000)
     ap.add_argument("--same-cpu", action="store_true", help="pin both to one CPU (the control)")
+    ap.add_argument("--parallel", action="store_true",
+                    help="the other control: a producer and a consumer that compute side by side")
+    ap.add_argument("--work", type=float, default=1.0, help="--parallel: ms the producer computes per message")
+    ap.add_argument("--size", type=int, default=1024, help="--parallel: bytes per message")
     ap.add_argument("--truth", help="write the truth JSON here")
     args = ap.parse_args()
 
@@ -51,24 +84,34 @@ def main() -> int:
     os.sched_setaffinity(0, {ping_cpu})  # before the fork: pong starts on ping's CPU, then moves
     truth = Truth("xcpu")
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    pid = fork(pong, theirs, mine, pong_cpu, truth.dir)
+    if args.parallel:
+        pid = fork(consumer, theirs, mine, pong_cpu, args, truth.dir)
+    else:
+        pid = fork(pong, theirs, mine, pong_cpu, truth.dir)
     theirs.close()
     t = Task("ping")
     t.watch(mine, link="pair")
     for k in range(args.trips):
         b = bytes([k & 0xFF])
+        if args.parallel:
+            spin(args.work)
+            t.send_all(mine, b * args.size)
+            continue
         t.send_all(mine, b)
         if t.recv(mine, 1) != b:
             raise SystemExit(f"xcpu: bad answer in round trip {k}")
     t.close(mine)
     wait_all([pid])
     truth.add(t.record(cpu=ping_cpu))
-    extra = {} if args.same_cpu else {"planted": {"pattern": "cross_cpu_wakeup", "tasks": ["ping", "pong"]}}
+    control = args.same_cpu or args.parallel
+    extra = {} if control else {"planted": {"pattern": "cross_cpu_wakeup", "tasks": ["ping", "pong"]}}
     tr = truth.write(args.truth, args=options(args), **extra)
     trips = next(x["trips"] for x in tr["tasks"] if x["role"] == "pong")
     if trips != args.trips:
         raise SystemExit(f"xcpu: pong answered {trips} of {args.trips} round trips")
-    summary("xcpu", f"{args.trips} one-byte round trips between CPU {ping_cpu} and CPU {pong_cpu}")
+    what = f"{args.trips} messages of {args.size} bytes computed side by side" if args.parallel else \
+        f"{args.trips} one-byte round trips"
+    summary("xcpu", f"{what} between CPU {ping_cpu} and CPU {pong_cpu}")
     return 0
 
 

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable
 from ftraceipc.errors import FtraceIPCError
 from ftraceipc.model.export import human_bytes, human_ns, short_list, task_label
 
-COMMON = ("pattern", "tasks", "resources", "count", "lost_ns")
+COMMON = ("pattern", "tasks", "resources", "count", "lost_ns", "asleep_ns")
 
 
 @dataclass
@@ -81,11 +81,48 @@ def _kind(rid: str) -> str:
     return str(rid).split(":", 1)[0]
 
 
-def _buffer_fix(rid: str) -> str:
+PIPE_MAX_SIZE = 1 << 20  # /proc/sys/fs/pipe-max-size by default: the most F_SETPIPE_SZ gives without root
+WMEM_MAX = 212992  # /proc/sys/net/core/wmem_max by default: the most SO_SNDBUF gives without CAP_NET_ADMIN
+
+
+def _asleep(r: dict) -> int:
+    """A row's time: ``asleep_ns`` (``lost_ns`` in the detectors not renamed yet)."""
+    v = r.get("asleep_ns", r.get("lost_ns"))
+    return int(v or 0)
+
+
+def buffer_size(burst: float) -> int:
+    """The buffer size to suggest for bursts of ``burst`` bytes: rounded up to a power of two, at least a page."""
+    return 1 << max(12, (max(1, int(math.ceil(burst))) - 1).bit_length())
+
+
+def _buffer_fix(rid: str, burst: float | None = None) -> str:
+    """How to give ``rid`` room for a burst (no size when the bursts are not known)."""
     if _kind(rid) in ("pipe", "fifo"):
-        return (f"give {rid} a bigger buffer (fcntl(fd, F_SETPIPE_SZ, 1 << 20); the limit is "
-                "/proc/sys/fs/pipe-max-size)")
-    return f"raise {rid}'s buffer (setsockopt SO_SNDBUF on the writer, SO_RCVBUF on the reader)"
+        if not burst:
+            return (f"give {rid} a bigger buffer (fcntl(fd, F_SETPIPE_SZ, size); at most /proc/sys/fs/pipe-max-size, "
+                    "1 MiB by default)")
+        size = buffer_size(burst)
+        over = (f"; that is above /proc/sys/fs/pipe-max-size (1 MiB by default): raise it, or have the writer "
+                f"write smaller bursts") if size > PIPE_MAX_SIZE else ""
+        return (f"give {rid} room for a whole burst: fcntl(fd, F_SETPIPE_SZ, {size}) on either end "
+                f"({human_bytes(size)}, a burst of ~{human_bytes(burst)} rounded up to a power of two{over})")
+    if not burst:
+        return f"raise {rid}'s buffer (setsockopt SO_SNDBUF on the writer, SO_RCVBUF on the reader)"
+    size = buffer_size(burst)
+    over = (", above /proc/sys/net/core/wmem_max (208 KiB by default): raise that first"
+            if size > WMEM_MAX else "")
+    return (f"give {rid} room for a whole burst: setsockopt(fd, SOL_SOCKET, SO_SNDBUF, {size}) on the writer's "
+            f"socket ({human_bytes(size)}, a burst of ~{human_bytes(burst)} rounded up to a power of two{over})")
+
+
+def _holds(rid: str, buffer: Any) -> str:
+    """", larger than the 64.0 KiB pipe:9 holds" (nothing for a socket, whose buffer the trace does not show)."""
+    return f", larger than the {human_bytes(buffer)} {rid} holds" if buffer else f", more than {rid} took at once"
+
+
+def _cap(text: str) -> str:
+    return text[0].upper() + text[1:]
 
 
 def _per(n: float, d: float) -> float:
@@ -95,41 +132,48 @@ def _per(n: float, d: float) -> float:
 # explanation and suggestion per detector: f(row, names) -> (title, explanation, suggestion) --------------
 def _full_buffer_stall(r: dict, n: Names) -> tuple[str, str, str]:
     w, rid = r["writer"], r["rid"]
-    drainers = r.get("drainers") or []
-    who = (f" {n.many(drainers)} made room by reading ({r['drain_wakeups']:,} wakeups)." if drainers
-           else " No task was seen waking it there.")
-    return (f"{n(w)} stalls writing into the full {rid}",
-            f"{n(w)} slept {r['count']:,} times in {'/'.join(r.get('ops') or ['write'])} on {rid} ({r['kind']}) "
-            f"because its buffer was full: {human_ns(r['lost_ns'])} in all, {human_ns(r['max_ns'])} at most "
-            f"at once.{who} The writer runs at its reader's pace.",
-            f"{_buffer_fix(rid)[0].upper()}{_buffer_fix(rid)[1:]}, make the reader faster or read more per "
-            "call, or have the writer batch into fewer, larger writes.")
+    readers = r.get("readers") or []
+    burst = r.get("burst_bytes")
+    return (f"{n(w)} stalls on the full {rid} while its reader waits on it by turns",
+            f"{n(w)} slept {r['count']:,} times waiting for room in {rid} ({r['kind']}): "
+            f"{human_ns(_asleep(r))} in all, {human_ns(r['max_ns'])} at most at once. At other times "
+            f"{n.many(readers)}, which read{'s' if len(readers) == 1 else ''} it, waited on it empty "
+            f"{r['reader_waits']:,} times ({human_ns(r['reader_wait_ns'])}): the two take turns instead of "
+            f"working side by side. {n(w)} wrote {human_bytes(r['bytes'])} into it in {r.get('writes') or 0:,} "
+            f"calls: bursts of ~{human_bytes(burst)}{_holds(rid, r.get('buffer_bytes'))}.",
+            f"{_cap(_buffer_fix(rid, burst))}; or have the writer produce smaller pieces more often.")
 
 
 def _thundering_herd(r: dict, n: Names) -> tuple[str, str, str]:
     w, rid, k = r["waker"], r["rid"], r["n_wakees"]
-    wpw = r.get("wakeups_per_write")
-    per = (f" ({r['count']:,} wakeups for {r['writes']:,} writes: {wpw:.1f} per write)"
-           if isinstance(wpw, (int, float)) and not math.isnan(wpw) else f" ({r['count']:,} wakeups)")
-    return (f"{n(w)} wakes {k} waiters of {rid} at once",
-            f"{n(w)} woke {k} tasks waiting on {rid} ({n.many(r['wakees'])}){per}. Only one of them can "
-            f"take each message; the others run for nothing and sleep again. Scheduling the extra ones "
-            f"cost about {human_ns(r['lost_ns'])} of wake-to-run time.",
+    wpw, cpw = r.get("woken_per_write"), r.get("consumed_per_write")
+    per = (f" Each of its {r['writes']:,} writes woke {wpw:.1f} of them on average, and {cpw:.1f} then read data."
+           if isinstance(wpw, (int, float)) and isinstance(cpw, (int, float)) and r.get("writes") else "")
+    pct = round(100 * r["wasted"] / r["count"]) if r["count"] else 0
+    return (f"{n(w)} wakes {k} waiters of {rid} together; most find nothing to read",
+            f"{n(w)}'s wakeups through {rid} ended {r['count']:,} sleeps of {k} tasks waiting there for data "
+            f"({n.many(r['wakees'])}). After {r['wasted']:,} of them ({pct}%) the woken task read nothing from "
+            f"{rid} before it waited again.{per} Scheduling the useless wakeups cost about "
+            f"{human_ns(_asleep(r))} of wake-to-run time.",
             "Wake one waiter per message: add the fd to epoll with EPOLLEXCLUSIVE, give each worker its "
             f"own pipe or socket, or have one task read {rid} and hand out the work "
             "(poll()/select() on a shared fd always wakes every waiter).")
 
 
 def _wake_then_block(r: dict, n: Names) -> tuple[str, str, str]:
-    t, a, b = r["tid"], r["woken_via"], r["blocked_on"]
-    drainers = r.get("drainers") or []
-    paced = f", so it goes at the pace of {n.many(drainers)}, the reader of {b}" if drainers else ""
-    return (f"{n(t)} is woken through {a} and blocks at once on {b}",
-            f"{n(t)} was woken {r['wakeups']:,} times through {a} (by {n.many(r['wakers'])}) and slept "
-            f"{r['count']:,} times writing into the full {b}: {human_ns(r['lost_ns'])} asleep there{paced}. "
-            "Each wakeup buys it little work before the next sleep.",
-            f"{_buffer_fix(b)[0].upper()}{_buffer_fix(b)[1:]} so the stage can take its next input, speed up "
-            f"the reader of {b}, or merge the two stages into one task.")
+    t, b = r["tid"], r["blocked_on"]
+    a = short_list(r.get("inputs") or [])
+    readers = r.get("readers") or []
+    burst = r.get("burst_bytes")
+    return (f"{n(t)} is fed through {a} and stalls on the full {b}",
+            f"{n(t)} is a stage: it was woken {r['woken']:,} times through {a} (by {n.many(r['wakers'])}) and "
+            f"{r['fed']:,} times read data there, and it slept {r['count']:,} times waiting for room in {b} "
+            f"({human_ns(_asleep(r))} in all), while {n.many(readers)}, reading {b}, waited on it empty "
+            f"{r['reader_waits']:,} times ({human_ns(r['reader_wait_ns'])}). It wrote batches of "
+            f"~{human_bytes(burst)} into {b}{_holds(b, r.get('buffer_bytes'))}, so {n(t)} passes each on in "
+            f"pieces, by turns with its reader, and meanwhile does not take its next input.",
+            f"{_cap(_buffer_fix(b, burst))}; or merge {n(t)} with the stage that reads {b}, so that no "
+            "hand-off waits.")
 
 
 def _chatty_pingpong(r: dict, n: Names) -> tuple[str, str, str]:
@@ -139,7 +183,7 @@ def _chatty_pingpong(r: dict, n: Names) -> tuple[str, str, str]:
             f"{n(a)} and {n(b)} exchanged {r['count']:,} messages "
             f"({human_bytes(r['bytes_per_message_ab'])} and {human_bytes(r['bytes_per_message_ba'])} on "
             f"average each way) with {wk:,} wakeups of each other: about one context switch per message. "
-            f"Scheduling latency alone cost {human_ns(r['lost_ns'])}.",
+            f"Scheduling latency alone cost {human_ns(_asleep(r))}.",
             "Batch: send several requests per write (or one larger message), pipeline requests instead of "
             "waiting for each reply, or do both sides' work in one thread.")
 
@@ -147,11 +191,17 @@ def _chatty_pingpong(r: dict, n: Names) -> tuple[str, str, str]:
 def _wait_chain(r: dict, n: Names) -> tuple[str, str, str]:
     ts, rs = r["tasks"], r["resources"]
     chain = n(ts[0]) + "".join(f" -> {n(t)} (via {rid})" for t, rid in zip(ts[1:], rs))
-    return (f"wait chain of {r['hops']} hops behind {n(ts[0])}",
-            f"{chain}: each task mainly waits on the next. {n(ts[0])} lost {human_ns(r['lost_ns'])} in "
-            f"{r['count']:,} sleeps waiting on this chain, which can go no faster than {n(ts[-1])} at its end.",
-            f"Shorten the chain (merge stages, or let each stage work ahead with a bigger buffer) or speed up "
-            f"{n(ts[-1])}, the end of the chain.")
+    if r.get("cut"):
+        end = (f"It is cut at {r['hops']} hops: {n(ts[-1])} mainly waits on yet another task, and the chain "
+               f"goes on from there.")
+        fix = f"speed up the end of the chain, beyond {n(ts[-1])}"
+    else:
+        end = f"The chain can go no faster than {n(ts[-1])} at its end."
+        fix = f"speed up {n(ts[-1])}, the end of the chain"
+    return (f"wait chain of {r['hops']}{'+' if r.get('cut') else ''} hops behind {n(ts[0])}",
+            f"{chain}: each task mainly waits on the next. {n(ts[0])} slept {human_ns(_asleep(r))} in "
+            f"{r['count']:,} sleeps waiting on this chain. {end}",
+            f"Shorten the chain (merge stages, or let each stage work ahead with a bigger buffer) or {fix}.")
 
 
 def _wait_cycle(r: dict, n: Names) -> tuple[str, str, str]:
@@ -159,17 +209,24 @@ def _wait_cycle(r: dict, n: Names) -> tuple[str, str, str]:
     ring = " -> ".join(f"{n(t)} (via {rid})" for t, rid in zip(ts, rs)) + f" -> {n(ts[0])}"
     return (f"wait cycle of {r['length']} tasks: they take turns",
             f"{ring}: each mainly waits on the next, round a cycle, so only one of them runs at a time "
-            f"(about {r['count']:,} rounds). Together they spent {human_ns(r['lost_ns'])} waiting for their turn.",
+            f"(about {r['count']:,} rounds). The cycle waited for its turns at least {human_ns(_asleep(r))} of "
+            f"wall time (its longest hop; the hops' waits overlap in time).",
             "Let the tasks overlap: keep several messages in flight round the cycle (bigger buffers, no "
             "wait for each hand-off), or merge them into one task that does the steps in turn.")
 
 
 def _cross_cpu_wakeup(r: dict, n: Names) -> tuple[str, str, str]:
-    return (f"{n(r['waker'])} wakes {n(r['wakee'])} on another CPU",
-            f"{r['count']:,} of the {r['wakeups']:,} wakeups of {n(r['wakee'])} by {n(r['waker'])} through "
+    w, t = n(r["waker"]), n(r["wakee"])
+    c = r.get("consumed") or 0
+    handoffs = (f"{c:,} times {w} woke {t} with data to read" if c else
+                f"{r['sleeps']:,} sleeps of {t} that {w} ended")
+    return (f"{w} wakes {t} on another CPU, and the two take turns",
+            f"{r['count']:,} of the {r['wakeups']:,} wakeups of {t} by {w} through "
             f"{short_list(r['resources'])} ({r['percent']}%) ran it on another CPU than the waker's: an "
-            f"inter-processor interrupt each, and the data just written is in the other CPU's cache. Their "
-            f"share of the wake-to-run latency: {human_ns(r['lost_ns'])}.",
+            f"inter-processor interrupt each, and the data just written is in the other CPU's cache. The two "
+            f"take turns: of the {handoffs}, {r['turns']:,} were followed by {w} going to sleep before {t} "
+            f"slept again, so they seldom run at the same time. Their share of the wake-to-run latency: "
+            f"{human_ns(_asleep(r))}.",
             "Keep the pair on one CPU or on CPUs that share a cache (taskset -c, sched_setaffinity, a "
             "cpuset), or batch the messages so fewer wakeups are needed.")
 
@@ -178,7 +235,7 @@ def _wakeup_latency(r: dict, n: Names) -> tuple[str, str, str]:
     return (f"{n(r['wakee'])} waits {human_ns(r['mean_ns'])} for a CPU after each wakeup",
             f"{n(r['wakee'])} was woken {r['count']:,} times through {r['rid']} (by {n.many(r['wakers'])}) "
             f"and then waited {human_ns(r['mean_ns'])} on average, {human_ns(r['max_ns'])} at most, before it "
-            f"ran: {human_ns(r['lost_ns'])} runnable but not running.",
+            f"ran: {human_ns(_asleep(r))} runnable but not running.",
             "Find what else runs on its CPU (perf sched timehist, top -H): raise the wakee's priority "
             "(nice, chrt), give it a CPU of its own, or move the competing load elsewhere.")
 
@@ -294,7 +351,7 @@ def run_detectors(graph, *, only: Iterable[str] | None = None, capture_id: str =
             title, explanation, suggestion = DETECTORS[did].explain(r, names)
             rids = [str(x) for x in r["resources"] or []]
             out.append(Finding(pattern=did, tasks=ts, resources=rids, count=int(r["count"] or 0),
-                               lost_ns=int(r["lost_ns"] or 0), explanation=explanation, suggestion=suggestion,
+                               lost_ns=_asleep(r), explanation=explanation, suggestion=suggestion,
                                title=title,
                                cypher=browser_cypher(browser_capture_id or capture_id, ts, sorted(set(rids))),
                                details={k: v for k, v in r.items() if k not in COMMON}))

@@ -63,7 +63,8 @@ NODE_TABLES: dict[str, list[tuple[str, str]]] = {
              ("blocked_unattributed_max_ns", "INT64"), ("crit_ns", "INT64"), ("crit_running_ns", "INT64"),
              ("crit_runnable_ns", "INT64"), ("crit_blocked_ns", "INT64"), ("capture_id", "STRING")],
     "Resource": [("rid", "STRING"), ("kind", "STRING"), ("inode", "INT64"), ("path", "STRING"),
-                 ("peer", "STRING"), ("evidence", "STRING[]"), ("crit_ns", "INT64"), ("capture_id", "STRING")],
+                 ("peer", "STRING"), ("evidence", "STRING[]"), ("capacity", "INT64"), ("crit_ns", "INT64"),
+                 ("capture_id", "STRING")],
     PATH_TABLE: [("seq", "INT64"), ("tid", "INT64"), ("state", "STRING"), ("reason", "STRING"), ("rid", "STRING"),
                  ("start_ts", "INT64"), ("end_ts", "INT64"), ("dur_ns", "INT64"), ("capture_id", "STRING")],
     CAPTURE_TABLE: [("capture_id", "STRING"), ("schema_version", "INT64"), ("wall_ns", "INT64"),
@@ -76,13 +77,15 @@ REL_TABLES: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
     "READS": ("Task", "Resource", [("calls", "INT64"), ("bytes", "INT64"), ("first_ts", "INT64"),
                                    ("last_ts", "INT64")]),
     "BLOCKED_ON": ("Task", "Resource", [("episodes", "INT64"), ("blocked_ns", "INT64"), ("max_ns", "INT64"),
-                                        ("ops", "STRING[]"), ("crit_ns", "INT64"), ("crit_waits", "INT64")]),
+                                        ("ops", "STRING[]"), ("read_episodes", "INT64"), ("read_ns", "INT64"),
+                                        ("write_episodes", "INT64"), ("write_ns", "INT64"), ("crit_ns", "INT64"),
+                                        ("crit_waits", "INT64")]),
     "WAKES": ("Task", "Task", [("via", "STRING"), ("wakeups", "INT64"), ("wake_to_run_ns", "INT64"),
                                ("max_wake_to_run_ns", "INT64"), ("cross_cpu", "INT64")]),
     "FLOWS": ("Task", "Task", [("via", "STRING"), ("read_rid", "STRING"), ("bytes", "INT64"),
                                ("messages", "INT64")]),
     "WAITS_FOR": ("Task", "Task", [("via", "STRING"), ("episodes", "INT64"), ("blocked_ns", "INT64"),
-                                   ("max_ns", "INT64"), ("top", "BOOLEAN")]),
+                                   ("max_ns", "INT64"), ("top", "BOOLEAN"), ("consumed", "INT64"), ("turns", "INT64")]),
     "PEER": ("Resource", "Resource", []),
     "ON_PATH": ("Task", PATH_TABLE, []),
 }
@@ -192,7 +195,7 @@ def graph_tables(model: ipc.Model, schema_version: int | None = None) -> dict[st
         inodes = [int(m.split(":", 1)[1]) if m.split(":", 1)[1].isdigit() else None for m in missing]
         r = pd.concat([r.astype(object), pd.DataFrame({
             "rid": missing, "kind": kinds, "inode": pd.array(inodes, dtype="Int64"), "path": None, "peer": None,
-            "evidence": [[] for _ in missing]})], ignore_index=True)
+            "evidence": [[] for _ in missing], "capacity": None})], ignore_index=True)
     r = r.join(crit_res.set_index("rid")["crit_ns"], on="rid")
     r["crit_ns"] = r["crit_ns"].fillna(0).astype(np.int64)
     r = r.assign(capture_id=cid)

@@ -263,7 +263,7 @@ def _build_model(capture, *, episodes: bool, episodes_dir: Path | None, progress
     if len(open_iv):
         open_iv = open_iv.assign(handle=fdm.resolve(open_iv["tid"].to_numpy(), open_iv["fd"].to_numpy(),
                                                     open_iv["enter_ts"].to_numpy()))
-    s = sched.finish(rid_of, open_iv)
+    s = sched.finish(rid_of, open_iv, _peer_of(fdm))
     for sk in sinks.values():
         sk.close()
 
@@ -301,6 +301,22 @@ def _build_model(capture, *, episodes: bool, episodes_dir: Path | None, progress
     if progress is not None:
         progress(span, span)
     return model
+
+
+def _peer_of(fdm: FdModel) -> dict[str, str]:
+    """rid -> the rid of its connected other end (sockets with a known peer), as in ``resources.peer``."""
+    out: dict[str, str] = {}
+    seen: set[int] = set()
+    for h in fdm.handles:
+        r = h.resource
+        if r is None or id(r) in seen:
+            continue
+        seen.add(id(r))
+        if r.peer is not None:
+            a, b = r.rid(), r.peer.root().rid()
+            if a is not None and b is not None:
+                out[a] = b
+    return out
 
 
 def _sock_frame(batch: Batch, names) -> pd.DataFrame:
@@ -370,7 +386,7 @@ def _io_tables(model: ipc.Model, fdm: FdModel, io: pd.DataFrame | None, dest: pd
     for rid, r in sorted(used.items()):
         peer = r.peer.root().rid() if r.peer is not None else None
         rows.append({"rid": rid, "kind": r.kind, "inode": r.inode, "path": r.path, "peer": peer,
-                     "evidence": sorted(r.evidence)})
+                     "evidence": sorted(r.evidence), "capacity": r.capacity})
     model.resources = pd.DataFrame(rows, columns=ipc.RESOURCE_COLUMNS) if rows else ipc.empty(ipc.RESOURCE_COLUMNS)
     # WRITES / READS
     if ok is not None and len(ok):

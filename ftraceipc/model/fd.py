@@ -56,6 +56,7 @@ DATA_SYSCALLS = frozenset({"read", "write", "readv", "writev", "sendto", "recvfr
 WRITE_SYSCALLS = frozenset({"write", "writev", "sendto", "sendmsg"})
 READ_SYSCALLS = frozenset({"read", "readv", "recvfrom", "recvmsg"})
 F_DUPFD, F_SETFD, F_DUPFD_CLOEXEC = 0, 2, 1030
+F_SETPIPE_SZ, F_GETPIPE_SZ = 1031, 1032
 FD_CLOEXEC = 1
 CLOSE_RANGE_CLOEXEC = 1 << 2  # CLOSE_RANGE_CLOEXEC: mark, don't close
 O_CLOEXEC = 0o2000000
@@ -130,6 +131,7 @@ class Resource:
     evidence: set[str] = field(default_factory=set)
     merged_into: "Resource | None" = None
     listener: "Resource | None" = None  # for accepted sockets: the listening socket
+    capacity: int | None = None  # a pipe's size in bytes as F_SETPIPE_SZ/F_GETPIPE_SZ returned it (the last seen)
 
     def root(self) -> "Resource":
         r = self
@@ -487,8 +489,13 @@ class FdModel:
             if ret != old:
                 self._set(tid, ret, ts, Slot(src.handle, cloexec, src.uncertain))
         elif sc == "fcntl":
-            if int(a["cmd"]) == F_SETFD and int(a["fd"]) in t.slots:
+            cmd = int(a["cmd"])
+            if cmd == F_SETFD and int(a["fd"]) in t.slots:
                 t.slots[int(a["fd"])].cloexec = bool(int(a["arg"]) & FD_CLOEXEC)
+            elif cmd in (F_SETPIPE_SZ, F_GETPIPE_SZ) and ret > 0 and int(a["fd"]) in t.slots:
+                r = t.slots[int(a["fd"])].handle.resource  # the size the kernel gave (a page multiple)
+                if r is not None and r.kind in (None, "pipe", "fifo"):
+                    r.capacity = ret
             return
         elif sc == "lseek":  # it succeeded: a seekable file, not a pipe, FIFO, socket or tty (ESPIPE)
             s = t.slots.get(int(a["fd"]))
@@ -824,6 +831,8 @@ class FdModel:
                     first.kind = r.kind
                 if not first.path:
                     first.path = r.path
+                if r.capacity is not None and first.capacity is None:
+                    first.capacity = r.capacity
         # accepted sockets carry their listener's address, as the kernel reports them
         for r in self.resources:
             if r.listener is not None and not r.path:

@@ -9,13 +9,18 @@ Edges (``Model.edges()``), each with ``type``, ``src`` and ``dst``:
 - ``WRITES``  task -> resource  (src tid, dst rid): calls, bytes, first_ts, last_ts, syscalls
 - ``READS``   task -> resource  (src tid, dst rid): same columns (a read is a read/recv call)
 - ``BLOCKED_ON`` task -> resource (src tid, dst rid): aggregated episodes: episodes, blocked_ns,
-  max_ns, ops. Episode-level rows (one per sleep) are in ``episodes`` (``--episodes``).
+  max_ns, ops, and the same split by what the task waited for: read_episodes/read_ns (data: in a
+  read/recv, or in a poll ended by a write/send), write_episodes/write_ns (room: in a write/send, or
+  in a poll ended by a read/recv). Episode-level rows (one per sleep) are in ``episodes`` (``--episodes``).
 - ``WAKES``   task -> task (src waker tid, dst wakee tid): wakeups, via (rid or null), latency
   statistics (wake_to_run_ns: sum, max); per wakeup rows in ``wakeups`` (``--episodes``).
 - ``WAITS_FOR`` task -> task (src sleeper tid, dst the tid whose wakeup ended the sleep): via (the
   IPC resource slept on), episodes, blocked_ns, max_ns, top (this is the sleeper's largest WAITS_FOR
   row by blocked time: following ``top`` rows gives each task's main wait, a wait-for graph with one
-  edge out of each task). Only sleeps on an IPC resource ended by another task (not idle, not itself).
+  edge out of each task), consumed (sleeps after which the sleeper's first read returning data, before
+  it slept again, was on via or its peer), turns (sleeps after whose wakeup the waker went to sleep
+  before the sleeper did again: the two took turns). Only sleeps on an IPC resource ended by another
+  task (not idle, not itself).
 - ``FLOWS``   task -> task (src writer tid, dst reader tid): via rid (the resource written into),
   read_rid (where the reader read it: the same pipe/FIFO, the peer socket, or the datagram's
   receiving socket), bytes (written by src into via), messages (write calls).
@@ -33,12 +38,13 @@ if TYPE_CHECKING:
 
 # Column lists: the contract between the model builder, the exporters and the graph loaders.
 TASK_COLUMNS = ["tid", "pid", "comm", "comms", "ppid", "first_ts", "last_ts", "tracer"]
-RESOURCE_COLUMNS = ["rid", "kind", "inode", "path", "peer", "evidence"]
+RESOURCE_COLUMNS = ["rid", "kind", "inode", "path", "peer", "evidence", "capacity"]
 IO_COLUMNS = ["type", "tid", "rid", "calls", "bytes", "first_ts", "last_ts", "syscalls"]
-BLOCKED_COLUMNS = ["tid", "rid", "episodes", "blocked_ns", "max_ns", "ops"]
+BLOCKED_COLUMNS = ["tid", "rid", "episodes", "blocked_ns", "max_ns", "ops", "read_episodes", "read_ns",
+                   "write_episodes", "write_ns"]
 WAKES_COLUMNS = ["waker", "wakee", "via", "wakeups", "wake_to_run_ns", "max_wake_to_run_ns",
                  "cross_cpu"]
-WAITS_COLUMNS = ["waiter", "waker", "via", "episodes", "blocked_ns", "max_ns", "top"]
+WAITS_COLUMNS = ["waiter", "waker", "via", "episodes", "blocked_ns", "max_ns", "top", "consumed", "turns"]
 FLOW_COLUMNS = ["writer", "reader", "via", "read_rid", "bytes", "messages"]
 EPISODE_COLUMNS = ["tid", "rid", "op", "fd", "start_ts", "dur_ns", "state", "woken_by"]
 WAKEUP_COLUMNS = ["ts", "waker", "wakee", "via", "wake_to_run_ns", "waker_cpu", "target_cpu"]

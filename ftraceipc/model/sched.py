@@ -31,6 +31,14 @@ via = the wakee's syscall handle when it is inside a syscall with a handle (what
 else the waker's syscall handle, else None. Wakeups from interrupt context (common_flags hardirq,
 softirq or NMI) keep waker = common_pid (the interrupted task, or 0 for idle) but have via None.
 
+**After a sleep** (BLOCKED_ON ``read_*``/``write_*``, WAITS_FOR ``consumed``/``turns``). A sleep waited
+for data when it was in a read/recv, or in a poll ended by a wakeup whose waker was in a write/send
+(the waker's syscall at the wakeup); for room in a write/send, or in a poll a read/recv ended. Until
+the sleeper's next sleep (its "window", at most one open per task, carried across batches in its
+episode row) the model notes its first read/recv that returned data (the handle: compared with the
+slept-on resource and its peer once rids are known) and, at that next sleep, whether the waker had
+gone to sleep after the wakeup (the latest sleep start of each task is carried): a turn.
+
 Handles of syscalls still open at the end of a batch are not known yet: rows that need one wait
 (per open syscall, bounded by tasks) until the syscall completes.
 
@@ -60,6 +68,7 @@ import pandas as pd
 from ftraceipc.decode.decoder import Batch, EventTable
 from ftraceipc.model import ipc
 from ftraceipc.model.critical import Collector
+from ftraceipc.model.fd import READ_SYSCALLS, WRITE_SYSCALLS
 from ftraceipc.model.syscalls import POS_BITS, ROW_LOST, ROW_OPEN, SyscallPairer, order_by_tid, tid_pos_key
 
 WAIT_OPS = frozenset({"poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait", "epoll_pwait2"})
@@ -77,6 +86,7 @@ STATE_POS, PEND_POS = -3, -2  # carried pseudo-rows: after a carried open syscal
 UNRESOLVED = -2  # a handle not known yet (its syscall is still open)
 NO_NEXT = np.iinfo(np.int64).max  # position: none after
 NO_PREV = -(1 << 62)  # position: none before
+KIND_READ, KIND_WRITE = 1, 2  # a sleep waiting for data to read / for room to write
 
 Sink = Callable[[pd.DataFrame], None]
 
@@ -129,9 +139,16 @@ I64, B = np.int64, bool
 STATE_COLS = {"tid": I64, "kind": B, "ts": I64, "cpu": I64, "state": I64, "ep": B, "op": I64, "fd": I64,
               "re": I64, "rh": I64}
 PEND_COLS = {"ts": I64, "waker": I64, "wakee": I64, "wcpu": I64, "tcpu": I64, "irq": B, "r1e": I64, "r1h": I64,
+             "r1c": I64,
              "r2e": I64, "r2h": I64, "alt_ts": I64, "alt_cpu": I64}
 EPW_COLS = {"tid": I64, "start": I64, "dur": I64, "state": I64, "op": I64, "fd": I64, "woken_by": I64,
-            "re": I64, "rh": I64, "we": I64, "wh": I64, "wts": I64, "wirq": B}
+            "re": I64, "rh": I64, "we": I64, "wh": I64, "wts": I64, "wirq": B, "wc": I64, "aw": I64, "ch": I64,
+            "turn": I64}
+# After a sleep (episode rows ``aw``/``ch``/``turn``): what the sleeper did until its next sleep. ``aw`` is
+# AW_PENDING until that next sleep (or the capture's end) is seen; ``ch`` the handle of its first read/recv
+# that returned data in between (CH_NONE: none); ``turn`` 1 when its waker went to sleep in between.
+AW_PENDING, AW_DONE = 0, 1
+CH_NONE = -9  # a handle is >= -1 (-1: a read on an fd not tied to a resource)
 WUW_COLS = {"ts": I64, "waker": I64, "wakee": I64, "w2r": I64, "wcpu": I64, "tcpu": I64, "rcpu": I64,
             "r1e": I64, "r1h": I64, "r2e": I64, "r2h": I64, "irq": B}
 
@@ -239,6 +256,8 @@ class SchedModel:
         self._iv_tid = self._iv_ets = self._iv_h = np.zeros(0, np.int64)
         self._iv_index: pd.MultiIndex | None = None
         self._wait_lut = np.zeros(1, dtype=bool)
+        self._kind_lut = np.zeros(1, dtype=np.int8)
+        self._last_sleep = pd.Series(dtype=np.int64)  # tid -> start of its latest sleep (earlier batches)
 
     # --- handles ----------------------------------------------------------------------------------
     def _set_intervals(self, iv: pd.DataFrame | None) -> None:
@@ -297,6 +316,69 @@ class SchedModel:
         if len(self._wait_lut) != len(names) + 1:
             self._wait_lut = np.array([n in WAIT_OPS for n in names] + [False], dtype=bool)
         return self._wait_lut[op]
+
+    def _kinds(self, op: np.ndarray) -> np.ndarray:
+        """Per syscall code: KIND_READ for read/recv calls, KIND_WRITE for write/send calls, else 0."""
+        names = self.pairer.names
+        if len(self._kind_lut) != len(names) + 1:
+            self._kind_lut = np.array([KIND_READ if n in READ_SYSCALLS else KIND_WRITE if n in WRITE_SYSCALLS else 0
+                                       for n in names] + [0], dtype=np.int8)
+        return self._kind_lut[op]
+
+    def _after_wake(self, iv: pd.DataFrame | None, s_tid: np.ndarray, s_ts: np.ndarray) -> None:
+        """Advance the episodes whose sleeper has not slept again yet (``aw`` AW_PENDING) over this
+        batch: its first read/recv returning data after the sleep's end (``ch``), and at its next
+        sleep (``s_tid``/``s_ts``: the sleeps begun in this batch) whether its waker slept after the
+        wakeup and before that (``turn``); then the window is closed (AW_DONE)."""
+        epw = self._epw
+        pend = np.flatnonzero(epw["aw"] == AW_PENDING)
+        sleeps = pd.DataFrame({"tid": s_tid, "ts": s_ts}).sort_values("ts", kind="stable")
+        if len(pend):
+            t = epw["tid"][pend]
+            end = epw["start"][pend] + epw["dur"][pend]
+            win = pd.DataFrame({"i": pend, "tid": t, "end": end}).sort_values("end", kind="stable")
+            # the sleeper's next sleep: the first one begun after the end of this one
+            nxt = pd.merge_asof(win, sleeps.rename(columns={"ts": "next"}), left_on="end", right_on="next",
+                                by="tid", direction="forward", allow_exact_matches=False)
+            i = nxt["i"].to_numpy(np.int64)
+            nx = nxt["next"].to_numpy(dtype=np.float64, na_value=np.nan)
+            closes = ~np.isnan(nx)
+            # its first read returning data at or after the end (and not after the next sleep)
+            if iv is not None and len(iv):
+                ok = iv["syscall"].isin(READ_SYSCALLS).to_numpy() & (iv["ret"].to_numpy() > 0)
+                if ok.any():
+                    h = iv["handle"].to_numpy(np.int64)[ok] if "handle" in iv.columns else np.full(int(ok.sum()), -1)
+                    reads = pd.DataFrame({"tid": iv["tid"].to_numpy(np.int64)[ok],
+                                          "rts": iv["exit_ts"].to_numpy(np.int64)[ok], "rh": h})
+                    reads = reads.sort_values("rts", kind="stable")
+                    got = pd.merge_asof(nxt[["i", "tid", "end"]], reads, left_on="end", right_on="rts", by="tid",
+                                        direction="forward")
+                    rts = got["rts"].to_numpy(dtype=np.float64, na_value=np.nan)
+                    hit = ~np.isnan(rts) & (np.isnan(nx) | (rts <= nx)) & (epw["ch"][i] == CH_NONE)
+                    if hit.any():
+                        epw["ch"][i[hit]] = got["rh"].to_numpy(dtype=np.float64)[hit].astype(np.int64)
+            if closes.any():
+                ci = i[closes]
+                w = epw["woken_by"][ci]
+                wts = epw["wts"][ci]
+                # the waker's latest sleep begun before the sleeper's next one: in this batch, or before
+                q = pd.DataFrame({"k": np.arange(len(ci)), "tid": w, "at": nx[closes].astype(np.int64)})
+                q = q.sort_values("at", kind="stable")
+                prev = pd.merge_asof(q, sleeps.rename(columns={"ts": "prev"}), left_on="at", right_on="prev",
+                                     by="tid", direction="backward", allow_exact_matches=False)
+                last = np.full(len(ci), -1, np.int64)
+                pv = prev["prev"].to_numpy(dtype=np.float64, na_value=np.nan)
+                k = prev["k"].to_numpy(np.int64)
+                inb = ~np.isnan(pv)
+                last[k[inb]] = pv[inb].astype(np.int64)
+                if (~inb).any() and len(self._last_sleep):
+                    kk = k[~inb]
+                    last[kk] = self._last_sleep.reindex(w[kk]).fillna(-1).to_numpy(np.int64)
+                epw["turn"][ci] = ((wts >= 0) & (last > wts)).astype(np.int64)
+                epw["aw"][ci] = AW_DONE
+        if len(sleeps):
+            latest = sleeps.groupby("tid")["ts"].max()
+            self._last_sleep = latest if not len(self._last_sleep) else latest.combine_first(self._last_sleep)
 
     # --- feeding ----------------------------------------------------------------------------------
     def feed(self, batch: Batch, intervals: pd.DataFrame | None = None) -> None:
@@ -367,6 +449,10 @@ class SchedModel:
                 rows[o] = at.row
                 real[e] = np.where(inside, ets, -1)
                 real[h] = self._ref_handles(inside, rows, tids, ets)
+                if who == "waker":  # its syscall: what it did to the resource (a write fills, a read drains)
+                    codes = np.empty(W, np.int64)
+                    codes[o] = at.code
+                    real["r1c"] = np.where(inside, codes, -1)
             U = _cat([pend, real])
         else:
             wk_pos = np.zeros(0, np.int64)
@@ -586,17 +672,23 @@ class SchedModel:
                 lw = np.where(hit, wi[jc], -1)
             hw = lw >= 0
             m1 = np.full(len(fe), -1, np.int64)
-            woken_by, we, wh, wts = m1, m1, m1, m1
+            woken_by, we, wh, wc, wts = m1, m1, m1, m1, m1
             wirq = np.zeros(len(fe), bool)
             if hw.any():
                 wu = u[lw[hw]]
-                woken_by, we, wh, wts = m1.copy(), m1.copy(), m1.copy(), m1.copy()
+                woken_by, we, wh, wc, wts = m1.copy(), m1.copy(), m1.copy(), m1.copy(), m1.copy()
                 woken_by[hw], we[hw], wh[hw], wts[hw] = U["waker"][wu], U["r1e"][wu], U["r1h"][wu], U["ts"][wu]
+                wc[hw] = U["r1c"][wu]
                 wirq[hw] = U["irq"][wu]
+            k = len(fe)
             ep = {"tid": tid[kk], "start": ts[kk], "dur": np.maximum(k_ets[fe] - ts[kk], 0), "state": state[kk],
                   "op": k_op[fe], "fd": k_fd[fe], "woken_by": woken_by, "re": k_re[fe], "rh": k_rh[fe],
-                  "we": we, "wh": wh, "wts": wts, "wirq": wirq}
+                  "we": we, "wh": wh, "wts": wts, "wirq": wirq, "wc": wc, "aw": np.full(k, AW_PENDING, np.int64),
+                  "ch": np.full(k, CH_NONE, np.int64), "turn": np.zeros(k, np.int64)}
             self._epw = _cat([self._epw, ep])
+        # after each sleep: did the sleeper read data, did its waker sleep, before the sleeper's next sleep?
+        ns_ = np.flatnonzero(new_sleep)
+        self._after_wake(intervals, tid[ns_], ts[ns_])
         # finished wakeups
         done = found | rr_done
         if done.any():
@@ -693,10 +785,13 @@ class SchedModel:
             if final:
                 for h, t, e in (("rh", "tid", "re"), ("wh", "woken_by", "we")):
                     epw[h] = open_iv(epw[t], epw[e], epw[h])
+            if final:
+                epw["aw"][:] = AW_DONE  # the capture ended before the sleeper slept again: as far as seen
             rh = epw["rh"]
             # (the critical path needs the wakeup's via: the waker's handle when the sleep has none)
             wait = self._wait_ops(epw["op"]) if self.crit is None else np.ones(len(rh), bool)
             ready = (rh != UNRESOLVED) & ((rh >= 0) | ~wait | (epw["wh"] != UNRESOLVED))
+            ready &= epw["aw"] == AW_DONE
             if ready.all():
                 self._finish_episodes(epw)
                 self._epw = _empty(EPW_COLS)
@@ -738,6 +833,18 @@ class SchedModel:
         np.add.at(tot, codes, dur)
         mx = np.zeros(g, np.int64)
         np.maximum.at(mx, codes, dur)
+        # what it waited for: data (in a read/recv, or in a poll that a write/send ended) or room (in a
+        # write/send, or in a poll that a read/recv ended)
+        kind = self._kinds(op)
+        wk = self._kinds(ep["wc"])
+        kind = np.where(wait, np.where(wk == KIND_WRITE, KIND_READ, np.where(wk == KIND_READ, KIND_WRITE, 0)), kind)
+        is_r, is_w = kind == KIND_READ, kind == KIND_WRITE
+        r_cnt = np.bincount(codes, weights=is_r, minlength=g).astype(np.int64)
+        w_cnt = np.bincount(codes, weights=is_w, minlength=g).astype(np.int64)
+        r_tot = np.zeros(g, np.int64)
+        np.add.at(r_tot, codes, np.where(is_r, dur, 0))
+        w_tot = np.zeros(g, np.int64)
+        np.add.at(w_tot, codes, np.where(is_w, dur, 0))
         pairs = pd.unique(codes.astype(np.int64) * (len(self.pairer.names) + 1) + (op + 1))
         ops_of: dict[int, set] = {}
         for p in pairs.tolist():
@@ -748,12 +855,16 @@ class SchedModel:
             t, hh = key >> 32, (key & 0xFFFFFFFF) - 1
             acc = self._blocked.get((t, hh))
             if acc is None:
-                acc = self._blocked[(t, hh)] = [0, 0, 0, set()]
+                acc = self._blocked[(t, hh)] = [0, 0, 0, set(), 0, 0, 0, 0]
             acc[0] += int(cnt[i])
             acc[1] += int(tot[i])
             acc[2] = max(acc[2], int(mx[i]))
             acc[3] |= {self.pairer.names[o] for o in ops_of.get(i, ())}
-        self._fold_waits(tid, ep["woken_by"], h, dur)
+            acc[4] += int(r_cnt[i])
+            acc[5] += int(r_tot[i])
+            acc[6] += int(w_cnt[i])
+            acc[7] += int(w_tot[i])
+        self._fold_waits(tid, ep["woken_by"], h, dur, ep["turn"], ep["ch"])
         if self.crit is not None:
             self.crit.add_sleeps(tid, ep["start"], ep["start"] + dur, ep["wts"], ep["woken_by"], ep["wirq"], op, h,
                                  np.where(ep["rh"] >= 0, ep["rh"], np.maximum(ep["wh"], -1)))
@@ -772,44 +883,60 @@ class SchedModel:
             else:
                 self._ep_rows.append(df)
 
-    def _fold_waits(self, tid: np.ndarray, woken_by: np.ndarray, h: np.ndarray, dur: np.ndarray) -> None:
+    def _fold_waits(self, tid: np.ndarray, woken_by: np.ndarray, h: np.ndarray, dur: np.ndarray,
+                    turn: np.ndarray, ch: np.ndarray) -> None:
         """WAITS_FOR: sleeps on a known handle that another task (not idle, not itself) ended,
-        summed per (sleeper, waker, handle)."""
+        summed per (sleeper, waker, handle), with the turns taken and the handles of the first reads
+        that returned data after them (``_after_wake``; compared with the resource in ``_finish_waits``)."""
         m = (h >= 0) & (woken_by > 0) & (woken_by != tid)
         if not m.any():
             return
-        df = pd.DataFrame({"t": tid[m], "w": woken_by[m], "h": h[m], "d": dur[m]})
-        g = df.groupby(["t", "w", "h"], sort=False)["d"].agg(["size", "sum", "max"])
-        for (t, w, hh), n, tot, mx in zip(g.index.tolist(), g["size"].tolist(), g["sum"].tolist(),
-                                           g["max"].tolist()):
+        df = pd.DataFrame({"t": tid[m], "w": woken_by[m], "h": h[m], "d": dur[m], "turn": turn[m], "ch": ch[m]})
+        gb = df.groupby(["t", "w", "h"], sort=False)
+        g = gb["d"].agg(["size", "sum", "max"])
+        turns = gb["turn"].sum()
+        for (t, w, hh), n, tot, mx, tn in zip(g.index.tolist(), g["size"].tolist(), g["sum"].tolist(),
+                                               g["max"].tolist(), turns.tolist()):
             acc = self._waits.get((t, w, hh))
             if acc is None:
-                acc = self._waits[(t, w, hh)] = [0, 0, 0]
+                acc = self._waits[(t, w, hh)] = [0, 0, 0, 0, {}]
             acc[0] += int(n)
             acc[1] += int(tot)
             acc[2] = max(acc[2], int(mx))
+            acc[3] += int(tn)
+        read = df[df["ch"] != CH_NONE]
+        if len(read):
+            for (t, w, hh, c), n in read.groupby(["t", "w", "h", "ch"], sort=False).size().items():
+                reads = self._waits[(t, w, hh)][4]
+                reads[c] = reads.get(c, 0) + int(n)
 
-    def _finish_waits(self, rid_of: dict[int, str | None]) -> pd.DataFrame:
+    def _finish_waits(self, rid_of: dict[int, str | None], peer_of: dict[str, str] | None = None) -> pd.DataFrame:
         """The WAITS_FOR table (ipc.WAITS_COLUMNS): only sleeps on an IPC resource; ``top`` marks
-        each sleeper's largest row by blocked time (ties: more episodes, then the lower waker tid)."""
+        each sleeper's largest row by blocked time (ties: more episodes, then the lower waker tid);
+        ``consumed``: the sleeps after which the sleeper's first read returning data was on the
+        resource slept on or on its peer (``peer_of``: rid -> the connected other end)."""
+        peer_of = peer_of or {}
         rows: dict[tuple[int, int, str], list] = {}
-        for (t, w, h), (n, tot, mx) in self._waits.items():
+        for (t, w, h), (n, tot, mx, tn, reads) in self._waits.items():
             rid = self._rid(rid_of, h)
             if rid is None:
                 continue
-            acc = rows.setdefault((t, w, rid), [0, 0, 0])
+            acc = rows.setdefault((t, w, rid), [0, 0, 0, 0, 0])
             acc[0] += n
             acc[1] += tot
             acc[2] = max(acc[2], mx)
+            same = {rid, peer_of.get(rid)}
+            acc[3] += sum(c for hh, c in reads.items() if hh >= 0 and rid_of.get(hh) in same)
+            acc[4] += tn
         if not rows:
             return ipc.empty(ipc.WAITS_COLUMNS)
-        df = pd.DataFrame([(t, w, rid, n, ns, mx) for (t, w, rid), (n, ns, mx) in rows.items()],
-                          columns=ipc.WAITS_COLUMNS[:-1])
+        cols = ["waiter", "waker", "via", "episodes", "blocked_ns", "max_ns", "consumed", "turns"]
+        df = pd.DataFrame([(t, w, rid, *a) for (t, w, rid), a in rows.items()], columns=cols)
         df = df.sort_values(["waiter", "blocked_ns", "episodes", "waker"], ascending=[True, False, False, True],
                             kind="stable").reset_index(drop=True)
         df["top"] = ~df["waiter"].duplicated()
         df = df.sort_values(["waiter", "waker", "via"], kind="stable").reset_index(drop=True)
-        return _objects(df, ["via"])
+        return _objects(df[ipc.WAITS_COLUMNS], ["via"])
 
     def _finish_wakeups(self, w: dict[str, np.ndarray]) -> None:
         k = _n(w)
@@ -1007,7 +1134,7 @@ class SchedModel:
 
     # --- the end ------------------------------------------------------------------------------------
     def finish(self, rid_of_handle: dict[int, str | None] | None = None,
-               open_intervals: pd.DataFrame | None = None) -> dict[str, Any]:
+               open_intervals: pd.DataFrame | None = None, peer_of: dict[str, str] | None = None) -> dict[str, Any]:
         """Close the capture: tasks still asleep get episodes up to the last event (counted in
         ``sleeps_open_at_end``), wakeups whose wakee never ran get wake_to_run_ns -1, handles of
         syscalls that never completed are looked up in ``open_intervals`` (``pairer.finish()`` with a
@@ -1043,7 +1170,9 @@ class SchedModel:
                 "tid": st["tid"][o], "start": st["ts"][o], "dur": np.maximum(self.last_ts - st["ts"][o], 0),
                 "state": st["state"][o], "op": st["op"][o], "fd": st["fd"][o], "woken_by": np.full(k, -1, np.int64),
                 "re": st["re"][o], "rh": st["rh"][o], "we": np.full(k, -1, np.int64),
-                "wh": np.full(k, -1, np.int64), "wts": np.full(k, -1, np.int64), "wirq": np.zeros(k, bool)}])
+                "wh": np.full(k, -1, np.int64), "wts": np.full(k, -1, np.int64), "wirq": np.zeros(k, bool),
+                "wc": np.full(k, -1, np.int64), "aw": np.full(k, AW_DONE, np.int64), "ch": np.full(k, CH_NONE, np.int64),
+                "turn": np.zeros(k, np.int64)}])
         if self.crit is not None:  # tasks still preempted at the end: runnable until then
             states = self.states or SwitchStates()
             s_ = st["state"]
@@ -1063,14 +1192,16 @@ class SchedModel:
         self._flush(final=True, open_iv=open_iv)
 
         blocked_rows: dict[tuple[int, Any], list] = {}
-        for (t, h), (cnt, tot, mx, ops) in self._blocked.items():
+        for (t, h), (cnt, tot, mx, ops, r_n, r_ns, w_n, w_ns) in self._blocked.items():
             rid = self._rid(rid_of, h)
-            acc = blocked_rows.setdefault((t, rid), [0, 0, 0, set()])
+            acc = blocked_rows.setdefault((t, rid), [0, 0, 0, set(), 0, 0, 0, 0])
             acc[0] += cnt
             acc[1] += tot
             acc[2] = max(acc[2], mx)
             acc[3] |= ops
-        blocked = pd.DataFrame([(t, rid, n, ns, mx, sorted(ops)) for (t, rid), (n, ns, mx, ops) in
+            for j, v in enumerate((r_n, r_ns, w_n, w_ns), 4):
+                acc[j] += v
+        blocked = pd.DataFrame([(t, rid, n, ns, mx, sorted(ops), *rw) for (t, rid), (n, ns, mx, ops, *rw) in
                                 sorted(blocked_rows.items(), key=lambda kv: (kv[0][0], str(kv[0][1])))],
                                columns=ipc.BLOCKED_COLUMNS) if blocked_rows else ipc.empty(ipc.BLOCKED_COLUMNS)
         blocked = _objects(blocked, ["rid"])
@@ -1094,7 +1225,7 @@ class SchedModel:
         have = {e.split(":", 1)[-1] for e in self.meta.get("events") or []} or self._seen_events
         self.stats["missing_events"] = [e for e in NEEDED_EVENTS if e not in have]
         self.stats["syscalls"] = self.pairer.stats
-        return {"tasks": self.tasks(), "blocked": blocked, "wakes": wakes, "waits": self._finish_waits(rid_of),
+        return {"tasks": self.tasks(), "blocked": blocked, "wakes": wakes, "waits": self._finish_waits(rid_of, peer_of),
                 "episodes": episodes, "wakeups": wakeups, "stats": self.stats}
 
     def _rid(self, rid_of: dict[int, str | None], h: int):

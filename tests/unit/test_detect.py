@@ -21,31 +21,39 @@ class FakeNames:
 
 
 ROWS = {
-    "full_buffer_stall": {"writer": 5, "rid": "pipe:9", "kind": "pipe", "count": 63, "lost_ns": 12_300_000,
-                          "max_ns": 400_000, "ops": ["write"], "drainers": [6], "drain_wakeups": 60},
-    "wake_then_block": {"tid": 2, "woken_via": "pipe:1", "blocked_on": "unix:7", "wakeups": 40, "wakers": [1],
-                        "count": 38, "lost_ns": 9_000_000, "drainers": [3]},
+    "full_buffer_stall": {"writer": 5, "rid": "pipe:9", "kind": "pipe", "count": 63, "asleep_ns": 12_300_000,
+                          "max_ns": 400_000, "ops": ["write"], "readers": [6], "reader_waits": 40,
+                          "reader_wait_ns": 30_000_000, "drainers": [6], "drain_wakeups": 60,
+                          "bytes": 10_485_760, "writes": 40, "burst_bytes": 262_144, "buffer_bytes": 65536},
+    "wake_then_block": {"tid": 2, "inputs": ["pipe:1"], "blocked_on": "unix:7", "woken": 40, "fed": 39,
+                        "wakers": [1], "count": 38, "asleep_ns": 9_000_000, "readers": [3], "reader_waits": 20,
+                        "reader_wait_ns": 4_000_000, "drainers": [3], "bytes": 163_840, "writes": 160, "burst_bytes": 8192,
+                        "buffer_bytes": 0},
     "thundering_herd": {"waker": 1, "rid": "pipe:1", "n_wakees": 4, "wakees": [2, 3, 4, 5], "count": 84,
-                        "writes": 21, "wakeups_per_write": 4.0, "lost_ns": 300_000},
+                        "consumed": 21, "wasted": 63, "writes": 21, "woken_per_write": 4.0,
+                        "consumed_per_write": 1.0, "asleep_ns": 300_000},
     "chatty_pingpong": {"a": 1, "b": 2, "count": 4000, "bytes_per_message_ab": 16.0, "bytes_per_message_ba": 16.0,
                         "wakeups_ab": 1990, "wakeups_ba": 1995, "lost_ns": 20_000_000},
     "wait_chain": {"tasks": [4, 3, 2, 1], "resources": ["pipe:3", "pipe:2", "pipe:1"], "hops": 3, "count": 60,
-                   "lost_ns": 130_000_000},
+                   "asleep_ns": 130_000_000, "cut": False},
     "wait_cycle": {"tasks": [1, 3, 2], "resources": ["pipe:2", "pipe:3", "pipe:1"], "length": 3, "count": 300,
-                   "lost_ns": 50_000_000},
+                   "asleep_ns": 50_000_000},
     "cross_cpu_wakeup": {"waker": 1, "wakee": 2, "resources": ["unix:4"], "count": 990, "wakeups": 1000,
-                         "percent": 99, "lost_ns": 5_000_000},
+                         "percent": 99, "asleep_ns": 5_000_000, "sleeps": 1995, "consumed": 995, "turns": 990},
     "wakeup_latency": {"wakee": 2, "rid": "pipe:1", "wakers": [1], "count": 200, "mean_ns": 3_000_000,
                        "max_ns": 9_000_000, "lost_ns": 600_000_000},
 }
 SAYS = {  # what each explanation must contain (numbers in the words of human_ns)
-    "full_buffer_stall": ["t5[5]", "63 times", "pipe:9", "12.3 ms", "t6[6]"],
-    "wake_then_block": ["t2[2]", "40 times through pipe:1", "38 times", "unix:7", "9.0 ms", "t3[3]"],
-    "thundering_herd": ["t1[1]", "4 tasks", "84 wakeups for 21 writes", "4.0 per write"],
+    "full_buffer_stall": ["t5[5]", "63 times", "pipe:9", "12.3 ms", "t6[6]", "empty 40 times", "30.0 ms",
+                          "40 calls: bursts of ~256.0 KiB, larger than the 64.0 KiB pipe:9 holds"],
+    "wake_then_block": ["t2[2]", "40 times through pipe:1", "39 times", "38 times", "unix:7", "9.0 ms", "t3[3]",
+                        "empty 20 times", "batches of ~8.0 KiB into unix:7, more than unix:7 took at once"],
+    "thundering_herd": ["t1[1]", "4 tasks", "84 sleeps", "63 of them (75%)", "21 writes woke 4.0 of them",
+                        "1.0 then read data"],
     "chatty_pingpong": ["t1[1]", "t2[2]", "4,000 messages", "16 B", "3,985 wakeups", "20.0 ms"],
     "wait_chain": ["t4[4] -> t3[3] (via pipe:3) -> t2[2] (via pipe:2) -> t1[1] (via pipe:1)", "130.0 ms", "60 sleeps"],
     "wait_cycle": ["t1[1] (via pipe:2) -> t3[3] (via pipe:3) -> t2[2] (via pipe:1) -> t1[1]", "300 rounds", "50.0 ms"],
-    "cross_cpu_wakeup": ["990 of the 1,000", "t2[2]", "t1[1]", "99%", "5.0 ms"],
+    "cross_cpu_wakeup": ["990 of the 1,000", "t2[2]", "t1[1]", "99%", "5.0 ms", "of the 995 times t1[1] woke t2[2] with data to read, 990 were followed"],
     "wakeup_latency": ["t2[2]", "200 times", "3.0 ms on average", "9.0 ms at most", "600.0 ms"],
 }
 FIXES = {"full_buffer_stall": "F_SETPIPE_SZ", "wake_then_block": "SO_SNDBUF", "thundering_herd": "EPOLLEXCLUSIVE",
@@ -66,17 +74,45 @@ def test_every_detector_has_words():
     assert set(DETECTORS) == set(ROWS) == set(SAYS)
 
 
-def test_herd_without_writes_says_wakeups_only():
-    r = dict(ROWS["thundering_herd"], writes=0, wakeups_per_write=None)
+def test_herd_without_writes_says_nothing_per_write():
+    r = dict(ROWS["thundering_herd"], writes=0, woken_per_write=None, consumed_per_write=None)
     _, why, _ = DETECTORS["thundering_herd"].explain(r, FakeNames())
-    assert "(84 wakeups)" in why and "per write" not in why
+    assert "84 sleeps" in why and "per write" not in why and "writes" not in why
+
+
+def test_herd_text_claims_only_what_was_seen():
+    """"only one of them can take each message" was said of every herd, whatever the trace showed."""
+    _, why, _ = DETECTORS["thundering_herd"].explain(ROWS["thundering_herd"], FakeNames())
+    assert "only one" not in why.lower() and "can take" not in why
 
 
 def test_full_buffer_on_a_socket_suggests_socket_buffers():
     r = dict(ROWS["full_buffer_stall"], rid="unix:9", kind="unix_stream", drainers=[])
     _, why, fix = DETECTORS["full_buffer_stall"].explain(r, FakeNames())
-    assert "SO_SNDBUF" in fix and "F_SETPIPE_SZ" not in fix
-    assert "No task was seen waking it there." in why
+    assert "SO_SNDBUF, 262144" in fix and "F_SETPIPE_SZ" not in fix and "wmem_max" in fix
+
+
+@pytest.mark.parametrize("burst, size", [(1, 4096), (4096, 4096), (4097, 8192), (20_000, 32768),
+                                         (262_144, 262_144), (262_145, 524_288), (3e6, 4 << 20)])
+def test_buffer_size_is_the_burst_rounded_up_to_a_power_of_two(burst, size):
+    from ftraceipc.detect import buffer_size
+
+    assert buffer_size(burst) == size
+
+
+def test_pipe_advice_gives_the_size_and_says_when_it_passes_pipe_max_size():
+    r = dict(ROWS["full_buffer_stall"], burst_bytes=262_144)
+    fix = DETECTORS["full_buffer_stall"].explain(r, FakeNames())[2]
+    assert "F_SETPIPE_SZ, 262144" in fix and "pipe-max-size" not in fix
+    r = dict(ROWS["full_buffer_stall"], burst_bytes=3_000_000)
+    fix = DETECTORS["full_buffer_stall"].explain(r, FakeNames())[2]
+    assert "F_SETPIPE_SZ, 4194304" in fix and "above /proc/sys/fs/pipe-max-size" in fix
+
+
+def test_a_cut_wait_chain_says_so():
+    r = dict(ROWS["wait_chain"], cut=True, hops=8)
+    title, why, fix = DETECTORS["wait_chain"].explain(r, FakeNames())
+    assert "8+ hops" in title and "cut at 8 hops" in why and "beyond t1[1]" in fix
 
 
 def test_finding_json_has_the_issue_keys_first_after_rank():

@@ -33,7 +33,8 @@ def pipeline_model(episodes: bool = False) -> Model:
         "tracer": [False] * 5 + [True]})
     resources = pd.DataFrame({
         "rid": [P1, P2, P3], "kind": ["pipe"] * 3, "inode": np.array([1114662, 1114663, 1114664], dtype=np.int64),
-        "path": [None] * 3, "peer": [None] * 3, "evidence": [["pipe2", "snapshot"]] * 3})
+        "path": [None] * 3, "peer": [None] * 3, "evidence": [["pipe2", "snapshot"]] * 3,
+        "capacity": [None, 1048576, None]})
     io_ = pd.DataFrame({
         "type": ["WRITES", "READS", "WRITES", "READS", "WRITES", "READS"],
         "tid": [GEN, UPPER, UPPER, GREP, GREP, COUNT], "rid": [P1, P1, P2, P2, P3, P3],
@@ -43,7 +44,8 @@ def pipeline_model(episodes: bool = False) -> Model:
     blocked = pd.DataFrame({
         "tid": [UPPER, GREP, COUNT, TRACER], "rid": [P1, P2, P3, None], "episodes": [91, 97, 38, 5],
         "blocked_ns": [5_000_000, 6_000_000, 7_000_000, 900_000_000], "max_ns": [np.int64(200_000)] * 4,
-        "ops": [["read"]] * 4})
+        "ops": [["read"]] * 4, "read_episodes": [91, 97, 38, 5],
+        "read_ns": [5_000_000, 6_000_000, 7_000_000, 900_000_000], "write_episodes": 0, "write_ns": 0})
     wakes = pd.DataFrame({
         "waker": [GEN, UPPER, GREP], "wakee": [UPPER, GREP, COUNT], "via": [P1, P2, None],
         "wakeups": [91, 97, 38], "wake_to_run_ns": [910_000.0, 970_000.0, np.nan],
@@ -127,7 +129,8 @@ def test_json_edges_have_type_src_dst_and_their_own_properties():
     for e in by_type["FLOWS"] + by_type["WAKES"]:
         assert isinstance(e["src"], int) and isinstance(e["dst"], int)
     assert set(by_type["FLOWS"][0]) == {"type", "src", "dst", "via", "read_rid", "bytes", "messages"}
-    assert set(by_type["BLOCKED_ON"][0]) == {"type", "src", "dst", "episodes", "blocked_ns", "max_ns", "ops"}
+    assert set(by_type["BLOCKED_ON"][0]) == {"type", "src", "dst", "episodes", "blocked_ns", "max_ns", "ops",
+                                             "read_episodes", "read_ns", "write_episodes", "write_ns"}
     assert by_type["BLOCKED_ON"][3]["dst"] is None
     assert not any("episode" in e for e in edges)
 

@@ -412,3 +412,18 @@ def test_a_successful_lseek_shows_an_opened_file_is_not_ipc():
     for m, hs in ((a, ha), (b, b.resolve(tids, fds, tss))):
         assert [m.reason_of(int(h)) for h in hs] == [Reason.NOT_IPC, Reason.OPENED_UNNAMED, Reason.OPENED_UNNAMED]
     assert s.rid(100, 4) == "pipe:12"
+
+
+def test_f_setpipe_sz_gives_the_pipe_its_capacity():
+    """The size the kernel returned (a page multiple): the full_buffer_stall advice compares the bursts
+    with it. Other fcntl commands, failures and sockets leave it unknown."""
+    s = Seq(FdModel())
+    s.snap(100, std({"3": "socket:[9]"}))
+    s.sc(100, "pipe2", 0, inode=777, fildes=0, flags=0)  # fds 4 and 5
+    s.sc(100, "fcntl", 0, fd=5, cmd=4, arg=0o4000)  # F_SETFL: nothing
+    s.sc(100, "fcntl", -1, fd=5, cmd=1031, arg=1 << 30)  # EPERM: nothing
+    s.sc(100, "fcntl", 4096, fd=5, cmd=1031, arg=3000)
+    s.sc(100, "fcntl", 0, fd=3, cmd=1031, arg=3000)  # not a pipe (the kernel says EBADF; ret 0 ignored)
+    s.m.finish()
+    caps = {r.rid(): r.capacity for r in s.m.live_resources() if r.rid()}
+    assert caps["pipe:777"] == 4096 and caps.get("unix:9") is None

@@ -18,11 +18,12 @@ from rb_builder import load_format
 
 S, D, PREEMPTED = 0x1, 0x2, 0x100
 A, B, C = 100, 200, 300  # tids
+Q = 400  # a fourth task
 PIPE_R, PIPE_W, SOCK_A, SOCK_B = 7, 8, 5, 6  # handles
 RIDS = {PIPE_R: "pipe:1", PIPE_W: "pipe:1", SOCK_A: "unix:10", SOCK_B: "unix:11"}
 
 
-def run(events, handles=None, cuts=(), rid_of=None, intervals_fn=None, **kw):
+def run(events, handles=None, cuts=(), rid_of=None, intervals_fn=None, peer_of=None, **kw):
     """Pair + feed (handle of each syscall: handles[(tid, fd)], default -1); returns (model, result)."""
     handles = handles or {}
     p = SyscallPairer()
@@ -34,7 +35,7 @@ def run(events, handles=None, cuts=(), rid_of=None, intervals_fn=None, **kw):
         if intervals_fn is not None:
             iv = intervals_fn(iv)
         m.feed(b, iv)
-    return m, m.finish(RIDS if rid_of is None else rid_of)
+    return m, m.finish(RIDS if rid_of is None else rid_of, peer_of=peer_of)
 
 
 def rows(df, cols=None):
@@ -76,7 +77,7 @@ PIPE_HANDLES = {(B, 3): PIPE_R, (A, 4): PIPE_W}
 def test_pipe_sleep_is_one_episode_on_the_pipe_and_one_wake():
     r = all_splits(pipe_trace().events, PIPE_HANDLES)
     assert rows(r["episodes"]) == [(B, "pipe:1", "read", 3, 2_000, 34_000, "S", A)]
-    assert rows(r["blocked"]) == [(B, "pipe:1", 1, 34_000, 34_000, ["read"])]
+    assert rows(r["blocked"]) == [(B, "pipe:1", 1, 34_000, 34_000, ["read"], 1, 34_000, 0, 0)]  # waited for data
     assert rows(r["wakes"]) == [(A, B, "pipe:1", 1, 30_000, 30_000, 1)]
     assert rows(r["wakeups"]) == [(6_000, A, B, "pipe:1", 30_000, 0, 1)]
     assert list(r["episodes"].columns) == ipc.EPISODE_COLUMNS
@@ -101,7 +102,8 @@ def test_waits_for_sums_sleeps_per_waker_and_marks_the_main_wait():
     t.exit(72_000, B, "read", 1, cpu=1)
     r = all_splits(t.events, {**PIPE_HANDLES, (C, 5): PIPE_W})
     assert list(r["waits"].columns) == ipc.WAITS_COLUMNS
-    assert rows(r["waits"]) == [(B, A, "pipe:1", 1, 34_000, 34_000, True), (B, C, "pipe:1", 1, 9_000, 9_000, False)]
+    assert rows(r["waits"]) == [(B, A, "pipe:1", 1, 34_000, 34_000, True, 1, 0),  # each read returned data
+                                (B, C, "pipe:1", 1, 9_000, 9_000, False, 1, 0)]
     # BLOCKED_ON still has every sleep: the fd-9 one (10 us) on no resource, and both pipe sleeps
     assert sorted(rows(r["blocked"], ["rid", "episodes", "blocked_ns"]), key=str) == [
         ("pipe:1", 2, 43_000), (None, 1, 10_000)]
@@ -112,7 +114,7 @@ def test_unattributed_sleep_and_sleep_outside_syscalls_keep_their_time():
     t.switch(40_000, B, 0, state=D, cpu=1)  # outside any syscall (e.g. a page fault)
     t.switch(45_000, 0, B, cpu=1)
     r = all_splits(t.events, {})  # no handles: everything unattributed
-    assert rows(r["blocked"]) == [(B, None, 2, 39_000, 34_000, ["read"])]
+    assert rows(r["blocked"]) == [(B, None, 2, 39_000, 34_000, ["read"], 1, 34_000, 0, 0)]
     ep = rows(r["episodes"], ["op", "fd", "dur_ns", "state", "woken_by"])
     assert ep == [("read", 3, 34_000, "S", A), (None, -1, 5_000, "D", -1)]
     assert r["stats"]["episodes_outside_syscall"] == 1 and r["stats"]["episodes_unattributed"] == 1
@@ -163,7 +165,7 @@ def test_socket_wake_prefers_the_wakees_end():
     t.exit(9_000, B, "recvfrom", 16, cpu=1)
     r = all_splits(t.events, {(A, 3): SOCK_A, (B, 4): SOCK_B})
     assert rows(r["wakes"]) == [(A, B, "unix:11", 1, 2_000, 2_000, 1)]
-    assert rows(r["blocked"]) == [(B, "unix:11", 1, 6_000, 6_000, ["recvfrom"])]
+    assert rows(r["blocked"]) == [(B, "unix:11", 1, 6_000, 6_000, ["recvfrom"], 1, 6_000, 0, 0)]
     # the wakee not attributed: the waker's end names the wakeup
     _, r = run(t.events, {(A, 3): SOCK_A})
     assert rows(r["wakes"], ["via"]) == [("unix:10",)]
@@ -183,7 +185,8 @@ def test_interrupt_wakeup_has_no_via_and_wakeup_outside_syscalls():
     t.switch(9_500, 0, B, cpu=1)
     r = all_splits(t.events, PIPE_HANDLES)
     assert rows(r["wakes"]) == [(A, B, None, 2, 2_500, 2_000, 2)]
-    assert rows(r["blocked"]) == [(B, None, 1, 1_500, 1_500, []), (B, "pipe:1", 1, 4_000, 4_000, ["read"])]
+    assert rows(r["blocked"]) == [(B, None, 1, 1_500, 1_500, [], 0, 0, 0, 0),
+                                  (B, "pipe:1", 1, 4_000, 4_000, ["read"], 1, 4_000, 0, 0)]
     assert r["stats"]["wakeups_in_irq"] == 1
 
 
@@ -244,7 +247,7 @@ def test_open_syscall_handles_at_the_end_come_from_open_intervals():
         m.feed(b, p.pair(b).assign(handle=-1))
     fin = p.finish()
     r = m.finish(RIDS, open_intervals=fin.assign(handle=np.where(fin["tid"] == B, PIPE_R, -1)))
-    assert rows(r["blocked"]) == [(B, "pipe:1", 1, 8_000, 8_000, ["read"])]
+    assert rows(r["blocked"]) == [(B, "pipe:1", 1, 8_000, 8_000, ["read"], 1, 8_000, 0, 0)]
 
 
 def test_streaming_sinks_get_handles_and_nothing_is_kept():
@@ -376,3 +379,161 @@ def test_switch_out_after_a_wakeup_on_another_cpu_is_no_race_if_woken_again():
     assert rows(r["wakeups"], ["ts", "waker", "wake_to_run_ns"]) == [(1_000, A, 19), (5_000, B, 100)]
     assert rows(r["episodes"], ["tid", "start_ts", "dur_ns", "woken_by"]) == [(K, 1_019, 4_081, B)]
     assert r["stats"]["wakeups_before_switch_out"] == 0
+
+
+# --- what a sleep waited for, and what the sleeper did next (BLOCKED_ON read_*/write_*, WAITS_FOR
+# consumed/turns) ---------------------------------------------------------------------------------------
+PEERS = {"unix:10": "unix:11", "unix:11": "unix:10"}
+
+
+def test_sleeps_are_split_by_what_they_waited_for():
+    """A in write waits for room; C in poll woken by A's write waits for data; Q in poll woken by B's
+    read waits for room; B in read waits for data."""
+    t = Trace()
+    t.enter(1_000, A, "write", cpu=0, fd=4)
+    t.enter(1_100, C, "poll", cpu=1, ufds=0x1000, nfds=1, timeout_msecs=-1)
+    t.switch(1_200, C, 0, state=S, cpu=1)
+    t.enter(1_300, Q, "poll", cpu=1, ufds=0x2000, nfds=1, timeout_msecs=-1)
+    t.switch(1_400, Q, 0, state=S, cpu=1)
+    t.switch(2_000, A, 0, state=S, cpu=0)  # the pipe is full
+    t.enter(3_000, B, "read", cpu=1, fd=3)
+    t.waking(3_500, B, A, cpu=1, target_cpu=0)  # the read made room
+    t.waking(3_600, B, Q, cpu=1, target_cpu=1)
+    t.exit(4_000, B, "read", 100, cpu=1)
+    t.switch(5_000, 0, A, cpu=0)
+    t.exit(6_000, A, "write", 100, cpu=0)
+    t.switch(6_500, B, Q, cpu=1)
+    t.exit(6_600, Q, "poll", 1, cpu=1)
+    t.enter(7_000, A, "write", cpu=0, fd=4)
+    t.waking(7_500, A, C, cpu=0, target_cpu=1)  # the write brought data
+    t.exit(8_000, A, "write", 10, cpu=0)
+    t.switch(9_000, Q, C, cpu=1, state=S)
+    t.exit(9_500, C, "poll", 1, cpu=1)
+    r = all_splits(t.events, PIPE_HANDLES)
+    got = {row[0]: row[6:] for row in rows(r["blocked"]) if row[1] == "pipe:1"}
+    assert got == {A: (0, 0, 1, 3_000), C: (1, 7_800, 0, 0), Q: (0, 0, 1, 5_100)}
+
+
+
+def pingpong():
+    """B waits in recv on its socket end; A sends, then waits for the answer; B answers and waits again,
+    and so on: each wakes the other and goes to sleep before the other sleeps again (turns)."""
+    t = Trace()
+    t.enter(1_000, B, "recvfrom", cpu=1, fd=4)
+    t.switch(2_000, B, 0, state=S, cpu=1)
+    t.enter(3_000, A, "sendto", cpu=0, fd=3)
+    t.waking(4_000, A, B, cpu=0, target_cpu=1)
+    t.exit(5_000, A, "sendto", 1, cpu=0)
+    t.enter(6_000, A, "recvfrom", cpu=0, fd=3)
+    t.switch(7_000, A, 0, state=S, cpu=0)
+    t.switch(8_000, 0, B, cpu=1)
+    t.exit(9_000, B, "recvfrom", 1, cpu=1)
+    t.enter(10_000, B, "sendto", cpu=1, fd=4)
+    t.waking(11_000, B, A, cpu=1, target_cpu=0)
+    t.exit(12_000, B, "sendto", 1, cpu=1)
+    t.enter(13_000, B, "recvfrom", cpu=1, fd=4)
+    t.switch(14_000, B, 0, state=S, cpu=1)
+    t.switch(15_000, 0, A, cpu=0)
+    t.exit(16_000, A, "recvfrom", 1, cpu=0)
+    t.enter(17_000, A, "sendto", cpu=0, fd=3)
+    t.waking(18_000, A, B, cpu=0, target_cpu=1)
+    t.exit(19_000, A, "sendto", 1, cpu=0)
+    t.enter(20_000, A, "recvfrom", cpu=0, fd=3)
+    t.switch(21_000, A, 0, state=S, cpu=0)
+    t.switch(22_000, 0, B, cpu=1)
+    t.exit(23_000, B, "recvfrom", 1, cpu=1)  # B's last window stays open: the capture ends first
+    return t
+
+
+SOCK_HANDLES = {(A, 3): SOCK_A, (B, 4): SOCK_B}
+
+
+def test_a_pair_that_takes_turns_and_reads_what_woke_it():
+    r = all_splits(pingpong().events, SOCK_HANDLES)
+    cols = ["waiter", "waker", "via", "episodes", "consumed", "turns"]
+    # B's first sleep: A slept (7 us) before B slept again (14 us); its second: B never slept again
+    assert rows(r["waits"], cols) == [(A, B, "unix:10", 1, 1, 1), (B, A, "unix:11", 2, 2, 1)]
+
+
+def test_a_producer_that_keeps_running_takes_no_turns():
+    """A writes into the pipe and goes on computing: B reads, sleeps again, and only later does A sleep."""
+    t = Trace()
+    t.enter(1_000, B, "read", cpu=1, fd=3)
+    t.switch(2_000, B, 0, state=S, cpu=1)
+    for k in range(3):
+        base = 10_000 * (k + 1)
+        t.enter(base, A, "write", cpu=0, fd=4)
+        t.waking(base + 100, A, B, cpu=0, target_cpu=1)
+        t.exit(base + 200, A, "write", 10, cpu=0)
+        t.switch(base + 1_000, 0, B, cpu=1)
+        t.exit(base + 1_100, B, "read", 10, cpu=1)
+        t.enter(base + 2_000, B, "read", cpu=1, fd=3)
+        t.switch(base + 2_100, B, 0, state=S, cpu=1)
+    t.switch(45_000, A, 0, state=S, cpu=0)  # A sleeps (elsewhere) only at the end
+    r = all_splits(t.events, PIPE_HANDLES)
+    assert rows(r["waits"], ["waiter", "waker", "episodes", "consumed", "turns"]) == [(B, A, 3, 3, 0)]
+
+
+def test_a_poller_that_finds_nothing_did_not_consume():
+    """A herd of two pollers: A's write wakes both, B reads the byte, C's non-blocking read fails
+    (EAGAIN) and C polls again: one sleep consumed, one not."""
+    t = Trace()
+    for who, cpu in ((B, 1), (C, 1)):
+        t.enter(1_000 + who, who, "poll", cpu=cpu, ufds=0x1000, nfds=1, timeout_msecs=-1)
+        t.switch(1_100 + who, who, 0, state=S, cpu=cpu)
+    t.enter(2_000, A, "write", cpu=0, fd=4)
+    t.waking(2_100, A, B, cpu=0, target_cpu=1)
+    t.waking(2_200, A, C, cpu=0, target_cpu=1)
+    t.exit(2_300, A, "write", 1, cpu=0)
+    t.switch(3_000, 0, B, cpu=1)
+    t.exit(3_100, B, "poll", 1, cpu=1)
+    t.enter(3_200, B, "read", cpu=1, fd=3)
+    t.exit(3_300, B, "read", 1, cpu=1)
+    t.switch(4_000, B, C, cpu=1, state=PREEMPTED)
+    t.exit(4_100, C, "poll", 1, cpu=1)
+    t.enter(4_200, C, "read", cpu=1, fd=5)
+    t.exit(4_300, C, "read", -11, cpu=1)  # EAGAIN
+    t.enter(4_400, C, "poll", cpu=1, ufds=0x1000, nfds=1, timeout_msecs=-1)
+    t.switch(4_500, C, B, cpu=1, state=S)
+    t.enter(5_000, B, "poll", cpu=1, ufds=0x1000, nfds=1, timeout_msecs=-1)
+    t.switch(5_100, B, 0, state=S, cpu=1)
+    r = all_splits(t.events, {**PIPE_HANDLES, (C, 5): PIPE_R})
+    assert rows(r["waits"], ["waiter", "waker", "via", "episodes", "consumed"]) == [
+        (B, A, "pipe:1", 1, 1), (C, A, "pipe:1", 1, 0)]
+
+
+def test_a_read_of_the_peer_end_consumes_what_a_poll_on_the_senders_end_waited_for():
+    """C polls; A's send on its end (unix:10) wakes it, so the sleep is on unix:10; C then reads its own
+    end, unix:11: consumed only because the two ends are peers."""
+    t = Trace()
+    t.enter(1_000, C, "poll", cpu=1, ufds=0x1000, nfds=1, timeout_msecs=-1)
+    t.switch(1_100, C, 0, state=S, cpu=1)
+    t.enter(2_000, A, "sendto", cpu=0, fd=3)
+    t.waking(2_100, A, C, cpu=0, target_cpu=1)
+    t.exit(2_200, A, "sendto", 8, cpu=0)
+    t.switch(3_000, 0, C, cpu=1)
+    t.exit(3_100, C, "poll", 1, cpu=1)
+    t.enter(3_200, C, "recvfrom", cpu=1, fd=4)
+    t.exit(3_300, C, "recvfrom", 8, cpu=1)
+    t.enter(3_400, C, "poll", cpu=1, ufds=0x1000, nfds=1, timeout_msecs=-1)
+    t.switch(3_500, C, 0, state=S, cpu=1)
+    handles = {(A, 3): SOCK_A, (C, 4): SOCK_B}
+    cols = ["waiter", "via", "episodes", "consumed"]
+    assert rows(all_splits(t.events, handles, peer_of=PEERS)["waits"], cols) == [(C, "unix:10", 1, 1)]
+    assert rows(all_splits(t.events, handles)["waits"], cols) == [(C, "unix:10", 1, 0)]  # peers unknown
+
+
+def test_the_critical_path_collector_changes_no_table():
+    """build_model always gives a Collector; with it, episodes still wait for their handles and for the
+    sleeper's next sleep, and each is counted once (a scalar `wait` once turned the ready mask into
+    integers, which `_take` read as row numbers: episodes doubled on real captures)."""
+    from ftraceipc.model.critical import Collector
+
+    for events, handles in ((pingpong().events, SOCK_HANDLES), (pipe_trace().events, PIPE_HANDLES)):
+        n = len(events)
+        for cuts in [()] + [[i] for i in range(1, n)]:
+            _, plain = run(events, handles, cuts=cuts, peer_of=PEERS)
+            _, crit = run(events, handles, cuts=cuts, peer_of=PEERS, crit=Collector())
+            for key in ("blocked", "wakes", "waits"):
+                pd.testing.assert_frame_equal(plain[key], crit[key], check_dtype=False, obj=f"{key} cuts={cuts}")
+            assert crit["stats"]["episodes"] == crit["stats"]["sleeps"]
