@@ -4,12 +4,14 @@
 //
 // WAKES edges (one per waker, wakee and via) count in cross_cpu the wakeups whose wakee then ran on
 // another CPU. Edges through an IPC resource (via not null) are summed per (waker, wakee). The time
-// lost is not measured directly (the trace has no cache misses): lost_ns is the pair's wake-to-run
+// it costs is not measured directly (the trace has no cache misses): asleep_ns is the pair's wake-to-run
 // latency prorated to its cross-CPU share (wake_to_run_ns * cross_cpu / wakeups), the part of the
 // scheduling delay spent on wakeups that crossed.
 //
 // Needs: WAKES   (model tables it reads; a capture that cannot have one of them, for lack of
 //   events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
+//
+// Explained by: ftraceipc/detect/detectors/cross_cpu_wakeup.py
 //
 // Parameters:
 //   $min_cross = 100         at least this many cross-CPU wakeups of the wakee by the waker
@@ -24,13 +26,16 @@
 //   tasks                 [waker tid, wakee tid]
 //   resources             the rids the wakeups went through (no particular order)
 //   count                 cross-CPU wakeups (WAKES cross_cpu, summed)
-//   lost_ns               wake_to_run_ns * count / wakeups (ns; the approximation above)
+//   critical_ns           the critical path's time inside the wakee's sleeps on those resources
+//                         (BLOCKED_ON crit_ns, summed) times count / wakeups: the part ended by
+//                         wakeups that crossed CPUs; at most the capture's wall_ns
+//   asleep_ns             wake_to_run_ns * count / wakeups (ns; the approximation above)
 //   waker, waker_comm     the waking task
 //   wakee, wakee_comm     the woken task
 //   wakeups               all their wakeups through those resources
 //   percent               100 * count / wakeups (integer)
 //   wake_to_run_ns        summed wake-to-run latency of all those wakeups (ns)
-// Ordered by count descending, then waker and wakee.
+// Ordered by critical_ns descending, then count descending, waker and wakee.
 //
 // Read: two tasks that hand work to each other all the time are cheaper on one CPU (or on CPUs that
 // share a cache): pin them together (taskset, sched_setaffinity, cpusets), or batch messages so that
@@ -45,8 +50,14 @@ WITH w, t, collect(DISTINCT k.via) AS resources, sum(k.wakeups) AS wakeups, sum(
 WHERE cross >= $min_cross AND cross * 100 >= $min_percent * wakeups
 WITH *, [w.tid, t.tid] AS tasks, $tids AS scope
 WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
+OPTIONAL MATCH (t)-[bt:BLOCKED_ON]->(rt:Resource)
+WHERE rt.rid IN resources
+WITH w, t, resources, wakeups, cross, wake_to_run_ns, tasks,
+     coalesce(sum(bt.crit_ns), 0) * cross / wakeups AS crit
+OPTIONAL MATCH (cap:FtraceipcCapture) WHERE cap.capture_id = t.capture_id
 RETURN 'cross_cpu_wakeup' AS pattern, tasks, resources, cross AS count,
-       wake_to_run_ns * cross / wakeups AS lost_ns, w.tid AS waker, w.comm AS waker_comm,
+       CASE WHEN crit < coalesce(cap.wall_ns, 0) THEN crit ELSE coalesce(cap.wall_ns, 0) END AS critical_ns
+       wake_to_run_ns * cross / wakeups AS asleep_ns, w.tid AS waker, w.comm AS waker_comm,
        t.tid AS wakee, t.comm AS wakee_comm, wakeups, 100 * cross / wakeups AS percent, wake_to_run_ns
-ORDER BY count DESC, waker, wakee
+ORDER BY critical_ns DESC, count DESC, waker, wakee
 LIMIT $limit

@@ -11,6 +11,8 @@
 // Needs: BLOCKED_ON   (model tables it reads; a capture that cannot have one of them, for lack of
 //   events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
 //
+// Explained by: ftraceipc/detect/detectors/full_buffer_stall.py
+//
 // Parameters:
 //   $min_episodes = 10       at least this many sleeps of the writer on the resource
 //   $min_ns = 1000000        and at least this much time asleep there in total (ns)
@@ -24,7 +26,9 @@
 //   tasks                 [writer tid, then the drainers' tids (no particular order)]
 //   resources             [the rid]
 //   count                 the writer's sleeps on the resource (BLOCKED_ON episodes)
-//   lost_ns               the time the writer slept there (BLOCKED_ON blocked_ns)
+//   critical_ns           the critical path's time inside those sleeps (BLOCKED_ON crit_ns: spent on
+//                         the path of whoever ended them), at most the capture's wall_ns
+//   asleep_ns             the time the writer slept there (BLOCKED_ON blocked_ns)
 //   writer, writer_comm   the stalled task
 //   rid, kind             the full resource
 //   ops                   the syscalls it slept in there (BLOCKED_ON ops)
@@ -33,9 +37,9 @@
 //                         capture missed them)
 //   drain_wakeups         their wakeups of it via the resource (0 when none)
 //   drain_wake_to_run_ns  summed wake-to-run latency of those wakeups (ns; 0 when none)
-// Ordered by lost_ns descending, then writer and rid.
+// Ordered by critical_ns descending, then asleep_ns descending, writer and rid.
 //
-// Read: lost_ns / count is the mean stall; drain_wakeups close to count means each sleep ended
+// Read: asleep_ns / count is the mean stall; drain_wakeups close to count means each sleep ended
 // because the drainer read, i.e. the writer is paced by its reader. Raise the buffer size or make
 // the reader faster (or batch fewer, larger reads).
 //
@@ -50,9 +54,12 @@ WITH w, r, b, collect(DISTINCT d.tid) AS drainers, coalesce(sum(k.wakeups), 0) A
      coalesce(sum(k.wake_to_run_ns), 0) AS drain_wake_to_run_ns
 WITH *, [w.tid] + drainers AS tasks, $tids AS scope
 WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
+OPTIONAL MATCH (cap:FtraceipcCapture) WHERE cap.capture_id = w.capture_id
 RETURN 'full_buffer_stall' AS pattern, tasks, [r.rid] AS resources,
-       b.episodes AS count, b.blocked_ns AS lost_ns, w.tid AS writer, w.comm AS writer_comm,
+       b.episodes AS count,
+       CASE WHEN b.crit_ns < coalesce(cap.wall_ns, 0) THEN b.crit_ns ELSE coalesce(cap.wall_ns, 0) END AS critical_ns,
+       b.blocked_ns AS asleep_ns, w.tid AS writer, w.comm AS writer_comm,
        r.rid AS rid, r.kind AS kind, b.ops AS ops, b.max_ns AS max_ns, drainers, drain_wakeups,
        drain_wake_to_run_ns
-ORDER BY lost_ns DESC, writer, rid
+ORDER BY critical_ns DESC, asleep_ns DESC, writer, rid
 LIMIT $limit

@@ -10,6 +10,8 @@
 // Needs: BLOCKED_ON, WAKES   (model tables it reads; a capture that cannot have one of them, for lack of
 //   events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
 //
+// Explained by: ftraceipc/detect/detectors/wake_then_block.py
+//
 // Parameters:
 //   $min_wakeups = 5         at least this many wakeups of the task via A (by any wakers but itself)
 //   $min_episodes = 5        at least this many sleeps of the task in a write/send on B
@@ -24,7 +26,9 @@
 //   tasks                 [the task's tid, then its wakers via A (no particular order)]
 //   resources             [A, B]
 //   count                 the task's sleeps on B (BLOCKED_ON episodes)
-//   lost_ns               the time it slept on B (BLOCKED_ON blocked_ns)
+//   critical_ns           the critical path's time inside those sleeps (BLOCKED_ON crit_ns), at most
+//                         the capture's wall_ns
+//   asleep_ns             the time it slept on B (BLOCKED_ON blocked_ns)
 //   tid, comm             the task
 //   woken_via             A: the rid it was woken through
 //   wakers                the tids that woke it via A
@@ -34,7 +38,7 @@
 //   ops                   the syscalls it slept in on B (BLOCKED_ON ops)
 //   max_ns                its longest single sleep on B (ns)
 //   drainers              the tids that woke it via B (whose reads made room; empty when none seen)
-// Ordered by lost_ns descending, then tid, woken_via, blocked_on.
+// Ordered by critical_ns descending, then asleep_ns descending, tid, woken_via, blocked_on.
 //
 // Read: count close to wakeups means nearly every time the task was fed it then had to wait for its
 // output to drain. A bigger B, or a faster reader of B, lets the stage keep up with its input.
@@ -53,9 +57,12 @@ WHERE kd.via = rb.rid AND d.tid <> t.tid
 WITH t, a_rid, wakers, wakeups, wake_to_run_ns, rb, b, collect(DISTINCT d.tid) AS drainers
 WITH *, [t.tid] + wakers AS tasks, $tids AS scope
 WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
+OPTIONAL MATCH (cap:FtraceipcCapture) WHERE cap.capture_id = t.capture_id
 RETURN 'wake_then_block' AS pattern, tasks, [a_rid, rb.rid] AS resources,
-       b.episodes AS count, b.blocked_ns AS lost_ns, t.tid AS tid, t.comm AS comm, a_rid AS woken_via,
+       b.episodes AS count,
+       CASE WHEN b.crit_ns < coalesce(cap.wall_ns, 0) THEN b.crit_ns ELSE coalesce(cap.wall_ns, 0) END AS critical_ns,
+       b.blocked_ns AS asleep_ns, t.tid AS tid, t.comm AS comm, a_rid AS woken_via,
        wakers, wakeups, wake_to_run_ns, rb.rid AS blocked_on, rb.kind AS kind, b.ops AS ops,
        b.max_ns AS max_ns, drainers
-ORDER BY lost_ns DESC, tid, woken_via, blocked_on
+ORDER BY critical_ns DESC, asleep_ns DESC, tid, woken_via, blocked_on
 LIMIT $limit

@@ -40,7 +40,7 @@ from ftraceipc.model.build import build_model  # noqa: E402
 needs_tracefs = requires("tracefs")
 
 DETECTORS = list(REGISTRY)
-COMMON = ["pattern", "tasks", "resources", "count", "lost_ns"]
+COMMON = ["pattern", "tasks", "resources", "count", "critical_ns", "asleep_ns"]
 WRITE_OPS = {"write", "writev", "sendto", "sendmsg"}
 ORDERED = {"wait_chain", "wait_cycle"}  # their lists are in chain/cycle order; the others' are sets
 
@@ -285,7 +285,7 @@ def test_hand_thundering_herd_tie_and_small_wakees(hand):
     assert ints(row["tasks"])[0] == 1 and sorted(ints(row["wakees"])) == [2, 3, 4]  # 5: only 2 wakeups
     assert list(row["resources"]) == ["pipe:10"] and int(row["n_wakees"]) == 3
     assert int(row["count"]) == 26 and int(row["wake_to_run_ns"]) == 450
-    assert int(row["top_wakeups"]) == 10 and int(row["lost_ns"]) == 450 - 300  # tie 2/3: the larger sum
+    assert int(row["top_wakeups"]) == 10 and int(row["asleep_ns"]) == 450 - 300  # tie 2/3: the larger sum
     assert int(row["writes"]) == 10 and float(row["wakeups_per_write"]) == pytest.approx(2.6)
     assert sorted(ints(only_row(hand.run_file("thundering_herd", min_wakeups=2))["wakees"])) == [2, 3, 4, 5]
 
@@ -294,7 +294,7 @@ def test_hand_full_buffer_stall_without_drainer(hand):
     row = only_row(hand.run_file("full_buffer_stall"))  # 7 sleeps in read, 2 in poll: not writers
     assert ints(row["tasks"]) == [6] and list(row["drainers"]) == []  # its own wakeups are no drain
     assert int(row["drain_wakeups"]) == 0 and int(row["drain_wake_to_run_ns"]) == 0
-    assert int(row["count"]) == 12 and int(row["lost_ns"]) == 5_000_000
+    assert int(row["count"]) == 12 and int(row["asleep_ns"]) == 5_000_000
     assert hand.run_file("wake_then_block").empty  # woken (by itself) via the very pipe it blocks on
 
 
@@ -304,14 +304,14 @@ def test_hand_chatty_pingpong_parallel_edges(hand):
     assert int(row["messages_ab"]) == 300 and int(row["messages_ba"]) == 300 and int(row["count"]) == 600
     assert float(row["bytes_per_message_ab"]) == 16.0 and float(row["bytes_per_message_ba"]) == 16.0
     assert int(row["wakeups_ab"]) == 210 and int(row["wakeups_ba"]) == 120  # not the pipe:12 wakeups
-    assert int(row["lost_ns"]) == 1500 + 2000
+    assert int(row["asleep_ns"]) == 1500 + 2000
     assert hand.run_file("chatty_pingpong", max_bytes=15).empty
     assert hand.run_file("chatty_pingpong", min_wakeups=121).empty
 
 
 def test_hand_wait_chain_follows_main_waits_to_the_end(hand):
     df = hand.run_file("wait_chain")
-    got = [(ints(r["tasks"]), list(r["resources"]), int(r["count"]), int(r["lost_ns"]), int(r["hops"]))
+    got = [(ints(r["tasks"]), list(r["resources"]), int(r["count"]), int(r["asleep_ns"]), int(r["hops"]))
            for _, r in df.iterrows()]
     assert got == [([43, 40, 41, 42], ["pipe:54", "pipe:51", "pipe:52"], 10, 9_000_000, 3),  # into the 3-cycle
                    ([20, 21, 22, 23], ["pipe:31", "pipe:32", "pipe:33"], 10, 5_000_000, 3),  # not via 24
@@ -329,12 +329,12 @@ def test_hand_wait_chain_follows_main_waits_to_the_end(hand):
 def test_hand_wait_cycle_reports_each_cycle_once(hand):
     row = only_row(hand.run_file("wait_cycle"))
     assert ints(row["tasks"]) == [40, 41, 42] and list(row["resources"]) == ["pipe:51", "pipe:52", "pipe:53"]
-    assert int(row["count"]) == 80 and int(row["lost_ns"]) == 3_000_000 and int(row["length"]) == 3
+    assert int(row["count"]) == 80 and int(row["asleep_ns"]) == 3_000_000 and int(row["length"]) == 3
     assert ints(row["hop_episodes"]) == [100, 80, 90] and list(row["comms"]) == ["t40", "t41", "t42"]
     two = hand.run_file("wait_cycle", min_length=2)
     assert sorted(ints(t) for t in two["tasks"]) == [[31, 32], [40, 41, 42]]
     r2 = two[[ints(t) == [31, 32] for t in two["tasks"]]].iloc[0]
-    assert int(r2["lost_ns"]) == 3_500_000 and int(r2["count"]) == 20
+    assert int(r2["asleep_ns"]) == 3_500_000 and int(r2["count"]) == 20
     assert hand.run_file("wait_cycle", min_episodes=81).empty  # one hop below: no cycle
 
 
@@ -342,7 +342,7 @@ def test_hand_cross_cpu_wakeup_sums_the_pair_through_ipc(hand):
     row = only_row(hand.run_file("cross_cpu_wakeup"))
     assert ints(row["tasks"]) == [8, 9] and sorted(row["resources"]) == ["pipe:12", "unix:21", "unix:23"]
     assert int(row["count"]) == 239 and int(row["wakeups"]) == 309 and int(row["percent"]) == 77
-    assert int(row["lost_ns"]) == (1000 + 500 + 99999) * 239 // 309
+    assert int(row["asleep_ns"]) == (1000 + 500 + 99999) * 239 // 309
     assert hand.run_file("cross_cpu_wakeup", min_percent=78).empty
     assert hand.run_file("cross_cpu_wakeup", min_cross=240).empty
 
@@ -350,7 +350,7 @@ def test_hand_cross_cpu_wakeup_sums_the_pair_through_ipc(hand):
 def test_hand_wakeup_latency_needs_a_long_mean(hand):
     row = only_row(hand.run_file("wakeup_latency"))
     assert ints(row["tasks"]) == [4, 5] and list(row["resources"]) == ["pipe:12"]
-    assert int(row["count"]) == 20 and int(row["lost_ns"]) == 40_000_000
+    assert int(row["count"]) == 20 and int(row["asleep_ns"]) == 40_000_000
     assert int(row["mean_ns"]) == 2_000_000 and int(row["max_ns"]) == 5_000_000
     assert hand.run_file("wakeup_latency", min_mean_ns=2_000_001).empty
     low = hand.run_file("wakeup_latency", min_mean_ns=1000, min_wakeups=1)  # + 9 via pipe:12 (1 us)
@@ -366,9 +366,9 @@ def test_run_detectors_ranks_and_explains_every_hand_finding(hand):
         ["thundering_herd", "full_buffer_stall", "chatty_pingpong", "wait_chain", "wait_chain", "wait_chain",
          "wait_cycle", "cross_cpu_wakeup", "wakeup_latency"])
     assert [f.rank for f in found] == list(range(1, len(found) + 1))
-    assert [f.lost_ns for f in found] == sorted((f.lost_ns for f in found), reverse=True)
+    assert [f.asleep_ns for f in found] == sorted((f.asleep_ns for f in found), reverse=True)
     top = found[0]  # wakeup_latency: 40 ms
-    assert (top.pattern, top.tasks, top.resources, top.count, top.lost_ns) == (
+    assert (top.pattern, top.tasks, top.resources, top.count, top.asleep_ns) == (
         "wakeup_latency", [4, 5], ["pipe:12"], 20, 40_000_000)
     assert "t4[4]" in top.explanation and "2.0 ms on average" in top.explanation
     chain = next(f for f in found if f.pattern == "wait_chain" and f.tasks[0] == 43)
@@ -428,7 +428,7 @@ def test_the_row_limit_counts_only_the_rows_in_scope(crowded):
     whole = g.run_file("full_buffer_stall", capture_id=cid, limit=CROWD)
     assert len(whole) == CROWD and 7 not in {int(t[0]) for t in whole["tasks"]}  # cut away without scope
     by_writer = g.run_file("full_buffer_stall", capture_id=cid, limit=5, tids=[7])
-    assert [ints(t) for t in by_writer["tasks"]] == [[7, 8]] and int(by_writer["lost_ns"].iloc[0]) == 2_000_000
+    assert [ints(t) for t in by_writer["tasks"]] == [[7, 8]] and int(by_writer["asleep_ns"].iloc[0]) == 2_000_000
     by_drainer = g.run_file("full_buffer_stall", capture_id=cid, limit=5, tids=[8])  # any task of the row
     assert [ints(t) for t in by_drainer["tasks"]] == [[7, 8]]
     assert len(g.run_file("full_buffer_stall", capture_id=cid, limit=5, tids=[])) == 5  # []: every task
@@ -440,7 +440,7 @@ def test_run_detectors_keeps_the_commands_finding_behind_a_crowd(crowded):
     g, cid = crowded
     params = {d: {"limit": 10} for d in REGISTRY}
     found = run_detectors(g, capture_id=cid, tids={7, 8}, params=params)
-    assert [(f.pattern, f.tasks, f.lost_ns, f.rank) for f in found] == [("full_buffer_stall", [7, 8], 2_000_000, 1)]
+    assert [(f.pattern, f.tasks, f.asleep_ns, f.rank) for f in found] == [("full_buffer_stall", [7, 8], 2_000_000, 1)]
     assert len(run_detectors(g, capture_id=cid, params=params)) == 10  # the whole machine: the crowd's top 10
 
 
@@ -464,7 +464,8 @@ def test_long_task_lists_are_cut_in_the_text_and_complete_in_json(tmp_path):
 
     from ftraceipc.detect import run_detectors
     from ftraceipc.graph.ladybug import LadybugGraph
-    from ftraceipc.report.findings import Analysis, write_json, write_text
+    from ftraceipc.detect import Analysis
+    from ftraceipc.report.findings import write_json, write_text
 
     n = 700
     m = ipc.Model(capture="herd700.ftipc", capture_id="herd700", meta={})
@@ -514,7 +515,7 @@ def test_full_buffer_stall_fires_on_the_writer_of_the_full_pipe(sample):
     assert list(row["resources"]) == [pipe] and row["rid"] == pipe and row["kind"] == "pipe"
     assert ints(row["drainers"]) == [r]
     assert int(row["count"]) == int(b["episodes"]) >= 10
-    assert int(row["lost_ns"]) == int(b["blocked_ns"]) > 0
+    assert int(row["asleep_ns"]) == int(b["blocked_ns"]) > 0
     assert int(row["drain_wakeups"]) == int(wk["wakeups"].sum()) > 0
     assert int(row["drain_wake_to_run_ns"]) == int(wk["wake_to_run_ns"].sum())
     assert set(row["ops"]) & WRITE_OPS
@@ -548,7 +549,7 @@ def test_thundering_herd_fires_on_the_writer_and_its_pollers(sample):
     assert int(row["wake_to_run_ns"]) == int(wk["wake_to_run_ns"].sum())
     # lost: all but the busiest wakee (of a tie, the one with the largest wake-to-run sum)
     top = wk[wk["wakeups"] == wk["wakeups"].max()]["wake_to_run_ns"].max()
-    assert int(row["lost_ns"]) == int(wk["wake_to_run_ns"].sum()) - int(top) > 0
+    assert int(row["asleep_ns"]) == int(wk["wake_to_run_ns"].sum()) - int(top) > 0
     assert int(row["top_wakeups"]) == int(wk["wakeups"].max())
     assert int(row["writes"]) == s.truth["args"]["rounds"]
     assert float(row["wakeups_per_write"]) >= 2  # one write, several wakees
@@ -576,7 +577,7 @@ def test_wake_then_block_fires_on_the_middle_stage(sample):
     assert ints(row["wakers"]) == [gen] and ints(row["drainers"]) == [reader]
     bl = s.model.blocked[(s.model.blocked["tid"] == mid) & (s.model.blocked["rid"] == b)].iloc[0]
     assert int(row["count"]) == int(bl["episodes"]) >= 5
-    assert int(row["lost_ns"]) == int(bl["blocked_ns"]) > 0
+    assert int(row["asleep_ns"]) == int(bl["blocked_ns"]) > 0
     wk = s.model.wakes[(s.model.wakes["wakee"] == mid) & (s.model.wakes["via"] == a)
                        & (s.model.wakes["waker"] != mid)]
     assert int(row["wakeups"]) == int(wk["wakeups"].sum()) >= 5
@@ -612,7 +613,7 @@ def test_chatty_pingpong_fires_on_the_two_threads(sample):
     ba = wk[(wk["waker"] == b) & (wk["wakee"] == a)]
     assert int(row["wakeups_ab"]) == int(ab["wakeups"].sum()) > 0
     assert int(row["wakeups_ba"]) == int(ba["wakeups"].sum()) > 0
-    assert int(row["lost_ns"]) == int(ab["wake_to_run_ns"].sum()) + int(ba["wake_to_run_ns"].sum()) > 0
+    assert int(row["asleep_ns"]) == int(ab["wake_to_run_ns"].sum()) + int(ba["wake_to_run_ns"].sum()) > 0
     assert s.detect("chatty_pingpong", max_bytes=15).empty
     assert s.detect("chatty_pingpong", min_messages=sent[a] + 1).empty
 
@@ -647,7 +648,7 @@ def test_wait_chain_fires_on_the_relay_from_its_last_stage(sample):
     assert ints(row["hop_episodes"]) == [int(h["episodes"]) for h in hops]
     assert ints(row["hop_ns"]) == [int(h["blocked_ns"]) for h in hops]
     assert int(row["count"]) == int(hops[0]["episodes"]) >= s.truth["args"]["rounds"] // 2
-    assert int(row["lost_ns"]) == int(hops[0]["blocked_ns"]) > 0
+    assert int(row["asleep_ns"]) == int(hops[0]["blocked_ns"]) > 0
     assert s.detect("wait_chain", min_hops=len(chain)).empty
 
 
@@ -671,7 +672,7 @@ def test_wait_cycle_fires_on_the_ring(sample):
     hops = [w[(w["waiter"] == a) & (w["waker"] == b)].iloc[0] for a, b in zip(cyc, cyc[1:] + cyc[:1])]
     assert list(row["resources"]) == [h["via"] for h in hops]
     assert int(row["count"]) == min(int(h["episodes"]) for h in hops) >= s.truth["args"]["laps"] // 2
-    assert int(row["lost_ns"]) == sum(int(h["blocked_ns"]) for h in hops) > 0
+    assert int(row["asleep_ns"]) == sum(int(h["blocked_ns"]) for h in hops) > 0
     assert s.detect("wait_cycle", min_length=4).empty
 
 
@@ -694,7 +695,7 @@ def test_cross_cpu_wakeup_fires_on_the_pinned_pair(sample):
         e = wk[(wk["waker"] == int(row["waker"])) & (wk["wakee"] == int(row["wakee"]))]
         assert int(row["count"]) == int(e["cross_cpu"].sum()) and int(row["wakeups"]) == int(e["wakeups"].sum())
         assert int(row["percent"]) >= 90
-        assert int(row["lost_ns"]) == int(e["wake_to_run_ns"].sum()) * int(row["count"]) // int(row["wakeups"])
+        assert int(row["asleep_ns"]) == int(e["wake_to_run_ns"].sum()) * int(row["count"]) // int(row["wakeups"])
         assert set(row["resources"]) <= {r["rid"] for r in s.truth["resources"]}
 
 
@@ -715,8 +716,8 @@ def test_wakeup_latency_fires_on_the_wakee_behind_the_hog(sample):
     e = s.model.wakes[(s.model.wakes["wakee"] == wakee) & (s.model.wakes["via"] == pipe)
                       & (s.model.wakes["waker"] != wakee)]
     assert int(row["count"]) == int(e["wakeups"].sum()) >= 10
-    assert int(row["lost_ns"]) == int(e["wake_to_run_ns"].sum())
-    assert int(row["mean_ns"]) == int(row["lost_ns"]) // int(row["count"]) >= 500_000
+    assert int(row["asleep_ns"]) == int(e["wake_to_run_ns"].sum())
+    assert int(row["mean_ns"]) == int(row["asleep_ns"]) // int(row["count"]) >= 500_000
     assert int(row["max_ns"]) == int(e["max_wake_to_run_ns"].max())
 
 
