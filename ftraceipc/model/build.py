@@ -26,7 +26,7 @@ from ftraceipc.capture.store import CaptureDir
 from ftraceipc.decode import Decoder
 from ftraceipc.decode.decoder import Batch, python_columns
 from ftraceipc.errors import CaptureFormatError
-from ftraceipc.model import ipc
+from ftraceipc.model import critical, ipc
 from ftraceipc.model.fd import (FD_CREATORS, U64, READ_SYSCALLS, WRITE_SYSCALLS, FdModel, Reason, load_saved_tgids,
                                 snapshot_stream)
 from ftraceipc.model.sched import SchedModel
@@ -174,8 +174,9 @@ def _build_model(capture, *, episodes: bool, episodes_dir: Path | None, progress
         sinks = {"episodes": _ParquetSink(sink_dir / "episodes.parquet"),
                  "wakeups": _ParquetSink(sink_dir / "wakeups.parquet")}
     ppid_of = {int(r["pid"]): int(r["ppid"]) for _, r, _ in proc_snaps if r.get("ppid") is not None and "pid" in r}
+    crit = critical.Collector()
     sched = SchedModel(pairer, meta=meta, tgid_of=fdm.tgid_of, ppid_of=ppid_of, tracer_tids=tracer, episodes=episodes,
-                       episode_sink=sinks.get("episodes"), wakeup_sink=sinks.get("wakeups"))
+                       episode_sink=sinks.get("episodes"), wakeup_sink=sinks.get("wakeups"), crit=crit)
     enc_sock = _Enclosing()
     enc_ready = _Enclosing()
     io_parts: list[pd.DataFrame] = []
@@ -271,6 +272,11 @@ def _build_model(capture, *, episodes: bool, episodes_dir: Path | None, progress
     model.blocked = s["blocked"]
     model.wakes = s["wakes"]
     model.waits = s["waits"]
+    t_crit = time.perf_counter()
+    model.critical = critical.compute(crit, meta, rid_of=rid_of, names=pairer.names, tasks=model.tasks,
+                                      have_switches=("sched_switch" in have) if have else s["stats"]["switches"] > 0)
+    t_crit = time.perf_counter() - t_crit
+    del crit
     if episodes:
         model.episodes = sinks["episodes"].read(rid_of)
         model.wakeups = sinks["wakeups"].read(rid_of)
@@ -288,6 +294,7 @@ def _build_model(capture, *, episodes: bool, episodes_dir: Path | None, progress
         "unpaired_syscall_exits": int(getattr(pairer, "unpaired", 0)),
         "fd_handles": len(fdm.handles), "fd_handles_reclaimed": fdm.reclaimed, "fd_bindings_kept": len(fdm.history()),
         "sched": s.get("stats", {}),
+        "critical_s": round(t_crit, 3),
         "decode_warnings": [str(w) for w in dec.warnings[:20]] if hasattr(dec, "warnings") else [],
     }
     if progress is not None:

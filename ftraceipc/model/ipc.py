@@ -24,9 +24,12 @@ Edges (``Model.edges()``), each with ``type``, ``src`` and ``dst``:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from ftraceipc.model.critical import CriticalPath
 
 # Column lists: the contract between the model builder, the exporters and the graph loaders.
 TASK_COLUMNS = ["tid", "pid", "comm", "comms", "ppid", "first_ts", "last_ts", "tracer"]
@@ -94,6 +97,9 @@ class Model:
     # Episode-level tables: only filled when built with episodes=True (else None).
     episodes: pd.DataFrame | None = None
     wakeups: pd.DataFrame | None = None
+    # The critical path of the traced command (ftraceipc.model.critical); None without a command
+    # or --pid target, or without sched_switch events.
+    critical: "CriticalPath | None" = None
     unattributed: list[Unattributed] = field(default_factory=list)
     # Attributions the capture could not support at all, and why (e.g. syscall events missing).
     impossible: list[str] = field(default_factory=list)

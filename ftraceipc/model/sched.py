@@ -39,6 +39,11 @@ Episode and wakeup rows (``episodes=True``) are streamed, batch by batch, as Dat
 column, and ipc.WAKEUP_COLUMNS with ``via`` None plus an int64 ``via_handle`` column; the caller maps
 handles to rids (they are only final after the whole capture). Without sinks the rows are kept and
 ``finish`` returns them mapped.
+
+With a ``crit`` collector (ftraceipc.model.critical.Collector; ``build_model`` always gives one)
+the model also hands over what the critical path needs, as compact arrays: each finished sleep with
+the time, interrupt flag and via handle of the wakeup that ended it, each preempted interval
+(switched out in state R or R+ until it next ran), and per task its birth, exec, exit and first run.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ import pandas as pd
 
 from ftraceipc.decode.decoder import Batch, EventTable
 from ftraceipc.model import ipc
+from ftraceipc.model.critical import Collector
 from ftraceipc.model.syscalls import POS_BITS, ROW_LOST, ROW_OPEN, SyscallPairer, order_by_tid, tid_pos_key
 
 WAIT_OPS = frozenset({"poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait", "epoll_pwait2"})
@@ -125,9 +131,9 @@ STATE_COLS = {"tid": I64, "kind": B, "ts": I64, "cpu": I64, "state": I64, "ep": 
 PEND_COLS = {"ts": I64, "waker": I64, "wakee": I64, "wcpu": I64, "tcpu": I64, "irq": B, "r1e": I64, "r1h": I64,
              "r2e": I64, "r2h": I64, "alt_ts": I64, "alt_cpu": I64}
 EPW_COLS = {"tid": I64, "start": I64, "dur": I64, "state": I64, "op": I64, "fd": I64, "woken_by": I64,
-            "re": I64, "rh": I64, "we": I64, "wh": I64}
+            "re": I64, "rh": I64, "we": I64, "wh": I64, "wts": I64, "wirq": B}
 WUW_COLS = {"ts": I64, "waker": I64, "wakee": I64, "w2r": I64, "wcpu": I64, "tcpu": I64, "rcpu": I64,
-            "r1e": I64, "r1h": I64, "r2e": I64, "r2h": I64}
+            "r1e": I64, "r1h": I64, "r2e": I64, "r2h": I64, "irq": B}
 
 
 def _prev_row(mask: np.ndarray, tid: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -191,7 +197,7 @@ class SchedModel:
                  tgid_of: dict[int, int] | None = None, ppid_of: dict[int, int] | None = None,
                  tracer_tids: Iterable[int] | None = None, episodes: bool = False,
                  episode_sink: Sink | None = None, wakeup_sink: Sink | None = None,
-                 max_pending_per_task: int = 8):
+                 max_pending_per_task: int = 8, crit: Collector | None = None):
         self.own_pairer = pairer is None
         self.pairer = pairer if pairer is not None else SyscallPairer()
         self.meta = meta or {}
@@ -204,6 +210,7 @@ class SchedModel:
         self.episode_sink = episode_sink
         self.wakeup_sink = wakeup_sink
         self.max_pending = max(1, int(max_pending_per_task))
+        self.crit = crit
         self.states: SwitchStates | None = None
         self._st = _empty(STATE_COLS)
         self._pend = _empty(PEND_COLS)
@@ -306,6 +313,8 @@ class SchedModel:
         self.stats["lost_marks"] += len(batch.lost)
         if len(batch):
             self.last_ts = max(self.last_ts, int(batch.ts[-1]))
+            if self.crit is not None:
+                self.crit.span(int(batch.ts[0]), int(batch.ts[-1]))
         sw = batch.events.get("sched_switch")
         if sw is not None and self.states is None:
             self.states = SwitchStates(sw.format.print_fmt)
@@ -486,6 +495,16 @@ class SchedModel:
         k_end, k_epos, k_ets, _ = run_after(ks, tid[ks], pos[ks])
         k_by_own = k_end & ((next_in[ks] < 0) | (pos[np.maximum(next_in[ks], 0)] != k_epos))
         self.stats["sleeps_ended_by_own_event"] += int(k_by_own.sum())
+        if self.crit is not None:
+            # preempted (switched out runnable: R or R+) until it next ran, for the critical path
+            rstate = ((state & states.preempt) != 0) | ((state & ~states.preempt) == 0)
+            pre = rstate & ((typ == T_OUT) | ((typ == T_STATE) & ~kin & ~old_sleep))
+            kp = np.flatnonzero(pre)
+            if len(kp):
+                p_end, _p, p_ets, _c = run_after(kp, tid[kp], pos[kp])
+                if p_end.any():
+                    kq = kp[p_end]
+                    self.crit.add_preempts(tid[kq], ts[kq], np.maximum(p_ets[p_end], ts[kq]))
 
         # --- wakeups ------------------------------------------------------------------------------
         wr = np.flatnonzero((typ == T_WAKE) | (typ == T_PEND))
@@ -567,14 +586,16 @@ class SchedModel:
                 lw = np.where(hit, wi[jc], -1)
             hw = lw >= 0
             m1 = np.full(len(fe), -1, np.int64)
-            woken_by, we, wh = m1, m1, m1
+            woken_by, we, wh, wts = m1, m1, m1, m1
+            wirq = np.zeros(len(fe), bool)
             if hw.any():
                 wu = u[lw[hw]]
-                woken_by, we, wh = m1.copy(), m1.copy(), m1.copy()
-                woken_by[hw], we[hw], wh[hw] = U["waker"][wu], U["r1e"][wu], U["r1h"][wu]
+                woken_by, we, wh, wts = m1.copy(), m1.copy(), m1.copy(), m1.copy()
+                woken_by[hw], we[hw], wh[hw], wts[hw] = U["waker"][wu], U["r1e"][wu], U["r1h"][wu], U["ts"][wu]
+                wirq[hw] = U["irq"][wu]
             ep = {"tid": tid[kk], "start": ts[kk], "dur": np.maximum(k_ets[fe] - ts[kk], 0), "state": state[kk],
                   "op": k_op[fe], "fd": k_fd[fe], "woken_by": woken_by, "re": k_re[fe], "rh": k_rh[fe],
-                  "we": we, "wh": wh}
+                  "we": we, "wh": wh, "wts": wts, "wirq": wirq}
             self._epw = _cat([self._epw, ep])
         # finished wakeups
         done = found | rr_done
@@ -582,7 +603,7 @@ class SchedModel:
             ud = u[done]
             wu_rows = {"ts": U["ts"][ud], "waker": U["waker"][ud], "wakee": U["wakee"][ud], "w2r": w2r[done],
                        "wcpu": U["wcpu"][ud], "tcpu": U["tcpu"][ud], "rcpu": rcpu[done], "r1e": U["r1e"][ud],
-                       "r1h": U["r1h"][ud], "r2e": U["r2e"][ud], "r2h": U["r2h"][ud]}
+                       "r1h": U["r1h"][ud], "r2e": U["r2e"][ud], "r2h": U["r2h"][ud], "irq": U["irq"][ud]}
             self._wuw = _cat([self._wuw, wu_rows])
         # wakeups still waiting for their wakee to run
         self._pend = self._cap_pending(_take(U, np.sort(u[pending])))
@@ -629,6 +650,10 @@ class SchedModel:
         self._st = _take(new_st, ~dead) if dead.any() else new_st
 
         # --- rows waiting for handles, tasks -------------------------------------------------------------
+        if self.crit is not None:
+            m = (typ == T_IN) | (typ == T_OUT)
+            self.crit.seen_running(np.concatenate([okeys >> POS_BITS, tid[m]]), np.concatenate([bts[operm], ts[m]]),
+                                   np.concatenate([np.zeros(N, bool), typ[m] == T_IN]))
         self._flush()
         self._tasks_batch(typ, tid, pos, ts, src, sw, okeys, operm, bts)
 
@@ -653,7 +678,7 @@ class SchedModel:
             return
         rows = {"ts": p["ts"], "waker": p["waker"], "wakee": p["wakee"],
                 "w2r": np.full(k, -1, np.int64) if w2r is None else w2r, "wcpu": p["wcpu"], "tcpu": p["tcpu"],
-                "rcpu": rcpu, "r1e": p["r1e"], "r1h": p["r1h"], "r2e": p["r2e"], "r2h": p["r2h"]}
+                "rcpu": rcpu, "r1e": p["r1e"], "r1h": p["r1h"], "r2e": p["r2e"], "r2h": p["r2h"], "irq": p["irq"]}
         self._wuw = _cat([self._wuw, rows])
 
     # --- finishing rows ---------------------------------------------------------------------------------
@@ -666,7 +691,9 @@ class SchedModel:
                 for h, t, e in (("rh", "tid", "re"), ("wh", "woken_by", "we")):
                     epw[h] = open_iv(epw[t], epw[e], epw[h])
             rh = epw["rh"]
-            ready = (rh != UNRESOLVED) & ((rh >= 0) | ~self._wait_ops(epw["op"]) | (epw["wh"] != UNRESOLVED))
+            # (the critical path needs the wakeup's via: the waker's handle when the sleep has none)
+            wait = self._wait_ops(epw["op"]) if self.crit is None else True
+            ready = (rh != UNRESOLVED) & ((rh >= 0) | ~wait | (epw["wh"] != UNRESOLVED))
             if ready.all():
                 self._finish_episodes(epw)
                 self._epw = _empty(EPW_COLS)
@@ -724,6 +751,9 @@ class SchedModel:
             acc[2] = max(acc[2], int(mx[i]))
             acc[3] |= {self.pairer.names[o] for o in ops_of.get(i, ())}
         self._fold_waits(tid, ep["woken_by"], h, dur)
+        if self.crit is not None:
+            self.crit.add_sleeps(tid, ep["start"], ep["start"] + dur, ep["wts"], ep["woken_by"], ep["wirq"], op, h,
+                                 np.where(ep["rh"] >= 0, ep["rh"], np.maximum(ep["wh"], -1)))
         if self.episodes:
             # streamed rows: a string dtype (not object) keeps one parquet schema even when a batch's ops
             # are all None; kept rows: object with None
@@ -784,6 +814,8 @@ class SchedModel:
             return
         via = np.where(w["r2h"] >= 0, w["r2h"], np.where(w["r1h"] >= 0, w["r1h"], -1))
         w2r = w["w2r"]
+        if self.crit is not None:
+            self.crit.wakeups(w["ts"], w["waker"], w["wakee"], w["irq"], via)
         known = w2r >= 0
         cross = (w["rcpu"] >= 0) & (w["rcpu"] != w["wcpu"])
         self.stats["wakeups"] += k
@@ -836,6 +868,7 @@ class SchedModel:
         """The rare events (forks, execs, renames, exits), one by one; comm changes are collected for
         ``_tasks_from_timeline`` (merged with those of the switches in position order)."""
         self._comm_events: list[tuple[int, int, int, str]] = []  # (tid, pos, sub, comm)
+        crit = self.crit
         t = batch.events.get("task_newtask")
         if t is not None and len(t):
             comm = t.columns.get("comm")
@@ -850,6 +883,8 @@ class SchedModel:
                 else:
                     self._tgid[child] = child
                 self._seen(child, ts)
+                if crit is not None:
+                    crit.birth(child, ts, creator)
                 if comm is not None:
                     self._comm_events.append((child, ix, 0, _s(comm[i])))
         t = batch.events.get("sched_process_fork")
@@ -859,6 +894,8 @@ class SchedModel:
                     if child not in self._born:
                         self._born[child] = (parent, None)
                 self._seen(child, ts)
+                if crit is not None:
+                    crit.birth(child, ts, parent)
         if self.meta.get("events"):
             have_rename = "task:task_rename" in self.meta["events"]
         else:
@@ -869,6 +906,8 @@ class SchedModel:
             for i, (ix, ts, pid, old) in enumerate(zip(t.index.tolist(), t.ts.tolist(), _col(t, "pid").tolist(),
                                                        _col(t, "old_pid").tolist())):
                 self._seen(pid, ts)
+                if crit is not None:
+                    crit.exec(pid, ts)
                 if old != pid and old >= 0:  # a non-leader thread exec'd: it took over the leader's tid
                     self._seen(old, ts)
                 if not have_rename and fn is not None:
@@ -888,6 +927,8 @@ class SchedModel:
             if t is not None and len(t):
                 for ts, pid in zip(t.ts.tolist(), _col(t, field).tolist()):
                     self._seen(pid, ts)
+                    if crit is not None and name == "sched_process_exit":
+                        crit.exit(pid, ts)
 
     def _tasks_batch(self, typ, tid, pos, ts, src, sw, okeys, operm, bts) -> None:
         """first/last seen per tid (own events, switch-ins, wakeups) and the comm changes, vectorized
@@ -999,7 +1040,13 @@ class SchedModel:
                 "tid": st["tid"][o], "start": st["ts"][o], "dur": np.maximum(self.last_ts - st["ts"][o], 0),
                 "state": st["state"][o], "op": st["op"][o], "fd": st["fd"][o], "woken_by": np.full(k, -1, np.int64),
                 "re": st["re"][o], "rh": st["rh"][o], "we": np.full(k, -1, np.int64),
-                "wh": np.full(k, -1, np.int64)}])
+                "wh": np.full(k, -1, np.int64), "wts": np.full(k, -1, np.int64), "wirq": np.zeros(k, bool)}])
+        if self.crit is not None:  # tasks still preempted at the end: runnable until then
+            states = self.states or SwitchStates()
+            s_ = st["state"]
+            pre = np.flatnonzero(~st["kind"] & ~st["ep"] & (((s_ & states.preempt) != 0) | ((s_ & ~states.preempt) == 0)))
+            if len(pre):
+                self.crit.add_preempts(st["tid"][pre], st["ts"][pre], np.maximum(self.last_ts, st["ts"][pre]))
         # wakeups whose wakee never ran after them (or was running: its last switch was a switch-in)
         p = self._pend
         if _n(p):

@@ -1,0 +1,746 @@
+"""The critical path of the traced command: Trace Compass's active path (Giraldeau & Dagenais, IEEE
+TPDS 2016) on our sleeps and wakeups.
+
+**Root and window.** The path is the one of the command's root task: ``meta.command_pid`` for
+``capture -- CMD``, else the first ``capture --pid`` target (``meta.target_pids[0]``; a server's
+main thread, whose path is often its idle waits); a system-wide capture has none (``critical`` is
+None), nor a capture without ``sched:sched_switch`` or whose root never appears. The window starts
+at the root's first exec in the capture, else its fork, else the capture's first event; it ends at
+the root's exit (``sched_process_exit``), else at the capture's last event.
+
+**The walk** goes backwards in time from the end, with an explicit stack (no recursion), and gives
+every instant of the window to exactly one task:
+
+- while a task runs, the time is its own (``running``); switched out while runnable (preempted:
+  ``sched_switch`` with ``prev_state`` R or R+) until it next runs it is ``runnable`` with the reason
+  ``preempted``;
+- a sleep [b, e] (from the switch-out to running again) that ended with a wakeup at w: [w, e] is the
+  sleeper's ``runnable`` time (waiting for a CPU, whoever woke it), with the sleep's syscall and rid;
+- [b, w] is replaced by the waker's path over [b, w] (recursively: the waker may itself have slept
+  inside it) when the wakeup is a dependency: a wakeup from process context (not from an interrupt,
+  whose ``common_pid`` is just the interrupted task) by another task (not idle) that came through an
+  IPC resource (the wakeup's ``via`` is a rid), or a child process's exit waking its parent (the
+  waker had traced its ``sched_process_exit`` and its process's parent is the sleeper's process:
+  ``wait4``/``waitid`` on it; without this a shell running a pipeline would only ever wait). Of
+  several wakeups of one sleep, the last before the task ran is the edge (the episode's
+  ``woken_by``). The sleeper's (waiter, rid) gets the replaced time in ``waits``;
+- any other sleep stays with the sleeper as ``blocked``, with its reason (the syscall it slept in:
+  ``read``, ``nanosleep``, ...; ``""`` outside traced syscalls) and its rid when known. Its wakeup,
+  if any, still ends it: [w, e] is ``runnable``;
+- a task born during the window (fork/clone) owns no time before its birth: the walk goes on with
+  the task that created it, at that time (the fork edge);
+- a task asleep since before the capture (its first traced event is after the current time) is
+  handled like a sleep from the capture's start to its first run, ended by the last wakeup of it
+  before that run.
+
+The segments are contiguous, do not overlap, and add up to the window: ``wall_ns = end_ts -
+start_ts``. The Python loop runs once per path segment (searchsorted on per-task arrays), never per
+event.
+
+**Data**, collected during the build by ``Collector`` (fed by ``SchedModel``), as compact numpy
+arrays (int64 times, int32 ids), never Python objects per row: the sleeps (the episodes: tid,
+start, end, the ending wakeup's time, waker, interrupt flag and via handle, the syscall and
+resource handle), the preempted intervals (tid, start, end), and per task its birth (time,
+creator), exec, exit, first run and, for a task first seen asleep, its wakeups before it first ran.
+``PathInputs.from_tables`` builds the same inputs from episode and wakeup tables
+(``ipc.EPISODE_COLUMNS``, ``ipc.WAKEUP_COLUMNS``): hand-made tests, or ``--episodes`` exports.
+
+Approximations: a sleep ended without a traced switch-in ends at the task's next own event (see
+ftraceipc.model.sched: an upper bound), so its ``runnable`` part is too long by as much; a child's
+time between its birth and its first switch-in counts as ``running``; a reused tid (pid wrap-around
+inside one capture) is taken as one task.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+CRITICAL_COLUMNS = ["seq", "tid", "state", "reason", "rid", "start_ts", "end_ts", "dur_ns"]
+CRITICAL_TASK_COLUMNS = ["tid", "crit_ns", "running_ns", "runnable_ns", "blocked_ns"]
+CRITICAL_WAIT_COLUMNS = ["waiter", "rid", "crit_ns", "waits"]
+STATES = ("running", "runnable", "blocked")
+RUNNING, RUNNABLE, BLOCKED = 0, 1, 2
+PREEMPTED = "preempted"
+# reason codes: 0 "", 1 "preempted", 2 + op: the syscall names
+R_NONE, R_PREEMPTED = 0, 1
+NONE_RID = -1
+
+I64, I32 = np.int64, np.int32
+SLEEP_COLS = {"tid": I32, "b": I64, "e": I64, "w": I64, "waker": I32, "irq": np.bool_, "op": I32, "h": I64,
+              "via_h": I64}
+PREEMPT_COLS = {"tid": I32, "b": I64, "e": I64}
+
+
+def _empty_frame(cols: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+
+
+@dataclass
+class CriticalPath:
+    """The critical path of the traced command (see the module doc).
+
+    ``segments`` (CRITICAL_COLUMNS): the path in time order, each the own time of ``tid``;
+    ``state`` running/runnable/blocked; ``reason`` the syscall slept in (runnable after a wakeup,
+    blocked), ``"preempted"`` (runnable after a preemption) or ``""``; ``rid`` the resource slept
+    on (None when not known or not a sleep). ``tasks`` (CRITICAL_TASK_COLUMNS): each task's own
+    time on the path. ``waits`` (CRITICAL_WAIT_COLUMNS): per (sleeper, rid; None for a wait on a
+    child's exit) the time of the path inside that sleeper's sleeps replaced by their wakers' paths
+    (nested waits count at each level) and how many such sleeps. ``stats``: counts of the walk."""
+
+    root: int
+    start_ts: int
+    end_ts: int
+    segments: pd.DataFrame = field(default_factory=lambda: _empty_frame(CRITICAL_COLUMNS))
+    tasks: pd.DataFrame = field(default_factory=lambda: _empty_frame(CRITICAL_TASK_COLUMNS))
+    waits: pd.DataFrame = field(default_factory=lambda: _empty_frame(CRITICAL_WAIT_COLUMNS))
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def wall_ns(self) -> int:
+        return int(self.end_ts - self.start_ts)
+
+    def to_json(self) -> dict[str, Any]:
+        """Scalars and tables as plain Python (rows as dicts), for the JSON export."""
+        def recs(df: pd.DataFrame) -> list[dict[str, Any]]:
+            cols = list(df.columns)
+            return [dict(zip(cols, (_plain(v) for v in row))) for row in df.itertuples(index=False, name=None)]
+
+        return {"root": int(self.root), "start_ts": int(self.start_ts), "end_ts": int(self.end_ts),
+                "wall_ns": self.wall_ns, "segments": recs(self.segments), "tasks": recs(self.tasks),
+                "waits": recs(self.waits), "stats": {k: _plain(v) for k, v in self.stats.items()}}
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    if v is pd.NA or (isinstance(v, float) and v != v):
+        return None
+    return v
+
+
+# --- collecting (during the build) ----------------------------------------------------------------
+class _Chunks:
+    """Column chunks appended batch by batch, concatenated once (or every ``fold`` chunks)."""
+
+    def __init__(self, cols: dict[str, Any], fold: int = 64):
+        self.cols = cols
+        self.parts: dict[str, list[np.ndarray]] = {c: [] for c in cols}
+        self.fold = fold
+
+    def add(self, **arrays: np.ndarray) -> None:
+        n = len(next(iter(arrays.values())))
+        if not n:
+            return
+        for c, d in self.cols.items():
+            self.parts[c].append(np.asarray(arrays[c]).astype(d, copy=False))
+        if len(self.parts["tid"]) >= self.fold:
+            for c in self.cols:
+                self.parts[c] = [np.concatenate(self.parts[c])]
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {c: (np.concatenate(p) if p else np.zeros(0, self.cols[c])) for c, p in self.parts.items()}
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self.parts["tid"])
+
+
+class Collector:
+    """What the walk needs, kept during the build (see the module doc). ``SchedModel`` calls the
+    methods; state is per task except the sleep and preemption arrays (compact, one row each)."""
+
+    def __init__(self):
+        self.sleeps = _Chunks(SLEEP_COLS)
+        self.preempts = _Chunks(PREEMPT_COLS)
+        self.born: dict[int, tuple[int, int]] = {}  # tid -> (ts, creator tid)
+        self.exec_ts: dict[int, int] = {}  # pid -> its first exec
+        self.exit_ts: dict[int, int] = {}  # tid -> its (last) sched_process_exit
+        self.first_own: dict[int, int] = {}  # tid -> its first own event or switch-out
+        self.first_in: dict[int, int] = {}  # tid -> its first switch-in
+        self.pre_wake: dict[int, list[tuple[int, int, bool, int]]] = {}  # tid -> [(ts, waker, irq, via_h)]
+        self._fr_tids = np.zeros(0, np.int64)
+        self._fr_ts = np.zeros(0, np.int64)
+        self.first_ts: int | None = None
+        self.last_ts = 0
+
+    # per batch, vectorized
+    def add_sleeps(self, tid, b, e, w, waker, irq, op, h, via_h) -> None:
+        self.sleeps.add(tid=tid, b=b, e=e, w=w, waker=waker, irq=irq, op=op, h=h, via_h=via_h)
+
+    def add_preempts(self, tid, b, e) -> None:
+        self.preempts.add(tid=tid, b=b, e=e)
+
+    def seen_running(self, tids: np.ndarray, ts: np.ndarray, switched_in: np.ndarray) -> None:
+        """Tasks seen running at these times (unsorted): own events and switch-outs
+        (``switched_in`` False: it was running before), switch-ins (True: it was not). Only each
+        task's first time of each kind is kept."""
+        if not len(tids):
+            return
+        if len(self._fr_tids):
+            j = np.searchsorted(self._fr_tids, tids)
+            known = (j < len(self._fr_tids)) & (self._fr_tids[np.minimum(j, len(self._fr_tids) - 1)] == tids)
+            if known.all():
+                return
+            tids, ts, switched_in = tids[~known], ts[~known], switched_in[~known]
+        for kind, d in ((False, self.first_own), (True, self.first_in)):
+            m = switched_in == kind
+            t_, s_ = tids[m], ts[m]
+            o = np.lexsort((s_, t_))
+            t_, s_ = t_[o], s_[o]
+            first = np.r_[True, t_[1:] != t_[:-1]] if len(t_) else np.zeros(0, bool)
+            for t, s in zip(t_[first].tolist(), s_[first].tolist()):
+                if t > 0 and (t not in d or s < d[t]):
+                    d[t] = s
+        fr = dict(self.first_in)
+        for t, s in self.first_own.items():
+            if t not in fr or s < fr[t]:
+                fr[t] = s
+        keys = np.fromiter(fr.keys(), np.int64, len(fr))
+        vals = np.fromiter(fr.values(), np.int64, len(fr))
+        o = np.argsort(keys)
+        self._fr_tids, self._fr_ts = keys[o], vals[o]
+
+    def first_runs(self) -> dict[int, int]:
+        """tid -> the time it first ran, for the tasks known to be asleep before that: switched in
+        before any own event, or woken before its first own event (a switch-in is not always
+        traced). Tasks seen running first (own events, a switch-out) ran since before the capture."""
+        out = {}
+        for t in set(self.first_in) | set(self.pre_wake):
+            fo, fi = self.first_own.get(t), self.first_in.get(t)
+            if fi is not None and (fo is None or fi <= fo):
+                out[t] = fi
+            elif fo is not None and any(rec[0] <= fo for rec in self.pre_wake.get(t, ())):
+                out[t] = fo
+        return out
+
+    def wakeups(self, ts, waker, wakee, irq, via_h) -> None:
+        """Finished wakeups: those before their wakee's first run (or of a wakee not seen running
+        yet) are kept per task (the wakeup that ended a sleep begun before the capture)."""
+        if not len(ts):
+            return
+        if len(self._fr_tids):
+            j = np.searchsorted(self._fr_tids, wakee)
+            jc = np.minimum(j, len(self._fr_tids) - 1)
+            known = (j < len(self._fr_tids)) & (self._fr_tids[jc] == wakee)
+            keep = ~known | (ts <= np.where(known, self._fr_ts[jc], 0))
+        else:
+            keep = np.ones(len(ts), bool)
+        if not keep.any():
+            return
+        for t, wt, wr, q, v in zip(ts[keep].tolist(), wakee[keep].tolist(), waker[keep].tolist(),
+                                   irq[keep].tolist(), via_h[keep].tolist()):
+            lst = self.pre_wake.setdefault(wt, [])
+            if len(lst) < 1024:
+                lst.append((t, wr, bool(q), v))
+
+    # rare events, one by one
+    def birth(self, child: int, ts: int, creator: int) -> None:
+        old = self.born.get(child)
+        if old is None or ts < old[0]:
+            self.born[child] = (ts, creator)
+
+    def exec(self, pid: int, ts: int) -> None:
+        if pid not in self.exec_ts:
+            self.exec_ts[pid] = ts
+
+    def exit(self, tid: int, ts: int) -> None:
+        self.exit_ts[tid] = ts
+
+    def span(self, first_ts: int, last_ts: int) -> None:
+        if self.first_ts is None or first_ts < self.first_ts:
+            self.first_ts = first_ts
+        self.last_ts = max(self.last_ts, last_ts)
+
+    def inputs(self, rid_of: dict[int, str | None], names: list[str], tasks: pd.DataFrame | None) -> "PathInputs":
+        """The walk's inputs, handles mapped to rids (``rid_of``: handle -> rid or None), syscall
+        codes to ``names``; ``tasks`` (ipc.TASK_COLUMNS) gives pid and ppid for the exit edges."""
+        s = self.sleeps.arrays()
+        first_run = self.first_runs()
+        pre: dict[int, tuple[int, int, bool, int]] = {}
+        for t, lst in self.pre_wake.items():
+            fr = first_run.get(t)
+            best = None
+            for rec in lst:
+                if (fr is None or rec[0] <= fr) and (best is None or rec[0] >= best[0]):
+                    best = rec
+            if best is not None and fr is not None:
+                pre[t] = best
+        return PathInputs.build(
+            tid=s["tid"], b=s["b"], e=s["e"], w=s["w"], waker=s["waker"], irq=s["irq"],
+            reason=_reason_codes(s["op"]), reason_names=names, h=s["h"], via_h=s["via_h"], rid_of=rid_of,
+            preempts=self.preempts.arrays(), born=self.born, exits=self.exit_ts, first_run=first_run,
+            pre_wake=pre, tasks=tasks)
+
+
+def _reason_codes(op: np.ndarray) -> np.ndarray:
+    return np.where(op >= 0, op.astype(np.int64) + 2, R_NONE).astype(np.int32)
+
+
+# --- inputs -----------------------------------------------------------------------------------------
+@dataclass
+class PathInputs:
+    """Sleeps sorted by (tid, start), with for each: the end, the ending wakeup's time (-1: none),
+    its waker, whether it is a dependency (``edge``), the reason code and rid code of the sleep, the
+    rid code of the wait (``wrid``: the sleep's rid, else the wakeup's via); preempted intervals
+    sorted by (tid, start); per task: birth, first run, the wakeup that ended its pre-capture sleep."""
+
+    s_tid: np.ndarray
+    s_b: np.ndarray
+    s_e: np.ndarray
+    s_w: np.ndarray
+    s_waker: np.ndarray
+    s_edge: np.ndarray
+    s_exit_edge: np.ndarray
+    s_reason: np.ndarray
+    s_rid: np.ndarray
+    s_wrid: np.ndarray
+    p_tid: np.ndarray
+    p_b: np.ndarray
+    p_e: np.ndarray
+    reasons: list[str]
+    rids: list[str]
+    born: dict[int, tuple[int, int]]
+    first_run: dict[int, int]
+    pre: dict[int, tuple[int, int, bool, int]]  # tid -> (w, waker, edge, rid code)
+    exits: dict[int, int]
+
+    @classmethod
+    def build(cls, *, tid, b, e, w, waker, irq, reason, reason_names, h, via_h, rid_of, preempts=None,
+              born=None, exits=None, first_run=None, pre_wake=None, tasks=None) -> "PathInputs":
+        """From raw columns (one row per sleep; handles mapped through ``rid_of``, reason codes
+        0 "", 1 "preempted", 2 + i ``reason_names[i]``). ``pre_wake``: tid -> (ts, waker, irq,
+        via handle)."""
+        tid = np.asarray(tid, np.int64)
+        o = np.lexsort((np.asarray(b, np.int64), tid))
+        tid = tid[o]
+        b, e, w = (np.asarray(x, np.int64)[o] for x in (b, e, w))
+        waker = np.asarray(waker, np.int64)[o]
+        irq = np.asarray(irq, bool)[o]
+        reason = np.asarray(reason, np.int32)[o]
+        h, via_h = np.asarray(h, np.int64)[o], np.asarray(via_h, np.int64)[o]
+        rid_of = rid_of or {}
+        # rid codes: one list of rid strings; -1 for None
+        hs = np.unique(np.concatenate([h[h >= 0], via_h[via_h >= 0],
+                                       np.array([p[3] for p in (pre_wake or {}).values() if p[3] >= 0], np.int64)]))
+        rids: list[str] = []
+        code_of_rid: dict[str, int] = {}
+        hcode = np.full(len(hs), NONE_RID, np.int64)
+        for i, hh in enumerate(hs.tolist()):
+            r = rid_of.get(hh)
+            if r is not None:
+                hcode[i] = code_of_rid.setdefault(r, len(rids))
+                if hcode[i] == len(rids):
+                    rids.append(r)
+
+        def codes(x: np.ndarray) -> np.ndarray:
+            out = np.full(len(x), NONE_RID, np.int64)
+            m = x >= 0
+            if m.any() and len(hs):
+                out[m] = hcode[np.searchsorted(hs, x[m])]
+            return out
+
+        s_rid, v_rid = codes(h), codes(via_h)
+        exits = dict(exits or {})
+        pid_of, ppid_of = _parents(tasks)
+        exit_edge = _exit_edges(tid, w, waker, irq, exits, pid_of, ppid_of)
+        base = (w >= 0) & ~irq & (waker > 0) & (waker != tid)
+        edge = base & ((v_rid >= 0) | exit_edge)
+        pre: dict[int, tuple[int, int, bool, int]] = {}
+        for t, (wt, wr, q, vh) in (pre_wake or {}).items():
+            vc = int(codes(np.array([vh], np.int64))[0])
+            ex = bool(_exit_edges(np.array([t]), np.array([wt]), np.array([wr]), np.array([q]), exits, pid_of,
+                                  ppid_of)[0])
+            pre[int(t)] = (int(wt), int(wr), bool(not q and wr > 0 and wr != t and (vc >= 0 or ex)), vc)
+        if preempts is None:
+            preempts = {c: np.zeros(0, d) for c, d in PREEMPT_COLS.items()}
+        pt = np.asarray(preempts["tid"], np.int64)
+        po = np.lexsort((np.asarray(preempts["b"], np.int64), pt))
+        return cls(s_tid=tid, s_b=b, s_e=e, s_w=w, s_waker=waker, s_edge=edge, s_exit_edge=exit_edge & edge,
+                   s_reason=reason, s_rid=s_rid, s_wrid=np.where(s_rid >= 0, s_rid, v_rid),
+                   p_tid=pt[po], p_b=np.asarray(preempts["b"], np.int64)[po], p_e=np.asarray(preempts["e"], np.int64)[po],
+                   reasons=["", PREEMPTED] + list(reason_names), rids=rids, born=dict(born or {}),
+                   first_run=dict(first_run or {}), pre=pre, exits=exits)
+
+    @classmethod
+    def from_tables(cls, episodes: pd.DataFrame, wakeups: pd.DataFrame | None = None, *,
+                    tasks: pd.DataFrame | None = None, preempted: pd.DataFrame | None = None,
+                    born: dict[int, tuple[int, int]] | None = None, exits: dict[int, int] | None = None,
+                    first_run: dict[int, int] | None = None) -> "PathInputs":
+        """Inputs from episode rows (ipc.EPISODE_COLUMNS: tid, rid, op, start_ts, dur_ns, woken_by)
+        and wakeup rows (ipc.WAKEUP_COLUMNS: ts, waker, wakee, via, wake_to_run_ns; an optional
+        bool ``irq`` column marks wakeups from interrupts: never an edge; a via None is never an IPC
+        edge anyway). The wakeup that ended an episode is the last one of its
+        ``woken_by`` whose wakee ran at the episode's end (ts + wake_to_run_ns = start_ts + dur_ns).
+        ``preempted``: rows (tid, start_ts, end_ts); ``born``: tid -> (ts, creator); ``exits``:
+        tid -> exit ts; ``first_run``: tid -> the time a task asleep since before the capture first ran (a
+        task without one, and not born in the tables, ran since before the window)."""
+        ep = episodes.reset_index(drop=True)
+        n = len(ep)
+        tid = ep["tid"].to_numpy(np.int64) if n else np.zeros(0, np.int64)
+        b = ep["start_ts"].to_numpy(np.int64) if n else np.zeros(0, np.int64)
+        e = b + (ep["dur_ns"].to_numpy(np.int64) if n else 0)
+        woken_by = ep["woken_by"].to_numpy(np.int64) if n else np.zeros(0, np.int64)
+        w = np.full(n, -1, np.int64)
+        irq = np.zeros(n, bool)
+        vrid: list[Any] = [None] * n
+        if wakeups is not None and len(wakeups) and n:
+            wu = wakeups.reset_index(drop=True)
+            w2r = wu["wake_to_run_ns"].to_numpy(np.int64)
+            ok = w2r >= 0
+            wk = pd.DataFrame({"tid": wu["wakee"].to_numpy(np.int64)[ok], "woken_by": wu["waker"].to_numpy(np.int64)[ok],
+                               "e": (wu["ts"].to_numpy(np.int64) + w2r)[ok], "w": wu["ts"].to_numpy(np.int64)[ok],
+                               "via": wu["via"].to_numpy(object)[ok],
+                               "irq": (wu["irq"].to_numpy(bool)[ok] if "irq" in wu.columns else
+                                       np.zeros(int(ok.sum()), bool))})
+            wk = wk.sort_values("w", kind="stable").drop_duplicates(["tid", "woken_by", "e"], keep="last")
+            m = pd.DataFrame({"tid": tid, "woken_by": woken_by, "e": e, "i": np.arange(n)}).merge(
+                wk, on=["tid", "woken_by", "e"], how="left")
+            hit = m["w"].notna().to_numpy()
+            idx = m["i"].to_numpy()[hit]
+            w[idx] = m["w"].to_numpy()[hit].astype(np.int64)
+            irq[idx] = m["irq"].to_numpy()[hit].astype(bool)
+            for i, v in zip(idx.tolist(), m["via"].to_numpy(object)[hit].tolist()):
+                vrid[i] = _str_or_none(v)
+        # rids through fake handles: one per distinct rid string
+        ep_rid = [_str_or_none(r) for r in (ep["rid"].tolist() if n else [])]
+        rid_list = sorted({r for r in ep_rid if r is not None} | {r for r in vrid if r is not None})
+        hnum = {r: i for i, r in enumerate(rid_list)}
+        h = np.array([hnum[r] if r is not None else -1 for r in ep_rid], np.int64)
+        via_h = np.array([hnum[r] if r is not None else -1 for r in vrid], np.int64)
+        ops = [_str_or_none(o) for o in ep["op"].tolist()] if n else []
+        names = sorted({o for o in ops if o is not None})
+        code = {o: i for i, o in enumerate(names)}
+        reason = np.array([code[o] + 2 if o is not None else R_NONE for o in ops], np.int32)
+        pre = None
+        if preempted is not None and len(preempted):
+            pre = {"tid": preempted["tid"].to_numpy(np.int64), "b": preempted["start_ts"].to_numpy(np.int64),
+                   "e": preempted["end_ts"].to_numpy(np.int64)}
+        return cls.build(tid=tid, b=b, e=e, w=w, waker=woken_by, irq=irq, reason=reason, reason_names=names, h=h,
+                         via_h=via_h, rid_of=dict(enumerate(rid_list)), preempts=pre, born=born, exits=exits,
+                         first_run=first_run, tasks=tasks)
+
+
+def _str_or_none(v: Any) -> str | None:
+    return v if isinstance(v, str) else None
+
+
+def _parents(tasks: pd.DataFrame | None) -> tuple[dict[int, int], dict[int, int]]:
+    if tasks is None or not len(tasks):
+        return {}, {}
+    tids = tasks["tid"].tolist()
+    pids = [-1 if p is None or p != p else int(p) for p in tasks["pid"].tolist()]
+    ppids = [-1 if p is None or p != p else int(p) for p in tasks["ppid"].tolist()]
+    return dict(zip(tids, pids)), dict(zip(tids, ppids))
+
+
+def _exit_edges(tid, w, waker, irq, exits, pid_of, ppid_of) -> np.ndarray:
+    """Wakeups (process context) of a parent by its exiting child: the waker's exit traced at or
+    before the wakeup, and the waker's process's parent is the sleeper's process."""
+    out = np.zeros(len(tid), bool)
+    if not exits or not len(tid):
+        return out
+    cand = np.flatnonzero((w >= 0) & ~np.asarray(irq, bool) & (waker > 0))
+    if not len(cand):
+        return out
+    ex_t = np.fromiter(exits.keys(), np.int64, len(exits))
+    ex_s = np.fromiter(exits.values(), np.int64, len(exits))
+    o = np.argsort(ex_t)
+    ex_t, ex_s = ex_t[o], ex_s[o]
+    wk = waker[cand]
+    j = np.searchsorted(ex_t, wk)
+    jc = np.minimum(j, len(ex_t) - 1)
+    exited = (j < len(ex_t)) & (ex_t[jc] == wk) & (ex_s[jc] <= w[cand])
+    for i in cand[exited].tolist():
+        wr, t = int(waker[i]), int(tid[i])
+        pp = ppid_of.get(wr, -1)
+        if pp > 0 and pp == pid_of.get(t, t):
+            out[i] = True
+    return out
+
+
+# --- the window ----------------------------------------------------------------------------------
+def root_of(meta: dict[str, Any] | None) -> int | None:
+    """The root task: the traced command, else the first ``--pid`` target; None when neither."""
+    meta = meta or {}
+    if meta.get("command_pid") is not None:
+        return int(meta["command_pid"])
+    targets = meta.get("target_pids") or []
+    return int(targets[0]) if targets else None
+
+
+def window(col: Collector, root: int) -> tuple[int, int] | None:
+    """(start, end) of the root's window (see the module doc); None when the root was never seen."""
+    seen = any(root in d for d in (col.first_own, col.first_in, col.exec_ts, col.born, col.exit_ts))
+    if not seen or col.first_ts is None:
+        return None
+    start = col.exec_ts.get(root)
+    if start is None:
+        start = col.born[root][0] if root in col.born else col.first_ts
+    end = col.exit_ts.get(root, col.last_ts)
+    if end < start:
+        end = start
+    return int(start), int(end)
+
+
+def compute(col: Collector, meta: dict[str, Any] | None, *, rid_of: dict[int, str | None], names: list[str],
+            tasks: pd.DataFrame | None, have_switches: bool = True) -> CriticalPath | None:
+    """The critical path of a build (None: no root, root never seen, or no sched_switch events)."""
+    root = root_of(meta)
+    if root is None or not have_switches:
+        return None
+    win = window(col, root)
+    if win is None:
+        return None
+    return walk(col.inputs(rid_of, names, tasks), root, *win)
+
+
+# --- the walk --------------------------------------------------------------------------------------
+def _ranges(tids: np.ndarray) -> dict[int, tuple[int, int]]:
+    if not len(tids):
+        return {}
+    u, first = np.unique(tids, return_index=True)
+    last = np.r_[first[1:], len(tids)]
+    return dict(zip(u.tolist(), zip(first.tolist(), last.tolist())))
+
+
+def walk(inp: PathInputs, root: int, start: int, end: int) -> CriticalPath:
+    """The path of ``root`` over [start, end] (see the module doc)."""
+    root, start, end = int(root), int(start), int(end)
+    srange, prange = _ranges(inp.s_tid), _ranges(inp.p_tid)
+    S_b, S_e, S_w, S_waker, S_edge = inp.s_b, inp.s_e, inp.s_w, inp.s_waker, inp.s_edge
+    S_reason, S_rid, S_wrid = inp.s_reason, inp.s_rid, inp.s_wrid
+    P_b, P_e = inp.p_b, inp.p_e
+    born, first_run, pre = inp.born, inp.first_run, inp.pre
+    o_tid: list[int] = []
+    o_state: list[int] = []
+    o_reason: list[int] = []
+    o_rid: list[int] = []
+    o_a: list[int] = []
+    o_z: list[int] = []
+    waits: dict[tuple[int, int], list[int]] = {}
+    st = {"edges": 0, "exit_edges": 0, "fork_edges": 0, "pre_capture_edges": 0, "blocked_sleeps": 0,
+          "cut_cycles": 0}
+
+    def emit(tid: int, state: int, reason: int, rid: int, a: int, z: int) -> None:
+        if z > a:
+            o_tid.append(tid)
+            o_state.append(state)
+            o_reason.append(reason)
+            o_rid.append(rid)
+            o_a.append(a)
+            o_z.append(z)
+
+    def awake(tid: int, a: int, z: int) -> None:
+        """[a, z] of a task between sleeps: running, except its preempted intervals (runnable)."""
+        r = prange.get(tid)
+        cur = z
+        if r is not None:
+            p0, p1 = r
+            j = p0 + int(np.searchsorted(P_b[p0:p1], z, "left")) - 1
+            while j >= p0:
+                q = int(P_e[j])
+                if q <= a:
+                    break
+                p = max(int(P_b[j]), a)
+                q = min(q, cur)
+                emit(tid, RUNNING, R_NONE, NONE_RID, q, cur)
+                emit(tid, RUNNABLE, R_PREEMPTED, NONE_RID, p, q)
+                cur = min(cur, p)
+                j -= 1
+        emit(tid, RUNNING, R_NONE, NONE_RID, a, cur)
+
+    def last_sleep(tid: int, t: int) -> tuple[int, int]:
+        r = srange.get(tid)
+        if r is None:
+            return -1, 0
+        s0, s1 = r
+        return s0 + int(np.searchsorted(S_b[s0:s1], t, "left")) - 1, s0
+
+    def add_wait(tid: int, rid: int, ns: int) -> None:
+        acc = waits.get((tid, rid))
+        if acc is None:
+            waits[(tid, rid)] = [ns, 1]
+        else:
+            acc[0] += ns
+            acc[1] += 1
+
+    T, t, lo = root, end, start
+    k, k0 = last_sleep(T, t)
+    stack: list[tuple[int, int, int, int]] = []
+    jumped_at = -1
+    jumped: set[int] = set()
+
+    def may_jump(to: int) -> bool:
+        """No zero-time cycle of jumps (only possible with equal timestamps)."""
+        nonlocal jumped_at
+        if jumped_at != t:
+            jumped_at = t
+            jumped.clear()
+        if to in jumped:
+            st["cut_cycles"] += 1
+            return False
+        jumped.add(to)
+        return True
+
+    while True:
+        if t <= lo:
+            if not stack:
+                break
+            T, k, k0, lo = stack.pop()
+            continue
+        if k >= k0:
+            ek = int(S_e[k])
+            if ek < t:  # awake between this sleep's end and t
+                a = max(ek, lo)
+                awake(T, a, t)
+                t = a
+                continue
+            b = int(S_b[k])
+            w = int(S_w[k])
+            reason, rid = int(S_reason[k]), int(S_rid[k])
+            if w >= 0:
+                w = min(max(w, b), t)
+                wl = max(w, lo)
+                emit(T, RUNNABLE, reason, rid, wl, t)
+                t = wl
+                if t <= lo:
+                    continue
+                if w <= b:  # woken before it switched out: runnable all along
+                    k -= 1
+                    continue
+                waker = int(S_waker[k])
+                if S_edge[k] and may_jump(waker):
+                    nlo = max(b, lo)
+                    add_wait(T, int(S_wrid[k]), w - nlo)
+                    st["edges"] += 1
+                    if inp.s_exit_edge[k]:
+                        st["exit_edges"] += 1
+                    if b > lo:
+                        stack.append((T, k - 1, k0, lo))
+                    T, lo = waker, nlo
+                    k, k0 = last_sleep(T, t)
+                    continue
+            bl = max(b, lo)
+            emit(T, BLOCKED, reason, rid, bl, t)
+            st["blocked_sleeps"] += 1
+            t = bl
+            k -= 1
+            continue
+        # before the task's first sleep: its birth, or a sleep since before the capture
+        bo = born.get(T)
+        if bo is not None and bo[0] < t:
+            a = max(bo[0], lo)
+            awake(T, a, t)
+            t = a
+            if t <= lo:
+                continue
+            creator = bo[1]
+            if creator > 0 and creator != T and may_jump(creator):
+                st["fork_edges"] += 1
+                T = creator
+                k, k0 = last_sleep(T, t)
+                continue
+            emit(T, BLOCKED, R_NONE, NONE_RID, lo, t)
+            t = lo
+            continue
+        fr = first_run.get(T)
+        if fr is None or fr <= lo:
+            awake(T, lo, t)
+            t = lo
+            continue
+        if fr < t:
+            awake(T, fr, t)
+            t = fr
+        pw = pre.get(T)
+        if pw is not None and pw[0] <= t:
+            w = max(pw[0], lo)
+            emit(T, RUNNABLE, R_NONE, pw[3], w, t)
+            t = w
+            if t <= lo:
+                continue
+            if pw[2] and may_jump(pw[1]):
+                add_wait(T, pw[3], t - lo)
+                st["edges"] += 1
+                st["pre_capture_edges"] += 1
+                T = pw[1]
+                k, k0 = last_sleep(T, t)
+                continue
+        emit(T, BLOCKED, R_NONE, pw[3] if pw is not None else NONE_RID, lo, t)
+        st["blocked_sleeps"] += 1
+        t = lo
+    return _result(inp, root, start, end, o_tid, o_state, o_reason, o_rid, o_a, o_z, waits, st)
+
+
+def _result(inp: PathInputs, root, start, end, o_tid, o_state, o_reason, o_rid, o_a, o_z, waits, st) -> CriticalPath:
+    n = len(o_tid)
+    tid = np.array(o_tid[::-1], np.int64)
+    state = np.array(o_state[::-1], np.int64)
+    reason = np.array(o_reason[::-1], np.int64)
+    rid = np.array(o_rid[::-1], np.int64)
+    a = np.array(o_a[::-1], np.int64)
+    z = np.array(o_z[::-1], np.int64)
+    if n > 1:  # one segment for consecutive pieces of the same (task, state, reason, rid)
+        same = (tid[1:] == tid[:-1]) & (state[1:] == state[:-1]) & (reason[1:] == reason[:-1]) & \
+               (rid[1:] == rid[:-1]) & (a[1:] == z[:-1])
+        if same.any():
+            head = np.r_[True, ~same]
+            grp = np.cumsum(head) - 1
+            zz = np.zeros(int(grp[-1]) + 1, np.int64)
+            np.maximum.at(zz, grp, z)
+            tid, state, reason, rid, a = tid[head], state[head], reason[head], rid[head], a[head]
+            z = zz
+    st["segments_emitted"] = n
+    rid_names = np.array(list(inp.rids) + [None], dtype=object)  # code -1 -> None
+    reasons = np.array(inp.reasons, dtype=object)
+    seg = pd.DataFrame({
+        "seq": np.arange(len(tid), dtype=np.int64), "tid": tid,
+        "state": pd.Series(np.array(STATES, dtype=object)[state], dtype=object),
+        "reason": pd.Series(reasons[reason], dtype=object),
+        "rid": pd.Series(rid_names[rid], dtype=object), "start_ts": a, "end_ts": z, "dur_ns": z - a})
+    if len(seg):
+        d = seg["dur_ns"].to_numpy()
+        g = pd.DataFrame({"tid": tid, "crit_ns": d, "running_ns": np.where(state == RUNNING, d, 0),
+                          "runnable_ns": np.where(state == RUNNABLE, d, 0),
+                          "blocked_ns": np.where(state == BLOCKED, d, 0)}).groupby("tid", sort=True).sum()
+        tasks = g.reset_index()[CRITICAL_TASK_COLUMNS]
+        tasks = tasks.sort_values(["crit_ns", "tid"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    else:
+        tasks = pd.DataFrame({c: pd.Series(dtype=np.int64) for c in CRITICAL_TASK_COLUMNS})
+    if waits:
+        wrows = sorted(((t, r, ns, cnt) for (t, r), (ns, cnt) in waits.items()), key=lambda x: (-x[2], x[0], x[1]))
+        wt = pd.DataFrame({"waiter": np.array([x[0] for x in wrows], np.int64),
+                           "rid": pd.Series(rid_names[np.array([x[1] for x in wrows], np.int64)], dtype=object),
+                           "crit_ns": np.array([x[2] for x in wrows], np.int64),
+                           "waits": np.array([x[3] for x in wrows], np.int64)})
+    else:
+        wt = pd.DataFrame({"waiter": pd.Series(dtype=np.int64), "rid": pd.Series(dtype=object),
+                           "crit_ns": pd.Series(dtype=np.int64), "waits": pd.Series(dtype=np.int64)})
+    return CriticalPath(root=root, start_ts=start, end_ts=end, segments=seg, tasks=tasks, waits=wt, stats=st)
+
+
+def check(cp: CriticalPath) -> list[str]:
+    """What is wrong with a path (empty when nothing): segments contiguous, not overlapping, in
+    order, covering [start_ts, end_ts] exactly; per-task totals equal to the segments."""
+    out = []
+    s = cp.segments
+    if not len(s):
+        return [] if cp.wall_ns == 0 else ["no segments for a non-empty window"]
+    a, z = s["start_ts"].to_numpy(np.int64), s["end_ts"].to_numpy(np.int64)
+    if a[0] != cp.start_ts or z[-1] != cp.end_ts:
+        out.append(f"segments span [{a[0]}, {z[-1]}], window [{cp.start_ts}, {cp.end_ts}]")
+    if (z <= a).any():
+        out.append("empty or negative segments")
+    if len(a) > 1 and (a[1:] != z[:-1]).any():
+        out.append("segments not contiguous")
+    if int((z - a).sum()) != cp.wall_ns:
+        out.append(f"segments add up to {int((z - a).sum())}, wall {cp.wall_ns}")
+    if int(cp.tasks["crit_ns"].sum()) != cp.wall_ns:
+        out.append("per-task totals do not add up to the wall time")
+    return out
+
+
+def tids_on_path(cp: CriticalPath | None) -> Iterable[int]:
+    return [] if cp is None else cp.tasks["tid"].tolist()
