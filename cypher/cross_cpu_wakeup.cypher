@@ -56,7 +56,7 @@ WITH w, t, resources, wakeups, cross, wake_to_run_ns, tasks,
      coalesce(sum(bt.crit_ns), 0) * cross / wakeups AS crit
 OPTIONAL MATCH (cap:FtraceipcCapture) WHERE cap.capture_id = t.capture_id
 RETURN 'cross_cpu_wakeup' AS pattern, tasks, resources, cross AS count,
-       CASE WHEN crit < coalesce(cap.wall_ns, 0) THEN crit ELSE coalesce(cap.wall_ns, 0) END AS critical_ns
+       CASE WHEN crit < coalesce(cap.wall_ns, 0) THEN crit ELSE coalesce(cap.wall_ns, 0) END AS critical_ns,
        wake_to_run_ns * cross / wakeups AS asleep_ns, w.tid AS waker, w.comm AS waker_comm,
        t.tid AS wakee, t.comm AS wakee_comm, wakeups, 100 * cross / wakeups AS percent, wake_to_run_ns
 ORDER BY critical_ns DESC, count DESC, waker, wakee

@@ -13,7 +13,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -21,54 +20,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 import capture_cli as cc  # noqa: E402
 from components import requires  # noqa: E402
 
+from hand_graphs import GEN, GZ, GZD, MS, OTHER, SEQ, SH, WALL, WC, pipeline_model  # noqa: E402
+
 from ftraceipc.detect import DETECTORS, run_detectors  # noqa: E402
 from ftraceipc.detect.pipeline import Backend, analyze  # noqa: E402
 from ftraceipc.model import ipc  # noqa: E402
 from ftraceipc.model.critical import (CRITICAL_COLUMNS, CRITICAL_TASK_COLUMNS, CRITICAL_WAIT_COLUMNS,  # noqa: E402
                                       CriticalPath)
-
-MS = 1_000_000
-WALL = 1000 * MS
-SH, SEQ, GZ, GZD, WC, GEN, OTHER, OTHER_R = 10, 1, 2, 3, 4, 5, 50, 51
-WRITE = ["write"]
-
-
-def pipeline_model(capture_id: str = "bneck") -> ipc.Model:
-    """gen(5) -> seq(1) -> gz(2) -> gzd(3) -> wc(4) through pipes 51, 12, 23, 34; sh(10) is the root.
-    The path: sh runs 10 ms, gz runs 700 ms and sleeps 210 ms in nanosleep, wc runs 80 ms. Stalls
-    writing into full pipes: seq on pipe:12 (900 ms; its waits row says 1.5 s on the path, more
-    than the wall time), gen on pipe:51 (500 ms), gzd on pipe:34 (300 ms, downstream of gz) and
-    other(50) on pipe:60 (400 ms, elsewhere)."""
-    m = ipc.Model(capture=f"{capture_id}.ftipc", capture_id=capture_id, meta={})
-    names = {SH: "sh", SEQ: "seq", GZ: "gzip", GZD: "gzip", WC: "wc", GEN: "gen", OTHER: "other", OTHER_R: "otherr"}
-    tids = np.array(sorted(names), dtype=np.int64)
-    m.tasks = pd.DataFrame({"tid": tids, "pid": tids, "comm": [names[t] for t in tids],
-                            "comms": [[names[t]] for t in tids], "ppid": 0, "first_ts": 0, "last_ts": WALL,
-                            "tracer": False}, columns=ipc.TASK_COLUMNS)
-    rids = ["pipe:51", "pipe:12", "pipe:23", "pipe:34", "pipe:60"]
-    m.resources = pd.DataFrame({"rid": rids, "kind": "pipe", "inode": [int(r[5:]) for r in rids], "path": None,
-                                "peer": None, "evidence": [["pipe2"]] * len(rids)}, columns=ipc.RESOURCE_COLUMNS)
-    m.io = pd.DataFrame(columns=ipc.IO_COLUMNS)
-    m.blocked = pd.DataFrame([(SEQ, "pipe:12", 100, 900 * MS, 20 * MS, WRITE),
-                              (GEN, "pipe:51", 50, 500 * MS, 20 * MS, WRITE),
-                              (GZD, "pipe:34", 40, 300 * MS, 20 * MS, WRITE),
-                              (OTHER, "pipe:60", 40, 400 * MS, 20 * MS, WRITE),
-                              (WC, "pipe:34", 30, 600 * MS, 30 * MS, ["read"])], columns=ipc.BLOCKED_COLUMNS)
-    m.wakes = pd.DataFrame([(GZ, SEQ, "pipe:12", 100, 1000, 10, 0), (WC, GZD, "pipe:34", 40, 1000, 10, 0),
-                            (GZD, WC, "pipe:34", 30, 1000, 10, 0)], columns=ipc.WAKES_COLUMNS)
-    m.flows = pd.DataFrame([(GEN, SEQ, "pipe:51", "pipe:51", 10**6, 100), (SEQ, GZ, "pipe:12", "pipe:12", 10**7, 1000),
-                            (GZ, GZD, "pipe:23", "pipe:23", 10**6, 100), (GZD, WC, "pipe:34", "pipe:34", 10**7, 1000),
-                            (OTHER, OTHER_R, "pipe:60", "pipe:60", 10**6, 100)], columns=ipc.FLOW_COLUMNS)
-    m.waits = pd.DataFrame(columns=ipc.WAITS_COLUMNS)
-    seg = [(0, SH, "running", "", None, 0, 10 * MS), (1, GZ, "running", "", None, 10 * MS, 710 * MS),
-           (2, GZ, "blocked", "nanosleep", None, 710 * MS, 920 * MS), (3, WC, "running", "", None, 920 * MS, WALL)]
-    segments = pd.DataFrame([(*s, s[6] - s[5]) for s in seg], columns=CRITICAL_COLUMNS)
-    tasks = pd.DataFrame([(SH, 10 * MS, 10 * MS, 0, 0), (GZ, 910 * MS, 700 * MS, 0, 210 * MS), (WC, 80 * MS, 80 * MS, 0, 0)],
-                         columns=CRITICAL_TASK_COLUMNS)
-    waits = pd.DataFrame([(SEQ, "pipe:12", 1500 * MS, 10), (WC, "pipe:34", 990 * MS, 30)], columns=CRITICAL_WAIT_COLUMNS)
-    m.critical = CriticalPath(root=SH, start_ts=0, end_ts=WALL, segments=segments, tasks=tasks, waits=waits)
-    return m
-
 
 class Runner:
     def __init__(self, backend: str, graph, capture_id: str):
@@ -127,7 +85,8 @@ def test_bottleneck_names_the_task_with_the_largest_share_and_its_upstream_stall
 def test_bottleneck_threshold_and_scope(graph):
     low = graph.run_file("bottleneck", min_percent=5)
     assert [int(t) for t in low["tid"]] == [GZ, WC]  # by share; sh (1 %) still out
-    assert int(low.iloc[1]["percent"]) == 8 and list(low.iloc[1]["stalled"]) == [] and list(low.iloc[1]["reasons"]) == []
+    assert int(low.iloc[1]["percent"]) == 8 and list(low.iloc[1]["reasons"]) == []
+    assert sorted(ints(low.iloc[1]["stalled"])) == [SEQ, GZD, GEN]  # everyone upstream of wc
     assert graph.run_file("bottleneck", min_percent=92).empty
     assert len(graph.run_file("bottleneck", tids=[GEN])) == 1  # a stalled writer is one of its tasks
     assert graph.run_file("bottleneck", tids=[OTHER]).empty
@@ -241,3 +200,62 @@ def test_real_gzip_pipeline_bottleneck_is_gzip_6(gzip_capture, request, backend)
     assert "buffer" not in b[0]["suggestion"].lower()
     text = cc.cli(*[a for a in args if a not in ("--format", "json")], timeout=180, **kw)
     assert text.returncode == 0 and "on the critical path" in text.stdout and " lost" not in text.stdout
+
+
+# every detector's critical_ns from the sleeps it is about ----------------------------------------------
+def hand_with_path() -> ipc.Model:
+    """test_detectors' hand model with a 100 ms critical path (t1 runs 70 ms, t4 is runnable 30 ms)
+    and path time inside some sleeps (critical.waits -> BLOCKED_ON crit_ns): herd wakees 2 and 3 on
+    pipe:10, the writer 6 on pipe:11, the ping-pong pair on unix:20/21, the chain 20->21->22 and the
+    cycle 40->41->42 on their pipes."""
+    from test_detectors import hand_model
+
+    m = hand_model()
+    m.capture_id, m.capture = "handpath", "handpath.ftipc"
+    extra = [(3, "pipe:10", 10, 1 * MS, 1, ["poll"]), (8, "unix:20", 10, 1 * MS, 1, ["read"]),
+             (9, "unix:21", 10, 1 * MS, 1, ["read"])] + \
+            [(w, via, 10, 1 * MS, 1, ["read"]) for w, via in ((20, "pipe:31"), (21, "pipe:32"), (22, "pipe:33"),
+                                                               (40, "pipe:51"), (41, "pipe:52"), (42, "pipe:53"))]
+    m.blocked = pd.concat([m.blocked, pd.DataFrame(extra, columns=ipc.BLOCKED_COLUMNS)], ignore_index=True)
+    seg = pd.DataFrame([(0, 1, "running", "", None, 0, 70 * MS, 70 * MS),
+                        (1, 4, "runnable", "read", "pipe:12", 70 * MS, 100 * MS, 30 * MS)], columns=CRITICAL_COLUMNS)
+    tasks = pd.DataFrame([(1, 70 * MS, 70 * MS, 0, 0), (4, 30 * MS, 0, 30 * MS, 0)], columns=CRITICAL_TASK_COLUMNS)
+    waits = pd.DataFrame([(6, "pipe:11", 3 * MS, 5), (2, "pipe:10", 400, 1), (3, "pipe:10", 500, 1),
+                          (8, "unix:20", 7 * MS, 3), (9, "unix:21", 2 * MS, 3), (20, "pipe:31", 50 * MS, 2),
+                          (21, "pipe:32", 40 * MS, 2), (22, "pipe:33", 60 * MS, 2), (40, "pipe:51", 10 * MS, 2),
+                          (41, "pipe:52", 20 * MS, 2), (42, "pipe:53", 5 * MS, 2)], columns=CRITICAL_WAIT_COLUMNS)
+    m.critical = CriticalPath(root=1, start_ts=0, end_ts=100 * MS, segments=seg, tasks=tasks, waits=waits)
+    return m
+
+
+@pytest.fixture(params=["ladybug", "neo4j"])
+def hand_path(request, tmp_path):
+    from ftraceipc.graph.ladybug import LadybugGraph
+
+    m = hand_with_path()
+    if request.param == "neo4j":
+        g = request.getfixturevalue("neo")
+        g.load(m)
+        yield Runner("neo4j", g, m.capture_id)
+        return
+    with LadybugGraph.open(tmp_path / "graph.lbug") as g:
+        g.load(m)
+        yield Runner("ladybug", g, "")
+
+
+def test_each_detector_takes_critical_ns_from_the_sleeps_it_is_about(hand_path):
+    def crit(detector: str, **p) -> dict:
+        df = hand_path.run_file(detector, **p)
+        return {tuple(ints(t)): int(c) for t, c in zip(df["tasks"], df["critical_ns"])}
+
+    assert crit("full_buffer_stall") == {(6,): 3 * MS}
+    herd = hand_path.run_file("thundering_herd")
+    assert int(herd["critical_ns"].iloc[0]) == 900  # wakees 2 and 3 on pipe:10
+    assert crit("chatty_pingpong") == {(8, 9): 9 * MS}
+    chains = crit("wait_chain")
+    assert chains[(20, 21, 22, 23)] == 60 * MS  # the largest hop
+    assert chains[(43, 40, 41, 42)] == 20 * MS and chains[(30, 31, 32)] == 0
+    assert crit("wait_cycle") == {(40, 41, 42): 20 * MS}
+    assert crit("cross_cpu_wakeup") == {(8, 9): 2 * MS * 239 // 309}  # 9's path time on unix:21, cross share
+    assert crit("wakeup_latency") == {(4, 5): 30 * MS}  # 4's runnable time on the path, under its 40 ms
+    assert crit("bottleneck") == {(1,): 70 * MS, (4,): 30 * MS}
