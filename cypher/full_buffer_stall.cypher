@@ -57,7 +57,8 @@ WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
 OPTIONAL MATCH (cap:FtraceipcCapture) WHERE cap.capture_id = w.capture_id
 RETURN 'full_buffer_stall' AS pattern, tasks, [r.rid] AS resources,
        b.episodes AS count,
-       CASE WHEN b.crit_ns < coalesce(cap.wall_ns, 0) THEN b.crit_ns ELSE coalesce(cap.wall_ns, 0) END AS critical_ns,
+       CASE WHEN coalesce(b.crit_ns, 0) < coalesce(cap.wall_ns, 0) THEN coalesce(b.crit_ns, 0)
+            ELSE coalesce(cap.wall_ns, 0) END AS critical_ns,
        b.blocked_ns AS asleep_ns, w.tid AS writer, w.comm AS writer_comm,
        r.rid AS rid, r.kind AS kind, b.ops AS ops, b.max_ns AS max_ns, drainers, drain_wakeups,
        drain_wake_to_run_ns

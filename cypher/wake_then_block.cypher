@@ -60,7 +60,8 @@ WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
 OPTIONAL MATCH (cap:FtraceipcCapture) WHERE cap.capture_id = t.capture_id
 RETURN 'wake_then_block' AS pattern, tasks, [a_rid, rb.rid] AS resources,
        b.episodes AS count,
-       CASE WHEN b.crit_ns < coalesce(cap.wall_ns, 0) THEN b.crit_ns ELSE coalesce(cap.wall_ns, 0) END AS critical_ns,
+       CASE WHEN coalesce(b.crit_ns, 0) < coalesce(cap.wall_ns, 0) THEN coalesce(b.crit_ns, 0)
+            ELSE coalesce(cap.wall_ns, 0) END AS critical_ns,
        b.blocked_ns AS asleep_ns, t.tid AS tid, t.comm AS comm, a_rid AS woken_via,
        wakers, wakeups, wake_to_run_ns, rb.rid AS blocked_on, rb.kind AS kind, b.ops AS ops,
        b.max_ns AS max_ns, drainers

@@ -47,7 +47,8 @@ WHERE wakeups >= $min_wakeups AND wake_to_run_ns >= $min_mean_ns * wakeups
 WITH *, [t.tid] + wakers AS tasks, $tids AS scope
 WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
 OPTIONAL MATCH (cap:FtraceipcCapture) WHERE cap.capture_id = t.capture_id
-WITH *, CASE WHEN t.crit_runnable_ns < wake_to_run_ns THEN t.crit_runnable_ns ELSE wake_to_run_ns END AS crit
+WITH *, coalesce(t.crit_runnable_ns, 0) AS runnable
+WITH *, CASE WHEN runnable < wake_to_run_ns THEN runnable ELSE wake_to_run_ns END AS crit
 RETURN 'wakeup_latency' AS pattern, tasks, [rid] AS resources, wakeups AS count,
        CASE WHEN crit < coalesce(cap.wall_ns, 0) THEN crit ELSE coalesce(cap.wall_ns, 0) END AS critical_ns,
        wake_to_run_ns AS asleep_ns, t.tid AS wakee, t.comm AS wakee_comm, rid, wakers,
