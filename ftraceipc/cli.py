@@ -180,7 +180,7 @@ def _top_findings(path: Path, model) -> list[str]:
         return [f"No inefficient interaction found by the detectors (graph in {default_path(path)})."]
     out = [f"Findings: {len(found)} (full report: ftraceipc analyze {path})"]
     for f in found[:TOP_FINDINGS]:
-        out.append(f"  #{f.rank} {f.pattern}: {f.title} ({time_words(f, a.wall_ns)})")
+        out.append(f"  #{f.rank} {f.pattern}: {f.title} ({time_words(f, a.wall_ns, short=True)})")
     return out
 
 

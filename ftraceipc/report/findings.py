@@ -34,14 +34,16 @@ def _wrap(label: str, text: str, width: int = 100) -> str:
 LIST_LIMIT = 12  # tids or rids listed per finding in the text; JSON lists them all
 
 
-def time_words(f: Finding, wall_ns: int) -> str:
+def time_words(f: Finding, wall_ns: int, *, short: bool = False) -> str:
     """"1.2 s on the critical path (41 % of the wall time), 3.4 s asleep" (the critical part only
-    when the capture has a critical path)."""
+    when the capture has a critical path; ``short``: "41 % of the critical path, 3.4 s asleep")."""
     asleep = f"{human_ns(f.asleep_ns)} asleep"
     if not wall_ns:
         return asleep
     pct = 100.0 * f.critical_ns / wall_ns
     share = "<1" if 0 < pct < 1 else f"{pct:.0f}"
+    if short:
+        return f"{share} % of the critical path, {asleep}"
     return f"{human_ns(f.critical_ns)} on the critical path ({share} % of the wall time), {asleep}"
 
 
