@@ -5,9 +5,12 @@ with Cypher (issue #4).
   database file per capture, by default ``CAPTURE/graph.lbug`` (``default_path``).
 - ``Neo4jGraph`` (ftraceipc.graph.neo4j): a Neo4j 5 server, several captures per database (keys
   include ``capture_id``), the same graph as the embedded backend.
-- ``cypher/``: the Neo4j schema (``schema.cypher``) and the query files. A query file starts with
-  a ``//`` header giving its purpose, its parameters with their defaults and the columns it returns;
-  ``read_query`` reads it and ``LadybugGraph.run_file`` runs it with the defaults filled in.
+- ``ftraceipc.graph.schema``: the graph's tables and typed properties, once for both backends, and
+  the conversion of a model into them.
+- ``cypher/``: the Neo4j constraints and indexes (``schema.cypher``) and the query files. A query
+  file starts with a ``//`` header giving its purpose, its parameters with their defaults and the
+  columns it returns; ``read_query`` reads it and ``LadybugGraph.run_file`` runs it with the
+  defaults filled in.
 
 Every backend raises ``GraphError`` (message: the database's own) for a query it refuses, a load it
 cannot do or a database it cannot open.
@@ -53,7 +56,7 @@ class GraphError(FtraceIPCError):
 
 # The graph's schema version: raise it whenever what a load writes changes (tables, properties, their
 # meaning). A database stores the version it was built with; an embedded graph of another version is rebuilt.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: the critical path (PathSegment, ON_PATH, crit_* properties), FtraceipcCapture in both
 
 
 def default_path(capture: str | os.PathLike) -> Path:

@@ -5,30 +5,10 @@
         df = g.query("MATCH (w:Task)-[f:FLOWS]->(r:Task) RETURN w.tid AS w, r.tid AS r, f.bytes AS b")
         df = g.run_file("top_talkers", limit=5)
 
-The graph (property types in ``NODE_TABLES``/``REL_TABLES``; meanings in docs/schema.md):
-
-- ``(:Task {tid})``, ``(:Resource {rid})``, both with ``capture_id``;
-- ``(:Task)-[:WRITES|READS]->(:Resource)``, ``(:Task)-[:BLOCKED_ON]->(:Resource)``,
-  ``(:Task)-[:WAKES]->(:Task)``, ``(:Task)-[:FLOWS]->(:Task)``, ``(:Task)-[:WAITS_FOR]->(:Task)``
-  (sleeper -> the task that ended the sleep), ``(:Resource)-[:PEER]->(:Resource)``
-  (one PEER per ``peer`` column value: a connected pair has one each way).
-
-What differs from the model's tables:
-
-- BLOCKED_ON rows with a null rid (sleeps on no known resource: wait4, futex, a timer, a non-IPC
-  fd) cannot be edges to a Resource. They become Task properties ``blocked_unattributed_episodes``,
-  ``blocked_unattributed_ns`` and ``blocked_unattributed_max_ns`` (0 for a task with none), so a
-  task's blocked time still adds up: ``t.blocked_unattributed_ns + coalesce(sum(b.blocked_ns), 0)``.
-  Their ``ops`` is dropped (it is always empty or non-IPC syscalls).
-- WAKES with a null ``via`` are ordinary edges with a null ``via`` property. WAKES are one edge per
-  (waker, wakee, via), so a pair of tasks may have parallel WAKES edges, as in the model.
-- An endpoint that no task/resource row lists still gets a node, so that no edge is dropped: tid 0
-  (a CPU's idle task, the waker of wakeups from interrupts on an idle CPU) is ``pid 0, comm
-  '<idle>'``; any other tid gets ``pid -1, ppid -1`` and null name and times; a rid gets its kind
-  from its prefix (``pipe``, ``fifo``, ``unix``), its inode from the digits after ``:`` and no
-  ``path``/``peer``. Resources have an ``evidence`` list as in the model (empty for such a node).
-- WRITES/READS leave out the ``syscalls`` list (it doubles the load time of 1 M edges); episode
-  rows (``--episodes``) are not loaded.
+The graph (its tables and typed properties, and how a model becomes them) is defined once for
+both backends in ftraceipc/graph/schema.py (``NODE_TABLES``, ``REL_TABLES``, ``graph_tables``);
+meanings in docs/schema.md. Node tables have primary keys: ``Task.tid``, ``Resource.rid``,
+``PathSegment.seq``, ``FtraceipcCapture.capture_id``.
 
 A one-row node table ``FtraceipcGraph`` holds the SCHEMA_VERSION (ftraceipc.graph) the graph was
 loaded with; ``schema_is_current`` compares it, and the CLI rebuilds a graph of another version.
@@ -63,69 +43,13 @@ import pyarrow as pa
 import ladybug as lb
 
 from ftraceipc.graph import DEFAULT_NAME, SCHEMA_VERSION, GraphError, Query, parameters_used, read_query
+from ftraceipc.graph.schema import IDLE_TID, NODE_TABLES, REL_TABLES, graph_tables  # noqa: F401 (re-exported)
 from ftraceipc.model import ipc
 
-# (name, Ladybug type); the first column of a node table is its primary key.
-NODE_TABLES: dict[str, list[tuple[str, str]]] = {
-    "Task": [("tid", "INT64"), ("pid", "INT64"), ("comm", "STRING"), ("comms", "STRING[]"), ("ppid", "INT64"),
-             ("first_ts", "INT64"), ("last_ts", "INT64"), ("tracer", "BOOLEAN"),
-             ("blocked_unattributed_episodes", "INT64"), ("blocked_unattributed_ns", "INT64"),
-             ("blocked_unattributed_max_ns", "INT64"), ("capture_id", "STRING")],
-    "Resource": [("rid", "STRING"), ("kind", "STRING"), ("inode", "INT64"), ("path", "STRING"),
-                 ("peer", "STRING"), ("evidence", "STRING[]"), ("capture_id", "STRING")],
-}
-# name -> (from table, to table, properties)
-REL_TABLES: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
-    "WRITES": ("Task", "Resource", [("calls", "INT64"), ("bytes", "INT64"), ("first_ts", "INT64"),
-                                    ("last_ts", "INT64")]),
-    "READS": ("Task", "Resource", [("calls", "INT64"), ("bytes", "INT64"), ("first_ts", "INT64"),
-                                   ("last_ts", "INT64")]),
-    "BLOCKED_ON": ("Task", "Resource", [("episodes", "INT64"), ("blocked_ns", "INT64"), ("max_ns", "INT64"),
-                                        ("ops", "STRING[]")]),
-    "WAKES": ("Task", "Task", [("via", "STRING"), ("wakeups", "INT64"), ("wake_to_run_ns", "INT64"),
-                               ("max_wake_to_run_ns", "INT64"), ("cross_cpu", "INT64")]),
-    "FLOWS": ("Task", "Task", [("via", "STRING"), ("read_rid", "STRING"), ("bytes", "INT64"),
-                               ("messages", "INT64")]),
-    "WAITS_FOR": ("Task", "Task", [("via", "STRING"), ("episodes", "INT64"), ("blocked_ns", "INT64"),
-                                   ("max_ns", "INT64"), ("top", "BOOLEAN")]),
-    "PEER": ("Resource", "Resource", []),
-}
-_ARROW = {"INT64": pa.int64(), "STRING": pa.string(), "BOOLEAN": pa.bool_(), "STRING[]": pa.list_(pa.string())}
 # One row: the SCHEMA_VERSION the graph was loaded with (not part of the model; not counted).
 META_TABLE = "FtraceipcGraph"
 META_DDL = f"CREATE NODE TABLE IF NOT EXISTS {META_TABLE}(name STRING, schema_version INT64, PRIMARY KEY (name))"
-IDLE_TID = 0
 DIALECT = "ladybug"  # query files NAME.ladybug.cypher are this backend's variants of NAME.cypher
-
-
-def _array(s: pd.Series, typ: str) -> pa.Array:
-    """One column as an Arrow array of the table's type (nulls kept, no Python loop for scalars)."""
-    t = _ARROW[typ]
-    if typ == "STRING[]":
-        return pa.array([None if v is None or (isinstance(v, float) and np.isnan(v)) else list(v) for v in s], t)
-    if typ == "INT64":
-        if s.dtype.kind in "iu":
-            return pa.array(s.to_numpy(dtype=np.int64, copy=False), t)
-        return pa.array(pd.to_numeric(s).astype("Int64"), t, from_pandas=True)
-    if typ == "BOOLEAN":
-        return pa.array(s.astype("boolean"), t, from_pandas=True)
-    return pa.array(s.astype(object), t, from_pandas=True)
-
-
-def _table(df: pd.DataFrame, cols: list[tuple[str, str]], src_dst: tuple[str, str] | None = None,
-           types: tuple[str, str] = ("INT64", "INT64")) -> pa.Table:
-    """An Arrow table for COPY: (for a rel table: ``from``, ``to``, then) the columns in order."""
-    arrays, names = [], []
-    if src_dst is not None:
-        arrays += [_array(df[src_dst[0]], types[0]), _array(df[src_dst[1]], types[1])]
-        names += ["from", "to"]
-    arrays += [_array(df[c], t) for c, t in cols]
-    names += [c for c, _ in cols]
-    return pa.Table.from_arrays(arrays, names=names)
-
-
-def _key_type(table: str) -> str:
-    return NODE_TABLES[table][0][1]
 
 
 def _ddl() -> list[str]:
@@ -338,57 +262,5 @@ class LadybugGraph:
 
 
 def _arrow_tables(model: ipc.Model) -> dict[str, pa.Table]:
-    """The model as one Arrow table per node/rel table, in load order (nodes first)."""
-    cid = model.capture_id
-    tasks = model.tasks
-    res = model.resources
-    io = model.io
-    blocked = model.blocked
-    on_res = blocked[blocked["rid"].notna()]
-    unattr = blocked[blocked["rid"].isna()].groupby("tid").agg(
-        blocked_unattributed_episodes=("episodes", "sum"), blocked_unattributed_ns=("blocked_ns", "sum"),
-        blocked_unattributed_max_ns=("max_ns", "max"))
-    wakes, flows, waits = model.wakes, model.flows, model.waits
-    peers = res[res["peer"].notna()]
-
-    # tasks: the model's, plus a node for every tid an edge names that the model does not list
-    tids = pd.unique(pd.concat([io["tid"], blocked["tid"], wakes["waker"], wakes["wakee"], flows["writer"],
-                                flows["reader"], waits["waiter"], waits["waker"]], ignore_index=True).astype(np.int64))
-    extra = np.setdiff1d(tids, tasks["tid"].to_numpy(dtype=np.int64))
-    t = tasks[ipc.TASK_COLUMNS]
-    if len(extra):
-        idle = extra == IDLE_TID
-        t = pd.concat([t, pd.DataFrame({
-            "tid": extra, "pid": np.where(idle, 0, -1), "comm": np.where(idle, "<idle>", None).astype(object),
-            "comms": [["<idle>"] if i else [] for i in idle], "ppid": -1, "first_ts": None, "last_ts": None,
-            "tracer": False})], ignore_index=True)
-    t = t.join(unattr, on="tid")
-    for c in ("blocked_unattributed_episodes", "blocked_unattributed_ns", "blocked_unattributed_max_ns"):
-        t[c] = t[c].fillna(0).astype(np.int64)
-    t = t.assign(capture_id=cid)
-
-    # resources: the model's, plus a node for every rid an edge or peer names that it does not list
-    rids = pd.unique(pd.concat([io["rid"], on_res["rid"], peers["peer"]], ignore_index=True).astype(object))
-    missing = sorted(set(rids) - set(res["rid"].astype(object)))
-    r = res[ipc.RESOURCE_COLUMNS]
-    if missing:
-        kinds = [m.split(":", 1)[0] for m in missing]
-        inodes = [int(m.split(":", 1)[1]) if m.split(":", 1)[1].isdigit() else None for m in missing]
-        r = pd.concat([r.astype(object), pd.DataFrame({
-            "rid": missing, "kind": kinds, "inode": pd.array(inodes, dtype="Int64"), "path": None, "peer": None,
-            "evidence": [[] for _ in missing]})], ignore_index=True)
-    r = r.assign(capture_id=cid)
-
-    out = {
-        "Task": _table(t, NODE_TABLES["Task"]),
-        "Resource": _table(r, NODE_TABLES["Resource"]),
-    }
-    rkey, tkey = _key_type("Resource"), _key_type("Task")
-    for typ in ("WRITES", "READS"):
-        out[typ] = _table(io[io["type"] == typ], REL_TABLES[typ][2], ("tid", "rid"), (tkey, rkey))
-    out["BLOCKED_ON"] = _table(on_res, REL_TABLES["BLOCKED_ON"][2], ("tid", "rid"), (tkey, rkey))
-    out["WAKES"] = _table(wakes, REL_TABLES["WAKES"][2], ("waker", "wakee"), (tkey, tkey))
-    out["FLOWS"] = _table(flows, REL_TABLES["FLOWS"][2], ("writer", "reader"), (tkey, tkey))
-    out["WAITS_FOR"] = _table(waits, REL_TABLES["WAITS_FOR"][2], ("waiter", "waker"), (tkey, tkey))
-    out["PEER"] = _table(peers, [], ("rid", "peer"), (rkey, rkey))
-    return out
+    """The model as one Arrow table per node/rel table, in load order (ftraceipc.graph.schema)."""
+    return graph_tables(model)

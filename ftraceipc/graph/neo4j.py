@@ -11,15 +11,17 @@ else the ``[neo4j]`` table of the config file (``$FTRACEIPC_CONFIG`` or
 ``~/.config/ftraceipc/config.toml``, see ftraceipc.config), else user ``neo4j``; a password is never
 printed or put in an error message.
 
-The graph is the one of the embedded backend, built by the same code
-(``ftraceipc.graph.ladybug._arrow_tables``): same labels, relationship types and properties, same
-mapping choices (null-rid sleeps as ``Task.blocked_unattributed_*``, a node for every endpoint no
-row lists, tid 0 as ``<idle>``, WRITES/READS without ``syscalls``), so the query files of cypher/
-return the same rows on both backends for the same capture. A null property is simply absent in
-Neo4j (it reads back as null, as on Ladybug).
+The graph is the one of the embedded backend: both are defined once in ftraceipc/graph/schema.py
+(``NODE_TABLES``, ``REL_TABLES``) and built by the same code (``graph_tables``): same labels,
+relationship types and properties, same mapping choices (null-rid sleeps as
+``Task.blocked_unattributed_*``, a node for every endpoint no row lists, tid 0 as ``<idle>``,
+WRITES/READS without ``syscalls``, the critical path as PathSegment nodes), so the query files of
+cypher/ return the same rows on both backends for the same capture. A null property is simply
+absent in Neo4j (it reads back as null, as on Ladybug).
 
 Several captures may share one database: every node and relationship has ``capture_id``; node keys
-are (capture_id, tid) and (capture_id, rid) (composite uniqueness constraints of schema.cypher).
+are (capture_id, tid), (capture_id, rid) and (capture_id, seq) (composite uniqueness constraints of
+schema.cypher).
 The query files assume one capture per database; with several, filter on ``capture_id``.
 
 Loading (``load``), the fast path for a server shared by several captures (no APOC, no admin import):
@@ -37,8 +39,8 @@ Loading (``load``), the fast path for a server shared by several captures (no AP
    by ``writers`` sessions in parallel, each session a contiguous run of start nodes. Every batch
    checks that it created as many relationships as it was given.
 
-A ``(:FtraceipcCapture {capture_id, schema_version})`` node is written when a load completes
-(SCHEMA_VERSION of ftraceipc.graph): ``capture_ids`` lists only the captures loaded completely with
+A ``(:FtraceipcCapture {capture_id, schema_version, wall_ns, crit_root, ...})`` node is written when
+a load completes (SCHEMA_VERSION of ftraceipc.graph): ``capture_ids`` lists only the captures loaded completely with
 this schema, so ``analyze --neo4j`` loads one made by another version (or half-loaded) again.
 So loading the same capture again gives the same graph, and parallel WAKES edges (one per waker,
 wakee, via) stay parallel. A load that fails half-way leaves a partial capture that the next load
@@ -58,17 +60,17 @@ import numpy as np
 import pandas as pd
 
 from ftraceipc.graph import CYPHER_DIR, SCHEMA_VERSION, GraphError, Query, parameters_used, read_query
+from ftraceipc.graph import schema
 from ftraceipc.model import ipc
 
-NODE_KEYS = {"Task": "tid", "Resource": "rid"}
-# rel type -> (from label, to label)
-REL_ENDS = {"WRITES": ("Task", "Resource"), "READS": ("Task", "Resource"), "BLOCKED_ON": ("Task", "Resource"),
-            "WAKES": ("Task", "Task"), "FLOWS": ("Task", "Task"), "WAITS_FOR": ("Task", "Task"),
-            "PEER": ("Resource", "Resource")}
-DEFAULT_USER = "neo4j"
 # One node per capture loaded completely, with the SCHEMA_VERSION it was loaded with (written last by
 # ``load``, removed first by ``delete_capture``): capture_ids() lists only those of this version.
-CAPTURE_LABEL = "FtraceipcCapture"
+CAPTURE_LABEL = schema.CAPTURE_TABLE
+# the labels CREATEd by a load, with their key (the capture node is MERGEd last)
+NODE_KEYS = {label: key for label, key in schema.NODE_KEYS.items() if label != CAPTURE_LABEL}
+# rel type -> (from label, to label)
+REL_ENDS = dict(schema.REL_ENDS)
+DEFAULT_USER = "neo4j"
 SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 
 
@@ -302,9 +304,12 @@ class Neo4jGraph:
                           "MATCH (n:Resource) RETURN DISTINCT n.capture_id AS c")
         return {r["c"] for r in rows if r["c"] is not None}
 
-    def _stamp(self, capture_id: str, version: int = SCHEMA_VERSION) -> None:
-        self._exec(f"MERGE (m:{CAPTURE_LABEL} {{capture_id: $cid}}) SET m.schema_version = $v",
-                   {"cid": capture_id, "v": version})
+    def _stamp(self, capture_id: str, version: int = SCHEMA_VERSION, props: dict[str, Any] | None = None) -> None:
+        """The capture's node (the capture table's other properties: ``props``; nulls are absent)."""
+        self._exec(f"MERGE (m:{CAPTURE_LABEL} {{capture_id: $cid}}) SET m.schema_version = $v, m += $p",
+                   {"cid": capture_id, "v": version,
+                    "p": {k: v for k, v in (props or {}).items() if v is not None and k not in ("capture_id",
+                                                                                                "schema_version")}})
 
     def delete_capture(self, capture_id: str, batch: int = 10000) -> None:
         """Delete one capture's relationships, then its nodes (one transaction per ``batch`` rows).
@@ -370,13 +375,11 @@ class Neo4jGraph:
     def load(self, model: ipc.Model, batch: int = 10000) -> dict[str, int]:
         """Load (or re-load) ``model`` as its capture's subgraph; returns rows per label/type.
         Seconds per step are left in ``self.load_timings``."""
-        from ftraceipc.graph.ladybug import REL_TABLES, _arrow_tables
-
         if batch < 1:
             raise GraphError(f"batch must be >= 1 (got {batch})")
         t0 = time.perf_counter()
         cid = model.capture_id
-        tables = _arrow_tables(model)
+        tables = schema.graph_tables(model)
         timings = {"convert": time.perf_counter() - t0}
         t = time.perf_counter()
         self.create_schema()
@@ -396,10 +399,10 @@ class Neo4jGraph:
             ids[name] = (pd.Index([r[0] for r in recs]), np.array([r[1] for r in recs], dtype=np.int64))
             timings[name] = time.perf_counter() - t
         for name, tbl in tables.items():
-            if name in NODE_KEYS or not tbl.num_rows:
+            if name not in REL_ENDS or not tbl.num_rows:
                 continue
             t = time.perf_counter()
-            a, b = REL_ENDS.get(name) or REL_TABLES[name][:2]
+            a, b = REL_ENDS[name]
             src = self._node_ids(ids, a, tbl.column("from"), name)
             dst = self._node_ids(ids, b, tbl.column("to"), name)
             order = np.argsort(src, kind="stable")
@@ -410,7 +413,8 @@ class Neo4jGraph:
                 cols[c] = _column(sorted_tbl.column(c))
             self._write_batches(_rel_cypher(name, props), cols, tbl.num_rows, cid, batch, writers=self.writers)
             timings[name] = time.perf_counter() - t
-        self._stamp(cid)  # complete: last
+        cap = tables[CAPTURE_LABEL].to_pylist()[0]
+        self._stamp(cid, props=cap)  # complete: last
         timings["total"] = time.perf_counter() - t0
         self.load_timings = timings
         return {name: tbl.num_rows for name, tbl in tables.items()}
@@ -429,7 +433,7 @@ class Neo4jGraph:
         rwhere = " WHERE e.capture_id = $cid" if capture_id is not None else ""
         p = {"cid": capture_id} if capture_id is not None else {}
         out = {}
-        for label in NODE_KEYS:
+        for label in schema.NODE_TABLES:
             out[label] = int(self._exec(f"MATCH (n:{label}){where} RETURN count(n) AS n", p)[0]["n"])
         for typ in REL_ENDS:
             out[typ] = int(self._exec(f"MATCH ()-[e:{typ}]->(){rwhere} RETURN count(e) AS n", p)[0]["n"])

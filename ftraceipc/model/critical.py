@@ -62,6 +62,7 @@ import pandas as pd
 CRITICAL_COLUMNS = ["seq", "tid", "state", "reason", "rid", "start_ts", "end_ts", "dur_ns"]
 CRITICAL_TASK_COLUMNS = ["tid", "crit_ns", "running_ns", "runnable_ns", "blocked_ns"]
 CRITICAL_WAIT_COLUMNS = ["waiter", "rid", "crit_ns", "waits"]
+CRITICAL_RESOURCE_COLUMNS = ["rid", "crit_ns"]
 STATES = ("running", "runnable", "blocked")
 RUNNING, RUNNABLE, BLOCKED = 0, 1, 2
 PREEMPTED = "preempted"
@@ -89,7 +90,10 @@ class CriticalPath:
     on (None when not known or not a sleep). ``tasks`` (CRITICAL_TASK_COLUMNS): each task's own
     time on the path. ``waits`` (CRITICAL_WAIT_COLUMNS): per (sleeper, rid; None for a wait on a
     child's exit) the time of the path inside that sleeper's sleeps replaced by their wakers' paths
-    (nested waits count at each level) and how many such sleeps. ``stats``: counts of the walk."""
+    (nested waits count at each level) and how many such sleeps. ``resources``
+    (CRITICAL_RESOURCE_COLUMNS): per rid, the time of the path inside sleeps on it (the sleepers'
+    own segments on it and the wakers' time that replaced those sleeps), counted once (<= wall_ns).
+    ``stats``: counts of the walk."""
 
     root: int
     start_ts: int
@@ -97,6 +101,7 @@ class CriticalPath:
     segments: pd.DataFrame = field(default_factory=lambda: _empty_frame(CRITICAL_COLUMNS))
     tasks: pd.DataFrame = field(default_factory=lambda: _empty_frame(CRITICAL_TASK_COLUMNS))
     waits: pd.DataFrame = field(default_factory=lambda: _empty_frame(CRITICAL_WAIT_COLUMNS))
+    resources: pd.DataFrame = field(default_factory=lambda: _empty_frame(CRITICAL_RESOURCE_COLUMNS))
     stats: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -111,7 +116,7 @@ class CriticalPath:
 
         return {"root": int(self.root), "start_ts": int(self.start_ts), "end_ts": int(self.end_ts),
                 "wall_ns": self.wall_ns, "segments": recs(self.segments), "tasks": recs(self.tasks),
-                "waits": recs(self.waits), "stats": {k: _plain(v) for k, v in self.stats.items()}}
+                "waits": recs(self.waits), "resources": recs(self.resources), "stats": {k: _plain(v) for k, v in self.stats.items()}}
 
 
 def _plain(v: Any) -> Any:
@@ -393,7 +398,7 @@ class PathInputs:
             wk = pd.DataFrame({"tid": wu["wakee"].to_numpy(np.int64)[ok], "woken_by": wu["waker"].to_numpy(np.int64)[ok],
                                "e": (wu["ts"].to_numpy(np.int64) + w2r)[ok], "w": wu["ts"].to_numpy(np.int64)[ok],
                                "via": wu["via"].to_numpy(object)[ok],
-                               "irq": (wu["irq"].to_numpy(bool)[ok] if "irq" in wu.columns else
+                               "irq": (wu["irq"].astype(object).eq(True).to_numpy(bool)[ok] if "irq" in wu.columns else
                                        np.zeros(int(ok.sum()), bool))})
             wk = wk.sort_values("w", kind="stable").drop_duplicates(["tid", "woken_by", "e"], keep="last")
             m = pd.DataFrame({"tid": tid, "woken_by": woken_by, "e": e, "i": np.arange(n)}).merge(
@@ -559,7 +564,15 @@ def walk(inp: PathInputs, root: int, start: int, end: int) -> CriticalPath:
         s0, s1 = r
         return s0 + int(np.searchsorted(S_b[s0:s1], t, "left")) - 1, s0
 
+    r_rid: list[int] = []
+    r_a: list[int] = []
+    r_z: list[int] = []
+
     def add_wait(tid: int, rid: int, ns: int) -> None:
+        if rid >= 0:
+            r_rid.append(rid)
+            r_a.append(t - ns)
+            r_z.append(t)
         acc = waits.get((tid, rid))
         if acc is None:
             waits[(tid, rid)] = [ns, 1]
@@ -671,10 +684,25 @@ def walk(inp: PathInputs, root: int, start: int, end: int) -> CriticalPath:
         emit(T, BLOCKED, R_NONE, pw[3] if pw is not None else NONE_RID, lo, t)
         st["blocked_sleeps"] += 1
         t = lo
-    return _result(inp, root, start, end, o_tid, o_state, o_reason, o_rid, o_a, o_z, waits, st)
+    return _result(inp, root, start, end, o_tid, o_state, o_reason, o_rid, o_a, o_z, waits, (r_rid, r_a, r_z), st)
 
 
-def _result(inp: PathInputs, root, start, end, o_tid, o_state, o_reason, o_rid, o_a, o_z, waits, st) -> CriticalPath:
+def _union_per_key(key: np.ndarray, a: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The length of the union of the intervals [a, z) of each key: (keys, lengths)."""
+    if not len(key):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    o = np.lexsort((a, key))
+    key, a, z = key[o], a[o], z[o]
+    cm = pd.Series(z).groupby(key).cummax().to_numpy()
+    prev = np.r_[np.iinfo(np.int64).min, cm[:-1]]
+    prev[np.r_[True, key[1:] != key[:-1]]] = np.iinfo(np.int64).min
+    add = np.maximum(z - np.maximum(a, prev), 0)
+    u, first = np.unique(key, return_index=True)
+    return u, np.add.reduceat(add, first)
+
+
+def _result(inp: PathInputs, root, start, end, o_tid, o_state, o_reason, o_rid, o_a, o_z, waits, repl,
+            st) -> CriticalPath:
     n = len(o_tid)
     tid = np.array(o_tid[::-1], np.int64)
     state = np.array(o_state[::-1], np.int64)
@@ -718,7 +746,15 @@ def _result(inp: PathInputs, root, start, end, o_tid, o_state, o_reason, o_rid, 
     else:
         wt = pd.DataFrame({"waiter": pd.Series(dtype=np.int64), "rid": pd.Series(dtype=object),
                            "crit_ns": pd.Series(dtype=np.int64), "waits": pd.Series(dtype=np.int64)})
-    return CriticalPath(root=root, start_ts=start, end_ts=end, segments=seg, tasks=tasks, waits=wt, stats=st)
+    # per resource: the union of the replaced intervals and the segments on it
+    on = rid >= 0
+    rk, rl = _union_per_key(np.concatenate([np.array(repl[0], np.int64), rid[on]]),
+                            np.concatenate([np.array(repl[1], np.int64), a[on]]),
+                            np.concatenate([np.array(repl[2], np.int64), z[on]]))
+    o = np.lexsort((rk, -rl))
+    rt = pd.DataFrame({"rid": pd.Series(rid_names[rk[o]], dtype=object), "crit_ns": rl[o].astype(np.int64)})
+    return CriticalPath(root=root, start_ts=start, end_ts=end, segments=seg, tasks=tasks, waits=wt, resources=rt,
+                        stats=st)
 
 
 def check(cp: CriticalPath) -> list[str]:

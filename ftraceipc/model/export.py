@@ -4,13 +4,17 @@
   could not be attributed). ``rich`` tables when the output is a terminal, plain aligned columns
   otherwise.
 - ``json``: one object ``{"capture", "capture_id", "meta", "tasks", "resources", "edges",
-  "unattributed", "impossible", "warnings", "stats"}``, one array element per line; ``warnings``
+  "critical_path", "unattributed", "impossible", "warnings", "stats"}``, one array element per line;
+  ``critical_path`` is null or ``{"root", "start_ts", "end_ts", "wall_ns", "segments", "tasks",
+  "waits", "resources", "stats"}`` (ftraceipc.model.critical); ``warnings``
   is what the capture is missing (``ftraceipc.problems``, given by the caller; [] when none). Each edge has ``type``,
   ``src``, ``dst`` and its own properties only. With episodes, one ``BLOCKED_ON`` per episode and
   one ``WAKES`` per wakeup (``"episode": true``) follow the aggregated edges; they are written row
   by row, never built as one list. NaN becomes null, numpy numbers Python numbers.
-- ``csv`` / ``parquet``: a directory with ``tasks``, ``resources``, ``edges`` (+ ``episodes``,
-  ``wakeups`` when built with episodes). In ``edges`` ``src``/``dst`` are strings (a tid's digits,
+- ``csv`` / ``parquet``: a directory with ``tasks``, ``resources``, ``edges``, the critical path's
+  ``critical_path`` (segments), ``critical_tasks``, ``critical_waits`` and ``critical_resources``
+  (when the model has one)
+  (+ ``episodes``, ``wakeups`` when built with episodes). In ``edges`` ``src``/``dst`` are strings (a tid's digits,
   or a rid, which always has a ``:``); nested values (lists, dicts) are JSON text in CSV, dicts are
   JSON text in Parquet too.
 
@@ -37,7 +41,8 @@ from ftraceipc.model.ipc import Model
 
 FORMATS = ("text", "json", "csv", "parquet")
 DIR_FORMATS = ("csv", "parquet")
-TABLES = ("tasks", "resources", "edges", "episodes", "wakeups")
+TABLES = ("tasks", "resources", "edges", "critical_path", "critical_tasks", "critical_waits", "critical_resources",
+          "episodes", "wakeups")
 TOP = 20  # rows per text table before "... N more"
 UNKNOWN = "(unknown)"  # the key of blocked time on no known resource
 _CHUNK = 10_000  # rows converted to Python at a time when streaming
@@ -319,10 +324,27 @@ def write_json(model: Model, out: TextIO, *, episodes: bool | None = None, warni
     _write_array(out, "tasks", rows(model.tasks), first=True)
     _write_array(out, "resources", rows(model.resources))
     _write_array(out, "edges", _edge_rows(model, episodes))
+    _write_critical(out, model)
     _write_array(out, "unattributed", (py(dict(u.__dict__, line=u.line())) for u in model.unattributed))
     _write_array(out, "impossible", (str(s) for s in model.impossible))
     _write_array(out, "warnings", (py(w) for w in warnings))
     out.write(f",\n{_dumps('stats')}:{_dumps(py(model.stats or {}))}}}\n")
+
+
+def _write_critical(out: TextIO, model: Model) -> None:
+    """``"critical_path"``: null, or the path's scalars then its tables (one element per line)."""
+    cp = model.critical
+    out.write(f",\n{_dumps('critical_path')}:")
+    if cp is None:
+        out.write("null")
+        return
+    out.write("{" + ",".join(f"{_dumps(k)}:{_dumps(int(v))}" for k, v in (
+        ("root", cp.root), ("start_ts", cp.start_ts), ("end_ts", cp.end_ts), ("wall_ns", cp.wall_ns))))
+    _write_array(out, "segments", rows(cp.segments))
+    _write_array(out, "tasks", rows(cp.tasks))
+    _write_array(out, "waits", rows(cp.waits))
+    _write_array(out, "resources", rows(cp.resources))
+    out.write(f",\n{_dumps('stats')}:{_dumps(py(cp.stats or {}))}}}")
 
 
 # --- CSV / Parquet ----------------------------------------------------------------------------------
@@ -373,6 +395,9 @@ def edges_frame(model: Model, *, episodes: bool = False) -> pd.DataFrame:
 
 def _tables(model: Model, episodes: bool) -> dict[str, pd.DataFrame]:
     t = {"tasks": model.tasks, "resources": model.resources, "edges": edges_frame(model)}
+    if model.critical is not None:
+        t.update(critical_path=model.critical.segments, critical_tasks=model.critical.tasks,
+                 critical_waits=model.critical.waits, critical_resources=model.critical.resources)
     if episodes:
         t["episodes"] = model.episodes if model.episodes is not None else ipc.empty(ipc.EPISODE_COLUMNS)
         t["wakeups"] = model.wakeups if model.wakeups is not None else ipc.empty(ipc.WAKEUP_COLUMNS)
@@ -617,7 +642,35 @@ def report_tables(model: Model, *, top: int = TOP) -> list[_Table]:
             t.add(lab.task(r.get("tid")), r.get("rid"), r.get("op"), r.get("fd"), r.get("start_ts"),
                   human_ns(py(r.get("dur_ns"))), lab.task(r.get("woken_by")) if r.get("woken_by") is not None else "-")
         tables.append(t)
+    tables += critical_tables(model, lab, top=top)
     return tables
+
+
+def _share(ns: float, wall: float) -> str:
+    return f"{100 * ns / wall:.1f} %" if wall > 0 else "-"
+
+
+def critical_tables(model: Model, lab: Labels | None = None, *, top: int = TOP) -> list[_Table]:
+    """The critical path's tasks (own time on it, by state) and the waits it went through."""
+    cp = model.critical
+    if cp is None:
+        return []
+    lab = lab or Labels(model)
+    wall = cp.wall_ns
+    t = _Table(f"Critical path of {lab.task(cp.root)} (wall {human_ns(wall)}, {len(cp.segments):,} segments): "
+               "each task's own time on it",
+               ["task", "on path", "share", "running", "runnable", "blocked"],
+               right={"on path", "share", "running", "runnable", "blocked"}, note=_more(len(cp.tasks), top, "tasks"))
+    for r in rows(cp.tasks.head(top)):
+        t.add(lab.task(r["tid"]), human_ns(r["crit_ns"]), _share(r["crit_ns"], wall),
+              *(human_ns(r[c]) if r[c] else "-" for c in ("running_ns", "runnable_ns", "blocked_ns")))
+    w = _Table("Critical path: waits handed to the task that ended them (nested waits count at each level)",
+               ["waiter", "rid", "on path", "share", "waits"], right={"on path", "share", "waits"},
+               note=_more(len(cp.waits), top, "waits"))
+    for r in rows(cp.waits.head(top)):
+        w.add(lab.task(r["waiter"]), r["rid"] if r["rid"] is not None else "(child exit)", human_ns(r["crit_ns"]),
+              _share(r["crit_ns"], wall), f"{int(r['waits']):,}")
+    return [t, w]
 
 
 def not_attributed_lines(model: Model) -> list[str]:

@@ -24,7 +24,7 @@ from truth_check import capture_sample  # noqa: E402
 
 from ftraceipc.graph import GraphError, default_path, read_query  # noqa: E402
 from ftraceipc.graph.ladybug import LadybugGraph  # noqa: E402
-from ftraceipc.model import ipc  # noqa: E402
+from ftraceipc.model import critical, ipc  # noqa: E402
 from ftraceipc.model.build import build_model  # noqa: E402
 
 needs_capture = requires("tracefs")
@@ -64,6 +64,70 @@ def waits_rows(df: pd.DataFrame) -> set[tuple]:
     return {(int(t), r, int(ns), int(ep), None if pd.isna(w) else int(w), int(n), int(lat))
             for t, r, ns, ep, w, n, lat in df[["tid", "rid", "blocked_ns", "episodes", "waker", "wakeups",
                                                "wake_to_run_ns"]].itertuples(index=False)}
+
+
+def _cell(v):
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return tuple(v)
+    return None if pd.isna(v) else (int(v) if isinstance(v, (np.integer, float)) and float(v).is_integer() else v)
+
+
+CRIT_QUERIES = {
+    "Task": "MATCH (t:Task) WHERE t.crit_ns > 0 AND ($cid = '' OR t.capture_id = $cid) RETURN t.tid AS tid, "
+            "t.crit_ns AS c, t.crit_running_ns AS r, t.crit_runnable_ns AS q, t.crit_blocked_ns AS b",
+    "Task0": "MATCH (t:Task) WHERE t.crit_ns = 0 AND ($cid = '' OR t.capture_id = $cid) RETURN "
+             "sum(t.crit_running_ns + t.crit_runnable_ns + t.crit_blocked_ns) AS s, count(t) AS n",
+    "BLOCKED_ON": "MATCH (t:Task)-[e:BLOCKED_ON]->(r:Resource) WHERE e.crit_waits > 0 AND "
+                  "($cid = '' OR t.capture_id = $cid) RETURN t.tid AS tid, r.rid AS rid, e.crit_ns AS c, "
+                  "e.crit_waits AS n",
+    "Resource": "MATCH (r:Resource) WHERE r.crit_ns > 0 AND ($cid = '' OR r.capture_id = $cid) "
+                "RETURN r.rid AS rid, r.crit_ns AS c",
+    "PathSegment": "MATCH (t:Task)-[:ON_PATH]->(s:PathSegment) WHERE $cid = '' OR s.capture_id = $cid "
+                   "RETURN s.seq AS seq, t.tid AS owner, s.tid AS tid, s.state AS state, s.reason AS reason, "
+                   "s.rid AS rid, s.start_ts AS a, s.end_ts AS z, s.dur_ns AS d",
+    "FtraceipcCapture": "MATCH (c:FtraceipcCapture) WHERE $cid = '' OR c.capture_id = $cid RETURN "
+                        "c.capture_id AS cid, c.wall_ns AS wall, c.crit_root AS root, c.crit_start_ts AS a, "
+                        "c.crit_end_ts AS z",
+}
+
+
+def crit_dump(g, cid: str = "") -> dict[str, list[tuple]]:
+    """The critical path as the graph holds it (either backend), as sorted tuples."""
+    return {k: sorted((tuple(_cell(v) for v in r) for r in g.query(q, {"cid": cid}).itertuples(index=False)),
+                      key=repr) for k, q in CRIT_QUERIES.items()}
+
+
+def crit_golden(model: ipc.Model) -> dict[str, list[tuple]]:
+    """What ``crit_dump`` must give: the model's own numbers."""
+    cp = model.critical
+    if cp is None:
+        return {"Task": [], "Task0": [(0, None)], "BLOCKED_ON": [], "Resource": [], "PathSegment": [],
+                "FtraceipcCapture": [(model.capture_id, None, None, None, None)]}
+    t = cp.tasks
+    edges = set(zip(model.blocked["tid"].tolist(), model.blocked["rid"].tolist()))  # waits on a BLOCKED_ON edge
+    w = cp.waits[[(t, r) in edges and r is not None for t, r in zip(cp.waits["waiter"], cp.waits["rid"])]]
+    s = cp.segments
+    out = {
+        "Task": [tuple(int(x) for x in r) for r in t[["tid", "crit_ns", "running_ns", "runnable_ns", "blocked_ns"]]
+                 .itertuples(index=False)],
+        "BLOCKED_ON": [(int(a), b, int(c), int(d)) for a, b, c, d in w.itertuples(index=False)],
+        "Resource": [(r, int(c)) for r, c in cp.resources.itertuples(index=False)],
+        "PathSegment": [(int(r.seq), int(r.tid), int(r.tid), r.state, r.reason, r.rid, int(r.start_ts), int(r.end_ts),
+                         int(r.dur_ns)) for r in s.itertuples(index=False)],
+        "FtraceipcCapture": [(model.capture_id, cp.wall_ns, cp.root, cp.start_ts, cp.end_ts)],
+    }
+    out = {k: sorted(v, key=repr) for k, v in out.items()}
+    out["Task0"] = None  # checked apart: every task off the path has 0 in every crit_ property
+    return out
+
+
+def same_critical(g, model: ipc.Model, cid: str = "") -> None:
+    """The graph's critical path properties equal the model's numbers."""
+    got, want = crit_dump(g, cid), crit_golden(model)
+    assert got["Task0"][0][0] in (0, None), got["Task0"]
+    for k in want:
+        if k != "Task0":
+            assert got[k] == want[k], (k, got[k][:5], want[k][:5])
 
 
 def dump(g: LadybugGraph) -> dict[str, list[tuple]]:
@@ -213,14 +277,32 @@ def small_model(capture_id: str = "cap-a") -> ipc.Model:
                             "bytes": [400, 9], "messages": [4, 1]}, columns=ipc.FLOW_COLUMNS)
     m.waits = pd.DataFrame({"waiter": [2], "waker": [1], "via": [P], "episodes": [2], "blocked_ns": [900],
                             "max_ns": [600], "top": [True]}, columns=ipc.WAITS_COLUMNS)
+    # the critical path of 3 over [0, 60]: 3 waits on S2 (woken by 2 through S1), 2 meanwhile on P
+    # (woken by 1); then 3 sleeps in nanosleep, woken by an interrupt; 1 is preempted once
+    ep = pd.DataFrame([{"tid": 3, "rid": S2, "op": "recvfrom", "start_ts": 10, "dur_ns": 30, "woken_by": 2},
+                       {"tid": 2, "rid": P, "op": "read", "start_ts": 15, "dur_ns": 15, "woken_by": 1},
+                       {"tid": 3, "rid": None, "op": "nanosleep", "start_ts": 45, "dur_ns": 5, "woken_by": 0}])
+    wu = pd.DataFrame([{"ts": 35, "waker": 2, "wakee": 3, "via": S1, "wake_to_run_ns": 5},
+                       {"ts": 25, "waker": 1, "wakee": 2, "via": P, "wake_to_run_ns": 5},
+                       {"ts": 48, "waker": 0, "wakee": 3, "via": None, "wake_to_run_ns": 2, "irq": True}])
+    pre = pd.DataFrame({"tid": [1], "start_ts": [18], "end_ts": [21]})
+    m.critical = critical.walk(critical.PathInputs.from_tables(ep, wu, preempted=pre), 3, 0, 60)
     return m
 
 
 def test_edge_cases_load():
     m = small_model()
     with LadybugGraph.open() as g:
-        assert g.load(m) == {"Task": 4, "Resource": 4, "WRITES": 2, "READS": 2, "BLOCKED_ON": 2, "WAKES": 4,
-                             "FLOWS": 2, "WAITS_FOR": 1, "PEER": 2}
+        assert g.load(m) == {"Task": 4, "Resource": 4, "PathSegment": 12, "FtraceipcCapture": 1, "WRITES": 2,
+                             "READS": 2, "BLOCKED_ON": 2, "WAKES": 4, "FLOWS": 2, "WAITS_FOR": 1, "PEER": 2,
+                             "ON_PATH": 12}
+        same_critical(g, m)
+        # by hand: 3 runs [0, 10], waits on unix:21 until 2 wakes it at 35 (runnable to 40); 2's own
+        # wait on pipe:10 [15, 25] is 1's time (preempted [18, 21]); 3's nanosleep stays its own
+        assert crit_dump(g)["Task"] == [(1, 10, 7, 3, 0), (2, 15, 10, 5, 0), (3, 35, 25, 7, 3)]
+        assert crit_dump(g)["BLOCKED_ON"] == [(2, "pipe:10", 10, 1)]  # 3's wait is on unix:21: no edge
+        assert crit_dump(g)["Resource"] == [("pipe:10", 15), ("unix:21", 30)]
+        assert crit_dump(g)["FtraceipcCapture"] == [("cap-a", 60, 3, 0, 60)]
         w = g.query("MATCH (a:Task)-[k:WAITS_FOR]->(b:Task) RETURN a.tid AS a, b.tid AS b, k.via AS via, "
                     "k.episodes AS n, k.blocked_ns AS ns, k.max_ns AS mx, k.top AS top")
         assert w.values.tolist() == [[2, 1, "pipe:10", 2, 900, 600, True]]
@@ -280,8 +362,9 @@ def test_another_capture_is_refused_and_a_failed_load_keeps_the_graph(tmp_path):
         assert g.load(small_model("cap-b"), replace=True) == first
         assert g.capture_ids() == {"cap-b"}
         empty = ipc.Model(capture="e", capture_id="cap-e", meta={})
-        assert sum(g.load(empty, replace=True).values()) == 0
-        assert sum(g.counts().values()) == 0
+        assert {k: v for k, v in g.load(empty, replace=True).items() if v} == {"FtraceipcCapture": 1}
+        assert {k: v for k, v in g.counts().items() if v} == {"FtraceipcCapture": 1}
+        assert crit_dump(g) == crit_golden(empty) | {"Task0": [(None, 0)]}
 
 
 def test_directory_means_graph_lbug_inside(tmp_path):

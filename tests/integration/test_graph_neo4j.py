@@ -21,8 +21,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from components import requires  # noqa: E402
-from test_graph_ladybug import (ALL, OP_TYPE, pipeline, small_model, top_talkers_golden, top_talkers_rows,  # noqa: E402, F401
-                                waits_golden, waits_rows)
+from test_graph_ladybug import (ALL, OP_TYPE, crit_dump, pipeline, same_critical, small_model,  # noqa: E402, F401
+                                top_talkers_golden, top_talkers_rows, waits_golden, waits_rows)
 
 from ftraceipc.graph import GraphError  # noqa: E402
 from ftraceipc.graph.ladybug import LadybugGraph  # noqa: E402
@@ -86,6 +86,12 @@ def test_small_model_same_graph_as_ladybug(graph):
     with LadybugGraph.open() as lb:
         assert lb.load(m) == loaded
         assert dump(graph) == dump(lb)
+        # the critical path: the model's numbers on both backends
+        same_critical(graph, m, "cap-a")
+        same_critical(lb, m)
+        assert crit_dump(graph, "cap-a") == crit_dump(lb)
+        for kw in ({"limit": ALL}, {"limit": 3, "min_dur_ns": 3}):
+            assert rows(graph.run_file("critical_path", **kw)) == rows(lb.run_file("critical_path", **kw))
         for name, kw in (("top_talkers", {"limit": ALL}), ("waits", {"limit": ALL})):
             assert sorted(rows(graph.run_file(name, **kw)), key=repr) == sorted(rows(lb.run_file(name, **kw)), key=repr)
     assert waits_rows(graph.run_file("waits", limit=ALL)) == waits_golden(m)
@@ -250,6 +256,9 @@ def test_pipeline_same_on_both_backends(graph, pipeline, tmp_path):
         assert lb.load(model) == loaded
         assert graph.counts(model.capture_id) == lb.counts() == loaded
         assert dump(graph) == dump(lb)
+        assert model.critical is not None and loaded["PathSegment"] == len(model.critical.segments) > 0
+        same_critical(graph, model, model.capture_id)
+        same_critical(lb, model)
         for name in ("top_talkers", "waits"):
             n4 = graph.run_file(name, limit=ALL)
             assert list(n4.columns) == list(lb.run_file(name, limit=ALL).columns)

@@ -46,6 +46,10 @@ def own(cp):
     return {r.tid: (r.crit_ns, r.running_ns, r.runnable_ns, r.blocked_ns) for r in cp.tasks.itertuples(index=False)}
 
 
+def resources(cp):
+    return dict(zip(cp.resources["rid"], cp.resources["crit_ns"]))
+
+
 def waits(cp):
     return {(r.waiter, r.rid): (r.crit_ns, r.waits) for r in cp.waits.itertuples(index=False)}
 
@@ -93,6 +97,13 @@ def test_nested_waits_count_at_each_level():
                         (C, "runnable", "read", "pipe:2", 880, 900), (C, "running", "", None, 900, 1000)]
     assert waits(cp) == {(C, "pipe:2"): (780, 1), (B, "pipe:1"): (490, 1)}
     assert own(cp)[A] == (490, 490, 0, 0)
+    # per resource: the wait and the runnable time after it, each instant once
+    assert resources(cp) == {"pipe:2": 800, "pipe:1": 500}
+    # both waits through one resource (a ring through one socket): its time is counted once
+    cp = path([ep(C, 100, 900, B, "unix:1"), ep(B, 50, 600, A, "unix:1")],
+              [wu(880, B, C, 900, "unix:1"), wu(590, A, B, 600, "unix:1")])
+    assert waits(cp) == {(C, "unix:1"): (780, 1), (B, "unix:1"): (490, 1)}
+    assert resources(cp) == {"unix:1": 800}
 
 
 def test_the_time_from_the_wakeup_to_the_run_is_the_wakees():

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ftraceipc.errors import CommandError
-from ftraceipc.model import ipc
+from ftraceipc.model import critical, ipc
 from ftraceipc.model.export import check_output, edges_frame, export, py, write_json, write_tables, write_text
 from ftraceipc.model.ipc import Model, Unattributed
 from ftraceipc.model.summary import summary_lines
@@ -72,6 +72,21 @@ def pipeline_model(episodes: bool = False) -> Model:
     return m
 
 
+def with_critical_path(m: Model) -> Model:
+    """count (root) reads pipe P3 written by grep, which reads P2 written by upper."""
+    ep = pd.DataFrame([
+        {"tid": COUNT, "rid": P3, "op": "read", "fd": 0, "start_ts": 1_000, "dur_ns": 9_000, "state": "S",
+         "woken_by": GREP},
+        {"tid": GREP, "rid": P2, "op": "read", "fd": 0, "start_ts": 2_000, "dur_ns": 5_000, "state": "S",
+         "woken_by": UPPER}])
+    wu = pd.DataFrame([
+        {"ts": 9_500, "waker": GREP, "wakee": COUNT, "via": P3, "wake_to_run_ns": 500, "waker_cpu": 0, "target_cpu": 1},
+        {"ts": 6_000, "waker": UPPER, "wakee": GREP, "via": P2, "wake_to_run_ns": 1_000, "waker_cpu": 0,
+         "target_cpu": 1}])
+    m.critical = critical.walk(critical.PathInputs.from_tables(ep, wu), COUNT, 0, 20_000)
+    return m
+
+
 def as_json(m: Model, **kw) -> dict:
     buf = io.StringIO()
     write_json(m, buf, **kw)
@@ -81,8 +96,9 @@ def as_json(m: Model, **kw) -> dict:
 # --- json ------------------------------------------------------------------------------------------
 def test_json_is_one_complete_object():
     d = as_json(pipeline_model())
-    assert list(d) == ["capture", "capture_id", "meta", "tasks", "resources", "edges", "unattributed",
-                       "impossible", "warnings", "stats"]
+    assert list(d) == ["capture", "capture_id", "meta", "tasks", "resources", "edges", "critical_path",
+                       "unattributed", "impossible", "warnings", "stats"]
+    assert d["critical_path"] is None  # no command's path in this model
     assert d["warnings"] == []  # the caller gives them (ftraceipc.problems)
     assert d["capture"] == "/tmp/p.ftipc" and d["capture_id"] == "0123456789ab"
     assert [t["tid"] for t in d["tasks"]] == [MAIN, GEN, UPPER, GREP, COUNT, TRACER]
@@ -179,6 +195,25 @@ def test_py_values():
     assert py(np.array([1, 2])) == [1, 2]
 
 
+def test_json_has_the_critical_path_scalars_and_tables():
+    cp = as_json(with_critical_path(pipeline_model()))["critical_path"]
+    assert list(cp) == ["root", "start_ts", "end_ts", "wall_ns", "segments", "tasks", "waits", "resources", "stats"]
+    assert (cp["root"], cp["start_ts"], cp["end_ts"], cp["wall_ns"]) == (COUNT, 0, 20_000, 20_000)
+    assert cp["segments"][0] == {"seq": 0, "tid": COUNT, "state": "running", "reason": "", "rid": None,
+                                 "start_ts": 0, "end_ts": 1_000, "dur_ns": 1_000}
+    assert [(s["tid"], s["state"]) for s in cp["segments"]] == [
+        (COUNT, "running"), (GREP, "running"), (UPPER, "running"), (GREP, "runnable"), (GREP, "running"),
+        (COUNT, "runnable"), (COUNT, "running")]
+    assert sum(s["dur_ns"] for s in cp["segments"]) == 20_000
+    assert cp["tasks"][0] == {"tid": COUNT, "crit_ns": 11_500, "running_ns": 11_000, "runnable_ns": 500,
+                              "blocked_ns": 0}
+    assert cp["waits"] == [{"waiter": COUNT, "rid": P3, "crit_ns": 8_500, "waits": 1},
+                           {"waiter": GREP, "rid": P2, "crit_ns": 4_000, "waits": 1}]
+    # P3: count's wait [1, 9.5] us and its runnable time after it, once; P2: grep's, inside it
+    assert cp["resources"] == [{"rid": P3, "crit_ns": 9_000}, {"rid": P2, "crit_ns": 5_000}]
+    assert cp["stats"]["edges"] == 2
+
+
 # --- csv / parquet ---------------------------------------------------------------------------------
 def _csv(path):
     with open(path, newline="") as f:
@@ -206,6 +241,26 @@ def test_csv_directory_tables_and_columns(tmp_path):
     assert w["messages"] == "" and w["syscalls"] == '["write"]'
     f = [e for e in edges if e["type"] == "FLOWS"][0]
     assert (f["src"], f["dst"], f["via"], f["bytes"], f["messages"]) == (str(GEN), str(UPPER), P1, "69890", "2000")
+
+
+def test_csv_and_parquet_have_the_critical_path_tables(tmp_path):
+    m = with_critical_path(pipeline_model())
+    out = tmp_path / "tables"
+    write_tables(m, out, "csv")
+    assert sorted(p.name for p in out.iterdir()) == ["critical_path.csv", "critical_resources.csv", "critical_tasks.csv",
+                                                      "critical_waits.csv", "edges.csv", "resources.csv", "tasks.csv"]
+    seg = _csv(out / "critical_path.csv")
+    assert list(seg[0]) == critical.CRITICAL_COLUMNS and len(seg) == len(m.critical.segments)
+    assert seg[0]["rid"] == "" and seg[5]["rid"] == P3 and seg[5]["reason"] == "read"
+    assert list(_csv(out / "critical_tasks.csv")[0]) == critical.CRITICAL_TASK_COLUMNS
+    assert _csv(out / "critical_waits.csv")[0] == {"waiter": str(COUNT), "rid": P3, "crit_ns": "8500", "waits": "1"}
+    pout = tmp_path / "ptables"
+    export(m, "parquet", output=pout)
+    t = pq.read_table(pout / "critical_path.parquet")
+    assert t.column_names == critical.CRITICAL_COLUMNS and str(t.schema.field("dur_ns").type) == "int64"
+    assert sum(t.column("dur_ns").to_pylist()) == 20_000
+    assert pq.read_table(pout / "critical_waits.parquet").column("rid").to_pylist() == [P3, P2]
+    export(m, "csv", output=out, force=True)  # an earlier export with these tables is replaced
 
 
 def test_csv_with_episodes(tmp_path):
@@ -271,6 +326,17 @@ def test_text_report_has_the_key_lines():
     assert na == ["  3 read calls on fd 0 of pid 3939: fd not known to be open",
                   "  impossible: WAKES: no sched:sched_waking events"]
     assert "━" not in text and "│" not in text  # not a terminal: plain text
+
+
+def test_text_report_shows_the_critical_path_tasks_and_waits():
+    buf = io.StringIO()
+    write_text(with_critical_path(pipeline_model()), buf)
+    lines = buf.getvalue().splitlines()
+    i = next(i for i, ln in enumerate(lines) if ln.startswith("Critical path of python3[3946] (wall 20.0 us, 7 segments)"))
+    assert lines[i + 1].split() == ["task", "on", "path", "share", "running", "runnable", "blocked"]
+    assert lines[i + 2].split() == ["python3[3946]", "11.5", "us", "57.5", "%", "11.0", "us", "500", "ns", "-"]
+    j = next(i for i, ln in enumerate(lines) if ln.startswith("Critical path: waits"))
+    assert lines[j + 2].split() == ["python3[3946]", P3, "8.5", "us", "42.5", "%", "1"]
 
 
 def test_text_report_with_episodes_and_rich():
