@@ -28,9 +28,12 @@
 //   tasks                 the chain's tids: the head (the waiting task) first, then whom it waits on, ...
 //   resources             the rid of each hop (where tasks[i] slept waiting for tasks[i+1])
 //   count                 the head's sleeps on its first hop (WAITS_FOR episodes)
-//   critical_ns           the critical path's time inside the chain's waits: the largest BLOCKED_ON
-//                         crit_ns of a hop (tasks[i] asleep on resources[i]; the waits nest, so the
-//                         outer one holds the inner ones), at most the capture's wall_ns
+//   critical_ns           the critical path's time inside the chain's waits (the largest BLOCKED_ON
+//                         crit_ns of a hop, tasks[i] asleep on resources[i]: the waits nest, so the
+//                         outer one holds the inner ones) beyond the own time on the path (Task
+//                         crit_ns) of its slowest waited-on task: what the chain costs when its stages
+//                         do not overlap, if it went at the pace of that task; that task's own time
+//                         is its own finding (bottleneck). At most the capture's wall_ns
 //   asleep_ns             the head's blocked time on its first hop (ns): what the chain cost the head
 //   hops                  number of hops (size(tasks) - 1)
 //   comms                 the tasks' names, in chain order
@@ -62,7 +65,11 @@ WHERE size(scope) = 0 OR any(s_tid IN tids WHERE s_tid IN scope)
 UNWIND range(1, size(vias)) AS i
 OPTIONAL MATCH (x:Task)-[bx:BLOCKED_ON]->(rx:Resource)
 WHERE x.tid = tids[i] AND rx.rid = vias[i] AND x.capture_id = a.capture_id
-WITH a, tids, comms, vias, hop_episodes, hop_ns, hops, max(coalesce(bx.crit_ns, 0)) AS crit
+WITH a, tids, comms, vias, hop_episodes, hop_ns, hops, max(coalesce(bx.crit_ns, 0)) AS waits_crit
+OPTIONAL MATCH (y:Task)
+WHERE y.tid IN tids AND y.tid <> a.tid AND y.capture_id = a.capture_id
+WITH a, tids, comms, vias, hop_episodes, hop_ns, hops, waits_crit, max(coalesce(y.crit_ns, 0)) AS slowest
+WITH *, CASE WHEN waits_crit > slowest THEN waits_crit - slowest ELSE 0 END AS crit
 OPTIONAL MATCH (cap:FtraceipcCapture) WHERE cap.capture_id = a.capture_id
 RETURN 'wait_chain' AS pattern, tids AS tasks, vias AS resources, hop_episodes[1] AS count,
        CASE WHEN crit < coalesce(cap.wall_ns, 0) THEN crit ELSE coalesce(cap.wall_ns, 0) END AS critical_ns,

@@ -27,9 +27,11 @@
 //   tasks                 the cycle's tids, from the smallest, each waiting on the next (the last on the first)
 //   resources             the rid of each hop (where tasks[i] slept waiting for the next task)
 //   count                 the fewest sleeps on any hop: about how many times the turn went round
-//   critical_ns           the critical path's time inside the cycle's waits: the largest BLOCKED_ON
-//                         crit_ns of a hop (tasks[i] asleep on resources[i]; the waits nest, so the
-//                         outer one holds the inner ones), at most the capture's wall_ns
+//   critical_ns           the critical path's time inside the cycle's waits (the largest BLOCKED_ON
+//                         crit_ns of a hop, tasks[i] asleep on resources[i]: the waits nest, so the
+//                         outer one holds the inner ones) beyond the own time on the path (Task
+//                         crit_ns) of its slowest task: what taking turns costs, if the tasks
+//                         overlapped and the cycle went at that task's pace. At most wall_ns
 //   asleep_ns             blocked time summed over the hops (ns): the time the tasks spent waiting
 //                         for their turn (they wait one after another, so it adds up)
 //   length                number of tasks
@@ -59,7 +61,12 @@ WHERE size(scope) = 0 OR any(s_tid IN tids WHERE s_tid IN scope)
 UNWIND range(0, size(vias) - 1) AS i
 OPTIONAL MATCH (x:Task)-[bx:BLOCKED_ON]->(rx:Resource)
 WHERE x.tid = tids[i] AND rx.rid = vias[i] AND x.capture_id = a.capture_id
-WITH a, tids, comms, vias, hop_episodes, hop_ns, length, asleep_ns, count, max(coalesce(bx.crit_ns, 0)) AS crit
+WITH a, tids, comms, vias, hop_episodes, hop_ns, length, asleep_ns, count, max(coalesce(bx.crit_ns, 0)) AS waits_crit
+OPTIONAL MATCH (y:Task)
+WHERE y.tid IN tids AND y.capture_id = a.capture_id
+WITH a, tids, comms, vias, hop_episodes, hop_ns, length, asleep_ns, count, waits_crit,
+     max(coalesce(y.crit_ns, 0)) AS slowest
+WITH *, CASE WHEN waits_crit > slowest THEN waits_crit - slowest ELSE 0 END AS crit
 OPTIONAL MATCH (cap:FtraceipcCapture) WHERE cap.capture_id = a.capture_id
 RETURN 'wait_cycle' AS pattern, tids AS tasks, vias AS resources, count,
        CASE WHEN crit < coalesce(cap.wall_ns, 0) THEN crit ELSE coalesce(cap.wall_ns, 0) END AS critical_ns,

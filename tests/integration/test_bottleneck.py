@@ -204,7 +204,8 @@ def test_real_gzip_pipeline_bottleneck_is_gzip_6(gzip_capture, request, backend)
 
 # every detector's critical_ns from the sleeps it is about ----------------------------------------------
 def hand_with_path() -> ipc.Model:
-    """test_detectors' hand model with a 100 ms critical path (t1 runs 70 ms, t4 is runnable 30 ms)
+    """test_detectors' hand model with a 100 ms critical path (t1 runs 55 ms, the chain's end t23 runs
+    15 ms, t4 is runnable 30 ms)
     and path time inside some sleeps (critical.waits -> BLOCKED_ON crit_ns): herd wakees 2 and 3 on
     pipe:10, the writer 6 on pipe:11, the ping-pong pair on unix:20/21, the chain 20->21->22 and the
     cycle 40->41->42 on their pipes."""
@@ -217,9 +218,11 @@ def hand_with_path() -> ipc.Model:
             [(w, via, 10, 1 * MS, 1, ["read"]) for w, via in ((20, "pipe:31"), (21, "pipe:32"), (22, "pipe:33"),
                                                                (40, "pipe:51"), (41, "pipe:52"), (42, "pipe:53"))]
     m.blocked = pd.concat([m.blocked, pd.DataFrame(extra, columns=ipc.BLOCKED_COLUMNS)], ignore_index=True)
-    seg = pd.DataFrame([(0, 1, "running", "", None, 0, 70 * MS, 70 * MS),
-                        (1, 4, "runnable", "read", "pipe:12", 70 * MS, 100 * MS, 30 * MS)], columns=CRITICAL_COLUMNS)
-    tasks = pd.DataFrame([(1, 70 * MS, 70 * MS, 0, 0), (4, 30 * MS, 0, 30 * MS, 0)], columns=CRITICAL_TASK_COLUMNS)
+    seg = pd.DataFrame([(0, 1, "running", "", None, 0, 55 * MS, 55 * MS),
+                        (1, 23, "running", "", None, 55 * MS, 70 * MS, 15 * MS),
+                        (2, 4, "runnable", "read", "pipe:12", 70 * MS, 100 * MS, 30 * MS)], columns=CRITICAL_COLUMNS)
+    tasks = pd.DataFrame([(1, 55 * MS, 55 * MS, 0, 0), (23, 15 * MS, 15 * MS, 0, 0), (4, 30 * MS, 0, 30 * MS, 0)],
+                         columns=CRITICAL_TASK_COLUMNS)
     waits = pd.DataFrame([(6, "pipe:11", 3 * MS, 5), (2, "pipe:10", 400, 1), (3, "pipe:10", 500, 1),
                           (8, "unix:20", 7 * MS, 3), (9, "unix:21", 2 * MS, 3), (20, "pipe:31", 50 * MS, 2),
                           (21, "pipe:32", 40 * MS, 2), (22, "pipe:33", 60 * MS, 2), (40, "pipe:51", 10 * MS, 2),
@@ -253,9 +256,9 @@ def test_each_detector_takes_critical_ns_from_the_sleeps_it_is_about(hand_path):
     assert int(herd["critical_ns"].iloc[0]) == 900  # wakees 2 and 3 on pipe:10
     assert crit("chatty_pingpong") == {(8, 9): 9 * MS}
     chains = crit("wait_chain")
-    assert chains[(20, 21, 22, 23)] == 60 * MS  # the largest hop
+    assert chains[(20, 21, 22, 23)] == 60 * MS - 15 * MS  # the largest hop, less its slowest task's own time
     assert chains[(43, 40, 41, 42)] == 20 * MS and chains[(30, 31, 32)] == 0
-    assert crit("wait_cycle") == {(40, 41, 42): 20 * MS}
+    assert crit("wait_cycle") == {(40, 41, 42): 20 * MS}  # none of them has own time on the path
     assert crit("cross_cpu_wakeup") == {(8, 9): 2 * MS * 239 // 309}  # 9's path time on unix:21, cross share
     assert crit("wakeup_latency") == {(4, 5): 30 * MS}  # 4's runnable time on the path, under its 40 ms
-    assert crit("bottleneck") == {(1,): 70 * MS, (4,): 30 * MS}
+    assert crit("bottleneck") == {(1,): 55 * MS, (4,): 30 * MS}  # 23: 15 %, under the threshold
