@@ -276,6 +276,7 @@ def _build_model(capture, *, episodes: bool, episodes_dir: Path | None, progress
     model.critical = critical.compute(crit, meta, rid_of=rid_of, names=pairer.names, tasks=model.tasks,
                                       have_switches=("sched_switch" in have) if have else s["stats"]["switches"] > 0)
     t_crit = time.perf_counter() - t_crit
+    sched.crit = None
     del crit
     if episodes:
         model.episodes = sinks["episodes"].read(rid_of)

@@ -71,8 +71,8 @@ R_NONE, R_PREEMPTED = 0, 1
 NONE_RID = -1
 
 I64, I32 = np.int64, np.int32
-SLEEP_COLS = {"tid": I32, "b": I64, "e": I64, "w": I64, "waker": I32, "irq": np.bool_, "op": I32, "h": I64,
-              "via_h": I64}
+SLEEP_COLS = {"tid": I32, "b": I64, "e": I64, "w": I64, "waker": I32, "irq": np.bool_, "op": I32, "h": I32,
+              "via_h": I32}  # 45 bytes a sleep (handles are indices into the fd model's list)
 PREEMPT_COLS = {"tid": I32, "b": I64, "e": I64}
 
 
@@ -129,25 +129,40 @@ def _plain(v: Any) -> Any:
 
 # --- collecting (during the build) ----------------------------------------------------------------
 class _Chunks:
-    """Column chunks appended batch by batch, concatenated once (or every ``fold`` chunks)."""
+    """Column chunks appended batch by batch; every ``fold`` small chunks become one (so the list
+    stays short without copying what was folded before)."""
 
     def __init__(self, cols: dict[str, Any], fold: int = 64):
         self.cols = cols
         self.parts: dict[str, list[np.ndarray]] = {c: [] for c in cols}
         self.fold = fold
+        self._small = 0
 
     def add(self, **arrays: np.ndarray) -> None:
         n = len(next(iter(arrays.values())))
         if not n:
             return
         for c, d in self.cols.items():
-            self.parts[c].append(np.asarray(arrays[c]).astype(d, copy=False))
-        if len(self.parts["tid"]) >= self.fold:
+            self.parts[c].append(np.asarray(arrays[c]).astype(d, copy=True))
+        self._small += 1
+        if self._small >= self.fold:
             for c in self.cols:
-                self.parts[c] = [np.concatenate(self.parts[c])]
+                p = self.parts[c]
+                p[-self._small:] = [np.concatenate(p[-self._small:])]
+            self._small = 0
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {c: (np.concatenate(p) if p else np.zeros(0, self.cols[c])) for c, p in self.parts.items()}
+        """Every column whole (kept as the only chunk: no second copy stays alive)."""
+        out = {}
+        for c, p in self.parts.items():
+            out[c] = np.concatenate(p) if len(p) > 1 else (p[0] if p else np.zeros(0, self.cols[c]))
+            self.parts[c] = [out[c]] if len(out[c]) else []
+        self._small = 0
+        return out
+
+    def clear(self) -> None:
+        self.parts = {c: [] for c in self.cols}
+        self._small = 0
 
     def __len__(self) -> int:
         return sum(len(p) for p in self.parts["tid"])
@@ -263,6 +278,7 @@ class Collector:
         """The walk's inputs, handles mapped to rids (``rid_of``: handle -> rid or None), syscall
         codes to ``names``; ``tasks`` (ipc.TASK_COLUMNS) gives pid and ppid for the exit edges."""
         s = self.sleeps.arrays()
+        self.sleeps.clear()  # only ``s`` holds them now
         first_run = self.first_runs()
         pre: dict[int, tuple[int, int, bool, int]] = {}
         for t, lst in self.pre_wake.items():
@@ -276,8 +292,14 @@ class Collector:
         return PathInputs.build(
             tid=s["tid"], b=s["b"], e=s["e"], w=s["w"], waker=s["waker"], irq=s["irq"],
             reason=_reason_codes(s["op"]), reason_names=names, h=s["h"], via_h=s["via_h"], rid_of=rid_of,
-            preempts=self.preempts.arrays(), born=self.born, exits=self.exit_ts, first_run=first_run,
+            preempts=self._take_preempts(), born=self.born, exits=self.exit_ts, first_run=first_run,
             pre_wake=pre, tasks=tasks)
+
+
+    def _take_preempts(self) -> dict[str, np.ndarray]:
+        p = self.preempts.arrays()
+        self.preempts.clear()
+        return p
 
 
 def _reason_codes(op: np.ndarray) -> np.ndarray:
@@ -614,8 +636,10 @@ def walk(inp: PathInputs, root: int, start: int, end: int) -> CriticalPath:
             b = int(S_b[k])
             w = int(S_w[k])
             reason, rid = int(S_reason[k]), int(S_rid[k])
+            if w > t:  # (only when t is inside the sleep) not woken yet at t: asleep
+                w = -1
             if w >= 0:
-                w = min(max(w, b), t)
+                w = max(w, b)
                 wl = max(w, lo)
                 emit(T, RUNNABLE, reason, rid, wl, t)
                 t = wl

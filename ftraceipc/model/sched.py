@@ -650,10 +650,13 @@ class SchedModel:
         self._st = _take(new_st, ~dead) if dead.any() else new_st
 
         # --- rows waiting for handles, tasks -------------------------------------------------------------
-        if self.crit is not None:
-            m = (typ == T_IN) | (typ == T_OUT)
-            self.crit.seen_running(np.concatenate([okeys >> POS_BITS, tid[m]]), np.concatenate([bts[operm], ts[m]]),
-                                   np.concatenate([np.zeros(N, bool), typ[m] == T_IN]))
+        if self.crit is not None:  # each task's first own event and first switch row of the batch
+            ok = okeys >> POS_BITS
+            f1 = np.flatnonzero(np.r_[True, ok[1:] != ok[:-1]]) if N else np.zeros(0, np.int64)
+            m = np.flatnonzero((typ == T_IN) | (typ == T_OUT))
+            f2 = m[np.r_[True, tid[m][1:] != tid[m][:-1]]] if len(m) else m
+            self.crit.seen_running(np.concatenate([ok[f1], tid[f2]]), np.concatenate([bts[operm[f1]], ts[f2]]),
+                                   np.concatenate([np.zeros(len(f1), bool), typ[f2] == T_IN]))
         self._flush()
         self._tasks_batch(typ, tid, pos, ts, src, sw, okeys, operm, bts)
 

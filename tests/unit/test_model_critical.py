@@ -184,6 +184,9 @@ def test_a_sleep_the_window_cuts_is_clipped_to_it():
                         (B, "running", "", None, 50, 90), (C, "runnable", "read", "pipe:2", 90, 100),
                         (C, "running", "", None, 100, 300)]
     assert waits(cp) == {(C, "pipe:2"): (90, 1), (B, "pipe:1"): (40, 1)}
+    # a window that ends inside a sleep whose wakeup comes later: asleep then, no one to hand it to
+    cp = path([ep(C, 200, 1500, B, "pipe:2")], [wu(1400, B, C, 1500, "pipe:2")], start=0, end=1000)
+    assert segs(cp) == [(C, "running", "", None, 0, 200), (C, "blocked", "read", "pipe:2", 200, 1000)]
 
 
 def test_wakers_waking_each_other_at_the_same_instant_do_not_loop():
