@@ -32,7 +32,9 @@
 //   tasks                 [writer tid, then its readers' tids (no particular order)]
 //   resources             [the rid]
 //   count                 the writer's sleeps waiting for room there (BLOCKED_ON write_episodes)
-//   asleep_ns             their time (BLOCKED_ON write_ns)
+//   critical_ns           the critical path's time inside the writer's sleeps on the resource
+//                         (BLOCKED_ON crit_ns), at most the capture's wall_ns (as full_buffer_stall's)
+//   asleep_ns             the time of its sleeps waiting for room (BLOCKED_ON write_ns)
 //   writer, writer_comm   the stalled task
 //   rid, kind             the full resource
 //   readers               the tids that read what it wrote there (FLOWS; empty: none seen)
@@ -41,7 +43,7 @@
 //   bytes                 what the writer wrote into the resource (WRITES bytes)
 //   burst_bytes           its bursts, as full_buffer_stall estimates them
 //   buffer_bytes          the buffer (capacity, or $pipe_bytes for a pipe or FIFO, or 0 for a socket)
-// Ordered by asleep_ns descending, then writer and rid.
+// Ordered by critical_ns descending, then asleep_ns descending, writer and rid.
 //
 // Read: the readers set the pace. Make them faster (or add readers); the writer's stall time is what
 // it could do meanwhile, not time the run loses because of the buffer.
@@ -72,9 +74,12 @@ WHERE NOT (reader_waits >= $min_turns
            AND burst_bytes > buffer_bytes)
 WITH *, [w.tid] + readers AS tasks, $tids AS scope
 WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
-RETURN 'back_pressure' AS pattern, tasks, [r.rid] AS resources,
-       b.write_episodes AS count, b.write_ns AS asleep_ns, w.tid AS writer, w.comm AS writer_comm,
+OPTIONAL MATCH (cap:FtraceipcCapture) WHERE cap.capture_id = w.capture_id
+RETURN 'back_pressure' AS pattern, tasks, [r.rid] AS resources, b.write_episodes AS count,
+       CASE WHEN coalesce(b.crit_ns, 0) < coalesce(cap.wall_ns, 0) THEN coalesce(b.crit_ns, 0)
+            ELSE coalesce(cap.wall_ns, 0) END AS critical_ns,
+       b.write_ns AS asleep_ns, w.tid AS writer, w.comm AS writer_comm,
        r.rid AS rid, r.kind AS kind, readers, reader_waits, reader_wait_ns, bytes, burst_bytes,
        buffer_bytes
-ORDER BY asleep_ns DESC, writer, rid
+ORDER BY critical_ns DESC, asleep_ns DESC, writer, rid
 LIMIT $limit

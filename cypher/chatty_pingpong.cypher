@@ -8,6 +8,8 @@
 // Needs: FLOWS, WAKES   (model tables it reads; a capture that cannot have one of them, for lack of
 //   events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
 //
+// Explained by: ftraceipc/detect/detectors/chatty_pingpong.py
+//
 // Parameters:
 //   $min_messages = 100      at least this many messages each way (FLOWS messages, summed per direction)
 //   $max_bytes = 256         mean bytes per message at most this, each way
@@ -23,18 +25,20 @@
 //   resources             the rids the pair's FLOWS go through, both ways (via and read_rid; for a
 //                         socket both ends, for a pipe the pipe; no particular order, no repeats)
 //   count                 messages both ways (messages_ab + messages_ba)
-//   lost_ns               wake-to-run latency of the pair's wakeups of each other through those
+//   critical_ns           the critical path's time inside the two tasks' sleeps on those resources
+//                         (BLOCKED_ON crit_ns, summed), at most the capture's wall_ns
+//   asleep_ns             wake-to-run latency of the pair's wakeups of each other through those
 //                         resources, both ways (wake_to_run_ab + wake_to_run_ba, ns)
 //   a, a_comm, b, b_comm  the two tasks
 //   messages_ab, bytes_ab, bytes_per_message_ab   a's writes read by b: count, bytes, mean size
 //   messages_ba, bytes_ba, bytes_per_message_ba   the same from b to a
 //   wakeups_ab, wake_to_run_ab    a's wakeups of b through the pair's resources, their latency (ns)
 //   wakeups_ba, wake_to_run_ba    the same for b waking a
-// Ordered by count descending, then a and b.
+// Ordered by critical_ns descending, then count descending, a and b.
 //
 // Read: wakeups close to messages each way means each message cost a wakeup of its reader. Batch
 // requests (fewer, larger messages), pipeline them, or keep both ends on one thread/CPU.
-// lost_ns is only the scheduling latency; the syscalls' own cost is on top.
+// asleep_ns is only the scheduling latency; the syscalls' own cost is on top.
 //
 // Runs as-is on LadybugDB and Neo4j 5 (same rows on both: tests/integration/test_detectors.py).
 MATCH (ta:Task)-[f:FLOWS]->(tb:Task)
@@ -62,11 +66,18 @@ WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, wakeups_ab, wake_to_r
      wake_to_run_ba, collect(DISTINCT rid) AS resources
 WITH *, [ta.tid, tb.tid] AS tasks, $tids AS scope
 WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
+OPTIONAL MATCH (p:Task)-[bp:BLOCKED_ON]->(rp:Resource)
+WHERE p.tid IN tasks AND rp.rid IN resources AND p.capture_id = ta.capture_id
+WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, wakeups_ab, wake_to_run_ab, wakeups_ba,
+     wake_to_run_ba, resources, tasks, coalesce(sum(bp.crit_ns), 0) AS crit
+OPTIONAL MATCH (cap:FtraceipcCapture) WHERE cap.capture_id = ta.capture_id
 RETURN 'chatty_pingpong' AS pattern, tasks, resources,
-       messages_ab + messages_ba AS count, wake_to_run_ab + wake_to_run_ba AS lost_ns,
+       messages_ab + messages_ba AS count,
+       CASE WHEN crit < coalesce(cap.wall_ns, 0) THEN crit ELSE coalesce(cap.wall_ns, 0) END AS critical_ns,
+       wake_to_run_ab + wake_to_run_ba AS asleep_ns,
        ta.tid AS a, ta.comm AS a_comm, tb.tid AS b, tb.comm AS b_comm,
        messages_ab, bytes_ab, 1.0 * bytes_ab / messages_ab AS bytes_per_message_ab,
        messages_ba, bytes_ba, 1.0 * bytes_ba / messages_ba AS bytes_per_message_ba,
        wakeups_ab, wake_to_run_ab, wakeups_ba, wake_to_run_ba
-ORDER BY count DESC, a, b
+ORDER BY critical_ns DESC, count DESC, a, b
 LIMIT $limit

@@ -28,6 +28,8 @@
 // Needs: WAKES, WAITS_FOR   (model tables it reads; a capture that cannot have one of them, for lack of
 //   events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
 //
+// Explained by: ftraceipc/detect/detectors/cross_cpu_wakeup.py
+//
 // Parameters:
 //   $min_cross = 100         at least this many cross-CPU wakeups of the wakee by the waker
 //   $min_percent = 50        and at least this percentage of their wakeups through IPC resources
@@ -43,6 +45,9 @@
 //   tasks                 [waker tid, wakee tid]
 //   resources             the rids the wakeups went through (no particular order)
 //   count                 cross-CPU wakeups (WAKES cross_cpu, summed)
+//   critical_ns           the critical path's time inside the wakee's sleeps on those resources
+//                         (BLOCKED_ON crit_ns, summed) times count / wakeups: the part ended by
+//                         wakeups that crossed CPUs; at most the capture's wall_ns
 //   asleep_ns             wake_to_run_ns * count / wakeups (ns; the approximation above)
 //   waker, waker_comm     the waking task
 //   wakee, wakee_comm     the woken task
@@ -52,7 +57,7 @@
 //   sleeps                the wakee's sleeps on IPC resources that the waker ended (WAITS_FOR episodes)
 //   consumed              of those, the ones after which the wakee read data from the resource
 //   turns                 of those, the ones after which the waker slept before the wakee did again
-// Ordered by count descending, then waker and wakee.
+// Ordered by critical_ns descending, then count descending, waker and wakee.
 //
 // Read: two tasks that hand work to each other and wait for the answer are cheaper on one CPU (or on
 // CPUs that share a cache): pin them together (taskset, sched_setaffinity, cpusets), or batch messages
@@ -71,9 +76,15 @@ WITH w, t, resources, wakeups, cross, wake_to_run_ns, sum(a.episodes) AS sleeps,
 WHERE turns * 100 >= $min_turn_percent * (CASE WHEN consumed > 0 THEN consumed ELSE sleeps END)
 WITH *, [w.tid, t.tid] AS tasks, $tids AS scope
 WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
+OPTIONAL MATCH (t)-[bt:BLOCKED_ON]->(rt:Resource)
+WHERE rt.rid IN resources
+WITH w, t, resources, wakeups, cross, wake_to_run_ns, sleeps, consumed, turns, tasks,
+     coalesce(sum(bt.crit_ns), 0) * cross / wakeups AS crit
+OPTIONAL MATCH (cap:FtraceipcCapture) WHERE cap.capture_id = t.capture_id
 RETURN 'cross_cpu_wakeup' AS pattern, tasks, resources, cross AS count,
+       CASE WHEN crit < coalesce(cap.wall_ns, 0) THEN crit ELSE coalesce(cap.wall_ns, 0) END AS critical_ns,
        wake_to_run_ns * cross / wakeups AS asleep_ns, w.tid AS waker, w.comm AS waker_comm,
        t.tid AS wakee, t.comm AS wakee_comm, wakeups, 100 * cross / wakeups AS percent, wake_to_run_ns,
        sleeps, consumed, turns
-ORDER BY count DESC, waker, wakee
+ORDER BY critical_ns DESC, count DESC, waker, wakee
 LIMIT $limit

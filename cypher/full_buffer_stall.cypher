@@ -47,6 +47,8 @@
 // Needs: BLOCKED_ON, WAITS_FOR, FLOWS, WRITES   (model tables it reads; a capture that cannot have one of them,
 //   for lack of events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
 //
+// Explained by: ftraceipc/detect/detectors/full_buffer_stall.py
+//
 // Parameters:
 //   $min_episodes = 10       at least this many sleeps of the writer waiting for room on the resource
 //   $min_ns = 1000000        and at least this much time asleep so (ns)
@@ -66,7 +68,10 @@
 //   tasks                 [writer tid, then its readers' tids (no particular order)]
 //   resources             [the rid]
 //   count                 the writer's sleeps waiting for room there (BLOCKED_ON write_episodes)
-//   asleep_ns             their time (BLOCKED_ON write_ns)
+//   critical_ns           the critical path's time inside the writer's sleeps on the resource
+//                         (BLOCKED_ON crit_ns: spent on the path of whoever ended them), at most the
+//                         capture's wall_ns
+//   asleep_ns             the time of its sleeps waiting for room (BLOCKED_ON write_ns)
 //   writer, writer_comm   the stalled task
 //   rid, kind             the full resource
 //   ops                   the syscalls it slept in there (BLOCKED_ON ops)
@@ -80,7 +85,7 @@
 //   writes                its write/send calls there (WRITES calls)
 //   burst_bytes           the larger of bytes / writes and bytes / reader_waits: a burst (above)
 //   buffer_bytes          the buffer the bursts did not fit in (capacity, or $pipe_bytes, or 0 for a socket)
-// Ordered by asleep_ns descending, then writer and rid.
+// Ordered by critical_ns descending, then asleep_ns descending, writer and rid.
 //
 // Read: the writer waits for room while its reader drains, and the reader waits for data while the
 // writer prepares more: give the resource room for a burst (ftraceipc's advice rounds burst_bytes up to
@@ -122,9 +127,12 @@ WITH w, r, b, readers, reader_waits, reader_wait_ns, bytes, writes, burst_bytes,
      collect(DISTINCT d.tid) AS drainers, coalesce(sum(k.wakeups), 0) AS drain_wakeups
 WITH *, [w.tid] + readers AS tasks, $tids AS scope
 WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
-RETURN 'full_buffer_stall' AS pattern, tasks, [r.rid] AS resources,
-       b.write_episodes AS count, b.write_ns AS asleep_ns, w.tid AS writer, w.comm AS writer_comm,
+OPTIONAL MATCH (cap:FtraceipcCapture) WHERE cap.capture_id = w.capture_id
+RETURN 'full_buffer_stall' AS pattern, tasks, [r.rid] AS resources, b.write_episodes AS count,
+       CASE WHEN coalesce(b.crit_ns, 0) < coalesce(cap.wall_ns, 0) THEN coalesce(b.crit_ns, 0)
+            ELSE coalesce(cap.wall_ns, 0) END AS critical_ns,
+       b.write_ns AS asleep_ns, w.tid AS writer, w.comm AS writer_comm,
        r.rid AS rid, r.kind AS kind, b.ops AS ops, b.max_ns AS max_ns, readers, reader_waits, reader_wait_ns,
        drainers, drain_wakeups, bytes, writes, burst_bytes, buffer_bytes
-ORDER BY asleep_ns DESC, writer, rid
+ORDER BY critical_ns DESC, asleep_ns DESC, writer, rid
 LIMIT $limit

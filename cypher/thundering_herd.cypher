@@ -12,11 +12,19 @@
 // The time is the CPU-side cost: the wake-to-run latency of the waker's wakeups of them through the
 // resource (WAKES), prorated to the share of sleeps that ended with nothing to read.
 //
-// Thresholds, from the runs of scripts/detector_survey.py (2-CPU VM, kernel 6.18):
-//   THRESHOLDS_HERD
+// Thresholds (why each value; the survey's per-run numbers for herds were not recorded with the
+// rule, see scripts/detector_survey.py to measure them again):
+//   - $min_wakees = 3: two sleepers woken by one task are a pair taking turns (chatty_pingpong,
+//     cross_cpu_wakeup), not a crowd;
+//   - $min_wakeups = 5 sleeps each: a barrier or a start-up signal releases each task once or twice;
+//   - $min_wasted_percent = 50: when every write wakes n pollers and one of them reads, (n - 1) / n of
+//     the sleeps are wasted, 67 % already at n = 3 (samples/herd.py: 4 pollers woken about 21 times
+//     each); readers that each get their own message waste none.
 //
 // Needs: WAITS_FOR, BLOCKED_ON, WAKES, WRITES   (model tables it reads; a capture that cannot have one of
 //   them, for lack of events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
+//
+// Explained by: ftraceipc/detect/detectors/thundering_herd.py
 //
 // Parameters:
 //   $min_wakees = 3          at least this many sleepers woken by the waker through the resource...
@@ -32,6 +40,9 @@
 //   tasks                 [waker tid, then the sleepers' tids (no particular order)]
 //   resources             [the rid]
 //   count                 the sleepers' sleeps there that the waker ended (WAITS_FOR episodes, summed)
+//   critical_ns           the critical path's time inside the wakees' sleeps on the resource (BLOCKED_ON
+//                         crit_ns, summed over them) * wasted / count: the part of the useless wakeups,
+//                         prorated as asleep_ns; at most the capture's wall_ns
 //   asleep_ns             wake_to_run_ns * wasted / count: the wake-to-run time of the useless wakeups
 //   waker, waker_comm     the task that woke the herd
 //   rid, kind             the resource they waited on
@@ -46,7 +57,7 @@
 //   woken_per_write       count / writes (null when writes = 0): about n_wakees for a true herd
 //   consumed_per_write    consumed / writes (null when writes = 0): about 1 when one of them takes
 //                         each message
-// Ordered by wasted descending, then waker and rid.
+// Ordered by critical_ns descending, then wasted descending, waker and rid.
 //
 // Read: each write woke woken_per_write of them and consumed_per_write read something. Wake one waiter
 // per message (EPOLLEXCLUSIVE, one fd per worker, one dispatcher).
@@ -66,11 +77,17 @@ OPTIONAL MATCH (w)-[o:WRITES]->(r)
 WITH w, r, wakees, n_wakees, woken, consumed, wakeups, wake_to_run_ns, coalesce(sum(o.calls), 0) AS writes
 WITH *, [w.tid] + wakees AS tasks, $tids AS scope
 WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
+OPTIONAL MATCH (h:Task)-[bh:BLOCKED_ON]->(r)
+WHERE h.tid IN wakees AND h.capture_id = w.capture_id
+WITH w, r, wakees, n_wakees, woken, consumed, wakeups, wake_to_run_ns, writes, tasks,
+     coalesce(sum(bh.crit_ns), 0) * (woken - consumed) / woken AS crit
+OPTIONAL MATCH (cap:FtraceipcCapture) WHERE cap.capture_id = w.capture_id
 RETURN 'thundering_herd' AS pattern, tasks, [r.rid] AS resources, woken AS count,
+       CASE WHEN crit < coalesce(cap.wall_ns, 0) THEN crit ELSE coalesce(cap.wall_ns, 0) END AS critical_ns,
        wake_to_run_ns * (woken - consumed) / woken AS asleep_ns, w.tid AS waker, w.comm AS waker_comm,
        r.rid AS rid, r.kind AS kind, wakees, n_wakees, consumed, woken - consumed AS wasted, wakeups,
        wake_to_run_ns, writes,
        CASE WHEN writes > 0 THEN 1.0 * woken / writes ELSE null END AS woken_per_write,
        CASE WHEN writes > 0 THEN 1.0 * consumed / writes ELSE null END AS consumed_per_write
-ORDER BY wasted DESC, waker, rid
+ORDER BY critical_ns DESC, wasted DESC, waker, rid
 LIMIT $limit

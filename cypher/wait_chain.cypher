@@ -1,6 +1,6 @@
 // wait_chain: A waits on B, which waits on C, ...: the chains of main waits between tasks, longest
 // and costliest first. The first row is the run's critical path as far as waiting goes: the chain
-// behind the task that lost the most time waiting.
+// behind the task that slept the longest waiting.
 //
 // A WAITS_FOR edge goes from a sleeper to the task whose wakeup ended its sleeps on one IPC resource;
 // `top` marks each task's main wait (its largest WAITS_FOR edge by blocked time), so following top
@@ -26,6 +26,8 @@
 // Needs: WAITS_FOR   (model tables it reads; a capture that cannot have one of them, for lack of
 //   events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
 //
+// Explained by: ftraceipc/detect/detectors/wait_chain.py
+//
 // Parameters:
 //   $min_hops = 2            at least this many hops (2 = three tasks)
 //   $min_episodes = 5        each hop's WAITS_FOR edge has at least this many sleeps
@@ -42,13 +44,19 @@
 //   tasks                 the chain's tids: the head (the waiting task) first, then whom it waits on, ...
 //   resources             the rid of each hop (where tasks[i] slept waiting for tasks[i+1])
 //   count                 the head's sleeps on its first hop (WAITS_FOR episodes)
+//   critical_ns           the critical path's time inside the chain's waits (the largest BLOCKED_ON
+//                         crit_ns of a hop, tasks[i] asleep on resources[i]: the waits nest, so the
+//                         outer one holds the inner ones) beyond the own time on the path (Task
+//                         crit_ns) of its slowest waited-on task: what the chain costs when its stages
+//                         do not overlap, if it went at the pace of that task; that task's own time
+//                         is its own finding (bottleneck). At most the capture's wall_ns
 //   asleep_ns             the head's blocked time on its first hop (ns): what the chain cost the head
 //   hops                  number of hops (size(tasks) - 1)
 //   comms                 the tasks' names, in chain order
 //   hop_episodes          sleeps per hop
 //   hop_ns                blocked time per hop (ns); the waits overlap in time, do not add them up
 //   cut                   true when the chain goes on beyond its last task (cut at 8 hops)
-// Ordered by asleep_ns descending, then hops descending, then the head's tid.
+// Ordered by critical_ns descending, then asleep_ns descending, hops descending, the head's tid.
 //
 // Read: the head can only go as fast as the last task of the chain; time spent at the far end
 // propagates to every task before it. Shorten the chain (merge stages, let a stage work ahead with a
@@ -76,7 +84,17 @@ WITH a, tids, comms, vias, hop_episodes, hop_ns, hops, y IS NOT NULL AND NOT y.t
 WHERE hops = 8 OR NOT cut
 WITH *, $tids AS scope
 WHERE size(scope) = 0 OR any(s_tid IN tids WHERE s_tid IN scope)
+UNWIND range(0, size(vias) - 1) AS i
+OPTIONAL MATCH (x:Task)-[bx:BLOCKED_ON]->(rx:Resource)
+WHERE x.tid = tids[i] AND rx.rid = vias[i] AND x.capture_id = a.capture_id
+WITH a, tids, comms, vias, hop_episodes, hop_ns, hops, cut, max(coalesce(bx.crit_ns, 0)) AS waits_crit
+OPTIONAL MATCH (y:Task)
+WHERE y.tid IN tids AND y.tid <> a.tid AND y.capture_id = a.capture_id
+WITH a, tids, comms, vias, hop_episodes, hop_ns, hops, cut, waits_crit, max(coalesce(y.crit_ns, 0)) AS slowest
+WITH *, CASE WHEN waits_crit > slowest THEN waits_crit - slowest ELSE 0 END AS crit
+OPTIONAL MATCH (cap:FtraceipcCapture) WHERE cap.capture_id = a.capture_id
 RETURN 'wait_chain' AS pattern, tids AS tasks, vias AS resources, hop_episodes[0] AS count,
+       CASE WHEN crit < coalesce(cap.wall_ns, 0) THEN crit ELSE coalesce(cap.wall_ns, 0) END AS critical_ns,
        hop_ns[0] AS asleep_ns, hops, comms, hop_episodes, hop_ns, cut
-ORDER BY asleep_ns DESC, hops DESC, a.tid
+ORDER BY critical_ns DESC, asleep_ns DESC, hops DESC, a.tid
 LIMIT $limit

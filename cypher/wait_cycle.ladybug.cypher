@@ -11,6 +11,8 @@
 // Needs: WAITS_FOR   (model tables it reads; a capture that cannot have one of them, for lack of
 //   events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
 //
+// Explained by: ftraceipc/detect/detectors/wait_cycle.py
+//
 // Parameters:
 //   $min_length = 3          at least this many tasks on the cycle
 //   $min_episodes = 5        each hop's WAITS_FOR edge has at least this many sleeps
@@ -25,6 +27,11 @@
 //   tasks                 the cycle's tids, from the smallest, each waiting on the next (the last on the first)
 //   resources             the rid of each hop (where tasks[i] slept waiting for the next task)
 //   count                 the fewest sleeps on any hop: about how many times the turn went round
+//   critical_ns           the critical path's time inside the cycle's waits (the largest BLOCKED_ON
+//                         crit_ns of a hop, tasks[i] asleep on resources[i]: the waits nest, so the
+//                         outer one holds the inner ones) beyond the own time on the path (Task
+//                         crit_ns) of its slowest task: what taking turns costs, if the tasks
+//                         overlapped and the cycle went at that task's pace. At most wall_ns
 //   asleep_ns             the longest hop's blocked time (ns): wall time during which the cycle waited
 //                         for a turn, at least (the hops' waits overlap: while one task runs, all the
 //                         others wait, so their sum would count the same wall time several times)
@@ -32,7 +39,7 @@
 //   comms                 their names, in cycle order
 //   hop_episodes          sleeps per hop
 //   hop_ns                blocked time per hop (ns)
-// Ordered by asleep_ns descending, then the first tid.
+// Ordered by critical_ns descending, then asleep_ns descending, the first tid.
 //
 // Read: only one task of the cycle runs at a time. Let the tasks work ahead (several messages in
 // flight, bigger buffers) so they can overlap, or merge them into one task that does the steps in turn.
@@ -51,7 +58,18 @@ WITH a, all_tids[1:length] AS tids, all_comms[1:length] AS comms, vias, hop_epis
 WHERE asleep_ns >= $min_ns
 WITH *, $tids AS scope
 WHERE size(scope) = 0 OR any(s_tid IN tids WHERE s_tid IN scope)
-RETURN 'wait_cycle' AS pattern, tids AS tasks, vias AS resources, count, asleep_ns, length, comms,
-       hop_episodes, hop_ns
-ORDER BY asleep_ns DESC, a.tid
+UNWIND range(1, size(vias)) AS i
+OPTIONAL MATCH (x:Task)-[bx:BLOCKED_ON]->(rx:Resource)
+WHERE x.tid = tids[i] AND rx.rid = vias[i] AND x.capture_id = a.capture_id
+WITH a, tids, comms, vias, hop_episodes, hop_ns, length, asleep_ns, count, max(coalesce(bx.crit_ns, 0)) AS waits_crit
+OPTIONAL MATCH (y:Task)
+WHERE y.tid IN tids AND y.capture_id = a.capture_id
+WITH a, tids, comms, vias, hop_episodes, hop_ns, length, asleep_ns, count, waits_crit,
+     max(coalesce(y.crit_ns, 0)) AS slowest
+WITH *, CASE WHEN waits_crit > slowest THEN waits_crit - slowest ELSE 0 END AS crit
+OPTIONAL MATCH (cap:FtraceipcCapture) WHERE cap.capture_id = a.capture_id
+RETURN 'wait_cycle' AS pattern, tids AS tasks, vias AS resources, count,
+       CASE WHEN crit < coalesce(cap.wall_ns, 0) THEN crit ELSE coalesce(cap.wall_ns, 0) END AS critical_ns,
+       asleep_ns, length, comms, hop_episodes, hop_ns
+ORDER BY critical_ns DESC, asleep_ns DESC, a.tid
 LIMIT $limit

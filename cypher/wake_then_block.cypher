@@ -19,6 +19,8 @@
 // Needs: BLOCKED_ON, WAITS_FOR, FLOWS, WRITES   (model tables it reads; a capture that cannot have one of them,
 //   for lack of events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
 //
+// Explained by: ftraceipc/detect/detectors/wake_then_block.py
+//
 // Parameters:
 //   $min_fed = 5             at least this many of its sleeps on its inputs ended with data it then read
 //   $min_episodes = 10       at least this many sleeps waiting for room in B
@@ -37,7 +39,9 @@
 //   tasks                 [the task's tid, then the tids that fed it, then B's readers (no particular order)]
 //   resources             its inputs (no particular order), then B
 //   count                 the task's sleeps waiting for room in B (BLOCKED_ON write_episodes)
-//   asleep_ns             their time (BLOCKED_ON write_ns)
+//   critical_ns           the critical path's time inside its sleeps on B (BLOCKED_ON crit_ns), at most
+//                         the capture's wall_ns
+//   asleep_ns             the time of its sleeps waiting for room in B (BLOCKED_ON write_ns)
 //   tid, comm             the task
 //   inputs                the rids it was fed through (A)
 //   wakers                the tids whose wakeups through them ended its sleeps there
@@ -54,7 +58,7 @@
 //   burst_bytes           the larger of bytes / writes and bytes / reader_waits: a batch (as in
 //                         full_buffer_stall)
 //   buffer_bytes          B's buffer, which the batches did not fit in (as in full_buffer_stall)
-// Ordered by asleep_ns descending, then tid, blocked_on.
+// Ordered by critical_ns descending, then asleep_ns descending, tid, blocked_on.
 //
 // Read: fed close to count means each batch it gets is more than B takes at once. Give B room for a
 // batch (ftraceipc's advice rounds burst_bytes up to a power of two), or merge the stage with its
@@ -97,9 +101,12 @@ WITH t, rb, b, readers, reader_waits, reader_wait_ns, bytes, writes, burst_bytes
      woken, fed, collect(DISTINCT d.tid) AS drainers
 WITH *, [t.tid] + wakers + readers AS tasks, $tids AS scope
 WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
+OPTIONAL MATCH (cap:FtraceipcCapture) WHERE cap.capture_id = t.capture_id
 RETURN 'wake_then_block' AS pattern, tasks, inputs + [rb.rid] AS resources, b.write_episodes AS count,
+       CASE WHEN coalesce(b.crit_ns, 0) < coalesce(cap.wall_ns, 0) THEN coalesce(b.crit_ns, 0)
+            ELSE coalesce(cap.wall_ns, 0) END AS critical_ns,
        b.write_ns AS asleep_ns, t.tid AS tid, t.comm AS comm, inputs, wakers, woken, fed, rb.rid AS blocked_on,
        rb.kind AS kind, b.max_ns AS max_ns, readers, reader_waits, reader_wait_ns, drainers, bytes, writes,
        burst_bytes, buffer_bytes
-ORDER BY asleep_ns DESC, tid, blocked_on
+ORDER BY critical_ns DESC, asleep_ns DESC, tid, blocked_on
 LIMIT $limit

@@ -9,6 +9,8 @@
 // Needs: WAKES   (model tables it reads; a capture that cannot have one of them, for lack of
 //   events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
 //
+// Explained by: ftraceipc/detect/detectors/wakeup_latency.py
+//
 // Parameters:
 //   $min_wakeups = 10        at least this many wakeups of the wakee through the resource
 //   $min_mean_ns = 500000    and a mean wake-to-run latency of at least this (ns)
@@ -22,13 +24,15 @@
 //   tasks                 [wakee tid, then its wakers' tids (no particular order)]
 //   resources             [the rid]
 //   count                 the wakeups (WAKES wakeups, summed over the wakers)
-//   lost_ns               their wake-to-run latency, summed (ns): time runnable but not running
+//   critical_ns           the wakee's runnable time on the critical path (Task crit_runnable_ns), at
+//                         most asleep_ns and the capture's wall_ns
+//   asleep_ns             their wake-to-run latency, summed (ns): time runnable but not running
 //   wakee, wakee_comm     the woken task
 //   rid                   the resource it was woken through
 //   wakers                who woke it there
-//   mean_ns               lost_ns / count (integer ns)
+//   mean_ns               asleep_ns / count (integer ns)
 //   max_ns                the longest single wake-to-run latency (ns)
-// Ordered by lost_ns descending, then wakee and rid.
+// Ordered by critical_ns descending, then asleep_ns descending, wakee and rid.
 //
 // Read: a mean in the milliseconds means the wakee queued behind other work on its CPU. Look at what
 // else runs there (CPU hogs, its nice value or SCHED_IDLE/SCHED_BATCH policy, a cpuset that is too
@@ -42,8 +46,12 @@ WITH t, k.via AS rid, collect(DISTINCT w.tid) AS wakers, sum(k.wakeups) AS wakeu
 WHERE wakeups >= $min_wakeups AND wake_to_run_ns >= $min_mean_ns * wakeups
 WITH *, [t.tid] + wakers AS tasks, $tids AS scope
 WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
+OPTIONAL MATCH (cap:FtraceipcCapture) WHERE cap.capture_id = t.capture_id
+WITH *, coalesce(t.crit_runnable_ns, 0) AS runnable
+WITH *, CASE WHEN runnable < wake_to_run_ns THEN runnable ELSE wake_to_run_ns END AS crit
 RETURN 'wakeup_latency' AS pattern, tasks, [rid] AS resources, wakeups AS count,
-       wake_to_run_ns AS lost_ns, t.tid AS wakee, t.comm AS wakee_comm, rid, wakers,
+       CASE WHEN crit < coalesce(cap.wall_ns, 0) THEN crit ELSE coalesce(cap.wall_ns, 0) END AS critical_ns,
+       wake_to_run_ns AS asleep_ns, t.tid AS wakee, t.comm AS wakee_comm, rid, wakers,
        wake_to_run_ns / wakeups AS mean_ns, max_ns
-ORDER BY lost_ns DESC, wakee, rid
+ORDER BY critical_ns DESC, asleep_ns DESC, wakee, rid
 LIMIT $limit

@@ -67,10 +67,9 @@ def _warn(problems) -> None:
 
 def _model_problems(model):
     """The problems of a built model, naming the detectors its gaps keep from running."""
-    from ftraceipc.detect import DETECTORS, runnable
-    from ftraceipc.problems import model_problems
+    from ftraceipc.detect.pipeline import problems
 
-    return model_problems(model, runnable(DETECTORS, model.gaps)[1])
+    return problems(model)
 
 
 def _default_output() -> Path:
@@ -167,12 +166,12 @@ TOP_FINDINGS = 3
 
 
 def _top_findings(path: Path, model) -> list[str]:
-    """Load the model into CAPTURE/graph.lbug and name the costliest findings about the command."""
-    from ftraceipc.detect import analyze_model
+    """Load the model into CAPTURE/graph.lbug and name the top findings about the command."""
+    from ftraceipc.detect.pipeline import Backend, analyze
     from ftraceipc.graph import default_path
-    from ftraceipc.model.export import human_ns
+    from ftraceipc.report.findings import time_words
 
-    a = analyze_model(model, default_path(path))
+    a = analyze(model, backend=Backend(path=default_path(path)))
     found = a.findings
     if not found:
         if a.not_run:
@@ -181,7 +180,7 @@ def _top_findings(path: Path, model) -> list[str]:
         return [f"No inefficient interaction found by the detectors (graph in {default_path(path)})."]
     out = [f"Findings: {len(found)} (full report: ftraceipc analyze {path})"]
     for f in found[:TOP_FINDINGS]:
-        out.append(f"  #{f.rank} {f.pattern}: {f.title} ({human_ns(f.lost_ns)} lost)")
+        out.append(f"  #{f.rank} {f.pattern}: {f.title} ({time_words(f, a.wall_ns, short=True)})")
     return out
 
 
@@ -314,33 +313,16 @@ def _build(capture: Path, **kw):
 
 
 def _embedded_graph(capture: Path, *, fresh: bool = False):
-    """CAPTURE/graph.lbug, (re)built from the capture when missing, older than meta.json, built by another
-    graph schema version (ftraceipc.graph.SCHEMA_VERSION) or ``fresh``."""
-    from ftraceipc.graph import default_path
-    from ftraceipc.graph.ladybug import LadybugGraph
+    """CAPTURE/graph.lbug, (re)built from the capture when missing, stale or ``fresh``
+    (``ftraceipc.detect.pipeline.open_embedded``); returns (graph, the model when it was built)."""
+    from ftraceipc.detect.pipeline import open_embedded
 
     _open_capture(capture)  # one clear error before a database is made anywhere
-    path = default_path(capture)
-    meta = capture / "meta.json"
-    stale = fresh or not path.exists() or (meta.exists() and path.stat().st_mtime < meta.stat().st_mtime)
-    g = LadybugGraph.open(path)
-    if not stale and not g.schema_is_current():  # made by an older ftraceipc
-        stale = True
-    model = None
-    if stale:
-        try:
-            model = _build(capture)
-        except BaseException:
-            g.close()
-            raise
-    if model is not None:
-        try:
-            counts = g.load(model, replace=True)
-        except BaseException:
-            g.close()
-            raise
-        print(f"ftraceipc: built {path} ({sum(counts.values()):,} rows)", file=sys.stderr)
-    return g, model
+    return open_embedded(capture, fresh=fresh, build=_build, log=_log)
+
+
+def _log(line: str) -> None:
+    print(f"ftraceipc: {line}", file=sys.stderr)
 
 
 @app.command(epilog="""\b
@@ -552,15 +534,11 @@ def analyze(
     no_cypher: bool = typer.Option(False, "--no-cypher", help="Text: leave out the Neo4j Browser query of each finding."),
     top: int = typer.Option(3, "--top", help="Text: at most N findings per pattern (0: all)."),
 ) -> None:
-    """Run every detector on a capture's graph and print the findings, costliest first."""
-    import time
-
-    from ftraceipc.capture.store import CaptureDir
-    from ftraceipc.detect import DETECTORS, run_detectors, runnable
-    from ftraceipc.detect import scope as scope_of
-    from ftraceipc.model.build import capture_gaps, capture_id
-    from ftraceipc.problems import capture_problems, model_problems
-    from ftraceipc.report.findings import Analysis, write_json, write_text
+    """Run every detector on a capture's graph and print the findings, ranked by the part of the traced
+    command's critical path each accounts for."""
+    from ftraceipc.detect import DETECTORS
+    from ftraceipc.detect.pipeline import EMBEDDED, Backend, analyze as run_analysis
+    from ftraceipc.report.findings import write_json, write_text
 
     _choice("--format", format, ("text", "json"))
     if top < 0:
@@ -568,31 +546,15 @@ def analyze(
     for d in detector:
         if d not in DETECTORS:
             raise CommandError(f"--detector {d!r} is not a detector", hint=f"choose from {', '.join(DETECTORS)}")
-    meta = CaptureDir.open(capture).read_meta().to_json()
-    cid = capture_id(meta)
-    built = None
+    _open_capture(capture)
+    backend = EMBEDDED
     if neo4j is not None:
         if not _is_uri(neo4j):
             raise CommandError(f"--neo4j {redact_uri(neo4j)!r} is not a URI", hint="use bolt://HOST:7687 or neo4j://HOST:7687")
-        g = _connect_neo4j(neo4j, user, password_env)
-        scope_cid, backend = cid, f"Neo4j at {g.uri}"  # without any user:password@ of the URI given
-    else:
-        g, built = _embedded_graph(capture)
-        scope_cid, backend = "", "embedded graph.lbug"
-    ids = list(dict.fromkeys(detector)) or list(DETECTORS)
-    run_ids, skipped = runnable(ids, capture_gaps(meta))
-    with g:
-        if neo4j is not None and cid not in g.capture_ids():
-            print(f"ftraceipc: loading capture {cid} into {backend}", file=sys.stderr)
-            built = _build(capture)
-            g.load(built)
-        problems = model_problems(built, skipped) if built is not None else capture_problems(capture, skipped)
-        _warn(problems)
-        t0 = time.perf_counter()
-        tids, scope = scope_of(g, meta, scope_cid, all_tasks)
-        found = run_detectors(g, only=run_ids, capture_id=scope_cid, tids=tids, browser_capture_id=cid)
-        a = Analysis(capture=str(capture), capture_id=cid, backend=backend, detectors=ids, findings=found,
-                     scope=scope, seconds=time.perf_counter() - t0, not_run=skipped, warnings=problems)
+        backend = Backend(uri=neo4j, user=user, password=_neo4j_password(password_env))
+    a = run_analysis(capture, backend=backend, detectors=list(dict.fromkeys(detector)) or None,
+                     all_tasks=all_tasks, build=_build, log=_log)
+    _warn(a.warnings)
     if format == "json":
         write_json(a, sys.stdout)
     else:
@@ -646,9 +608,9 @@ def _write_pictures(capture: Path, model, graph_path: Path, *, pyvis, perfetto, 
     lines = []
     analysis = None
     if pyvis is not None or html is not None:
-        from ftraceipc.detect import analyze_model
+        from ftraceipc.detect.pipeline import Backend, analyze
 
-        analysis = analyze_model(model, graph_path, all_tasks=all_tasks)
+        analysis = analyze(model, backend=Backend(path=graph_path), all_tasks=all_tasks)
     problems = analysis.warnings if analysis is not None else _model_problems(model)
     _warn(problems)
     if pyvis is not None:

@@ -69,8 +69,12 @@ WORKLOADS: dict[str, list[str]] = {
 _OLD = r"""
 import json, sys
 from ftraceipc.model.build import build_model
-from ftraceipc.detect import analyze_model
-a = analyze_model(build_model(sys.argv[1]), sys.argv[2])
+try:  # ftraceipc.detect.pipeline.analyze since issue #11; analyze_model before
+    from ftraceipc.detect.pipeline import Backend, analyze
+    a = analyze(build_model(sys.argv[1]), backend=Backend(path=sys.argv[2]))
+except ImportError:
+    from ftraceipc.detect import analyze_model
+    a = analyze_model(build_model(sys.argv[1]), sys.argv[2])
 out = {}
 for f in a.findings:
     out[f.pattern] = out.get(f.pattern, 0) + 1
@@ -170,7 +174,8 @@ def main() -> int:
     ap.add_argument("-v", "--verbose", action="store_true", help="print the facts behind the rules")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
-    from ftraceipc.detect import DETECTORS, analyze_model
+    from ftraceipc.detect import DETECTORS
+    from ftraceipc.detect.pipeline import Backend, analyze
     from ftraceipc.model.build import build_model
 
     d = Path(args.dir)
@@ -181,7 +186,7 @@ def main() -> int:
         cap = capture(name, WORKLOADS[name], d, args.recapture)
         t = time.perf_counter()
         model = build_model(cap)
-        a = analyze_model(model, d / f"{name}.lbug")
+        a = analyze(model, backend=Backend(path=d / f"{name}.lbug"))
         after: dict[str, int] = {}
         for f in a.findings:
             after[f.pattern] = after.get(f.pattern, 0) + 1

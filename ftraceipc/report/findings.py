@@ -1,51 +1,28 @@
-"""The ranked findings of ``ftraceipc analyze`` as text (for people) or JSON (for programs)."""
+"""The ranked findings of an :class:`~ftraceipc.detect.finding.Analysis` as text (for people) or
+JSON (for programs). Rendering only: the analysis is made by ``ftraceipc.detect.pipeline.analyze``."""
 
 from __future__ import annotations
 
 import json
 import textwrap
-from dataclasses import dataclass, field
 from typing import TextIO
 
-from ftraceipc.detect import EVERY_TASK, Finding
+from ftraceipc.detect.finding import EVERY_TASK, Analysis, Finding
 from ftraceipc.model.export import human_ns, short_list
-from ftraceipc.problems import NotRun, Problem
-
-
-@dataclass
-class Analysis:
-    """What ``analyze`` found in one capture."""
-
-    capture: str
-    capture_id: str
-    backend: str  # "embedded graph.lbug" or the Neo4j URI
-    detectors: list[str]
-    findings: list[Finding]
-    scope: str  # which tasks the findings were kept for
-    seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
-    not_run: list[NotRun] = field(default_factory=list)  # selected detectors the capture cannot feed
-    warnings: list[Problem] = field(default_factory=list)  # what the capture is missing (ftraceipc.problems)
-
-    @property
-    def ran(self) -> list[str]:
-        skipped = {s.detector for s in self.not_run}
-        return [d for d in self.detectors if d not in skipped]
 
 
 def capture_json(a: Analysis) -> dict:
     """The ``capture`` object of the JSON outputs."""
-    return {"id": a.capture_id, "path": a.capture, "backend": a.backend, "scope": a.scope,
-            "detectors_run": a.ran, "not_run": [s.to_json() for s in a.not_run]}
+    return a.capture_json()
 
 
 def write_json(a: Analysis, out: TextIO) -> None:
-    """``{"capture": {id, path, backend, scope, detectors_run, not_run},
-    "warnings": [{kind, message, ...}], "findings": [...]}``: findings costliest first (keys: rank,
-    pattern, tasks, resources, count, lost_ns, explanation, suggestion, title, cypher and the
-    detector's other columns in details); warnings as ``ftraceipc.problems.Problem.to_json``."""
-    json.dump({"capture": capture_json(a), "warnings": [w.to_json() for w in a.warnings],
-               "findings": [f.to_json() for f in a.findings]}, out, indent=1)
+    """``{"capture": {id, path, backend, scope, detectors_run, not_run, critical_path: {root, start_ts,
+    end_ts, wall_ns}}, "warnings": [{kind, message, ...}], "findings": [...]}``: findings in rank
+    order (keys: rank, pattern, tasks, resources, count, critical_ns, asleep_ns, explanation,
+    suggestion, title, cypher and the detector's other columns in details); warnings as
+    ``ftraceipc.problems.Problem.to_json``."""
+    json.dump(a.to_json(), out, indent=1)
     out.write("\n")
 
 
@@ -57,11 +34,33 @@ def _wrap(label: str, text: str, width: int = 100) -> str:
 LIST_LIMIT = 12  # tids or rids listed per finding in the text; JSON lists them all
 
 
+def time_words(f: Finding, wall_ns: int, *, short: bool = False) -> str:
+    """"1.2 s on the critical path (41 % of the wall time), 3.4 s asleep" (the critical part only
+    when the capture has a critical path; ``short``: "41 % of the critical path, 3.4 s asleep")."""
+    asleep = f"{human_ns(f.asleep_ns)} asleep"
+    if not wall_ns:
+        return asleep
+    pct = 100.0 * f.critical_ns / wall_ns
+    share = "<1" if 0 < pct < 1 else f"{pct:.0f}"
+    if short:
+        return f"{share} % of the critical path, {asleep}"
+    return f"{human_ns(f.critical_ns)} on the critical path ({share} % of the wall time), {asleep}"
+
+
+def path_line(a: Analysis) -> str:
+    """What the findings' critical_ns are a part of."""
+    c = a.critical
+    if c.root is None:
+        return ("critical path: none (no traced command, or the capture lacks the scheduler events): findings "
+                "are ranked by the time asleep")
+    return (f"critical path of {c.root_label}: {human_ns(c.wall_ns)} of wall time; each finding says how much "
+            "of it it accounts for")
+
+
 def write_text(a: Analysis, out: TextIO, *, cypher: bool = True, top: int = 3) -> None:
-    """The findings, costliest first, at most ``top`` per pattern (0: all); a closing line counts
+    """The findings in rank order, at most ``top`` per pattern (0: all); a closing line counts
     the ones not shown. Long lists of tasks or resources are cut ("…and 681 more")."""
     n = len(a.findings)
-    total = sum(f.lost_ns for f in a.findings)
     out.write(f"ftraceipc analyze {a.capture} (capture {a.capture_id}, {a.backend}): "
               f"{len(a.ran)} detector{'s' if len(a.ran) != 1 else ''} in {a.seconds:.1f} s, "
               f"{n} finding{'s' if n != 1 else ''} for {a.scope}")
@@ -84,7 +83,7 @@ def write_text(a: Analysis, out: TextIO, *, cypher: bool = True, top: int = 3) -
                       + (" in what the capture holds (it is missing data: see the warnings).\n" if a.warnings
                          else ".\n"))
         return
-    out.write(f"Time lost, as the detectors count it: {human_ns(total)} (findings overlap: do not add them up)\n")
+    out.write(path_line(a) + "\n")
     shown: dict[str, int] = {}
     hidden: dict[str, int] = {}
     for f in a.findings:
@@ -93,7 +92,7 @@ def write_text(a: Analysis, out: TextIO, *, cypher: bool = True, top: int = 3) -
             continue
         shown[f.pattern] = shown.get(f.pattern, 0) + 1
         out.write(f"\n#{f.rank} {f.pattern}: {f.title}\n")
-        out.write(f"     {f.count:,} occurrences, {human_ns(f.lost_ns)} lost; tasks {short_list(f.tasks, LIST_LIMIT)}; "
+        out.write(f"     {f.count:,} occurrences, {time_words(f, a.wall_ns)}; tasks {short_list(f.tasks, LIST_LIMIT)}; "
                   f"resources {short_list(f.resources, LIST_LIMIT) or '-'}\n")
         out.write(_wrap("why", f.explanation) + "\n")
         out.write(_wrap("fix", f.suggestion) + "\n")

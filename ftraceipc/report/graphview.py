@@ -697,7 +697,8 @@ def _findings_html(graph: Graph) -> str:
     for f in sorted(graph.findings, key=lambda f: f["rank"]):
         nodes = f.get("nodes") or []
         cls = "" if nodes else ' class="off"'
-        meta = f"{int(py(f.get('count')) or 0):,}× · {human_ns(py(f.get('lost_ns')) or 0)} lost"
+        meta = (f"{int(py(f.get('count')) or 0):,}× · {human_ns(py(f.get('critical_ns')) or 0)} on the critical path"
+                f" · {human_ns(py(f.get('asleep_ns')) or 0)} asleep")
         if not nodes:
             meta += " · not in this graph"
         expl = html.escape(str(f.get("explanation") or ""))

@@ -7,7 +7,8 @@ embedded in an ``<iframe srcdoc>``. Sections, in order:
 - ``#summary``: command, exit code, duration, events, lost events (and what to change), tasks and
   resources (of the command's process tree when the capture has one, and in the whole capture);
 - ``#findings``: the ranked findings of ``ftraceipc analyze`` (pattern, title, tasks as comm[tid],
-  resources, count, time lost, explanation, suggestion, the Neo4j Browser query in ``<details>``);
+  resources, count, time on the critical path and asleep, explanation, suggestion, the Neo4j Browser
+  query in ``<details>``), in the order of the analysis (by critical path time, then time asleep);
 - ``#plots``: ``svg#plot-blocked`` (blocked time per task over time, the top 10 tasks, one row each),
   ``svg#plot-wakeup-latency`` (histogram of wake-to-run latency, log-scale bins) and
   ``svg#plot-bytes`` (bytes written and read per resource, top 15). Each SVG has ``data-points``:
@@ -39,6 +40,7 @@ import pandas as pd
 from ftraceipc.model import ipc
 from ftraceipc.model.export import (Labels, column_values, duration_ns, human_bytes, human_ns, lost_total, py,
                                     tracer_tids, user_tasks)
+from ftraceipc.report.findings import path_line, time_words
 
 TOP_BLOCKED = 10  # tasks in the blocked-time plot
 TOP_BYTES = 15  # resources in the bytes plot
@@ -481,22 +483,22 @@ def _findings(analysis, sc: Scope) -> tuple[str, list[dict]]:
                            'patterns happened.</p>'), []
         return head + ('<p class="empty" id="no-findings">No findings: no inefficient interaction was found '
                        '(no detector fired above its thresholds).</p>'), []
-    total = sum(int(f.lost_ns or 0) for f in fs)
-    head += (f"<p>Time lost, as the detectors count it: <b>{esc(human_ns(total))}</b> (findings overlap: do not "
-             "add them up).</p>")
+    head += f"<p>{esc(path_line(analysis))}.</p>"
     out = [head, '<div id="finding-list">']
     listed = []
     for f in fs[:MAX_FINDINGS]:
         tasks = ", ".join(sc.labels.task(t) for t in f.tasks)
         res = ", ".join(map(str, f.resources)) or "-"
         listed.append({"rank": f.rank, "pattern": f.pattern, "title": f.title, "tasks": list(f.tasks),
-                       "resources": list(f.resources), "count": f.count, "lost_ns": f.lost_ns})
+                       "resources": list(f.resources), "count": f.count, "critical_ns": f.critical_ns,
+                       "asleep_ns": f.asleep_ns})
         out.append(
             f'<article class="finding" id="finding-{esc(f.rank)}" data-pattern="{esc(f.pattern)}" '
-            f'data-count="{esc(f.count)}" data-lost-ns="{esc(f.lost_ns)}">'
+            f'data-count="{esc(f.count)}" data-critical-ns="{esc(f.critical_ns)}" '
+            f'data-asleep-ns="{esc(f.asleep_ns)}">'
             f'<h3>#{esc(f.rank)} <span class="pattern">{esc(f.pattern)}</span> {esc(f.title)}</h3>'
             f'<div class="facts">{f.count:,} occurrence{"s" if f.count != 1 else ""}, '
-            f'<b>{esc(human_ns(f.lost_ns))}</b> lost; tasks {esc(tasks)}; resources {esc(res)}</div>'
+            f'<b>{esc(time_words(f, analysis.wall_ns))}</b>; tasks {esc(tasks)}; resources {esc(res)}</div>'
             f'<p class="why"><span class="label">Why: </span>{esc(f.explanation)}</p>'
             f'<p class="fix"><span class="label">Fix: </span>{esc(f.suggestion)}</p>'
             + (f'<details><summary>See it in Neo4j Browser (after <code>ftraceipc load CAPTURE --neo4j URI</code>)'
@@ -640,7 +642,8 @@ def _graph(model: ipc.Model, sc: Scope, analysis, graph: bool) -> tuple[str, dic
 def render_report(capture_path, *, model: ipc.Model | None = None, analysis=None, graph: bool = True,
                   info: dict | None = None) -> str:
     """The HTML page about a capture (a complete document, one string). ``model`` defaults to
-    ``build_model(capture, episodes=True)``, ``analysis`` to ``analyze_model(model)``; a model built
+    ``build_model(capture, episodes=True)``; without ``analysis`` (``ftraceipc.detect.pipeline.analyze``)
+    the page says findings were not computed (this layer renders, it does not analyse); a model built
     without episodes gets the page without the two time-based plots. ``info``, when given, is filled
     with what the page contains (see :func:`write_report`)."""
     t_start = time.perf_counter()
@@ -656,10 +659,6 @@ def render_report(capture_path, *, model: ipc.Model | None = None, analysis=None
         from ftraceipc.model.build import build_model
 
         model = build_model(capture_path, episodes=True)
-    if analysis is None:
-        from ftraceipc.detect import analyze_model
-
-        analysis = analyze_model(model)
     sc = _scope(model)
     warnings = getattr(analysis, "warnings", None)
     if warnings is None:

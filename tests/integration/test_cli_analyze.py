@@ -20,7 +20,7 @@ from components import need, requires  # noqa: E402
 from test_cli_model import assert_one_error_line  # noqa: E402
 
 needs_capture = requires("tracefs")
-KEYS = ["pattern", "tasks", "resources", "count", "lost_ns", "explanation", "suggestion"]
+KEYS = ["pattern", "tasks", "resources", "count", "critical_ns", "asleep_ns", "explanation", "suggestion"]
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,8 @@ def findings_of(stdout: str) -> list[dict]:
 
 
 def key(findings: list[dict]) -> list[tuple]:
-    return [(f["pattern"], tuple(f["tasks"]), tuple(f["resources"]), f["count"], f["lost_ns"]) for f in findings]
+    return [(f["pattern"], tuple(f["tasks"]), tuple(f["resources"]), f["count"], f["critical_ns"], f["asleep_ns"])
+            for f in findings]
 
 
 @needs_capture
@@ -73,7 +74,10 @@ def test_analyze_json_ranks_findings_with_the_issue_keys(herd):
         assert isinstance(f["explanation"], str) and len(f["explanation"]) > 40
         assert isinstance(f["suggestion"], str) and len(f["suggestion"]) > 40
         assert all(isinstance(t, int) for t in f["tasks"]) and all(isinstance(x, str) for x in f["resources"])
-    assert [f["lost_ns"] for f in found] == sorted((f["lost_ns"] for f in found), reverse=True)
+    ranked = [(f["critical_ns"], f["asleep_ns"]) for f in found]
+    assert ranked == sorted(ranked, reverse=True)  # by the critical path, then asleep
+    wall = d["capture"]["critical_path"]["wall_ns"]
+    assert wall > 0 and all(0 <= f["critical_ns"] <= wall for f in found) and all("lost_ns" not in f for f in found)
     # only the command's processes: every finding names one of its tasks
     tids = {t["tid"] for t in truth["tasks"]}
     assert all(set(f["tasks"]) & tids for f in found)
@@ -90,7 +94,8 @@ def test_analyze_json_ranks_findings_with_the_issue_keys(herd):
                 "-p", "capture_id=", "-f", "json")  # by name: the header's defaults ($tids = []: every task)
     assert r2.returncode == 0, r2.stderr
     rows = [x for x in json.loads(r2.stdout) if x["tasks"][0] == roles["writer"]]
-    assert [(x["count"], x["lost_ns"]) for x in rows] == [(herd_f[0]["count"], herd_f[0]["lost_ns"])]
+    assert [(x["count"], x["critical_ns"], x["asleep_ns"]) for x in rows] == [
+        (herd_f[0]["count"], herd_f[0]["critical_ns"], herd_f[0]["asleep_ns"])]
 
 
 @needs_capture

@@ -40,9 +40,7 @@ from ftraceipc.model.build import build_model  # noqa: E402
 needs_tracefs = requires("tracefs")
 
 DETECTORS = list(REGISTRY)
-COMMON = ["pattern", "tasks", "resources", "count", "lost_ns"]
-RENAMED = {"full_buffer_stall", "back_pressure", "wake_then_block", "thundering_herd", "cross_cpu_wakeup",
-           "wait_chain", "wait_cycle"}  # their time column is asleep_ns already (issue #11; the others follow)
+COMMON = ["pattern", "tasks", "resources", "count", "critical_ns", "asleep_ns"]
 WRITE_OPS = {"write", "writev", "sendto", "sendmsg"}
 ORDERED = {"wait_chain", "wait_cycle"}  # their lists are in chain/cycle order; the others' are sets
 
@@ -185,7 +183,7 @@ def test_header_gives_a_default_for_every_parameter_and_the_common_columns(detec
     assert all(isinstance(v, int) for k, v in q.defaults.items() if k not in ("capture_id", "tids")), q.defaults
     assert q.defaults["capture_id"] == "" and q.defaults["tids"] == []
     cols = _returned(q.text)
-    assert cols[:len(COMMON)] == COMMON[:4] + ["asleep_ns" if detector in RENAMED else "lost_ns"], cols
+    assert cols[:len(COMMON)] == COMMON, cols
 
 
 @pytest.mark.parametrize("detector", [d for d in DETECTORS if query_path(d, "ladybug") != query_path(d)])
@@ -511,7 +509,7 @@ def test_hand_chatty_pingpong_parallel_edges(hand):
     assert int(row["messages_ab"]) == 300 and int(row["messages_ba"]) == 300 and int(row["count"]) == 600
     assert float(row["bytes_per_message_ab"]) == 16.0 and float(row["bytes_per_message_ba"]) == 16.0
     assert int(row["wakeups_ab"]) == 210 and int(row["wakeups_ba"]) == 120  # not the pipe:12 wakeups
-    assert int(row["lost_ns"]) == 1500 + 2000
+    assert int(row["asleep_ns"]) == 1500 + 2000
     assert hand.run_file("chatty_pingpong", max_bytes=15).empty
     assert hand.run_file("chatty_pingpong", min_wakeups=121).empty
 
@@ -579,7 +577,7 @@ def test_hand_cross_cpu_wakeup_only_for_pairs_that_take_turns(hand):
 def test_hand_wakeup_latency_needs_a_long_mean(hand):
     row = only_row(hand.run_file("wakeup_latency"))
     assert ints(row["tasks"]) == [4, 5] and list(row["resources"]) == ["pipe:12"]
-    assert int(row["count"]) == 20 and int(row["lost_ns"]) == 40_000_000
+    assert int(row["count"]) == 20 and int(row["asleep_ns"]) == 40_000_000
     assert int(row["mean_ns"]) == 2_000_000 and int(row["max_ns"]) == 5_000_000
     assert hand.run_file("wakeup_latency", min_mean_ns=2_000_001).empty
     low = hand.run_file("wakeup_latency", min_mean_ns=1000, min_wakeups=1)  # + 9 via pipe:12 (1 us)
@@ -597,9 +595,9 @@ def test_run_detectors_ranks_and_explains_every_hand_finding(hand):
          "wait_chain", "wait_chain",
          "wait_cycle", "cross_cpu_wakeup", "wakeup_latency"])
     assert [f.rank for f in found] == list(range(1, len(found) + 1))
-    assert [f.lost_ns for f in found] == sorted((f.lost_ns for f in found), reverse=True)
+    assert [f.asleep_ns for f in found] == sorted((f.asleep_ns for f in found), reverse=True)
     top = found[0]  # wakeup_latency: 40 ms
-    assert (top.pattern, top.tasks, top.resources, top.count, top.lost_ns) == (
+    assert (top.pattern, top.tasks, top.resources, top.count, top.asleep_ns) == (
         "wakeup_latency", [4, 5], ["pipe:12"], 20, 40_000_000)
     assert "t4[4]" in top.explanation and "2.0 ms on average" in top.explanation
     chain = next(f for f in found if f.pattern == "wait_chain" and f.tasks[0] == 43)
@@ -614,7 +612,7 @@ def test_run_detectors_ranks_and_explains_every_hand_finding(hand):
     herd = next(f for f in found if f.pattern == "thundering_herd")
     assert "only one" not in herd.explanation and "2.6 of them" in herd.explanation and "0.8 then read" in herd.explanation
     stage = next(f for f in found if f.pattern == "wake_then_block")
-    assert stage.lost_ns == 3_000_000 and "is a stage" in stage.explanation and "F_SETPIPE_SZ, 16384" in stage.suggestion
+    assert stage.asleep_ns == 3_000_000 and "is a stage" in stage.explanation and "F_SETPIPE_SZ, 16384" in stage.suggestion
     x = next(f for f in found if f.pattern == "cross_cpu_wakeup")
     assert "of the 150 times t8[8] woke t9[9] with data to read, 140 were followed" in x.explanation
     only = run_detectors(hand.graph, only=["wait_cycle"], capture_id=cid)
@@ -677,7 +675,7 @@ def test_run_detectors_keeps_the_commands_finding_behind_a_crowd(crowded):
     g, cid = crowded
     params = {d: {"limit": 10} for d in REGISTRY}
     found = run_detectors(g, capture_id=cid, tids={7, 8}, params=params)
-    assert [(f.pattern, f.tasks, f.lost_ns, f.rank) for f in found] == [("full_buffer_stall", [7, 8], 2_000_000, 1)]
+    assert [(f.pattern, f.tasks, f.asleep_ns, f.rank) for f in found] == [("full_buffer_stall", [7, 8], 2_000_000, 1)]
     assert len(run_detectors(g, capture_id=cid, params=params)) == 10  # the whole machine: the crowd's top 10
 
 
@@ -701,7 +699,8 @@ def test_long_task_lists_are_cut_in_the_text_and_complete_in_json(tmp_path):
 
     from ftraceipc.detect import run_detectors
     from ftraceipc.graph.ladybug import LadybugGraph
-    from ftraceipc.report.findings import Analysis, write_json, write_text
+    from ftraceipc.detect import Analysis
+    from ftraceipc.report.findings import write_json, write_text
 
     n = 700
     m = ipc.Model(capture="herd700.ftipc", capture_id="herd700", meta={})
@@ -767,7 +766,7 @@ def test_full_buffer_stall_fires_on_the_bursty_writer_and_its_reader(sample):
     assert int(row["bytes"]) == written and int(row["burst_bytes"]) == written // waits
     assert ints(row["drainers"]) == [r] and int(row["drain_wakeups"]) > 0
     # its advice: a pipe that holds a burst (256 KiB)
-    from ftraceipc.detect import buffer_size
+    from ftraceipc.detect.words import buffer_size
 
     assert buffer_size(int(row["burst_bytes"])) == s.truth["args"]["burst"]
     assert s.detect("back_pressure").empty
@@ -883,7 +882,7 @@ def test_chatty_pingpong_fires_on_the_two_threads(sample):
     ba = wk[(wk["waker"] == b) & (wk["wakee"] == a)]
     assert int(row["wakeups_ab"]) == int(ab["wakeups"].sum()) > 0
     assert int(row["wakeups_ba"]) == int(ba["wakeups"].sum()) > 0
-    assert int(row["lost_ns"]) == int(ab["wake_to_run_ns"].sum()) + int(ba["wake_to_run_ns"].sum()) > 0
+    assert int(row["asleep_ns"]) == int(ab["wake_to_run_ns"].sum()) + int(ba["wake_to_run_ns"].sum()) > 0
     assert s.detect("chatty_pingpong", max_bytes=15).empty
     assert s.detect("chatty_pingpong", min_messages=sent[a] + 1).empty
 
@@ -1001,8 +1000,8 @@ def test_wakeup_latency_fires_on_the_wakee_behind_the_hog(sample):
     e = s.model.wakes[(s.model.wakes["wakee"] == wakee) & (s.model.wakes["via"] == pipe)
                       & (s.model.wakes["waker"] != wakee)]
     assert int(row["count"]) == int(e["wakeups"].sum()) >= 10
-    assert int(row["lost_ns"]) == int(e["wake_to_run_ns"].sum())
-    assert int(row["mean_ns"]) == int(row["lost_ns"]) // int(row["count"]) >= 500_000
+    assert int(row["asleep_ns"]) == int(e["wake_to_run_ns"].sum())
+    assert int(row["mean_ns"]) == int(row["asleep_ns"]) // int(row["count"]) >= 500_000
     assert int(row["max_ns"]) == int(e["max_wake_to_run_ns"].max())
 
 

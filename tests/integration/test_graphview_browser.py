@@ -92,12 +92,12 @@ def tmp(tmp_path_factory):
 
 
 def _capture(tmp: Path, sample: str, args=()):
-    from ftraceipc.detect import analyze_model
+    from ftraceipc.detect.pipeline import Backend, analyze
     from ftraceipc.model.build import build_model
 
     cap, meta, truth = capture_sample(tmp, sample, list(args))
     model = build_model(cap)
-    analysis = analyze_model(model, tmp / f"{sample}.lbug")
+    analysis = analyze(model, backend=Backend(path=tmp / f"{sample}.lbug"))
     return model, analysis, truth
 
 

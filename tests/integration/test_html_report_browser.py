@@ -25,7 +25,7 @@ import browser  # noqa: E402
 from truth_check import ROOT, capture_sample  # noqa: E402
 
 from ftraceipc.capture.store import CaptureDir  # noqa: E402
-from ftraceipc.detect import analyze_model  # noqa: E402
+from ftraceipc.detect.pipeline import analyze  # noqa: E402
 from ftraceipc.model.build import build_model  # noqa: E402
 from ftraceipc.model.export import tracer_tids  # noqa: E402
 from ftraceipc.model.summary import command_tree  # noqa: E402
@@ -57,7 +57,7 @@ class Report:
     def __init__(self, cap: Path, out: Path, truth: dict | None = None):
         self.cap, self.out, self.truth = cap, out, truth
         self.model = build_model(cap, episodes=True)
-        self.analysis = analyze_model(self.model)
+        self.analysis = analyze(self.model)
         t0 = time.perf_counter()
         self.info = write_report(cap, out, model=self.model, analysis=self.analysis)
         self.render_s = time.perf_counter() - t0

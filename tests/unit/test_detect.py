@@ -1,5 +1,7 @@
-"""The words of the findings (ftraceipc/detect): each detector's row explained with its own numbers,
-the suggestion fitting the resource (pipe vs socket), and the Neo4j Browser snippet."""
+"""The words of the findings (ftraceipc/detect/detectors/<id>.py): each detector's row explained with
+its own numbers, the suggestion fitting the resource (pipe vs socket), the Neo4j Browser snippet; the
+ranking by critical_ns then asleep_ns, and the text report (time on the critical path and asleep, never
+"lost", no total of overlapping findings)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,8 @@ import json
 
 import pytest
 
-from ftraceipc.detect import DETECTORS, Finding, browser_cypher
+from ftraceipc.detect import DETECTORS, Analysis, CriticalPathInfo, Finding, browser_cypher, rank
+from ftraceipc.graph import query_path
 
 
 class FakeNames:
@@ -21,6 +24,10 @@ class FakeNames:
 
 
 ROWS = {
+    "bottleneck": {"tid": 7, "comm": "gzip", "count": 900, "critical_ns": 910_000_000, "asleep_ns": 210_000_000,
+                   "wall_ns": 1_000_000_000, "percent": 91, "running_ns": 700_000_000, "runnable_ns": 0,
+                   "blocked_ns": 210_000_000, "reasons": ["nanosleep"], "reason_ns": [210_000_000],
+                   "stalled": [5], "stalled_rids": ["pipe:9"], "stalled_ns": [2_500_000_000]},
     "full_buffer_stall": {"writer": 5, "rid": "pipe:9", "kind": "pipe", "count": 63, "asleep_ns": 12_300_000,
                           "max_ns": 400_000, "ops": ["write"], "readers": [6], "reader_waits": 40,
                           "reader_wait_ns": 30_000_000, "drainers": [6], "drain_wakeups": 60,
@@ -33,7 +40,7 @@ ROWS = {
                         "consumed": 21, "wasted": 63, "writes": 21, "woken_per_write": 4.0,
                         "consumed_per_write": 1.0, "asleep_ns": 300_000},
     "chatty_pingpong": {"a": 1, "b": 2, "count": 4000, "bytes_per_message_ab": 16.0, "bytes_per_message_ba": 16.0,
-                        "wakeups_ab": 1990, "wakeups_ba": 1995, "lost_ns": 20_000_000},
+                        "wakeups_ab": 1990, "wakeups_ba": 1995, "asleep_ns": 20_000_000},
     "wait_chain": {"tasks": [4, 3, 2, 1], "resources": ["pipe:3", "pipe:2", "pipe:1"], "hops": 3, "count": 60,
                    "asleep_ns": 130_000_000, "cut": False},
     "wait_cycle": {"tasks": [1, 3, 2], "resources": ["pipe:2", "pipe:3", "pipe:1"], "length": 3, "count": 300,
@@ -41,9 +48,12 @@ ROWS = {
     "cross_cpu_wakeup": {"waker": 1, "wakee": 2, "resources": ["unix:4"], "count": 990, "wakeups": 1000,
                          "percent": 99, "asleep_ns": 5_000_000, "sleeps": 1995, "consumed": 995, "turns": 990},
     "wakeup_latency": {"wakee": 2, "rid": "pipe:1", "wakers": [1], "count": 200, "mean_ns": 3_000_000,
-                       "max_ns": 9_000_000, "lost_ns": 600_000_000},
+                       "max_ns": 9_000_000, "asleep_ns": 600_000_000},
 }
 SAYS = {  # what each explanation must contain (numbers in the words of human_ns)
+    "bottleneck": ["t7[7] is on the critical path 91 % of the wall time", "910.0 ms of 1.00 s",
+                   "running 70 %, in nanosleep 21 %", "t5[5] slept 2.50 s writing into the full pipe:9",
+                   "back-pressure"],
     "full_buffer_stall": ["t5[5]", "63 times", "pipe:9", "12.3 ms", "t6[6]", "empty 40 times", "30.0 ms",
                           "40 calls: bursts of ~256.0 KiB, larger than the 64.0 KiB pipe:9 holds"],
     "wake_then_block": ["t2[2]", "40 times through pipe:1", "39 times", "38 times", "unix:7", "9.0 ms", "t3[3]",
@@ -56,7 +66,7 @@ SAYS = {  # what each explanation must contain (numbers in the words of human_ns
     "cross_cpu_wakeup": ["990 of the 1,000", "t2[2]", "t1[1]", "99%", "5.0 ms", "of the 995 times t1[1] woke t2[2] with data to read, 990 were followed"],
     "wakeup_latency": ["t2[2]", "200 times", "3.0 ms on average", "9.0 ms at most", "600.0 ms"],
 }
-FIXES = {"full_buffer_stall": "F_SETPIPE_SZ", "wake_then_block": "SO_SNDBUF", "thundering_herd": "EPOLLEXCLUSIVE",
+FIXES = {"bottleneck": "split its work", "full_buffer_stall": "F_SETPIPE_SZ", "wake_then_block": "SO_SNDBUF", "thundering_herd": "EPOLLEXCLUSIVE",
          "chatty_pingpong": "Batch", "wait_chain": "t1[1]", "wait_cycle": "merge", "cross_cpu_wakeup": "taskset",
          "wakeup_latency": "priority"}
 
@@ -68,6 +78,44 @@ def test_explanation_uses_the_rows_numbers_and_the_fix_fits(detector):
         assert needle in why, (needle, why)
     assert FIXES[detector] in fix, fix
     assert title and "\n" not in title and why.endswith(".") and fix.endswith(".")
+    assert "lost" not in why + fix + title
+
+
+@pytest.mark.parametrize("detector", list(DETECTORS))
+def test_each_detector_module_and_query_point_to_each_other(detector):
+    """One module per detector, named after it, next to its query: the .cypher header names the
+    module that explains its rows, and the module names its query."""
+    d = DETECTORS[detector]
+    assert d.module == f"ftraceipc.detect.detectors.{detector}" and d.query == query_path(detector)
+    mod = __import__(d.module, fromlist=["ID"])
+    assert mod.ID == detector and f"cypher/{detector}.cypher" in mod.__doc__
+    assert f"// Explained by: ftraceipc/detect/detectors/{detector}.py" in d.query.read_text()
+
+
+def test_bottleneck_advice_is_about_the_task_never_about_buffers():
+    r = ROWS["bottleneck"]
+    for variant in (r, dict(r, running_ns=10, reason_ns=[900_000_000], blocked_ns=900_000_000),
+                    dict(r, running_ns=10, runnable_ns=800_000_000)):
+        _, why, fix = DETECTORS["bottleneck"].explain(variant, FakeNames())
+        assert "t7[7]" in fix and "buffer" not in fix.lower() and "F_SETPIPE_SZ" not in fix
+    _, _, fix = DETECTORS["bottleneck"].explain(dict(r, running_ns=10, runnable_ns=800_000_000), FakeNames())
+    assert "CPU" in fix
+    _, why, _ = DETECTORS["bottleneck"].explain(dict(r, stalled=[], stalled_rids=[], stalled_ns=[]), FakeNames())
+    assert "Upstream" not in why
+
+
+def test_bottleneck_split_counts_unnamed_sleep_and_leaves_out_nothing():
+    from ftraceipc.detect.detectors.bottleneck import shares
+
+    r = dict(ROWS["bottleneck"], runnable_ns=30, blocked_ns=250, reasons=["nanosleep", ""], reason_ns=[200, 20])
+    assert shares(dict(r, running_ns=500)) == [("running", 500), ("in nanosleep", 200), ("asleep", 50),
+                                              ("waiting for a CPU", 30)]  # asleep: the '' reason + 30 unnamed
+
+
+def test_findings_rank_by_critical_path_time_then_asleep():
+    mk = lambda p, c, a, n=1: Finding(p, [1], [], n, c, a, "w.", "f.")
+    fs = rank([mk("a", 0, 9_000), mk("b", 50, 1), mk("c", 50, 2), mk("d", 0, 10_000)])
+    assert [(f.pattern, f.rank) for f in fs] == [("c", 1), ("b", 2), ("d", 3), ("a", 4)]
 
 
 def test_every_detector_has_words():
@@ -95,7 +143,7 @@ def test_full_buffer_on_a_socket_suggests_socket_buffers():
 @pytest.mark.parametrize("burst, size", [(1, 4096), (4096, 4096), (4097, 8192), (20_000, 32768),
                                          (262_144, 262_144), (262_145, 524_288), (3e6, 4 << 20)])
 def test_buffer_size_is_the_burst_rounded_up_to_a_power_of_two(burst, size):
-    from ftraceipc.detect import buffer_size
+    from ftraceipc.detect.words import buffer_size
 
     assert buffer_size(burst) == size
 
@@ -116,10 +164,12 @@ def test_a_cut_wait_chain_says_so():
 
 
 def test_finding_json_has_the_issue_keys_first_after_rank():
-    f = Finding("wait_chain", [1, 2], ["pipe:1"], 3, 4, "why.", "fix.", title="t", cypher="c", details={"hops": 1}, rank=1)
+    f = Finding("wait_chain", [1, 2], ["pipe:1"], 3, 4, 5, "why.", "fix.", title="t", cypher="c",
+                details={"hops": 1}, rank=1)
     d = f.to_json()
-    assert list(d) == ["rank", "pattern", "tasks", "resources", "count", "lost_ns", "explanation", "suggestion",
-                       "title", "cypher", "details"]
+    assert list(d) == ["rank", "pattern", "tasks", "resources", "count", "critical_ns", "asleep_ns", "explanation",
+                       "suggestion", "title", "cypher", "details"]
+    assert (d["critical_ns"], d["asleep_ns"]) == (4, 5) and "lost_ns" not in d
     json.dumps(d)
 
 
@@ -134,10 +184,10 @@ def test_browser_cypher_sets_parameters_and_never_splices_them():
 def test_text_report_shows_at_most_top_per_pattern_and_counts_the_rest():
     import io
 
-    from ftraceipc.report.findings import Analysis, write_text
+    from ftraceipc.report.findings import write_text
 
-    fs = [Finding("wakeup_latency", [i], ["pipe:1"], 1, 100 - i, "why.", "fix.", title=f"w{i}", rank=i)
-          for i in range(1, 6)] + [Finding("wait_chain", [9, 8, 7], ["pipe:2", "pipe:3"], 2, 1, "w.", "f.",
+    fs = [Finding("wakeup_latency", [i], ["pipe:1"], 1, 100 - i, 200, "why.", "fix.", title=f"w{i}", rank=i)
+          for i in range(1, 6)] + [Finding("wait_chain", [9, 8, 7], ["pipe:2", "pipe:3"], 2, 1, 5, "w.", "f.",
                                            title="chain", rank=6)]
     a = Analysis(capture="c", capture_id="id", backend="b", detectors=["x"], findings=fs, scope="s")
     out = io.StringIO()
@@ -152,3 +202,30 @@ def test_text_report_shows_at_most_top_per_pattern_and_counts_the_rest():
     out = io.StringIO()
     write_text(Analysis("c", "id", "b", ["x"], [], "s"), out)
     assert "0 findings" in out.getvalue() and "No inefficient interaction found" in out.getvalue()
+
+
+def test_text_report_says_on_the_critical_path_and_asleep_and_prints_no_total():
+    import io
+
+    from ftraceipc.report.findings import write_json, write_text
+
+    fs = [Finding("bottleneck", [7], [], 9, 910_000_000, 210_000_000, "why.", "fix.", title="b", rank=1),
+          Finding("full_buffer_stall", [5, 7], ["pipe:9"], 60, 0, 2_500_000_000, "w.", "f.", title="s", rank=2)]
+    crit = CriticalPathInfo(root=3, root_label="sh[3]", start_ts=0, end_ts=10**9, wall_ns=10**9)
+    a = Analysis("c", "id", "b", ["bottleneck"], fs, "s", critical=crit)
+    out = io.StringIO()
+    write_text(a, out, cypher=False)
+    text = out.getvalue()
+    assert "910.0 ms on the critical path (91 % of the wall time), 210.0 ms asleep" in text
+    assert "0 ns on the critical path (0 % of the wall time), 2.50 s asleep" in text
+    assert "critical path of sh[3]: 1.00 s of wall time" in text
+    assert "lost" not in text.lower() and "add them up" not in text and "3.41 s" not in text  # no total
+    js = io.StringIO()
+    write_json(a, js)
+    d = json.loads(js.getvalue())
+    assert d["capture"]["critical_path"] == {"root": 3, "start_ts": 0, "end_ts": 10**9, "wall_ns": 10**9}
+    assert [(f["critical_ns"], f["asleep_ns"]) for f in d["findings"]] == [(910_000_000, 210_000_000),
+                                                                          (0, 2_500_000_000)]
+    out = io.StringIO()
+    write_text(Analysis("c", "id", "b", ["x"], fs, "s"), out, cypher=False)  # no path: asleep only
+    assert "critical path: none" in out.getvalue() and "2.50 s asleep" in out.getvalue()

@@ -15,7 +15,7 @@ from ftraceipc.detect import Finding
 from ftraceipc.model import ipc
 from ftraceipc.model.ipc import Model
 from ftraceipc.report import graphview
-from ftraceipc.report.findings import Analysis
+from ftraceipc.detect import Analysis
 
 
 def make_model(tasks, io=(), wakes=(), waits=(), resources=None, command_pid=None, flows=(), peers=(), kinds=None,
@@ -133,7 +133,8 @@ def test_all_tasks_and_no_tracer_tasks():
 def test_finding_is_highlighted_and_listed():
     m = pipeline()
     f = Finding(pattern="wait_chain", tasks=[103, 102, 101], resources=["pipe:2", "pipe:1"], count=20,
-                lost_ns=9_000_000, explanation="sink waits on filter which waits on gen", suggestion="speed up gen",
+                critical_ns=5_000_000, asleep_ns=9_000_000,
+                explanation="sink waits on filter which waits on gen", suggestion="speed up gen",
                 title="wait chain of 2 hops behind sink[103]", rank=1)
     for given in ([f], Analysis("c", "i", "b", ["wait_chain"], [f], "s"), [f.to_json()]):
         page = graphview.render(m, given)
@@ -147,13 +148,14 @@ def test_finding_is_highlighted_and_listed():
         assert "WAKES:t:101->t:102" not in red  # a chain is its waits, in order
         assert "finding #1 wait_chain" in next(n for n in d["nodes"] if n["id"] == "t:103")["title"]
         assert "wait chain of 2 hops behind sink[103]" in page and 'class="findings"' in page
+        assert "5.0 ms on the critical path · 9.0 ms asleep" in page and " lost" not in page
         li = re.search(r'<li value="1"[^>]*data-nodes="([^"]*)"', page)
         assert li and set(json.loads(li.group(1).replace("&quot;", '"'))) == hot
 
 
 def test_unordered_finding_highlights_every_edge_between_its_nodes():
-    f = Finding(pattern="thundering_herd", tasks=[101, 102], resources=["pipe:1"], count=30, lost_ns=1000,
-                explanation="e", suggestion="s", title="herd", rank=1)
+    f = Finding(pattern="thundering_herd", tasks=[101, 102], resources=["pipe:1"], count=30, critical_ns=0,
+                asleep_ns=1000, explanation="e", suggestion="s", title="herd", rank=1)
     d = data_of(graphview.render(pipeline(), [f]))
     red = {e["id"] for e in d["edges"] if e["color"]["color"] == graphview.FINDING_COLOUR}
     assert red == {"WRITES:t:101->r:pipe:1", "READS:r:pipe:1->t:102", "WAKES:t:101->t:102",

@@ -13,7 +13,7 @@ import pytest
 
 from ftraceipc.detect import Finding
 from ftraceipc.model.ipc import Model, Unattributed
-from ftraceipc.report.findings import Analysis
+from ftraceipc.detect import Analysis, CriticalPathInfo
 from ftraceipc.report.html import (LAT_EDGES, TOP_BYTES, bytes_per_resource, latency_histogram, render_report,
                                    write_report)
 
@@ -73,15 +73,19 @@ def hand_model() -> Model:
 
 
 def hand_analysis() -> Analysis:
-    f1 = Finding(pattern="full_buffer_stall", tasks=[B], resources=[P1], count=2, lost_ns=300_000_000,
+    f1 = Finding(pattern="full_buffer_stall", tasks=[B], resources=[P1], count=2, critical_ns=400_000_000,
+                 asleep_ns=300_000_000,
                  explanation=f"{EVIL}[{B}] slept <twice> & more", suggestion="Use F_SETPIPE_SZ <bigger>",
                  title=f"{EVIL}[{B}] stalls writing into the full {P1}", rank=1,
                  cypher=":param capture_id => 'feedfacecafe'\nMATCH (t:Task) WHERE t.tid IN [102] RETURN t",
                  details={"writer": B, "note": "<b>not bold</b>"})
-    f2 = Finding(pattern="chatty_pingpong", tasks=[A, C], resources=[P1, P2], count=50, lost_ns=1_000_000,
-                 explanation="a and c ping-pong", suggestion="batch", title="stage-a and stage-c ping-pong", rank=2)
+    f2 = Finding(pattern="chatty_pingpong", tasks=[A, C], resources=[P1, P2], count=50, critical_ns=0,
+                 asleep_ns=1_000_000, explanation="a and c ping-pong", suggestion="batch",
+                 title="stage-a and stage-c ping-pong", rank=2)
     return Analysis(capture="/nonexistent/hand.ftipc", capture_id="feedfacecafe", backend="hand", detectors=["x"],
-                    findings=[f1, f2], scope="the command's 4 processes")
+                    findings=[f1, f2], scope="the command's 4 processes",
+                    critical=CriticalPathInfo(root=A, root_label=f"stage-a[{A}]", start_ts=0, end_ts=10**9,
+                                              wall_ns=10**9))
 
 
 class Tags(HTMLParser):
@@ -138,8 +142,13 @@ def test_findings_listed(page):
     t = parse(page)
     arts = [a for tag, a in t.tags if tag == "article"]
     assert [a["data-pattern"] for a in arts] == ["full_buffer_stall", "chatty_pingpong"]
-    assert arts[0]["data-lost-ns"] == "300000000" and arts[0]["data-count"] == "2"
+    assert arts[0]["data-critical-ns"] == "400000000" and arts[0]["data-asleep-ns"] == "300000000"
+    assert arts[0]["data-count"] == "2"
     text = html.unescape(page)
+    section = text[text.index('<section id="findings">'):text.index('<section id="plots">')]
+    assert "400.0 ms on the critical path (40 % of the wall time), 300.0 ms asleep" in section
+    assert "critical path of stage-a[101]: 1.00 s of wall time" in section
+    assert " lost" not in section.replace("lost events", "")  # never "time lost", and no total
     assert "Use F_SETPIPE_SZ <bigger>" in text and f"{EVIL}[{B}] slept <twice> & more" in text
     assert "stage-a[101], stage-c[103]" in text  # tasks as comm[tid]
     assert "MATCH (t:Task) WHERE t.tid IN [102] RETURN t" in text

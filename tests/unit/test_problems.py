@@ -80,7 +80,8 @@ def test_missing_events_name_the_detectors_not_run():
     probs = collect(CaptureMeta(complete=True), None, gaps, skipped)
     [waking] = [p for p in probs if "sched:sched_waking" in p.events]
     assert waking.kind is ProblemKind.EVENTS_MISSING and set(waking.detectors) == {s.detector for s in skipped}
-    assert waking.line().startswith("events missing: sched:sched_waking; not run: full_buffer_stall, wake_then_block")
+    assert waking.line().startswith("events missing: sched:sched_waking; not run: bottleneck, full_buffer_stall, "
+                                    "wake_then_block")
     # the gaps that only make the model less exact are said too, without detectors
     assert all(not p.detectors for p in probs if p is not waking)
     assert not_run({"x": ("WAKES",)}, [ipc.Gap(("a:b",), ("BLOCKED_ON",), "t")]) == []

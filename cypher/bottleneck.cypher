@@ -1,0 +1,95 @@
+// bottleneck: the task whose own time makes up the largest share of the traced command's critical
+// path: the stage the whole run waits for. One row per task that holds at least $min_percent of the
+// wall time on the path, largest share first; the first row is the bottleneck.
+//
+// The critical path (Task crit_*, PathSegment nodes, FtraceipcCapture wall_ns; docs/schema.md) covers
+// the command's wall time once, from its end backwards: a task's own time on it is the time it ran,
+// waited for a CPU (runnable), or slept outside IPC between the traced tasks (a timer, a file, the
+// network; PathSegment state 'blocked' with the syscall as reason). Its sleeps on a pipe or socket
+// that another traced task ended are not its own: the path went to that task instead. Making a task
+// with share s infinitely fast saves at most s of the wall time, so the first row bounds what any
+// change elsewhere can gain. Below 20 % (the default $min_percent) that bound is under 1.25x, and
+// five tasks could share the path evenly: no single task is the bottleneck then.
+//
+// Upstream, a bottleneck causes back-pressure: the tasks that feed it (FLOWS into it, up to 4 hops)
+// stall writing into full buffers because it reads no faster (BLOCKED_ON write_episodes, write_ns:
+// sleeps waiting for room). Those stalls are listed as its effect (stalled, stalled_rids,
+// stalled_ns), not as causes of their own. ftraceipc's finding keeps those that
+// back_pressure.cypher finds (ftraceipc/detect/detectors/bottleneck.py, refine): a writer whose
+// readers also wait on the resource for it, by turns, is buffer-limited, a full_buffer_stall or
+// wake_then_block finding of its own.
+//
+// Needs: BLOCKED_ON, WAKES   (model tables it reads; a capture that cannot have one of them, for lack of
+//   events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
+//
+// Explained by: ftraceipc/detect/detectors/bottleneck.py
+//
+// Parameters:
+//   $min_percent = 20        the task's own time is at least this percentage of the wall time
+//   $min_stall_episodes = 10  an upstream writer's sleeps waiting for room to list it (as full_buffer_stall's
+//                            and back_pressure's $min_episodes)
+//   $min_stall_ns = 1000000  and their time (ns; as their $min_ns)
+//   $limit = 50              at most this many rows, counted after the $tids scope
+//   $capture_id = ""         only this capture's tasks (Neo4j holding several captures); "": all
+//   $tids = []               only rows whose tasks include one of these tids (e.g. the traced
+//                            command's threads); []: every task
+//
+// Returns, one row per task on the critical path with at least $min_percent of the wall time:
+//   pattern               'bottleneck'
+//   tasks                 [the task's tid, then the stalled upstream writers' tids (no particular order)]
+//   resources             the rids those writers stall on (no particular order, no repeats)
+//   count                 the task's segments on the critical path (PathSegment nodes)
+//   critical_ns           the task's own time on the critical path (Task crit_ns), at most wall_ns
+//   asleep_ns             of which asleep outside IPC (Task crit_blocked_ns)
+//   tid, comm             the task
+//   wall_ns               the command's wall time (FtraceipcCapture wall_ns): what the path covers
+//   percent               100 * critical_ns / wall_ns (integer)
+//   running_ns            its time running on the path (Task crit_running_ns)
+//   runnable_ns           its time runnable, waiting for a CPU, on the path (Task crit_runnable_ns)
+//   blocked_ns            its time asleep outside IPC on the path (Task crit_blocked_ns)
+//   reasons               the syscalls of those sleeps ('' when unknown), largest first
+//   reason_ns             the time on the path per reason (ns), in the order of reasons
+//   stalled               upstream writers stalled on a full buffer on the way to the task (tids;
+//                         one entry per writer and resource)
+//   stalled_rids          the resource each of them stalls writing into (same order)
+//   stalled_ns            its time asleep there waiting for room (BLOCKED_ON write_ns; same order)
+// Ordered by critical_ns descending, then tid.
+//
+// Read: percent is the most the run could gain by making this task faster (then the path moves to
+// the next task). running_ns large: it computes; make it faster or split its work across workers.
+// runnable_ns large: it waits for a CPU. A bigger buffer in front of it does not help: its upstream
+// stalls are its own pace showing.
+//
+// Runs as-is on LadybugDB and Neo4j 5 (same rows on both: tests/integration/test_detectors.py).
+MATCH (t:Task)
+WHERE ($capture_id = '' OR t.capture_id = $capture_id) AND t.crit_ns > 0
+OPTIONAL MATCH (cap:FtraceipcCapture) WHERE cap.capture_id = t.capture_id
+WITH t, coalesce(cap.wall_ns, 0) AS wall_ns
+WHERE wall_ns > 0 AND t.crit_ns * 100 >= $min_percent * wall_ns
+OPTIONAL MATCH (t)-[:ON_PATH]->(s:PathSegment)
+WITH t, wall_ns, count(s) AS segments
+OPTIONAL MATCH (t)-[:ON_PATH]->(z:PathSegment)
+WHERE z.state = 'blocked'
+WITH t, wall_ns, segments, coalesce(z.reason, '') AS reason, sum(z.dur_ns) AS ns
+ORDER BY ns DESC, reason
+SKIP 0
+WITH t, wall_ns, segments, collect(CASE WHEN ns > 0 THEN reason END) AS reasons,
+     collect(CASE WHEN ns > 0 THEN ns END) AS reason_ns
+OPTIONAL MATCH (u:Task)-[:FLOWS*1..4]->(t)
+WITH t, wall_ns, segments, reasons, reason_ns, collect(DISTINCT u.tid) AS up
+OPTIONAL MATCH (w:Task)-[f:FLOWS]->(v:Task), (w)-[b:BLOCKED_ON]->(r:Resource)
+WHERE w.tid IN up AND w.tid <> t.tid AND (v.tid = t.tid OR v.tid IN up) AND r.rid = f.via
+  AND w.capture_id = t.capture_id AND b.write_episodes >= $min_stall_episodes AND b.write_ns >= $min_stall_ns
+WITH DISTINCT t, wall_ns, segments, reasons, reason_ns, w.tid AS wt, r.rid AS rid, b.write_ns AS wns
+WITH t, wall_ns, segments, reasons, reason_ns, collect(wt) AS stalled, collect(rid) AS stalled_rids,
+     collect(wns) AS stalled_ns, collect(DISTINCT wt) AS writers, collect(DISTINCT rid) AS rids
+WITH *, [t.tid] + writers AS tasks, $tids AS scope
+WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
+RETURN 'bottleneck' AS pattern, tasks, rids AS resources, segments AS count,
+       CASE WHEN t.crit_ns < wall_ns THEN t.crit_ns ELSE wall_ns END AS critical_ns,
+       t.crit_blocked_ns AS asleep_ns, t.tid AS tid, t.comm AS comm, wall_ns,
+       100 * t.crit_ns / wall_ns AS percent, t.crit_running_ns AS running_ns,
+       t.crit_runnable_ns AS runnable_ns, t.crit_blocked_ns AS blocked_ns, reasons, reason_ns, stalled,
+       stalled_rids, stalled_ns
+ORDER BY critical_ns DESC, tid
+LIMIT $limit

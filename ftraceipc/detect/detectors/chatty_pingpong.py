@@ -1,0 +1,22 @@
+"""chatty_pingpong: the words of ``cypher/chatty_pingpong.cypher`` (the query; its header lists the columns used here).
+
+``explain(row, names)`` turns one row of that query into (title, explanation, suggestion), in the
+capture's own numbers; it says nothing the row does not give."""
+
+from __future__ import annotations
+
+from ftraceipc.detect.words import Names, human_bytes, human_ns
+
+ID = "chatty_pingpong"
+
+
+def explain(r: dict, n: Names) -> tuple[str, str, str]:
+    a, b = r["a"], r["b"]
+    wk = r["wakeups_ab"] + r["wakeups_ba"]
+    return (f"{n(a)} and {n(b)} ping-pong {r['count']:,} small messages",
+            f"{n(a)} and {n(b)} exchanged {r['count']:,} messages "
+            f"({human_bytes(r['bytes_per_message_ab'])} and {human_bytes(r['bytes_per_message_ba'])} on "
+            f"average each way) with {wk:,} wakeups of each other: about one context switch per message. "
+            f"Scheduling latency alone cost {human_ns(r['asleep_ns'])}.",
+            "Batch: send several requests per write (or one larger message), pipeline requests instead of "
+            "waiting for each reply, or do both sides' work in one thread.")

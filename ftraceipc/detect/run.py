@@ -1,0 +1,110 @@
+"""Running detectors on a graph: which can run on a capture (their ``// Needs:`` line against the
+capture's gaps), and each row of their query turned into a ranked :class:`Finding`."""
+
+from __future__ import annotations
+
+import decimal
+import math
+import re
+from typing import Any, Iterable
+
+from ftraceipc.detect.detectors import DETECTORS
+from ftraceipc.detect.finding import COMMON, Finding, browser_cypher, rank
+from ftraceipc.detect.words import Names
+from ftraceipc.errors import FtraceIPCError
+
+_NEEDS_LINE = re.compile(r"^//\s*Needs:\s*([A-Z_]+(?:\s*,\s*[A-Z_]+)*)")
+
+
+def detector_needs(did: str) -> tuple[str, ...]:
+    """The model tables (graph edge types) detector ``did`` reads: the ``// Needs: A, B`` line of
+    its query file's header (none: it needs nothing in particular)."""
+    from ftraceipc.graph import query_path
+
+    try:
+        text = query_path(did).read_text()
+    except OSError:
+        return ()  # run_file reports the missing file
+    for line in text.splitlines():
+        if not line.startswith("//"):
+            break
+        m = _NEEDS_LINE.match(line)
+        if m:
+            return tuple(t.strip() for t in m.group(1).split(","))
+    return ()
+
+
+def runnable(ids: Iterable[str], gaps) -> tuple[list[str], list]:
+    """Split detector ids into those that can run on a capture with these gaps (``Model.gaps`` or
+    ``model.build.capture_gaps``) and the ``problems.NotRun`` of the others (what they lack)."""
+    from ftraceipc.problems import not_run
+
+    ids = list(ids)
+    skipped = not_run({d: detector_needs(d) for d in ids}, gaps)
+    out = {s.detector for s in skipped}
+    return [d for d in ids if d not in out], skipped
+
+
+def check_ids(ids: Iterable[str]) -> list[str]:
+    """``ids`` without repeats, each a known detector (else one clear error)."""
+    ids = list(dict.fromkeys(ids))
+    unknown = [i for i in ids if i not in DETECTORS]
+    if unknown:
+        raise FtraceIPCError(f"unknown detector {unknown[0]!r}", hint=f"choose from {', '.join(DETECTORS)}")
+    return ids
+
+
+def plain(v: Any) -> Any:
+    """A cell as plain Python (numpy scalars and arrays, NaN to None, Decimal to int)."""
+    import numpy as np
+
+    if isinstance(v, np.ndarray):
+        return [plain(x) for x in v.tolist()]
+    if isinstance(v, (list, tuple)):
+        return [plain(x) for x in v]
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, decimal.Decimal):
+        return int(v) if v == v.to_integral_value() else float(v)
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    return v
+
+
+def finding(did: str, r: dict[str, Any], names: Names, browser_capture_id: str) -> Finding:
+    """One row of detector ``did`` (plain values) as a Finding, explained."""
+    ts = [int(t) for t in r["tasks"] or []]
+    rids = [str(x) for x in r["resources"] or []]
+    title, explanation, suggestion = DETECTORS[did].explain(r, names)
+    return Finding(pattern=did, tasks=ts, resources=rids, count=int(r["count"] or 0),
+                   critical_ns=int(r["critical_ns"] or 0), asleep_ns=int(r["asleep_ns"] or 0),
+                   explanation=explanation, suggestion=suggestion, title=title,
+                   cypher=browser_cypher(browser_capture_id, ts, sorted(set(rids))),
+                   details={k: v for k, v in r.items() if k not in COMMON})
+
+
+def run_detectors(graph, *, only: Iterable[str] | None = None, capture_id: str = "",
+                  tids: Iterable[int] | None = None, params: dict[str, dict[str, Any]] | None = None,
+                  browser_capture_id: str | None = None) -> list[Finding]:
+    """Run the detectors (``only`` these ids; default all) on ``graph`` (LadybugGraph or Neo4jGraph)
+    and return their findings ranked (``finding.rank``: critical_ns, then asleep_ns). ``capture_id``
+    scopes a database holding several captures; ``tids``: only findings naming at least one of these
+    tasks (None: every task), applied inside each query (its ``$tids``) so that its ``$limit`` counts
+    only those; ``params``: per detector parameter overrides."""
+    ids = check_ids(DETECTORS if only is None else only)
+    scope_tids = [] if tids is None else sorted({int(t) for t in tids})
+    if tids is not None and not scope_tids:
+        return []  # nothing in scope ([] would mean every task in the queries)
+    names = Names(graph, capture_id)
+    out: list[Finding] = []
+    for did in ids:
+        p = dict((params or {}).get(did, {}))
+        p.setdefault("capture_id", capture_id)
+        p.setdefault("tids", scope_tids)
+        df = graph.run_file(did, **p)
+        cols = list(df.columns)
+        rows = [{c: plain(v) for c, v in zip(cols, row)} for row in df.itertuples(index=False, name=None)]
+        if rows and DETECTORS[did].refine is not None:
+            rows = DETECTORS[did].refine(graph, rows, capture_id, params or {})
+        out.extend(finding(did, r, names, browser_capture_id or capture_id) for r in rows)
+    return rank(out)
