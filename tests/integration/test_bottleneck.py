@@ -102,7 +102,7 @@ def test_critical_ns_comes_from_the_path_and_is_clamped_to_the_wall_time(graph):
     assert [int(t[0]) for t in bp["tasks"]][0] == SEQ  # rows come by critical_ns first
     fb = graph.run_file("full_buffer_stall")
     assert [(ints(t), int(c)) for t, c in zip(fb["tasks"], fb["critical_ns"])] == [([OTHER, OTHER_R], WALL)]
-    for d in DETECTORS + ["back_pressure"]:
+    for d in [*DETECTORS, "back_pressure"]:
         df = graph.run_file(d)
         assert list(df.columns[:6]) == ["pattern", "tasks", "resources", "count", "critical_ns", "asleep_ns"]
         assert all(0 <= int(c) <= WALL for c in df["critical_ns"]), (d, df.to_string())
