@@ -69,10 +69,13 @@ def model_with_waits(n_tasks: int, n_res: int, n_edges: int, seed: int = 1) -> i
         tids = m.tasks["tid"].to_numpy()
         waiter = tids[rng.integers(0, len(tids), k)]
         first = np.r_[True, waiter[1:] != waiter[:-1]]
+        episodes = rng.integers(1, 100, k)
+        consumed = rng.integers(0, episodes + 1)  # of the sleeps; dropped by a model without these columns
         m.waits = pd.DataFrame({"waiter": waiter, "waker": tids[rng.integers(0, len(tids), k)],
                                 "via": m.resources["rid"].to_numpy()[rng.integers(0, len(m.resources), k)],
-                                "episodes": rng.integers(1, 100, k), "blocked_ns": rng.integers(1, 10**9, k),
-                                "max_ns": rng.integers(1, 10**6, k), "top": first}, columns=cols)
+                                "episodes": episodes, "blocked_ns": rng.integers(1, 10**9, k),
+                                "max_ns": rng.integers(1, 10**6, k), "top": first, "consumed": consumed,
+                                "turns": rng.integers(0, episodes + 1)}, columns=cols)
     return m
 
 

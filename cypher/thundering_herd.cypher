@@ -37,7 +37,7 @@
 //
 // Returns, one row per (waker, resource):
 //   pattern               'thundering_herd'
-//   tasks                 [waker tid, then the sleepers' tids (no particular order)]
+//   tasks                 [waker tid, then the sleepers' tids, ascending (the same on both backends)]
 //   resources             [the rid]
 //   count                 the sleepers' sleeps there that the waker ended (WAITS_FOR episodes, summed)
 //   critical_ns           the critical path's time inside the wakees' sleeps on the resource (BLOCKED_ON
@@ -46,7 +46,7 @@
 //   asleep_ns             wake_to_run_ns * wasted / count: the wake-to-run time of the useless wakeups
 //   waker, waker_comm     the task that woke the herd
 //   rid, kind             the resource they waited on
-//   wakees                the woken tids (each with >= $min_wakeups such sleeps)
+//   wakees                the woken tids (each with >= $min_wakeups such sleeps), ascending
 //   n_wakees              how many
 //   consumed              the sleeps after which the sleeper read data from the resource
 //   wasted                count - consumed: woken, found nothing, waited again
@@ -67,6 +67,9 @@ MATCH (t:Task)-[a:WAITS_FOR]->(w:Task)
 WHERE ($capture_id = '' OR w.capture_id = $capture_id) AND a.episodes >= $min_wakeups
 MATCH (t)-[bb:BLOCKED_ON]->(r:Resource)
 WHERE r.rid = a.via AND bb.read_episodes * 2 >= bb.episodes
+WITH w, r, t, a
+ORDER BY t.tid
+SKIP 0
 WITH w, r, collect(DISTINCT t.tid) AS wakees, count(DISTINCT t) AS n_wakees, sum(a.episodes) AS woken,
      sum(a.consumed) AS consumed
 WHERE n_wakees >= $min_wakees AND consumed > 0 AND (woken - consumed) * 100 >= $min_wasted_percent * woken

@@ -26,8 +26,9 @@ import capture_fuzz as fz  # noqa: E402
 from components import need, requires  # noqa: E402
 
 PIPELINE = str(Path(cc.REPO) / "samples" / "pipeline.py")
-WAKES_DETECTORS = {"full_buffer_stall", "wake_then_block", "thundering_herd", "chatty_pingpong", "wait_chain",
-                   "wait_cycle", "cross_cpu_wakeup", "wakeup_latency"}  # all (full_buffer_stall: its reader's waits)
+WAKES_DETECTORS = {"bottleneck", "full_buffer_stall", "wake_then_block", "thundering_herd", "chatty_pingpong",
+                   "wait_chain", "wait_cycle", "cross_cpu_wakeup", "wakeup_latency"}  # all (full_buffer_stall: its
+# reader's waits; bottleneck: WAKES)
 WARN = "ftraceipc: warning: "
 
 
@@ -120,7 +121,7 @@ def test_whole_capture_has_no_warnings(pipeline):
     assert r.returncode == 0, r.stderr
     a = json.loads(r.stdout)
     assert a["warnings"] == [] and a["capture"]["not_run"] == [] and not _warning_lines(r.stderr)
-    assert len(a["capture"]["detectors_run"]) == 8
+    assert len(a["capture"]["detectors_run"]) == len(WAKES_DETECTORS) == 9
     meta = json.loads((pipeline / "meta.json").read_text())
     assert {int(c): n for c, n in meta["cpu_bytes"].items()} == \
         {int(p.stem[3:]): p.stat().st_size for p in (pipeline / "cpu").glob("cpu*.raw")}

@@ -228,16 +228,17 @@ _STALLER = r"""
 import os, sys, time
 r, w = os.pipe()
 child = os.fork()
-if child == 0:  # the slow reader
+if child == 0:  # the reader: drains a burst in a few ms, then waits on the empty pipe for the next
     os.close(w)
-    while os.read(r, 4096):
+    while os.read(r, 65536):
         time.sleep(0.002)
     os._exit(0)
 os.close(r)
 print(os.getpid(), child, flush=True)
 end = time.time() + 30
 while time.time() < end:
-    os.write(w, b"x" * 65536)  # the pipe is full: the writer sleeps until the reader makes room
+    os.write(w, b"x" * 262144)  # a burst 4x the pipe: the writer sleeps until the reader makes room
+    time.sleep(0.01)  # then prepares the next one while the reader waits: the two take turns
 """
 
 
@@ -247,7 +248,9 @@ def _findings(doc):
 
 @pytest.fixture
 def two_stallers():
-    """Two copies of a writer stalling on a full pipe behind its slow child reader: (pid, child) each."""
+    """Two copies of a bursty writer stalling on a full pipe while its child reader drains the burst, and
+    the reader then waiting for the next: they take turns, the buffer limits (a full_buffer_stall under
+    issue #11's rule; a steady writer behind a slow reader would be back-pressure). (pid, child) each."""
     ps = [cc.popen([cc.PY, "-c", _STALLER]) for _ in range(2)]
     try:
         pairs = []

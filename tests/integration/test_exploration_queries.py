@@ -334,9 +334,11 @@ def hand_model() -> ipc.Model:
           ("READS", 102, "pipe:1", 3, 30), ("WRITES", 105, "fifo:5", 1, 1)]
     m.io = pd.DataFrame([(t, s, r, c, b, 1, 2, ["write" if t == "WRITES" else "read"]) for t, s, r, c, b in io],
                         columns=ipc.IO_COLUMNS)
-    m.blocked = pd.DataFrame([(106, "unix:8", 2, 700, 400, ["read"]), (102, "pipe:3", 4, 900, 300, ["read"]),
-                              (104, "pipe:3", 1, 900, 900, ["write"]), (106, None, 1, 50, 50, []),
-                              (108, "fifo:5", 3, 30, 10, ["read"])], columns=ipc.BLOCKED_COLUMNS)
+    # (tid, rid, episodes, blocked_ns, max_ns, ops, read_episodes, read_ns, write_episodes, write_ns)
+    m.blocked = pd.DataFrame([(106, "unix:8", 2, 700, 400, ["read"], 2, 700, 0, 0),
+                              (102, "pipe:3", 4, 900, 300, ["read"], 4, 900, 0, 0),
+                              (104, "pipe:3", 1, 900, 900, ["write"], 0, 0, 1, 900), (106, None, 1, 50, 50, [], 0, 0, 0, 0),
+                              (108, "fifo:5", 3, 30, 10, ["read"], 3, 30, 0, 0)], columns=ipc.BLOCKED_COLUMNS)
     w = [(101, 102, "pipe:1", 3, 300), (101, 102, None, 1, 10), (101, 103, "pipe:2", 2, 200),
          (106, 106, None, 2, 20), (107, 108, None, 5, 50), (107, 108, "pipe:9", 1, 5), (105, 101, None, 1, 1)]
     m.wakes = pd.DataFrame(w, columns=["waker", "wakee", "via", "wakeups", "wake_to_run_ns"]).assign(
@@ -344,7 +346,7 @@ def hand_model() -> ipc.Model:
     m.flows = pd.DataFrame([(101, 102, "pipe:1", "pipe:1", 30, 3), (103, 104, "pipe:4", "pipe:4", 40, 4),
                             (103, 104, "pipe:4", "unix:9", 4, 1),  # a parallel FLOWS differing in read_rid only
                             (106, 106, "unix:7", "unix:8", 500, 5)], columns=ipc.FLOW_COLUMNS)
-    m.waits = pd.DataFrame([(102, 104, "pipe:3", 4, 900, 300, True)], columns=ipc.WAITS_COLUMNS)
+    m.waits = pd.DataFrame([(102, 104, "pipe:3", 4, 900, 300, True, 0, 4)], columns=ipc.WAITS_COLUMNS)
     return m
 
 

@@ -208,7 +208,7 @@ def test_synthetic_load_reload_delete(server, writers):
         assert sorted(w.itertuples(index=False, name=None)) == sorted(
             io[["tid", "rid", "calls", "bytes"]].itertuples(index=False, name=None))
         wf = g.query("MATCH (a:Task)-[e:WAITS_FOR]->(b:Task) WHERE e.capture_id = 'syn' "
-                     "RETURN a.tid, b.tid, e.via, e.episodes, e.blocked_ns, e.max_ns, e.top")
+                     "RETURN a.tid, b.tid, e.via, e.episodes, e.blocked_ns, e.max_ns, e.top, e.consumed, e.turns")
         assert sorted(wf.itertuples(index=False, name=None)) == sorted(m.waits.itertuples(index=False, name=None))
         before = g.query("MATCH (a {capture_id: 'syn'})-[e]->(b) RETURN a.tid AS a, a.rid AS ar, type(e) AS t, "
                          "properties(e) AS p, b.tid AS b, b.rid AS br")
