@@ -60,7 +60,9 @@ def mid(a_r: int, a_w: int, b_r: int, b_w: int, truth_dir: str) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--chunks", type=int, default=40)
-    ap.add_argument("--gap", type=float, default=5.0, help="ms between gen's chunks")
+    ap.add_argument("--gap", type=float, default=20.0,
+                    help="ms between gen's chunks (well above the reader's 8 pauses: a 0.3 ms sleep takes about "
+                         "1 ms on a busy 2-CPU VM)")
     ap.add_argument("--pause", type=float, default=0.3, help="ms the reader sleeps after each 1 KiB read")
     ap.add_argument("--truth", help="write the truth JSON here")
     args = ap.parse_args()

@@ -118,8 +118,8 @@ class Sample:
         df = self.graph.run_file(detector, **params)
         assert list(df.columns) == _returned(read_query(detector).text), df.columns  # the header's columns
         assert (df["pattern"] == detector).all(), df
-        keep = [bool(self.tids & {int(t) for t in ts}) for ts in df["tasks"]]
-        return df[keep].reset_index(drop=True)
+        keep = np.array([bool(self.tids & {int(t) for t in ts}) for ts in df["tasks"]], dtype=bool)
+        return df[keep].reset_index(drop=True)  # a boolean mask: an empty list would select no columns
 
 
 @pytest.fixture(scope="module")
@@ -763,7 +763,10 @@ def test_full_buffer_stall_fires_on_the_bursty_writer_and_its_reader(sample):
     bursts = s.truth["args"]["bursts"]
     assert bursts // 2 <= waits <= 2 * bursts, waits
     written = next(e["bytes"] for e in s.truth["io"] if e["tid"] == w and e["op"] == "write")
-    assert int(row["bytes"]) == written and int(row["burst_bytes"]) == written // waits
+    # a burst: the larger of the bytes per write call and per reader wait (the reader may also wait
+    # inside a burst on a busy machine, then the write calls say it)
+    assert int(row["bytes"]) == written and int(row["writes"]) > 0
+    assert int(row["burst_bytes"]) == max(written // int(row["writes"]), written // waits)
     assert ints(row["drainers"]) == [r] and int(row["drain_wakeups"]) > 0
     # its advice: a pipe that holds a burst (256 KiB)
     from ftraceipc.detect.words import buffer_size
@@ -972,7 +975,11 @@ def test_cross_cpu_wakeup_fires_on_the_pinned_pair(sample):
         # they take turns: each waits for the other's answer
         wt = s.model.waits[(s.model.waits["waiter"] == int(row["wakee"])) & (s.model.waits["waker"] == int(row["waker"]))]
         assert int(row["sleeps"]) == int(wt["episodes"].sum()) and int(row["turns"]) == int(wt["turns"].sum())
-        assert int(row["turns"]) * 100 >= 80 * int(row["sleeps"])
+        assert int(row["consumed"]) == int(wt["consumed"].sum())
+        # turns are counted against the hand-offs (the sleeps that ended with data read; all sleeps
+        # when none did): a socketpair end is also woken for nothing when its peer reads
+        handoffs = int(row["consumed"]) or int(row["sleeps"])
+        assert int(row["turns"]) * 100 >= 80 * handoffs
 
 
 @needs_tracefs
