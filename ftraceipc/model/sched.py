@@ -131,6 +131,18 @@ def _n(t: dict[str, np.ndarray]) -> int:
     return len(next(iter(t.values())))
 
 
+def _first_index(keys: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """For each of ``wanted``: the position of its first occurrence in ``keys``, else -1. Unlike
+    ``pd.Index.get_indexer`` it accepts repeated keys (a damaged capture can repeat a tid there)."""
+    wanted = np.asarray(wanted)
+    if not len(keys):
+        return np.full(len(wanted), -1, np.int64)
+    order = np.argsort(keys, kind="stable")
+    s = np.asarray(keys)[order]
+    k = np.minimum(np.searchsorted(s, wanted), len(s) - 1)
+    return np.where(s[k] == wanted, order[k], -1).astype(np.int64)
+
+
 def _empty(cols: dict[str, Any]) -> dict[str, np.ndarray]:
     return {k: np.zeros(0, dtype=d) for k, d in cols.items()}
 
@@ -1182,7 +1194,7 @@ class SchedModel:
         # wakeups whose wakee never ran after them (or was running: its last switch was a switch-in)
         p = self._pend
         if _n(p):
-            where = pd.Index(st["tid"]).get_indexer(p["wakee"])
+            where = _first_index(st["tid"], p["wakee"])
             wc = np.maximum(where, 0)
             running = (where >= 0) & st["kind"][wc] if len(st["tid"]) else np.zeros(_n(p), bool)
             self.stats["wakeups_of_running"] += int(running.sum())

@@ -537,3 +537,13 @@ def test_the_critical_path_collector_changes_no_table():
             for key in ("blocked", "wakes", "waits"):
                 pd.testing.assert_frame_equal(plain[key], crit[key], check_dtype=False, obj=f"{key} cuts={cuts}")
             assert crit["stats"]["episodes"] == crit["stats"]["sleeps"]
+
+
+def test_first_index_finds_the_first_of_repeated_tids_and_minus_one_for_the_absent():
+    """A damaged capture can repeat a tid in the switch states (a fuzzed capture did; pandas'
+    get_indexer then raised InvalidIndexError): the lookup must still answer."""
+    from ftraceipc.model.sched import _first_index
+
+    keys = np.array([7, 3, 7, 9, 3], dtype=np.int32)
+    assert _first_index(keys, np.array([3, 7, 9, 4, 100], dtype=np.int32)).tolist() == [1, 0, 3, -1, -1]
+    assert _first_index(np.array([], dtype=np.int32), np.array([1, 2])).tolist() == [-1, -1]
