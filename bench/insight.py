@@ -518,8 +518,9 @@ def wall_of(analysis: dict, cap_dir: Path) -> tuple[int | None, str]:
     else the tracing window of meta.json (the command is started when tracing is on and tracing
     stops when it exits)."""
     cap = analysis.get("capture") or {}
-    if isinstance(cap.get("wall_ns"), int) and cap["wall_ns"] > 0:
-        return cap["wall_ns"], "critical path wall_ns"
+    for where in (cap.get("critical_path") or {}, cap):
+        if isinstance(where.get("wall_ns"), int) and where["wall_ns"] > 0:
+            return where["wall_ns"], "critical path wall_ns"
     try:
         meta = json.loads((cap_dir / "meta.json").read_text())
         if meta.get("start_ts") is not None and meta.get("stop_ts") is not None:
