@@ -4,6 +4,7 @@
     sudo python3 bench/insight.py --only bursty_pipe   # one case (repeatable)
     sudo python3 bench/insight.py --runs 10            # untraced runs per variant (default 5)
     sudo python3 bench/insight.py --quick --only bursty_pipe   # small sizes, 2 runs; writes to a temp dir
+    sudo python3 bench/insight.py --untraced-only --runs 3     # only the untraced timings: does each fix help?
     python3 bench/insight.py --list                    # the cases, what they need, whether it is here
     python3 bench/insight.py --render-only             # EVALUATION.md again from bench/results/insight.json
 
@@ -624,7 +625,7 @@ def savings(case_result: dict) -> dict:
 
 
 # --- one case -------------------------------------------------------------------------------------------
-def run_case(case: Case, *, runs: int, quick: bool, keep: Path | None) -> dict:
+def run_case(case: Case, *, runs: int, quick: bool, keep: Path | None, capture: bool = True) -> dict:
     res: dict[str, Any] = {"name": case.name, "kind": case.kind, "real": case.real, "case": case_json(case),
                            "sizes": dict(case.quick if quick else case.size), "error": None}
     t_start = time.perf_counter()
@@ -651,7 +652,7 @@ def run_case(case: Case, *, runs: int, quick: bool, keep: Path | None) -> dict:
                     got[k].append(run_untraced(argv, tmp))
             res["untraced"] = {k: stats(rs) for k, rs in got.items()}
             cap_base = keep if keep is not None else tmp
-            for k, argv in variants.items():
+            for k, argv in (variants.items() if capture else ()):
                 bu.log(f"  {case.name}: capture and analyze ({k})")
                 res[f"{k}_analysis"] = capture_and_analyze(argv, cap_base / f"{case.name}-{k}.ftipc", tmp)
     except Exception as e:  # noqa: BLE001 - one case failing must not stop the others
@@ -903,6 +904,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--render-only", action="store_true", help="rewrite --doc from the results in --json")
     ap.add_argument("--doc", type=Path, default=None, help=f"Markdown to write (default {DOC.name})")
     ap.add_argument("--json", type=Path, default=None, help=f"results JSON (default {RESULTS.relative_to(REPO)})")
+    ap.add_argument("--untraced-only", action="store_true",
+                    help="only the untraced runs (does each fix help?): no capture, no verdict")
     ap.add_argument("--keep-captures", type=Path, default=None, metavar="DIR",
                     help="keep the captures (and their logs) in DIR instead of deleting them")
     a = ap.parse_args(argv)
@@ -940,11 +943,12 @@ def main(argv: list[str] | None = None) -> int:
     command = "sudo python3 bench/insight.py" + (" " + shlex.join(argv if argv is not None else sys.argv[1:])
                                                  if (argv if argv is not None else sys.argv[1:]) else "")
     results = {"benchmark": "insight", "command": command, "machine": machine(),
-               "args": {"runs": runs, "quick": a.quick, "only": a.only}, "cases": []}
+               "args": {"runs": runs, "quick": a.quick, "only": a.only, "untraced_only": a.untraced_only}, "cases": []}
     with bu.cleanup_on_exit():
         for case in selected:
             bu.log(f"{case.name} ({case.kind}): {case.workload}")
-            results["cases"].append(run_case(case, runs=runs, quick=a.quick, keep=a.keep_captures))
+            results["cases"].append(run_case(case, runs=runs, quick=a.quick, keep=a.keep_captures,
+                                            capture=not a.untraced_only))
             res_path.parent.mkdir(parents=True, exist_ok=True)
             res_path.write_text(json.dumps(results, indent=1, default=str) + "\n")  # after each case
     doc.parent.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ def test_one_quick_case_end_to_end_writes_the_table_and_the_results(tmp_path):
                        capture_output=True, text=True, env=env, timeout=900)
     assert p.returncode == 0, p.stderr[-3000:]
     out = json.loads(res.read_text())
-    assert out["args"] == {"runs": 2, "quick": True, "only": ["bursty_pipe"]}
+    assert out["args"] == {"runs": 2, "quick": True, "only": ["bursty_pipe"], "untraced_only": False}
     assert out["machine"]["kernel"] == os.uname().release
     (case,) = out["cases"]
     assert case["name"] == "bursty_pipe" and case["error"] is None
