@@ -567,6 +567,8 @@ def judge_finding(case: Case, f: dict | None) -> dict:
                 "missing": ["no finding"]}
     pattern = f["pattern"] == case.pattern
     tasks = all(any(_comm_matches(w, g) for g in f["comms"]) for w in case.tasks)
+    if f["pattern"] == "bottleneck" and case.pattern == "bottleneck":  # its first task is the bottleneck
+        tasks = bool(f["comms"]) and _comm_matches(case.tasks[0], f["comms"][0])
     resource = case.resource_kind is None or any(_kind(r) == case.resource_kind for r in f["resources"])
     sugg = (f.get("suggestion") or "").lower()
     advice = any(k.lower() in sugg for k in case.advice)

@@ -108,6 +108,14 @@ def test_a_bottleneck_case_is_judged_by_the_bottleneck_moving():
     assert r["savings"]["within"] is False  # 95 % predicted, 1.25 % measured
 
 
+def test_a_bottleneck_finding_must_name_the_expected_task_first():
+    case = insight.CASE_BY_NAME["gzip_bottleneck"]
+    upstream = finding(1, "bottleneck", ["wc", "gzip"], [3, 2], ["pipe:1"], 1, suggestion="make wc faster")
+    assert insight.judge_finding(case, upstream)["missing"] == ["tasks"]
+    first = finding(1, "bottleneck", ["gzip", "seq"], [2, 1], ["pipe:1"], 1, suggestion="make gzip faster")
+    assert insight.judge_finding(case, first)["right"] is True
+
+
 def test_comm_is_matched_on_its_first_15_characters():
     case = insight.CASE_BY_NAME["redis_pipelining"]
     f = finding(1, "chatty_pingpong", ["redis-benchmar", "redis-server"], [1, 2], ["unix:1"], 1, suggestion="pipeline")
