@@ -118,7 +118,7 @@ CASES: tuple[Case, ...] = (
         advice=("F_SETPIPE_SZ", "bigger buffer"),
         asis="{py} {workloads}/bursty.py {bursts} --work {work}",
         fixed="{py} {workloads}/bursty.py {bursts} --work {work} --pipe-size 1048576",
-        size={"bursts": 800, "work": 40000}, quick={"bursts": 40, "work": 20000},
+        size={"bursts": 160, "work": 40000}, quick={"bursts": 40, "work": 20000},
     ),
     Case(
         name="relay_wake_then_block",
@@ -206,7 +206,7 @@ CASES: tuple[Case, ...] = (
         advice=("taskset", "one CPU"),
         asis="perf bench sched pipe -l {loops}",
         fixed="taskset -c 0 perf bench sched pipe -l {loops}",
-        size={"loops": 60000}, quick={"loops": 2000},
+        size={"loops": 100000}, quick={"loops": 2000},
         needs=("perf", "taskset"), real=True,
     ),
     Case(
