@@ -10,7 +10,10 @@
      perf script                 ``perf script -i perf.data > /dev/null``
      ftraceipc events csv        ``ftraceipc events CAP --format csv > /dev/null``
      ftraceipc events jsonl      ``ftraceipc events CAP --format jsonl > /dev/null``
-     ftraceipc events parquet    ``ftraceipc events CAP --format parquet -o DIR --force`` (files in the temp dir)
+     ftraceipc events parquet    ``ftraceipc events CAP --format parquet -o DIR --force`` (files in the temp dir;
+                                 pinned to one CPU, so one streaming process)
+     parquet, all CPUs           the same command not pinned: one process per CPU the machine has (``--jobs``
+                                 default), each decoding whole CPU files, then writing whole event types
      parquet (in-process)        ``render_parquet(CAP, DIR)`` timed inside a child: the decode + write loop
      decode loop alone           ``Decoder(CAP).batches()`` timed inside a child
      ftraceipc events text       (``--text``) ``ftraceipc events CAP > /dev/null``
@@ -45,7 +48,7 @@ print(json.dumps({"events": n, "import_s": t1 - t0, "loop_s": t2 - t1}))
 """
 
 TOOLS = ["perf script", "ftraceipc events csv", "ftraceipc events jsonl", "ftraceipc events parquet",
-         "parquet (in-process)", "decode loop alone"]
+         "parquet, all CPUs", "parquet (in-process)", "decode loop alone"]
 
 
 def _pinned(cpu: int) -> list[str]:
@@ -69,6 +72,9 @@ def run_tool(tool: str, cap: Path, data: Path, out_dir: Path, cpu: int, n_ft: in
     elif tool == "ftraceipc events parquet":
         r = bu.run(_pinned(cpu) + bu.ftraceipc_argv() + ["events", cap, "--format", "parquet", "-o",
                                                           out_dir / "cli.parquet", "--force"])
+        d = {"events": n_ft, "process_s": r.wall}
+    elif tool == "parquet, all CPUs":
+        r = bu.run(bu.ftraceipc_argv() + ["events", cap, "--format", "parquet", "-o", out_dir / "all.parquet", "--force"])
         d = {"events": n_ft, "process_s": r.wall}
     else:  # csv, jsonl, text
         fmt = tool.rsplit(" ", 1)[1]
@@ -167,8 +173,12 @@ def main() -> None:
                         "detail": f"{s['events_per_s'] / 1e6:.2f} vs {perf['events_per_s'] / 1e6:.2f} M events/s "
                                   f"({s['events_per_s'] / perf['events_per_s']:.2f}×)"})
     pq_cli, pq_loop = summary["ftraceipc events parquet"], summary["parquet (in-process)"]
-    targets.append({"name": "--format parquet >= 2 M events/s (whole process)", "met": pq_cli["events_per_s"] >= 2e6,
+    pq_all = summary["parquet, all CPUs"]
+    targets.append({"name": "--format parquet >= 2 M events/s (whole process, one CPU)", "met": pq_cli["events_per_s"] >= 2e6,
                     "detail": f"{pq_cli['events_per_s'] / 1e6:.2f} M events/s"})
+    targets.append({"name": f"--format parquet >= 2 M events/s (whole process, all {machine.get('nproc', '?')} CPUs)",
+                    "met": pq_all["events_per_s"] >= 2e6,
+                    "detail": f"{pq_all['events_per_s'] / 1e6:.2f} M events/s, {pq_cli['process_s'] / pq_all['process_s']:.2f}× one CPU"})
     targets.append({"name": "parquet decode + write loop >= 2 M events/s", "met": pq_loop["events_per_s_loop"] >= 2e6,
                     "detail": f"{pq_loop['events_per_s_loop'] / 1e6:.2f} M events/s"})
     res["targets"] = targets

@@ -219,6 +219,7 @@ def events(
     format: str = typer.Option("text", "--format", "-f", help="text, jsonl, csv or parquet (parquet needs -o DIR)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout; for parquet, the directory to create (one PATH/<event>.parquet per event type)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing -o (for parquet: only a directory of .parquet files)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Processes writing --format parquet (default: the CPUs this process may use, at most one per CPU file; 1: one streaming process). The files are the same."),
 ) -> None:
     """Decode a capture's events in time order across CPUs."""
     from ftraceipc.decode import Decoder, render_events
@@ -231,9 +232,11 @@ def events(
         raise CommandError("--format parquet writes files, not stdout", hint="add -o DIR (created, one .parquet file per event type)")
     if output is not None and format != "parquet":
         _check_out_file(output, "-o", force)
+    if jobs is not None and format != "parquet":
+        raise CommandError("--jobs applies to --format parquet only", hint="drop --jobs or add --format parquet -o DIR")
     dec = Decoder(capture)
     if format == "parquet":
-        n = render_parquet(dec, output, limit=limit, events=event or None, force=force)
+        n = render_parquet(dec, output, limit=limit, events=event or None, force=force, jobs=jobs)
         typer.echo(f"wrote {n:,} events to {output}/", err=True)
     elif output is not None:
         def w(p):

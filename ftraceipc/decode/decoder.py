@@ -143,6 +143,9 @@ class Batch:
     events: dict[str, EventTable]
     by_id: dict[int, EventTable]
     lost: list[LostMark] = field(default_factory=list)
+    # the merge key of each event (its CPU's running maximum ts, uint64): batches are ordered by
+    # (key, cpu, position in that CPU's file); None after ``head``
+    key: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -529,18 +532,22 @@ class Decoder:
                 return f
         raise KeyError(name)
 
-    def _streams(self, events: Iterable[str] | None) -> list[_CpuStream]:
+    def _streams(self, events: Iterable[str] | None, cpus: Iterable[int] | None = None) -> list[_CpuStream]:
         keep = None
         if events is not None:
             wanted = {self.event_format(e).id for e in events}  # KeyError for an event not in the capture
             keep = np.array([f.id in wanted for f in self.format_list] or [False])
-        return [_CpuStream(self, cpu, self.capture.cpu_path(cpu), keep) for cpu in sorted(self.meta.cpus)]
+        only = None if cpus is None else set(cpus)
+        return [_CpuStream(self, cpu, self.capture.cpu_path(cpu), keep) for cpu in sorted(self.meta.cpus)
+                if only is None or cpu in only]
 
-    def batches(self, events: Iterable[str] | None = None) -> Iterator[Batch]:
+    def batches(self, events: Iterable[str] | None = None, cpus: Iterable[int] | None = None) -> Iterator[Batch]:
         """Stream batches in global time order. ``events``: only these event names (bare or
         ``system:name``) are decoded; a name with no format in the capture raises KeyError.
-        When the pass is over, ``last_stats`` holds the same summary as ``stats()``."""
-        streams = self._streams(events)
+        ``cpus``: only these CPUs' files are read (a parallel reader takes one CPU per process and
+        merges by ``Batch.key``). When the pass is over, ``last_stats`` holds the same summary as
+        ``stats()`` (for the CPUs read)."""
+        streams = self._streams(events, cpus)
         by_cpu = {s.cpu: s for s in streams}
         iters = {s.cpu: s.chunks() for s in streams}
         pending: dict[int, deque[_Segment]] = {s.cpu: deque() for s in streams}
@@ -658,12 +665,15 @@ class Decoder:
                 if s.lo <= at < s.hi:
                     lost.append(LostMark(ch.cpu, None if cnt < 0 else cnt, int(rank[base + at - s.lo])))
         lost.sort(key=lambda m: m.position)
-        return Batch(ts=ts, cpu=cpu, event_id=event_id, pid=pid, row=row, events=events, by_id=by_id, lost=lost)
+        return Batch(ts=ts, cpu=cpu, event_id=event_id, pid=pid, row=row, events=events, by_id=by_id, lost=lost,
+                     key=key[order])
 
     def _decode_segment(self, s: _Segment, base: int, parts: dict) -> None:
         ch = s.chunk
         fidx = ch.fidx[s.lo:s.hi]
-        order = np.argsort(fidx, kind="stable")
+        # a stable sort of small ints is a radix sort in numpy (6x faster than of int32 here)
+        narrow = np.uint16 if len(self.format_list) <= 1 << 16 else np.int64
+        order = np.argsort(fidx.astype(narrow), kind="stable")
         sorted_f = fidx[order]
         bounds = np.flatnonzero(np.diff(sorted_f)) + 1
         starts = np.concatenate([[0], bounds])

@@ -229,6 +229,68 @@ def test_parquet_limit_and_events(awkward, tmp_path):
     assert all({k: v for k, v in r.items() if k != "seq"} == recs[r["seq"]] for r in rows)
 
 
+def _three_cpus_going_back(root: Path, n: int = 9000, seed: int = 11):
+    """Three CPUs; ties between CPUs; on CPU 1 a page starts earlier than the one before it ended
+    (a clock step back), so the merge key (the CPU's running maximum) differs from ts there."""
+    rng = random.Random(seed)
+    pages: dict[int, list[bytes]] = {0: [], 1: [], 2: []}
+    for cpu in pages:
+        p = PageBuilder(1_000_000)
+        stepped = False
+        for i in range(n // 3):
+            ev = _event(rng, i + cpu)
+            if p.room < len(ev) + 16:
+                pages[cpu].append(p.build())
+                back = cpu == 1 and not stepped and len(pages[cpu]) == 3
+                stepped |= back
+                p = PageBuilder(p.ts - 5000 if back else p.ts)
+            p.event(ev, rng.choice([0, 1, 3, 50]))
+        pages[cpu].append(p.build())
+    cap = write_capture(root, pages, EVENTS)
+    dst = cap.format_path("test", "arrays")
+    dst.parent.mkdir(parents=True)
+    dst.write_text(ARRAYS_FORMAT)
+    return cap
+
+
+def _parquet_tables(path: Path) -> dict[str, pa.Table]:
+    return {f.name: pq.read_table(f) for f in sorted(path.iterdir())}
+
+
+@pytest.mark.parametrize("events", [None, ["sched_switch", "print", "arrays"]])
+def test_parquet_from_parallel_processes_equals_one_process(tmp_path, events):
+    """Each process decodes whole CPU files, then writes whole event types: the files must be the
+    ones a single streaming process writes, ``seq`` included (the decoder's order: key, then CPU)."""
+    cap = _three_cpus_going_back(tmp_path / "cap.ftipc")
+    one = tmp_path / "one"
+    n = render_parquet(cap, one, events=events, jobs=1)
+    want = _parquet_tables(one)
+    seqs = sorted(s for t in want.values() for s in t.column("seq").to_pylist())
+    assert seqs == list(range(n)) and n > 1000
+    ts_by_seq = dict(x for t in want.values() for x in zip(t.column("seq").to_pylist(), t.column("ts").to_pylist()))
+    assert any(ts_by_seq[i + 1] < ts_by_seq[i] for i in range(n - 1)), "the capture has no step back in time"
+    for jobs in (2, 3):
+        out = tmp_path / f"jobs{jobs}"
+        assert render_parquet(cap, out, events=events, jobs=jobs) == n
+        got = _parquet_tables(out)
+        assert sorted(got) == sorted(want)
+        for name, t in want.items():
+            assert got[name].equals(t), f"{name}: {jobs} processes wrote other rows than one process"
+
+
+def test_parquet_from_parallel_processes_reports_the_decoders_warnings(tmp_path):
+    cap = _three_cpus_going_back(tmp_path / "cap.ftipc")
+    f = cap.cpu_path(2)
+    f.write_bytes(f.read_bytes()[:-1000])  # cpu2's file ends inside a page
+    warned = {}
+    for jobs in (1, 2):
+        dec = Decoder(cap)
+        render_parquet(dec, tmp_path / f"out{jobs}", jobs=jobs)
+        warned[jobs] = sorted(map(str, dec.warnings))
+    assert warned[1] and any("ends inside a page" in w for w in warned[1])
+    assert warned[2] == warned[1]
+
+
 def test_parquet_refuses_to_replace_what_it_did_not_write(awkward, tmp_path):
     out = tmp_path / "out"
     render_parquet(awkward, out, limit=10)
