@@ -49,6 +49,9 @@ from ftraceipc.model import ipc
 # One row: the SCHEMA_VERSION the graph was loaded with (not part of the model; not counted).
 META_TABLE = "FtraceipcGraph"
 META_DDL = f"CREATE NODE TABLE IF NOT EXISTS {META_TABLE}(name STRING, schema_version INT64, PRIMARY KEY (name))"
+# The address space a database reserves (mmap; Ladybug default 8 TiB): a process that keeps a few dozen
+# graphs open (a test module, a notebook) exhausts the 128 TiB of user address space at 8 TiB each.
+MAX_DB_SIZE = 1 << 40  # 1 TiB: a capture graph is a few GiB at most
 DIALECT = "ladybug"  # query files NAME.ladybug.cypher are this backend's variants of NAME.cypher
 
 
@@ -87,7 +90,8 @@ class LadybugGraph:
             self.path = p / DEFAULT_NAME if p.is_dir() else p  # a capture directory: CAPTURE/graph.lbug
         self.load_timings: dict[str, float] = {}
         try:
-            self._db = lb.Database(str(self.path) if self.path is not None else ":memory:", read_only=read_only)
+            self._db = lb.Database(str(self.path) if self.path is not None else ":memory:", read_only=read_only,
+                                   max_db_size=MAX_DB_SIZE)
             self._conn = lb.Connection(self._db)
         except (RuntimeError, OSError) as e:
             raise GraphError(f"cannot open the graph database {self.path}: {e}") from e
