@@ -95,17 +95,20 @@ def _event(rng: random.Random, i: int) -> bytes:
                                "ts": rng.choice(U64)}, pid=pid)
 
 
-def _capture(root: Path, n: int, seed: int = 7):
-    """``n`` events of all types over two CPUs (ties between CPUs included)."""
+def _capture(root: Path, n: int, seed: int = 7, cpus: int = 2, start_ts: int = 1000,
+             step_back: tuple[int, int] | None = None):
+    """``n`` events of all types over ``cpus`` CPUs (ties between CPUs included). ``step_back``
+    (cpu, page): that page of that CPU starts 5,000 ns before the previous one ended (a clock step
+    back, so the merge key, the CPU's running maximum, differs from ts there)."""
     rng = random.Random(seed)
-    pages: dict[int, list[bytes]] = {0: [], 1: []}
-    for cpu in (0, 1):
-        p = PageBuilder(1000)
-        for i in range(n // 2):
+    pages: dict[int, list[bytes]] = {c: [] for c in range(cpus)}
+    for cpu in pages:
+        p = PageBuilder(start_ts)
+        for i in range(n // cpus):
             ev = _event(rng, i + cpu)
             if p.room < len(ev) + 16:
                 pages[cpu].append(p.build())
-                p = PageBuilder(p.ts)
+                p = PageBuilder(p.ts - 5000 if step_back == (cpu, len(pages[cpu])) else p.ts)
             p.event(ev, rng.choice([0, 1, 3, 50]))
         pages[cpu].append(p.build())
     cap = write_capture(root, pages, EVENTS)
@@ -229,28 +232,9 @@ def test_parquet_limit_and_events(awkward, tmp_path):
     assert all({k: v for k, v in r.items() if k != "seq"} == recs[r["seq"]] for r in rows)
 
 
-def _three_cpus_going_back(root: Path, n: int = 9000, seed: int = 11):
-    """Three CPUs; ties between CPUs; on CPU 1 a page starts earlier than the one before it ended
-    (a clock step back), so the merge key (the CPU's running maximum) differs from ts there."""
-    rng = random.Random(seed)
-    pages: dict[int, list[bytes]] = {0: [], 1: [], 2: []}
-    for cpu in pages:
-        p = PageBuilder(1_000_000)
-        stepped = False
-        for i in range(n // 3):
-            ev = _event(rng, i + cpu)
-            if p.room < len(ev) + 16:
-                pages[cpu].append(p.build())
-                back = cpu == 1 and not stepped and len(pages[cpu]) == 3
-                stepped |= back
-                p = PageBuilder(p.ts - 5000 if back else p.ts)
-            p.event(ev, rng.choice([0, 1, 3, 50]))
-        pages[cpu].append(p.build())
-    cap = write_capture(root, pages, EVENTS)
-    dst = cap.format_path("test", "arrays")
-    dst.parent.mkdir(parents=True)
-    dst.write_text(ARRAYS_FORMAT)
-    return cap
+def _three_cpus_going_back(root: Path):
+    """Three CPUs; ties between CPUs; CPU 1's fourth page starts before its third ended."""
+    return _capture(root, 9000, seed=11, cpus=3, start_ts=1_000_000, step_back=(1, 3))
 
 
 def _parquet_tables(path: Path) -> dict[str, pa.Table]:
