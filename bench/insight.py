@@ -150,11 +150,11 @@ CASES: tuple[Case, ...] = (
         name="token_ring",
         workload="4 processes in a ring of pipes passing one token (C)",
         cause="one token in flight: each node waits for its turn, one runs at a time",
-        fix="2 tokens in flight (the same total number of hops)",
+        fix="as many tokens in flight as nodes (4; the same total number of hops): no node waits for its turn",
         pattern="wait_cycle", tasks=("ringnode",), resource_kind="pipe",
         advice=("in flight",),
         asis="{bin_ring} 4 1 {hops} {work}",
-        fixed="{bin_ring} 4 2 {hops} {work}",
+        fixed="{bin_ring} 4 4 {hops} {work}",
         size={"hops": 60000, "work": 40000}, quick={"hops": 2000, "work": 20000},
         build=("ring",),
     ),
@@ -495,6 +495,13 @@ def capture_and_analyze(argv: list[str], cap_dir: Path, tmp: Path) -> dict:
     log_path.write_text(f"$ {shlex.join(r.argv)}\nexit {r.returncode}\n{r.stdout}\n{r.stderr}")
     if r.returncode != 0:
         raise RuntimeError(f"capture exited with {r.returncode}: {r.stderr[-800:]}")
+    out.update(analyze_capture(cap_dir))
+    return out
+
+
+def analyze_capture(cap_dir: Path) -> dict:
+    """``ftraceipc analyze CAP --format json`` and the comm of every task (a query on the same graph)."""
+    out: dict[str, Any] = {}
     t0 = time.perf_counter()
     a = bu.run(ftraceipc_cmd("analyze", str(cap_dir), "--format", "json"), env=tool_env(), check=False,
                timeout=CAPTURE_TIMEOUT_S)
@@ -629,7 +636,8 @@ def savings(case_result: dict) -> dict:
 # --- one case -------------------------------------------------------------------------------------------
 def run_case(case: Case, *, runs: int, quick: bool, keep: Path | None, capture: bool = True) -> dict:
     res: dict[str, Any] = {"name": case.name, "kind": case.kind, "real": case.real, "case": case_json(case),
-                           "sizes": dict(case.quick if quick else case.size), "error": None}
+                           "sizes": dict(case.quick if quick else case.size), "error": None,
+                           "keep": None if keep is None else str(keep)}
     t_start = time.perf_counter()
     try:
         ensure_programs(case)
@@ -683,6 +691,34 @@ def judge(case: Case, res: dict) -> None:
     if res.get("fixed_analysis") is not None:
         res["fixed_check"] = judge_fixed(case, res["fixed_analysis"]["findings"])
     res["savings"] = savings(res)
+
+
+def reanalyze(results: dict) -> dict:
+    """The stored results again with every kept capture analyzed by this checkout's ftraceipc: the
+    untraced timings and the captures stay those of the run (``results["machine"]["commit"]``), the
+    analysis and the verdicts are this checkout's (``results["reanalyzed"]``)."""
+    out = dict(results, cases=[], reanalyzed=machine())
+    kept = next((str(Path(c["asis_analysis"]["capture_dir"]).parent) for c in results["cases"]
+                 if c.get("asis_analysis")), "")
+    for res in results["cases"]:
+        res = dict(res)
+        res.setdefault("keep", kept)
+        case = CASE_BY_NAME.get(res["name"])
+        if str(res.get("error") or "").startswith("RuntimeError: analyze"):
+            res["error"] = None  # the earlier analysis failed: this one may not
+        for k in ("asis", "fixed"):
+            prev = res.get(f"{k}_analysis") or ({"capture_dir": str(Path(res.get("keep") or "") / f"{res['name']}-{k}.ftipc")})
+            if case is None or not Path(prev.get("capture_dir", "")).is_dir():
+                continue
+            bu.log(f"  {res['name']}: analyze again ({k})")
+            try:
+                res[f"{k}_analysis"] = dict(prev, **analyze_capture(Path(prev["capture_dir"])))
+            except Exception as e:  # noqa: BLE001 - one case failing must not stop the others
+                res["error"] = f"{type(e).__name__}: {e}"
+        if case is not None:
+            judge(case, res)
+        out["cases"].append(res)
+    return out
 
 
 def case_json(case: Case) -> dict:
@@ -908,6 +944,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None, help=f"results JSON (default {RESULTS.relative_to(REPO)})")
     ap.add_argument("--untraced-only", action="store_true",
                     help="only the untraced runs (does each fix help?): no capture, no verdict")
+    ap.add_argument("--reanalyze", action="store_true",
+                    help="analyze the captures kept by an earlier --keep-captures run (its --json) again with this "
+                         "checkout, keep its untraced timings, rewrite --json and --doc")
     ap.add_argument("--keep-captures", type=Path, default=None, metavar="DIR",
                     help="keep the captures (and their logs) in DIR instead of deleting them")
     a = ap.parse_args(argv)
@@ -926,12 +965,16 @@ def main(argv: list[str] | None = None) -> int:
         out_dir = Path(tempfile.mkdtemp(prefix="insight-quick-"))
     doc = a.doc or (out_dir / "EVALUATION.md" if out_dir else DOC)
     res_path = a.json or (out_dir / "insight.json" if out_dir else RESULTS)
-    if a.render_only:
+    if a.render_only or a.reanalyze:
         try:
             results = json.loads(res_path.read_text())
         except (OSError, ValueError) as e:
             print(f"insight.py: cannot read {res_path}: {e}", file=sys.stderr)
             return 2
+        if a.reanalyze:
+            results = reanalyze(results)
+            res_path.write_text(json.dumps(results, indent=1, default=str) + "\n")
+            print(f"wrote {res_path}")
         doc.write_text(markdown(results))
         print(f"wrote {doc}")
         return 0

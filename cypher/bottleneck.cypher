@@ -1,15 +1,20 @@
 // bottleneck: the task whose own time makes up the largest share of the traced command's critical
-// path: the stage the whole run waits for. One row per task that holds at least $min_percent of the
-// wall time on the path, largest share first; the first row is the bottleneck.
+// path, by a clear lead over every other task: the stage the whole run waits for. At most one row per
+// capture (only the largest share can lead all the others).
 //
 // The critical path (Task crit_*, PathSegment nodes, FtraceipcCapture wall_ns; docs/schema.md) covers
 // the command's wall time once, from its end backwards: a task's own time on it is the time it ran,
 // waited for a CPU (runnable), or slept outside IPC between the traced tasks (a timer, a file, the
 // network; PathSegment state 'blocked' with the syscall as reason). Its sleeps on a pipe or socket
-// that another traced task ended are not its own: the path went to that task instead. Making a task
-// with share s infinitely fast saves at most s of the wall time, so the first row bounds what any
-// change elsewhere can gain. Below 20 % (the default $min_percent) that bound is under 1.25x, and
-// five tasks could share the path evenly: no single task is the bottleneck then.
+// that another traced task ended are not its own: the path went to that task instead.
+// Making the task faster shortens the path until the next task's share is the largest: what fixing
+// it could save is its lead over that next task (critical_ns), not its whole share (own_ns). Tasks
+// that take turns (a ping-pong, a ring, a producer and a consumer serialised by a small buffer) share
+// the path evenly and none leads: the cause is the turns (chatty_pingpong, wait_cycle,
+// full_buffer_stall), not one task's pace, and no bottleneck is reported. Thresholds: the share is at
+// least 20 % of the wall time (below that, five tasks could share the path: making one faster gains
+// under 1.25x) and the lead at least 10 % of it (two tasks within 10 % of each other are a pair,
+// not a bottleneck and the stage behind it).
 //
 // Upstream, a bottleneck causes back-pressure: the tasks that feed it (FLOWS into it, up to 4 hops)
 // stall writing into full buffers because it reads no faster (BLOCKED_ON write_episodes, write_ns:
@@ -26,6 +31,7 @@
 //
 // Parameters:
 //   $min_percent = 20        the task's own time is at least this percentage of the wall time
+//   $min_lead_percent = 10   and exceeds every other task's own time by this percentage of the wall time
 //   $min_stall_episodes = 10  an upstream writer's sleeps waiting for room to list it (as full_buffer_stall's
 //                            and back_pressure's $min_episodes)
 //   $min_stall_ns = 1000000  and their time (ns; as their $min_ns)
@@ -34,16 +40,22 @@
 //   $tids = []               only rows whose tasks include one of these tids (e.g. the traced
 //                            command's threads); []: every task
 //
-// Returns, one row per task on the critical path with at least $min_percent of the wall time:
+// Returns, at most one row per capture (the task with the largest own time, if it leads):
 //   pattern               'bottleneck'
 //   tasks                 [the task's tid, then the stalled upstream writers' tids (no particular order)]
 //   resources             the rids those writers stall on (no particular order, no repeats)
 //   count                 the task's segments on the critical path (PathSegment nodes)
-//   critical_ns           the task's own time on the critical path (Task crit_ns), at most wall_ns
-//   asleep_ns             of which asleep outside IPC (Task crit_blocked_ns)
+//   critical_ns           what making it faster could save: its lead (own_ns minus next_ns: then the
+//                         path moves to the next task), and at most its running and asleep time on
+//                         the path (faster code does not shorten its waits for a CPU)
+//   asleep_ns             of its own time, asleep outside IPC (Task crit_blocked_ns)
 //   tid, comm             the task
 //   wall_ns               the command's wall time (FtraceipcCapture wall_ns): what the path covers
-//   percent               100 * critical_ns / wall_ns (integer)
+//   own_ns                the task's own time on the critical path (Task crit_ns), at most wall_ns
+//   percent               100 * own_ns / wall_ns (integer)
+//   next_tid, next_comm   the task with the next largest own time on the path (null if none)
+//   next_ns               its own time on the path (0 if none)
+//   next_percent          100 * next_ns / wall_ns (integer)
 //   running_ns            its time running on the path (Task crit_running_ns)
 //   runnable_ns           its time runnable, waiting for a CPU, on the path (Task crit_runnable_ns)
 //   blocked_ns            its time asleep outside IPC on the path (Task crit_blocked_ns)
@@ -53,10 +65,10 @@
 //                         one entry per writer and resource)
 //   stalled_rids          the resource each of them stalls writing into (same order)
 //   stalled_ns            its time asleep there waiting for room (BLOCKED_ON write_ns; same order)
-// Ordered by critical_ns descending, then tid.
+// Ordered by critical_ns descending, then tid (several captures).
 //
-// Read: percent is the most the run could gain by making this task faster (then the path moves to
-// the next task). running_ns large: it computes; make it faster or split its work across workers.
+// Read: percent is the most the run could gain by making this task infinitely fast; critical_ns
+// what it gains before the path moves to the next task. running_ns large: it computes; make it faster or split its work across workers.
 // runnable_ns large: it waits for a CPU. A bigger buffer in front of it does not help: its upstream
 // stalls are its own pace showing.
 //
@@ -66,29 +78,42 @@ WHERE ($capture_id = '' OR t.capture_id = $capture_id) AND t.crit_ns > 0
 OPTIONAL MATCH (cap:FtraceipcCapture) WHERE cap.capture_id = t.capture_id
 WITH t, coalesce(cap.wall_ns, 0) AS wall_ns
 WHERE wall_ns > 0 AND t.crit_ns * 100 >= $min_percent * wall_ns
+OPTIONAL MATCH (o:Task)
+WHERE o.capture_id = t.capture_id AND o.tid <> t.tid AND o.crit_ns > 0
+WITH t, wall_ns, coalesce(max(o.crit_ns), 0) AS next_ns
+WHERE (t.crit_ns - next_ns) * 100 >= $min_lead_percent * wall_ns
+OPTIONAL MATCH (o:Task)
+WHERE o.capture_id = t.capture_id AND o.tid <> t.tid AND next_ns > 0 AND o.crit_ns = next_ns
+WITH t, wall_ns, next_ns, min(o.tid) AS next_tid
+OPTIONAL MATCH (o:Task)
+WHERE o.capture_id = t.capture_id AND o.tid = next_tid
+WITH t, wall_ns, next_ns, next_tid, o.comm AS next_comm
 OPTIONAL MATCH (t)-[:ON_PATH]->(s:PathSegment)
-WITH t, wall_ns, count(s) AS segments
+WITH t, wall_ns, next_tid, next_comm, next_ns, count(s) AS segments
 OPTIONAL MATCH (t)-[:ON_PATH]->(z:PathSegment)
 WHERE z.state = 'blocked'
-WITH t, wall_ns, segments, coalesce(z.reason, '') AS reason, sum(z.dur_ns) AS ns
+WITH t, wall_ns, next_tid, next_comm, next_ns, segments, coalesce(z.reason, '') AS reason, sum(z.dur_ns) AS ns
 ORDER BY ns DESC, reason
 SKIP 0
-WITH t, wall_ns, segments, collect(CASE WHEN ns > 0 THEN reason END) AS reasons,
+WITH t, wall_ns, next_tid, next_comm, next_ns, segments, collect(CASE WHEN ns > 0 THEN reason END) AS reasons,
      collect(CASE WHEN ns > 0 THEN ns END) AS reason_ns
 OPTIONAL MATCH (u:Task)-[:FLOWS*1..4]->(t)
-WITH t, wall_ns, segments, reasons, reason_ns, collect(DISTINCT u.tid) AS up
+WITH t, wall_ns, next_tid, next_comm, next_ns, segments, reasons, reason_ns, collect(DISTINCT u.tid) AS up
 OPTIONAL MATCH (w:Task)-[f:FLOWS]->(v:Task), (w)-[b:BLOCKED_ON]->(r:Resource)
 WHERE w.tid IN up AND w.tid <> t.tid AND (v.tid = t.tid OR v.tid IN up) AND r.rid = f.via
   AND w.capture_id = t.capture_id AND b.write_episodes >= $min_stall_episodes AND b.write_ns >= $min_stall_ns
-WITH DISTINCT t, wall_ns, segments, reasons, reason_ns, w.tid AS wt, r.rid AS rid, b.write_ns AS wns
-WITH t, wall_ns, segments, reasons, reason_ns, collect(wt) AS stalled, collect(rid) AS stalled_rids,
+WITH DISTINCT t, wall_ns, next_tid, next_comm, next_ns, segments, reasons, reason_ns, w.tid AS wt, r.rid AS rid, b.write_ns AS wns
+WITH t, wall_ns, next_tid, next_comm, next_ns, segments, reasons, reason_ns, collect(wt) AS stalled, collect(rid) AS stalled_rids,
      collect(wns) AS stalled_ns, collect(DISTINCT wt) AS writers, collect(DISTINCT rid) AS rids
 WITH *, [t.tid] + writers AS tasks, $tids AS scope
 WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
+WITH *, CASE WHEN t.crit_ns < wall_ns THEN t.crit_ns ELSE wall_ns END AS own_ns
 RETURN 'bottleneck' AS pattern, tasks, rids AS resources, segments AS count,
-       CASE WHEN t.crit_ns < wall_ns THEN t.crit_ns ELSE wall_ns END AS critical_ns,
-       t.crit_blocked_ns AS asleep_ns, t.tid AS tid, t.comm AS comm, wall_ns,
-       100 * t.crit_ns / wall_ns AS percent, t.crit_running_ns AS running_ns,
+       CASE WHEN own_ns - next_ns < t.crit_running_ns + t.crit_blocked_ns THEN own_ns - next_ns
+            ELSE t.crit_running_ns + t.crit_blocked_ns END AS critical_ns,
+       t.crit_blocked_ns AS asleep_ns, t.tid AS tid, t.comm AS comm, wall_ns, own_ns,
+       100 * own_ns / wall_ns AS percent, next_tid, next_comm, next_ns, 100 * next_ns / wall_ns AS next_percent,
+       t.crit_running_ns AS running_ns,
        t.crit_runnable_ns AS runnable_ns, t.crit_blocked_ns AS blocked_ns, reasons, reason_ns, stalled,
        stalled_rids, stalled_ns
 ORDER BY critical_ns DESC, tid

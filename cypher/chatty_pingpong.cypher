@@ -25,8 +25,14 @@
 //   resources             the rids the pair's FLOWS go through, both ways (via and read_rid; for a
 //                         socket both ends, for a pipe the pipe; no particular order, no repeats)
 //   count                 messages both ways (messages_ab + messages_ba)
-//   critical_ns           the critical path's time inside the two tasks' sleeps on those resources
-//                         (BLOCKED_ON crit_ns, summed), at most the capture's wall_ns
+//   critical_ns           the two tasks' own time on the critical path (Task crit_ns: running, waiting
+//                         for a CPU, asleep outside IPC), each weighted by the share of its messages
+//                         (sent and received, FLOWS) that are this pair's, summed, at most wall_ns. In
+//                         a ping-pong of small messages that time is mostly the per-message cost
+//                         (syscalls, wakeups, context switches on both ends) that batching or
+//                         pipelining removes; a task talking to many peers (a dispatcher and its
+//                         workers) lends each pair only its share, so the rows never sum past its
+//                         own time
 //   asleep_ns             wake-to-run latency of the pair's wakeups of each other through those
 //                         resources, both ways (wake_to_run_ab + wake_to_run_ba, ns)
 //   a, a_comm, b, b_comm  the two tasks
@@ -66,10 +72,23 @@ WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, wakeups_ab, wake_to_r
      wake_to_run_ba, collect(DISTINCT rid) AS resources
 WITH *, [ta.tid, tb.tid] AS tasks, $tids AS scope
 WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
-OPTIONAL MATCH (p:Task)-[bp:BLOCKED_ON]->(rp:Resource)
-WHERE p.tid IN tasks AND rp.rid IN resources AND p.capture_id = ta.capture_id
 WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, wakeups_ab, wake_to_run_ab, wakeups_ba,
-     wake_to_run_ba, resources, tasks, coalesce(sum(bp.crit_ns), 0) AS crit
+     wake_to_run_ba, resources, tasks, messages_ab + messages_ba AS pair
+OPTIONAL MATCH (ta)-[xa:FLOWS]->(:Task)
+WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, wakeups_ab, wake_to_run_ab, wakeups_ba,
+     wake_to_run_ba, resources, tasks, pair, coalesce(sum(xa.messages), 0) AS a_out
+OPTIONAL MATCH (:Task)-[ya:FLOWS]->(ta)
+WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, wakeups_ab, wake_to_run_ab, wakeups_ba,
+     wake_to_run_ba, resources, tasks, pair, a_out, coalesce(sum(ya.messages), 0) AS a_in
+OPTIONAL MATCH (tb)-[xb:FLOWS]->(:Task)
+WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, wakeups_ab, wake_to_run_ab, wakeups_ba,
+     wake_to_run_ba, resources, tasks, pair, a_out + a_in AS a_all, coalesce(sum(xb.messages), 0) AS b_out
+OPTIONAL MATCH (:Task)-[yb:FLOWS]->(tb)
+WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, wakeups_ab, wake_to_run_ab, wakeups_ba,
+     wake_to_run_ba, resources, tasks, pair, a_all, b_out, coalesce(sum(yb.messages), 0) AS b_in
+WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, wakeups_ab, wake_to_run_ab, wakeups_ba,
+     wake_to_run_ba, resources, tasks,
+     coalesce(ta.crit_ns, 0) * pair / a_all + coalesce(tb.crit_ns, 0) * pair / (b_out + b_in) AS crit
 OPTIONAL MATCH (cap:FtraceipcCapture) WHERE cap.capture_id = ta.capture_id
 RETURN 'chatty_pingpong' AS pattern, tasks, resources,
        messages_ab + messages_ba AS count,

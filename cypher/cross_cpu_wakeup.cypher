@@ -45,9 +45,11 @@
 //   tasks                 [waker tid, wakee tid]
 //   resources             the rids the wakeups went through (no particular order)
 //   count                 cross-CPU wakeups (WAKES cross_cpu, summed)
-//   critical_ns           the critical path's time inside the wakee's sleeps on those resources
-//                         (BLOCKED_ON crit_ns, summed) times count / wakeups: the part ended by
-//                         wakeups that crossed CPUs; at most the capture's wall_ns
+//   critical_ns           what a wakeup on the same CPU could save on the path: the wakee's time
+//                         waiting for a CPU on the critical path (Task crit_runnable_ns), at most
+//                         asleep_ns (the wake-to-run latency of the wakeups that crossed CPUs) and
+//                         the capture's wall_ns. Not the wakee's whole sleep: while it sleeps the
+//                         path is in the waker's work, which pinning does not shorten
 //   asleep_ns             wake_to_run_ns * count / wakeups (ns; the approximation above)
 //   waker, waker_comm     the waking task
 //   wakee, wakee_comm     the woken task
@@ -76,10 +78,9 @@ WITH w, t, resources, wakeups, cross, wake_to_run_ns, sum(a.episodes) AS sleeps,
 WHERE turns * 100 >= $min_turn_percent * (CASE WHEN consumed > 0 THEN consumed ELSE sleeps END)
 WITH *, [w.tid, t.tid] AS tasks, $tids AS scope
 WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
-OPTIONAL MATCH (t)-[bt:BLOCKED_ON]->(rt:Resource)
-WHERE rt.rid IN resources
-WITH w, t, resources, wakeups, cross, wake_to_run_ns, sleeps, consumed, turns, tasks,
-     coalesce(sum(bt.crit_ns), 0) * cross / wakeups AS crit
+WITH *, wake_to_run_ns * cross / wakeups AS cross_wait
+WITH *, CASE WHEN coalesce(t.crit_runnable_ns, 0) < cross_wait THEN coalesce(t.crit_runnable_ns, 0)
+             ELSE cross_wait END AS crit
 OPTIONAL MATCH (cap:FtraceipcCapture) WHERE cap.capture_id = t.capture_id
 RETURN 'cross_cpu_wakeup' AS pattern, tasks, resources, cross AS count,
        CASE WHEN crit < coalesce(cap.wall_ns, 0) THEN crit ELSE coalesce(cap.wall_ns, 0) END AS critical_ns,

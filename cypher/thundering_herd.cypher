@@ -40,9 +40,11 @@
 //   tasks                 [waker tid, then the sleepers' tids, ascending (the same on both backends)]
 //   resources             [the rid]
 //   count                 the sleepers' sleeps there that the waker ended (WAITS_FOR episodes, summed)
-//   critical_ns           the critical path's time inside the wakees' sleeps on the resource (BLOCKED_ON
-//                         crit_ns, summed over them) * wasted / count: the part of the useless wakeups,
-//                         prorated as asleep_ns; at most the capture's wall_ns
+//   critical_ns           the wasted share ((woken - consumed) / woken) of two times on the critical
+//                         path: the path's time inside the wakees' sleeps on the resource (BLOCKED_ON
+//                         crit_ns, summed over them), and the waker's time waiting for a CPU on it
+//                         (Task crit_runnable_ns: the wakees it woke for nothing hold the CPUs it
+//                         waits for; with 32 pollers on 2 CPUs that is most of the run). At most wall_ns
 //   asleep_ns             wake_to_run_ns * wasted / count: the wake-to-run time of the useless wakeups
 //   waker, waker_comm     the task that woke the herd
 //   rid, kind             the resource they waited on
@@ -83,7 +85,9 @@ WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
 OPTIONAL MATCH (h:Task)-[bh:BLOCKED_ON]->(r)
 WHERE h.tid IN wakees AND h.capture_id = w.capture_id
 WITH w, r, wakees, n_wakees, woken, consumed, wakeups, wake_to_run_ns, writes, tasks,
-     coalesce(sum(bh.crit_ns), 0) * (woken - consumed) / woken AS crit
+     coalesce(sum(bh.crit_ns), 0) AS wakees_crit
+WITH w, r, wakees, n_wakees, woken, consumed, wakeups, wake_to_run_ns, writes, tasks,
+     (wakees_crit + coalesce(w.crit_runnable_ns, 0)) * (woken - consumed) / woken AS crit
 OPTIONAL MATCH (cap:FtraceipcCapture) WHERE cap.capture_id = w.capture_id
 RETURN 'thundering_herd' AS pattern, tasks, [r.rid] AS resources, woken AS count,
        CASE WHEN crit < coalesce(cap.wall_ns, 0) THEN crit ELSE coalesce(cap.wall_ns, 0) END AS critical_ns,

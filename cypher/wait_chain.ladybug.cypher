@@ -50,6 +50,8 @@
 //                         crit_ns) of its slowest waited-on task: what the chain costs when its stages
 //                         do not overlap, if it went at the pace of that task; that task's own time
 //                         is its own finding (bottleneck). At most the capture's wall_ns
+//                         (ftraceipc's finding raises it to the own time on the path of the relays in
+//                         the chain's middle, cypher/relays.cypher: what taking them out saves)
 //   asleep_ns             the head's blocked time on its first hop (ns): what the chain cost the head
 //   hops                  number of hops (size(tasks) - 1)
 //   comms                 the tasks' names, in chain order

@@ -536,6 +536,7 @@ def analyze(
     all_tasks: bool = typer.Option(False, "--all-tasks", help="Report findings about every task, not only the traced command's."),
     no_cypher: bool = typer.Option(False, "--no-cypher", help="Text: leave out the Neo4j Browser query of each finding."),
     top: int = typer.Option(3, "--top", help="Text: at most N findings per pattern (0: all)."),
+    min_share: float = typer.Option(2.0, "--min-share", help="Leave out findings under this percentage of the traced command's critical path (0: keep all; JSON lists them in capture.minor_findings)."),
 ) -> None:
     """Run every detector on a capture's graph and print the findings, ranked by the part of the traced
     command's critical path each accounts for."""
@@ -546,6 +547,8 @@ def analyze(
     _choice("--format", format, ("text", "json"))
     if top < 0:
         raise CommandError(f"--top must be >= 0 (got {top})")
+    if not 0 <= min_share <= 100:
+        raise CommandError(f"--min-share must be between 0 and 100 (got {min_share:g})")
     for d in detector:
         if d not in DETECTORS:
             raise CommandError(f"--detector {d!r} is not a detector", hint=f"choose from {', '.join(DETECTORS)}")
@@ -556,7 +559,7 @@ def analyze(
             raise CommandError(f"--neo4j {redact_uri(neo4j)!r} is not a URI", hint="use bolt://HOST:7687 or neo4j://HOST:7687")
         backend = Backend(uri=neo4j, user=user, password=_neo4j_password(password_env))
     a = run_analysis(capture, backend=backend, detectors=list(dict.fromkeys(detector)) or None,
-                     all_tasks=all_tasks, build=_build, log=_log)
+                     all_tasks=all_tasks, build=_build, log=_log, min_share=min_share)
     _warn(a.warnings)
     if format == "json":
         write_json(a, sys.stdout)

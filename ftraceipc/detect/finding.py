@@ -87,6 +87,7 @@ class Analysis:
     not_run: list[NotRun] = field(default_factory=list)  # selected detectors the capture cannot feed
     warnings: list[Problem] = field(default_factory=list)  # what the capture is missing (ftraceipc.problems)
     critical: CriticalPathInfo = field(default_factory=CriticalPathInfo)
+    minor: list[Finding] = field(default_factory=list)  # under the pipeline's min_share of the path
 
     @property
     def ran(self) -> list[str]:
@@ -101,7 +102,8 @@ class Analysis:
         """The ``capture`` object of the JSON outputs."""
         return {"id": self.capture_id, "path": self.capture, "backend": self.backend, "scope": self.scope,
                 "detectors_run": self.ran, "not_run": [s.to_json() for s in self.not_run],
-                "critical_path": self.critical.to_json()}
+                "critical_path": self.critical.to_json(), "notes": list(self.notes),
+                "minor_findings": [f.to_json() for f in self.minor]}
 
     def to_json(self) -> dict[str, Any]:
         """``{"capture": {...}, "warnings": [...], "findings": [...]}``, findings in rank order."""

@@ -74,20 +74,22 @@ def test_bottleneck_names_the_task_with_the_largest_share_and_its_upstream_stall
     assert int(r["tid"]) == GZ and r["comm"] == "gzip" and ints(r["tasks"])[0] == GZ
     assert sorted(ints(r["tasks"])[1:]) == [SEQ, GEN]  # not gzd (downstream), not other (elsewhere)
     assert sorted(r["resources"]) == ["pipe:12", "pipe:51"]
-    assert int(r["critical_ns"]) == 910 * MS and int(r["asleep_ns"]) == 210 * MS and int(r["count"]) == 2
-    assert int(r["wall_ns"]) == WALL and int(r["percent"]) == 91
+    # critical_ns: its lead over wc (8 %), what making it faster saves before the path moves to wc
+    assert int(r["critical_ns"]) == 830 * MS and int(r["own_ns"]) == 910 * MS and int(r["asleep_ns"]) == 210 * MS
+    assert int(r["count"]) == 2 and int(r["wall_ns"]) == WALL and int(r["percent"]) == 91
+    assert (int(r["next_tid"]), r["next_comm"], int(r["next_ns"]), int(r["next_percent"])) == (WC, "wc", 80 * MS, 8)
     assert (int(r["running_ns"]), int(r["runnable_ns"]), int(r["blocked_ns"])) == (700 * MS, 0, 210 * MS)
     assert list(r["reasons"]) == ["nanosleep"] and ints(r["reason_ns"]) == [210 * MS]
     stalls = sorted(zip(ints(r["stalled"]), list(r["stalled_rids"]), ints(r["stalled_ns"])))
     assert stalls == [(SEQ, "pipe:12", 900 * MS), (GEN, "pipe:51", 500 * MS)]
 
 
-def test_bottleneck_threshold_and_scope(graph):
+def test_bottleneck_threshold_lead_and_scope(graph):
     low = graph.run_file("bottleneck", min_percent=5)
-    assert [int(t) for t in low["tid"]] == [GZ, WC]  # by share; sh (1 %) still out
-    assert int(low.iloc[1]["percent"]) == 8 and list(low.iloc[1]["reasons"]) == []
-    assert sorted(ints(low.iloc[1]["stalled"])) == [SEQ, GZD, GEN]  # everyone upstream of wc
+    assert [int(t) for t in low["tid"]] == [GZ]  # wc (8 %) is over 5 % but leads nobody: never a second row
     assert graph.run_file("bottleneck", min_percent=92).empty
+    assert len(graph.run_file("bottleneck", min_lead_percent=83)) == 1  # 91 - 8
+    assert graph.run_file("bottleneck", min_lead_percent=84).empty
     assert len(graph.run_file("bottleneck", tids=[GEN])) == 1  # a stalled writer is one of its tasks
     assert graph.run_file("bottleneck", tids=[OTHER]).empty
     few = graph.run_file("bottleneck", min_stall_ns=600 * MS)
@@ -111,7 +113,7 @@ def test_critical_ns_comes_from_the_path_and_is_clamped_to_the_wall_time(graph):
 def test_findings_rank_the_bottleneck_first_and_never_above_the_wall_time(graph):
     found = run_detectors(graph.graph, capture_id=graph.cid)
     assert found[0].pattern == "full_buffer_stall" and found[0].critical_ns == WALL  # the clamped hand-made one
-    assert found[1].pattern == "bottleneck" and found[1].tasks[0] == GZ and found[1].critical_ns == 910 * MS
+    assert found[1].pattern == "bottleneck" and found[1].tasks[0] == GZ and found[1].critical_ns == 830 * MS
     assert "on the critical path 91 % of the wall time" in found[1].explanation
     assert "running 70 %, in nanosleep 21 %" in found[1].explanation
     assert "seq[1] slept 900.0 ms writing into the full pipe:12" in found[1].explanation
@@ -256,8 +258,18 @@ def hand_with_path() -> ipc.Model:
     seg = pd.DataFrame([(0, 1, "running", "", None, 0, 55 * MS, 55 * MS),
                         (1, 23, "running", "", None, 55 * MS, 70 * MS, 15 * MS),
                         (2, 4, "runnable", "read", "pipe:12", 70 * MS, 100 * MS, 30 * MS)], columns=CRITICAL_COLUMNS)
-    tasks = pd.DataFrame([(1, 55 * MS, 55 * MS, 0, 0), (23, 15 * MS, 15 * MS, 0, 0), (4, 30 * MS, 0, 30 * MS, 0)],
+    # the chatty pair 8 <-> 9 (600 messages) with own time on the path; half of 8's messages go to 90
+    # (test_detectors' unix:41 reader, not chatty), so it lends the pair half of its 4 ms
+    tasks = pd.DataFrame([(1, 55 * MS, 55 * MS, 0, 0), (23, 15 * MS, 15 * MS, 0, 0), (4, 30 * MS, 0, 30 * MS, 0),
+                          (8, 4 * MS, 4 * MS, 0, 0), (9, 6 * MS, 5 * MS, 1 * MS, 0), (22, 12 * MS, 9 * MS, 3 * MS, 0)],
                          columns=CRITICAL_TASK_COLUMNS)
+    # the chain 20 -> 21 -> 22 -> 23 carries data back: 22 forwards all it reads (a relay, 12 ms on the
+    # path), 21 passes on half of it (a stage, no relay)
+    m.flows = pd.concat([m.flows, pd.DataFrame([(8, 90, "unix:41", "unix:41", 600, 600),
+                                                (23, 22, "pipe:33", "pipe:33", 4000, 10),
+                                                (22, 21, "pipe:32", "pipe:32", 4100, 10),
+                                                (21, 20, "pipe:31", "pipe:31", 2000, 10)], columns=ipc.FLOW_COLUMNS)],
+                        ignore_index=True)
     waits = pd.DataFrame([(6, "pipe:11", 3 * MS, 5), (2, "pipe:10", 400, 1), (3, "pipe:10", 500, 1),
                           (8, "unix:20", 7 * MS, 3), (9, "unix:21", 2 * MS, 3), (20, "pipe:31", 50 * MS, 2),
                           (21, "pipe:32", 40 * MS, 2), (22, "pipe:33", 60 * MS, 2), (40, "pipe:51", 10 * MS, 2),
@@ -289,11 +301,29 @@ def test_each_detector_takes_critical_ns_from_the_sleeps_it_is_about(hand_path):
     assert crit("full_buffer_stall") == {(6, 7): 3 * MS, (12, 13): 0, (110, 112): 0}
     herd = hand_path.run_file("thundering_herd")
     assert int(herd["critical_ns"].iloc[0]) == 900 * 18 // 26  # wakees 2 and 3 on pipe:10, the wasted share
-    assert crit("chatty_pingpong") == {(8, 9): 9 * MS}
+    assert crit("chatty_pingpong") == {(8, 9): 2 * MS + 6 * MS}  # both ends' own time, 8's weighted by its share
     chains = crit("wait_chain")
     assert chains[(20, 21, 22, 23)] == 60 * MS - 15 * MS  # the largest hop, less its slowest task's own time
     assert chains[(43, 40, 41, 42)] == 20 * MS and chains[(30, 31, 32)] == 0
     assert crit("wait_cycle") == {(40, 41, 42): 20 * MS}  # none of them has own time on the path
-    assert crit("cross_cpu_wakeup") == {(8, 9): 2 * MS * 239 // 309}  # 9's path time on unix:21, cross share
+    # 9's runnable time on the path (1 ms), at most the wake-to-run latency of the cross-CPU wakeups
+    assert crit("cross_cpu_wakeup") == {(8, 9): (1000 + 500 + 99_999) * 239 // 309}
     assert crit("wakeup_latency") == {(4, 5): 30 * MS}  # 4's runnable time on the path, under its 40 ms
-    assert crit("bottleneck") == {(1,): 55 * MS, (4,): 30 * MS}  # 23: 15 %, under the threshold
+    assert crit("bottleneck") == {(1,): 25 * MS}  # 55 % of the path, leading 4's 30 %; 4 leads nobody
+
+
+def test_wait_chain_names_the_relays_in_its_middle_and_counts_their_path_time(hand_path):
+    relays = hand_path.run_file("relays", tids=[21, 22])
+    assert ints(relays["tid"]) == [22] and ints(relays["bytes_in"]) == [4000] and ints(relays["bytes_out"]) == [4100]
+    assert ints(relays["crit_ns"]) == [12 * MS]
+    assert ints(hand_path.run_file("relays", tids=[22], max_diff_percent=1)["tid"]) == []  # 2.5 % more out
+    found = run_detectors(hand_path.graph, only=["wait_chain"], capture_id=hand_path.cid)
+    chain = next(f for f in found if f.tasks == [20, 21, 22, 23])
+    assert chain.details["relays"] == [22] and chain.details["relay_ns"] == 12 * MS
+    assert chain.critical_ns == 45 * MS  # its waits beyond 23's pace count more than the relay here
+    assert "only forwards what it reads" in chain.explanation and "Take the relay " in chain.suggestion
+    from ftraceipc.detect.detectors.wait_chain import refine
+
+    [row] = refine(hand_path.graph, [{"tasks": [20, 21, 22, 23], "critical_ns": 0}], hand_path.cid, {})
+    assert row["critical_ns"] == 12 * MS  # a chain whose waits add nothing still costs its relay's time
+    assert refine(hand_path.graph, [{"tasks": [20, 21], "critical_ns": 5}], hand_path.cid, {})[0]["critical_ns"] == 5

@@ -2,7 +2,8 @@
 used here).
 
 The bottleneck is the task whose own time (running, runnable, or asleep outside IPC) makes up the
-largest share of the traced command's critical path. The explanation gives that share of the wall
+largest share of the traced command's critical path, with a lead over the next task (what making it
+faster could save before the path moves there: the finding's critical_ns). The explanation gives that share of the wall
 time and its split (running, waiting for a CPU, asleep per syscall, from the path's segments) and
 names the back-pressure the task causes upstream (writers stalled on full buffers on the way to it:
 effects, not causes). The advice is about the task itself, never about buffers: a bigger buffer in
@@ -69,6 +70,15 @@ def refine(graph, rows: list[dict], capture_id: str, params: dict[str, dict[str,
     return out
 
 
+def _next(r: dict, n: Names) -> str:
+    wall, lead = int(r.get("wall_ns") or 0), int(r.get("critical_ns") or 0)
+    if r.get("next_tid") is None:
+        return " No other traced task is on the path."
+    return (f" Next on the path: {n(r['next_tid'])} with {percent(int(r.get('next_ns') or 0), wall)}; making "
+            f"{n(r['tid'])} faster saves up to {human_ns(lead)} ({percent(lead, wall)} of the wall time) before "
+            "the path moves there.")
+
+
 def _upstream(r: dict, n: Names) -> str:
     rows = sorted(zip(r.get("stalled") or [], r.get("stalled_rids") or [], r.get("stalled_ns") or []),
                   key=lambda x: (-int(x[2] or 0), int(x[0]), str(x[1])))
@@ -97,10 +107,12 @@ def advice(r: dict, n: Names) -> str:
 
 
 def explain(r: dict, n: Names) -> tuple[str, str, str]:
-    t, wall, crit = r["tid"], int(r.get("wall_ns") or 0), int(r.get("critical_ns") or 0)
+    t, wall = r["tid"], int(r.get("wall_ns") or 0)
+    crit = int(r.get("own_ns") or r.get("critical_ns") or 0)
     split = ", ".join(f"{what} {percent(ns, wall)}" for what, ns in shares(r))
-    return (f"{n(t)} is the bottleneck: {percent(crit, wall)} of the critical path",
+    top = shares(r)[0][0] if shares(r) else "running"
+    return (f"{n(t)} is the bottleneck ({top} most of its time on the path)",
             f"{n(t)} is on the critical path {percent(crit, wall)} of the wall time "
             f"({human_ns(crit)} of {human_ns(wall)}): {split}. The command cannot finish sooner than this task "
-            f"allows.{_upstream(r, n)}",
+            f"allows.{_next(r, n)}{_upstream(r, n)}",
             advice(r, n))
