@@ -21,7 +21,8 @@ every instant of the window to exactly one task:
   whose ``common_pid`` is just the interrupted task) by another task (not idle) that came through an
   IPC resource (the wakeup's ``via`` is a rid), or a child process's exit waking its parent (the
   waker had traced its ``sched_process_exit`` and its process's parent is the sleeper's process:
-  ``wait4``/``waitid`` on it; without this a shell running a pipeline would only ever wait). Of
+  ``wait4``/``waitid`` on it; without this a shell running a pipeline would only ever wait), or
+  another thread of the sleeper's process waking it (a futex: a lock, a condition, a join). Of
   several wakeups of one sleep, the last before the task ran is the edge (the episode's
   ``woken_by``). The sleeper's (waiter, rid) gets the replaced time in ``waits``;
 - any other sleep stays with the sleeper as ``blocked``, with its reason (the syscall it slept in:
@@ -465,12 +466,30 @@ def _parents(tasks: pd.DataFrame | None) -> tuple[dict[int, int], dict[int, int]
 
 def _exit_edges(tid, w, waker, irq, exits, pid_of, ppid_of) -> np.ndarray:
     """Wakeups (process context) of a parent by its exiting child: the waker's exit traced at or
-    before the wakeup, and the waker's process's parent is the sleeper's process."""
+    before the wakeup, and the waker's process's parent is the sleeper's process (``wait4``); and
+    any wakeup of a thread by another thread of its process (a futex: a lock released, a condition
+    signalled, a join: ``pthread_join``'s wake when the thread exits, Python's ``Thread.join``
+    released by the thread just before it exits)."""
     out = np.zeros(len(tid), bool)
-    if not exits or not len(tid):
+    if not len(tid):
         return out
     cand = np.flatnonzero((w >= 0) & ~np.asarray(irq, bool) & (waker > 0))
     if not len(cand):
+        return out
+    if pid_of:  # a sibling thread's wakeup (a lock, a condition, a join): no exit needed
+        keys = np.fromiter(pid_of.keys(), np.int64, len(pid_of))
+        vals = np.fromiter(pid_of.values(), np.int64, len(pid_of))
+        o = np.argsort(keys)
+        keys, vals = keys[o], vals[o]
+
+        def proc(x: np.ndarray, default: np.ndarray) -> np.ndarray:
+            j = np.minimum(np.searchsorted(keys, x), len(keys) - 1)
+            return np.where(keys[j] == x, vals[j], default)
+
+        t_c, w_c = np.asarray(tid, np.int64)[cand], np.asarray(waker, np.int64)[cand]
+        sib = (w_c != t_c) & (proc(w_c, np.full(len(w_c), -1)) == proc(t_c, t_c))
+        out[cand[sib]] = True
+    if not exits:
         return out
     ex_t = np.fromiter(exits.keys(), np.int64, len(exits))
     ex_s = np.fromiter(exits.values(), np.int64, len(exits))

@@ -148,6 +148,20 @@ def test_a_childs_exit_ending_its_parents_wait_is_followed():
     assert segs(cp)[1] == (C, "blocked", "", None, 100, 790)
 
 
+def test_a_sibling_threads_wakeup_ending_a_wait_is_followed():
+    """C waits (a futex: a join, a lock) and its thread B (same process C) wakes it at 790: [100, 790]
+    is B's, with or without B's exit traced (Python's Thread.join is released just before the thread
+    exits); a task of another process waking C outside IPC is no edge."""
+    rows = [ep(C, 100, 800, B, None, None)]
+    wk = [wu(790, B, C, 800, None)]
+    threads = pd.DataFrame({"tid": [C, B], "pid": [C, C], "ppid": [1, 1]})
+    for exits in ({B: 780}, {B: 795}, {}):
+        cp = path(rows, wk, tasks=threads, exits=exits)
+        assert segs(cp)[1:3] == [(B, "running", "", None, 100, 790), (C, "runnable", "", None, 790, 800)], exits
+    other = pd.DataFrame({"tid": [C, B], "pid": [C, P], "ppid": [1, 1]})
+    assert segs(path(rows, wk, tasks=other, exits={B: 780}))[1] == (C, "blocked", "", None, 100, 790)
+
+
 def test_a_task_born_inside_the_wait_hands_over_to_its_creator():
     """C waits on pipe:2 from 100; Q, forked by P at 300, writes it at 880: Q owns [300, 880], P
     (running while it forked Q) [100, 300]."""
