@@ -25,13 +25,7 @@
 #define CHUNK 4096
 #define BLOCK (256 * 1024)
 
-static volatile uint32_t sinkv;
-
-static void work(long n) {
-    uint32_t x = 1;
-    for (long i = 0; i < n; i++) x = x * 1103515245u + 12345u;
-    sinkv = x;
-}
+#include "work.h"
 
 static int write_all(int fd, const char *b, size_t n) {
     while (n) {

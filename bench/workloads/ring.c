@@ -18,13 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static volatile uint32_t sink;
-
-static void work(long n) {
-    uint32_t x = 1;
-    for (long i = 0; i < n; i++) x = x * 1103515245u + 12345u;
-    sink = x;
-}
+#include "work.h"
 
 int main(int argc, char **argv) {
     if (argc < 4) {

@@ -375,12 +375,12 @@ class PathInputs:
         pid_of, ppid_of = _parents(tasks)
         exit_edge = _exit_edges(tid, w, waker, irq, exits, pid_of, ppid_of)
         base = (w >= 0) & ~irq & (waker > 0) & (waker != tid)
-        edge = base & ((v_rid >= 0) | exit_edge)
+        edge = base & ((v_rid >= 0) | exit_edge | _sibling_edges(tid, waker, pid_of))
         pre: dict[int, tuple[int, int, bool, int]] = {}
         for t, (wt, wr, q, vh) in (pre_wake or {}).items():
             vc = int(codes(np.array([vh], np.int64))[0])
             ex = bool(_exit_edges(np.array([t]), np.array([wt]), np.array([wr]), np.array([q]), exits, pid_of,
-                                  ppid_of)[0])
+                                  ppid_of)[0] or _sibling_edges(np.array([t]), np.array([wr]), pid_of)[0])
             pre[int(t)] = (int(wt), int(wr), bool(not q and wr > 0 and wr != t and (vc >= 0 or ex)), vc)
         if preempts is None:
             preempts = {c: np.zeros(0, d) for c, d in PREEMPT_COLS.items()}
@@ -464,32 +464,34 @@ def _parents(tasks: pd.DataFrame | None) -> tuple[dict[int, int], dict[int, int]
     return dict(zip(tids, pids)), dict(zip(tids, ppids))
 
 
+def _sibling_edges(tid, waker, pid_of) -> np.ndarray:
+    """Wakeups of a thread by another thread of its process (a futex: a lock released, a condition
+    signalled, a join: ``pthread_join``'s wake when the thread exits, Python's ``Thread.join``
+    released by the thread just before it exits). Whether the wakeup came from process context is the
+    caller's test, as for every edge."""
+    tid, waker = np.asarray(tid, np.int64), np.asarray(waker, np.int64)
+    if not pid_of or not len(tid):
+        return np.zeros(len(tid), bool)
+    keys = np.fromiter(pid_of.keys(), np.int64, len(pid_of))
+    vals = np.fromiter(pid_of.values(), np.int64, len(pid_of))
+    o = np.argsort(keys)
+    keys, vals = keys[o], vals[o]
+
+    def proc(x: np.ndarray, default: np.ndarray) -> np.ndarray:
+        j = np.minimum(np.searchsorted(keys, x), len(keys) - 1)
+        return np.where(keys[j] == x, vals[j], default)
+
+    return (waker > 0) & (waker != tid) & (proc(waker, np.full(len(waker), -1)) == proc(tid, tid))
+
+
 def _exit_edges(tid, w, waker, irq, exits, pid_of, ppid_of) -> np.ndarray:
     """Wakeups (process context) of a parent by its exiting child: the waker's exit traced at or
-    before the wakeup, and the waker's process's parent is the sleeper's process (``wait4``); and
-    any wakeup of a thread by another thread of its process (a futex: a lock released, a condition
-    signalled, a join: ``pthread_join``'s wake when the thread exits, Python's ``Thread.join``
-    released by the thread just before it exits)."""
+    before the wakeup, and the waker's process's parent is the sleeper's process."""
     out = np.zeros(len(tid), bool)
-    if not len(tid):
+    if not exits or not len(tid):
         return out
     cand = np.flatnonzero((w >= 0) & ~np.asarray(irq, bool) & (waker > 0))
     if not len(cand):
-        return out
-    if pid_of:  # a sibling thread's wakeup (a lock, a condition, a join): no exit needed
-        keys = np.fromiter(pid_of.keys(), np.int64, len(pid_of))
-        vals = np.fromiter(pid_of.values(), np.int64, len(pid_of))
-        o = np.argsort(keys)
-        keys, vals = keys[o], vals[o]
-
-        def proc(x: np.ndarray, default: np.ndarray) -> np.ndarray:
-            j = np.minimum(np.searchsorted(keys, x), len(keys) - 1)
-            return np.where(keys[j] == x, vals[j], default)
-
-        t_c, w_c = np.asarray(tid, np.int64)[cand], np.asarray(waker, np.int64)[cand]
-        sib = (w_c != t_c) & (proc(w_c, np.full(len(w_c), -1)) == proc(t_c, t_c))
-        out[cand[sib]] = True
-    if not exits:
         return out
     ex_t = np.fromiter(exits.keys(), np.int64, len(exits))
     ex_s = np.fromiter(exits.values(), np.int64, len(exits))
