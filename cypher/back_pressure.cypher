@@ -43,6 +43,8 @@
 //   bytes                 what the writer wrote into the resource (WRITES bytes)
 //   burst_bytes           its bursts, as full_buffer_stall estimates them
 //   buffer_bytes          the buffer (capacity, or $pipe_bytes for a pipe or FIFO, or 0 for a socket)
+//   burst_from            which estimate burst_bytes is ('write', 'reader_wait', 'reader_turn': as in
+//                         full_buffer_stall)
 // Ordered by critical_ns descending, then asleep_ns descending, writer and rid.
 //
 // Read: the readers set the pace. Make them faster (or add readers); the writer's stall time is what
@@ -59,14 +61,23 @@ OPTIONAL MATCH (e:Task)-[g:WAITS_FOR]->(w)
 WHERE e.tid IN readers AND g.via IN rids
 WITH w, r, b, readers, coalesce(sum(g.episodes), 0) AS reader_waits,
      coalesce(sum(g.blocked_ns), 0) AS reader_wait_ns
+OPTIONAL MATCH (rc:Task)
+WHERE rc.tid IN readers AND rc.capture_id = w.capture_id
+WITH w, r, b, readers, reader_waits, reader_wait_ns, coalesce(sum(rc.crit_running_ns), 0) AS readers_running_ns,
+     coalesce(sum(rc.crit_runnable_ns), 0) AS readers_runnable_ns
 OPTIONAL MATCH (w)-[o:WRITES]->(r)
-WITH w, r, b, readers, reader_waits, reader_wait_ns, coalesce(sum(o.bytes), 0) AS bytes,
-     coalesce(sum(o.calls), 0) AS writes
+WITH w, r, b, readers, reader_waits, reader_wait_ns, readers_running_ns, readers_runnable_ns,
+     coalesce(sum(o.bytes), 0) AS bytes, coalesce(sum(o.calls), 0) AS writes
 WITH *, bytes / (CASE WHEN writes > 0 THEN writes ELSE 1 END) AS per_write,
      bytes / (CASE WHEN reader_waits > 0 THEN reader_waits ELSE 1 END) AS per_wait,
+     CASE WHEN readers_running_ns > 0 AND readers_running_ns >= 2 * readers_runnable_ns
+          THEN bytes / (CASE WHEN b.write_episodes > 0 THEN b.write_episodes ELSE 1 END) ELSE 0 END AS per_turn,
      CASE WHEN r.kind IN ['pipe', 'fifo'] THEN coalesce(r.capacity, $pipe_bytes)
           ELSE coalesce(r.capacity, 0) END AS buffer_bytes
-WITH *, CASE WHEN per_write > per_wait THEN per_write ELSE per_wait END AS burst_bytes
+WITH *, CASE WHEN per_write >= per_wait THEN per_write ELSE per_wait END AS burst0
+WITH *, CASE WHEN burst0 <= buffer_bytes AND per_turn > burst0 THEN 'reader_turn'
+             WHEN per_write >= per_wait THEN 'write' ELSE 'reader_wait' END AS burst_from
+WITH *, CASE burst_from WHEN 'write' THEN per_write WHEN 'reader_wait' THEN per_wait ELSE per_turn END AS burst_bytes
 WHERE NOT (reader_waits >= $min_turns
            AND reader_wait_ns * 100 / (CASE WHEN b.write_ns > 0 THEN b.write_ns ELSE 1 END) >= $min_wait_percent
            AND (reader_wait_ns >= $min_mean_wait_ns * reader_waits
@@ -80,6 +91,6 @@ RETURN 'back_pressure' AS pattern, tasks, [r.rid] AS resources, b.write_episodes
             ELSE coalesce(cap.wall_ns, 0) END AS critical_ns,
        b.write_ns AS asleep_ns, w.tid AS writer, w.comm AS writer_comm,
        r.rid AS rid, r.kind AS kind, readers, reader_waits, reader_wait_ns, bytes, burst_bytes,
-       buffer_bytes
+       buffer_bytes, burst_from
 ORDER BY critical_ns DESC, asleep_ns DESC, writer, rid
 LIMIT $limit

@@ -39,6 +39,16 @@
 // for it), and a buffer of the burst's size is the one it has: in `seq 1 5000000 | gzip -6 | gzip -dc
 // | wc -l` gzip -dc wrote 32 KiB per call, ~37 KB per wait of wc, into a 64 KiB pipe (124 stalls while
 // the 2 CPUs ran the gzips), where gzip -6's 253 KiB writes into its 64 KiB pipe are bursts.
+// The burst may be the reader's: a reader that takes a block, computes on it, then takes the next
+// waits many times in small hand-offs while it takes a block, and the writer stalls once per block
+// while it computes. When the readers, on the critical path, were running at least twice as long as
+// they waited for a CPU (Task crit_running_ns, crit_runnable_ns: they computed, they were not starved),
+// and the first two estimates fit the buffer, the burst is the bytes per stall of the writer: what
+// the readers took per turn
+// (bench/workloads/relay.c: the relay's 4 KiB writes, 10 KB per wait of the sink, 160 KB per stall
+// while the sink, which reads 256 KiB blocks, ran 1.01 s and waited for a CPU 0.08 s on the path). A
+// reader starved of CPU (gzip -dc | wc above: wc on the path waiting for a CPU, not running) does not
+// count it: its writer's few stalls pass a lot each only because the reader ran rarely.
 // A writer that is itself a pipeline stage, fed through another resource that it reads (at least
 // $min_fed of its sleeps there ended with data it then read), is wake_then_block's: that finding
 // reports the same stall with the stage's input, and the stall is counted once. So every stall waiting
@@ -83,8 +93,13 @@
 //   drain_wakeups         their wakeups of it there
 //   bytes                 what the writer wrote into the resource (WRITES bytes)
 //   writes                its write/send calls there (WRITES calls)
-//   burst_bytes           the larger of bytes / writes and bytes / reader_waits: a burst (above)
+//   burst_bytes           the larger of bytes / writes and bytes / reader_waits, or when both fit the
+//                         buffer and the readers computed on the path, bytes / count: a burst (above)
 //   buffer_bytes          the buffer the bursts did not fit in (capacity, or $pipe_bytes, or 0 for a socket)
+//   burst_from            which estimate burst_bytes is: 'write' (per write call), 'reader_wait' (per
+//                         wait of the readers), 'reader_turn' (per stall, the readers computing)
+//   readers_running_ns    the readers' time on the critical path running (Task crit_running_ns, summed)
+//   readers_runnable_ns   and waiting for a CPU (crit_runnable_ns)
 // Ordered by critical_ns descending, then asleep_ns descending, writer and rid.
 //
 // Read: the writer waits for room while its reader drains, and the reader waits for data while the
@@ -102,14 +117,23 @@ OPTIONAL MATCH (e:Task)-[g:WAITS_FOR]->(w)
 WHERE e.tid IN readers AND g.via IN rids
 WITH w, r, b, readers, coalesce(sum(g.episodes), 0) AS reader_waits,
      coalesce(sum(g.blocked_ns), 0) AS reader_wait_ns
+OPTIONAL MATCH (rc:Task)
+WHERE rc.tid IN readers AND rc.capture_id = w.capture_id
+WITH w, r, b, readers, reader_waits, reader_wait_ns, coalesce(sum(rc.crit_running_ns), 0) AS readers_running_ns,
+     coalesce(sum(rc.crit_runnable_ns), 0) AS readers_runnable_ns
 OPTIONAL MATCH (w)-[o:WRITES]->(r)
-WITH w, r, b, readers, reader_waits, reader_wait_ns, coalesce(sum(o.bytes), 0) AS bytes,
-     coalesce(sum(o.calls), 0) AS writes
+WITH w, r, b, readers, reader_waits, reader_wait_ns, readers_running_ns, readers_runnable_ns,
+     coalesce(sum(o.bytes), 0) AS bytes, coalesce(sum(o.calls), 0) AS writes
 WITH *, bytes / (CASE WHEN writes > 0 THEN writes ELSE 1 END) AS per_write,
      bytes / (CASE WHEN reader_waits > 0 THEN reader_waits ELSE 1 END) AS per_wait,
+     CASE WHEN readers_running_ns > 0 AND readers_running_ns >= 2 * readers_runnable_ns
+          THEN bytes / (CASE WHEN b.write_episodes > 0 THEN b.write_episodes ELSE 1 END) ELSE 0 END AS per_turn,
      CASE WHEN r.kind IN ['pipe', 'fifo'] THEN coalesce(r.capacity, $pipe_bytes)
           ELSE coalesce(r.capacity, 0) END AS buffer_bytes
-WITH *, CASE WHEN per_write > per_wait THEN per_write ELSE per_wait END AS burst_bytes
+WITH *, CASE WHEN per_write >= per_wait THEN per_write ELSE per_wait END AS burst0
+WITH *, CASE WHEN burst0 <= buffer_bytes AND per_turn > burst0 THEN 'reader_turn'
+             WHEN per_write >= per_wait THEN 'write' ELSE 'reader_wait' END AS burst_from
+WITH *, CASE burst_from WHEN 'write' THEN per_write WHEN 'reader_wait' THEN per_wait ELSE per_turn END AS burst_bytes
 WHERE reader_waits >= $min_turns
   AND reader_wait_ns * 100 / (CASE WHEN b.write_ns > 0 THEN b.write_ns ELSE 1 END) >= $min_wait_percent
   AND (reader_wait_ns >= $min_mean_wait_ns * reader_waits
@@ -119,11 +143,13 @@ WITH *, coalesce(r.peer, '') AS peer
 OPTIONAL MATCH (w)-[i:WAITS_FOR]->(:Task)
 WHERE i.consumed > 0 AND i.via <> r.rid AND i.via <> peer
 WITH w, r, b, readers, reader_waits, reader_wait_ns, bytes, writes, burst_bytes, buffer_bytes,
+     burst_from, readers_running_ns, readers_runnable_ns,
      coalesce(sum(i.consumed), 0) AS fed
 WHERE fed < $min_fed
 OPTIONAL MATCH (d:Task)-[k:WAKES]->(w)
 WHERE k.via = r.rid AND d.tid <> w.tid
 WITH w, r, b, readers, reader_waits, reader_wait_ns, bytes, writes, burst_bytes, buffer_bytes,
+     burst_from, readers_running_ns, readers_runnable_ns,
      collect(DISTINCT d.tid) AS drainers, coalesce(sum(k.wakeups), 0) AS drain_wakeups
 WITH *, [w.tid] + readers AS tasks, $tids AS scope
 WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
@@ -133,6 +159,7 @@ RETURN 'full_buffer_stall' AS pattern, tasks, [r.rid] AS resources, b.write_epis
             ELSE coalesce(cap.wall_ns, 0) END AS critical_ns,
        b.write_ns AS asleep_ns, w.tid AS writer, w.comm AS writer_comm,
        r.rid AS rid, r.kind AS kind, b.ops AS ops, b.max_ns AS max_ns, readers, reader_waits, reader_wait_ns,
-       drainers, drain_wakeups, bytes, writes, burst_bytes, buffer_bytes
+       drainers, drain_wakeups, bytes, writes, burst_bytes, buffer_bytes, burst_from, readers_running_ns,
+       readers_runnable_ns
 ORDER BY critical_ns DESC, asleep_ns DESC, writer, rid
 LIMIT $limit

@@ -55,9 +55,12 @@
 //   drainers              the tids that woke it through B (whose reads made room; empty when none seen)
 //   bytes                 what it wrote into B (WRITES bytes)
 //   writes                its write/send calls into B (WRITES calls)
-//   burst_bytes           the larger of bytes / writes and bytes / reader_waits: a batch (as in
-//                         full_buffer_stall)
+//   burst_bytes           the larger of bytes / writes and bytes / reader_waits, or when both fit B and
+//                         its readers computed on the path, bytes / count: a batch (as in full_buffer_stall)
 //   buffer_bytes          B's buffer, which the batches did not fit in (as in full_buffer_stall)
+//   burst_from            'write', 'reader_wait' or 'reader_turn': which estimate (as in full_buffer_stall)
+//   readers_running_ns    B's readers' time on the critical path running (Task crit_running_ns, summed)
+//   readers_runnable_ns   and waiting for a CPU (crit_runnable_ns)
 // Ordered by critical_ns descending, then asleep_ns descending, tid, blocked_on.
 //
 // Read: fed close to count means each batch it gets is more than B takes at once. Give B room for a
@@ -75,14 +78,23 @@ OPTIONAL MATCH (e:Task)-[g:WAITS_FOR]->(t)
 WHERE e.tid IN readers AND g.via IN rids
 WITH t, rb, b, readers, coalesce(sum(g.episodes), 0) AS reader_waits,
      coalesce(sum(g.blocked_ns), 0) AS reader_wait_ns
+OPTIONAL MATCH (rc:Task)
+WHERE rc.tid IN readers AND rc.capture_id = t.capture_id
+WITH t, rb, b, readers, reader_waits, reader_wait_ns, coalesce(sum(rc.crit_running_ns), 0) AS readers_running_ns,
+     coalesce(sum(rc.crit_runnable_ns), 0) AS readers_runnable_ns
 OPTIONAL MATCH (t)-[o:WRITES]->(rb)
-WITH t, rb, b, readers, reader_waits, reader_wait_ns, coalesce(sum(o.bytes), 0) AS bytes,
-     coalesce(sum(o.calls), 0) AS writes
+WITH t, rb, b, readers, reader_waits, reader_wait_ns, readers_running_ns, readers_runnable_ns,
+     coalesce(sum(o.bytes), 0) AS bytes, coalesce(sum(o.calls), 0) AS writes
 WITH *, bytes / (CASE WHEN writes > 0 THEN writes ELSE 1 END) AS per_write,
      bytes / (CASE WHEN reader_waits > 0 THEN reader_waits ELSE 1 END) AS per_wait,
+     CASE WHEN readers_running_ns > 0 AND readers_running_ns >= 2 * readers_runnable_ns
+          THEN bytes / (CASE WHEN b.write_episodes > 0 THEN b.write_episodes ELSE 1 END) ELSE 0 END AS per_turn,
      CASE WHEN rb.kind IN ['pipe', 'fifo'] THEN coalesce(rb.capacity, $pipe_bytes)
           ELSE coalesce(rb.capacity, 0) END AS buffer_bytes
-WITH *, CASE WHEN per_write > per_wait THEN per_write ELSE per_wait END AS burst_bytes
+WITH *, CASE WHEN per_write >= per_wait THEN per_write ELSE per_wait END AS burst0
+WITH *, CASE WHEN burst0 <= buffer_bytes AND per_turn > burst0 THEN 'reader_turn'
+             WHEN per_write >= per_wait THEN 'write' ELSE 'reader_wait' END AS burst_from
+WITH *, CASE burst_from WHEN 'write' THEN per_write WHEN 'reader_wait' THEN per_wait ELSE per_turn END AS burst_bytes
 WHERE reader_waits >= $min_turns
   AND reader_wait_ns * 100 / (CASE WHEN b.write_ns > 0 THEN b.write_ns ELSE 1 END) >= $min_wait_percent
   AND (reader_wait_ns >= $min_mean_wait_ns * reader_waits
@@ -92,12 +104,14 @@ WITH *, coalesce(rb.peer, '') AS peer
 MATCH (t)-[a:WAITS_FOR]->(wk:Task)
 WHERE a.consumed > 0 AND a.via <> rb.rid AND a.via <> peer
 WITH t, rb, b, readers, reader_waits, reader_wait_ns, bytes, writes, burst_bytes, buffer_bytes,
+     burst_from, readers_running_ns, readers_runnable_ns,
      collect(DISTINCT a.via) AS inputs, collect(DISTINCT wk.tid) AS wakers, sum(a.episodes) AS woken,
      sum(a.consumed) AS fed
 WHERE fed >= $min_fed
 OPTIONAL MATCH (d:Task)-[kd:WAKES]->(t)
 WHERE kd.via = rb.rid AND d.tid <> t.tid
-WITH t, rb, b, readers, reader_waits, reader_wait_ns, bytes, writes, burst_bytes, buffer_bytes, inputs, wakers,
+WITH t, rb, b, readers, reader_waits, reader_wait_ns, bytes, writes, burst_bytes, buffer_bytes, burst_from,
+     readers_running_ns, readers_runnable_ns, inputs, wakers,
      woken, fed, collect(DISTINCT d.tid) AS drainers
 WITH *, [t.tid] + wakers + readers AS tasks, $tids AS scope
 WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
@@ -107,6 +121,6 @@ RETURN 'wake_then_block' AS pattern, tasks, inputs + [rb.rid] AS resources, b.wr
             ELSE coalesce(cap.wall_ns, 0) END AS critical_ns,
        b.write_ns AS asleep_ns, t.tid AS tid, t.comm AS comm, inputs, wakers, woken, fed, rb.rid AS blocked_on,
        rb.kind AS kind, b.max_ns AS max_ns, readers, reader_waits, reader_wait_ns, drainers, bytes, writes,
-       burst_bytes, buffer_bytes
+       burst_bytes, buffer_bytes, burst_from, readers_running_ns, readers_runnable_ns
 ORDER BY critical_ns DESC, asleep_ns DESC, tid, blocked_on
 LIMIT $limit

@@ -81,6 +81,17 @@ def holds(rid: str, buffer: Any) -> str:
     return f", larger than the {human_bytes(buffer)} {rid} holds" if buffer else f", more than {rid} took at once"
 
 
+def reader_turns(r: dict, readers: str, rid: str) -> str:
+    """The sentence for a burst estimated per turn of computing readers (row ``burst_from``
+    'reader_turn', with ``readers_running_ns``/``readers_runnable_ns``); "" for the other estimates."""
+    if r.get("burst_from") != "reader_turn":
+        return ""
+    one = len(r.get("readers") or []) == 1
+    return (f" Per turn {readers} took ~{human_bytes(r.get('burst_bytes'))} out of {rid} and computed in "
+            f"between (on the critical path running {human_ns(r.get('readers_running_ns'))}, waiting for a CPU "
+            f"{human_ns(r.get('readers_runnable_ns'))}): {rid} fills up while {'it computes' if one else 'they compute'}.")
+
+
 def cap(s: str) -> str:
     """``s`` with its first letter upper case."""
     return s[:1].upper() + s[1:]

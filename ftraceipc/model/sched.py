@@ -349,9 +349,14 @@ class SchedModel:
             t = epw["tid"][pend]
             end = epw["start"][pend] + epw["dur"][pend]
             win = pd.DataFrame({"i": pend, "tid": t, "end": end}).sort_values("end", kind="stable")
-            # the sleeper's next sleep: the first one begun after the end of this one
-            nxt = pd.merge_asof(win, sleeps.rename(columns={"ts": "next"}), left_on="end", right_on="next",
-                                by="tid", direction="forward", allow_exact_matches=False)
+            # the sleeper's next sleep: the first one begun at or after the end of this one. At the end
+            # itself too: a task woken on an idle CPU whose switch-in the kernel did not trace, and that
+            # went back to sleep inside the syscall (poll re-checks, finds nothing), "ran" only at its
+            # next switch-out, which is where its next sleep begins. (Not the sleep itself when it
+            # lasted 0 ns.)
+            win["after"] = np.where(epw["dur"][win["i"].to_numpy()] > 0, win["end"], win["end"] + 1)
+            nxt = pd.merge_asof(win.sort_values("after", kind="stable"), sleeps.rename(columns={"ts": "next"}),
+                                left_on="after", right_on="next", by="tid", direction="forward")
             i = nxt["i"].to_numpy(np.int64)
             nx = nxt["next"].to_numpy(dtype=np.float64, na_value=np.nan)
             closes = ~np.isnan(nx)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -494,8 +495,13 @@ def test_open_watcher_leaves_out_tasks_named_like_our_proc_readers(tmp_path):
     looked_up = [(rec["pid"], target) for rec in map(json.loads, (out / "opens.jsonl").read_text().splitlines())
                  if rec.get("when") == "open" for target in rec["fds"].values()]
     hostname = {pid for pid, target in looked_up if target == "/etc/hostname"}
-    assert plain in hostname  # (the renamed ones' own open of /proc/thread-self/comm came before the name)
-    assert namer not in hostname and proc not in hostname, looked_up
+    assert plain in hostname
+    # The renamed ones: one lookup at most each, for their own open of /proc/thread-self/comm, made
+    # before the rename. (When the watcher comes to it late, that fd may already be closed and
+    # /etc/hostname opened under the same number: the lookup then finds that, and the model gives the
+    # name to the fd open throughout the lookup, which is the right one. Not one of their 20 opens.)
+    per_pid = Counter(pid for pid, _target in looked_up)
+    assert per_pid[namer] <= 1 and per_pid[proc] <= 1 and per_pid[plain] >= 10, looked_up
     # the kernel saw all three open (the main instance is not filtered by name)
     opens = cc.events_jsonl(out, "sys_exit_openat")
     tids = {e["tid"] for e in opens if e["ret"] >= 0}

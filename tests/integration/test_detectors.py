@@ -503,6 +503,69 @@ def test_hand_wake_then_block_is_a_stage_fed_through_what_it_reads(hand):
     assert hand.run_file("wake_then_block", min_turns=11).empty  # B's reader waited 10 times
 
 
+def bursty_reader_model() -> ipc.Model:
+    """Readers that take a block, compute on it, then take the next (bench/workloads/relay.c's sink):
+    they wait many times in small hand-offs while taking a block (4 KiB writes, ~41 KB per wait: both
+    fit the 64 KiB pipe), and the writer stalls once per block, ~500 KB per stall. 200 -> pipe:200 -> 201
+    and the stage 211 -> pipe:204 -> 210 -> pipe:206 -> 212 have readers computing on the critical
+    path; 202 -> pipe:202 -> 203 the same counts with a reader starved of CPU (gzip -dc | wc)."""
+    from ftraceipc.model.critical import CRITICAL_TASK_COLUMNS, CriticalPath
+
+    h = Hand()
+    h.pipe("pipe:200", "pipe:202", "pipe:204", "pipe:206")
+    for w, rid, rd in ((200, "pipe:200", 201), (202, "pipe:202", 203), (210, "pipe:206", 212)):
+        h.block(w, rid, ["write"], write=(20, 40_000_000))
+        h.block(rd, rid, ["read"], read=(240, 9_000_000))
+        h.waits.append((rd, w, rid, 240, 9_000_000, 1, True, 240, 20))
+        h.flows.append((w, rd, rid, rid, 10_000_000, 2441))
+        h.io.append((w, rid, 2441, 10_000_000))
+    h.block(210, "pipe:204", ["read"], read=(50, 5_000_000))
+    h.waits.append((210, 211, "pipe:204", 50, 5_000_000, 1, False, 50, 0))
+    h.flows.append((211, 210, "pipe:204", "pipe:204", 10_000_000, 2441))
+    m = h.model("bursty")
+    crit = pd.DataFrame([(201, 950_000_000, 900_000_000, 50_000_000, 0),
+                         (203, 510_000_000, 10_000_000, 500_000_000, 0),
+                         (212, 950_000_000, 900_000_000, 50_000_000, 0)], columns=CRITICAL_TASK_COLUMNS)
+    m.critical = CriticalPath(root=200, start_ts=0, end_ts=2_000_000_000, tasks=crit)
+    return m
+
+
+@pytest.fixture(params=["ladybug", "neo4j"])
+def bursty(request, tmp_path):
+    from ftraceipc.graph.ladybug import LadybugGraph
+
+    if request.param == "neo4j":
+        neo = request.getfixturevalue("neo")
+        neo.load(bursty_reader_model())
+        yield neo.graph, "bursty"
+        return
+    with LadybugGraph.open(tmp_path / "graph.lbug") as g:
+        g.load(bursty_reader_model())
+        yield g, ""
+
+
+def test_a_reader_computing_between_blocks_makes_the_bursts_the_writers_stalls(bursty):
+    """The burst of a computing reader is what it takes per turn (bytes per stall of the writer): the
+    buffer limits, full_buffer_stall (200) and wake_then_block (the stage 210) say so with that size;
+    the same counts with a reader waiting for a CPU instead are back-pressure (202)."""
+    from ftraceipc.detect import words
+
+    g, cid = bursty
+    fb = only_row(g.run_file("full_buffer_stall", capture_id=cid))
+    assert int(fb["writer"]) == 200 and fb["burst_from"] == "reader_turn"
+    assert int(fb["burst_bytes"]) == 10_000_000 // 20 and int(fb["buffer_bytes"]) == 65536
+    assert (int(fb["readers_running_ns"]), int(fb["readers_runnable_ns"])) == (900_000_000, 50_000_000)
+    wtb = only_row(g.run_file("wake_then_block", capture_id=cid))
+    assert int(wtb["tid"]) == 210 and wtb["blocked_on"] == "pipe:206" and list(wtb["inputs"]) == ["pipe:204"]
+    assert wtb["burst_from"] == "reader_turn" and int(wtb["burst_bytes"]) == 500_000
+    bp = by_first(g.run_file("back_pressure", capture_id=cid))
+    assert sorted(bp) == [202] and bp[202]["burst_from"] == "reader_wait"
+    assert int(bp[202]["burst_bytes"]) == 10_000_000 // 240  # fits: the reader ran rarely, not in blocks
+    row = {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in fb.items()}
+    assert "Per turn t201 took ~488.3 KiB out of pipe:200" in words.reader_turns(row, "t201", "pipe:200")
+    assert words.reader_turns({**row, "burst_from": "write"}, "t201", "pipe:200") == ""
+
+
 def test_hand_chatty_pingpong_parallel_edges(hand):
     row = only_row(hand.run_file("chatty_pingpong"))
     assert ints(row["tasks"]) == [8, 9] and sorted(row["resources"]) == ["unix:20", "unix:21", "unix:22", "unix:23"]
@@ -760,8 +823,10 @@ def test_full_buffer_stall_fires_on_the_bursty_writer_and_its_reader(sample):
     waits, wait_ns = _reader_waits(s, [r], [pipe])
     assert int(row["reader_waits"]) == waits and int(row["reader_wait_ns"]) == wait_ns
     # the reader waits on the empty pipe about once per burst: a burst is what was written per wait
+    # (more often when the writer is preempted inside a burst: 107 waits for 40 bursts on a loaded VM)
     bursts = s.truth["args"]["bursts"]
-    assert bursts // 2 <= waits <= 2 * bursts, waits
+    assert bursts // 2 <= waits <= 4 * bursts, waits
+    assert row["burst_from"] in ("write", "reader_wait")  # the writer's bursts, not its reader's turns
     written = next(e["bytes"] for e in s.truth["io"] if e["tid"] == w and e["op"] == "write")
     # a burst: the larger of the bytes per write call and per reader wait (the reader may also wait
     # inside a burst on a busy machine, then the write calls say it)

@@ -502,6 +502,31 @@ def test_a_poller_that_finds_nothing_did_not_consume():
         (B, A, "pipe:1", 1, 1), (C, A, "pipe:1", 1, 0)]
 
 
+def test_a_poller_resleeping_inside_poll_without_a_traced_switch_in_consumes_once():
+    """Seen on 6.18 (samples/herd.py): A's first write wakes C on an idle CPU; the kernel traces no
+    switch-in, C finds nothing (B took the byte) and sleeps again inside the same poll, so its only
+    event is the switch-out that ends the first sleep and begins the next. A's second write wakes C,
+    which reads that byte: one read, one sleep consumed (the first sleep's window is empty)."""
+    t = Trace()
+    t.enter(1_000, C, "poll", cpu=1, ufds=0x1000, nfds=1, timeout_msecs=-1)
+    t.switch(1_100, C, 0, state=S, cpu=1)
+    t.enter(2_000, A, "write", cpu=0, fd=4)
+    t.waking(2_100, A, C, cpu=0, target_cpu=1)
+    t.exit(2_200, A, "write", 1, cpu=0)
+    t.switch(3_000, C, 0, state=S, cpu=1)  # no switch-in traced before it
+    t.enter(4_000, A, "write", cpu=0, fd=4)
+    t.waking(4_100, A, C, cpu=0, target_cpu=1)
+    t.exit(4_200, A, "write", 1, cpu=0)
+    t.switch(5_000, 0, C, cpu=1)
+    t.exit(5_100, C, "poll", 1, cpu=1)
+    t.enter(5_200, C, "read", cpu=1, fd=5)
+    t.exit(5_300, C, "read", 1, cpu=1)
+    t.enter(5_400, C, "poll", cpu=1, ufds=0x1000, nfds=1, timeout_msecs=-1)
+    t.switch(5_500, C, 0, state=S, cpu=1)
+    r = all_splits(t.events, {**PIPE_HANDLES, (C, 5): PIPE_R})
+    assert rows(r["waits"], ["waiter", "waker", "via", "episodes", "consumed"]) == [(C, A, "pipe:1", 2, 1)]
+
+
 def test_a_read_of_the_peer_end_consumes_what_a_poll_on_the_senders_end_waited_for():
     """C polls; A's send on its end (unix:10) wakes it, so the sleep is on unix:10; C then reads its own
     end, unix:11: consumed only because the two ends are peers."""

@@ -6,7 +6,7 @@ the observed bursts (``words.buffer_fix``)."""
 
 from __future__ import annotations
 
-from ftraceipc.detect.words import Names, buffer_fix, cap, holds, human_bytes, human_ns
+from ftraceipc.detect.words import Names, buffer_fix, cap, holds, human_bytes, human_ns, reader_turns
 
 ID = "full_buffer_stall"
 
@@ -21,5 +21,6 @@ def explain(r: dict, n: Names) -> tuple[str, str, str]:
             f"{n.many(readers)}, which read{'s' if len(readers) == 1 else ''} it, waited on it empty "
             f"{r['reader_waits']:,} times ({human_ns(r['reader_wait_ns'])}): the two take turns instead of "
             f"working side by side. {n(w)} wrote {human_bytes(r['bytes'])} into it in {r.get('writes') or 0:,} "
-            f"calls: bursts of ~{human_bytes(burst)}{holds(rid, r.get('buffer_bytes'))}.",
+            f"calls: bursts of ~{human_bytes(burst)}{holds(rid, r.get('buffer_bytes'))}."
+            f"{reader_turns(r, n.many(readers), rid)}",
             f"{cap(buffer_fix(rid, burst))}; or have the writer produce smaller pieces more often.")

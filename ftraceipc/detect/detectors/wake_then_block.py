@@ -5,7 +5,7 @@ capture's own numbers; it says nothing the row does not give."""
 
 from __future__ import annotations
 
-from ftraceipc.detect.words import Names, buffer_fix, cap, holds, human_bytes, human_ns, short_list
+from ftraceipc.detect.words import Names, buffer_fix, cap, holds, human_bytes, human_ns, reader_turns, short_list
 
 ID = "wake_then_block"
 
@@ -21,6 +21,7 @@ def explain(r: dict, n: Names) -> tuple[str, str, str]:
             f"({human_ns(r['asleep_ns'])} in all), while {n.many(readers)}, reading {b}, waited on it empty "
             f"{r['reader_waits']:,} times ({human_ns(r['reader_wait_ns'])}). It wrote batches of "
             f"~{human_bytes(burst)} into {b}{holds(b, r.get('buffer_bytes'))}, so {n(t)} passes each on in "
-            f"pieces, by turns with its reader, and meanwhile does not take its next input.",
+            f"pieces, by turns with its reader, and meanwhile does not take its next input."
+            f"{reader_turns(r, n.many(readers), b)}",
             f"{cap(buffer_fix(b, burst))}; or merge {n(t)} with the stage that reads {b}, so that no "
             "hand-off waits.")
