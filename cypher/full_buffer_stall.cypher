@@ -78,8 +78,9 @@
 //   tasks                 [writer tid, then its readers' tids (no particular order)]
 //   resources             [the rid]
 //   count                 the writer's sleeps waiting for room there (BLOCKED_ON write_episodes)
-//   critical_ns           the critical path's time inside the writer's sleeps on the resource
-//                         (BLOCKED_ON crit_ns: spent on the path of whoever ended them), at most the
+//   critical_ns           the critical path's time inside the writer's sleeps waiting for room there
+//                         (BLOCKED_ON crit_room_ns: spent on the path of whoever ended them; not its
+//                         sleeps there waiting for data, on a socket end it also reads), at most the
 //                         capture's wall_ns
 //   asleep_ns             the time of its sleeps waiting for room (BLOCKED_ON write_ns)
 //   writer, writer_comm   the stalled task
@@ -155,7 +156,7 @@ WITH *, [w.tid] + readers AS tasks, $tids AS scope
 WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
 OPTIONAL MATCH (cap:FtraceipcCapture) WHERE cap.capture_id = w.capture_id
 RETURN 'full_buffer_stall' AS pattern, tasks, [r.rid] AS resources, b.write_episodes AS count,
-       CASE WHEN coalesce(b.crit_ns, 0) < coalesce(cap.wall_ns, 0) THEN coalesce(b.crit_ns, 0)
+       CASE WHEN coalesce(b.crit_room_ns, 0) < coalesce(cap.wall_ns, 0) THEN coalesce(b.crit_room_ns, 0)
             ELSE coalesce(cap.wall_ns, 0) END AS critical_ns,
        b.write_ns AS asleep_ns, w.tid AS writer, w.comm AS writer_comm,
        r.rid AS rid, r.kind AS kind, b.ops AS ops, b.max_ns AS max_ns, readers, reader_waits, reader_wait_ns,

@@ -39,8 +39,8 @@
 //   tasks                 [the task's tid, then the tids that fed it, then B's readers (no particular order)]
 //   resources             its inputs (no particular order), then B
 //   count                 the task's sleeps waiting for room in B (BLOCKED_ON write_episodes)
-//   critical_ns           the critical path's time inside its sleeps on B (BLOCKED_ON crit_ns), at most
-//                         the capture's wall_ns
+//   critical_ns           the critical path's time inside its sleeps waiting for room in B (BLOCKED_ON
+//                         crit_room_ns), at most the capture's wall_ns
 //   asleep_ns             the time of its sleeps waiting for room in B (BLOCKED_ON write_ns)
 //   tid, comm             the task
 //   inputs                the rids it was fed through (A)
@@ -117,7 +117,7 @@ WITH *, [t.tid] + wakers + readers AS tasks, $tids AS scope
 WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
 OPTIONAL MATCH (cap:FtraceipcCapture) WHERE cap.capture_id = t.capture_id
 RETURN 'wake_then_block' AS pattern, tasks, inputs + [rb.rid] AS resources, b.write_episodes AS count,
-       CASE WHEN coalesce(b.crit_ns, 0) < coalesce(cap.wall_ns, 0) THEN coalesce(b.crit_ns, 0)
+       CASE WHEN coalesce(b.crit_room_ns, 0) < coalesce(cap.wall_ns, 0) THEN coalesce(b.crit_room_ns, 0)
             ELSE coalesce(cap.wall_ns, 0) END AS critical_ns,
        b.write_ns AS asleep_ns, t.tid AS tid, t.comm AS comm, inputs, wakers, woken, fed, rb.rid AS blocked_on,
        rb.kind AS kind, b.max_ns AS max_ns, readers, reader_waits, reader_wait_ns, drainers, bytes, writes,

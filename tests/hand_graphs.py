@@ -56,7 +56,8 @@ def pipeline_model(capture_id: str = "bneck") -> ipc.Model:
     segments = pd.DataFrame([(*s, s[6] - s[5]) for s in seg], columns=CRITICAL_COLUMNS)
     tasks = pd.DataFrame([(SH, 10 * MS, 10 * MS, 0, 0), (GZ, 910 * MS, 700 * MS, 0, 210 * MS), (WC, 80 * MS, 80 * MS, 0, 0)],
                          columns=CRITICAL_TASK_COLUMNS)
-    waits = pd.DataFrame([(SEQ, "pipe:12", 1500 * MS, 10), (WC, "pipe:34", 990 * MS, 30), (OTHER, "pipe:60", 1200 * MS, 5)],
-                         columns=CRITICAL_WAIT_COLUMNS)
+    # (waiter, rid, crit_ns, waits, room_ns): seq and OTHER wait for room, wc for data
+    waits = pd.DataFrame([(SEQ, "pipe:12", 1500 * MS, 10, 1500 * MS), (WC, "pipe:34", 990 * MS, 30, 0),
+                          (OTHER, "pipe:60", 1200 * MS, 5, 1200 * MS)], columns=CRITICAL_WAIT_COLUMNS)
     m.critical = CriticalPath(root=SH, start_ts=0, end_ts=WALL, segments=segments, tasks=tasks, waits=waits)
     return m

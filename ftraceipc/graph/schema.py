@@ -16,7 +16,8 @@ return the same rows on both for the same capture. Meanings: docs/schema.md.
   ``(:Task)-[:ON_PATH]->(:PathSegment)``; ``Task.crit_ns`` (its own time on the path) and
   ``crit_running_ns``/``crit_runnable_ns``/``crit_blocked_ns`` (0 when not on it);
   ``BLOCKED_ON.crit_ns``/``crit_waits`` (the path's time inside the task's sleeps on the resource that
-  were handed to their wakers, and how many such sleeps); ``Resource.crit_ns`` (the path's time
+  were handed to their wakers, and how many such sleeps) and ``crit_room_ns`` (the part of crit_ns
+  inside its sleeps waiting for room to write); ``Resource.crit_ns`` (the path's time
   inside sleeps on it: the sleepers' own time on it and the wakers' time that replaced those sleeps,
   counted once: at most the wall time);
 - ``(:FtraceipcCapture {capture_id, schema_version, wall_ns, crit_root, crit_start_ts,
@@ -79,7 +80,7 @@ REL_TABLES: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
     "BLOCKED_ON": ("Task", "Resource", [("episodes", "INT64"), ("blocked_ns", "INT64"), ("max_ns", "INT64"),
                                         ("ops", "STRING[]"), ("read_episodes", "INT64"), ("read_ns", "INT64"),
                                         ("write_episodes", "INT64"), ("write_ns", "INT64"), ("crit_ns", "INT64"),
-                                        ("crit_waits", "INT64")]),
+                                        ("crit_waits", "INT64"), ("crit_room_ns", "INT64")]),
     "WAKES": ("Task", "Task", [("via", "STRING"), ("wakeups", "INT64"), ("wake_to_run_ns", "INT64"),
                                ("max_wake_to_run_ns", "INT64"), ("cross_cpu", "INT64")]),
     "FLOWS": ("Task", "Task", [("via", "STRING"), ("read_rid", "STRING"), ("bytes", "INT64"),
@@ -163,7 +164,8 @@ def graph_tables(model: ipc.Model, schema_version: int | None = None) -> dict[st
         seg = pd.DataFrame({c: pd.Series(dtype=object) for c in props(PATH_TABLE) if c != "capture_id"})
         crit_tasks = pd.DataFrame(columns=["crit_ns", "crit_running_ns", "crit_runnable_ns", "crit_blocked_ns"])
         crit_waits = pd.DataFrame({"waiter": pd.Series(dtype=np.int64), "rid": pd.Series(dtype=object),
-                                   "crit_ns": pd.Series(dtype=np.int64), "waits": pd.Series(dtype=np.int64)})
+                                   "crit_ns": pd.Series(dtype=np.int64), "waits": pd.Series(dtype=np.int64),
+                                   "room_ns": pd.Series(dtype=np.int64)})
         crit_res = pd.DataFrame({"rid": pd.Series(dtype=object), "crit_ns": pd.Series(dtype=np.int64)})
 
     # tasks: the model's, plus a node for every tid an edge or segment names that the model does not list
@@ -202,9 +204,10 @@ def graph_tables(model: ipc.Model, schema_version: int | None = None) -> dict[st
 
     # BLOCKED_ON with the path's time inside its sleeps (a wait on the path is a sleep on a resource,
     # so on an edge; the waits on a child's exit have no rid: in Task.crit_* only)
-    b = on_res.merge(crit_waits.rename(columns={"waiter": "tid", "crit_ns": "crit_ns", "waits": "crit_waits"}),
+    b = on_res.merge(crit_waits.rename(columns={"waiter": "tid", "crit_ns": "crit_ns", "waits": "crit_waits",
+                                                "room_ns": "crit_room_ns"}),
                      on=["tid", "rid"], how="left")
-    for c in ("crit_ns", "crit_waits"):
+    for c in ("crit_ns", "crit_waits", "crit_room_ns"):
         b[c] = b[c].fillna(0).astype(np.int64)
 
     capture = pd.DataFrame({"capture_id": [cid], "schema_version": [int(schema_version)],

@@ -60,9 +60,11 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from ftraceipc.model.fd import WRITE_SYSCALLS
+
 CRITICAL_COLUMNS = ["seq", "tid", "state", "reason", "rid", "start_ts", "end_ts", "dur_ns"]
 CRITICAL_TASK_COLUMNS = ["tid", "crit_ns", "running_ns", "runnable_ns", "blocked_ns"]
-CRITICAL_WAIT_COLUMNS = ["waiter", "rid", "crit_ns", "waits"]
+CRITICAL_WAIT_COLUMNS = ["waiter", "rid", "crit_ns", "waits", "room_ns"]
 CRITICAL_RESOURCE_COLUMNS = ["rid", "crit_ns"]
 STATES = ("running", "runnable", "blocked")
 RUNNING, RUNNABLE, BLOCKED = 0, 1, 2
@@ -73,7 +75,7 @@ NONE_RID = -1
 
 I64, I32 = np.int64, np.int32
 SLEEP_COLS = {"tid": I32, "b": I64, "e": I64, "w": I64, "waker": I32, "irq": np.bool_, "op": I32, "h": I32,
-              "via_h": I32}  # 45 bytes a sleep (handles are indices into the fd model's list)
+              "via_h": I32, "room": np.bool_}  # 46 bytes a sleep (handles are indices into the fd model's list)
 PREEMPT_COLS = {"tid": I32, "b": I64, "e": I64}
 
 
@@ -91,7 +93,9 @@ class CriticalPath:
     on (None when not known or not a sleep). ``tasks`` (CRITICAL_TASK_COLUMNS): each task's own
     time on the path. ``waits`` (CRITICAL_WAIT_COLUMNS): per (sleeper, rid; None for a wait on a
     child's exit) the time of the path inside that sleeper's sleeps replaced by their wakers' paths
-    (nested waits count at each level) and how many such sleeps. ``resources``
+    (nested waits count at each level), how many such sleeps, and ``room_ns``: the part inside sleeps
+    waiting for room to write (a write/send, or a poll that a read ended: BLOCKED_ON's write_* rule;
+    the rest waited for data or something else). ``resources``
     (CRITICAL_RESOURCE_COLUMNS): per rid, the time of the path inside sleeps on it (the sleepers'
     own segments on it and the wakers' time that replaced those sleeps), counted once (<= wall_ns).
     ``stats``: counts of the walk."""
@@ -188,8 +192,11 @@ class Collector:
         self.last_ts = 0
 
     # per batch, vectorized
-    def add_sleeps(self, tid, b, e, w, waker, irq, op, h, via_h) -> None:
-        self.sleeps.add(tid=tid, b=b, e=e, w=w, waker=waker, irq=irq, op=op, h=h, via_h=via_h)
+    def add_sleeps(self, tid, b, e, w, waker, irq, op, h, via_h, room=None) -> None:
+        """``room``: the sleeps that waited for room to write (BLOCKED_ON's write_* rule)."""
+        if room is None:
+            room = np.zeros(len(tid), bool)
+        self.sleeps.add(tid=tid, b=b, e=e, w=w, waker=waker, irq=irq, op=op, h=h, via_h=via_h, room=room)
 
     def add_preempts(self, tid, b, e) -> None:
         self.preempts.add(tid=tid, b=b, e=e)
@@ -293,7 +300,7 @@ class Collector:
         return PathInputs.build(
             tid=s["tid"], b=s["b"], e=s["e"], w=s["w"], waker=s["waker"], irq=s["irq"],
             reason=_reason_codes(s["op"]), reason_names=names, h=s["h"], via_h=s["via_h"], rid_of=rid_of,
-            preempts=self._take_preempts(), born=self.born, exits=self.exit_ts, first_run=first_run,
+            room=s["room"], preempts=self._take_preempts(), born=self.born, exits=self.exit_ts, first_run=first_run,
             pre_wake=pre, tasks=tasks)
 
 
@@ -325,6 +332,7 @@ class PathInputs:
     s_reason: np.ndarray
     s_rid: np.ndarray
     s_wrid: np.ndarray
+    s_room: np.ndarray
     p_tid: np.ndarray
     p_b: np.ndarray
     p_e: np.ndarray
@@ -336,11 +344,11 @@ class PathInputs:
     exits: dict[int, int]
 
     @classmethod
-    def build(cls, *, tid, b, e, w, waker, irq, reason, reason_names, h, via_h, rid_of, preempts=None,
+    def build(cls, *, tid, b, e, w, waker, irq, reason, reason_names, h, via_h, rid_of, room=None, preempts=None,
               born=None, exits=None, first_run=None, pre_wake=None, tasks=None) -> "PathInputs":
         """From raw columns (one row per sleep; handles mapped through ``rid_of``, reason codes
-        0 "", 1 "preempted", 2 + i ``reason_names[i]``). ``pre_wake``: tid -> (ts, waker, irq,
-        via handle)."""
+        0 "", 1 "preempted", 2 + i ``reason_names[i]``; ``room``: the sleeps waiting for room to
+        write, default none). ``pre_wake``: tid -> (ts, waker, irq, via handle)."""
         tid = np.asarray(tid, np.int64)
         o = np.lexsort((np.asarray(b, np.int64), tid))
         tid = tid[o]
@@ -348,6 +356,7 @@ class PathInputs:
         waker = np.asarray(waker, np.int64)[o]
         irq = np.asarray(irq, bool)[o]
         reason = np.asarray(reason, np.int32)[o]
+        room = (np.zeros(len(tid), bool) if room is None else np.asarray(room, bool)[o])
         h, via_h = np.asarray(h, np.int64)[o], np.asarray(via_h, np.int64)[o]
         rid_of = rid_of or {}
         # rid codes: one list of rid strings; -1 for None
@@ -387,7 +396,7 @@ class PathInputs:
         pt = np.asarray(preempts["tid"], np.int64)
         po = np.lexsort((np.asarray(preempts["b"], np.int64), pt))
         return cls(s_tid=tid, s_b=b, s_e=e, s_w=w, s_waker=waker, s_edge=edge, s_exit_edge=exit_edge & edge,
-                   s_reason=reason, s_rid=s_rid, s_wrid=np.where(s_rid >= 0, s_rid, v_rid),
+                   s_reason=reason, s_rid=s_rid, s_wrid=np.where(s_rid >= 0, s_rid, v_rid), s_room=room,
                    p_tid=pt[po], p_b=np.asarray(preempts["b"], np.int64)[po], p_e=np.asarray(preempts["e"], np.int64)[po],
                    reasons=["", PREEMPTED] + list(reason_names), rids=rids, born=dict(born or {}),
                    first_run=dict(first_run or {}), pre=pre, exits=exits)
@@ -446,8 +455,9 @@ class PathInputs:
         if preempted is not None and len(preempted):
             pre = {"tid": preempted["tid"].to_numpy(np.int64), "b": preempted["start_ts"].to_numpy(np.int64),
                    "e": preempted["end_ts"].to_numpy(np.int64)}
+        room = np.array([o in WRITE_SYSCALLS for o in ops], bool)  # (a poll's: not known from these rows)
         return cls.build(tid=tid, b=b, e=e, w=w, waker=woken_by, irq=irq, reason=reason, reason_names=names, h=h,
-                         via_h=via_h, rid_of=dict(enumerate(rid_list)), preempts=pre, born=born, exits=exits,
+                         via_h=via_h, rid_of=dict(enumerate(rid_list)), room=room, preempts=pre, born=born, exits=exits,
                          first_run=first_run, tasks=tasks)
 
 
@@ -559,7 +569,7 @@ def walk(inp: PathInputs, root: int, start: int, end: int) -> CriticalPath:
     root, start, end = int(root), int(start), int(end)
     srange, prange = _ranges(inp.s_tid), _ranges(inp.p_tid)
     S_b, S_e, S_w, S_waker, S_edge = inp.s_b, inp.s_e, inp.s_w, inp.s_waker, inp.s_edge
-    S_reason, S_rid, S_wrid = inp.s_reason, inp.s_rid, inp.s_wrid
+    S_reason, S_rid, S_wrid, S_room = inp.s_reason, inp.s_rid, inp.s_wrid, inp.s_room
     P_b, P_e = inp.p_b, inp.p_e
     born, first_run, pre = inp.born, inp.first_run, inp.pre
     o_tid: list[int] = []
@@ -611,17 +621,19 @@ def walk(inp: PathInputs, root: int, start: int, end: int) -> CriticalPath:
     r_a: list[int] = []
     r_z: list[int] = []
 
-    def add_wait(tid: int, rid: int, ns: int) -> None:
+    def add_wait(tid: int, rid: int, ns: int, room: bool) -> None:
         if rid >= 0:
             r_rid.append(rid)
             r_a.append(t - ns)
             r_z.append(t)
         acc = waits.get((tid, rid))
         if acc is None:
-            waits[(tid, rid)] = [ns, 1]
+            waits[(tid, rid)] = [ns, 1, ns if room else 0]
         else:
             acc[0] += ns
             acc[1] += 1
+            if room:
+                acc[2] += ns
 
     T, t, lo = root, end, start
     k, k0 = last_sleep(T, t)
@@ -672,7 +684,7 @@ def walk(inp: PathInputs, root: int, start: int, end: int) -> CriticalPath:
                 waker = int(S_waker[k])
                 if S_edge[k] and may_jump(waker):
                     nlo = max(b, lo)
-                    add_wait(T, int(S_wrid[k]), w - nlo)
+                    add_wait(T, int(S_wrid[k]), w - nlo, bool(S_room[k]))
                     st["edges"] += 1
                     if inp.s_exit_edge[k]:
                         st["exit_edges"] += 1
@@ -720,7 +732,7 @@ def walk(inp: PathInputs, root: int, start: int, end: int) -> CriticalPath:
             if t <= lo:
                 continue
             if pw[2] and may_jump(pw[1]):
-                add_wait(T, pw[3], t - lo)
+                add_wait(T, pw[3], t - lo, False)
                 st["edges"] += 1
                 st["pre_capture_edges"] += 1
                 T = pw[1]
@@ -783,14 +795,17 @@ def _result(inp: PathInputs, root, start, end, o_tid, o_state, o_reason, o_rid, 
     else:
         tasks = pd.DataFrame({c: pd.Series(dtype=np.int64) for c in CRITICAL_TASK_COLUMNS})
     if waits:
-        wrows = sorted(((t, r, ns, cnt) for (t, r), (ns, cnt) in waits.items()), key=lambda x: (-x[2], x[0], x[1]))
+        wrows = sorted(((t, r, ns, cnt, rm) for (t, r), (ns, cnt, rm) in waits.items()),
+                       key=lambda x: (-x[2], x[0], x[1]))
         wt = pd.DataFrame({"waiter": np.array([x[0] for x in wrows], np.int64),
                            "rid": pd.Series(rid_names[np.array([x[1] for x in wrows], np.int64)], dtype=object),
                            "crit_ns": np.array([x[2] for x in wrows], np.int64),
-                           "waits": np.array([x[3] for x in wrows], np.int64)})
+                           "waits": np.array([x[3] for x in wrows], np.int64),
+                           "room_ns": np.array([x[4] for x in wrows], np.int64)})
     else:
         wt = pd.DataFrame({"waiter": pd.Series(dtype=np.int64), "rid": pd.Series(dtype=object),
-                           "crit_ns": pd.Series(dtype=np.int64), "waits": pd.Series(dtype=np.int64)})
+                           "crit_ns": pd.Series(dtype=np.int64), "waits": pd.Series(dtype=np.int64),
+                           "room_ns": pd.Series(dtype=np.int64)})
     # per resource: the union of the replaced intervals and the segments on it
     on = rid >= 0
     rk, rl = _union_per_key(np.concatenate([np.array(repl[0], np.int64), rid[on]]),

@@ -884,7 +884,7 @@ class SchedModel:
         self._fold_waits(tid, ep["woken_by"], h, dur, ep["turn"], ep["ch"])
         if self.crit is not None:
             self.crit.add_sleeps(tid, ep["start"], ep["start"] + dur, ep["wts"], ep["woken_by"], ep["wirq"], op, h,
-                                 np.where(ep["rh"] >= 0, ep["rh"], np.maximum(ep["wh"], -1)))
+                                 np.where(ep["rh"] >= 0, ep["rh"], np.maximum(ep["wh"], -1)), room=is_w)
         if self.episodes:
             # streamed rows: a string dtype (not object) keeps one parquet schema even when a batch's ops
             # are all None; kept rows: object with None
@@ -942,7 +942,7 @@ class SchedModel:
             acc[0] += n
             acc[1] += tot
             acc[2] = max(acc[2], mx)
-            same = {rid, peer_of.get(rid)}
+            same = {rid, peer_of.get(rid)} - {None}  # (a read of no resource, e.g. a file, is never one)
             acc[3] += sum(c for hh, c in reads.items() if hh >= 0 and rid_of.get(hh) in same)
             acc[4] += tn
         if not rows:

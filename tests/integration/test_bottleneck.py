@@ -270,10 +270,11 @@ def hand_with_path() -> ipc.Model:
                                                 (22, 21, "pipe:32", "pipe:32", 4100, 10),
                                                 (21, 20, "pipe:31", "pipe:31", 2000, 10)], columns=ipc.FLOW_COLUMNS)],
                         ignore_index=True)
-    waits = pd.DataFrame([(6, "pipe:11", 3 * MS, 5), (2, "pipe:10", 400, 1), (3, "pipe:10", 500, 1),
-                          (8, "unix:20", 7 * MS, 3), (9, "unix:21", 2 * MS, 3), (20, "pipe:31", 50 * MS, 2),
-                          (21, "pipe:32", 40 * MS, 2), (22, "pipe:33", 60 * MS, 2), (40, "pipe:51", 10 * MS, 2),
-                          (41, "pipe:52", 20 * MS, 2), (42, "pipe:53", 5 * MS, 2)], columns=CRITICAL_WAIT_COLUMNS)
+    # (waiter, rid, crit_ns, waits, room_ns): 6 waited for room on pipe:11 in 2 of its 3 ms there
+    waits = pd.DataFrame([(6, "pipe:11", 3 * MS, 5, 2 * MS), (2, "pipe:10", 400, 1, 0), (3, "pipe:10", 500, 1, 0),
+                          (8, "unix:20", 7 * MS, 3, 0), (9, "unix:21", 2 * MS, 3, 0), (20, "pipe:31", 50 * MS, 2, 0),
+                          (21, "pipe:32", 40 * MS, 2, 0), (22, "pipe:33", 60 * MS, 2, 0), (40, "pipe:51", 10 * MS, 2, 0),
+                          (41, "pipe:52", 20 * MS, 2, 0), (42, "pipe:53", 5 * MS, 2, 0)], columns=CRITICAL_WAIT_COLUMNS)
     m.critical = CriticalPath(root=1, start_ts=0, end_ts=100 * MS, segments=seg, tasks=tasks, waits=waits)
     return m
 
@@ -298,7 +299,8 @@ def test_each_detector_takes_critical_ns_from_the_sleeps_it_is_about(hand_path):
         df = hand_path.run_file(detector, **p)
         return {tuple(ints(t)): int(c) for t, c in zip(df["tasks"], df["critical_ns"])}
 
-    assert crit("full_buffer_stall") == {(6, 7): 3 * MS, (12, 13): 0, (110, 112): 0}
+    # its sleeps waiting for room only (2 ms), not the rest of its path time on pipe:11 (waiting for data)
+    assert crit("full_buffer_stall") == {(6, 7): 2 * MS, (12, 13): 0, (110, 112): 0}
     herd = hand_path.run_file("thundering_herd")
     assert int(herd["critical_ns"].iloc[0]) == 900 * 18 // 26  # wakees 2 and 3 on pipe:10, the wasted share
     assert crit("chatty_pingpong") == {(8, 9): 2 * MS + 6 * MS}  # both ends' own time, 8's weighted by its share

@@ -137,10 +137,13 @@ def test_a_cpu_bound_gzip_is_the_critical_path_of_its_pipeline(tmp_path, neo4j_s
     # longest: seq exits once gzip -6 has read nearly all) is seq's path; seq's stalls on the full
     # pipe into gzip -6 are handed to gzip -6 (back-pressure, not seq's own time)
     rid_in = {t: m.io[(m.io["type"] == "READS") & (m.io["tid"] == t)]["rid"].iloc[0] for t in (wc, gzd, gz6)}
-    w = {(int(a), r): (int(ns), int(n)) for a, r, ns, n in cp.waits.itertuples(index=False)}
+    w = {(int(a), r): (int(ns), int(n)) for a, r, ns, n, _room in cp.waits.itertuples(index=False)}
     sh = cp.root
     assert cp.stats["exit_edges"] >= 1 and w[(sh, None)][0] >= 0.9 * cp.wall_ns, w
     assert w[(seq, rid_in[gz6])][0] >= 0.5 * cp.wall_ns, w
+    # seq only writes: all of its waits there were for room; the shell's, for its children, none
+    room = {(int(a), r): int(rm) for a, r, _ns, _n, rm in cp.waits.itertuples(index=False)}
+    assert room[(seq, rid_in[gz6])] == w[(seq, rid_in[gz6])][0] and room[(sh, None)] == 0, room
     assert own.loc[seq, "blocked_ns"] == 0 if seq in own.index else True
     # the waits of gzip -dc and wc on the path (their last moments) are on their input pipes, handed to
     # the stage before them: none of their time is blocked
@@ -179,7 +182,7 @@ def test_relay_chain_ends_in_the_sleeping_source(tmp_path, neo4j_server):
     for e in truth["io"]:
         if e["syscall"] == "read" and e["bytes"] > 0:
             rid_read[e["tid"]] = e["rid"]
-    w = {(int(x), r): int(ns) for x, r, ns, _n in cp.waits.itertuples(index=False)}
+    w = {(int(x), r): int(ns) for x, r, ns, _n, _room in cp.waits.itertuples(index=False)}
     for waiter in ("D", "C", "B"):  # each waits about a gap per token
         assert w.get((role[waiter], rid_read[role[waiter]]), 0) >= 0.5 * slept, (waiter, w)
     assert cp.stats["edges"] >= 3 * 50

@@ -677,7 +677,8 @@ def test_run_detectors_ranks_and_explains_every_hand_finding(hand):
     stage = next(f for f in found if f.pattern == "wake_then_block")
     assert stage.asleep_ns == 3_000_000 and "is a stage" in stage.explanation and "F_SETPIPE_SZ, 16384" in stage.suggestion
     x = next(f for f in found if f.pattern == "cross_cpu_wakeup")
-    assert "of the 150 times t8[8] woke t9[9] with data to read, 140 were followed" in x.explanation
+    assert ("after 140 of the 150 sleeps of t9[9] that t8[8] ended (150 with data read after), t8[8] went to "
+            "sleep before t9[9] slept again") in x.explanation
     only = run_detectors(hand.graph, only=["wait_cycle"], capture_id=cid)
     assert [f.tasks for f in only] == [[40, 41, 42]]
 

@@ -79,7 +79,7 @@ CRIT_QUERIES = {
              "sum(t.crit_running_ns + t.crit_runnable_ns + t.crit_blocked_ns) AS s, count(t) AS n",
     "BLOCKED_ON": "MATCH (t:Task)-[e:BLOCKED_ON]->(r:Resource) WHERE e.crit_waits > 0 AND "
                   "($cid = '' OR t.capture_id = $cid) RETURN t.tid AS tid, r.rid AS rid, e.crit_ns AS c, "
-                  "e.crit_waits AS n",
+                  "e.crit_waits AS n, e.crit_room_ns AS m",
     "Resource": "MATCH (r:Resource) WHERE r.crit_ns > 0 AND ($cid = '' OR r.capture_id = $cid) "
                 "RETURN r.rid AS rid, r.crit_ns AS c",
     "PathSegment": "MATCH (t:Task)-[:ON_PATH]->(s:PathSegment) WHERE $cid = '' OR s.capture_id = $cid "
@@ -110,7 +110,7 @@ def crit_golden(model: ipc.Model) -> dict[str, list[tuple]]:
     out = {
         "Task": [tuple(int(x) for x in r) for r in t[["tid", "crit_ns", "running_ns", "runnable_ns", "blocked_ns"]]
                  .itertuples(index=False)],
-        "BLOCKED_ON": [(int(a), b, int(c), int(d)) for a, b, c, d in w.itertuples(index=False)],
+        "BLOCKED_ON": [(int(a), b, int(c), int(d), int(m)) for a, b, c, d, m in w.itertuples(index=False)],
         "Resource": [(r, int(c)) for r, c in cp.resources.itertuples(index=False)],
         "PathSegment": [(int(r.seq), int(r.tid), int(r.tid), r.state, r.reason, r.rid, int(r.start_ts), int(r.end_ts),
                          int(r.dur_ns)) for r in s.itertuples(index=False)],
@@ -300,7 +300,7 @@ def test_edge_cases_load():
         # by hand: 3 runs [0, 10], waits on unix:21 until 2 wakes it at 35 (runnable to 40); 2's own
         # wait on pipe:10 [15, 25] is 1's time (preempted [18, 21]); 3's nanosleep stays its own
         assert crit_dump(g)["Task"] == [(1, 10, 7, 3, 0), (2, 15, 10, 5, 0), (3, 35, 25, 7, 3)]
-        assert crit_dump(g)["BLOCKED_ON"] == [(2, "pipe:10", 10, 1)]  # 3's wait is on unix:21: no edge
+        assert crit_dump(g)["BLOCKED_ON"] == [(2, "pipe:10", 10, 1, 0)]  # 3's wait is on unix:21: no edge
         assert crit_dump(g)["Resource"] == [("pipe:10", 15), ("unix:21", 30)]
         assert crit_dump(g)["FtraceipcCapture"] == [("cap-a", 60, 3, 0, 60)]
         w = g.query("MATCH (a:Task)-[k:WAITS_FOR]->(b:Task) RETURN a.tid AS a, b.tid AS b, k.via AS via, "

@@ -63,7 +63,7 @@ SAYS = {  # what each explanation must contain (numbers in the words of human_ns
     "chatty_pingpong": ["t1[1]", "t2[2]", "4,000 messages", "16 B", "3,985 wakeups", "20.0 ms"],
     "wait_chain": ["t4[4] -> t3[3] (via pipe:3) -> t2[2] (via pipe:2) -> t1[1] (via pipe:1)", "130.0 ms", "60 sleeps"],
     "wait_cycle": ["t1[1] (via pipe:2) -> t3[3] (via pipe:3) -> t2[2] (via pipe:1) -> t1[1]", "300 rounds", "50.0 ms"],
-    "cross_cpu_wakeup": ["990 of the 1,000", "t2[2]", "t1[1]", "99%", "5.0 ms", "of the 995 times t1[1] woke t2[2] with data to read, 990 were followed"],
+    "cross_cpu_wakeup": ["990 of the 1,000", "t2[2]", "t1[1]", "99%", "5.0 ms", "after 990 of the 1,995 sleeps of t2[2] that t1[1] ended (995 with data read after), t1[1] went to sleep"],
     "wakeup_latency": ["t2[2]", "200 times", "3.0 ms on average", "9.0 ms at most", "600.0 ms"],
 }
 FIXES = {"bottleneck": "split its work", "full_buffer_stall": "F_SETPIPE_SZ", "wake_then_block": "SO_SNDBUF", "thundering_herd": "EPOLLEXCLUSIVE",

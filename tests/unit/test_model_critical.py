@@ -267,6 +267,35 @@ def test_an_interrupts_wakeup_that_made_the_sleeper_runnable_keeps_the_sleep_blo
         assert segs(got) == segs(cp), cuts
 
 
+def test_the_path_time_inside_sleeps_waiting_for_room_is_kept_apart():
+    """C writes pipe:2 and sleeps for room until B's read wakes it ([3, 6] us handed to B), then reads
+    pipe:2 and sleeps for data until B's write ([12, 14] us): one wait row, 5 us, 3 of them for room."""
+    t = Trace()
+    t.add(1_000, "sched_process_exec", C, cpu=1, filename="/bin/c", pid=C, old_pid=C)
+    t.enter(2_000, C, "write", cpu=1, fd=3, count=100_000)
+    t.switch(3_000, C, 0, state=S, cpu=1)
+    t.enter(5_000, B, "read", cpu=0, fd=4, count=65_536)
+    t.waking(6_000, B, C, cpu=0, target_cpu=1)
+    t.exit(7_000, B, "read", 65_536, cpu=0)
+    t.switch(9_000, 0, C, cpu=1)
+    t.exit(10_000, C, "write", 100_000, cpu=1)
+    t.enter(11_000, C, "read", cpu=1, fd=3, count=10)
+    t.switch(12_000, C, 0, state=S, cpu=1)
+    t.enter(13_000, B, "write", cpu=0, fd=4, count=10)
+    t.waking(14_000, B, C, cpu=0, target_cpu=1)
+    t.exit(15_000, B, "write", 10, cpu=0)
+    t.switch(16_000, 0, C, cpu=1)
+    t.exit(17_000, C, "read", 10, cpu=1)
+    t.add(20_000, "sched_process_exit", C, cpu=1, comm="c", pid=C, prio=120)
+    cp = sched_path(t.events)
+    assert waits(cp) == {(C, "pipe:2"): (3_000 + 2_000, 2)}
+    assert cp.waits[["waiter", "rid", "room_ns"]].values.tolist() == [[C, "pipe:2", 3_000]]
+    # from tables (episode rows): a sleep in a write waited for room
+    cp2 = path([ep(C, 100, 500, B, "pipe:2", op="write"), ep(C, 600, 700, B, "pipe:2")],
+               [wu(480, B, C, 500, "pipe:2"), wu(690, B, C, 700, "pipe:2")])
+    assert waits(cp2) == {(C, "pipe:2"): (380 + 90, 2)} and cp2.waits["room_ns"].tolist() == [380]
+
+
 def test_a_wakeup_through_a_pipe_hands_the_wait_to_the_writer_and_its_own_waits():
     """Without the interrupt, B's wakeup ends C's sleep: [3, 11] us is B's and, inside B's wait,
     A's; every split into batches gives the same path."""

@@ -210,8 +210,8 @@ def test_json_has_the_critical_path_scalars_and_tables():
     assert sum(s["dur_ns"] for s in cp["segments"]) == 20_000
     assert cp["tasks"][0] == {"tid": COUNT, "crit_ns": 11_500, "running_ns": 11_000, "runnable_ns": 500,
                               "blocked_ns": 0}
-    assert cp["waits"] == [{"waiter": COUNT, "rid": P3, "crit_ns": 8_500, "waits": 1},
-                           {"waiter": GREP, "rid": P2, "crit_ns": 4_000, "waits": 1}]
+    assert cp["waits"] == [{"waiter": COUNT, "rid": P3, "crit_ns": 8_500, "waits": 1, "room_ns": 0},
+                           {"waiter": GREP, "rid": P2, "crit_ns": 4_000, "waits": 1, "room_ns": 0}]
     # P3: count's wait [1, 9.5] us and its runnable time after it, once; P2: grep's, inside it
     assert cp["resources"] == [{"rid": P3, "crit_ns": 9_000}, {"rid": P2, "crit_ns": 5_000}]
     assert cp["stats"]["edges"] == 2
@@ -256,7 +256,8 @@ def test_csv_and_parquet_have_the_critical_path_tables(tmp_path):
     assert list(seg[0]) == critical.CRITICAL_COLUMNS and len(seg) == len(m.critical.segments)
     assert seg[0]["rid"] == "" and seg[5]["rid"] == P3 and seg[5]["reason"] == "read"
     assert list(_csv(out / "critical_tasks.csv")[0]) == critical.CRITICAL_TASK_COLUMNS
-    assert _csv(out / "critical_waits.csv")[0] == {"waiter": str(COUNT), "rid": P3, "crit_ns": "8500", "waits": "1"}
+    assert _csv(out / "critical_waits.csv")[0] == {"waiter": str(COUNT), "rid": P3, "crit_ns": "8500", "waits": "1",
+                                                          "room_ns": "0"}
     pout = tmp_path / "ptables"
     export(m, "parquet", output=pout)
     t = pq.read_table(pout / "critical_path.parquet")

@@ -527,6 +527,26 @@ def test_a_poller_resleeping_inside_poll_without_a_traced_switch_in_consumes_onc
     assert rows(r["waits"], ["waiter", "waker", "via", "episodes", "consumed"]) == [(C, A, "pipe:1", 2, 1)]
 
 
+def test_a_read_of_something_else_than_an_ipc_resource_consumes_nothing():
+    """B sleeps writing into the full pipe; A's read wakes it; B then reads a regular file (a handle
+    that is no resource): not data from the pipe (dd if=/dev/zero | cat: dd woken for room, then
+    reading /dev/zero, was counted as consuming the pipe)."""
+    t = Trace()
+    t.enter(1_000, B, "write", cpu=1, fd=4, count=1 << 20)
+    t.switch(1_100, B, 0, state=S, cpu=1)
+    t.enter(2_000, A, "read", cpu=0, fd=3, count=65_536)
+    t.waking(2_100, A, B, cpu=0, target_cpu=1)
+    t.exit(2_200, A, "read", 65_536, cpu=0)
+    t.switch(3_000, 0, B, cpu=1)
+    t.exit(3_100, B, "write", 1 << 20, cpu=1)
+    t.enter(3_200, B, "read", cpu=1, fd=9, count=1 << 20)
+    t.exit(3_300, B, "read", 1 << 20, cpu=1)
+    t.enter(3_400, B, "write", cpu=1, fd=4, count=1 << 20)
+    t.switch(3_500, B, 0, state=S, cpu=1)
+    r = all_splits(t.events, {(B, 4): PIPE_W, (A, 3): PIPE_R, (B, 9): 9})  # handle 9: not in RIDS
+    assert rows(r["waits"], ["waiter", "waker", "via", "episodes", "consumed"]) == [(B, A, "pipe:1", 1, 0)]
+
+
 def test_a_read_of_the_peer_end_consumes_what_a_poll_on_the_senders_end_waited_for():
     """C polls; A's send on its end (unix:10) wakes it, so the sleep is on unix:10; C then reads its own
     end, unix:11: consumed only because the two ends are peers."""

@@ -13,14 +13,13 @@ ID = "cross_cpu_wakeup"
 def explain(r: dict, n: Names) -> tuple[str, str, str]:
     w, t = n(r["waker"]), n(r["wakee"])
     c = r.get("consumed") or 0
-    handoffs = (f"{c:,} times {w} woke {t} with data to read" if c else
-                f"{r['sleeps']:,} sleeps of {t} that {w} ended")
+    handoffs = f"{r['sleeps']:,} sleeps of {t} that {w} ended" + (f" ({c:,} with data read after)" if c else "")
     return (f"{w} wakes {t} on another CPU, and the two take turns",
             f"{r['count']:,} of the {r['wakeups']:,} wakeups of {t} by {w} through "
             f"{short_list(r['resources'])} ({r['percent']}%) ran it on another CPU than the waker's: an "
             f"inter-processor interrupt each, and the data just written is in the other CPU's cache. The two "
-            f"take turns: of the {handoffs}, {r['turns']:,} were followed by {w} going to sleep before {t} "
-            f"slept again, so they seldom run at the same time. Their share of the wake-to-run latency: "
+            f"take turns: after {r['turns']:,} of the {handoffs}, {w} went to sleep before {t} slept again, "
+            f"so they seldom run at the same time. Their share of the wake-to-run latency: "
             f"{human_ns(r['asleep_ns'])}.",
             "Keep the pair on one CPU or on CPUs that share a cache (taskset -c, sched_setaffinity, a "
             "cpuset), or batch the messages so fewer wakeups are needed.")
