@@ -167,12 +167,19 @@ TOP_FINDINGS = 3
 
 def _top_findings(path: Path, model) -> list[str]:
     """Load the model into CAPTURE/graph.lbug and name the top findings about the command."""
-    from ftraceipc.detect.pipeline import Backend, analyze
+    from ftraceipc.detect.pipeline import MIN_SHARE_PERCENT, Backend, analyze
     from ftraceipc.graph import default_path
     from ftraceipc.report.findings import time_words
 
     a = analyze(model, backend=Backend(path=default_path(path)))
     found = a.findings
+    small = ""
+    if a.minor:  # left out of the ranking: say what they are and how to see them
+        kinds = ", ".join(dict.fromkeys(f.pattern for f in a.minor))
+        small = (f"{len(a.minor)} under {MIN_SHARE_PERCENT:g} % of the critical path ({kinds}): "
+                 f"ftraceipc analyze --min-share 0 {path}")
+    if not found and small:
+        return [f"No finding over {MIN_SHARE_PERCENT:g} % of the critical path; {small}"]
     if not found:
         if a.not_run:
             return [f"No finding from the detectors that ran; not run: {', '.join(s.detector for s in a.not_run)} "
@@ -181,6 +188,8 @@ def _top_findings(path: Path, model) -> list[str]:
     out = [f"Findings: {len(found)} (full report: ftraceipc analyze {path})"]
     for f in found[:TOP_FINDINGS]:
         out.append(f"  #{f.rank} {f.pattern}: {f.title} ({time_words(f, a.wall_ns, short=True)})")
+    if small:
+        out.append(f"  and {small}")
     return out
 
 

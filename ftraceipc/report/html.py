@@ -9,6 +9,7 @@ embedded in an ``<iframe srcdoc>``. Sections, in order:
 - ``#findings``: the ranked findings of ``ftraceipc analyze`` (pattern, title, tasks as comm[tid],
   resources, count, time on the critical path and asleep, explanation, suggestion, the Neo4j Browser
   query in ``<details>``), in the order of the analysis (by critical path time, then time asleep);
+  the findings under the ranking's share of the path, named in ``details#minor-findings``;
 - ``#plots``: ``svg#plot-blocked`` (blocked time per task over time, the top 10 tasks, one row each),
   ``svg#plot-wakeup-latency`` (histogram of wake-to-run latency, log-scale bins) and
   ``svg#plot-bytes`` (bytes written and read per resource, top 15). Each SVG has ``data-points``:
@@ -471,6 +472,13 @@ def _findings(analysis, sc: Scope) -> tuple[str, list[dict]]:
             f"({len(analysis.ran)} detectors, {esc(analysis.backend)}).</p>")
     for note in getattr(analysis, "notes", []) or []:
         head += f"<p>note: {esc(note)}</p>"
+    minor = list(getattr(analysis, "minor", []) or [])
+    if minor:  # left out of the ranking for their small share of the path, but named
+        head += (f'<details id="minor-findings"><summary>{len(minor)} smaller finding{"s" if len(minor) != 1 else ""}'
+                 " (each under the share of the critical path the ranking needs)</summary><ul>" + "".join(
+                     f'<li data-pattern="{esc(m.pattern)}"><b>{esc(m.pattern)}</b>: {esc(m.title)} '
+                     f"({esc(time_words(m, analysis.wall_ns))}). {esc(m.suggestion)}</li>" for m in minor)
+                 + "</ul></details>")
     skipped = list(getattr(analysis, "not_run", []) or [])
     if skipped:
         head += ('<ul id="not-run" class="warn">' + "".join(

@@ -55,13 +55,16 @@ def test_capture_builds_the_graph_and_names_the_top_findings(herd):
     i = next(i for i, ln in enumerate(lines) if ln.startswith("Findings: "))
     assert f"ftraceipc analyze {cap}" in lines[i]
     assert any(ln.startswith("  #1 ") for ln in lines[i + 1:])
-    assert any("thundering_herd" in ln for ln in lines[i + 1:i + 4]), lines[i:]
+    # in the top 3, or named on the line of the findings under 2 % of the path (samples/herd.py's herd is
+    # 2-5 % of it), with the command that shows them
+    herd = [ln for ln in lines[i + 1:i + 5] if "thundering_herd" in ln]
+    assert herd and (herd[0].startswith("  #") or f"--min-share 0 {cap}" in herd[0]), lines[i:]
 
 
 @needs_capture
 def test_analyze_json_ranks_findings_with_the_issue_keys(herd):
     cap, truth, _ = herd
-    r = cc.cli("analyze", cap, "--format", "json", timeout=120)
+    r = cc.cli("analyze", cap, "--format", "json", "--min-share", "0", timeout=120)  # the herd is 2-5 % of the path
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     assert d["warnings"] == [] and d["capture"]["not_run"] == []  # a whole capture: nothing missing
@@ -109,7 +112,7 @@ def test_analyze_text_explains_each_finding(herd):
     assert "\n     why   " in out and "\n     fix   " in out and ":param tids => [" in out
     n = len(re.findall(r"^#\d+ ", out, re.M))
     assert n == len(findings_of(cc.cli("analyze", cap, "-f", "json").stdout))
-    r = cc.cli("analyze", cap, "--no-cypher", "-D", "thundering_herd")
+    r = cc.cli("analyze", cap, "--no-cypher", "-D", "thundering_herd", "--min-share", "0")
     assert r.returncode == 0 and ":param" not in r.stdout and "#1 thundering_herd" in r.stdout
     assert "#2 " not in r.stdout
 

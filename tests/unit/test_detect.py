@@ -102,6 +102,13 @@ def test_bottleneck_advice_is_about_the_task_never_about_buffers():
     assert "CPU" in fix
     _, why, _ = DETECTORS["bottleneck"].explain(dict(r, stalled=[], stalled_rids=[], stalled_ns=[]), FakeNames())
     assert "Upstream" not in why
+    # asleep in no traced syscall: "sleeps on the critical path", not "sleeps asleep"
+    _, _, fix = DETECTORS["bottleneck"].explain(dict(r, running_ns=10, reasons=[], reason_ns=[],
+                                                     blocked_ns=900_000_000), FakeNames())
+    assert fix.startswith("t7[7] sleeps on the critical path, outside any IPC") and "asleep" not in fix
+    _, _, fix = DETECTORS["bottleneck"].explain(dict(r, running_ns=10, reasons=["nanosleep"], reason_ns=[900_000_000],
+                                                     blocked_ns=900_000_000), FakeNames())
+    assert fix.startswith("t7[7] sleeps in nanosleep on the critical path")
 
 
 def test_bottleneck_split_counts_unnamed_sleep_and_leaves_out_nothing():

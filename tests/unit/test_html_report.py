@@ -155,6 +155,25 @@ def test_findings_listed(page):
     assert page.count("<details>") == 2  # the cypher and the detector row of f1 (f2 has neither)
 
 
+def test_findings_under_the_share_are_named_not_ranked():
+    import dataclasses
+
+    a = hand_analysis()
+    small = Finding(pattern="thundering_herd", tasks=[A, B, C], resources=[P1], count=84, critical_ns=5_800_000,
+                    asleep_ns=16_000_000, explanation="herd", suggestion="Use EPOLLEXCLUSIVE <one>",
+                    title=f"{EVIL}[{A}] wakes 3 waiters", rank=1)
+    a = dataclasses.replace(a, minor=[small], notes=["1 finding under 2 % of the critical path left out"])
+    doc = render_report(None, model=hand_model(), analysis=a, graph=False)
+    t = parse(doc)
+    assert [x["data-pattern"] for tag, x in t.tags if tag == "article"] == ["full_buffer_stall", "chatty_pingpong"]
+    assert "minor-findings" in t.ids and [x["data-pattern"] for tag, x in t.tags if tag == "li" and
+                                          "data-pattern" in x] == ["thundering_herd"]
+    text = html.unescape(doc)
+    assert "1 smaller finding" in text and "Use EPOLLEXCLUSIVE <one>" in text and f"{EVIL}[{A}] wakes" in text
+    assert "5.8 ms on the critical path (<1 % of the wall time), 16.0 ms asleep" in text
+    assert "minor-findings" not in render_report(None, model=hand_model(), analysis=hand_analysis(), graph=False)
+
+
 def test_plots_data_points_match_the_model(page):
     t = parse(page)
     # (a) blocked: b, c, main slept (the outsider is not of the command's tree)

@@ -101,7 +101,8 @@ def advice(r: dict, n: Names) -> str:
         return (f"{t} is runnable but not running for much of the path: give it a CPU of its own or a better "
                 "priority (taskset, nice, chrt), or move the competing load elsewhere; once it runs when it can, "
                 "split its work across workers if it is still the longest stage.")
-    return (f"{t} sleeps {top} on the critical path, outside any IPC between the traced tasks: make that wait "
+    how = "" if top == "asleep" else f" {top}"  # "asleep": in no traced syscall ("sleeps asleep" says nothing)
+    return (f"{t} sleeps{how} on the critical path, outside any IPC between the traced tasks: make that wait "
             "shorter (a faster device or peer, a shorter timeout or interval) or overlap it with other work "
             "(several requests in flight, more workers).")
 
