@@ -145,11 +145,13 @@ def test_a_cpu_bound_gzip_is_the_critical_path_of_its_pipeline(tmp_path, neo4j_s
     room = {(int(a), r): int(rm) for a, r, _ns, _n, rm in cp.waits.itertuples(index=False)}
     assert room[(seq, rid_in[gz6])] == w[(seq, rid_in[gz6])][0] and room[(sh, None)] == 0, room
     assert own.loc[seq, "blocked_ns"] == 0 if seq in own.index else True
-    # the waits of gzip -dc and wc on the path (their last moments) are on their input pipes, handed to
-    # the stage before them: none of their time is blocked
+    # the waits of gzip -dc and wc on the path (their last moments) are on their own pipes, handed to
+    # the stage before them (input) or, when the next one got no CPU for a while, after them (gzip -dc's
+    # output, seen once in CI): none of their time is blocked
     for t in (gzd, wc):
         mine = {r for (a, r) in w if a == t}
-        assert mine <= {rid_in[t]}, (t, mine)
+        outs = set(m.io[(m.io["type"] == "WRITES") & (m.io["tid"] == t)]["rid"])
+        assert mine <= {rid_in[t]} | outs, (t, mine)
         assert (own.loc[t, "blocked_ns"] if t in own.index else 0) <= 0.01 * cp.wall_ns
     res = dict(zip(cp.resources["rid"], cp.resources["crit_ns"]))
     assert cp.wall_ns >= res[rid_in[gz6]] >= w[(seq, rid_in[gz6])][0]
