@@ -503,6 +503,21 @@ def test_hand_wake_then_block_is_a_stage_fed_through_what_it_reads(hand):
     assert hand.run_file("wake_then_block", min_turns=11).empty  # B's reader waited 10 times
 
 
+def _on_backend(request, tmp_path, model: ipc.Model):
+    """(graph, capture_id) with ``model`` loaded in the backend of ``request.param``: Neo4j (scoped to
+    the model's capture id) or a fresh embedded LadybugDB (every task: "")."""
+    from ftraceipc.graph.ladybug import LadybugGraph
+
+    if request.param == "neo4j":
+        neo = request.getfixturevalue("neo")
+        neo.load(model)
+        yield neo.graph, model.capture_id
+        return
+    with LadybugGraph.open(tmp_path / "graph.lbug") as g:
+        g.load(model)
+        yield g, ""
+
+
 def bursty_reader_model() -> ipc.Model:
     """Readers that take a block, compute on it, then take the next (bench/workloads/relay.c's sink):
     they wait many times in small hand-offs while taking a block (4 KiB writes, ~41 KB per wait: both
@@ -532,16 +547,7 @@ def bursty_reader_model() -> ipc.Model:
 
 @pytest.fixture(params=["ladybug", "neo4j"])
 def bursty(request, tmp_path):
-    from ftraceipc.graph.ladybug import LadybugGraph
-
-    if request.param == "neo4j":
-        neo = request.getfixturevalue("neo")
-        neo.load(bursty_reader_model())
-        yield neo.graph, "bursty"
-        return
-    with LadybugGraph.open(tmp_path / "graph.lbug") as g:
-        g.load(bursty_reader_model())
-        yield g, ""
+    yield from _on_backend(request, tmp_path, bursty_reader_model())
 
 
 def test_a_reader_computing_between_blocks_makes_the_bursts_the_writers_stalls(bursty):
@@ -708,16 +714,7 @@ def crowded_model() -> ipc.Model:
 
 @pytest.fixture(params=["ladybug", "neo4j"])
 def crowded(request, tmp_path):
-    from ftraceipc.graph.ladybug import LadybugGraph
-
-    if request.param == "neo4j":
-        neo = request.getfixturevalue("neo")
-        neo.load(crowded_model())
-        yield neo.graph, "crowd"
-        return
-    with LadybugGraph.open(tmp_path / "graph.lbug") as g:
-        g.load(crowded_model())
-        yield g, ""
+    yield from _on_backend(request, tmp_path, crowded_model())
 
 
 def test_the_row_limit_counts_only_the_rows_in_scope(crowded):
