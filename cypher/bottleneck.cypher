@@ -8,7 +8,12 @@
 // network; PathSegment state 'blocked' with the syscall as reason). Its sleeps on a pipe or socket
 // that another traced task ended are not its own: the path went to that task instead.
 // Making the task faster shortens the path until the next task's share is the largest: what fixing
-// it could save is its lead over that next task (critical_ns), not its whole share (own_ns). Tasks
+// it could save is its lead over that next task (critical_ns), not its whole share (own_ns). The next
+// task's time is the larger of its own time on the path and its own work (the time it was awake and
+// not waiting after a wakeup: last_ts - first_ts minus every sleep, BLOCKED_ON blocked_ns and
+// blocked_unattributed_ns): a stage that computes alongside the bottleneck is off the path while the
+// bottleneck is on it, but the run can never be shorter than its work (two stages of equal work in
+// parallel: neither leads, and making one faster saves nothing). Tasks
 // that take turns (a ping-pong, a ring, a producer and a consumer serialised by a small buffer) share
 // the path evenly and none leads: the cause is the turns (chatty_pingpong, wait_cycle,
 // full_buffer_stall), not one task's pace, and no bottleneck is reported. Thresholds: the share is at
@@ -31,7 +36,8 @@
 //
 // Parameters:
 //   $min_percent = 20        the task's own time is at least this percentage of the wall time
-//   $min_lead_percent = 10   and exceeds every other task's own time by this percentage of the wall time
+//   $min_lead_percent = 10   and exceeds every other task's time on the path and work by this percentage
+//                            of the wall time
 //   $min_stall_episodes = 10  an upstream writer's sleeps waiting for room to list it (as full_buffer_stall's
 //                            and back_pressure's $min_episodes)
 //   $min_stall_ns = 1000000  and their time (ns; as their $min_ns)
@@ -53,9 +59,13 @@
 //   wall_ns               the command's wall time (FtraceipcCapture wall_ns): what the path covers
 //   own_ns                the task's own time on the critical path (Task crit_ns), at most wall_ns
 //   percent               100 * own_ns / wall_ns (integer)
-//   next_tid, next_comm   the task with the next largest own time on the path (null if none)
-//   next_ns               its own time on the path (0 if none)
+//   next_tid, next_comm   of the other tasks on the path, the one whose time (the larger of its own
+//                         time on the path and its own work) is the largest (null if none)
+//   next_ns               that time (0 if none)
 //   next_percent          100 * next_ns / wall_ns (integer)
+//   next_path_ns          its own time on the path (Task crit_ns)
+//   next_work_ns          its own work: from its first to its last event, minus its sleeps (includes
+//                         waits for a CPU after a preemption, and any time outside the command's span)
 //   running_ns            its time running on the path (Task crit_running_ns)
 //   runnable_ns           its time runnable, waiting for a CPU, on the path (Task crit_runnable_ns)
 //   blocked_ns            its time asleep outside IPC on the path (Task crit_blocked_ns)
@@ -80,30 +90,39 @@ WITH t, coalesce(cap.wall_ns, 0) AS wall_ns
 WHERE wall_ns > 0 AND t.crit_ns * 100 >= $min_percent * wall_ns
 OPTIONAL MATCH (o:Task)
 WHERE o.capture_id = t.capture_id AND o.tid <> t.tid AND o.crit_ns > 0
-WITH t, wall_ns, coalesce(max(o.crit_ns), 0) AS next_ns
-WHERE (t.crit_ns - next_ns) * 100 >= $min_lead_percent * wall_ns
-OPTIONAL MATCH (o:Task)
-WHERE o.capture_id = t.capture_id AND o.tid <> t.tid AND next_ns > 0 AND o.crit_ns = next_ns
-WITH t, wall_ns, next_ns, min(o.tid) AS next_tid
+OPTIONAL MATCH (o)-[ob:BLOCKED_ON]->(:Resource)
+WITH t, wall_ns, o, coalesce(sum(ob.blocked_ns), 0) AS o_blocked
+WITH t, wall_ns, o, coalesce(o.last_ts - o.first_ts - coalesce(o.blocked_unattributed_ns, 0) - o_blocked, 0) AS o_work
+WITH t, wall_ns, o, CASE WHEN o_work > 0 THEN o_work ELSE 0 END AS o_work
+WITH t, wall_ns, o, o_work, CASE WHEN o_work > o.crit_ns THEN o_work ELSE o.crit_ns END AS o_ns
+ORDER BY o_ns, o.tid DESC
+SKIP 0
+WITH t, wall_ns, collect(o.tid) AS o_tids, collect(o_ns) AS o_nss, collect(o.crit_ns) AS o_paths, collect(o_work) AS o_works
+WITH t, wall_ns, size(o_tids) > 0 AS any_other, o_tids, o_nss, o_paths, o_works
+WITH t, wall_ns, CASE WHEN any_other THEN o_tids[-1] END AS next_tid,
+     coalesce(CASE WHEN any_other THEN o_nss[-1] END, 0) AS next_ns,
+     coalesce(CASE WHEN any_other THEN o_paths[-1] END, 0) AS next_path_ns,
+     coalesce(CASE WHEN any_other THEN o_works[-1] END, 0) AS next_work_ns
+WHERE 100.0 * (t.crit_ns - next_ns) >= 1.0 * $min_lead_percent * wall_ns
 OPTIONAL MATCH (o:Task)
 WHERE o.capture_id = t.capture_id AND o.tid = next_tid
-WITH t, wall_ns, next_ns, next_tid, o.comm AS next_comm
+WITH t, wall_ns, next_ns, next_path_ns, next_work_ns, next_tid, o.comm AS next_comm
 OPTIONAL MATCH (t)-[:ON_PATH]->(s:PathSegment)
-WITH t, wall_ns, next_tid, next_comm, next_ns, count(s) AS segments
+WITH t, wall_ns, next_tid, next_comm, next_ns, next_path_ns, next_work_ns, count(s) AS segments
 OPTIONAL MATCH (t)-[:ON_PATH]->(z:PathSegment)
 WHERE z.state = 'blocked'
-WITH t, wall_ns, next_tid, next_comm, next_ns, segments, coalesce(z.reason, '') AS reason, sum(z.dur_ns) AS ns
+WITH t, wall_ns, next_tid, next_comm, next_ns, next_path_ns, next_work_ns, segments, coalesce(z.reason, '') AS reason, sum(z.dur_ns) AS ns
 ORDER BY ns DESC, reason
 SKIP 0
-WITH t, wall_ns, next_tid, next_comm, next_ns, segments, collect(CASE WHEN ns > 0 THEN reason END) AS reasons,
+WITH t, wall_ns, next_tid, next_comm, next_ns, next_path_ns, next_work_ns, segments, collect(CASE WHEN ns > 0 THEN reason END) AS reasons,
      collect(CASE WHEN ns > 0 THEN ns END) AS reason_ns
 OPTIONAL MATCH (u:Task)-[:FLOWS*1..4]->(t)
-WITH t, wall_ns, next_tid, next_comm, next_ns, segments, reasons, reason_ns, collect(DISTINCT u.tid) AS up
+WITH t, wall_ns, next_tid, next_comm, next_ns, next_path_ns, next_work_ns, segments, reasons, reason_ns, collect(DISTINCT u.tid) AS up
 OPTIONAL MATCH (w:Task)-[f:FLOWS]->(v:Task), (w)-[b:BLOCKED_ON]->(r:Resource)
 WHERE w.tid IN up AND w.tid <> t.tid AND (v.tid = t.tid OR v.tid IN up) AND r.rid = f.via
   AND w.capture_id = t.capture_id AND b.write_episodes >= $min_stall_episodes AND b.write_ns >= $min_stall_ns
-WITH DISTINCT t, wall_ns, next_tid, next_comm, next_ns, segments, reasons, reason_ns, w.tid AS wt, r.rid AS rid, b.write_ns AS wns
-WITH t, wall_ns, next_tid, next_comm, next_ns, segments, reasons, reason_ns, collect(wt) AS stalled, collect(rid) AS stalled_rids,
+WITH DISTINCT t, wall_ns, next_tid, next_comm, next_ns, next_path_ns, next_work_ns, segments, reasons, reason_ns, w.tid AS wt, r.rid AS rid, b.write_ns AS wns
+WITH t, wall_ns, next_tid, next_comm, next_ns, next_path_ns, next_work_ns, segments, reasons, reason_ns, collect(wt) AS stalled, collect(rid) AS stalled_rids,
      collect(wns) AS stalled_ns, collect(DISTINCT wt) AS writers, collect(DISTINCT rid) AS rids
 WITH *, [t.tid] + writers AS tasks, $tids AS scope
 WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
@@ -113,6 +132,7 @@ RETURN 'bottleneck' AS pattern, tasks, rids AS resources, segments AS count,
             ELSE t.crit_running_ns + t.crit_blocked_ns END AS critical_ns,
        t.crit_blocked_ns AS asleep_ns, t.tid AS tid, t.comm AS comm, wall_ns, own_ns,
        100 * own_ns / wall_ns AS percent, next_tid, next_comm, next_ns, 100 * next_ns / wall_ns AS next_percent,
+       next_path_ns, next_work_ns,
        t.crit_running_ns AS running_ns,
        t.crit_runnable_ns AS runnable_ns, t.crit_blocked_ns AS blocked_ns, reasons, reason_ns, stalled,
        stalled_rids, stalled_ns

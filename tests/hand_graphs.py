@@ -27,8 +27,11 @@ def pipeline_model(capture_id: str = "bneck") -> ipc.Model:
     m = ipc.Model(capture=f"{capture_id}.ftipc", capture_id=capture_id, meta={})
     names = {SH: "sh", SEQ: "seq", GZ: "gzip", GZD: "gzip", WC: "wc", GEN: "gen", OTHER: "other", OTHER_R: "otherr"}
     tids = np.array(sorted(names), dtype=np.int64)
+    # wc starts at 320 ms: its own work (awake, not waiting after a wakeup) is 1000 - 320 - 600 ms asleep
+    # = 80 ms, its time on the path; sh waits 990 ms for its children (a sleep on no IPC resource)
     m.tasks = pd.DataFrame({"tid": tids, "pid": tids, "comm": [names[t] for t in tids],
-                            "comms": [[names[t]] for t in tids], "ppid": 0, "first_ts": 0, "last_ts": WALL,
+                            "comms": [[names[t]] for t in tids], "ppid": 0,
+                            "first_ts": [320 * MS if t == WC else 0 for t in tids], "last_ts": WALL,
                             "tracer": False}, columns=ipc.TASK_COLUMNS)
     rids = ["pipe:51", "pipe:12", "pipe:23", "pipe:34", "pipe:60"]
     m.resources = pd.DataFrame({"rid": rids, "kind": "pipe", "inode": [int(r[5:]) for r in rids], "path": None,
@@ -41,7 +44,8 @@ def pipeline_model(capture_id: str = "bneck") -> ipc.Model:
                               (GZD, "pipe:34", 40, 300 * MS, 20 * MS, WRITE, 0, 0, 40, 300 * MS),
                               (OTHER, "pipe:60", 40, 400 * MS, 20 * MS, WRITE, 0, 0, 40, 400 * MS),
                               (WC, "pipe:34", 30, 600 * MS, 30 * MS, ["read"], 30, 600 * MS, 0, 0),
-                              (OTHER_R, "pipe:60", 20, 200 * MS, 20 * MS, ["read"], 20, 200 * MS, 0, 0)],
+                              (OTHER_R, "pipe:60", 20, 200 * MS, 20 * MS, ["read"], 20, 200 * MS, 0, 0),
+                              (SH, None, 1, 990 * MS, 990 * MS, ["wait4"], 0, 0, 0, 0)],
                              columns=ipc.BLOCKED_COLUMNS)
     m.wakes = pd.DataFrame([(GZ, SEQ, "pipe:12", 100, 1000, 10, 0), (WC, GZD, "pipe:34", 40, 1000, 10, 0),
                             (GZD, WC, "pipe:34", 30, 1000, 10, 0)], columns=ipc.WAKES_COLUMNS)

@@ -78,6 +78,7 @@ def test_bottleneck_names_the_task_with_the_largest_share_and_its_upstream_stall
     assert int(r["critical_ns"]) == 830 * MS and int(r["own_ns"]) == 910 * MS and int(r["asleep_ns"]) == 210 * MS
     assert int(r["count"]) == 2 and int(r["wall_ns"]) == WALL and int(r["percent"]) == 91
     assert (int(r["next_tid"]), r["next_comm"], int(r["next_ns"]), int(r["next_percent"])) == (WC, "wc", 80 * MS, 8)
+    assert (int(r["next_path_ns"]), int(r["next_work_ns"])) == (80 * MS, 80 * MS)
     assert (int(r["running_ns"]), int(r["runnable_ns"]), int(r["blocked_ns"])) == (700 * MS, 0, 210 * MS)
     assert list(r["reasons"]) == ["nanosleep"] and ints(r["reason_ns"]) == [210 * MS]
     stalls = sorted(zip(ints(r["stalled"]), list(r["stalled_rids"]), ints(r["stalled_ns"])))
@@ -152,6 +153,50 @@ def test_the_bottleneck_finding_names_only_the_back_pressure_upstream(request, t
     with LadybugGraph.open(tmp_path / "g.lbug") as lg:
         lg.load(m)
         check(lg, "")
+
+
+@pytest.mark.parametrize("backend", ["ladybug", "neo4j"])
+def test_a_stage_computing_alongside_the_bottleneck_caps_what_making_it_faster_saves(request, tmp_path, backend):
+    """wc on the path only 80 ms, but awake from 0 (not 320 ms): its own work is 400 ms (1000 ms minus
+    its 600 ms asleep), which the run needs however fast gzip gets: gzip's lead is 910 - 400 ms, not
+    910 - 80 ms; and with wc's work at 850 ms (asleep 150 ms) gzip leads by under 10 %: no bottleneck."""
+    from ftraceipc.graph.ladybug import LadybugGraph
+
+    m = pipeline_model("bneck4")
+    m.tasks.loc[m.tasks["tid"] == WC, "first_ts"] = 0
+
+    def check(g, cid):
+        r = g.run_file("bottleneck", capture_id=cid).iloc[0]
+        assert int(r["tid"]) == GZ and int(r["critical_ns"]) == 510 * MS and int(r["own_ns"]) == 910 * MS
+        assert (int(r["next_tid"]), int(r["next_ns"]), int(r["next_path_ns"]), int(r["next_work_ns"])) == \
+            (WC, 400 * MS, 80 * MS, 400 * MS)
+        b = next(f for f in run_detectors(g, capture_id=cid) if f.pattern == "bottleneck")
+        assert b.critical_ns == 510 * MS
+        assert "wc[4], on the path 8 % of the wall time but busy 40 % of it" in b.explanation
+
+    def none(g, cid):
+        assert g.run_file("bottleneck", capture_id=cid).empty
+        assert len(g.run_file("bottleneck", capture_id=cid, min_lead_percent=5)) == 1  # 910 - 850 = 6 %
+
+    busy = pipeline_model("bneck5")
+    busy.tasks.loc[busy.tasks["tid"] == WC, "first_ts"] = 0
+    busy.blocked.loc[busy.blocked["tid"] == WC, "blocked_ns"] = 150 * MS
+    if backend == "neo4j":
+        g = request.getfixturevalue("neo")
+        for cid in ("bneck4", "bneck5"):
+            if cid in g.stored_capture_ids():
+                g.delete_capture(cid)
+        g.load(m)
+        check(g, "bneck4")
+        g.load(busy)
+        none(g, "bneck5")
+        return
+    with LadybugGraph.open(tmp_path / "g.lbug") as lg:
+        lg.load(m)
+        check(lg, "")
+    with LadybugGraph.open(tmp_path / "g2.lbug") as lg:
+        lg.load(busy)
+        none(lg, "")
 
 
 def test_without_a_critical_path_bottleneck_is_silent_and_critical_ns_is_zero(request, tmp_path):

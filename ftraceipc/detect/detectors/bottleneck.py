@@ -3,7 +3,8 @@ used here).
 
 The bottleneck is the task whose own time (running, runnable, or asleep outside IPC) makes up the
 largest share of the traced command's critical path, with a lead over the next task (what making it
-faster could save before the path moves there: the finding's critical_ns). The explanation gives that share of the wall
+faster could save before the path moves there: the finding's critical_ns; the next task's time is the
+larger of its time on the path and its own work, which the run needs however fast the bottleneck is). The explanation gives that share of the wall
 time and its split (running, waiting for a CPU, asleep per syscall, from the path's segments) and
 names the back-pressure the task causes upstream (writers stalled on full buffers on the way to it:
 effects, not causes). The advice is about the task itself, never about buffers: a bigger buffer in
@@ -74,9 +75,14 @@ def _next(r: dict, n: Names) -> str:
     wall, lead = int(r.get("wall_ns") or 0), int(r.get("critical_ns") or 0)
     if r.get("next_tid") is None:
         return " No other traced task is on the path."
-    return (f" Next on the path: {n(r['next_tid'])} with {percent(int(r.get('next_ns') or 0), wall)}; making "
-            f"{n(r['tid'])} faster saves up to {human_ns(lead)} ({percent(lead, wall)} of the wall time) before "
-            "the path moves there.")
+    path, work = int(r.get("next_path_ns") or r.get("next_ns") or 0), int(r.get("next_work_ns") or 0)
+    if work > path:
+        what = (f"{n(r['next_tid'])}, on the path {percent(path, wall)} of the wall time but busy "
+                f"{percent(work, wall)} of it (its own work, done alongside)")
+    else:
+        what = f"{n(r['next_tid'])} with {percent(path, wall)}"
+    return (f" Next on the path: {what}; making {n(r['tid'])} faster saves up to {human_ns(lead)} "
+            f"({percent(lead, wall)} of the wall time) before the path moves there.")
 
 
 def _upstream(r: dict, n: Names) -> str:
