@@ -634,6 +634,7 @@ def test_hand_cross_cpu_wakeup_only_for_pairs_that_take_turns(hand):
     row = only_row(hand.run_file("cross_cpu_wakeup"))  # not 102 -> 103: they compute side by side
     assert ints(row["tasks"]) == [8, 9] and sorted(row["resources"]) == ["pipe:12", "unix:21", "unix:23"]
     assert int(row["count"]) == 239 and int(row["wakeups"]) == 309 and int(row["percent"]) == 77
+    assert int(row["cross_count"]) == 239 and int(row["back_count"]) == 0  # 9 -> 8: under 100 across
     assert int(row["asleep_ns"]) == (1000 + 500 + 99999) * 239 // 309
     assert int(row["sleeps"]) == 150 and int(row["turns"]) == 140
     assert hand.run_file("cross_cpu_wakeup", min_percent=78).empty
@@ -1027,13 +1028,20 @@ def test_cross_cpu_wakeup_fires_on_the_pinned_pair(sample):
     s = sample("xcpu")
     ping, pong = s.roles["ping"], s.roles["pong"]
     df = s.detect("cross_cpu_wakeup")
-    assert sorted(ints(t) for t in df["tasks"]) == sorted([[ping, pong], [pong, ping]]), df.to_string()
+    # one row for the pair (pinning them together serves both ways), its waker the smaller tid
+    assert [ints(t) for t in df["tasks"]] == [sorted([ping, pong])], df.to_string()
     wk = s.model.wakes[s.model.wakes["via"].notna()]
     for _, row in df.iterrows():
         e = wk[(wk["waker"] == int(row["waker"])) & (wk["wakee"] == int(row["wakee"]))]
-        assert int(row["count"]) == int(e["cross_cpu"].sum()) and int(row["wakeups"]) == int(e["wakeups"].sum())
-        assert int(row["percent"]) >= 90
-        assert int(row["asleep_ns"]) == int(e["wake_to_run_ns"].sum()) * int(row["count"]) // int(row["wakeups"])
+        back = wk[(wk["waker"] == int(row["wakee"])) & (wk["wakee"] == int(row["waker"]))]
+        assert int(row["cross_count"]) == int(e["cross_cpu"].sum()) and int(row["wakeups"]) == int(e["wakeups"].sum())
+        assert int(row["back_count"]) == int(back["cross_cpu"].sum()) > 0
+        assert int(row["back_wakeups"]) == int(back["wakeups"].sum())
+        assert int(row["count"]) == int(row["cross_count"]) + int(row["back_count"])
+        assert int(row["percent"]) >= 90 and int(row["back_percent"]) >= 90
+        assert int(row["asleep_ns"]) == (int(e["wake_to_run_ns"].sum()) * int(row["cross_count"]) // int(row["wakeups"])
+                                         + int(back["wake_to_run_ns"].sum()) * int(row["back_count"])
+                                         // int(row["back_wakeups"]))
         assert set(row["resources"]) <= {r["rid"] for r in s.truth["resources"]}
         # they take turns: each waits for the other's answer
         wt = s.model.waits[(s.model.waits["waiter"] == int(row["wakee"])) & (s.model.waits["waker"] == int(row["waker"]))]

@@ -236,3 +236,19 @@ def test_text_report_says_on_the_critical_path_and_asleep_and_prints_no_total():
     out = io.StringIO()
     write_text(Analysis("c", "id", "b", ["x"], fs, "s"), out, cypher=False)  # no path: asleep only
     assert "critical path: none" in out.getvalue() and "2.50 s asleep" in out.getvalue()
+
+
+def test_cross_cpu_wakeup_names_the_wakeups_back_in_the_same_row():
+    r = dict(ROWS["cross_cpu_wakeup"], cross_count=990, count=1_880, back_count=890, back_wakeups=1_000,
+             back_percent=89)
+    title, why, _ = DETECTORS["cross_cpu_wakeup"].explain(r, FakeNames())
+    assert title == "t1[1] and t2[2] wake each other on other CPUs, and take turns"
+    assert "990 of the 1,000 wakeups of t2[2] by t1[1]" in why
+    assert "The other way, 890 of the 1,000 wakeups of t1[1] by t2[2] crossed CPUs too (89%)." in why
+    title, why, _ = DETECTORS["cross_cpu_wakeup"].explain(dict(r, back_count=0), FakeNames())
+    assert title == "t1[1] wakes t2[2] on another CPU, and the two take turns" and "other way" not in why
+
+
+def test_chatty_pingpong_says_what_batching_divides():
+    _, why, _ = DETECTORS["chatty_pingpong"].explain(dict(ROWS["chatty_pingpong"], critical_ns=3_000_000), FakeNames())
+    assert "3.0 ms of it on the critical path: the part of each round trip that batching divides" in why
