@@ -178,3 +178,13 @@ def test_every_case_is_declared_completely():
         assert all((insight.WORKLOADS / f"{b}.c").is_file() for b in c.build), c.name
         if not c.control:
             assert c.fixed and c.pattern and c.advice and c.tasks, c.name
+
+
+def test_a_dropped_case_is_named_with_its_reason_and_never_scored():
+    res = results()
+    stale = dict(res["cases"][0], name="make_jobserver_herd")  # a result of the case from an older run
+    res["cases"].append(stale)
+    md = insight.markdown(res)
+    assert "make_jobserver_herd" not in rows_of(md) and "### make_jobserver_herd" not in md
+    assert "## Cases dropped" in md and "- `make_jobserver_herd`: make -j16 over 8 recursive sub-makes" in md
+    assert "make_jobserver_herd" not in insight.CASE_BY_NAME
