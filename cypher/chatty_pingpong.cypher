@@ -25,20 +25,19 @@
 //   resources             the rids the pair's FLOWS go through, both ways (via and read_rid; for a
 //                         socket both ends, for a pipe the pipe; no particular order, no repeats)
 //   count                 messages both ways (messages_ab + messages_ba)
-//   critical_ns           what batching could save on the critical path: the two tasks' time on it
-//                         waiting for a CPU after a wakeup through the pair's resources (PathSegment
-//                         state 'runnable' with rid in resources: the scheduling part of each round
-//                         trip, which k messages per round trip divide by k), each task's weighted by
-//                         the share of its messages (sent and received, FLOWS) that are this pair's,
-//                         summed, at most wall_ns. Not their running time: the work each message asks
-//                         for stays when messages are batched (pgbench -S over PostgreSQL's socket:
-//                         41 % predicted, 40 % measured with 16 queries per pipeline; their whole time
-//                         on the path, the old measure, said 100 %). The syscalls' own cost, which
-//                         batching also cuts, is not counted (redis-benchmark GET: 52 % predicted on
-//                         the traced run, 90 % measured untraced with -P 16; tracing slows the running
-//                         parts, not the wake-ups). A task talking to many peers (a dispatcher and its
-//                         workers) lends each pair only its share, so the rows never sum past its
-//                         time
+//   critical_ns           the two tasks' own time on the critical path (Task crit_ns: running, waiting
+//                         for a CPU, asleep outside IPC), each weighted by the share of its messages
+//                         (sent and received, FLOWS) that are this pair's, summed, at most wall_ns. In
+//                         a ping-pong of small messages that time is mostly the per-message cost
+//                         (syscalls, wakeups, context switches on both ends) that batching or
+//                         pipelining removes, but also the work each message asks for, which stays:
+//                         the most batching can save (measured untraced, 16 per round trip:
+//                         redis-benchmark GET 91 %, pgbench -S 61 %; the trace does not tell a
+//                         request's work from its syscalls). Their waits for a CPU after the
+//                         hand-offs alone say far less (22 % and 21 % on the same runs: the syscalls
+//                         and event loops are most of what batching saves). A task talking to many
+//                         peers (a dispatcher and its workers) lends each pair only its share, so the
+//                         rows never sum past its own time
 //   asleep_ns             wake-to-run latency of the pair's wakeups of each other through those
 //                         resources, both ways (wake_to_run_ab + wake_to_run_ba, ns)
 //   a, a_comm, b, b_comm  the two tasks
@@ -93,17 +92,8 @@ OPTIONAL MATCH (:Task)-[yb:FLOWS]->(tb)
 WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, wakeups_ab, wake_to_run_ab, wakeups_ba,
      wake_to_run_ba, resources, tasks, pair, a_all, b_out, coalesce(sum(yb.messages), 0) AS b_in
 WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, wakeups_ab, wake_to_run_ab, wakeups_ba,
-     wake_to_run_ba, resources, tasks, pair, a_all, b_out + b_in AS b_all
-OPTIONAL MATCH (ta)-[:ON_PATH]->(sa:PathSegment)
-WHERE sa.state = 'runnable' AND sa.rid IN resources
-WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, wakeups_ab, wake_to_run_ab, wakeups_ba,
-     wake_to_run_ba, resources, tasks, pair, a_all, b_all, coalesce(sum(sa.dur_ns), 0) AS a_turn
-OPTIONAL MATCH (tb)-[:ON_PATH]->(sb:PathSegment)
-WHERE sb.state = 'runnable' AND sb.rid IN resources
-WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, wakeups_ab, wake_to_run_ab, wakeups_ba,
-     wake_to_run_ba, resources, tasks, pair, a_all, b_all, a_turn, coalesce(sum(sb.dur_ns), 0) AS b_turn
-WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, wakeups_ab, wake_to_run_ab, wakeups_ba,
-     wake_to_run_ba, resources, tasks, a_turn * pair / a_all + b_turn * pair / b_all AS crit
+     wake_to_run_ba, resources, tasks,
+     coalesce(ta.crit_ns, 0) * pair / a_all + coalesce(tb.crit_ns, 0) * pair / (b_out + b_in) AS crit
 OPTIONAL MATCH (cap:FtraceipcCapture) WHERE cap.capture_id = ta.capture_id
 RETURN 'chatty_pingpong' AS pattern, tasks, resources,
        messages_ab + messages_ba AS count,

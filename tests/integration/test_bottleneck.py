@@ -356,8 +356,7 @@ def test_each_detector_takes_critical_ns_from_the_sleeps_it_is_about(hand_path):
     assert crit("full_buffer_stall") == {(6, 7): 2 * MS, (12, 13): 0, (110, 112): 0}
     herd = hand_path.run_file("thundering_herd")
     assert int(herd["critical_ns"].iloc[0]) == 900 * 18 // 26  # wakees 2 and 3 on pipe:10, the wasted share
-    # the pair's waits for a CPU after wakeups through its resources, 8's weighted by its share (half)
-    assert crit("chatty_pingpong") == {(8, 9): 2 * MS // 2 + 1 * MS}
+    assert crit("chatty_pingpong") == {(8, 9): 2 * MS + 6 * MS}  # both ends' own time, 8's weighted by its share
     chains = crit("wait_chain")
     assert chains[(20, 21, 22, 23)] == 60 * MS - 15 * MS  # the largest hop, less its slowest task's own time
     assert chains[(43, 40, 41, 42)] == 20 * MS and chains[(30, 31, 32)] == 0

@@ -251,4 +251,4 @@ def test_cross_cpu_wakeup_names_the_wakeups_back_in_the_same_row():
 
 def test_chatty_pingpong_says_what_batching_divides():
     _, why, _ = DETECTORS["chatty_pingpong"].explain(dict(ROWS["chatty_pingpong"], critical_ns=3_000_000), FakeNames())
-    assert "3.0 ms of it on the critical path: the part of each round trip that batching divides" in why
+    assert "Their round trips take 3.0 ms of the critical path: the most batching can save" in why

@@ -17,8 +17,8 @@ def explain(r: dict, n: Names) -> tuple[str, str, str]:
             f"{n(a)} and {n(b)} exchanged {r['count']:,} messages "
             f"({human_bytes(r['bytes_per_message_ab'])} and {human_bytes(r['bytes_per_message_ba'])} on "
             f"average each way) with {wk:,} wakeups of each other: about one context switch per message. "
-            f"Scheduling latency alone cost {human_ns(r['asleep_ns'])}, "
-            f"{human_ns(int(r.get('critical_ns') or 0))} of it on the critical path: the part of each round "
-            "trip that batching divides (the work each message asks for stays).",
+            f"Scheduling latency alone cost {human_ns(r['asleep_ns'])}. Their round trips take "
+            f"{human_ns(int(r.get('critical_ns') or 0))} of the critical path: the most batching can save "
+            "(it divides the wakeups and syscalls, not the work each message asks for).",
             "Batch: send several requests per write (or one larger message), pipeline requests instead of "
             "waiting for each reply, or do both sides' work in one thread.")
