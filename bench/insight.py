@@ -832,7 +832,14 @@ def markdown(results: dict) -> str:
             f"{m.get('mem_gib')} GiB; date {m.get('date')}; commit `{m.get('commit')}`"
             f"{' plus uncommitted changes' if m.get('dirty') else ''}; load average at the start "
             f"{', '.join(f'{x:.2f}' for x in m.get('loadavg_start') or [])}. Untraced runs per variant: "
-            f"{results.get('args', {}).get('runs')}.", "", "## Cases", ""]
+            f"{results.get('args', {}).get('runs')}.", ""]
+    re_ = results.get("reanalyzed")
+    if re_:
+        out += [f"The captures of that run were analyzed again on {re_.get('date')} at commit `{re_.get('commit')}`"
+                f"{' plus uncommitted changes' if re_.get('dirty') else ''} (`sudo python3 bench/insight.py "
+                "--reanalyze`: the untraced timings and the captures stay those of the run; the findings and "
+                "verdicts are that commit's).", ""]
+    out += ["## Cases", ""]
     for r in results["cases"]:
         if r["name"] not in DROPPED:
             out += [f"### {r['name']}", "", _paragraph(r), ""]

@@ -188,3 +188,12 @@ def test_a_dropped_case_is_named_with_its_reason_and_never_scored():
     assert "make_jobserver_herd" not in rows_of(md) and "### make_jobserver_herd" not in md
     assert "## Cases dropped" in md and "- `make_jobserver_herd`: make -j16 over 8 recursive sub-makes" in md
     assert "make_jobserver_herd" not in insight.CASE_BY_NAME
+
+
+def test_a_reanalyzed_run_says_which_commit_made_the_findings():
+    res = results()
+    assert "analyzed again" not in insight.markdown(res)
+    res["reanalyzed"] = dict(MACHINE, commit="fedcba9876543210fedcba9876543210fedcba98", date="2026-12-03T18:00:00+00:00")
+    md = insight.markdown(res)
+    assert ("The captures of that run were analyzed again on 2026-12-03T18:00:00+00:00 at commit "
+            "`fedcba9876543210fedcba9876543210fedcba98`") in md
