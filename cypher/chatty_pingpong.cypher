@@ -45,6 +45,9 @@
 //   messages_ba, bytes_ba, bytes_per_message_ba   the same from b to a
 //   wakeups_ab, wake_to_run_ab    a's wakeups of b through the pair's resources, their latency (ns)
 //   wakeups_ba, wake_to_run_ba    the same for b waking a
+//   cross_ab, cross_ba    of those wakeups, the ones that ran the woken task on another CPU than the
+//                         waker's (WAKES cross_cpu): most of them, and pinning the pair to one CPU is
+//                         the fix that needs no change to the protocol (cross_cpu_wakeup)
 // Ordered by critical_ns descending, then count descending, a and b.
 //
 // Read: wakeups close to messages each way means each message cost a wakeup of its reader. Batch
@@ -65,34 +68,34 @@ WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, via_ab + read_ab + vi
 MATCH (ta)-[k:WAKES]->(tb)
 WHERE k.via IN rids
 WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, rids, sum(k.wakeups) AS wakeups_ab,
-     sum(k.wake_to_run_ns) AS wake_to_run_ab
+     sum(k.wake_to_run_ns) AS wake_to_run_ab, sum(k.cross_cpu) AS cross_ab
 WHERE wakeups_ab >= $min_wakeups
 MATCH (tb)-[k2:WAKES]->(ta)
 WHERE k2.via IN rids
-WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, rids, wakeups_ab, wake_to_run_ab,
-     sum(k2.wakeups) AS wakeups_ba, sum(k2.wake_to_run_ns) AS wake_to_run_ba
+WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, rids, wakeups_ab, wake_to_run_ab, cross_ab,
+     sum(k2.wakeups) AS wakeups_ba, sum(k2.wake_to_run_ns) AS wake_to_run_ba, sum(k2.cross_cpu) AS cross_ba
 WHERE wakeups_ba >= $min_wakeups
 UNWIND rids AS rid
 WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, wakeups_ab, wake_to_run_ab, wakeups_ba,
-     wake_to_run_ba, collect(DISTINCT rid) AS resources
+     wake_to_run_ba, cross_ab, cross_ba, collect(DISTINCT rid) AS resources
 WITH *, [ta.tid, tb.tid] AS tasks, $tids AS scope
 WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
 WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, wakeups_ab, wake_to_run_ab, wakeups_ba,
-     wake_to_run_ba, resources, tasks, messages_ab + messages_ba AS pair
+     wake_to_run_ba, cross_ab, cross_ba, resources, tasks, messages_ab + messages_ba AS pair
 OPTIONAL MATCH (ta)-[xa:FLOWS]->(:Task)
 WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, wakeups_ab, wake_to_run_ab, wakeups_ba,
-     wake_to_run_ba, resources, tasks, pair, coalesce(sum(xa.messages), 0) AS a_out
+     wake_to_run_ba, cross_ab, cross_ba, resources, tasks, pair, coalesce(sum(xa.messages), 0) AS a_out
 OPTIONAL MATCH (:Task)-[ya:FLOWS]->(ta)
 WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, wakeups_ab, wake_to_run_ab, wakeups_ba,
-     wake_to_run_ba, resources, tasks, pair, a_out, coalesce(sum(ya.messages), 0) AS a_in
+     wake_to_run_ba, cross_ab, cross_ba, resources, tasks, pair, a_out, coalesce(sum(ya.messages), 0) AS a_in
 OPTIONAL MATCH (tb)-[xb:FLOWS]->(:Task)
 WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, wakeups_ab, wake_to_run_ab, wakeups_ba,
-     wake_to_run_ba, resources, tasks, pair, a_out + a_in AS a_all, coalesce(sum(xb.messages), 0) AS b_out
+     wake_to_run_ba, cross_ab, cross_ba, resources, tasks, pair, a_out + a_in AS a_all, coalesce(sum(xb.messages), 0) AS b_out
 OPTIONAL MATCH (:Task)-[yb:FLOWS]->(tb)
 WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, wakeups_ab, wake_to_run_ab, wakeups_ba,
-     wake_to_run_ba, resources, tasks, pair, a_all, b_out, coalesce(sum(yb.messages), 0) AS b_in
+     wake_to_run_ba, cross_ab, cross_ba, resources, tasks, pair, a_all, b_out, coalesce(sum(yb.messages), 0) AS b_in
 WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, wakeups_ab, wake_to_run_ab, wakeups_ba,
-     wake_to_run_ba, resources, tasks,
+     wake_to_run_ba, cross_ab, cross_ba, resources, tasks,
      coalesce(ta.crit_ns, 0) * pair / a_all + coalesce(tb.crit_ns, 0) * pair / (b_out + b_in) AS crit
 OPTIONAL MATCH (cap:FtraceipcCapture) WHERE cap.capture_id = ta.capture_id
 RETURN 'chatty_pingpong' AS pattern, tasks, resources,
@@ -102,6 +105,6 @@ RETURN 'chatty_pingpong' AS pattern, tasks, resources,
        ta.tid AS a, ta.comm AS a_comm, tb.tid AS b, tb.comm AS b_comm,
        messages_ab, bytes_ab, 1.0 * bytes_ab / messages_ab AS bytes_per_message_ab,
        messages_ba, bytes_ba, 1.0 * bytes_ba / messages_ba AS bytes_per_message_ba,
-       wakeups_ab, wake_to_run_ab, wakeups_ba, wake_to_run_ba
+       wakeups_ab, wake_to_run_ab, wakeups_ba, wake_to_run_ba, cross_ab, cross_ba
 ORDER BY critical_ns DESC, count DESC, a, b
 LIMIT $limit

@@ -252,3 +252,14 @@ def test_cross_cpu_wakeup_names_the_wakeups_back_in_the_same_row():
 def test_chatty_pingpong_says_what_batching_divides():
     _, why, _ = DETECTORS["chatty_pingpong"].explain(dict(ROWS["chatty_pingpong"], critical_ns=3_000_000), FakeNames())
     assert "Their round trips take 3.0 ms of the critical path: the most batching can save" in why
+
+
+def test_chatty_pingpong_suggests_one_cpu_when_most_wakeups_cross():
+    r = dict(ROWS["chatty_pingpong"])
+    _, _, fix = DETECTORS["chatty_pingpong"].explain(dict(r, cross_ab=0, cross_ba=0), FakeNames())
+    assert "taskset" not in fix
+    wk = int(r["wakeups_ab"]) + int(r["wakeups_ba"])
+    _, _, fix = DETECTORS["chatty_pingpong"].explain(dict(r, cross_ab=1990, cross_ba=1000), FakeNames())
+    assert wk == 3985 and fix.startswith("Batch")
+    assert "keep t1[1] and t2[2] on one CPU (taskset -c, sched_setaffinity): 75% of" in fix  # 2,990 of 3,985
+    assert fix.endswith(".")

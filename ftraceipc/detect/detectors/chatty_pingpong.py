@@ -21,4 +21,15 @@ def explain(r: dict, n: Names) -> tuple[str, str, str]:
             f"{human_ns(int(r.get('critical_ns') or 0))} of the critical path: the most batching can save "
             "(it divides the wakeups and syscalls, not the work each message asks for).",
             "Batch: send several requests per write (or one larger message), pipeline requests instead of "
-            "waiting for each reply, or do both sides' work in one thread.")
+            f"waiting for each reply, or do both sides' work in one thread.{_pin(r, n)}")
+
+
+def _pin(r: dict, n: Names) -> str:
+    """When most of their wakeups of each other crossed CPUs: the fix that leaves the protocol alone."""
+    wk = int(r.get("wakeups_ab") or 0) + int(r.get("wakeups_ba") or 0)
+    cross = int(r.get("cross_ab") or 0) + int(r.get("cross_ba") or 0)
+    if wk <= 0 or 2 * cross < wk:
+        return ""
+    return (f" If each message must wait for its answer, keep {n(r['a'])} and {n(r['b'])} on one CPU "
+            f"(taskset -c, sched_setaffinity): {100 * cross // wk}% of their wakeups of each other ran the "
+            "woken task on another CPU (cross_cpu_wakeup).")
