@@ -212,6 +212,10 @@ CASES: tuple[Case, ...] = (
         fixed="taskset -c 0 perf bench sched pipe -l {loops}",
         size={"loops": 100000}, quick={"loops": 2000},
         needs=("perf", "taskset"), real=True,
+        note="the pair is also a ping-pong of 4-byte messages, and chatty_pingpong ranks above cross_cpu_wakeup: "
+             "its time is the pair's whole path (the most batching can save; a round trip here does no other "
+             "work), pinning saves only the cross-CPU part. The benchmark cannot batch; chatty_pingpong's advice "
+             "then names the pin (taskset) when most wakeups cross CPUs. Scored strictly: the pattern is wrong",
     ),
     Case(
         name="gzip_bottleneck",
