@@ -47,10 +47,25 @@ class Finding:
         return {k: d[k] for k in self.KEYS}
 
 
+# A bottleneck goes after an interaction finding that involves its task and accounts for at least this
+# share of the bottleneck's critical_ns: the two are then the same time seen twice (a herd's writer
+# runs on the path waking its 32 pollers and waits for a CPU behind them: bench/insight.py poll_herd,
+# bottleneck 48-49 % and thundering_herd 49-50 % of the path over two runs, ordered by noise), and the
+# interaction says what to change while the bottleneck only names the task.
+SAME_TIME = 0.9
+
+
 def rank(findings: list[Finding]) -> list[Finding]:
     """Order findings by critical_ns, then asleep_ns, then count (most first; ties by pattern and
-    tasks) and number them from 1."""
+    tasks), except that a ``bottleneck`` goes right after the first interaction finding naming its
+    task whose critical_ns is at least SAME_TIME of its own; number them from 1."""
     findings.sort(key=lambda f: (-f.critical_ns, -f.asleep_ns, -f.count, f.pattern, f.tasks))
+    for b in [f for f in findings if f.pattern == "bottleneck" and f.tasks and f.critical_ns > 0]:
+        i = findings.index(b)
+        later = [j for j in range(i + 1, len(findings)) if findings[j].pattern != "bottleneck"
+                 and b.tasks[0] in findings[j].tasks and findings[j].critical_ns >= SAME_TIME * b.critical_ns]
+        if later:
+            findings.insert(later[0], findings.pop(i))  # after it: its index moved down by one
     for i, f in enumerate(findings, 1):
         f.rank = i
     return findings

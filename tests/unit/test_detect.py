@@ -125,6 +125,21 @@ def test_findings_rank_by_critical_path_time_then_asleep():
     assert [(f.pattern, f.rank) for f in fs] == [("c", 1), ("b", 2), ("d", 3), ("a", 4)]
 
 
+def test_a_bottleneck_goes_after_an_interaction_of_its_task_that_accounts_for_the_same_time():
+    mk = lambda p, tasks, c: Finding(p, tasks, [], 1, c, 0, "w.", "f.")
+    # poll_herd: the dispatcher (7) is the herd's writer; the herd has 99.9 % of the bottleneck's time
+    fs = rank([mk("bottleneck", [7], 1_668), mk("thundering_herd", [7, 8, 9], 1_667), mk("chatty_pingpong", [7, 8], 112)])
+    assert [f.pattern for f in fs] == ["thundering_herd", "bottleneck", "chatty_pingpong"]
+    assert [f.rank for f in fs] == [1, 2, 3]
+    # under 90 % of it, or not naming its task: ranked by time as usual
+    fs = rank([mk("bottleneck", [7], 1_000), mk("thundering_herd", [7, 8], 899), mk("wait_chain", [8, 9], 950)])
+    assert [f.pattern for f in fs] == ["bottleneck", "wait_chain", "thundering_herd"]
+    # the first such finding, not a later one
+    fs = rank([mk("bottleneck", [7], 1_000), mk("wait_chain", [8, 9], 990), mk("wait_cycle", [7, 8], 950),
+               mk("cross_cpu_wakeup", [7, 8], 920)])
+    assert [f.pattern for f in fs] == ["wait_chain", "wait_cycle", "bottleneck", "cross_cpu_wakeup"]
+
+
 def test_every_detector_has_words():
     assert set(DETECTORS) == set(ROWS) == set(SAYS)
 
