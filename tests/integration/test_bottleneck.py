@@ -123,13 +123,29 @@ def test_findings_rank_the_bottleneck_first_and_never_above_the_wall_time(graph)
     assert keys == sorted(keys, reverse=True) and all(f.critical_ns <= WALL for f in found)
 
 
+def on_backend(request, tmp_path, backend: str, *checks) -> None:
+    """Load each (model, check) pair's model into ``backend`` and call check(graph, capture_id): one Neo4j
+    database for all (a stale copy of the capture deleted first), a fresh Ladybug file each."""
+    from ftraceipc.graph.ladybug import LadybugGraph
+
+    for i, (m, check) in enumerate(checks):
+        if backend == "neo4j":
+            g = request.getfixturevalue("neo")
+            if m.capture_id in g.stored_capture_ids():
+                g.delete_capture(m.capture_id)
+            g.load(m)
+            check(g, m.capture_id)
+            continue
+        with LadybugGraph.open(tmp_path / f"g{i}.lbug") as lg:
+            lg.load(m)
+            check(lg, "")
+
+
 @pytest.mark.parametrize("backend", ["ladybug", "neo4j"])
 def test_the_bottleneck_finding_names_only_the_back_pressure_upstream(request, tmp_path, backend):
     """gen's stall on pipe:51 made buffer-limited (seq waits for it by turns, gen's writes larger than
     the pipe): a full_buffer_stall finding of its own, no longer the bottleneck's back-pressure; the
     query still lists it (raw), the finding keeps what back_pressure.cypher finds."""
-    from ftraceipc.graph.ladybug import LadybugGraph
-
     m = pipeline_model("bneck3")
     m.waits = pd.concat([m.waits, pd.DataFrame([(SEQ, GEN, "pipe:51", 20, 200 * MS, 20 * MS, True, 20, 20)],
                                                columns=ipc.WAITS_COLUMNS)], ignore_index=True)
@@ -145,14 +161,7 @@ def test_the_bottleneck_finding_names_only_the_back_pressure_upstream(request, t
         assert "seq[1] slept 900.0 ms writing into the full pipe:12" in b.explanation and "gen[5]" not in b.explanation
         assert {f.tasks[0] for f in found if f.pattern == "full_buffer_stall"} == {GEN, OTHER}
 
-    if backend == "neo4j":
-        g = request.getfixturevalue("neo")
-        g.load(m)
-        check(g, "bneck3")
-        return
-    with LadybugGraph.open(tmp_path / "g.lbug") as lg:
-        lg.load(m)
-        check(lg, "")
+    on_backend(request, tmp_path, backend, (m, check))
 
 
 @pytest.mark.parametrize("backend", ["ladybug", "neo4j"])
@@ -160,8 +169,6 @@ def test_a_stage_computing_alongside_the_bottleneck_caps_what_making_it_faster_s
     """wc on the path only 80 ms, but awake from 0 (not 320 ms): its own work is 400 ms (1000 ms minus
     its 600 ms asleep), which the run needs however fast gzip gets: gzip's lead is 910 - 400 ms, not
     910 - 80 ms; and with wc's work at 850 ms (asleep 150 ms) gzip leads by under 10 %: no bottleneck."""
-    from ftraceipc.graph.ladybug import LadybugGraph
-
     m = pipeline_model("bneck4")
     m.tasks.loc[m.tasks["tid"] == WC, "first_ts"] = 0
 
@@ -181,22 +188,7 @@ def test_a_stage_computing_alongside_the_bottleneck_caps_what_making_it_faster_s
     busy = pipeline_model("bneck5")
     busy.tasks.loc[busy.tasks["tid"] == WC, "first_ts"] = 0
     busy.blocked.loc[busy.blocked["tid"] == WC, "blocked_ns"] = 150 * MS
-    if backend == "neo4j":
-        g = request.getfixturevalue("neo")
-        for cid in ("bneck4", "bneck5"):
-            if cid in g.stored_capture_ids():
-                g.delete_capture(cid)
-        g.load(m)
-        check(g, "bneck4")
-        g.load(busy)
-        none(g, "bneck5")
-        return
-    with LadybugGraph.open(tmp_path / "g.lbug") as lg:
-        lg.load(m)
-        check(lg, "")
-    with LadybugGraph.open(tmp_path / "g2.lbug") as lg:
-        lg.load(busy)
-        none(lg, "")
+    on_backend(request, tmp_path, backend, (m, check), (busy, none))
 
 
 def test_without_a_critical_path_bottleneck_is_silent_and_critical_ns_is_zero(request, tmp_path):
@@ -302,15 +294,7 @@ def hand_with_path() -> ipc.Model:
     m.blocked = pd.concat([m.blocked, pd.DataFrame(extra, columns=ipc.BLOCKED_COLUMNS)], ignore_index=True)
     seg = pd.DataFrame([(0, 1, "running", "", None, 0, 55 * MS, 55 * MS),
                         (1, 23, "running", "", None, 55 * MS, 70 * MS, 15 * MS),
-                        (2, 4, "runnable", "read", "pipe:12", 70 * MS, 100 * MS, 30 * MS),
-                        # the chatty pair's hand-offs on the path (laid over t1's time: this hand path
-                        # is about each detector's share, not about covering the wall once): 8 waits
-                        # 2 ms for a CPU after wakeups through unix:20, 9 1 ms through unix:23, and 3 ms
-                        # after a preemption and 1 ms after a wakeup through pipe:12 (not the pair's)
-                        (3, 8, "runnable", "recvmsg", "unix:20", 0, 2 * MS, 2 * MS),
-                        (4, 9, "runnable", "recvmsg", "unix:23", 2 * MS, 3 * MS, 1 * MS),
-                        (5, 9, "runnable", "preempted", None, 3 * MS, 6 * MS, 3 * MS),
-                        (6, 9, "runnable", "read", "pipe:12", 6 * MS, 7 * MS, 1 * MS)], columns=CRITICAL_COLUMNS)
+                        (2, 4, "runnable", "read", "pipe:12", 70 * MS, 100 * MS, 30 * MS)], columns=CRITICAL_COLUMNS)
     # the chatty pair 8 <-> 9 (600 messages) with own time on the path; half of 8's messages go to 90
     # (test_detectors' unix:41 reader, not chatty), so it lends the pair half of its 4 ms
     tasks = pd.DataFrame([(1, 55 * MS, 55 * MS, 0, 0), (23, 15 * MS, 15 * MS, 0, 0), (4, 30 * MS, 0, 30 * MS, 0),

@@ -45,7 +45,7 @@ ROWS = {
                    "asleep_ns": 130_000_000, "cut": False},
     "wait_cycle": {"tasks": [1, 3, 2], "resources": ["pipe:2", "pipe:3", "pipe:1"], "length": 3, "count": 300,
                    "asleep_ns": 50_000_000},
-    "cross_cpu_wakeup": {"waker": 1, "wakee": 2, "resources": ["unix:4"], "count": 990, "wakeups": 1000,
+    "cross_cpu_wakeup": {"waker": 1, "wakee": 2, "resources": ["unix:4"], "count": 990, "cross_count": 990, "wakeups": 1000,
                          "percent": 99, "asleep_ns": 5_000_000, "sleeps": 1995, "consumed": 995, "turns": 990},
     "wakeup_latency": {"wakee": 2, "rid": "pipe:1", "wakers": [1], "count": 200, "mean_ns": 3_000_000,
                        "max_ns": 9_000_000, "asleep_ns": 600_000_000},

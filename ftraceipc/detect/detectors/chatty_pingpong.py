@@ -25,10 +25,13 @@ def explain(r: dict, n: Names) -> tuple[str, str, str]:
 
 
 def _pin(r: dict, n: Names) -> str:
-    """When most of their wakeups of each other crossed CPUs: the fix that leaves the protocol alone."""
+    """When their wakeups of each other crossed CPUs as often as cross_cpu_wakeup asks (its $min_percent):
+    the fix that leaves the protocol alone."""
+    from ftraceipc.graph import read_query
+
     wk = int(r.get("wakeups_ab") or 0) + int(r.get("wakeups_ba") or 0)
     cross = int(r.get("cross_ab") or 0) + int(r.get("cross_ba") or 0)
-    if wk <= 0 or 2 * cross < wk:
+    if wk <= 0 or cross * 100 < read_query("cross_cpu_wakeup").defaults["min_percent"] * wk:
         return ""
     return (f" If each message must wait for its answer, keep {n(r['a'])} and {n(r['b'])} on one CPU "
             f"(taskset -c, sched_setaffinity): {100 * cross // wk}% of their wakeups of each other ran the "

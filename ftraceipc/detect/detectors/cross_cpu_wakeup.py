@@ -10,12 +10,6 @@ from ftraceipc.detect.words import Names, human_ns, short_list
 ID = "cross_cpu_wakeup"
 
 
-def _cross(r: dict) -> int:
-    """The waker's cross-CPU wakeups of the wakee (rows before back_* counted only those)."""
-    c = r.get("cross_count")
-    return int(r["count"] if c is None else c)
-
-
 def _back(r: dict, n: Names) -> str:
     b = int(r.get("back_count") or 0)
     if b <= 0:
@@ -31,7 +25,7 @@ def explain(r: dict, n: Names) -> tuple[str, str, str]:
     title = (f"{w} and {t} wake each other on other CPUs, and take turns" if int(r.get("back_count") or 0) > 0
              else f"{w} wakes {t} on another CPU, and the two take turns")
     return (title,
-            f"{_cross(r):,} of the {r['wakeups']:,} wakeups of {t} by {w} through "
+            f"{r['cross_count']:,} of the {r['wakeups']:,} wakeups of {t} by {w} through "
             f"{short_list(r['resources'])} ({r['percent']}%) ran it on another CPU than the waker's: an "
             f"inter-processor interrupt each, and the data just written is in the other CPU's cache. The two "
             f"take turns: after {r['turns']:,} of the {handoffs}, {w} went to sleep before {t} slept again, "
