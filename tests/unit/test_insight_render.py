@@ -197,3 +197,22 @@ def test_a_reanalyzed_run_says_which_commit_made_the_findings():
     md = insight.markdown(res)
     assert ("The captures of that run were analyzed again on 2026-12-03T18:00:00+00:00 at commit "
             "`fedcba9876543210fedcba9876543210fedcba98`") in md
+
+
+def test_a_pattern_accepted_as_well_must_carry_the_fix_in_its_advice_and_does_not_predict():
+    case = insight.CASE_BY_NAME["perf_pipe_pinned"]
+    chatty = finding(1, "chatty_pingpong", ["sched-pipe", "sched-pipe"], [1, 2], ["pipe:1", "pipe:2"],
+                     1_000_000_000, suggestion="Batch: send several requests per write.")
+    assert insight.judge_finding(case, chatty)["missing"] == ["advice"]
+    chatty["suggestion"] += " If each message must wait for its answer, keep them on one CPU (taskset -c)."
+    assert insight.judge_finding(case, chatty)["right"] is True
+    assert insight.judge_finding(case, dict(chatty, pattern="wait_cycle"))["missing"] == ["pattern"]
+    cross = finding(2, "cross_cpu_wakeup", ["sched-pipe", "sched-pipe"], [1, 2], ["pipe:1"], 500_000_000,
+                    suggestion="Keep the pair on one CPU (taskset -c)")
+    r = case_result(case, chatty, [dict(chatty, rank=1)], [1.2, 1.1], [0.3, 0.3], extra=[cross])
+    assert r["top_check"]["right"] is True
+    assert r["expected_finding"]["pattern"] == "cross_cpu_wakeup"  # the pin's own time predicts the pin
+    assert r["savings"]["predicted_pct"] == 25.0
+    assert r["fixed_check"]["ok"] is True  # a ping-pong still, but no cross-CPU wakeups
+    assert "(or `chatty_pingpong` with that advice)" in rows_of(insight.markdown(
+        dict(results(), cases=[r])))["perf_pipe_pinned"]
