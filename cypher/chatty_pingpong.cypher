@@ -37,7 +37,11 @@
 //                         hand-offs alone say far less (22 % and 21 % on the same runs: the syscalls
 //                         and event loops are most of what batching saves). A task talking to many
 //                         peers (a dispatcher and its workers) lends each pair only its share, so the
-//                         rows never sum past its own time
+//                         rows never sum past its own time. The shares count messages with other tasks
+//                         only: FLOWS from a task to itself (its own socket pair or self-pipe, or an end
+//                         it held for a moment: redis-server read 2 of a new client's first bytes
+//                         through that client's end, which gave it a 150,000-message FLOWS to itself)
+//                         are not time spent with a peer
 //   asleep_ns             wake-to-run latency of the pair's wakeups of each other through those
 //                         resources, both ways (wake_to_run_ab + wake_to_run_ba, ns)
 //   a, a_comm, b, b_comm  the two tasks
@@ -82,16 +86,16 @@ WITH *, [ta.tid, tb.tid] AS tasks, $tids AS scope
 WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
 WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, wakeups_ab, wake_to_run_ab, wakeups_ba,
      wake_to_run_ba, cross_ab, cross_ba, resources, tasks, messages_ab + messages_ba AS pair
-OPTIONAL MATCH (ta)-[xa:FLOWS]->(:Task)
+OPTIONAL MATCH (ta)-[xa:FLOWS]->(oa:Task) WHERE oa.tid <> ta.tid
 WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, wakeups_ab, wake_to_run_ab, wakeups_ba,
      wake_to_run_ba, cross_ab, cross_ba, resources, tasks, pair, coalesce(sum(xa.messages), 0) AS a_out
-OPTIONAL MATCH (:Task)-[ya:FLOWS]->(ta)
+OPTIONAL MATCH (pa:Task)-[ya:FLOWS]->(ta) WHERE pa.tid <> ta.tid
 WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, wakeups_ab, wake_to_run_ab, wakeups_ba,
      wake_to_run_ba, cross_ab, cross_ba, resources, tasks, pair, a_out, coalesce(sum(ya.messages), 0) AS a_in
-OPTIONAL MATCH (tb)-[xb:FLOWS]->(:Task)
+OPTIONAL MATCH (tb)-[xb:FLOWS]->(ob:Task) WHERE ob.tid <> tb.tid
 WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, wakeups_ab, wake_to_run_ab, wakeups_ba,
      wake_to_run_ba, cross_ab, cross_ba, resources, tasks, pair, a_out + a_in AS a_all, coalesce(sum(xb.messages), 0) AS b_out
-OPTIONAL MATCH (:Task)-[yb:FLOWS]->(tb)
+OPTIONAL MATCH (pb:Task)-[yb:FLOWS]->(tb) WHERE pb.tid <> tb.tid
 WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, wakeups_ab, wake_to_run_ab, wakeups_ba,
      wake_to_run_ba, cross_ab, cross_ba, resources, tasks, pair, a_all, b_out, coalesce(sum(yb.messages), 0) AS b_in
 WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, wakeups_ab, wake_to_run_ab, wakeups_ba,

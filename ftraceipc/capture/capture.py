@@ -489,6 +489,32 @@ class Capture:
         events_total = sum(r_ev for r_ev in self._event_counts)
         return CaptureResult(cap.root, meta, events_total, total_bytes, skipped, self.stop_reason or "end")
 
+    def _cost(self, meta: CaptureMeta) -> dict:
+        """What this capture cost the machine: CPU seconds of the page readers, the open watcher and
+        this process (the /proc watcher thread and the controller), and the event rate. Measured with
+        the processes' own clocks (``os.times`` in each worker, ``getrusage`` here)."""
+        import resource
+
+        def total(xs) -> float | None:
+            xs = [x for x in xs if x is not None]
+            return round(sum(xs), 3) if xs else None
+
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        dur = (meta.stop_wall or 0) - (meta.start_wall or 0)
+        events = sum(self._event_counts or [])
+        w = self.open_watcher
+        return {
+            "seconds": round(dur, 3),
+            "events": events,
+            "events_per_s": round(events / dur) if dur > 0 else None,
+            "readers_cpu_s": total(r.cpu_s for r in self.readers),
+            "open_watcher_cpu_s": None if w is None else w.cpu_s,
+            "open_lookups": None if w is None else w.result.get("seen"),
+            "proc_watcher_cpu_s": None if self.watcher is None or self.watcher.cpu_s is None
+            else round(self.watcher.cpu_s, 3),
+            "controller_cpu_s": round(ru.ru_utime + ru.ru_stime, 3),
+        }
+
     def _start_open_watcher(self, tracefs: Tracefs, events: list[str], cap: CaptureDir) -> None:
         """A second, tiny instance with the successful opens, read by a worker process that names
         FIFOs while they are open (procsnap.OpenNamer). Optional: without it FIFOs are named by the
@@ -501,6 +527,10 @@ class Capture:
             oi.set_buffer_kb(256)
             oi.set_clock(self.opts.clock)
             oi.write("buffer_percent", "0")  # poll() on trace_pipe wakes at every event, not at 50 %
+            try:
+                oi.set_option("record-tgid", True)  # each line names its process: no /proc/TID/status read
+            except (OSError, FtraceIPCError):
+                pass
             avail = [e for e in OPEN_EVENTS if tracefs.has_event(e)]
             oi.enable_events(avail)
             for e in avail:
@@ -691,6 +721,7 @@ class Capture:
         if inst is not None:
             step(f"removing {inst.name}", inst.destroy)
         step("signal handlers", self._restore_signals)
+        step("cost", lambda: setattr(meta, "cost", self._cost(meta)))
         meta.complete = not errors
         step("meta.json", lambda: cap.write_meta(meta))
         for e in errors:

@@ -182,6 +182,7 @@ class ProcWatcher(threading.Thread):
         self._stop_evt = threading.Event()
         self._lock = threading.Lock()
         self.error: BaseException | None = None
+        self.cpu_s: float | None = None  # this thread's CPU seconds while it polled
 
     def _emit(self, rec: dict) -> None:
         rec["ts_wall"] = time.time()
@@ -260,6 +261,8 @@ class ProcWatcher(threading.Thread):
                 wait = max(self.interval, (time.perf_counter() - t0) / self.duty)
         except BaseException as e:
             self.error = e
+        finally:
+            self.cpu_s = time.thread_time()
 
     def stop(self) -> None:
         self._stop_evt.set()
@@ -269,7 +272,9 @@ class ProcWatcher(threading.Thread):
         self.out.flush()
 
 
-_OPEN_LINE = re.compile(r"-(\d+)\s+\[\d+\][^:]*:\s+sys_(\w+) -> 0x([0-9a-f]+)")
+# "comm-TID (TGID) [CPU] flags TS: sys_openat -> 0x3"; the "(TGID)" column is there with record-tgid
+# ("(-------)" when the kernel had not saved it)
+_OPEN_LINE = re.compile(r"-(\d+)\s+(?:\(\s*(\d+|-+)\)\s+)?\[\d+\][^:]*:\s+sys_(\w+) -> 0x([0-9a-f]+)")
 # Syscalls whose new fds /proc names best at once: opens (FIFOs), sockets and accepted connections
 # (their inode, which no tracepoint names), socketpair and pipe2 (fds not in the trace: the whole
 # table's IPC fds are read).
@@ -358,11 +363,13 @@ class OpenNamer:
         m = _OPEN_LINE.search(line)
         if not m:
             return
-        tid, sc, fd = int(m.group(1)), m.group(2), int(m.group(3), 16)
+        tid, sc, fd = int(m.group(1)), m.group(3), int(m.group(4), 16)
         if tid == self._me:  # our own /proc reads (the kernel filter leaves us out too)
             return
         t0, c0 = time.time(), self.clock.now()
-        pid = tgid_of(tid)
+        tg = m.group(2)
+        # the tgid the kernel recorded (record-tgid) saves reading /proc/TID/status at each open
+        pid = int(tg) if tg and tg[0] != "-" and int(tg) > 0 else tgid_of(tid)
         if pid is None or pid == self.own_pid:
             return
         if sc == "bind":  # its fd is not in the exit: record every bound Unix socket's address now

@@ -181,7 +181,10 @@ class ForkedWorker:
                 r.raise_priority()
                 r.run_until(ctl_r)
                 r.close()
-                os.write(res_w, json.dumps(r.result()).encode())
+                res = r.result()
+                t = os.times()  # this process's own CPU time: what the worker cost
+                res["cpu_s"] = round(t.user + t.system, 4)
+                os.write(res_w, json.dumps(res).encode())
                 code = 0
             except BaseException as e:  # noqa: BLE001 - reported to the parent
                 try:
@@ -227,6 +230,12 @@ class ForkedWorker:
             self._error = OSError(d["error"])
         elif os.waitstatus_to_exitcode(status) != 0:
             self._error = OSError(f"{self.label} process exited with {os.waitstatus_to_exitcode(status)}")
+
+    @property
+    def cpu_s(self) -> float | None:
+        """CPU seconds (user + system) the worker process used, once it has left."""
+        v = self.result.get("cpu_s")
+        return None if v is None else float(v)
 
     @property
     def error(self) -> BaseException | None:

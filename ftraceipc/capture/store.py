@@ -74,6 +74,8 @@ class CaptureMeta:
     filters: dict[str, str] = field(default_factory=dict)
     # bytes written to each cpu/cpuN.raw (when tracing ended); a shorter file was cut after the capture
     cpu_bytes: dict[int, int] = field(default_factory=dict)
+    # what the capture itself cost (CPU seconds of its readers and watchers, events/s): see capture.Cost
+    cost: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ncpus(self) -> int:

@@ -16,9 +16,32 @@ def print_summary(result: CaptureResult, out=sys.stderr) -> None:
     if result.skipped_events:
         out.write(f"note: {len(result.skipped_events)} default events are not on this kernel and were skipped: "
                   f"{', '.join(result.skipped_events)}\n")
+    cost = cost_line(m.cost)
+    if cost:
+        out.write(cost + "\n")
     for cpu, lost in sorted(m.lost.items()):
         if lost.any:
             out.write(f"warning: {lost.total:,} events lost on CPU{cpu} (overrun {lost.overrun}, commit overrun "
                       f"{lost.commit_overrun}, dropped {lost.dropped_events}; {lost.pages_missed} pages flagged): "
                       f"raise --buffer-kb (now {m.buffer_kb})\n")
     out.flush()
+
+
+def cost_line(c: dict) -> str:
+    """"ftraceipc's own cost: ..." from ``meta.cost`` (empty for captures without it)."""
+    if not c or not c.get("seconds"):
+        return ""
+    parts = []
+    if c.get("readers_cpu_s") is not None:
+        parts.append(f"page readers {c['readers_cpu_s']:.2f} s")
+    if c.get("open_watcher_cpu_s") is not None:
+        n = c.get("open_lookups")
+        parts.append(f"open watcher {c['open_watcher_cpu_s']:.2f} s" + (f" ({n:,} opens looked up)" if n else ""))
+    if c.get("controller_cpu_s") is not None:
+        pw = c.get("proc_watcher_cpu_s")
+        parts.append(f"controller {c['controller_cpu_s']:.2f} s"
+                     + (f" (/proc watcher {pw:.2f} s of it)" if pw is not None else ""))
+    rate = c.get("events_per_s")
+    cpu = sum(c.get(k) or 0 for k in ("readers_cpu_s", "open_watcher_cpu_s", "controller_cpu_s"))
+    return (f"ftraceipc's own cost: {cpu:.2f} s CPU in {c['seconds']:.2f} s ({', '.join(parts)})"
+            + (f"; {rate:,} events/s" if rate else ""))

@@ -132,8 +132,15 @@ def test_a_bottleneck_goes_after_an_interaction_of_its_task_that_accounts_for_th
     assert [f.pattern for f in fs] == ["thundering_herd", "bottleneck", "chatty_pingpong"]
     assert [f.rank for f in fs] == [1, 2, 3]
     # under 90 % of it, or not naming its task: ranked by time as usual
-    fs = rank([mk("bottleneck", [7], 1_000), mk("thundering_herd", [7, 8], 899), mk("wait_chain", [8, 9], 950)])
-    assert [f.pattern for f in fs] == ["bottleneck", "wait_chain", "thundering_herd"]
+    fs = rank([mk("bottleneck", [7], 1_000), mk("wait_cycle", [7, 8], 899), mk("wait_chain", [8, 9], 950)])
+    assert [f.pattern for f in fs] == ["bottleneck", "wait_chain", "wait_cycle"]
+    # a herd whose waker is the bottleneck comes first at any share: its wakeups are the waker's own
+    # running time (poll_herd on another VM: bottleneck 53 %, herd 45 %, the herd fixed saved 74 %)
+    fs = rank([mk("bottleneck", [7], 1_000), mk("thundering_herd", [7, 8, 9], 450), mk("wait_chain", [8, 9], 950)])
+    assert [f.pattern for f in fs] == ["wait_chain", "thundering_herd", "bottleneck"]
+    # ... not when the bottleneck is one of the herd's sleepers
+    fs = rank([mk("bottleneck", [7], 1_000), mk("thundering_herd", [6, 7, 8], 450)])
+    assert [f.pattern for f in fs] == ["bottleneck", "thundering_herd"]
     # the first such finding, not a later one
     fs = rank([mk("bottleneck", [7], 1_000), mk("wait_chain", [8, 9], 990), mk("wait_cycle", [7, 8], 950),
                mk("cross_cpu_wakeup", [7, 8], 920)])
