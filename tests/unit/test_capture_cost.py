@@ -27,8 +27,10 @@ def test_a_capture_without_cost_prints_no_cost_line_and_loads():
 
 def test_the_open_watcher_reads_the_tgid_column_when_the_kernel_prints_it():
     with_tgid = "          grep-41230   (  41228) [001] ..... 5123.000456: sys_openat -> 0x3"
-    assert _OPEN_LINE.search(with_tgid).groups() == ("41230", "41228", "openat", "3")
+    assert _OPEN_LINE.search(with_tgid).groups() == ("41230", "41228", "5123", "000456", "openat", "3")
     unknown = "          grep-41230   (-------) [001] ..... 5123.000456: sys_accept4 -> 0x1f"
-    assert _OPEN_LINE.search(unknown).groups() == ("41230", "-------", "accept4", "1f")
-    without = "          grep-41230   [001] ..... 5123.000456: sys_openat -> 0x3"
-    assert _OPEN_LINE.search(without).groups() == ("41230", None, "openat", "3")
+    assert _OPEN_LINE.search(unknown).groups() == ("41230", "-------", "5123", "000456", "accept4", "1f")
+    without = "          grep-41230   [001] d..1. 5123.000456: sys_openat -> 0x3"
+    assert _OPEN_LINE.search(without).groups() == ("41230", None, "5123", "000456", "openat", "3")
+    counter = "          grep-41230   [001] ..... 912345678: sys_openat -> 0x3"  # a counter clock
+    assert _OPEN_LINE.search(counter).groups() == ("41230", None, "912345678", None, "openat", "3")
