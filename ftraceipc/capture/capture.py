@@ -362,6 +362,7 @@ class Capture:
         self.watcher: ProcWatcher | None = None
         self.open_watcher: ForkedWorker | None = None
         self.open_instance: Instance | None = None
+        self._open_lost: int | None = None  # lines of the open instance overwritten before the watcher read them
         self.child: GatedChild | None = None
         self.stop_reason: str | None = None
         self._old_handlers: dict[int, object] = {}
@@ -489,6 +490,17 @@ class Capture:
         events_total = sum(r_ev for r_ev in self._event_counts)
         return CaptureResult(cap.root, meta, events_total, total_bytes, skipped, self.stop_reason or "end")
 
+    def _count_open_lost(self) -> None:
+        """Lines of the open watcher's instance overwritten before it read them (its pauses)."""
+        oi = self.open_instance
+        if oi is None or not oi.exists:
+            return
+        n = 0
+        for cpu in oi.cpus:
+            st = oi.cpu_stats(cpu)
+            n += st.overrun + st.dropped_events
+        self._open_lost = n
+
     def _cost(self, meta: CaptureMeta) -> dict:
         """What this capture cost the machine: CPU seconds of the page readers, the open watcher and
         this process (the /proc watcher thread and the controller), and the event rate. Measured with
@@ -510,6 +522,9 @@ class Capture:
             "readers_cpu_s": total(r.cpu_s for r in self.readers),
             "open_watcher_cpu_s": None if w is None else w.cpu_s,
             "open_lookups": None if w is None else w.result.get("seen"),
+            "open_lines": None if w is None else w.result.get("lines"),
+            "open_paused_s": None if w is None else w.result.get("paused_s"),
+            "open_lines_lost": self._open_lost,
             "proc_watcher_cpu_s": None if self.watcher is None or self.watcher.cpu_s is None
             else round(self.watcher.cpu_s, 3),
             "controller_cpu_s": round(ru.ru_utime + ru.ru_stime, 3),
@@ -713,6 +728,7 @@ class Capture:
         if self.open_watcher is not None:
             step("open watcher", stop_open_watcher)
         if self.open_instance is not None:
+            step("open watcher's losses", self._count_open_lost)
             step(f"removing {self.open_instance.name}", self.open_instance.destroy)
         if self.watcher is not None:
             step("proc snapshot", stop_proc_watcher)

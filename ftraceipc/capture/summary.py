@@ -36,7 +36,10 @@ def cost_line(c: dict) -> str:
         parts.append(f"page readers {c['readers_cpu_s']:.2f} s")
     if c.get("open_watcher_cpu_s") is not None:
         n = c.get("open_lookups")
-        parts.append(f"open watcher {c['open_watcher_cpu_s']:.2f} s" + (f" ({n:,} opens looked up)" if n else ""))
+        lost = c.get("open_lines_lost")
+        parts.append(f"open watcher {c['open_watcher_cpu_s']:.2f} s" + (f" ({n:,} opens looked up" if n else "")
+                     + ((", " if n else " (") + f"{lost:,} skipped at its CPU budget" if lost else "")
+                     + (")" if n or lost else ""))
     if c.get("controller_cpu_s") is not None:
         pw = c.get("proc_watcher_cpu_s")
         parts.append(f"controller {c['controller_cpu_s']:.2f} s"

@@ -506,3 +506,48 @@ def test_open_watcher_leaves_out_tasks_named_like_our_proc_readers(tmp_path):
     opens = cc.events_jsonl(out, "sys_exit_openat")
     tids = {e["tid"] for e in opens if e["ret"] >= 0}
     assert {namer, proc, plain} <= tids
+
+
+FLOOD_THEN_FIFO = r"""
+import os, sys, time
+d = sys.argv[1]
+for _ in range(40000):  # a flood of opens: the open watcher goes past its CPU budget and pauses
+    os.close(os.open("/etc/hostname", os.O_RDONLY))
+path = os.path.join(d, "flood.fifo")
+os.mkfifo(path)
+pid = os.fork()
+if pid == 0:
+    fd = os.open(path, os.O_WRONLY)
+    os.write(fd, b"x" * 300)
+    time.sleep(0.2)  # open long enough for the /proc polls
+    os.close(fd)
+    os._exit(0)
+fd = os.open(path, os.O_RDONLY)
+got = 0
+while got < 300:
+    got += len(os.read(fd, 4096))
+time.sleep(0.2)
+os.close(fd)
+os.waitpid(pid, 0)
+print(os.getpid(), pid)
+"""
+
+
+def test_an_open_flood_keeps_the_open_watcher_in_its_budget_and_a_fifo_after_it_is_still_named(tmp_path):
+    """The open watcher's CPU is bounded (5 % of a CPU after a 50 ms burst): 40,000 opens in a second make
+    it pause, which the capture reports (meta.json cost, the summary line); the FIFO opened after the
+    flood is still named with its path and its 300 bytes go from the writer to the reader."""
+    out = tmp_path / "flood.ftipc"
+    r = cc.cli("capture", "-o", out, "--no-model", "--", sys.executable, "-c", FLOOD_THEN_FIFO, str(tmp_path),
+               timeout=180)
+    assert r.returncode == 0, r.stderr
+    reader, writer = map(int, r.stdout.split())
+    cost = json.loads((out / "meta.json").read_text())["cost"]
+    assert cost["open_lines"] < 40000 and (cost["open_paused_s"] > 0 or cost["open_lines_lost"]), cost
+    assert cost["open_watcher_cpu_s"] < 0.5 * cost["seconds"], cost
+    assert "ftraceipc's own cost:" in r.stderr and "open watcher" in r.stderr
+    m = json.loads(cc.cli("model", out, "-f", "json", timeout=180).stdout)
+    fifos = [x for x in m["resources"] if x.get("kind") == "fifo" and str(x.get("path", "")).endswith("flood.fifo")]
+    assert len(fifos) == 1, [x for x in m["resources"] if x.get("kind") == "fifo"]
+    flows = [e for e in m["edges"] if e["type"] == "FLOWS" and e["via"] == fifos[0]["rid"]]
+    assert [(e["src"], e["dst"], e["bytes"]) for e in flows] == [(writer, reader, 300)], flows
