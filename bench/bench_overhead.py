@@ -26,7 +26,8 @@ interleaved (one of each per repetition, order rotated each time), medians repor
   ftraceipc  ``ftraceipc capture -o TMP -- <workload>`` with default settings
   perf       ``perf record -a -m MMAP -e <same tracepoints> -o TMP -- <workload>``
 
-Diagnostic variants (``--variants``): ``floor-notrace`` = floor + a ``set_event_notrace_pid`` entry
+Diagnostic variants (``--variants``): ``ftraceipc-noopen`` = ``capture --no-open-watcher`` (what the
+open watcher costs); ``floor-notrace`` = floor + a ``set_event_notrace_pid`` entry
 (what ftraceipc wrote before ff0c775 to leave its own threads out; it turns on per-event pid filtering
 and costs every traced task ~6 %, so ftraceipc no longer does it); ``perf-xp`` = perf with
 ``--exclude-perf`` (perf leaves its own tasks out).
@@ -57,7 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _benchutil as bu  # noqa: E402
 
 DEFAULT_VARIANTS = ["untraced", "floor", "ftraceipc", "perf"]
-ALL_VARIANTS = DEFAULT_VARIANTS + ["floor-notrace", "perf-xp"]
+ALL_VARIANTS = DEFAULT_VARIANTS + ["ftraceipc-noopen", "floor-notrace", "perf-xp"]
 
 
 class Floor:
@@ -109,11 +110,12 @@ class Floor:
         self.inst.destroy()
 
 
-def measure_ftraceipc(bench: list[str], tmp: Path, i: int, cmd: str | None = None) -> tuple[bu.ChildResult, dict]:
+def measure_ftraceipc(bench: list[str], tmp: Path, i: int, cmd: str | None = None,
+                      extra: tuple[str, ...] = ()) -> tuple[bu.ChildResult, dict]:
     out = tmp / f"cap{i}.ftipc"
     argv = shlex.split(cmd) if cmd else bu.ftraceipc_argv()
     try:
-        r = bu.run(argv + ["capture", "-o", out, "--"] + bench)
+        r = bu.run(argv + ["capture", "-o", out, "--no-model", *extra, "--"] + bench)
         meta = json.loads((out / "meta.json").read_text())
         lost = sum(max(v["overrun"], v["missed_events"]) + v["commit_overrun"] + v["dropped_events"]
                    for v in meta["lost"].values())
@@ -334,6 +336,8 @@ def main() -> None:
                             return floor.measure(bench, notrace=v == "floor-notrace")
                         if v == "ftraceipc":
                             return measure_ftraceipc(bench, tmp, rep, a.ftraceipc)
+                        if v == "ftraceipc-noopen":
+                            return measure_ftraceipc(bench, tmp, rep, a.ftraceipc, ("--no-open-watcher",))
                         return measure_perf(bench, events, a.perf_mmap, tmp, rep, exclude_perf=v == "perf-xp")
 
                     def prepared(once=once):

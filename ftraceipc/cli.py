@@ -97,6 +97,7 @@ def capture(
     pid: List[int] = typer.Option([], "--pid", "-p", help="A running process of interest (repeatable)."),
     tree_only: bool = typer.Option(False, "--tree-only", help="Trace only the command's (or --pid's) process tree: lower overhead, but hides peers outside it."),
     clock: str = typer.Option("local", "--clock", help="Trace clock (local, global, mono, x86-tsc, ...)."),
+    open_watcher: bool = typer.Option(True, "--open-watcher/--no-open-watcher", help="Look up each new fd in /proc as it is opened, so FIFOs open for less than a /proc poll (10 ms) are named. Off: lower overhead on workloads that open files by the ten thousand (find, grep, compilers); such FIFOs may then stay unnamed."),
     force: bool = typer.Option(False, "--force", help="Replace an existing capture at -o."),
     list_events: bool = typer.Option(False, "--list-events", help="Print the default event set and exit."),
     html: Optional[Path] = typer.Option(None, "--html", help="At the end, write the HTML report (as 'ftraceipc report --html')."),
@@ -122,7 +123,7 @@ def capture(
 
     opts = CaptureOptions(output=output or _default_output(), command=command, duration=duration, buffer_kb=buffer_kb,
                           events=ev.parse_event_list(events) if events else None, pids=list(pid),
-                          tree_only=tree_only, clock=clock, force=force)
+                          tree_only=tree_only, clock=clock, force=force, open_watcher=open_watcher)
     result = Capture(opts).run()
     from ftraceipc.capture.summary import print_summary
 

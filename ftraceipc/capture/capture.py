@@ -51,6 +51,7 @@ class CaptureOptions:
     force: bool = False
     status: bool = True  # show the one-line status while tracing
     proc_interval: float = 0.01  # at least; the watcher keeps itself under 5 % of a CPU
+    open_watcher: bool = True  # procsnap.OpenNamer: FIFOs named as they are opened
 
 
 @dataclass
@@ -534,7 +535,7 @@ class Capture:
         """A second, tiny instance with the successful opens, read by a worker process that names
         FIFOs while they are open (procsnap.OpenNamer). Optional: without it FIFOs are named by the
         /proc polls only. Forked like the readers, before any thread of ours starts."""
-        if "syscalls:sys_exit_openat" not in events:
+        if "syscalls:sys_exit_openat" not in events or not self.opts.open_watcher:
             return
         try:
             oi = self.open_instance = Instance.create(tracefs, f"{INSTANCE_PREFIX}{os.getpid()}-open")

@@ -330,7 +330,10 @@ class OpenNamer:
     xargs grep``: 85,000 a second) would keep this worker busy on a whole CPU, so past the budget it
     pauses and the kernel drops the oldest lines of its small buffer (counted: ``meta.json`` cost
     ``open_lines_lost``); the fds it did not look up are named by the /proc polls when they live long
-    enough, else stay unnamed (never named wrongly)."""
+    enough, else stay unnamed (never named wrongly). With half the burst spent it reads every
+    ``BATCH_S`` instead of being woken at each open, until the bucket fills again."""
+
+    BATCH_S = 0.01
 
     def __init__(self, trace_pipe: str, out_path: str, own_pid: int, stats_path: str | None = None,
                  duty: float = 0.05, burst_s: float = 0.05):
@@ -372,7 +375,14 @@ class OpenNamer:
                 if ctl_only.poll(int(pause * 1000) + 1):
                     return
                 continue
-            ready = {fd for fd, _ in poller.poll(250)}
+            if tokens < self.burst_s / 2:
+                # in a flood: read what came every BATCH_S instead of being woken at every open (each
+                # wakeup preempts the workload); at most BATCH_S later than at once
+                if ctl_only.poll(int(self.BATCH_S * 1000)):
+                    return
+                ready = {self._src}
+            else:
+                ready = {fd for fd, _ in poller.poll(250)}
             if self._src in ready:
                 try:
                     chunk = os.read(self._src, 65536)

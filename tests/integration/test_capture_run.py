@@ -551,3 +551,15 @@ def test_an_open_flood_keeps_the_open_watcher_in_its_budget_and_a_fifo_after_it_
     assert len(fifos) == 1, [x for x in m["resources"] if x.get("kind") == "fifo"]
     flows = [e for e in m["edges"] if e["type"] == "FLOWS" and e["via"] == fifos[0]["rid"]]
     assert [(e["src"], e["dst"], e["bytes"]) for e in flows] == [(writer, reader, 300)], flows
+
+
+def test_no_open_watcher_makes_no_open_instance_and_no_lookups(tmp_path):
+    out = tmp_path / "noopen.ftipc"
+    r = cc.cli("capture", "-o", out, "--no-model", "--no-open-watcher", "--", sys.executable, "-c",
+               "import os; [os.close(os.open('/etc/hostname', os.O_RDONLY)) for _ in range(100)]", timeout=120)
+    assert r.returncode == 0, r.stderr
+    cost = json.loads((out / "meta.json").read_text())["cost"]
+    assert cost["open_watcher_cpu_s"] is None and cost["open_lookups"] is None
+    opens = out / "opens.jsonl"
+    assert not opens.exists() or not opens.read_text().strip()
+    assert not [d for d in os.listdir("/sys/kernel/tracing/instances") if d.endswith("-open")]
