@@ -27,7 +27,8 @@ interleaved (one of each per repetition, order rotated each time), medians repor
   perf       ``perf record -a -m MMAP -e <same tracepoints> -o TMP -- <workload>``
 
 Diagnostic variants (``--variants``): ``ftraceipc-noopen`` = ``capture --no-open-watcher`` (what the
-open watcher costs); ``floor-notrace`` = floor + a ``set_event_notrace_pid`` entry
+open watcher costs); ``floor-open`` = floor plus the open watcher's instance, unread (its in-kernel
+cost); ``floor-notrace`` = floor + a ``set_event_notrace_pid`` entry
 (what ftraceipc wrote before ff0c775 to leave its own threads out; it turns on per-event pid filtering
 and costs every traced task ~6 %, so ftraceipc no longer does it); ``perf-xp`` = perf with
 ``--exclude-perf`` (perf leaves its own tasks out).
@@ -58,7 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _benchutil as bu  # noqa: E402
 
 DEFAULT_VARIANTS = ["untraced", "floor", "ftraceipc", "perf"]
-ALL_VARIANTS = DEFAULT_VARIANTS + ["ftraceipc-noopen", "floor-notrace", "perf-xp"]
+ALL_VARIANTS = DEFAULT_VARIANTS + ["ftraceipc-noopen", "floor-open", "floor-notrace", "perf-xp"]
 
 
 class Floor:
@@ -84,12 +85,13 @@ class Floor:
                 pass
         self.cpus = inst.cpus
 
-    def measure(self, argv: list[str], notrace: bool) -> tuple[bu.ChildResult, dict]:
+    def measure(self, argv: list[str], notrace: bool, open_instance: bool = False) -> tuple[bu.ChildResult, dict]:
         inst = self.inst
         inst.write("trace", "")  # clear (O_TRUNC): the counters start at zero
         inst.enable_events(self.events)
         if notrace:
             inst.write("set_event_notrace_pid", str(os.getpid()))
+        oi = self._open_instance() if open_instance else None
         inst.tracing_on(True)
         try:
             r = bu.run(argv)
@@ -98,6 +100,8 @@ class Floor:
             inst.write("set_event", "")
             if notrace:
                 inst.write("set_event_notrace_pid", "")
+            if oi is not None:
+                oi.destroy()
         entries = lost = 0
         for cpu in self.cpus:
             st = inst.cpu_stats(cpu)
@@ -105,6 +109,30 @@ class Floor:
             lost += st.overrun + st.commit_overrun + st.dropped_events
         inst.write("trace", "")
         return r, {"events": entries, "lost": lost}
+
+    def _open_instance(self):
+        """The open watcher's instance as ftraceipc makes it (procsnap.OPEN_EVENTS, its filter, 256 KiB,
+        record-tgid, buffer_percent 0), tracing, with nobody reading it: its in-kernel cost alone."""
+        from ftraceipc.capture.capture import _not_tracer_comms
+        from ftraceipc.capture.procsnap import OPEN_EVENTS
+        from ftraceipc.capture.tracefs import Instance
+
+        oi = Instance.create(self.tracefs, f"{self.name}-open")
+        try:
+            oi.tracing_on(False)
+            oi.set_buffer_kb(256)
+            oi.set_clock("local")
+            oi.write("buffer_percent", "0")
+            oi.set_option("record-tgid", True)
+            avail = [e for e in OPEN_EVENTS if self.tracefs.has_event(e)]
+            oi.enable_events(avail)
+            for e in avail:
+                oi.set_filter(e, " && ".join(["ret >= 0", *_not_tracer_comms()]))
+            oi.tracing_on(True)
+        except BaseException:
+            oi.destroy()
+            raise
+        return oi
 
     def close(self) -> None:
         self.inst.destroy()
@@ -322,7 +350,7 @@ def main() -> None:
         try:
             if any(v.startswith("floor") for v in variants):
                 floor = Floor(events, a.floor_buffer_mb)
-            own = [floor.name] if floor else []
+            own = [floor.name, f"{floor.name}-open"] if floor else []
             monitor = bu.BusyMonitor(own)
             wl.prepare()
             bu.run(bench)  # warm-up: page cache, perf's first start
@@ -332,8 +360,8 @@ def main() -> None:
                     def once(v=v, rep=rep):
                         if v == "untraced":
                             return bu.run(bench), {}
-                        if v in ("floor", "floor-notrace"):
-                            return floor.measure(bench, notrace=v == "floor-notrace")
+                        if v in ("floor", "floor-notrace", "floor-open"):
+                            return floor.measure(bench, notrace=v == "floor-notrace", open_instance=v == "floor-open")
                         if v == "ftraceipc":
                             return measure_ftraceipc(bench, tmp, rep, a.ftraceipc)
                         if v == "ftraceipc-noopen":
