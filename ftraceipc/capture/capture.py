@@ -28,6 +28,14 @@ from ftraceipc.capture.tracefs import INSTANCE_PREFIX, Instance, InstanceLock, T
 from ftraceipc.errors import CommandError, FtraceIPCError, TracefsError
 
 
+def _cpu_self() -> float:
+    """CPU seconds (user + system) of this process so far, all its threads (not its children)."""
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
 def _not_tracer_comms() -> list[str]:
     """Filter terms leaving out the opens of every ftraceipc's /proc readers (ours and those of another
     capture running at the same time), named by ``reader.set_comm``."""
@@ -363,6 +371,8 @@ class Capture:
         self.watcher: ProcWatcher | None = None
         self.open_watcher: ForkedWorker | None = None
         self.open_instance: Instance | None = None
+        self._ru_on: float | None = None  # this process's CPU seconds when tracing went on, and off
+        self._ru_off: float | None = None
         self._open_lost: int | None = None  # lines of the open instance overwritten before the watcher read them
         self.child: GatedChild | None = None
         self.stop_reason: str | None = None
@@ -466,6 +476,7 @@ class Capture:
             self._filter_open_events(meta.tracer_tids)
 
             meta.start_wall = time.time()
+            self._ru_on = _cpu_self()
             inst.tracing_on(True)
             meta.start_ts = _now_ts(inst, meta.cpus[0]) if meta.cpus else None
             if self.child and self.stop_reason is None:  # a stop signal during set-up: never start it
@@ -506,13 +517,10 @@ class Capture:
         """What this capture cost the machine: CPU seconds of the page readers, the open watcher and
         this process (the /proc watcher thread and the controller), and the event rate. Measured with
         the processes' own clocks (``os.times`` in each worker, ``getrusage`` here)."""
-        import resource
-
         def total(xs) -> float | None:
             xs = [x for x in xs if x is not None]
             return round(sum(xs), 3) if xs else None
 
-        ru = resource.getrusage(resource.RUSAGE_SELF)
         dur = (meta.stop_wall or 0) - (meta.start_wall or 0)
         events = sum(self._event_counts or [])
         w = self.open_watcher
@@ -528,7 +536,9 @@ class Capture:
             "open_lines_lost": self._open_lost,
             "proc_watcher_cpu_s": None if self.watcher is None or self.watcher.cpu_s is None
             else round(self.watcher.cpu_s, 3),
-            "controller_cpu_s": round(ru.ru_utime + ru.ru_stime, 3),
+            # while tracing only: start-up (imports, setting up) and teardown are not the workload's cost
+            "controller_cpu_s": None if self._ru_on is None or self._ru_off is None
+            else round(self._ru_off - self._ru_on, 3),
         }
 
     def _start_open_watcher(self, tracefs: Tracefs, events: list[str], cap: CaptureDir) -> None:
@@ -655,6 +665,7 @@ class Capture:
                 errors.append(f"{what}: {e.line() if isinstance(e, FtraceIPCError) else e}")
 
         def tracing_off() -> None:
+            self._ru_off = _cpu_self()
             if inst is not None and inst.exists:
                 inst.tracing_on(False)
                 meta.stop_ts = _now_ts(inst, meta.cpus[0]) if meta.cpus else None

@@ -40,10 +40,8 @@ def cost_line(c: dict) -> str:
         parts.append(f"open watcher {c['open_watcher_cpu_s']:.2f} s" + (f" ({n:,} opens looked up" if n else "")
                      + ((", " if n else " (") + f"{lost:,} skipped at its CPU budget" if lost else "")
                      + (")" if n or lost else ""))
-    if c.get("controller_cpu_s") is not None:
-        pw = c.get("proc_watcher_cpu_s")
-        parts.append(f"controller {c['controller_cpu_s']:.2f} s"
-                     + (f" (/proc watcher {pw:.2f} s of it)" if pw is not None else ""))
+    if c.get("controller_cpu_s") is not None:  # while tracing, its /proc watcher thread included
+        parts.append(f"controller and /proc watcher {c['controller_cpu_s']:.2f} s")
     rate = c.get("events_per_s")
     cpu = sum(c.get(k) or 0 for k in ("readers_cpu_s", "open_watcher_cpu_s", "controller_cpu_s"))
     return (f"ftraceipc's own cost: {cpu:.2f} s CPU in {c['seconds']:.2f} s ({', '.join(parts)})"

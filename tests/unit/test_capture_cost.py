@@ -13,7 +13,7 @@ def test_the_cost_line_sums_the_cpu_of_readers_watchers_and_controller():
                       "controller_cpu_s": 0.3})
     assert line.startswith("ftraceipc's own cost: 1.05 s CPU in 2.00 s (")
     assert "page readers 0.25 s" in line and "open watcher 0.50 s (52,866 opens looked up)" in line
-    assert "controller 0.30 s (/proc watcher 0.10 s of it)" in line and line.endswith("1,500,000 events/s")
+    assert "controller and /proc watcher 0.30 s" in line and line.endswith("1,500,000 events/s")
     paused = cost_line({"seconds": 2.0, "open_watcher_cpu_s": 0.1, "open_lookups": 12, "open_lines_lost": 80000})
     assert "open watcher 0.10 s (12 opens looked up, 80,000 skipped at its CPU budget)" in paused
 
@@ -24,7 +24,7 @@ def test_a_capture_without_cost_prints_no_cost_line_and_loads():
     m = CaptureMeta(cost={"seconds": 1.0, "readers_cpu_s": None, "open_watcher_cpu_s": None,
                           "controller_cpu_s": 0.2})
     assert CaptureMeta.from_json(m.to_json()).cost == m.cost
-    assert cost_line(m.cost) == "ftraceipc's own cost: 0.20 s CPU in 1.00 s (controller 0.20 s)"
+    assert cost_line(m.cost) == "ftraceipc's own cost: 0.20 s CPU in 1.00 s (controller and /proc watcher 0.20 s)"
 
 
 def test_the_open_watcher_reads_the_tgid_column_when_the_kernel_prints_it():
