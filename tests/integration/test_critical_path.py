@@ -144,7 +144,9 @@ def test_a_cpu_bound_gzip_is_the_critical_path_of_its_pipeline(tmp_path, neo4j_s
     # seq only writes: all of its waits there were for room; the shell's, for its children, none
     room = {(int(a), r): int(rm) for a, r, _ns, _n, rm in cp.waits.itertuples(index=False)}
     assert room[(seq, rid_in[gz6])] == w[(seq, rid_in[gz6])][0] and room[(sh, None)] == 0, room
-    assert own.loc[seq, "blocked_ns"] == 0 if seq in own.index else True
+    # (and none of its own time is asleep outside IPC, but for a moment: a loaded CI machine once gave
+    # seq a sleep off the pipes on the path, as a major fault would; the same bound as the stages below)
+    assert (own.loc[seq, "blocked_ns"] if seq in own.index else 0) <= 0.01 * cp.wall_ns, own
     # the waits of gzip -dc and wc on the path (their last moments) are on their own pipes, handed to
     # the stage before them (input) or, when the next one got no CPU for a while, after them (gzip -dc's
     # output, seen once in CI): none of their time is blocked
