@@ -10,11 +10,11 @@ Workloads (``--workload``, one per run; each measured by its own figure, lower i
              the run (seconds): many opens and forks, few IPC events; ``--cold`` drops the page cache
              before every run
   make       ``make -j2`` of ``--sources`` generated C files (seconds; ``make clean`` before each run)
+  pgbench    ``pgbench -n -M prepared -S -c 4 -j 2 -t TX`` against a PostgreSQL 15 started for the run,
+             over its Unix socket (µs per transaction = 1e6 / tps): a syscall-heavy real server
 
 findgrep and make are timed inside the traced command (a small Python parent prints the workload's
 own wall time), so a tracer's start-up and teardown are not counted.
-  pgbench    ``pgbench -n -M prepared -S -c 4 -j 2 -t TX`` against a PostgreSQL 15 started for the run,
-             over its Unix socket (µs per transaction = 1e6 / tps): a syscall-heavy real server
 
 Variants, run
 interleaved (one of each per repetition, order rotated each time), medians reported:
@@ -195,7 +195,6 @@ class Workload:
 
     name = ""
     unit = ""
-    what = ""
 
     def __init__(self, args):
         self.args = args

@@ -35,11 +35,9 @@ def cost_line(c: dict) -> str:
     if c.get("readers_cpu_s") is not None:
         parts.append(f"page readers {c['readers_cpu_s']:.2f} s")
     if c.get("open_watcher_cpu_s") is not None:
-        n = c.get("open_lookups")
-        lost = c.get("open_lines_lost")
-        parts.append(f"open watcher {c['open_watcher_cpu_s']:.2f} s" + (f" ({n:,} opens looked up" if n else "")
-                     + ((", " if n else " (") + f"{lost:,} skipped at its CPU budget" if lost else "")
-                     + (")" if n or lost else ""))
+        n, lost = c.get("open_lookups"), c.get("open_lines_lost")
+        notes = ([f"{n:,} opens looked up"] if n else []) + ([f"{lost:,} skipped at its CPU budget"] if lost else [])
+        parts.append(f"open watcher {c['open_watcher_cpu_s']:.2f} s" + (f" ({', '.join(notes)})" if notes else ""))
     if c.get("controller_cpu_s") is not None:  # while tracing, its /proc watcher thread included
         parts.append(f"controller and /proc watcher {c['controller_cpu_s']:.2f} s")
     rate = c.get("events_per_s")
