@@ -25,25 +25,27 @@
 //   resources             the rids the pair's FLOWS go through, both ways (via and read_rid; for a
 //                         socket both ends, for a pipe the pipe; no particular order, no repeats)
 //   count                 messages both ways (messages_ab + messages_ba)
-//   critical_ns           the two tasks' own time on the critical path (Task crit_ns: running, waiting
-//                         for a CPU, asleep outside IPC), each weighted by the share of its messages
-//                         (sent and received, FLOWS) that are this pair's, summed, at most wall_ns. In
-//                         a ping-pong of small messages that time is mostly the per-message cost
-//                         (syscalls, wakeups, context switches on both ends) that batching or
-//                         pipelining removes, but also the work each message asks for, which stays:
-//                         the most batching can save (measured untraced, 16 per round trip:
-//                         redis-benchmark GET 91 %, pgbench -S 61 %; the trace does not tell a
-//                         request's work from its syscalls). Their waits for a CPU after the
-//                         hand-offs alone say far less (22 % and 21 % on the same runs: the syscalls
-//                         and event loops are most of what batching saves). A task talking to many
-//                         peers (a dispatcher and its workers) lends each pair only its share, so the
-//                         rows never sum past its own time. The shares count messages with other tasks
+//   critical_ns           what batching could save: the per-message part of the two tasks' own time on
+//                         the critical path, their time inside traced syscalls (Task crit_running_sys_ns:
+//                         the reads, writes, polls and the wakeups they make) and waiting for a CPU
+//                         (crit_runnable_ns: after each hand-off), each task's weighted by the share of
+//                         its messages (sent and received, FLOWS) that are this pair's, summed, at most
+//                         wall_ns. Their running time outside syscalls (the work each request asks for,
+//                         and the event loop) is left out: batching does not remove it. That makes it
+//                         a low estimate where the event loop is most of it (measured untraced on this
+//                         project's evaluation: redis-benchmark -c 1 GET, predicted 76 %, pipelining
+//                         saved 92 %; pgbench -S -c 1, predicted 55 %, saved 71 %)
+//   asleep_ns             wake-to-run latency of the pair's wakeups of each other through those
+//                         resources, both ways (wake_to_run_ab + wake_to_run_ba, ns)
+//   path_ns               the pair's whole time on the critical path, by the same shares (their
+//                         crit_ns: running, waiting for a CPU, asleep outside IPC): the most batching
+//                         could ever save, at most wall_ns. A task talking to many peers (a
+//                         dispatcher and its workers) lends each pair only its share, so the rows
+//                         never sum past its own time. The shares count messages with other tasks
 //                         only: FLOWS from a task to itself (its own socket pair or self-pipe, or an end
 //                         it held for a moment: redis-server read 2 of a new client's first bytes
 //                         through that client's end, which gave it a 150,000-message FLOWS to itself)
 //                         are not time spent with a peer
-//   asleep_ns             wake-to-run latency of the pair's wakeups of each other through those
-//                         resources, both ways (wake_to_run_ab + wake_to_run_ba, ns)
 //   a, a_comm, b, b_comm  the two tasks
 //   messages_ab, bytes_ab, bytes_per_message_ab   a's writes read by b: count, bytes, mean size
 //   messages_ba, bytes_ba, bytes_per_message_ba   the same from b to a
@@ -100,12 +102,15 @@ WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, wakeups_ab, wake_to_r
      wake_to_run_ba, cross_ab, cross_ba, resources, tasks, pair, a_all, b_out, coalesce(sum(yb.messages), 0) AS b_in
 WITH ta, tb, messages_ab, bytes_ab, messages_ba, bytes_ba, wakeups_ab, wake_to_run_ab, wakeups_ba,
      wake_to_run_ba, cross_ab, cross_ba, resources, tasks,
-     coalesce(ta.crit_ns, 0) * pair / a_all + coalesce(tb.crit_ns, 0) * pair / (b_out + b_in) AS crit
+     coalesce(ta.crit_ns, 0) * pair / a_all + coalesce(tb.crit_ns, 0) * pair / (b_out + b_in) AS whole,
+     (coalesce(ta.crit_running_sys_ns, 0) + coalesce(ta.crit_runnable_ns, 0)) * pair / a_all +
+     (coalesce(tb.crit_running_sys_ns, 0) + coalesce(tb.crit_runnable_ns, 0)) * pair / (b_out + b_in) AS crit
 OPTIONAL MATCH (cap:FtraceipcCapture) WHERE cap.capture_id = ta.capture_id
 RETURN 'chatty_pingpong' AS pattern, tasks, resources,
        messages_ab + messages_ba AS count,
        CASE WHEN crit < coalesce(cap.wall_ns, 0) THEN crit ELSE coalesce(cap.wall_ns, 0) END AS critical_ns,
        wake_to_run_ab + wake_to_run_ba AS asleep_ns,
+       CASE WHEN whole < coalesce(cap.wall_ns, 0) THEN whole ELSE coalesce(cap.wall_ns, 0) END AS path_ns,
        ta.tid AS a, ta.comm AS a_comm, tb.tid AS b, tb.comm AS b_comm,
        messages_ab, bytes_ab, 1.0 * bytes_ab / messages_ab AS bytes_per_message_ab,
        messages_ba, bytes_ba, 1.0 * bytes_ba / messages_ba AS bytes_per_message_ba,

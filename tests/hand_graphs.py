@@ -58,8 +58,9 @@ def pipeline_model(capture_id: str = "bneck") -> ipc.Model:
     seg = [(0, SH, "running", "", None, 0, 10 * MS), (1, GZ, "running", "", None, 10 * MS, 710 * MS),
            (2, GZ, "blocked", "nanosleep", None, 710 * MS, 920 * MS), (3, WC, "running", "", None, 920 * MS, WALL)]
     segments = pd.DataFrame([(*s, s[6] - s[5]) for s in seg], columns=CRITICAL_COLUMNS)
-    tasks = pd.DataFrame([(SH, 10 * MS, 10 * MS, 0, 0), (GZ, 910 * MS, 700 * MS, 0, 210 * MS), (WC, 80 * MS, 80 * MS, 0, 0)],
-                         columns=CRITICAL_TASK_COLUMNS)
+    # (tid, crit_ns, running_ns, runnable_ns, blocked_ns, running_sys_ns)
+    tasks = pd.DataFrame([(SH, 10 * MS, 10 * MS, 0, 0, 1 * MS), (GZ, 910 * MS, 700 * MS, 0, 210 * MS, 20 * MS),
+                          (WC, 80 * MS, 80 * MS, 0, 0, 40 * MS)], columns=CRITICAL_TASK_COLUMNS)
     # (waiter, rid, crit_ns, waits, room_ns): seq and OTHER wait for room, wc for data
     waits = pd.DataFrame([(SEQ, "pipe:12", 1500 * MS, 10, 1500 * MS), (WC, "pipe:34", 990 * MS, 30, 0),
                           (OTHER, "pipe:60", 1200 * MS, 5, 1200 * MS)], columns=CRITICAL_WAIT_COLUMNS)

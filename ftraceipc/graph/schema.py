@@ -14,7 +14,8 @@ return the same rows on both for the same capture. Meanings: docs/schema.md.
 - the critical path of the traced command (ftraceipc.model.critical): ``(:PathSegment {seq, tid,
   state, reason, rid, start_ts, end_ts, dur_ns})`` nodes, each linked from its task by
   ``(:Task)-[:ON_PATH]->(:PathSegment)``; ``Task.crit_ns`` (its own time on the path) and
-  ``crit_running_ns``/``crit_runnable_ns``/``crit_blocked_ns`` (0 when not on it);
+  ``crit_running_ns``/``crit_runnable_ns``/``crit_blocked_ns`` (0 when not on it) and
+  ``crit_running_sys_ns`` (the part of crit_running_ns inside its traced syscalls);
   ``BLOCKED_ON.crit_ns``/``crit_waits`` (the path's time inside the task's sleeps on the resource that
   were handed to their wakers, and how many such sleeps) and ``crit_room_ns`` (the part of crit_ns
   inside its sleeps waiting for room to write); ``Resource.crit_ns`` (the path's time
@@ -62,7 +63,8 @@ NODE_TABLES: dict[str, list[tuple[str, str]]] = {
              ("first_ts", "INT64"), ("last_ts", "INT64"), ("tracer", "BOOLEAN"),
              ("blocked_unattributed_episodes", "INT64"), ("blocked_unattributed_ns", "INT64"),
              ("blocked_unattributed_max_ns", "INT64"), ("crit_ns", "INT64"), ("crit_running_ns", "INT64"),
-             ("crit_runnable_ns", "INT64"), ("crit_blocked_ns", "INT64"), ("capture_id", "STRING")],
+             ("crit_runnable_ns", "INT64"), ("crit_blocked_ns", "INT64"), ("crit_running_sys_ns", "INT64"),
+             ("capture_id", "STRING")],
     "Resource": [("rid", "STRING"), ("kind", "STRING"), ("inode", "INT64"), ("path", "STRING"),
                  ("peer", "STRING"), ("evidence", "STRING[]"), ("capacity", "INT64"), ("crit_ns", "INT64"),
                  ("capture_id", "STRING")],
@@ -157,12 +159,14 @@ def graph_tables(model: ipc.Model, schema_version: int | None = None) -> dict[st
     if cp is not None:
         seg = cp.segments
         crit_tasks = cp.tasks.set_index("tid").rename(columns={
-            "running_ns": "crit_running_ns", "runnable_ns": "crit_runnable_ns", "blocked_ns": "crit_blocked_ns"})
+            "running_ns": "crit_running_ns", "runnable_ns": "crit_runnable_ns", "blocked_ns": "crit_blocked_ns",
+            "running_sys_ns": "crit_running_sys_ns"})
         crit_waits = cp.waits[cp.waits["rid"].notna()]
         crit_res = cp.resources
     else:
         seg = pd.DataFrame({c: pd.Series(dtype=object) for c in props(PATH_TABLE) if c != "capture_id"})
-        crit_tasks = pd.DataFrame(columns=["crit_ns", "crit_running_ns", "crit_runnable_ns", "crit_blocked_ns"])
+        crit_tasks = pd.DataFrame(columns=["crit_ns", "crit_running_ns", "crit_runnable_ns", "crit_blocked_ns",
+                                           "crit_running_sys_ns"])
         crit_waits = pd.DataFrame({"waiter": pd.Series(dtype=np.int64), "rid": pd.Series(dtype=object),
                                    "crit_ns": pd.Series(dtype=np.int64), "waits": pd.Series(dtype=np.int64),
                                    "room_ns": pd.Series(dtype=np.int64)})
@@ -181,9 +185,9 @@ def graph_tables(model: ipc.Model, schema_version: int | None = None) -> dict[st
             "comms": [["<idle>"] if i else [] for i in idle], "ppid": -1, "first_ts": None, "last_ts": None,
             "tracer": False})], ignore_index=True)
     t = t.join(unattr, on="tid").join(crit_tasks[["crit_ns", "crit_running_ns", "crit_runnable_ns",
-                                                  "crit_blocked_ns"]], on="tid")
+                                                  "crit_blocked_ns", "crit_running_sys_ns"]], on="tid")
     for c in ("blocked_unattributed_episodes", "blocked_unattributed_ns", "blocked_unattributed_max_ns",
-              "crit_ns", "crit_running_ns", "crit_runnable_ns", "crit_blocked_ns"):
+              "crit_ns", "crit_running_ns", "crit_runnable_ns", "crit_blocked_ns", "crit_running_sys_ns"):
         t[c] = t[c].fillna(0).astype(np.int64)
     t = t.assign(capture_id=cid)
 

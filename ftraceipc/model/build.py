@@ -216,6 +216,9 @@ def _build_model(capture, *, episodes: bool, episodes_dir: Path | None, progress
         # (2) syscalls paired, data syscalls resolved
         iv = pairer.pair(batch)
         if len(iv):
+            paired = iv["enter_ts"].to_numpy(np.int64) >= 0
+            crit.add_syscalls(iv["tid"].to_numpy()[paired], iv["enter_ts"].to_numpy(np.int64)[paired],
+                              iv["exit_ts"].to_numpy(np.int64)[paired])
             iv = iv.assign(handle=fdm.resolve(iv["tid"].to_numpy(), iv["fd"].to_numpy(), iv["enter_ts"].to_numpy()))
         else:
             iv = iv.assign(handle=pd.Series(dtype=np.int64))

@@ -41,7 +41,8 @@ event.
 **Data**, collected during the build by ``Collector`` (fed by ``SchedModel``), as compact numpy
 arrays (int64 times, int32 ids), never Python objects per row: the sleeps (the episodes: tid,
 start, end, the ending wakeup's time, waker, interrupt flag and via handle, the syscall and
-resource handle), the preempted intervals (tid, start, end), and per task its birth (time,
+resource handle), the preempted intervals (tid, start, end), the traced syscalls (tid, enter, exit:
+each task's running time on the path splits into inside them, ``running_sys_ns``, and outside), and per task its birth (time,
 creator), exec, exit, first run and, for a task first seen asleep, its wakeups before it first ran.
 ``PathInputs.from_tables`` builds the same inputs from episode and wakeup tables
 (``ipc.EPISODE_COLUMNS``, ``ipc.WAKEUP_COLUMNS``): hand-made tests, or ``--episodes`` exports.
@@ -55,7 +56,7 @@ inside one capture) is taken as one task.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -63,7 +64,7 @@ import pandas as pd
 from ftraceipc.model.fd import WRITE_SYSCALLS
 
 CRITICAL_COLUMNS = ["seq", "tid", "state", "reason", "rid", "start_ts", "end_ts", "dur_ns"]
-CRITICAL_TASK_COLUMNS = ["tid", "crit_ns", "running_ns", "runnable_ns", "blocked_ns"]
+CRITICAL_TASK_COLUMNS = ["tid", "crit_ns", "running_ns", "runnable_ns", "blocked_ns", "running_sys_ns"]
 CRITICAL_WAIT_COLUMNS = ["waiter", "rid", "crit_ns", "waits", "room_ns"]
 CRITICAL_RESOURCE_COLUMNS = ["rid", "crit_ns"]
 STATES = ("running", "runnable", "blocked")
@@ -77,6 +78,7 @@ I64, I32 = np.int64, np.int32
 SLEEP_COLS = {"tid": I32, "b": I64, "e": I64, "w": I64, "waker": I32, "irq": np.bool_, "op": I32, "h": I32,
               "via_h": I32, "room": np.bool_}  # 46 bytes a sleep (handles are indices into the fd model's list)
 PREEMPT_COLS = {"tid": I32, "b": I64, "e": I64}
+SYSCALL_COLS = {"tid": I32, "a": I64, "z": I64}  # a traced syscall (enter, exit): 20 bytes, spilled to a file
 
 
 def _empty_frame(cols: list[str]) -> pd.DataFrame:
@@ -133,6 +135,50 @@ def _plain(v: Any) -> Any:
 
 
 # --- collecting (during the build) ----------------------------------------------------------------
+class _Spill:
+    """Rows of fixed-size records appended batch by batch to an anonymous temporary file (unlinked
+    at creation: nothing is left behind), read back at the end for a few tids only: memory stays
+    bounded however many rows there are (the traced syscalls: two events each)."""
+
+    DTYPE = np.dtype([("tid", "<i4"), ("a", "<i8"), ("z", "<i8")])
+    READ_ROWS = 1 << 20
+
+    def __init__(self):
+        self._f = None
+        self.rows = 0
+
+    def add(self, tid, a, z) -> None:
+        n = len(tid)
+        if not n:
+            return
+        if self._f is None:
+            import tempfile
+            self._f = tempfile.TemporaryFile(prefix="ftraceipc-syscalls-")
+        rec = np.empty(n, self.DTYPE)
+        rec["tid"], rec["a"], rec["z"] = tid, a, z
+        rec.tofile(self._f)
+        self.rows += n
+
+    def select(self, tids) -> Iterator[dict[str, np.ndarray]]:
+        """The rows of these tids, chunk by chunk (file order), as columns tid, a, z."""
+        want = np.unique(np.asarray(list(tids), np.int64)).astype(np.int32)
+        if self._f is None or not len(want):
+            return
+        self._f.flush()
+        self._f.seek(0)
+        while True:
+            rec = np.fromfile(self._f, self.DTYPE, count=self.READ_ROWS)
+            if not len(rec):
+                return
+            rec = rec[np.isin(rec["tid"], want)]
+            yield {"tid": rec["tid"].astype(np.int64), "a": rec["a"], "z": rec["z"]}
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+
 class _Chunks:
     """Column chunks appended batch by batch; every ``fold`` small chunks become one (so the list
     stays short without copying what was folded before)."""
@@ -180,6 +226,7 @@ class Collector:
     def __init__(self):
         self.sleeps = _Chunks(SLEEP_COLS)
         self.preempts = _Chunks(PREEMPT_COLS)
+        self.syscalls = _Spill()
         self.born: dict[int, tuple[int, int]] = {}  # tid -> (ts, creator tid)
         self.exec_ts: dict[int, int] = {}  # pid -> its first exec
         self.exit_ts: dict[int, int] = {}  # tid -> its (last) sched_process_exit
@@ -200,6 +247,12 @@ class Collector:
 
     def add_preempts(self, tid, b, e) -> None:
         self.preempts.add(tid=tid, b=b, e=e)
+
+    def add_syscalls(self, tid, a, z) -> None:
+        """Completed traced syscalls [a, z] (enter, exit; paired ones only): the path's running
+        time splits into inside them (``running_sys_ns``) and outside (user space, untraced
+        syscalls, interrupts)."""
+        self.syscalls.add(tid, a, z)
 
     def seen_running(self, tids: np.ndarray, ts: np.ndarray, switched_in: np.ndarray) -> None:
         """Tasks seen running at these times (unsorted): own events and switch-outs
@@ -300,7 +353,8 @@ class Collector:
         return PathInputs.build(
             tid=s["tid"], b=s["b"], e=s["e"], w=s["w"], waker=s["waker"], irq=s["irq"],
             reason=_reason_codes(s["op"]), reason_names=names, h=s["h"], via_h=s["via_h"], rid_of=rid_of,
-            room=s["room"], preempts=self._take_preempts(), born=self.born, exits=self.exit_ts, first_run=first_run,
+            room=s["room"], preempts=self._take_preempts(), syscalls=self.syscalls, born=self.born,
+            exits=self.exit_ts, first_run=first_run,
             pre_wake=pre, tasks=tasks)
 
 
@@ -308,6 +362,7 @@ class Collector:
         p = self.preempts.arrays()
         self.preempts.clear()
         return p
+
 
 
 def _reason_codes(op: np.ndarray) -> np.ndarray:
@@ -320,7 +375,8 @@ class PathInputs:
     """Sleeps sorted by (tid, start), with for each: the end, the ending wakeup's time (-1: none),
     its waker, whether it is a dependency (``edge``), the reason code and rid code of the sleep, the
     rid code of the wait (``wrid``: the sleep's rid, else the wakeup's via); preempted intervals
-    sorted by (tid, start); per task: birth, first run, the wakeup that ended its pre-capture sleep."""
+    sorted by (tid, start); traced syscalls (enter, exit) sorted by (tid, enter); per task: birth,
+    first run, the wakeup that ended its pre-capture sleep."""
 
     s_tid: np.ndarray
     s_b: np.ndarray
@@ -336,6 +392,7 @@ class PathInputs:
     p_tid: np.ndarray
     p_b: np.ndarray
     p_e: np.ndarray
+    syscalls: Any  # an object whose select(tids) gives the traced syscalls of those tasks (tid, a, z)
     reasons: list[str]
     rids: list[str]
     born: dict[int, tuple[int, int]]
@@ -345,10 +402,12 @@ class PathInputs:
 
     @classmethod
     def build(cls, *, tid, b, e, w, waker, irq, reason, reason_names, h, via_h, rid_of, room=None, preempts=None,
-              born=None, exits=None, first_run=None, pre_wake=None, tasks=None) -> "PathInputs":
+              syscalls=None, born=None, exits=None, first_run=None, pre_wake=None, tasks=None) -> "PathInputs":
         """From raw columns (one row per sleep; handles mapped through ``rid_of``, reason codes
         0 "", 1 "preempted", 2 + i ``reason_names[i]``; ``room``: the sleeps waiting for room to
-        write, default none). ``pre_wake``: tid -> (ts, waker, irq, via handle)."""
+        write, default none). ``pre_wake``: tid -> (ts, waker, irq, via handle). ``syscalls``:
+        the traced syscalls, arrays tid, a (enter), z (exit), or what keeps them (``select(tids)``
+        gives those arrays for some tasks: the collector's spill file); default none."""
         tid = np.asarray(tid, np.int64)
         o = np.lexsort((np.asarray(b, np.int64), tid))
         tid = tid[o]
@@ -395,9 +454,12 @@ class PathInputs:
             preempts = {c: np.zeros(0, d) for c, d in PREEMPT_COLS.items()}
         pt = np.asarray(preempts["tid"], np.int64)
         po = np.lexsort((np.asarray(preempts["b"], np.int64), pt))
+        if syscalls is None or isinstance(syscalls, dict):
+            syscalls = _Given(syscalls)
         return cls(s_tid=tid, s_b=b, s_e=e, s_w=w, s_waker=waker, s_edge=edge, s_exit_edge=exit_edge & edge,
                    s_reason=reason, s_rid=s_rid, s_wrid=np.where(s_rid >= 0, s_rid, v_rid), s_room=room,
                    p_tid=pt[po], p_b=np.asarray(preempts["b"], np.int64)[po], p_e=np.asarray(preempts["e"], np.int64)[po],
+                   syscalls=syscalls,
                    reasons=["", PREEMPTED] + list(reason_names), rids=rids, born=dict(born or {}),
                    first_run=dict(first_run or {}), pre=pre, exits=exits)
 
@@ -405,7 +467,7 @@ class PathInputs:
     def from_tables(cls, episodes: pd.DataFrame, wakeups: pd.DataFrame | None = None, *,
                     tasks: pd.DataFrame | None = None, preempted: pd.DataFrame | None = None,
                     born: dict[int, tuple[int, int]] | None = None, exits: dict[int, int] | None = None,
-                    first_run: dict[int, int] | None = None) -> "PathInputs":
+                    first_run: dict[int, int] | None = None, syscalls: pd.DataFrame | None = None) -> "PathInputs":
         """Inputs from episode rows (ipc.EPISODE_COLUMNS: tid, rid, op, start_ts, dur_ns, woken_by)
         and wakeup rows (ipc.WAKEUP_COLUMNS: ts, waker, wakee, via, wake_to_run_ns; an optional
         bool ``irq`` column marks wakeups from interrupts: never an edge; a via None is never an IPC
@@ -413,7 +475,8 @@ class PathInputs:
         ``woken_by`` whose wakee ran at the episode's end (ts + wake_to_run_ns = start_ts + dur_ns).
         ``preempted``: rows (tid, start_ts, end_ts); ``born``: tid -> (ts, creator); ``exits``:
         tid -> exit ts; ``first_run``: tid -> the time a task asleep since before the capture first ran (a
-        task without one, and not born in the tables, ran since before the window)."""
+        task without one, and not born in the tables, ran since before the window); ``syscalls``:
+        rows (tid, enter_ts, exit_ts) of traced syscalls."""
         ep = episodes.reset_index(drop=True)
         n = len(ep)
         tid = ep["tid"].to_numpy(np.int64) if n else np.zeros(0, np.int64)
@@ -456,9 +519,13 @@ class PathInputs:
             pre = {"tid": preempted["tid"].to_numpy(np.int64), "b": preempted["start_ts"].to_numpy(np.int64),
                    "e": preempted["end_ts"].to_numpy(np.int64)}
         room = np.array([o in WRITE_SYSCALLS for o in ops], bool)  # (a poll's: not known from these rows)
+        sc = None
+        if syscalls is not None and len(syscalls):
+            sc = {"tid": syscalls["tid"].to_numpy(np.int64), "a": syscalls["enter_ts"].to_numpy(np.int64),
+                  "z": syscalls["exit_ts"].to_numpy(np.int64)}
         return cls.build(tid=tid, b=b, e=e, w=w, waker=woken_by, irq=irq, reason=reason, reason_names=names, h=h,
-                         via_h=via_h, rid_of=dict(enumerate(rid_list)), room=room, preempts=pre, born=born, exits=exits,
-                         first_run=first_run, tasks=tasks)
+                         via_h=via_h, rid_of=dict(enumerate(rid_list)), room=room, preempts=pre, syscalls=sc, born=born,
+                         exits=exits, first_run=first_run, tasks=tasks)
 
 
 def _str_or_none(v: Any) -> str | None:
@@ -546,13 +613,16 @@ def window(col: Collector, root: int) -> tuple[int, int] | None:
 def compute(col: Collector, meta: dict[str, Any] | None, *, rid_of: dict[int, str | None], names: list[str],
             tasks: pd.DataFrame | None, have_switches: bool = True) -> CriticalPath | None:
     """The critical path of a build (None: no root, root never seen, or no sched_switch events)."""
-    root = root_of(meta)
-    if root is None or not have_switches:
-        return None
-    win = window(col, root)
-    if win is None:
-        return None
-    return walk(col.inputs(rid_of, names, tasks), root, *win)
+    try:
+        root = root_of(meta)
+        if root is None or not have_switches:
+            return None
+        win = window(col, root)
+        if win is None:
+            return None
+        return walk(col.inputs(rid_of, names, tasks), root, *win)
+    finally:
+        col.syscalls.close()
 
 
 # --- the walk --------------------------------------------------------------------------------------
@@ -758,6 +828,49 @@ def _union_per_key(key: np.ndarray, a: np.ndarray, z: np.ndarray) -> tuple[np.nd
     return u, np.add.reduceat(add, first)
 
 
+class _Given:
+    """Syscall arrays given whole (tests, ``from_tables``), answering ``select`` like the spill file."""
+
+    def __init__(self, arrays: dict[str, np.ndarray] | None):
+        self.arrays = arrays or {c: np.zeros(0, d) for c, d in SYSCALL_COLS.items()}
+
+    def select(self, tids) -> Iterator[dict[str, np.ndarray]]:
+        t = np.asarray(self.arrays["tid"], np.int64)
+        m = np.isin(t, np.asarray(list(tids), np.int64))
+        yield {"tid": t[m], "a": np.asarray(self.arrays["a"], np.int64)[m], "z": np.asarray(self.arrays["z"], np.int64)[m]}
+
+
+def _inside(inp: PathInputs, tid: np.ndarray, a: np.ndarray, z: np.ndarray) -> dict[int, int]:
+    """Per task: how much of its intervals [a, z] (its running segments on the path: in time order,
+    never overlapping) is inside its traced syscalls. Streamed over the syscalls of these tasks: for
+    a syscall [ca, cz], G(cz) - G(ca), where G(t) is the task's running time on the path before t
+    (prefix sums, one searchsorted per task and chunk)."""
+    out: dict[int, int] = {}
+    if not len(tid):
+        return out
+    o = np.lexsort((a, tid))
+    tid, a, z = tid[o], a[o], z[o]
+    srange = _ranges(tid)
+    prefix = {t: np.r_[0, np.cumsum(z[r0:r1] - a[r0:r1])] for t, (r0, r1) in srange.items()}
+
+    def g(t: int, x: np.ndarray) -> np.ndarray:
+        r0, r1 = srange[t]
+        sa, sd = a[r0:r1], z[r0:r1] - a[r0:r1]
+        k = np.searchsorted(sa, x, "right") - 1
+        kc = np.maximum(k, 0)
+        return np.where(k >= 0, prefix[t][kc] + np.clip(x - sa[kc], 0, sd[kc]), 0)
+
+    for sc in inp.syscalls.select(list(srange)):
+        if not len(sc["tid"]):
+            continue
+        co = np.argsort(sc["tid"], kind="stable")
+        ct, ca, cz = sc["tid"][co], sc["a"][co], sc["z"][co]
+        for t, (c0, c1) in _ranges(ct).items():
+            if t in srange:
+                out[t] = out.get(t, 0) + int((g(t, cz[c0:c1]) - g(t, ca[c0:c1])).sum())
+    return out
+
+
 def _result(inp: PathInputs, root, start, end, o_tid, o_state, o_reason, o_rid, o_a, o_z, waits, repl,
             st) -> CriticalPath:
     n = len(o_tid)
@@ -787,9 +900,12 @@ def _result(inp: PathInputs, root, start, end, o_tid, o_state, o_reason, o_rid, 
         "rid": pd.Series(rid_names[rid], dtype=object), "start_ts": a, "end_ts": z, "dur_ns": z - a})
     if len(seg):
         d = seg["dur_ns"].to_numpy()
-        g = pd.DataFrame({"tid": tid, "crit_ns": d, "running_ns": np.where(state == RUNNING, d, 0),
+        run = state == RUNNING
+        g = pd.DataFrame({"tid": tid, "crit_ns": d, "running_ns": np.where(run, d, 0),
                           "runnable_ns": np.where(state == RUNNABLE, d, 0),
                           "blocked_ns": np.where(state == BLOCKED, d, 0)}).groupby("tid", sort=True).sum()
+        in_sys = _inside(inp, tid[run], a[run], z[run])
+        g["running_sys_ns"] = np.array([in_sys.get(int(t), 0) for t in g.index], np.int64)
         tasks = g.reset_index()[CRITICAL_TASK_COLUMNS]
         tasks = tasks.sort_values(["crit_ns", "tid"], ascending=[False, True], kind="stable").reset_index(drop=True)
     else:

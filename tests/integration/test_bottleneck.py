@@ -296,10 +296,11 @@ def hand_with_path() -> ipc.Model:
                         (1, 23, "running", "", None, 55 * MS, 70 * MS, 15 * MS),
                         (2, 4, "runnable", "read", "pipe:12", 70 * MS, 100 * MS, 30 * MS)], columns=CRITICAL_COLUMNS)
     # the chatty pair 8 <-> 9 (600 messages) with own time on the path; half of 8's messages go to 90
-    # (test_detectors' unix:41 reader, not chatty), so it lends the pair half of its 4 ms
-    tasks = pd.DataFrame([(1, 55 * MS, 55 * MS, 0, 0), (23, 15 * MS, 15 * MS, 0, 0), (4, 30 * MS, 0, 30 * MS, 0),
-                          (8, 4 * MS, 4 * MS, 0, 0), (9, 6 * MS, 5 * MS, 1 * MS, 0), (22, 12 * MS, 9 * MS, 3 * MS, 0)],
-                         columns=CRITICAL_TASK_COLUMNS)
+    # (test_detectors' unix:41 reader, not chatty), so it lends the pair half of its 4 ms; 8 runs 2 ms
+    # of its 4 inside syscalls, 9 3 ms of its 5
+    tasks = pd.DataFrame([(1, 55 * MS, 55 * MS, 0, 0, 0), (23, 15 * MS, 15 * MS, 0, 0, 0), (4, 30 * MS, 0, 30 * MS, 0, 0),
+                          (8, 4 * MS, 4 * MS, 0, 0, 2 * MS), (9, 6 * MS, 5 * MS, 1 * MS, 0, 3 * MS),
+                          (22, 12 * MS, 9 * MS, 3 * MS, 0, 0)], columns=CRITICAL_TASK_COLUMNS)
     # the chain 20 -> 21 -> 22 -> 23 carries data back: 22 forwards all it reads (a relay, 12 ms on the
     # path), 21 passes on half of it (a stage, no relay)
     m.flows = pd.concat([m.flows, pd.DataFrame([(8, 90, "unix:41", "unix:41", 600, 600),
@@ -340,7 +341,10 @@ def test_each_detector_takes_critical_ns_from_the_sleeps_it_is_about(hand_path):
     assert crit("full_buffer_stall") == {(6, 7): 2 * MS, (12, 13): 0, (110, 112): 0}
     herd = hand_path.run_file("thundering_herd")
     assert int(herd["critical_ns"].iloc[0]) == 900 * 18 // 26  # wakees 2 and 3 on pipe:10, the wasted share
-    assert crit("chatty_pingpong") == {(8, 9): 2 * MS + 6 * MS}  # both ends' own time, 8's weighted by its share
+    # both ends' time in syscalls and waiting for a CPU (8: 2 ms, half of it its share; 9: 3 + 1 ms), and
+    # their whole own time as path_ns (8's 4 ms by its share, 9's 6 ms)
+    assert crit("chatty_pingpong") == {(8, 9): 1 * MS + 4 * MS}
+    assert ints(hand_path.run_file("chatty_pingpong")["path_ns"]) == [2 * MS + 6 * MS]
     chains = crit("wait_chain")
     assert chains[(20, 21, 22, 23)] == 60 * MS - 15 * MS  # the largest hop, less its slowest task's own time
     assert chains[(43, 40, 41, 42)] == 20 * MS and chains[(30, 31, 32)] == 0

@@ -133,6 +133,10 @@ def test_a_cpu_bound_gzip_is_the_critical_path_of_its_pipeline(tmp_path, neo4j_s
     assert int(own["crit_ns"].idxmax()) == gz6, own
     assert own.loc[gz6, "crit_ns"] >= 0.5 * cp.wall_ns, own
     assert own.loc[gz6, "running_ns"] + own.loc[gz6, "runnable_ns"] >= 0.9 * own.loc[gz6, "crit_ns"]
+    # ... in user space: compressing, not in its reads and writes (running_sys_ns: its running time on
+    # the path inside traced syscalls); every task's is part of its running time
+    assert 0 < own.loc[gz6, "running_sys_ns"] <= 0.3 * own.loc[gz6, "running_ns"], own
+    assert (own["running_sys_ns"] <= own["running_ns"]).all(), own
     # the shell waits for its children: each wait ends with a child's exit, and the first (the
     # longest: seq exits once gzip -6 has read nearly all) is seq's path; seq's stalls on the full
     # pipe into gzip -6 are handed to gzip -6 (back-pressure, not seq's own time)

@@ -538,9 +538,9 @@ def bursty_reader_model() -> ipc.Model:
     h.waits.append((210, 211, "pipe:204", 50, 5_000_000, 1, False, 50, 0))
     h.flows.append((211, 210, "pipe:204", "pipe:204", 10_000_000, 2441))
     m = h.model("bursty")
-    crit = pd.DataFrame([(201, 950_000_000, 900_000_000, 50_000_000, 0),
-                         (203, 510_000_000, 10_000_000, 500_000_000, 0),
-                         (212, 950_000_000, 900_000_000, 50_000_000, 0)], columns=CRITICAL_TASK_COLUMNS)
+    crit = pd.DataFrame([(201, 950_000_000, 900_000_000, 50_000_000, 0, 0),
+                         (203, 510_000_000, 10_000_000, 500_000_000, 0, 0),
+                         (212, 950_000_000, 900_000_000, 50_000_000, 0, 0)], columns=CRITICAL_TASK_COLUMNS)
     m.critical = CriticalPath(root=200, start_ts=0, end_ts=2_000_000_000, tasks=crit)
     return m
 

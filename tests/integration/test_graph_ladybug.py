@@ -74,9 +74,11 @@ def _cell(v):
 
 CRIT_QUERIES = {
     "Task": "MATCH (t:Task) WHERE t.crit_ns > 0 AND ($cid = '' OR t.capture_id = $cid) RETURN t.tid AS tid, "
-            "t.crit_ns AS c, t.crit_running_ns AS r, t.crit_runnable_ns AS q, t.crit_blocked_ns AS b",
+            "t.crit_ns AS c, t.crit_running_ns AS r, t.crit_runnable_ns AS q, t.crit_blocked_ns AS b, "
+            "t.crit_running_sys_ns AS y",
     "Task0": "MATCH (t:Task) WHERE t.crit_ns = 0 AND ($cid = '' OR t.capture_id = $cid) RETURN "
-             "sum(t.crit_running_ns + t.crit_runnable_ns + t.crit_blocked_ns) AS s, count(t) AS n",
+             "sum(t.crit_running_ns + t.crit_runnable_ns + t.crit_blocked_ns + t.crit_running_sys_ns) AS s, "
+             "count(t) AS n",
     "BLOCKED_ON": "MATCH (t:Task)-[e:BLOCKED_ON]->(r:Resource) WHERE e.crit_waits > 0 AND "
                   "($cid = '' OR t.capture_id = $cid) RETURN t.tid AS tid, r.rid AS rid, e.crit_ns AS c, "
                   "e.crit_waits AS n, e.crit_room_ns AS m",
@@ -108,7 +110,8 @@ def crit_golden(model: ipc.Model) -> dict[str, list[tuple]]:
     w = cp.waits[[(t, r) in edges and r is not None for t, r in zip(cp.waits["waiter"], cp.waits["rid"])]]
     s = cp.segments
     out = {
-        "Task": [tuple(int(x) for x in r) for r in t[["tid", "crit_ns", "running_ns", "runnable_ns", "blocked_ns"]]
+        "Task": [tuple(int(x) for x in r) for r in t[["tid", "crit_ns", "running_ns", "runnable_ns", "blocked_ns",
+                                                                  "running_sys_ns"]]
                  .itertuples(index=False)],
         "BLOCKED_ON": [(int(a), b, int(c), int(d), int(m)) for a, b, c, d, m in w.itertuples(index=False)],
         "Resource": [(r, int(c)) for r, c in cp.resources.itertuples(index=False)],
@@ -286,7 +289,8 @@ def small_model(capture_id: str = "cap-a") -> ipc.Model:
                        {"ts": 25, "waker": 1, "wakee": 2, "via": P, "wake_to_run_ns": 5},
                        {"ts": 48, "waker": 0, "wakee": 3, "via": None, "wake_to_run_ns": 2, "irq": True}])
     pre = pd.DataFrame({"tid": [1], "start_ts": [18], "end_ts": [21]})
-    m.critical = critical.walk(critical.PathInputs.from_tables(ep, wu, preempted=pre), 3, 0, 60)
+    sc = pd.DataFrame({"tid": [3], "enter_ts": [5], "exit_ts": [12]})  # 3's recvmsg: 5 of its running [0, 10]
+    m.critical = critical.walk(critical.PathInputs.from_tables(ep, wu, preempted=pre, syscalls=sc), 3, 0, 60)
     return m
 
 
@@ -299,7 +303,7 @@ def test_edge_cases_load():
         same_critical(g, m)
         # by hand: 3 runs [0, 10], waits on unix:21 until 2 wakes it at 35 (runnable to 40); 2's own
         # wait on pipe:10 [15, 25] is 1's time (preempted [18, 21]); 3's nanosleep stays its own
-        assert crit_dump(g)["Task"] == [(1, 10, 7, 3, 0), (2, 15, 10, 5, 0), (3, 35, 25, 7, 3)]
+        assert crit_dump(g)["Task"] == [(1, 10, 7, 3, 0, 0), (2, 15, 10, 5, 0, 0), (3, 35, 25, 7, 3, 5)]
         assert crit_dump(g)["BLOCKED_ON"] == [(2, "pipe:10", 10, 1, 0)]  # 3's wait is on unix:21: no edge
         assert crit_dump(g)["Resource"] == [("pipe:10", 15), ("unix:21", 30)]
         assert crit_dump(g)["FtraceipcCapture"] == [("cap-a", 60, 3, 0, 60)]

@@ -71,6 +71,23 @@ def test_a_chain_of_three_tasks_is_followed_through_both_pipes():
     assert cp.stats["edges"] == 2 and cp.stats["blocked_sleeps"] == 0
 
 
+def test_running_time_on_the_path_splits_at_the_traced_syscalls():
+    """The chain above with syscalls: C's read [90, 520] holds its running 90-100 and 500-520 (its
+    runnable 480-500 and its sleep are not running); B's [140, 160] 10 of its running 100-150 (the rest
+    is A's); A's write [380, 395] 10 before the wakeup at 390; a syscall off the path counts nothing."""
+    sc = pd.DataFrame([(C, 90, 520), (B, 140, 160), (A, 380, 395), (A, 600, 700), (C, 900, 950)],
+                      columns=["tid", "enter_ts", "exit_ts"])
+    cp = path([ep(C, 100, 500, B, "pipe:2"), ep(B, 150, 400, A, "pipe:1")],
+              [wu(480, B, C, 500, "pipe:2"), wu(390, A, B, 400, "pipe:1")], syscalls=sc)
+    sys_ns = dict(zip(cp.tasks["tid"], cp.tasks["running_sys_ns"]))
+    assert sys_ns == {C: 10 + 20 + 50, B: 10, A: 10}
+    assert (cp.tasks["running_sys_ns"] <= cp.tasks["running_ns"]).all()
+    # without syscalls: 0, the same path
+    cp0 = path([ep(C, 100, 500, B, "pipe:2"), ep(B, 150, 400, A, "pipe:1")],
+               [wu(480, B, C, 500, "pipe:2"), wu(390, A, B, 400, "pipe:1")])
+    assert segs(cp0) == segs(cp) and (cp0.tasks["running_sys_ns"] == 0).all()
+
+
 def test_sleeps_no_traced_task_ended_stay_blocked_with_their_reason():
     """An interrupt's wakeup, a wakeup with no IPC resource (read of a regular file) and a sleep with
     no traced wakeup stay with the sleeper; the wakeup still ends the blocked time."""

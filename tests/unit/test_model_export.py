@@ -209,7 +209,7 @@ def test_json_has_the_critical_path_scalars_and_tables():
         (COUNT, "runnable"), (COUNT, "running")]
     assert sum(s["dur_ns"] for s in cp["segments"]) == 20_000
     assert cp["tasks"][0] == {"tid": COUNT, "crit_ns": 11_500, "running_ns": 11_000, "runnable_ns": 500,
-                              "blocked_ns": 0}
+                              "blocked_ns": 0, "running_sys_ns": 0}
     assert cp["waits"] == [{"waiter": COUNT, "rid": P3, "crit_ns": 8_500, "waits": 1, "room_ns": 0},
                            {"waiter": GREP, "rid": P2, "crit_ns": 4_000, "waits": 1, "room_ns": 0}]
     # P3: count's wait [1, 9.5] us and its runnable time after it, once; P2: grep's, inside it

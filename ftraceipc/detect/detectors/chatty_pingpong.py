@@ -17,11 +17,20 @@ def explain(r: dict, n: Names) -> tuple[str, str, str]:
             f"{n(a)} and {n(b)} exchanged {r['count']:,} messages "
             f"({human_bytes(r['bytes_per_message_ab'])} and {human_bytes(r['bytes_per_message_ba'])} on "
             f"average each way) with {wk:,} wakeups of each other: about one context switch per message. "
-            f"Scheduling latency alone cost {human_ns(r['asleep_ns'])}. Their round trips take "
-            f"{human_ns(int(r.get('critical_ns') or 0))} of the critical path: the most batching can save "
-            "(it divides the wakeups and syscalls, not the work each message asks for).",
+            f"Scheduling latency alone cost {human_ns(r['asleep_ns'])}.{_path(r)}",
             "Batch: send several requests per write (or one larger message), pipeline requests instead of "
             f"waiting for each reply, or do both sides' work in one thread.{_pin(r, n)}")
+
+
+def _path(r: dict) -> str:
+    crit, path = int(r.get("critical_ns") or 0), int(r.get("path_ns") or 0)
+    if path <= crit:
+        return (f" Their round trips take {human_ns(crit)} of the critical path, in syscalls and waiting for "
+                "a CPU: what batching can save.")
+    return (f" Their round trips take {human_ns(path)} of the critical path; {human_ns(crit)} of it in "
+            "syscalls and waiting for a CPU after each hand-off, which batching divides; the rest is their "
+            f"work outside syscalls, which stays: batching can save {human_ns(crit)} or more, at most "
+            f"{human_ns(path)}.")
 
 
 def _pin(r: dict, n: Names) -> str:
