@@ -232,7 +232,8 @@ def _build_model(capture, *, episodes: bool, episodes_dir: Path | None, progress
             m = enc_ready.match(ready, iv)
             m = m[m["syscall"].isin(list(WRITE_SYSCALLS)) & (m["ret"] >= 0)]
             if len(m):
-                fdm.link_peer(m["handle"].to_numpy(), m["val"].to_numpy())
+                first = m.drop_duplicates(["handle", "val"])  # the earliest send of each (m is in time order)
+                fdm.link_peer(first["handle"].to_numpy(), first["val"].to_numpy(), first["ts"].to_numpy())
                 # one data-ready per datagram: destination per (task, handle, receiving sk)
                 d = m.drop_duplicates(["tid", "ts"]).groupby(["tid", "handle", "val"], sort=False).agg(
                     messages=("ts", "size")).reset_index()

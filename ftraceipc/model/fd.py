@@ -132,6 +132,7 @@ class Resource:
     merged_into: "Resource | None" = None
     listener: "Resource | None" = None  # for accepted sockets: the listening socket
     capacity: int | None = None  # a pipe's size in bytes as F_SETPIPE_SZ/F_GETPIPE_SZ returned it (the last seen)
+    closed_ts: int | None = None  # when the last fd naming one of its handles was closed (None: never)
 
     def root(self) -> "Resource":
         r = self
@@ -315,8 +316,12 @@ class FdModel:
             h = -2 if slot.uncertain else slot.handle.id
         if old is not None:
             old.handle.refs -= 1
-            if old.handle.refs <= 0 and self._foldable(old.handle):
-                self._dying.append((ts, old.handle.id))
+            if old.handle.refs <= 0:
+                r = old.handle.res
+                if r is not None and r is not _FILE and (r.closed_ts is None or ts > r.closed_ts):
+                    r.closed_ts = ts
+                if self._foldable(old.handle):
+                    self._dying.append((ts, old.handle.id))
         self._b_pid.append(pid)
         self._b_fd.append(fd)
         self._b_ts.append(ts)
@@ -744,18 +749,29 @@ class FdModel:
                 r.kind = "unix"
             r.sks.add(sk)
 
-    def link_peer(self, handle_ids: np.ndarray, receiver_sks: np.ndarray) -> None:
-        """sk_data_ready(receiver) inside a send on a connected stream/seqpacket socket: the peer."""
-        by_sk = self._sk_index()
-        for h, sk in set(zip(handle_ids.tolist(), receiver_sks.tolist())):
+    def link_peer(self, handle_ids: np.ndarray, receiver_sks: np.ndarray, ts: np.ndarray | None = None) -> None:
+        """sk_data_ready(receiver) inside a send on a connected stream/seqpacket socket: the peer.
+        ``ts``: the sends' times; a receiver address several sockets had in turn (reused once freed)
+        is the one alive then (created before, its last fd not closed yet)."""
+        owners = self._sk_owners()
+        times = [None] * len(handle_ids) if ts is None else ts.tolist()
+        for h, sk, t in set(zip(handle_ids.tolist(), receiver_sks.tolist(), times)):
             if h < 0:
                 continue
             r = self.handles[h].resource
-            other = by_sk.get(sk & U64)
+            other = _alive_at(owners.get(sk & U64, []), t)
             if r is None or other is None or other is r:
                 continue
             if r.kind in ("unix_stream", "unix_seqpacket") and r.peer is None:
                 r.peer, other.peer = other, r
+
+    def _sk_owners(self) -> dict[int, list[Resource]]:
+        out: dict[int, list[Resource]] = {}
+        for r in self.resources:
+            if r.merged_into is None:
+                for sk in r.sks:
+                    out.setdefault(sk, []).append(r)
+        return out
 
     def _sk_index(self) -> dict[int, Resource]:
         out = {}
@@ -771,10 +787,20 @@ class FdModel:
     # --- the end --------------------------------------------------------------------------------
     def finish(self) -> None:
         """Apply the evidence that only the whole capture has: sk -> inode from /proc/net/unix,
-        later snapshots naming unnamed handles, resources met twice merged by identity."""
+        later snapshots naming unnamed handles, resources met twice merged by identity.
+
+        A kernel sock address is reused once its socket is freed (the slab hands the same object to
+        the next socket: socat's next connection got the address of redis-server's socket of the
+        one before, closed a millisecond earlier). So a /proc/net/unix line names a resource's sk only
+        when it was read while the resource lived: from its creation (less 5 ms: the read's time is
+        not exact) until its last fd was closed, when the trace saw that close (a resource some fd
+        still names, or whose process exited without closing it, is taken as alive to the end)."""
+        alive = {id(h.res) for h in self.handles if h.refs > 0 and h.res is not None}
         for r in self.resources:
+            end = r.closed_ts if r.closed_ts is not None and id(r) not in alive else None
             for sk in sorted(r.sks):
-                inos = {ino for (_ts, ino, _p, _t) in self.sk_inodes.get(sk, []) if _ts >= r.since - 5_000_000}
+                inos = {ino for (_ts, ino, _p, _t) in self.sk_inodes.get(sk, [])
+                        if _ts >= r.since - 5_000_000 and (end is None or _ts <= end)}
                 if len(inos) == 1 and r.inode is None:
                     r.inode = inos.pop()
                     r.evidence.add("sk in /proc/net/unix")
@@ -887,6 +913,19 @@ class _Rids(Mapping):
 
     def __iter__(self):
         return iter(range(len(self._h)))
+
+
+def _alive_at(owners: list[Resource], t: int | None) -> Resource | None:
+    """Of the resources that had one sk address, the one alive at ``t`` (the latest created of
+    those created by then and not closed before); without ``t``, or when none of several was,
+    the only one, else None (an address never seen reused is its one socket's)."""
+    if not owners:
+        return None
+    if t is not None:
+        alive = [r for r in owners if r.since <= t and (r.closed_ts is None or t <= r.closed_ts)]
+        if alive:
+            return max(alive, key=lambda r: r.since)
+    return owners[-1] if len(owners) == 1 or t is None else None
 
 
 def load_saved_tgids(path) -> dict[int, int]:

@@ -155,6 +155,51 @@ def test_socketpair_ends_are_peers_and_sk_names_the_inode():
     assert s.m.handles[h4].resource.peer is r3
 
 
+def test_a_sk_address_reused_after_its_socket_closed_names_only_the_new_socket():
+    """redis-server accepted a connection (fd 7, sk A) and closed it; socat's next socket got the same
+    kernel address A. /proc/net/unix read after the close lists A with the new socket's inode: that
+    names the new socket only, not the closed one (which would merge the two and send one connection's
+    bytes to the other's reader)."""
+    s = Seq(FdModel())
+    s.snap(100, std())
+    s.snap(200, std())
+    s.sc(100, "socket", 7, family=1, type=1, protocol=0)
+    old = s.m.resolve(np.array([100]), np.array([7]), np.array([s.ts + 1]))[0]
+    s.m.bind_sk(np.array([old]), np.array([0xA0]))
+    s.sc(100, "close", 0, fd=7)
+    s.sc(200, "socket", 5, family=1, type=1, protocol=0)
+    new = s.m.resolve(np.array([200]), np.array([5]), np.array([s.ts + 1]))[0]
+    s.m.bind_sk(np.array([new]), np.array([0xA0]))
+    s.m.snapshot({"kind": "unix", "when": "poll", "sockets": [
+        {"num": "a0", "inode": 84, "type": 1, "path": None}]}, s.ts + 5)
+    s.m.finish()
+    assert s.m.handles[new].resource.rid() == "unix:84"
+    assert s.m.handles[old].resource.rid() != "unix:84" and s.m.handles[old].resource is not s.m.handles[new].resource
+    assert s.m.handles[old].resource.inode is None
+
+
+def test_a_send_links_the_peer_that_had_the_receiver_address_at_the_time_of_the_send():
+    """The receiver address of a send (sk_data_ready) names the socket that had it then: a socket
+    closed before the next one got the same address is the peer of sends made while it lived."""
+    s = Seq(FdModel())
+    s.snap(100, std())
+    s.snap(200, std())
+    s.sc(200, "socket", 3, family=1, type=1, protocol=0)  # the sender (connected: no peer known yet)
+    send = s.m.resolve(np.array([200]), np.array([3]), np.array([s.ts + 1]))[0]
+    s.sc(100, "socket", 7, family=1, type=1, protocol=0)
+    first = s.m.resolve(np.array([100]), np.array([7]), np.array([s.ts + 1]))[0]
+    s.m.bind_sk(np.array([first]), np.array([0xA0]))
+    t_send = s.ts + 1
+    s.sc(100, "close", 0, fd=7)
+    s.sc(100, "socket", 8, family=1, type=1, protocol=0)
+    second = s.m.resolve(np.array([100]), np.array([8]), np.array([s.ts + 1]))[0]
+    s.m.bind_sk(np.array([second]), np.array([0xA0]))
+    s.m.link_peer(np.array([send]), np.array([0xA0]), np.array([t_send]))
+    s.m.finish()
+    peer = s.m.handles[send].resource.peer
+    assert peer is s.m.handles[first].resource and s.m.handles[second].resource.peer is None
+
+
 def test_socket_never_named_gets_a_fallback_rid_shared_by_its_fds():
     s = Seq(FdModel())
     s.snap(100, std())
