@@ -5,6 +5,7 @@ Nothing is measured here: the inputs are results dicts shaped like the scripts' 
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -191,3 +192,30 @@ def test_the_driver_stops_with_one_clear_line_before_running_anything_when_a_mar
         "line <!-- bench:graph-load:begin --> and one line <!-- bench:graph-load:end --> where the graph-load table "
         "goes"]
     assert "Traceback" not in r.stderr and doc.read_text().count("bench:") == 2
+
+
+def test_the_readme_cost_table_pairs_each_ftraceipc_run_with_the_untraced_run_of_its_repetition():
+    def run(variant, rep, value):
+        return {"variant": variant, "rep": rep, "value": value}
+
+    res = {"unit": "s", "machine": {**MACHINE, "cpu_model": "AMD EPYC 7B13", "nproc": 2, "commit": "0123456789abcdef"},
+           "summary": {"untraced": {"value": 2.0}, "floor": {"value": 2.2}, "ftraceipc": {"value": 2.4}},
+           "runs": [run("untraced", 0, 2.0), run("untraced", 1, 1.6), run("ftraceipc", 0, 2.4), run("ftraceipc", 1, 2.4),
+                    run("floor", 0, 2.2)]}
+    old = {"machine": MACHINE, "summary": {"untraced": {"usecs_per_op": 5.0}, "ftraceipc": {"usecs_per_op": 5.5},
+                                           "perf": {"usecs_per_op": 10.0}},
+           "runs": [{"variant": "untraced", "rep": 0, "usecs_per_op": 5.0},
+                    {"variant": "ftraceipc", "rep": 0, "usecs_per_op": 5.5}]}
+    text = run_all.cost_table({"overhead-findgrep": res, "overhead": old})
+    rows = [r for r in text.splitlines() if r.startswith("| ") and "workload" not in r]
+    assert len(rows) == 2 and "perf bench sched pipe" in rows[0] and "xargs grep" in rows[1]  # COST_ROWS order
+    def cells_of(row):  # "\|" is a pipe inside a cell (the find | xargs label), not a border
+        return [c.strip() for c in re.split(r"(?<!\\)\|", row.strip().strip("|"))]
+
+    cells = cells_of(rows[1])
+    # median 2.4 / 2.0; worst: rep 1, 2.4 / 1.6; floor 2.2 / 2.0; no perf run
+    assert cells[1:8] == ["2 s", "2.4 s", "+20 %", "+50 %", "+10 %", "–", "2"], cells
+    assert cells[8] == "AMD EPYC, 2 vCPUs, `01234567`" and len(cells) == 9
+    old_cells = cells_of(rows[0])
+    assert old_cells[3:7] == ["+10 %", "+10 %", "–", "+100 %"], old_cells  # results of before the "value" key
+    assert "No overhead results yet" in run_all.cost_table({})
