@@ -41,9 +41,11 @@ event.
 **Data**, collected during the build by ``Collector`` (fed by ``SchedModel``), as compact numpy
 arrays (int64 times, int32 ids), never Python objects per row: the sleeps (the episodes: tid,
 start, end, the ending wakeup's time, waker, interrupt flag and via handle, the syscall and
-resource handle), the preempted intervals (tid, start, end), the traced syscalls (tid, enter, exit:
-each task's running time on the path splits into inside them, ``running_sys_ns``, and outside), and per task its birth (time,
+resource handle), the preempted intervals (tid, start, end), and per task its birth (time,
 creator), exec, exit, first run and, for a task first seen asleep, its wakeups before it first ran.
+The traced syscalls (tid, enter, exit) go to a temporary file instead (two events each: too many to
+keep), read back at the end for the tasks on the path: their running time there splits into inside
+traced syscalls (``running_sys_ns``) and outside (user space, untraced syscalls, interrupts).
 ``PathInputs.from_tables`` builds the same inputs from episode and wakeup tables
 (``ipc.EPISODE_COLUMNS``, ``ipc.WAKEUP_COLUMNS``): hand-made tests, or ``--episodes`` exports.
 
@@ -55,6 +57,7 @@ inside one capture) is taken as one task.
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
@@ -152,7 +155,6 @@ class _Spill:
         if not n:
             return
         if self._f is None:
-            import tempfile
             self._f = tempfile.TemporaryFile(prefix="ftraceipc-syscalls-")
         rec = np.empty(n, self.DTYPE)
         rec["tid"], rec["a"], rec["z"] = tid, a, z
@@ -364,7 +366,6 @@ class Collector:
         return p
 
 
-
 def _reason_codes(op: np.ndarray) -> np.ndarray:
     return np.where(op >= 0, op.astype(np.int64) + 2, R_NONE).astype(np.int32)
 
@@ -375,7 +376,7 @@ class PathInputs:
     """Sleeps sorted by (tid, start), with for each: the end, the ending wakeup's time (-1: none),
     its waker, whether it is a dependency (``edge``), the reason code and rid code of the sleep, the
     rid code of the wait (``wrid``: the sleep's rid, else the wakeup's via); preempted intervals
-    sorted by (tid, start); traced syscalls (enter, exit) sorted by (tid, enter); per task: birth,
+    sorted by (tid, start); where the traced syscalls are (``syscalls.select(tids)``); per task: birth,
     first run, the wakeup that ended its pre-capture sleep."""
 
     s_tid: np.ndarray
@@ -837,7 +838,8 @@ class _Given:
     def select(self, tids) -> Iterator[dict[str, np.ndarray]]:
         t = np.asarray(self.arrays["tid"], np.int64)
         m = np.isin(t, np.asarray(list(tids), np.int64))
-        yield {"tid": t[m], "a": np.asarray(self.arrays["a"], np.int64)[m], "z": np.asarray(self.arrays["z"], np.int64)[m]}
+        yield {"tid": t[m], "a": np.asarray(self.arrays["a"], np.int64)[m],
+               "z": np.asarray(self.arrays["z"], np.int64)[m]}
 
 
 def _inside(inp: PathInputs, tid: np.ndarray, a: np.ndarray, z: np.ndarray) -> dict[int, int]:
