@@ -223,7 +223,7 @@ def cost_table(results: dict[str, dict]) -> str:
         cpu = " ".join((m.get("cpu_model") or "?").replace("(R)", "").split()[:2])
         rows.append([label, f"{base:.3g} {unit}", f"{_value(ft):.3g} {unit}", _pct(rel("ftraceipc")),
                      _pct(max(pairs)) if pairs else "–", _pct(rel("floor")), _pct(rel("perf")),
-                     f"{max(len(by_rep.get('ftraceipc') or {}), 0)}",
+                     str(len(by_rep.get("ftraceipc") or {})),
                      f"{cpu}, {m.get('nproc', '?')} vCPUs, `{(m.get('commit') or '?')[:8]}`"])
     if not rows:
         return "_No overhead results yet: run `sudo python3 bench/run_all.py --only overhead,overhead-pgbench," \

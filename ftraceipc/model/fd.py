@@ -749,13 +749,12 @@ class FdModel:
                 r.kind = "unix"
             r.sks.add(sk)
 
-    def link_peer(self, handle_ids: np.ndarray, receiver_sks: np.ndarray, ts: np.ndarray | None = None) -> None:
+    def link_peer(self, handle_ids: np.ndarray, receiver_sks: np.ndarray, ts: np.ndarray) -> None:
         """sk_data_ready(receiver) inside a send on a connected stream/seqpacket socket: the peer.
         ``ts``: the sends' times; a receiver address several sockets had in turn (reused once freed)
         is the one alive then (created before, its last fd not closed yet)."""
         owners = self._sk_owners()
-        times = [None] * len(handle_ids) if ts is None else ts.tolist()
-        for h, sk, t in set(zip(handle_ids.tolist(), receiver_sks.tolist(), times)):
+        for h, sk, t in set(zip(handle_ids.tolist(), receiver_sks.tolist(), ts.tolist())):
             if h < 0:
                 continue
             r = self.handles[h].resource
@@ -774,12 +773,8 @@ class FdModel:
         return out
 
     def _sk_index(self) -> dict[int, Resource]:
-        out = {}
-        for r in self.resources:
-            if r.merged_into is None:
-                for sk in r.sks:
-                    out[sk] = r
-        return out
+        """sk -> the last resource that had it (no time: datagram destinations, ``resource_of_sk``)."""
+        return {sk: rs[-1] for sk, rs in self._sk_owners().items()}
 
     def resource_of_sk(self, sk: int) -> Resource | None:
         return self._sk_index().get(sk & U64)
@@ -915,17 +910,14 @@ class _Rids(Mapping):
         return iter(range(len(self._h)))
 
 
-def _alive_at(owners: list[Resource], t: int | None) -> Resource | None:
+def _alive_at(owners: list[Resource], t: int) -> Resource | None:
     """Of the resources that had one sk address, the one alive at ``t`` (the latest created of
-    those created by then and not closed before); without ``t``, or when none of several was,
-    the only one, else None (an address never seen reused is its one socket's)."""
-    if not owners:
-        return None
-    if t is not None:
-        alive = [r for r in owners if r.since <= t and (r.closed_ts is None or t <= r.closed_ts)]
-        if alive:
-            return max(alive, key=lambda r: r.since)
-    return owners[-1] if len(owners) == 1 or t is None else None
+    those created by then and not closed before); when none of several was, None; an address
+    never seen reused is its one socket's."""
+    alive = [r for r in owners if r.since <= t and (r.closed_ts is None or t <= r.closed_ts)]
+    if alive:
+        return max(alive, key=lambda r: r.since)
+    return owners[0] if len(owners) == 1 else None
 
 
 def load_saved_tgids(path) -> dict[int, int]:
