@@ -312,6 +312,15 @@ def _wait_gone(pid: int, timeout: float) -> bool:
     return False
 
 
+def _tracing_on(name: str) -> bool:
+    """Whether instance `name` is tracing; False while it is still being made (the directory appears
+    before its files do) or already gone."""
+    try:
+        return (cc.INSTANCES / name / "tracing_on").read_text().strip() == "1"
+    except OSError:
+        return False
+
+
 def test_a_live_capture_of_another_process_keeps_its_instance(tmp_path):
     """A capture run by a detached process (setsid -f: not a child of this test, and nothing in its
     command line says ftraceipc or pytest) is alive: the next capture must leave its instance on."""
@@ -330,8 +339,7 @@ def test_a_live_capture_of_another_process_keeps_its_instance(tmp_path):
         pid = int(pidfile.read_text())
         cc.OWN_PIDS.add(pid)
         live = f"ftraceipc-{pid}"
-        while time.monotonic() < end and not (live in cc.instance_names()
-                                              and (cc.INSTANCES / live / "tracing_on").read_text().strip() == "1"):
+        while time.monotonic() < end and not _tracing_on(live):
             time.sleep(0.05)
         assert not cc.is_descendant(pid)
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -350,8 +358,10 @@ def test_a_live_capture_of_another_process_keeps_its_instance(tmp_path):
         assert (scratch / "live.cap" / "meta.json").exists()
     finally:
         if pid is not None and cc.pid_alive(pid):
-            os.kill(pid, signal.SIGKILL)
-            _wait_gone(pid, 10)
+            os.kill(pid, signal.SIGTERM)  # a capture ends on SIGTERM and removes its instance
+            if not _wait_gone(pid, 30):
+                os.kill(pid, signal.SIGKILL)
+                _wait_gone(pid, 10)
         shutil.rmtree(scratch, ignore_errors=True)
 
 
