@@ -52,7 +52,8 @@
 //                         path: the path's time inside the wakees' sleeps on the resource (BLOCKED_ON
 //                         crit_ns, summed over them), and the waker's time waiting for a CPU on it
 //                         (Task crit_runnable_ns: the wakees it woke for nothing hold the CPUs it
-//                         waits for; with 32 pollers on 2 CPUs that is most of the run). At most wall_ns
+//                         waits for; with 32 pollers on 2 CPUs that is most of the run); plus
+//                         waking_crit_ns, the waker's own time waking them. At most wall_ns
 //   asleep_ns             wake_to_run_ns * wasted / count: the wake-to-run time of the useless wakeups
 //   waker, waker_comm     the task that woke the herd
 //   rid, kind             the resource they waited on
@@ -64,6 +65,12 @@
 //   wake_to_run_ns        their wake-to-run latency, summed (ns)
 //   writes                the waker's write/send calls into the resource (0 when none: it woke them
 //                         another way)
+//   waking_ns             the waker's time inside its writes into the resource spent waking the
+//                         sleepers that found nothing: WRITES wake_ns (each write's duration fitted
+//                         to the wakeups it made: the cost of one wakeup times their number) times
+//                         (woken - consumed) / woken; 0 when the fit cannot tell (wake_ns 0)
+//   waking_crit_ns        the part of waking_ns on the critical path: at most the waker's time in
+//                         syscalls on it (Task crit_running_sys_ns)
 //   woken_per_write       count / writes (null when writes = 0): about n_wakees for a true herd
 //   consumed_per_write    consumed / writes (null when writes = 0): about 1 when one of them takes
 //                         each message
@@ -87,21 +94,25 @@ MATCH (w)-[k:WAKES]->(t2:Task)
 WHERE k.via = r.rid AND t2.tid IN wakees
 WITH w, r, wakees, n_wakees, woken, consumed, sum(k.wakeups) AS wakeups, sum(k.wake_to_run_ns) AS wake_to_run_ns
 OPTIONAL MATCH (w)-[o:WRITES]->(r)
-WITH w, r, wakees, n_wakees, woken, consumed, wakeups, wake_to_run_ns, coalesce(sum(o.calls), 0) AS writes
+WITH w, r, wakees, n_wakees, woken, consumed, wakeups, wake_to_run_ns, coalesce(sum(o.calls), 0) AS writes,
+     coalesce(sum(o.wake_ns), 0) AS write_wake_ns
 WITH *, [w.tid] + wakees AS tasks, $tids AS scope
 WHERE size(scope) = 0 OR any(s_tid IN tasks WHERE s_tid IN scope)
 OPTIONAL MATCH (h:Task)-[bh:BLOCKED_ON]->(r)
 WHERE h.tid IN wakees AND h.capture_id = w.capture_id
 WITH w, r, wakees, n_wakees, woken, consumed, wakeups, wake_to_run_ns, writes, tasks,
-     coalesce(sum(bh.crit_ns), 0) AS wakees_crit
-WITH w, r, wakees, n_wakees, woken, consumed, wakeups, wake_to_run_ns, writes, tasks,
+     coalesce(sum(bh.crit_ns), 0) AS wakees_crit, write_wake_ns * (woken - consumed) / woken AS waking
+WITH w, r, wakees, n_wakees, woken, consumed, wakeups, wake_to_run_ns, writes, tasks, waking,
+     CASE WHEN waking < coalesce(w.crit_running_sys_ns, 0) THEN waking
+          ELSE coalesce(w.crit_running_sys_ns, 0) END AS waking_crit,
      (wakees_crit + coalesce(w.crit_runnable_ns, 0)) * (woken - consumed) / woken AS crit
+WITH *, crit + waking_crit AS crit_all
 OPTIONAL MATCH (cap:FtraceipcCapture) WHERE cap.capture_id = w.capture_id
 RETURN 'thundering_herd' AS pattern, tasks, [r.rid] AS resources, woken AS count,
-       CASE WHEN crit < coalesce(cap.wall_ns, 0) THEN crit ELSE coalesce(cap.wall_ns, 0) END AS critical_ns,
+       CASE WHEN crit_all < coalesce(cap.wall_ns, 0) THEN crit_all ELSE coalesce(cap.wall_ns, 0) END AS critical_ns,
        wake_to_run_ns * (woken - consumed) / woken AS asleep_ns, w.tid AS waker, w.comm AS waker_comm,
        r.rid AS rid, r.kind AS kind, wakees, n_wakees, consumed, woken - consumed AS wasted, wakeups,
-       wake_to_run_ns, writes,
+       wake_to_run_ns, writes, waking AS waking_ns, waking_crit AS waking_crit_ns,
        CASE WHEN writes > 0 THEN 1.0 * woken / writes ELSE null END AS woken_per_write,
        CASE WHEN writes > 0 THEN 1.0 * consumed / writes ELSE null END AS consumed_per_write
 ORDER BY critical_ns DESC, wasted DESC, waker, rid

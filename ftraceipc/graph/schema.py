@@ -76,9 +76,9 @@ NODE_TABLES: dict[str, list[tuple[str, str]]] = {
 # name -> (from table, to table, properties)
 REL_TABLES: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
     "WRITES": ("Task", "Resource", [("calls", "INT64"), ("bytes", "INT64"), ("first_ts", "INT64"),
-                                    ("last_ts", "INT64")]),
+                                    ("last_ts", "INT64"), ("wakes", "INT64"), ("wake_ns", "INT64")]),
     "READS": ("Task", "Resource", [("calls", "INT64"), ("bytes", "INT64"), ("first_ts", "INT64"),
-                                   ("last_ts", "INT64")]),
+                                   ("last_ts", "INT64"), ("wakes", "INT64"), ("wake_ns", "INT64")]),
     "BLOCKED_ON": ("Task", "Resource", [("episodes", "INT64"), ("blocked_ns", "INT64"), ("max_ns", "INT64"),
                                         ("ops", "STRING[]"), ("read_episodes", "INT64"), ("read_ns", "INT64"),
                                         ("write_episodes", "INT64"), ("write_ns", "INT64"), ("crit_ns", "INT64"),
@@ -226,6 +226,7 @@ def graph_tables(model: ipc.Model, schema_version: int | None = None) -> dict[st
         CAPTURE_TABLE: _table(capture, NODE_TABLES[CAPTURE_TABLE]),
     }
     rkey, tkey, skey = key_type("Resource"), key_type("Task"), key_type(PATH_TABLE)
+    io = io.assign(**{c: io[c].fillna(0) if c in io else 0 for c in ipc.IO_WAKE_COLUMNS})
     for typ in ("WRITES", "READS"):
         out[typ] = _table(io[io["type"] == typ], REL_TABLES[typ][2], ("tid", "rid"), (tkey, rkey))
     out["BLOCKED_ON"] = _table(b, REL_TABLES["BLOCKED_ON"][2], ("tid", "rid"), (tkey, rkey))

@@ -29,7 +29,7 @@ from ftraceipc.errors import CaptureFormatError
 from ftraceipc.model import critical, ipc
 from ftraceipc.model.fd import (FD_CREATORS, U64, READ_SYSCALLS, WRITE_SYSCALLS, FdModel, Reason, load_saved_tgids,
                                 snapshot_stream)
-from ftraceipc.model.sched import SchedModel
+from ftraceipc.model.sched import SchedModel, wakes_inside
 from ftraceipc.model.syscalls import SyscallPairer
 
 LIFECYCLE = sorted(set(FD_CREATORS) | {"pipe", "pipe2", "socketpair", "dup", "dup2", "dup3", "fcntl", "close",
@@ -238,15 +238,19 @@ def _build_model(capture, *, episodes: bool, episodes_dir: Path | None, progress
                 d = m.drop_duplicates(["tid", "ts"]).groupby(["tid", "handle", "val"], sort=False).agg(
                     messages=("ts", "size")).reset_index()
                 dest_acc = _add(dest_acc, d, ["tid", "handle", "val"], ["messages"])
-        # (4) I/O per (task, fd, handle, syscall)
+        # (4) I/O per (task, fd, handle, syscall), with the wakeups made inside the calls and the sums
+        # that fit each call's duration to its wakeups (calls its task stayed on CPU through)
         if len(iv):
-            io = iv[iv["syscall"].isin(DATA) & (iv["ret"] >= 0)]
+            wakes, switched = wakes_inside(batch, pairer, len(iv))
+            io = iv.assign(wakes=wakes, switched=switched)
+            io = io[io["syscall"].isin(DATA) & (io["ret"] >= 0)]
             if tracer:
                 io = io[~io["tid"].isin(tracer)]
             if len(io):
+                io = io.assign(**_fit_terms(io))
                 g = io.groupby(["tid", "fd", "handle", "syscall"], sort=False).agg(
                     calls=("ret", "size"), bytes=("ret", "sum"), first_ts=("enter_ts", "min"),
-                    last_ts=("exit_ts", "max")).reset_index()
+                    last_ts=("exit_ts", "max"), **{c: (c, "sum") for c in _FIT_SUMS}).reset_index()
                 io_parts.append(g)
                 if len(io_parts) >= 16:
                     io_acc = _fold(io_acc, io_parts)
@@ -350,13 +354,44 @@ def _add(acc, df, keys, sums):
     return pd.concat([acc, df]).groupby(keys, sort=False)[sums].sum().reset_index()
 
 
+# Per data syscall, sums that fit its duration d to the wakeups x it made, d = a + b·x, over the calls
+# its task was not switched out of (least squares): b is what each wakeup cost the caller.
+_FIT_SUMS = ("wakes", "fit_n", "fit_x", "fit_xx", "fit_d", "fit_xd")
+# at least this many such calls, whose wakeups vary (variance >= this), to trust the slope
+FIT_MIN_CALLS = 10
+FIT_MIN_VAR = 0.25
+
+
+def _fit_terms(io: pd.DataFrame) -> dict[str, np.ndarray]:
+    x = io["wakes"].to_numpy(np.float64)
+    d = (io["exit_ts"].to_numpy(np.int64) - io["enter_ts"].to_numpy(np.int64)).astype(np.float64)
+    u = (~io["switched"].to_numpy(bool) & (io["enter_ts"].to_numpy(np.int64) >= 0)).astype(np.float64)
+    return {"fit_n": u, "fit_x": x * u, "fit_xx": x * x * u, "fit_d": d * u, "fit_xd": x * d * u}
+
+
+def wake_cost_ns(s: pd.DataFrame) -> np.ndarray:
+    """From the ``_FIT_SUMS`` of some calls: the time they spent waking other tasks, their wakeups
+    times the fitted cost of one (the slope of duration on wakeups over the calls not switched out,
+    at least 0, and at most their own mean duration per wakeup). 0 where the fit cannot tell: fewer
+    than FIT_MIN_CALLS such calls, or wakeups that hardly vary from call to call."""
+    n = s["fit_n"].to_numpy(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mx, md = s["fit_x"] / n, s["fit_d"] / n
+        var = s["fit_xx"] / n - mx * mx
+        slope = (s["fit_xd"] / n - mx * md) / var
+        ok = (n >= FIT_MIN_CALLS) & (var >= FIT_MIN_VAR)
+        cap = np.where(s["fit_x"] > 0, s["fit_d"] / s["fit_x"], 0.0)
+        per = np.clip(np.where(ok, slope, 0.0), 0.0, cap)
+    return np.nan_to_num(per * s["wakes"].to_numpy(np.float64)).round().astype(np.int64)
+
+
 def _fold(acc, parts):
     if not parts:
         return acc
     df = pd.concat(([acc] if acc is not None else []) + parts, ignore_index=True)
     return df.groupby(["tid", "fd", "handle", "syscall"], sort=False).agg(
         calls=("calls", "sum"), bytes=("bytes", "sum"), first_ts=("first_ts", "min"),
-        last_ts=("last_ts", "max")).reset_index()
+        last_ts=("last_ts", "max"), **{c: (c, "sum") for c in _FIT_SUMS}).reset_index()
 
 
 def _io_tables(model: ipc.Model, fdm: FdModel, io: pd.DataFrame | None, dest: pd.DataFrame | None) -> dict[int, int]:
@@ -397,8 +432,10 @@ def _io_tables(model: ipc.Model, fdm: FdModel, io: pd.DataFrame | None, dest: pd
         ok = ok.assign(type=np.where(ok["syscall"].isin(list(WRITE_SYSCALLS)), "WRITES", "READS"))
         g = ok.groupby(["type", "tid", "rid"], sort=True).agg(
             calls=("calls", "sum"), bytes=("bytes", "sum"), first_ts=("first_ts", "min"),
-            last_ts=("last_ts", "max"), syscalls=("syscall", lambda s: sorted(set(s)))).reset_index()
-        model.io = g[ipc.IO_COLUMNS]
+            last_ts=("last_ts", "max"), syscalls=("syscall", lambda s: sorted(set(s))),
+            **{c: (c, "sum") for c in _FIT_SUMS}).reset_index()
+        g["wake_ns"] = wake_cost_ns(g)
+        model.io = g[ipc.IO_COLUMNS + ipc.IO_WAKE_COLUMNS]
     # unattributed (not IPC at all is not a failure: counted only)
     acc: dict[tuple, list[int]] = {}
     not_ipc: dict[int, int] = {}  # pid -> calls on fds known not to be IPC (files, ttys...)

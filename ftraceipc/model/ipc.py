@@ -6,7 +6,10 @@ docs/schema.md); times are trace-clock nanoseconds (``ts``) or nanosecond durati
 
 Edges (``Model.edges()``), each with ``type``, ``src`` and ``dst``:
 
-- ``WRITES``  task -> resource  (src tid, dst rid): calls, bytes, first_ts, last_ts, syscalls
+- ``WRITES``  task -> resource  (src tid, dst rid): calls, bytes, first_ts, last_ts, syscalls, wakes
+  (the wakeups the task made inside these calls), wake_ns (the calls' time spent making them: each
+  call's duration fitted to its wakeups over the calls the task stayed on CPU through, the slope times
+  wakes; 0 when the wakeups hardly vary from call to call, so the fit cannot tell)
 - ``READS``   task -> resource  (src tid, dst rid): same columns (a read is a read/recv call)
 - ``BLOCKED_ON`` task -> resource (src tid, dst rid): aggregated episodes: episodes, blocked_ns,
   max_ns, ops, and the same split by what the task waited for: read_episodes/read_ns (data: in a
@@ -40,6 +43,9 @@ if TYPE_CHECKING:
 TASK_COLUMNS = ["tid", "pid", "comm", "comms", "ppid", "first_ts", "last_ts", "tracer"]
 RESOURCE_COLUMNS = ["rid", "kind", "inode", "path", "peer", "evidence", "capacity"]
 IO_COLUMNS = ["type", "tid", "rid", "calls", "bytes", "first_ts", "last_ts", "syscalls"]
+# optional (a built model has them; hand-made tables may leave them out: 0): the wakeups made inside
+# the calls, and the time the calls spent making them (fitted: ftraceipc.model.build.wake_cost_ns)
+IO_WAKE_COLUMNS = ["wakes", "wake_ns"]
 BLOCKED_COLUMNS = ["tid", "rid", "episodes", "blocked_ns", "max_ns", "ops", "read_episodes", "read_ns",
                    "write_episodes", "write_ns"]
 WAKES_COLUMNS = ["waker", "wakee", "via", "wakeups", "wake_to_run_ns", "max_wake_to_run_ns",

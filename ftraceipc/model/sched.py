@@ -207,6 +207,29 @@ def _col(t: EventTable, name: str, default: int = -1) -> np.ndarray:
     return c.astype(np.int64, copy=False)
 
 
+def wakes_inside(batch: Batch, pairer: SyscallPairer, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """For the ``n`` syscalls ``pairer.pair(batch)`` returned: how many wakeups each made (sched_waking
+    events of its task inside it, not from an interrupt), and whether its task was switched out inside
+    it (it slept or was preempted, so its duration is not all its own work)."""
+    wakes = np.zeros(n, np.int64)
+    switched = np.zeros(n, bool)
+
+    def rows(tids, pos):
+        o = order_by_tid(tids)
+        at = pairer.syscall_at(tids[o], pos[o])
+        r = at.row[at.inside]
+        return r[(r >= 0) & (r < n)]
+
+    wk = batch.events.get("sched_waking")
+    if n and wk is not None and len(wk):
+        keep = ((wk.flags & IRQ_FLAGS) == 0) & (wk.pid != 0)
+        wakes += np.bincount(rows(wk.pid.astype(np.int64)[keep], wk.index.astype(np.int64)[keep]), minlength=n)
+    sw = batch.events.get("sched_switch")
+    if n and sw is not None and len(sw):
+        switched[rows(_col(sw, "prev_pid"), sw.index.astype(np.int64))] = True
+    return wakes, switched
+
+
 def _s(v) -> str:
     if isinstance(v, bytes):
         return v.split(b"\0", 1)[0].decode("utf-8", "replace")

@@ -229,6 +229,7 @@ class Hand:
         self.res: dict[str, tuple[str, str | None]] = {}  # rid -> (kind, peer)
         self.capacity: dict[str, int] = {}  # rid -> F_SETPIPE_SZ seen
         self.io, self.blocked, self.wakes, self.flows, self.waits = [], [], [], [], []
+        self.wake: dict[tuple[int, str], tuple[int, int]] = {}  # (tid, rid) -> WRITES wakes, wake_ns
 
     def pipe(self, *rids, capacity=None):
         for r in rids:
@@ -260,6 +261,8 @@ class Hand:
                                     "peer": [self.res[r][1] for r in rids], "evidence": [["pipe2"]] * len(rids),
                                     "capacity": [self.capacity.get(r) for r in rids]}, columns=ipc.RESOURCE_COLUMNS)
         m.io = pd.DataFrame([("WRITES", t, r, c, b, 1, 2, ["write"]) for t, r, c, b in self.io], columns=ipc.IO_COLUMNS)
+        m.io["wakes"] = [self.wake.get((t, r), (0, 0))[0] for t, r, _c, _b in self.io]
+        m.io["wake_ns"] = [self.wake.get((t, r), (0, 0))[1] for t, r, _c, _b in self.io]
         m.blocked = pd.DataFrame(self.blocked, columns=ipc.BLOCKED_COLUMNS)
         m.wakes = pd.DataFrame(self.wakes, columns=ipc.WAKES_COLUMNS)
         m.flows = pd.DataFrame(self.flows, columns=ipc.FLOW_COLUMNS)
@@ -300,6 +303,7 @@ def hand_model() -> ipc.Model:
         h.pair(a, b)
     # herd, and its look-alikes
     h.io.append((1, P, 10, 10))
+    h.wake[(1, P)] = (26, 2600)  # 100 ns per wakeup inside its writes
     for t, n, c, w2r in ((2, 10, 3, 100), (3, 10, 4, 300), (4, 6, 1, 50), (5, 2, 0, 1000)):
         h.block(t, P, ["poll"], read=(n, 1_000_000))
         h.waits.append((t, 1, P, n, 1_000_000, 1, True, c, 0))
@@ -430,6 +434,8 @@ def test_hand_thundering_herd_needs_readers_that_find_nothing(hand):
     assert int(row["wakeups"]) == 26 and int(row["wake_to_run_ns"]) == 450
     assert int(row["asleep_ns"]) == 450 * 18 // 26
     assert int(row["writes"]) == 10 and float(row["woken_per_write"]) == pytest.approx(2.6)
+    # the writes' time spent waking the 18 that found nothing; none on the path (the hand model has none)
+    assert int(row["waking_ns"]) == 2600 * 18 // 26 and int(row["waking_crit_ns"]) == 0
     assert float(row["consumed_per_write"]) == pytest.approx(0.8)
     low = only_row(hand.run_file("thundering_herd", min_wakeups=2))
     assert sorted(ints(low["wakees"])) == [2, 3, 4, 5] and int(low["wasted"]) == 20
@@ -516,6 +522,41 @@ def _on_backend(request, tmp_path, model: ipc.Model):
     with LadybugGraph.open(tmp_path / "graph.lbug") as g:
         g.load(model)
         yield g, ""
+
+
+def herd_on_path_model() -> ipc.Model:
+    """300's writes into pipe:300 wake its pollers 301-303 (10 sleeps each, 10 of the 30 then read);
+    inside its writes 3 ms went to the 30 wakeups. On the critical path (10 ms) it ran 6 ms, of which
+    1.5 ms in syscalls, and waited 4 ms for a CPU."""
+    from ftraceipc.model.critical import CRITICAL_TASK_COLUMNS, CriticalPath
+
+    h = Hand()
+    h.pipe("pipe:300")
+    h.io.append((300, "pipe:300", 10, 10))
+    h.wake[(300, "pipe:300")] = (30, 3_000_000)
+    for t in (301, 302, 303):
+        h.block(t, "pipe:300", ["poll"], read=(10, 1_000_000))
+        h.waits.append((t, 300, "pipe:300", 10, 1_000_000, 1, True, 10 // 3 + (t == 301), 0))
+        h.wakes.append((300, t, "pipe:300", 10, 1000, 1, 0))
+    m = h.model("herdpath")
+    m.critical = CriticalPath(root=300, start_ts=0, end_ts=10_000_000, tasks=pd.DataFrame(
+        [(300, 10_000_000, 6_000_000, 4_000_000, 0, 1_500_000)], columns=CRITICAL_TASK_COLUMNS))
+    return m
+
+
+@pytest.fixture(params=["ladybug", "neo4j"])
+def herd_on_path(request, tmp_path):
+    yield from _on_backend(request, tmp_path, herd_on_path_model())
+
+
+def test_a_herds_time_adds_the_wakers_time_waking_them_inside_its_writes_on_the_path(herd_on_path):
+    """critical_ns: the wasted share (20 of 30) of the waker's wait for a CPU, plus the wasted share of
+    its writes' waking time (3 ms: 2 ms), cut to its time in syscalls on the path (1.5 ms)."""
+    g, cid = herd_on_path
+    row = only_row(g.run_file("thundering_herd", capture_id=cid))
+    assert int(row["consumed"]) == 10 and int(row["wasted"]) == 20
+    assert int(row["waking_ns"]) == 2_000_000 and int(row["waking_crit_ns"]) == 1_500_000
+    assert int(row["critical_ns"]) == 4_000_000 * 20 // 30 + 1_500_000
 
 
 def bursty_reader_model() -> ipc.Model:

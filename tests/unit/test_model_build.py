@@ -22,3 +22,42 @@ def test_a_missing_capture_leaves_the_gc_threshold_as_it_was(tmp_path):
     with pytest.raises(Exception):
         build.build_model(tmp_path / "nothing.ftipc")
     assert gc.get_threshold() == before
+
+
+def _sums(x, d, switched=None):
+    import numpy as np
+    import pandas as pd
+
+    io = pd.DataFrame({"wakes": np.asarray(x, np.int64), "enter_ts": np.zeros(len(x), np.int64),
+                       "exit_ts": np.asarray(d, np.int64),
+                       "switched": np.zeros(len(x), bool) if switched is None else np.asarray(switched)})
+    t = build._fit_terms(io)
+    return pd.DataFrame({"wakes": [int(io["wakes"].sum())], **{c: [float(v.sum())] for c, v in t.items()}})
+
+
+def test_the_wake_cost_is_the_slope_of_duration_on_wakeups_times_the_wakeups():
+    """Writes that take 3 us plus 2 us per task they wake: 2 us x every wakeup made, the base cost not
+    counted; calls the task was switched out of (a sleep inside) are left out of the fit, not of wakes."""
+    x = [0, 1, 5, 10, 20, 30, 32, 32, 31, 8, 12, 16]
+    d = [3000 + 2000 * v for v in x]
+    assert build.wake_cost_ns(_sums(x, d)).tolist() == [2000 * sum(x)]
+    slept = _sums(x + [32], d + [9_000_000], switched=[False] * len(x) + [True])
+    assert build.wake_cost_ns(slept).tolist() == [2000 * (sum(x) + 32)]
+
+
+def test_the_wake_cost_is_zero_when_the_fit_cannot_tell():
+    """Every call wakes the same number of tasks (no spread: base cost and wakeups cannot be told
+    apart), too few calls, or calls that get faster with more wakeups (a slope below 0)."""
+    assert build.wake_cost_ns(_sums([1] * 50, [5000] * 50)).tolist() == [0]
+    assert build.wake_cost_ns(_sums([0, 5, 10], [1000, 6000, 11000])).tolist() == [0]
+    x = list(range(20))
+    assert build.wake_cost_ns(_sums(x, [50_000 - 1000 * v for v in x])).tolist() == [0]
+
+
+def test_the_wake_cost_never_exceeds_the_calls_own_time_per_wakeup():
+    """A slope steeper than the calls' mean duration per wakeup (here 100 us per wakeup between calls
+    waking 1 and 2, which take 0 and 100 us) is cut to that mean: the wakeups never cost more than
+    the calls took."""
+    x = [1] * 10 + [2] * 10
+    d = [0] * 10 + [100_000] * 10
+    assert build.wake_cost_ns(_sums(x, d)).tolist() == [1_000_000]

@@ -16,6 +16,11 @@ def explain(r: dict, n: Names) -> tuple[str, str, str]:
     per = (f" Each of its {r['writes']:,} writes woke {wpw:.1f} of them on average, and {cpw:.1f} then read data."
            if isinstance(wpw, (int, float)) and isinstance(cpw, (int, float)) and r.get("writes") else "")
     pct = round(100 * r["wasted"] / r["count"]) if r["count"] else 0
+    waking = r.get("waking_ns") or 0
+    if waking and r.get("writes"):
+        per += (f" Waking them made its writes slower: {human_ns(waking)} of its time in them went to waking "
+                f"tasks that then found nothing ({human_ns(r.get('waking_crit_ns') or 0)} of it on the "
+                "critical path).")
     return (f"{n(w)} wakes {k} waiters of {rid} together; most find nothing to read",
             f"{n(w)}'s wakeups through {rid} ended {r['count']:,} sleeps of {k} tasks waiting there for data "
             f"({n.many(r['wakees'])}). After {r['wasted']:,} of them ({pct}%) the woken task read nothing from "
