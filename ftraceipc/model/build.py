@@ -29,7 +29,7 @@ from ftraceipc.errors import CaptureFormatError
 from ftraceipc.model import critical, ipc
 from ftraceipc.model.fd import (FD_CREATORS, U64, READ_SYSCALLS, WRITE_SYSCALLS, FdModel, Reason, load_saved_tgids,
                                 snapshot_stream)
-from ftraceipc.model.sched import SchedModel, wakes_inside
+from ftraceipc.model.sched import SchedModel, mark_top, wakes_inside
 from ftraceipc.model.syscalls import SyscallPairer
 
 LIFECYCLE = sorted(set(FD_CREATORS) | {"pipe", "pipe2", "socketpair", "dup", "dup2", "dup3", "fcntl", "close",
@@ -284,6 +284,8 @@ def _build_model(capture, *, episodes: bool, episodes_dir: Path | None, progress
     model.critical = critical.compute(crit, meta, rid_of=rid_of, names=pairer.names, tasks=model.tasks,
                                       have_switches=("sched_switch" in have) if have else s["stats"]["switches"] > 0)
     t_crit = time.perf_counter() - t_crit
+    if model.critical is not None:  # each task's main wait: the one on the critical path first
+        model.waits = mark_top(model.waits, model.critical.waits)
     sched.crit = None
     del crit
     if episodes:

@@ -253,6 +253,10 @@ class FdModel:
         self._snap_named: list[tuple[int, int, str, int]] = []  # (pid, fd, target, handle) resolved, the fd unchanged over the read
         self._dying: list[tuple[int, int]] = []  # (ts, id) of opened handles no fd names any more since ts
         self.reclaimed = 0
+        self._shared_tables: set[int] = set()  # ids of fd tables processes share (CLONE_FILES)
+        # sends whose receiver address named no socket alive then: (handle, sk) -> the first send's ts,
+        # linked again at finish (the receiver's own calls may name its address later)
+        self._unlinked: dict[tuple[int, int], int] = {}
 
     # --- identity --------------------------------------------------------------------------------
     def tgid(self, tid: int) -> int:
@@ -428,6 +432,17 @@ class FdModel:
             self._exec(tid, ts)
         elif name == "sched_process_exit":
             self.pending.pop(tid, None)
+            if ev.get("group_dead"):  # the last thread: the kernel releases the fd table
+                self._release(self.tgid(tid), ts)
+
+    def _release(self, pid: int, ts: int) -> None:
+        """Process ``pid`` is gone: its fds close (a socket it never closed is dead from then on, and its
+        kernel address may go to the next socket). Not a table another process shares (CLONE_FILES)."""
+        t = self.tables.get(pid)
+        if t is None or id(t) in self._shared_tables:
+            return
+        for fd in list(t.slots):
+            self._bind(pid, fd, ts, None)
 
     def _newtask(self, parent_tid: int, child: int, flags: int, ts: int) -> None:
         ppid = self.tgid(parent_tid)
@@ -439,6 +454,7 @@ class FdModel:
         self._seen_pids.add(child)
         if flags & CLONE_FILES:  # a process sharing the table: share the object (rare; no copy)
             self.tables[child] = self.table(parent_tid)
+            self._shared_tables.add(id(self.tables[child]))
             return
         self._copy_table(ppid, child, ts)
 
@@ -758,10 +774,14 @@ class FdModel:
             if h < 0:
                 continue
             r = self.handles[h].resource
-            other = _alive_at(owners.get(sk & U64, []), t)
-            if r is None or other is None or other is r:
+            if r is None or r.peer is not None:
                 continue
-            if r.kind in ("unix_stream", "unix_seqpacket") and r.peer is None:
+            other = _alive_at(owners.get(sk & U64, []), t)
+            if other is None:
+                key = (h, sk & U64)
+                self._unlinked[key] = min(t, self._unlinked.get(key, t))
+                continue
+            if other is not r and r.kind in ("unix_stream", "unix_seqpacket"):
                 r.peer, other.peer = other, r
 
     def _sk_owners(self) -> dict[int, list[Resource]]:
@@ -790,6 +810,11 @@ class FdModel:
         when it was read while the resource lived: from its creation (less 5 ms: the read's time is
         not exact) until its last fd was closed, when the trace saw that close (a resource some fd
         still names, or whose process exited without closing it, is taken as alive to the end)."""
+        if self._unlinked:  # every socket's address is known now
+            pending, self._unlinked = self._unlinked, {}
+            hs, sks, ts = zip(*((h, sk, t) for (h, sk), t in pending.items()))
+            self.link_peer(np.array(hs, np.int64), np.array(sks, np.uint64), np.array(ts, np.int64))
+            self.notes["sends whose receiver socket is not known"] += len(self._unlinked)
         alive = {id(h.res) for h in self.handles if h.refs > 0 and h.res is not None}
         for r in self.resources:
             end = r.closed_ts if r.closed_ts is not None and id(r) not in alive else None
@@ -913,11 +938,14 @@ class _Rids(Mapping):
 def _alive_at(owners: list[Resource], t: int) -> Resource | None:
     """Of the resources that had one sk address, the one alive at ``t`` (the latest created of
     those created by then and not closed before); when none of several was, None; an address
-    never seen reused is its one socket's."""
+    never seen reused is its one socket's, unless that socket was closed before ``t`` (then the
+    address is already another socket's, not known yet: None)."""
     alive = [r for r in owners if r.since <= t and (r.closed_ts is None or t <= r.closed_ts)]
     if alive:
         return max(alive, key=lambda r: r.since)
-    return owners[0] if len(owners) == 1 else None
+    if len(owners) == 1 and (owners[0].closed_ts is None or t <= owners[0].closed_ts):
+        return owners[0]
+    return None
 
 
 def load_saved_tgids(path) -> dict[int, int]:

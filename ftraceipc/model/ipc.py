@@ -18,8 +18,9 @@ Edges (``Model.edges()``), each with ``type``, ``src`` and ``dst``:
 - ``WAKES``   task -> task (src waker tid, dst wakee tid): wakeups, via (rid or null), latency
   statistics (wake_to_run_ns: sum, max); per wakeup rows in ``wakeups`` (``--episodes``).
 - ``WAITS_FOR`` task -> task (src sleeper tid, dst the tid whose wakeup ended the sleep): via (the
-  IPC resource slept on), episodes, blocked_ns, max_ns, top (this is the sleeper's largest WAITS_FOR
-  row by blocked time: following ``top`` rows gives each task's main wait, a wait-for graph with one
+  IPC resource slept on), episodes, blocked_ns, max_ns, top (this is the sleeper's main WAITS_FOR
+  row: the most critical-path time inside its sleeps, then the most blocked time; following ``top``
+  rows gives each task's main wait, a wait-for graph with one
   edge out of each task), consumed (sleeps after which the sleeper's first read returning data, before
   it slept again, was on via or its peer), turns (sleeps after whose wakeup the waker went to sleep
   before the sleeper did again: the two took turns). Only sleeps on an IPC resource ended by another

@@ -207,6 +207,27 @@ def _col(t: EventTable, name: str, default: int = -1) -> np.ndarray:
     return c.astype(np.int64, copy=False)
 
 
+def mark_top(waits: pd.DataFrame, crit_waits: pd.DataFrame | None = None) -> pd.DataFrame:
+    """WAITS_FOR rows with ``top`` set on each waiter's main wait: the row whose sleeps hold the most
+    of the critical path (``crit_waits``: CriticalPath.waits, the path's time inside each (waiter, rid)'s
+    sleeps), then the most blocked time, more episodes, the lower waker tid. By the path first: a relay
+    waits both for its client's next request (while the client works: off the path) and for the
+    server's answer (on it), about as long in each; its main wait is the one that holds the command
+    up. Sorted by (waiter, waker, via)."""
+    df = waits.reset_index(drop=True)
+    if not len(df):
+        return df
+    crit = np.zeros(len(df), np.int64)
+    if crit_waits is not None and len(crit_waits):
+        c = crit_waits[crit_waits["rid"].notna()].groupby(["waiter", "rid"])["crit_ns"].sum()
+        key = pd.MultiIndex.from_arrays([df["waiter"].astype(np.int64), df["via"].astype(object)])
+        crit = c.reindex(key).fillna(0).to_numpy(np.int64)
+    df = df.assign(_crit=crit).sort_values(["waiter", "_crit", "blocked_ns", "episodes", "waker"],
+                                           ascending=[True, False, False, False, True], kind="stable")
+    df["top"] = ~df["waiter"].duplicated()
+    return df.drop(columns="_crit").sort_values(["waiter", "waker", "via"], kind="stable").reset_index(drop=True)
+
+
 def wakes_inside(batch: Batch, pairer: SyscallPairer, n: int) -> tuple[np.ndarray, np.ndarray]:
     """For the ``n`` syscalls ``pairer.pair(batch)`` returned: how many wakeups each made (sched_waking
     events of its task inside it, not from an interrupt), and whether its task was switched out inside
@@ -972,11 +993,7 @@ class SchedModel:
             return ipc.empty(ipc.WAITS_COLUMNS)
         cols = ["waiter", "waker", "via", "episodes", "blocked_ns", "max_ns", "consumed", "turns"]
         df = pd.DataFrame([(t, w, rid, *a) for (t, w, rid), a in rows.items()], columns=cols)
-        df = df.sort_values(["waiter", "blocked_ns", "episodes", "waker"], ascending=[True, False, False, True],
-                            kind="stable").reset_index(drop=True)
-        df["top"] = ~df["waiter"].duplicated()
-        df = df.sort_values(["waiter", "waker", "via"], kind="stable").reset_index(drop=True)
-        return _objects(df[ipc.WAITS_COLUMNS], ["via"])
+        return _objects(mark_top(df.assign(top=False))[ipc.WAITS_COLUMNS], ["via"])
 
     def _finish_wakeups(self, w: dict[str, np.ndarray]) -> None:
         k = _n(w)

@@ -200,6 +200,54 @@ def test_a_send_links_the_peer_that_had_the_receiver_address_at_the_time_of_the_
     assert peer is s.m.handles[first].resource and s.m.handles[second].resource.peer is None
 
 
+def test_a_send_to_an_address_whose_last_known_socket_is_closed_waits_for_the_socket_that_has_it():
+    """redis_socat_chain: socat's first send reaches redis-server's new socket (address A) before
+    redis-server's own calls have named A; the only socket known with A then is one closed before.
+    The send links no peer then (not the dead socket), and at finish the socket that had A at the
+    send's time: the new one."""
+    s = Seq(FdModel())
+    s.snap(100, std())
+    s.snap(200, std())
+    s.sc(100, "socket", 7, family=1, type=1, protocol=0)
+    dead = s.m.resolve(np.array([100]), np.array([7]), np.array([s.ts + 1]))[0]
+    s.m.bind_sk(np.array([dead]), np.array([0xA0]))
+    s.sc(100, "close", 0, fd=7)
+    s.sc(200, "socket", 3, family=1, type=1, protocol=0)  # socat's socket
+    send = s.m.resolve(np.array([200]), np.array([3]), np.array([s.ts + 1]))[0]
+    s.sc(100, "socket", 8, family=1, type=1, protocol=0)  # redis-server's new socket gets A
+    new = s.m.resolve(np.array([100]), np.array([8]), np.array([s.ts + 1]))[0]
+    t_send = s.ts + 1
+    s.m.link_peer(np.array([send]), np.array([0xA0]), np.array([t_send]))
+    assert s.m.handles[send].resource.peer is None and s.m.handles[dead].resource.peer is None
+    s.m.bind_sk(np.array([new]), np.array([0xA0]))  # its first read names A
+    s.m.finish()
+    assert s.m.handles[send].resource.peer is s.m.handles[new].resource
+    assert s.m.handles[dead].resource.peer is None
+
+
+def test_a_process_exit_closes_its_fds_so_a_reused_address_names_the_next_socket():
+    """A process that exits without closing its socket (group_dead: its last thread) releases it then:
+    a send after the exit to the same kernel address is not the dead socket's; a thread's exit
+    (group_dead false) closes nothing."""
+    s = Seq(FdModel())
+    s.snap(100, std())
+    s.snap(200, std())
+    s.sc(100, "socket", 7, family=1, type=1, protocol=0)
+    dead = s.m.resolve(np.array([100]), np.array([7]), np.array([s.ts + 1]))[0]
+    s.m.bind_sk(np.array([dead]), np.array([0xA0]))
+    s.m.tgid_of[101] = 100  # a thread of 100
+    s.ev(101, "sched_process_exit", pid=101, group_dead=False)
+    assert s.rid(100, 7) == s.m.handles[dead].rid and s.m.handles[dead].resource.closed_ts is None
+    t_exit = s.ev(100, "sched_process_exit", pid=100, group_dead=True)
+    assert s.m.handles[dead].resource.closed_ts == t_exit and s.rid(100, 7) < 0
+    s.sc(200, "socket", 3, family=1, type=1, protocol=0)
+    send = s.m.resolve(np.array([200]), np.array([3]), np.array([s.ts + 1]))[0]
+    s.m.link_peer(np.array([send]), np.array([0xA0]), np.array([s.ts + 1]))
+    s.m.finish()
+    assert s.m.handles[send].resource.peer is None and s.m.handles[dead].resource.peer is None
+    assert s.m.notes["sends whose receiver socket is not known"] == 1
+
+
 def test_socket_never_named_gets_a_fallback_rid_shared_by_its_fds():
     s = Seq(FdModel())
     s.snap(100, std())
