@@ -28,7 +28,9 @@ interleaved (one of each per repetition, order rotated each time), medians repor
 
 Diagnostic variants (``--variants``): ``ftraceipc-noopen`` = ``capture --no-open-watcher`` (what the
 open watcher costs); ``floor-open`` = floor plus the open watcher's instance, unread (its in-kernel
-cost); ``floor-notrace`` = floor + a ``set_event_notrace_pid`` entry
+cost); ``floor-wakeup`` = floor + the events dropped from the default set because the model does not
+use them (``sched:sched_wakeup``: what keeping it would cost); ``floor-notrace`` = floor + a
+``set_event_notrace_pid`` entry
 (what ftraceipc wrote before ff0c775 to leave its own threads out; it turns on per-event pid filtering
 and costs every traced task ~6 %, so ftraceipc no longer does it); ``perf-xp`` = perf with
 ``--exclude-perf`` (perf leaves its own tasks out).
@@ -59,7 +61,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _benchutil as bu  # noqa: E402
 
 DEFAULT_VARIANTS = ["untraced", "floor", "ftraceipc", "perf"]
-ALL_VARIANTS = DEFAULT_VARIANTS + ["ftraceipc-noopen", "floor-open", "floor-notrace", "perf-xp"]
+ALL_VARIANTS = DEFAULT_VARIANTS + ["ftraceipc-noopen", "floor-open", "floor-notrace", "floor-wakeup", "perf-xp"]
+# floor-wakeup: the default set plus the events dropped from it as unused (what keeping them would cost)
+DROPPED_EVENTS = ["sched:sched_wakeup"]
 
 
 class Floor:
@@ -85,10 +89,11 @@ class Floor:
                 pass
         self.cpus = inst.cpus
 
-    def measure(self, argv: list[str], notrace: bool, open_instance: bool = False) -> tuple[bu.ChildResult, dict]:
+    def measure(self, argv: list[str], notrace: bool, open_instance: bool = False,
+                extra: list[str] = ()) -> tuple[bu.ChildResult, dict]:
         inst = self.inst
         inst.write("trace", "")  # clear (O_TRUNC): the counters start at zero
-        inst.enable_events(self.events)
+        inst.enable_events(self.events + [e for e in extra if e not in self.events and self.tracefs.has_event(e)])
         if notrace:
             inst.write("set_event_notrace_pid", str(os.getpid()))
         oi = self._open_instance() if open_instance else None
@@ -359,8 +364,9 @@ def main() -> None:
                     def once(v=v, rep=rep):
                         if v == "untraced":
                             return bu.run(bench), {}
-                        if v in ("floor", "floor-notrace", "floor-open"):
-                            return floor.measure(bench, notrace=v == "floor-notrace", open_instance=v == "floor-open")
+                        if v in ("floor", "floor-notrace", "floor-open", "floor-wakeup"):
+                            return floor.measure(bench, notrace=v == "floor-notrace", open_instance=v == "floor-open",
+                                                 extra=DROPPED_EVENTS if v == "floor-wakeup" else [])
                         if v == "ftraceipc":
                             return measure_ftraceipc(bench, tmp, rep, a.ftraceipc)
                         if v == "ftraceipc-noopen":
