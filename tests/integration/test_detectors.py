@@ -722,6 +722,7 @@ def test_run_detectors_ranks_and_explains_every_hand_finding(hand):
     assert "SO_SNDBUF, 262144" in sock.suggestion and "wmem_max" in sock.suggestion
     herd = next(f for f in found if f.pattern == "thundering_herd")
     assert "only one" not in herd.explanation and "2.6 of them" in herd.explanation and "0.8 then read" in herd.explanation
+    assert "1.8 us of its time in them went to waking tasks that then found nothing" in herd.explanation
     stage = next(f for f in found if f.pattern == "wake_then_block")
     assert stage.asleep_ns == 3_000_000 and "is a stage" in stage.explanation and "F_SETPIPE_SZ, 16384" in stage.suggestion
     x = next(f for f in found if f.pattern == "cross_cpu_wakeup")
