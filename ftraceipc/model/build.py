@@ -242,6 +242,9 @@ def _build_model(capture, *, episodes: bool, episodes_dir: Path | None, progress
         # that fit each call's duration to its wakeups (calls its task stayed on CPU through)
         if len(iv):
             wakes, switched = wakes_inside(batch, pairer, len(iv))
+            # a call entered in an earlier batch: its switches and wakeups there are not counted here,
+            # so it stays out of the fit
+            switched |= iv["enter_ts"].to_numpy(np.int64) < int(batch.ts[0])
             io = iv.assign(wakes=wakes, switched=switched)
             io = io[io["syscall"].isin(DATA) & (io["ret"] >= 0)]
             if tracer:
