@@ -12,7 +12,7 @@ from test_model_syscalls import Trace, make_batches
 
 from ftraceipc.model import ipc
 from ftraceipc.model.critical import Collector
-from ftraceipc.model.sched import CLONE_THREAD, SchedModel, SwitchStates
+from ftraceipc.model.sched import CLONE_THREAD, SchedModel, SwitchStates, mark_top
 from ftraceipc.model.syscalls import SyscallPairer
 from rb_builder import load_format
 
@@ -592,3 +592,21 @@ def test_first_index_finds_the_first_of_repeated_tids_and_minus_one_for_the_abse
     keys = np.array([7, 3, 7, 9, 3], dtype=np.int32)
     assert _first_index(keys, np.array([3, 7, 9, 4, 100], dtype=np.int32)).tolist() == [1, 0, 3, -1, -1]
     assert _first_index(np.array([], dtype=np.int32), np.array([1, 2])).tolist() == [-1, -1]
+
+
+def test_a_waiters_main_wait_is_the_one_on_the_critical_path_then_the_longest():
+    """A relay (2) waits for its client (1) a little longer than for its server (3), but only its waits
+    for the server hold the command up (on the critical path): that is its main wait. A task with
+    no time on the path (4) keeps its longest wait; ties: more episodes, then the lower waker."""
+    waits = pd.DataFrame([(2, 1, "unix:10", 100, 800, 20, False, 100, 0),
+                          (2, 3, "unix:11", 100, 600, 20, False, 100, 0),
+                          (4, 5, "pipe:20", 10, 500, 90, False, 10, 0),
+                          (4, 6, "pipe:21", 12, 500, 90, False, 12, 0),
+                          (4, 7, "pipe:22", 12, 500, 90, False, 12, 0)], columns=ipc.WAITS_COLUMNS)
+    crit = pd.DataFrame([(2, "unix:11", 400, 90, 0), (2, "unix:10", 0, 0, 0), (1, None, 50, 1, 0)],
+                        columns=["waiter", "rid", "crit_ns", "waits", "room_ns"])
+    top = mark_top(waits, crit)
+    assert [(w, k) for w, k, t in zip(top["waiter"], top["waker"], top["top"]) if t] == [(2, 3), (4, 6)]
+    by_time = mark_top(waits)
+    assert [(w, k) for w, k, t in zip(by_time["waiter"], by_time["waker"], by_time["top"]) if t] == [(2, 1), (4, 6)]
+    assert list(top[["waiter", "waker"]].itertuples(index=False, name=None)) == [(2, 1), (2, 3), (4, 5), (4, 6), (4, 7)]
