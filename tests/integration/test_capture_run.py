@@ -544,7 +544,7 @@ print(os.getpid(), pid)
 
 
 def test_an_open_flood_keeps_the_open_watcher_in_its_budget_and_a_fifo_after_it_is_still_named(tmp_path):
-    """The open watcher's CPU is bounded (5 % of a CPU after a 50 ms burst): 40,000 opens in a second make
+    """The open watcher's CPU is bounded (5 % of a CPU after a 100 ms burst): 40,000 opens in a second make
     it pause, which the capture reports (meta.json cost, the summary line); the FIFO opened after the
     flood is still named with its path and its 300 bytes go from the writer to the reader."""
     out = tmp_path / "flood.ftipc"
