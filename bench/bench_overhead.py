@@ -63,7 +63,7 @@ import _benchutil as bu  # noqa: E402
 DEFAULT_VARIANTS = ["untraced", "floor", "ftraceipc", "perf"]
 ALL_VARIANTS = DEFAULT_VARIANTS + ["ftraceipc-noopen", "floor-open", "floor-notrace", "floor-wakeup", "perf-xp"]
 # floor-wakeup: the default set plus the events dropped from it as unused (what keeping them would cost)
-DROPPED_EVENTS = ["sched:sched_wakeup"]
+DROPPED_EVENTS = ("sched:sched_wakeup",)
 
 
 class Floor:
@@ -90,7 +90,7 @@ class Floor:
         self.cpus = inst.cpus
 
     def measure(self, argv: list[str], notrace: bool, open_instance: bool = False,
-                extra: list[str] = ()) -> tuple[bu.ChildResult, dict]:
+                extra: tuple[str, ...] = ()) -> tuple[bu.ChildResult, dict]:
         inst = self.inst
         inst.write("trace", "")  # clear (O_TRUNC): the counters start at zero
         inst.enable_events(self.events + [e for e in extra if e not in self.events and self.tracefs.has_event(e)])
@@ -366,7 +366,7 @@ def main() -> None:
                             return bu.run(bench), {}
                         if v in ("floor", "floor-notrace", "floor-open", "floor-wakeup"):
                             return floor.measure(bench, notrace=v == "floor-notrace", open_instance=v == "floor-open",
-                                                 extra=DROPPED_EVENTS if v == "floor-wakeup" else [])
+                                                 extra=DROPPED_EVENTS if v == "floor-wakeup" else ())
                         if v == "ftraceipc":
                             return measure_ftraceipc(bench, tmp, rep, a.ftraceipc)
                         if v == "ftraceipc-noopen":

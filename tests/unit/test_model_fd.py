@@ -30,6 +30,14 @@ class Seq:
         self.m.snapshot({"kind": "fds", "when": when, "pid": pid, "comm": "x", "ppid": 1, "fds": fds,
                          "cloexec": list(cloexec)}, -1 if when == "start" else self.ts)
 
+    def socket(self, pid, fd, sk=None):
+        """A socket() call of ``pid`` returning ``fd``: its handle, with kernel address ``sk`` if given."""
+        self.sc(pid, "socket", fd, family=1, type=1, protocol=0)
+        h = self.m.resolve(np.array([pid]), np.array([fd]), np.array([self.ts + 1]))[0]
+        if sk is not None:
+            self.m.bind_sk(np.array([h]), np.array([sk]))
+        return h
+
     def rid(self, tid, fd, ts=None):
         h = self.m.resolve(np.array([tid]), np.array([fd]), np.array([self.ts + 1 if ts is None else ts]))[0]
         if h < 0:
@@ -163,13 +171,9 @@ def test_a_sk_address_reused_after_its_socket_closed_names_only_the_new_socket()
     s = Seq(FdModel())
     s.snap(100, std())
     s.snap(200, std())
-    s.sc(100, "socket", 7, family=1, type=1, protocol=0)
-    old = s.m.resolve(np.array([100]), np.array([7]), np.array([s.ts + 1]))[0]
-    s.m.bind_sk(np.array([old]), np.array([0xA0]))
+    old = s.socket(100, 7, 0xA0)
     s.sc(100, "close", 0, fd=7)
-    s.sc(200, "socket", 5, family=1, type=1, protocol=0)
-    new = s.m.resolve(np.array([200]), np.array([5]), np.array([s.ts + 1]))[0]
-    s.m.bind_sk(np.array([new]), np.array([0xA0]))
+    new = s.socket(200, 5, 0xA0)
     s.m.snapshot({"kind": "unix", "when": "poll", "sockets": [
         {"num": "a0", "inode": 84, "type": 1, "path": None}]}, s.ts + 5)
     s.m.finish()
@@ -184,16 +188,11 @@ def test_a_send_links_the_peer_that_had_the_receiver_address_at_the_time_of_the_
     s = Seq(FdModel())
     s.snap(100, std())
     s.snap(200, std())
-    s.sc(200, "socket", 3, family=1, type=1, protocol=0)  # the sender (connected: no peer known yet)
-    send = s.m.resolve(np.array([200]), np.array([3]), np.array([s.ts + 1]))[0]
-    s.sc(100, "socket", 7, family=1, type=1, protocol=0)
-    first = s.m.resolve(np.array([100]), np.array([7]), np.array([s.ts + 1]))[0]
-    s.m.bind_sk(np.array([first]), np.array([0xA0]))
+    send = s.socket(200, 3)  # the sender (connected: no peer known yet)
+    first = s.socket(100, 7, 0xA0)
     t_send = s.ts + 1
     s.sc(100, "close", 0, fd=7)
-    s.sc(100, "socket", 8, family=1, type=1, protocol=0)
-    second = s.m.resolve(np.array([100]), np.array([8]), np.array([s.ts + 1]))[0]
-    s.m.bind_sk(np.array([second]), np.array([0xA0]))
+    second = s.socket(100, 8, 0xA0)
     s.m.link_peer(np.array([send]), np.array([0xA0]), np.array([t_send]))
     s.m.finish()
     peer = s.m.handles[send].resource.peer
@@ -208,14 +207,10 @@ def test_a_send_to_an_address_whose_last_known_socket_is_closed_waits_for_the_so
     s = Seq(FdModel())
     s.snap(100, std())
     s.snap(200, std())
-    s.sc(100, "socket", 7, family=1, type=1, protocol=0)
-    dead = s.m.resolve(np.array([100]), np.array([7]), np.array([s.ts + 1]))[0]
-    s.m.bind_sk(np.array([dead]), np.array([0xA0]))
+    dead = s.socket(100, 7, 0xA0)
     s.sc(100, "close", 0, fd=7)
-    s.sc(200, "socket", 3, family=1, type=1, protocol=0)  # socat's socket
-    send = s.m.resolve(np.array([200]), np.array([3]), np.array([s.ts + 1]))[0]
-    s.sc(100, "socket", 8, family=1, type=1, protocol=0)  # redis-server's new socket gets A
-    new = s.m.resolve(np.array([100]), np.array([8]), np.array([s.ts + 1]))[0]
+    send = s.socket(200, 3)  # socat's socket
+    new = s.socket(100, 8)  # redis-server's new socket gets A
     t_send = s.ts + 1
     s.m.link_peer(np.array([send]), np.array([0xA0]), np.array([t_send]))
     assert s.m.handles[send].resource.peer is None and s.m.handles[dead].resource.peer is None
@@ -232,16 +227,13 @@ def test_a_process_exit_closes_its_fds_so_a_reused_address_names_the_next_socket
     s = Seq(FdModel())
     s.snap(100, std())
     s.snap(200, std())
-    s.sc(100, "socket", 7, family=1, type=1, protocol=0)
-    dead = s.m.resolve(np.array([100]), np.array([7]), np.array([s.ts + 1]))[0]
-    s.m.bind_sk(np.array([dead]), np.array([0xA0]))
+    dead = s.socket(100, 7, 0xA0)
     s.m.tgid_of[101] = 100  # a thread of 100
     s.ev(101, "sched_process_exit", pid=101, group_dead=False)
     assert s.rid(100, 7) == s.m.handles[dead].rid and s.m.handles[dead].resource.closed_ts is None
     t_exit = s.ev(100, "sched_process_exit", pid=100, group_dead=True)
     assert s.m.handles[dead].resource.closed_ts == t_exit and s.rid(100, 7) < 0
-    s.sc(200, "socket", 3, family=1, type=1, protocol=0)
-    send = s.m.resolve(np.array([200]), np.array([3]), np.array([s.ts + 1]))[0]
+    send = s.socket(200, 3)
     s.m.link_peer(np.array([send]), np.array([0xA0]), np.array([s.ts + 1]))
     s.m.finish()
     assert s.m.handles[send].resource.peer is None and s.m.handles[dead].resource.peer is None
