@@ -34,6 +34,13 @@ use them (``sched:sched_wakeup``: what keeping it would cost); ``floor-notrace``
 (what ftraceipc wrote before ff0c775 to leave its own threads out; it turns on per-event pid filtering
 and costs every traced task ~6 %, so ftraceipc no longer does it); ``perf-xp`` = perf with
 ``--exclude-perf`` (perf leaves its own tasks out).
+
+Event sets (issue #12 section 2, diagnostic): ``floor-core`` = the floor with only the core group
+(``ftraceipc.capture.events.CORE``: scheduler and task events, the least any detector needs: no tracer
+that follows sleeps and wakeups can trace less); ``floor-D:PATTERN`` = the floor with the events
+``ftraceipc capture -D PATTERN`` enables (``ftraceipc.detect.detector_events``); ``ftraceipc-D:PATTERN`` =
+``ftraceipc capture -D PATTERN``. With ``untraced`` and ``floor-core`` in the run, the output gives each
+floor's events per operation and what one event costs (pipe and pgbench, whose operations are counted).
 Runs during which another tracing instance existed (other people's captures add tracing load) are
 measured again (``--retry-busy``).
 
@@ -64,6 +71,26 @@ DEFAULT_VARIANTS = ["untraced", "floor", "ftraceipc", "perf"]
 ALL_VARIANTS = DEFAULT_VARIANTS + ["ftraceipc-noopen", "floor-open", "floor-notrace", "floor-wakeup", "perf-xp"]
 # floor-wakeup: the default set plus the events dropped from it as unused (what keeping them would cost)
 DROPPED_EVENTS = ("sched:sched_wakeup",)
+# variants with an argument: floor-D:PATTERN, ftraceipc-D:PATTERN (the events of capture -D PATTERN)
+PATTERN_VARIANTS = ("floor-D:", "ftraceipc-D:")
+
+
+def known_variant(v: str) -> bool:
+    return v in ALL_VARIANTS or v == "floor-core" or (v.startswith(PATTERN_VARIANTS) and bool(v.split(":", 1)[1]))
+
+
+def variant_events(v: str, default: list[str], has_event) -> list[str]:
+    """The events a floor variant enables: the default set (those this kernel has), the core group
+    (floor-core) or a detector pattern's (floor-D:PATTERN)."""
+    if v == "floor-core":
+        from ftraceipc.capture.events import CORE
+
+        return [e for e in CORE if has_event(e)]
+    if v.startswith("floor-D:"):
+        from ftraceipc.detect import detector_events, select
+
+        return [e for e in detector_events(select(v.split(":", 1)[1].split(","))) if has_event(e)]
+    return default
 
 
 class Floor:
@@ -90,10 +117,11 @@ class Floor:
         self.cpus = inst.cpus
 
     def measure(self, argv: list[str], notrace: bool, open_instance: bool = False,
-                extra: tuple[str, ...] = ()) -> tuple[bu.ChildResult, dict]:
+                extra: tuple[str, ...] = (), events: list[str] | None = None) -> tuple[bu.ChildResult, dict]:
         inst = self.inst
         inst.write("trace", "")  # clear (O_TRUNC): the counters start at zero
-        inst.enable_events(self.events + [e for e in extra if e not in self.events and self.tracefs.has_event(e)])
+        base = self.events if events is None else events
+        inst.enable_events(base + [e for e in extra if e not in base and self.tracefs.has_event(e)])
         if notrace:
             inst.write("set_event_notrace_pid", str(os.getpid()))
         oi = self._open_instance() if open_instance else None
@@ -211,6 +239,10 @@ class Workload:
     def prepare(self) -> None:
         pass
 
+    def ops(self) -> int | None:
+        """Operations per run (the figure is time per operation), when the workload counts them."""
+        return None
+
     def value(self, r: bu.ChildResult) -> float:
         m = _WALL.search(r.stdout)
         if not m:
@@ -228,6 +260,9 @@ class PipeWorkload(Workload):
 
     def value(self, r: bu.ChildResult) -> float:
         return bu.parse_usecs_per_op(r.stdout)
+
+    def ops(self) -> int:
+        return self.args.loops
 
 
 NEEDLE = "zq-ftraceipc-needle"
@@ -308,6 +343,9 @@ class PgbenchWorkload(Workload):
             raise RuntimeError(f"no 'tps =' in pgbench output:\n{r.stdout[-1000:]}{r.stderr[-1000:]}")
         return round(1e6 / float(m.group(1)), 3)
 
+    def ops(self) -> int:
+        return 4 * self.args.transactions  # -c 4 clients, -t each
+
 
 WORKLOADS = {w.name: w for w in (PipeWorkload, FindGrepWorkload, MakeWorkload, PgbenchWorkload)}
 
@@ -337,9 +375,10 @@ def main() -> None:
     ap.add_argument("--json", metavar="PATH", help="write all results as JSON")
     a = ap.parse_args()
     variants = [v.strip() for v in a.variants.split(",") if v.strip()]
-    bad = [v for v in variants if v not in ALL_VARIANTS]
+    bad = [v for v in variants if not known_variant(v)]
     if bad:
-        sys.exit(f"error: unknown variant(s) {', '.join(bad)}; choose from {', '.join(ALL_VARIANTS)}")
+        sys.exit(f"error: unknown variant(s) {', '.join(bad)}; choose from {', '.join(ALL_VARIANTS)}, floor-core, "
+                 "floor-D:PATTERN, ftraceipc-D:PATTERN")
     bu.require_tools("perf")
     wl = WORKLOADS[a.workload](a)
     machine = bu.machine_info()
@@ -347,6 +386,7 @@ def main() -> None:
     bu.log(bu.describe_machine(machine))
 
     runs: list[dict] = []
+    set_events: dict[str, list[str]] = {}  # floor variant -> the events it enables
     floor: Floor | None = None
     monitor: bu.BusyMonitor | None = None
     with bu.cleanup_on_exit(), bu.tempdir("ftraceipc-bench-overhead-", a.tmp) as tmp, wl.setup(tmp) as bench:
@@ -354,6 +394,8 @@ def main() -> None:
         try:
             if any(v.startswith("floor") for v in variants):
                 floor = Floor(events, a.floor_buffer_mb)
+                set_events.update({v: variant_events(v, events, floor.tracefs.has_event) for v in variants
+                                   if v.startswith("floor")})
             own = [floor.name, f"{floor.name}-open"] if floor else []
             monitor = bu.BusyMonitor(own)
             wl.prepare()
@@ -364,13 +406,17 @@ def main() -> None:
                     def once(v=v, rep=rep):
                         if v == "untraced":
                             return bu.run(bench), {}
-                        if v in ("floor", "floor-notrace", "floor-open", "floor-wakeup"):
+                        if v in ("floor", "floor-notrace", "floor-open", "floor-wakeup", "floor-core") \
+                                or v.startswith("floor-D:"):
                             return floor.measure(bench, notrace=v == "floor-notrace", open_instance=v == "floor-open",
-                                                 extra=DROPPED_EVENTS if v == "floor-wakeup" else ())
+                                                 extra=DROPPED_EVENTS if v == "floor-wakeup" else (),
+                                                 events=set_events[v])
                         if v == "ftraceipc":
                             return measure_ftraceipc(bench, tmp, rep, a.ftraceipc)
                         if v == "ftraceipc-noopen":
                             return measure_ftraceipc(bench, tmp, rep, a.ftraceipc, ("--no-open-watcher",))
+                        if v.startswith("ftraceipc-D:"):
+                            return measure_ftraceipc(bench, tmp, rep, a.ftraceipc, ("-D", v.split(":", 1)[1]))
                         return measure_perf(bench, events, a.perf_mmap, tmp, rep, exclude_perf=v == "perf-xp")
 
                     def prepared(once=once):
@@ -392,11 +438,13 @@ def main() -> None:
             if floor is not None:
                 floor.close()
 
-    summary = summarize(runs, variants)
+    ops = wl.ops()
+    summary = summarize(runs, variants, ops)
     res = {"benchmark": "overhead", "command": " ".join(sys.argv), "workload": bench,
-           "workload_name": wl.name, "unit": wl.unit,
-           "events": events, "machine": machine, "args": vars(a), "variants": variants, "runs": runs,
-           "summary": summary, "targets": check_targets(summary)}
+           "workload_name": wl.name, "unit": wl.unit, "ops": ops,
+           "events": events, "variant_events": {v: len(e) for v, e in set_events.items()},
+           "machine": machine, "args": vars(a), "variants": variants, "runs": runs,
+           "summary": summary, "targets": check_targets(summary, wl.name)}
     print(f"\n{bu.describe_machine(machine)}")
     print(markdown(res))
     bu.write_json(a.json, res)
@@ -434,6 +482,16 @@ def markdown(res: dict) -> str:
         n = med("open_lookups")
         out += ["", f"ftraceipc's own CPU time per run (medians, from its meta.json): {', '.join(parts)}"
                 + (f"; {int(n):,} opens looked up" if n else "")]
+    per_event = [(v, summary[v]) for v in variants if summary[v].get("us_per_event") is not None]
+    if per_event:
+        ve = res.get("variant_events") or {}
+        out += ["", f"What each event set costs (per {unit.split('/')[-1]}: its events, the time above untraced per "
+                "event, the throughput it keeps; above core: the extra time per extra event over floor-core):", ""]
+        out.append(bu.table(["variant", "tracepoints", f"events/{unit.split('/')[-1]}", "µs per event",
+                             "µs per event above core", "throughput kept"],
+                            [[v, _n(ve.get(v)), f"{s['events_per_op']:.2f}", f"{s['us_per_event']:.3f}",
+                              None if s.get("us_per_event_above_core") is None else f"{s['us_per_event_above_core']:.3f}",
+                              f"{s['throughput_kept_pct']:.1f} %"] for v, s in per_event]))
     out += ["", bu.fmt_targets(res["targets"])]
     busy = [r for r in runs if r["busy_during"]]
     retried = sum(r["attempts"] - 1 for r in runs)
@@ -458,7 +516,7 @@ def _n(v):
     return None if v is None else f"{int(v):,}"
 
 
-def summarize(runs: list[dict], variants: list[str]) -> dict:
+def summarize(runs: list[dict], variants: list[str], ops: int | None = None) -> dict:
     out: dict[str, dict] = {}
     for v in variants:
         rs = [r for r in runs if r["variant"] == v]
@@ -487,11 +545,28 @@ def summarize(runs: list[dict], variants: list[str]) -> dict:
             if pairs:
                 out[v]["x_floor_paired_median"] = bu.median(pairs)
                 out[v]["x_floor_paired_max"] = max(pairs)
+    if ops and base:
+        # what tracing costs per event: each floor's time above untraced over its events per operation
+        for v, s in out.items():
+            if v.startswith("floor") and s.get("events"):
+                s["events_per_op"] = s["events"] / ops
+                s["us_per_event"] = (s["value"] - base) / s["events_per_op"]
+                s["throughput_kept_pct"] = 100 * base / s["value"]
+        core = out.get("floor-core")
+        if core and core.get("events_per_op"):
+            for v, s in out.items():
+                extra = s.get("events_per_op", 0) - core["events_per_op"]
+                if v != "floor-core" and extra > 0:
+                    s["us_per_event_above_core"] = (s["value"] - core["value"]) / extra
     return out
 
 
-def check_targets(summary: dict) -> list[dict]:
+def check_targets(summary: dict, workload: str = "pipe") -> list[dict]:
     t = []
+    if workload == "pgbench" and "untraced" in summary and "ftraceipc" in summary:
+        kept = 100 * _val(summary["untraced"]) / _val(summary["ftraceipc"])
+        t.append({"name": "pgbench -S keeps >= 90% of its untraced throughput with the default set (issue #12)",
+                  "met": kept >= 90, "detail": f"ftraceipc keeps {kept:.1f} %"})
     if "ftraceipc" in summary and "floor" in summary:
         x = summary["ftraceipc"]["x_floor"]
         t.append({"name": "ftraceipc within 5% of the floor", "met": x <= 1.05,

@@ -5,8 +5,10 @@
 // FLOWS both ways between a and b, many messages each way, small on average, and WAKES both ways
 // through the resources those flows use (a write of a wakes b where b reads it, and back).
 //
-// Needs: FLOWS, WAKES   (model tables it reads; a capture that cannot have one of them, for lack of
-//   events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
+// Needs: FLOWS, WAKES, SYSCALL_TIME   (model tables it reads, SYSCALL_TIME: Task crit_running_sys_ns,
+//   which counts polls only when they are traced; a capture that cannot have one of them, for lack of
+//   events, does not run it: 'ftraceipc analyze' says so instead of finding nothing; 'ftraceipc capture
+//   -D chatty_pingpong' traces the events they need: ftraceipc/model/needs.py)
 //
 // Explained by: ftraceipc/detect/detectors/chatty_pingpong.py
 //

@@ -29,8 +29,9 @@
 //     the sleeps are wasted, 67 % already at n = 3 (samples/herd.py: 4 pollers woken about 21 times
 //     each); readers that each get their own message waste none.
 //
-// Needs: WAITS_FOR, BLOCKED_ON, WAKES, WRITES   (model tables it reads; a capture that cannot have one of
-//   them, for lack of events, does not run it: 'ftraceipc analyze' says so instead of finding nothing)
+// Needs: WAITS_FOR, BLOCKED_ON, WAKES, WRITES, SYSCALL_TIME   (model tables it reads, SYSCALL_TIME: Task
+//   crit_running_sys_ns; a capture that cannot have one of them, for lack of events, does not run it:
+//   'ftraceipc analyze' says so instead of finding nothing)
 //
 // Explained by: ftraceipc/detect/detectors/thundering_herd.py
 //

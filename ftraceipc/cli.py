@@ -85,6 +85,8 @@ Examples:
   sudo ftraceipc capture -- ./my-pipeline.sh         trace a command, system-wide
   sudo ftraceipc capture -o run.ftipc --duration 10  trace everything for 10 s
   sudo ftraceipc capture --pid 812 --tree-only       trace one running server only
+  sudo ftraceipc capture -D wakeup_latency -- ./server   trace only what one detector needs
+  sudo ftraceipc capture -D 'wait_*' --list-events      the events those detectors need
   sudo ftraceipc capture -e sched_switch,sys_enter_write -- make -j2
 """,
 )
@@ -94,6 +96,7 @@ def capture(
     duration: Optional[float] = typer.Option(None, "--duration", "-d", help="Stop after S seconds."),
     buffer_kb: int = typer.Option(16384, "--buffer-kb", help="Per-CPU ring buffer size in KiB; raise it if events are lost."),
     events: Optional[str] = typer.Option(None, "--events", "-e", help="Comma-separated events (system:event); 'default' adds the default set."),
+    detector: List[str] = typer.Option([], "--detector", "-D", help="Trace only the events these detectors need (repeatable; an id or a pattern such as 'wait_*'); 'analyze' then runs them. Default: every detector's, the default set."),
     pid: List[int] = typer.Option([], "--pid", "-p", help="A running process of interest (repeatable)."),
     tree_only: bool = typer.Option(False, "--tree-only", help="Trace only the command's (or --pid's) process tree: lower overhead, but hides peers outside it."),
     clock: str = typer.Option("local", "--clock", help="Trace clock (local, global, mono, x86-tsc, ...)."),
@@ -108,8 +111,9 @@ def capture(
     IPC model, build the embedded graph and name the top findings."""
     from ftraceipc.capture import events as ev
 
+    detectors, subset = _detector_events(detector)
     if list_events:
-        typer.echo("\n".join(ev.DEFAULT_EVENTS))
+        typer.echo("\n".join(ev.DEFAULT_EVENTS if subset is None else subset))
         return
     if no_model and (html or pyvis):
         raise CommandError("--html and --pyvis need the model", hint="leave out --no-model")
@@ -122,7 +126,8 @@ def capture(
     from ftraceipc.capture.capture import Capture, CaptureOptions
 
     opts = CaptureOptions(output=output or _default_output(), command=command, duration=duration, buffer_kb=buffer_kb,
-                          events=ev.parse_event_list(events) if events else None, pids=list(pid),
+                          events=ev.parse_event_list(events) if events else None, subset=subset,
+                          detectors=detectors, pids=list(pid),
                           tree_only=tree_only, clock=clock, force=force, open_watcher=open_watcher)
     result = Capture(opts).run()
     from ftraceipc.capture.summary import print_summary
@@ -140,6 +145,19 @@ def capture(
     code = result.meta.exit_code
     if result.stopped_by == "command" and code:
         raise typer.Exit(code if code > 0 else 128 - code)
+
+
+def _detector_events(patterns: List[str]) -> tuple[list[str], list[str] | None]:
+    """``capture -D``: the detectors chosen and the events they need (None, None: every detector's,
+    the default set)."""
+    if not patterns:
+        return [], None
+    from ftraceipc.detect.run import detector_events, select
+
+    ids = select(p for arg in patterns for p in arg.split(",") if p.strip())
+    if not ids:
+        raise CommandError("-D names no detector", hint="e.g. -D wait_chain, -D 'wait_*'; leave -D out for all")
+    return ids, detector_events(ids)
 
 
 def _model_summary(path: Path, episodes: bool = False):

@@ -53,6 +53,10 @@ class CaptureOptions:
     duration: float | None = None
     buffer_kb: int = DEFAULT_BUFFER_KB
     events: list[str] | None = None  # None: the default set (events this kernel lacks are skipped)
+    # a part of the default set chosen for some detectors (capture -D; events this kernel lacks are
+    # skipped, as the default set's), traced with ``events`` if both are given; ``detectors`` go in meta
+    subset: list[str] | None = None
+    detectors: list[str] = field(default_factory=list)
     pids: list[int] = field(default_factory=list)
     tree_only: bool = False
     clock: str = "local"
@@ -101,15 +105,17 @@ def validate(opts: CaptureOptions, tracefs: Tracefs) -> tuple[list[str], list[st
                 raise CommandError(f"command not found or not executable: {exe}", hint="check the path after '--'")
         elif shutil.which(exe) is None:
             raise CommandError(f"command not found: {exe}", hint="check its name or give its full path after '--'")
-    if opts.events is None:
-        wanted = [e for e in DEFAULT_EVENTS if tracefs.has_event(e)]
-        skipped = [e for e in DEFAULT_EVENTS if not tracefs.has_event(e)]
-    else:
-        for e in opts.events:
-            if not tracefs.has_event(e):
-                raise TracefsError(f"event {e} is not available on this kernel",
-                                   hint=f"remove it from --events (the kernel's list: {tracefs.root}/available_events)")
-        wanted, skipped = list(opts.events), []
+    wanted, skipped = [], []
+    if opts.events is None or opts.subset is not None:
+        base = DEFAULT_EVENTS if opts.subset is None else opts.subset
+        wanted = [e for e in base if tracefs.has_event(e)]
+        skipped = [e for e in base if not tracefs.has_event(e)]
+    for e in opts.events or []:
+        if not tracefs.has_event(e):
+            raise TracefsError(f"event {e} is not available on this kernel",
+                               hint=f"remove it from --events (the kernel's list: {tracefs.root}/available_events)")
+        if e not in wanted:
+            wanted.append(e)
     if not wanted:
         raise CommandError("no events to trace", hint="give --events or use the default set")
     return wanted, skipped
@@ -416,7 +422,8 @@ class Capture:
                            hostname=platform.node(), machine=platform.machine(), events=events,
                            buffer_kb=self.opts.buffer_kb, command=self.opts.command,
                            target_pids=list(self.opts.pids), tree_only=self.opts.tree_only,
-                           clock=self.opts.clock, skipped_events=list(skipped))
+                           clock=self.opts.clock, skipped_events=list(skipped),
+                           detectors=list(self.opts.detectors))
         lock = InstanceLock.acquire()  # held until our instances are gone: no other run takes them for stale
         total_bytes = 0
         ok = False

@@ -44,8 +44,8 @@ FD_CREATE_SYSCALLS = ["open", "creat", "openat2", "memfd_create", "eventfd", "ev
 # FIFO even when no /proc snapshot caught it open.
 SEEK_SYSCALLS = ["lseek"]
 
-# Where tasks wait on many fds at once.
-WAIT_SYSCALLS = ["poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait", "epoll_ctl"]
+# Where tasks wait on many fds at once (the model's sched.WAIT_OPS, plus epoll_ctl).
+WAIT_SYSCALLS = ["poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait", "epoll_pwait2", "epoll_ctl"]
 
 SOCK = ["sock:sock_send_length", "sock:sock_recv_length", "sock:sk_data_ready"]
 
@@ -59,6 +59,17 @@ def syscall_events(names: list[str]) -> list[str]:
 
 DEFAULT_EVENTS: list[str] = (SCHED + TASK + syscall_events(IO_SYSCALLS + FD_SYSCALLS + FD_CREATE_SYSCALLS +
                                                           WAIT_SYSCALLS + SEEK_SYSCALLS) + SOCK + INODES)
+
+# The default set in three groups, by what they give the model (ftraceipc.model.needs says which
+# model tables need which group, and each detector's query names its tables):
+# - CORE: tasks, their sleeps and wakeups: the critical path, which ranks every finding;
+# - RESOURCES: which pipe, FIFO or socket each data syscall, sleep and wakeup went through;
+# - POLLS: sleeps inside poll/select/epoll_wait (on the fds woken through) and the time inside them.
+CORE: list[str] = SCHED + TASK
+RESOURCES: list[str] = (syscall_events(IO_SYSCALLS + FD_SYSCALLS + FD_CREATE_SYSCALLS + SEEK_SYSCALLS) + SOCK +
+                        INODES)
+POLLS: list[str] = syscall_events(WAIT_SYSCALLS)
+GROUPS: dict[str, list[str]] = {"core": CORE, "resources": RESOURCES, "polls": POLLS}
 
 
 def pipefs_dev() -> int:

@@ -70,6 +70,9 @@ class CaptureMeta:
     tracer_tids: list[int] = field(default_factory=list)
     # default events this kernel lacks (not enabled), so that analyses know they were not missed by choice
     skipped_events: list[str] = field(default_factory=list)
+    # the detectors chosen with 'capture -D' (the events are theirs; 'analyze' runs them by default);
+    # empty: every detector
+    detectors: list[str] = field(default_factory=list)
     # event -> filter expression set in the instance (e.g. the pipefs device on inode events)
     filters: dict[str, str] = field(default_factory=dict)
     # bytes written to each cpu/cpuN.raw (when tracing ended); a shorter file was cut after the capture

@@ -17,9 +17,9 @@ from __future__ import annotations
 from ftraceipc.detect.detectors import DETECTORS, Detector
 from ftraceipc.detect.finding import (BROWSER_QUERY, COMMON, EVERY_TASK, Analysis, CriticalPathInfo, Finding,
                                       browser_cypher, rank)
-from ftraceipc.detect.run import detector_needs, run_detectors, runnable
+from ftraceipc.detect.run import detector_events, detector_needs, run_detectors, runnable, select
 from ftraceipc.detect.pipeline import EMBEDDED, Backend, analyze, open_embedded, problems, scope
 
 __all__ = ["DETECTORS", "Detector", "Finding", "Analysis", "CriticalPathInfo", "COMMON", "EVERY_TASK",
-           "BROWSER_QUERY", "browser_cypher", "rank", "detector_needs", "run_detectors", "runnable",
+           "BROWSER_QUERY", "browser_cypher", "rank", "detector_events", "detector_needs", "run_detectors", "runnable", "select",
            "Backend", "EMBEDDED", "analyze", "open_embedded", "problems", "scope"]

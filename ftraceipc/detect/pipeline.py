@@ -135,7 +135,8 @@ def analyze(source: str | os.PathLike | ipc.Model, *, backend: Backend = EMBEDDE
             log: Log | None = None, min_share: float | None = None) -> Analysis:
     """Analyse a capture directory or a built model (``source``) on ``backend``.
 
-    ``detectors``: the ids to run (default every one; unknown ids are one clear error); a detector
+    ``detectors``: the ids to run (default every one, or those the capture was made for with
+    ``capture -D``, its meta's ``detectors``; unknown ids are one clear error); a detector
     whose model tables the capture cannot have is listed in ``not_run``, not run. ``all_tasks``:
     findings about every task (default: those naming a task of the traced command's process tree).
     ``params``: per detector parameter overrides (``{"bottleneck": {"min_percent": 10}}``).
@@ -147,7 +148,6 @@ def analyze(source: str | os.PathLike | ipc.Model, *, backend: Backend = EMBEDDE
     from ftraceipc.graph import default_path
     from ftraceipc.problems import capture_problems, model_problems
 
-    ids = check_ids(DETECTORS if detectors is None else detectors)
     model = source if isinstance(source, ipc.Model) else None
     if model is not None:
         capture, meta, cid = Path(model.capture), model.meta or {}, model.capture_id
@@ -160,6 +160,8 @@ def analyze(source: str | os.PathLike | ipc.Model, *, backend: Backend = EMBEDDE
         meta = CaptureDir.open(capture).read_meta().to_json()
         cid = capture_id(meta)
         gaps = capture_gaps(meta)
+    # by default every detector, or those the capture was made for ('capture -D')
+    ids = check_ids(detectors if detectors is not None else meta.get("detectors") or DETECTORS)
     run_ids, skipped = runnable(ids, gaps)
     if backend.neo4j:
         g = connect(backend)
@@ -227,7 +229,8 @@ def problems(model: ipc.Model) -> list:
     """The problems of a built model, naming the detectors its gaps keep from running."""
     from ftraceipc.problems import model_problems
 
-    return model_problems(model, runnable(DETECTORS, model.gaps)[1])
+    chosen = (model.meta or {}).get("detectors") or DETECTORS  # those the capture was made for (capture -D)
+    return model_problems(model, runnable(chosen, model.gaps)[1])
 
 
 __all__ = ["Backend", "EMBEDDED", "analyze", "open_embedded", "connect", "scope", "critical_path", "problems"]

@@ -45,6 +45,30 @@ def runnable(ids: Iterable[str], gaps) -> tuple[list[str], list]:
     return [d for d in ids if d not in out], skipped
 
 
+def detector_events(ids: Iterable[str]) -> list[str]:
+    """The events a capture needs for these detectors to run and find what they find: the model's
+    core events and those of the tables their ``// Needs:`` lines name (``ftraceipc.model.needs``),
+    in the default set's order. The union over every detector is the default set."""
+    from ftraceipc.model.needs import events_for
+
+    return events_for(t for d in ids for t in detector_needs(d))
+
+
+def select(patterns: Iterable[str]) -> list[str]:
+    """Detector ids matching these patterns (an id, or a shell pattern such as ``wait_*``), in
+    :data:`MODULES` order; a pattern that matches none is an error (one clear line)."""
+    import fnmatch
+
+    out: list[str] = []
+    for p in patterns:
+        p = p.strip()
+        hit = [d for d in DETECTORS if fnmatch.fnmatchcase(d, p)]
+        if not hit:
+            raise FtraceIPCError(f"no detector matches {p!r}", hint=f"choose from {', '.join(DETECTORS)}")
+        out += hit
+    return [d for d in DETECTORS if d in out]
+
+
 def check_ids(ids: Iterable[str]) -> list[str]:
     """``ids`` without repeats, each a known detector (else one clear error)."""
     ids = list(dict.fromkeys(ids))

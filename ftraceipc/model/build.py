@@ -29,7 +29,7 @@ from ftraceipc.errors import CaptureFormatError
 from ftraceipc.model import critical, ipc
 from ftraceipc.model.fd import (FD_CREATORS, U64, READ_SYSCALLS, WRITE_SYSCALLS, FdModel, Reason, load_saved_tgids,
                                 snapshot_stream)
-from ftraceipc.model.sched import SchedModel, mark_top, wakes_inside
+from ftraceipc.model.sched import WAIT_OPS, SchedModel, mark_top, wakes_inside
 from ftraceipc.model.syscalls import SyscallPairer
 
 LIFECYCLE = sorted(set(FD_CREATORS) | {"pipe", "pipe2", "socketpair", "dup", "dup2", "dup3", "fcntl", "close",
@@ -545,14 +545,22 @@ def capture_gaps(meta: dict[str, Any]) -> list[ipc.Gap]:
                            "these fds are named by /proc snapshots only"))
     data = {f"sys_exit_{s}" for s in DATA}
     if not data & have:
-        out.append(ipc.Gap(("syscalls:sys_exit_read", "syscalls:sys_exit_write"), io_tables,
-                           "WRITES, READS and FLOWS: no read/write/send/recv syscall events in the capture "
+        out.append(ipc.Gap(("syscalls:sys_exit_read", "syscalls:sys_exit_write"),
+                           io_tables + ("BLOCKED_ON", "WAKES", "WAITS_FOR"),
+                           "WRITES, READS and FLOWS, and the resources of sleeps and wakeups (BLOCKED_ON, WAKES, "
+                           "WAITS_FOR): no read/write/send/recv syscall events in the capture "
                            "(capture with the default event set)"))
     if "sched_switch" not in have:
         out.append(ipc.Gap(("sched:sched_switch",), ("BLOCKED_ON", "WAITS_FOR"),
                            "BLOCKED_ON: no sched:sched_switch events"))
     if "sched_waking" not in have:
         out.append(ipc.Gap(("sched:sched_waking",), ("WAKES", "WAITS_FOR"), "WAKES: no sched:sched_waking events"))
+    if not {f"sys_exit_{s}" for s in WAIT_OPS} & have:
+        out.append(ipc.Gap(tuple(f"syscalls:sys_exit_{s}" for s in ("poll", "ppoll", "select", "epoll_wait")),
+                           ("BLOCKED_ON", "WAITS_FOR", "SYSCALL_TIME"),
+                           "sleeps in poll/select/epoll_wait: no poll, select or epoll syscall events, so a task "
+                           "waiting there is not known to wait on the fd it was woken through (BLOCKED_ON, "
+                           "WAITS_FOR) and its time there is not counted as time inside syscalls"))
     if not {"sys_exit_close", "sys_exit_pipe2", "sys_exit_dup2"} & have:
         out.append(ipc.Gap(("syscalls:sys_exit_close", "syscalls:sys_exit_pipe2", "syscalls:sys_exit_dup2"), (),
                            "fd lifecycle: no close/pipe2/dup syscall events; fds are named by /proc snapshots only"))

@@ -118,11 +118,13 @@ def read_trace(cap: Path, pid_of: dict[int, int]) -> TraceIO:
     return out
 
 
-def capture_sample(tmp: Path, sample: str, args: list[str] = ()) -> tuple[Path, dict, dict]:
-    """``ftraceipc capture -- python3 samples/SAMPLE.py --truth T ARGS``: (capture dir, meta, truth)."""
+def capture_sample(tmp: Path, sample: str, args: list[str] = (),
+                   capture_args: list[str] = ()) -> tuple[Path, dict, dict]:
+    """``ftraceipc capture CAPTURE_ARGS -- python3 samples/SAMPLE.py --truth T ARGS``: (capture dir, meta,
+    truth)."""
     cap = tmp / f"{sample}.ftipc"
     truth_path = tmp / f"{sample}.truth.json"
-    r = subprocess.run([sys.executable, "-m", "ftraceipc", "capture", "-o", str(cap), "--",
+    r = subprocess.run([sys.executable, "-m", "ftraceipc", "capture", "-o", str(cap), *capture_args, "--",
                         sys.executable, str(SAMPLES / f"{sample}.py"), "--truth", str(truth_path), *args],
                        capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert r.returncode == 0, r.stderr
