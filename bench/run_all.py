@@ -64,7 +64,7 @@ class Bench:
 
 
 BENCHES: tuple[Bench, ...] = (
-    Bench("overhead", "bench_overhead.py", ("--repeat", "5", "--variants", "untraced,floor,floor-wakeup,ftraceipc,perf"),
+    Bench("overhead", "bench_overhead.py", ("--repeat", "5", "--variants", "untraced,floor,floor-core,floor-D:wakeup_latency,floor-wakeup,ftraceipc,perf"),
           ("--repeat", "1", "--loops", "20000", "--retry-busy", "0"), 150,
           "tracing overhead on a pinned pipe ping-pong: untraced, floor, ftraceipc, perf record"),
     Bench("overhead-findgrep", "bench_overhead.py",
@@ -79,7 +79,7 @@ BENCHES: tuple[Bench, ...] = (
           "tracing overhead on make -j2 of 120 generated C files (issue #12)"),
     Bench("overhead-pgbench", "bench_overhead.py",
           ("--workload", "pgbench", "--transactions", "25000", "--repeat", "5",
-           "--variants", "untraced,floor,floor-wakeup,ftraceipc,perf"),
+           "--variants", "untraced,floor,floor-core,floor-D:wakeup_latency,floor-wakeup,ftraceipc,perf"),
           ("--workload", "pgbench", "--transactions", "500", "--repeat", "1", "--retry-busy", "0"), 200,
           "tracing overhead on pgbench -S -c 4 over PostgreSQL's Unix socket (issue #12)"),
     Bench("lost", "bench_lost.py", ("--repeat", "5"), ("--repeat", "1", "--loops", "20"), 120,
