@@ -78,7 +78,7 @@ BENCHES: tuple[Bench, ...] = (
           ("--workload", "make", "--sources", "6", "--repeat", "1", "--retry-busy", "0"), 300,
           "tracing overhead on make -j2 of 120 generated C files (issue #12)"),
     Bench("overhead-pgbench", "bench_overhead.py",
-          ("--workload", "pgbench", "--transactions", "25000", "--repeat", "5",
+          ("--workload", "pgbench", "--transactions", "25000", "--repeat", "9",
            "--variants", "untraced,floor,floor-core,floor-D:wakeup_latency,floor-wakeup,ftraceipc,perf"),
           ("--workload", "pgbench", "--transactions", "500", "--repeat", "1", "--retry-busy", "0"), 200,
           "tracing overhead on pgbench -S -c 4 over PostgreSQL's Unix socket (issue #12)"),
