@@ -69,9 +69,14 @@ BENCHES: tuple[Bench, ...] = (
           "tracing overhead on a pinned pipe ping-pong: untraced, floor, ftraceipc, perf record"),
     Bench("overhead-findgrep", "bench_overhead.py",
           ("--workload", "findgrep", "--files", "100000", "--repeat", "7",
-           "--variants", "untraced,floor,ftraceipc,ftraceipc-noopen,perf"),
+           "--variants", "untraced,floor,floor-open,ftraceipc,ftraceipc-noopen,perf"),
           ("--workload", "findgrep", "--files", "5000", "--repeat", "1", "--retry-busy", "0"), 200,
           "tracing overhead on find | xargs grep over 100,000 files: opens and forks, few IPC events (issue #12)"),
+    Bench("overhead-findgrep-cold", "bench_overhead.py",
+          ("--workload", "findgrep", "--files", "100000", "--cold", "--repeat", "3",
+           "--variants", "untraced,floor,floor-open,ftraceipc,ftraceipc-noopen"),
+          ("--workload", "findgrep", "--files", "2000", "--cold", "--repeat", "1", "--retry-busy", "0"), 200,
+          "tracing overhead on find | xargs grep over 100,000 files, page cache dropped before each run (issue #12)"),
     Bench("overhead-make", "bench_overhead.py",
           ("--workload", "make", "--sources", "120", "--repeat", "3",
            "--variants", "untraced,floor,ftraceipc,ftraceipc-noopen,perf"),
@@ -178,6 +183,7 @@ COST_ROWS: tuple[tuple[str, str], ...] = (
     ("overhead", "pipe ping-pong: `taskset -c 1 perf bench sched pipe` (per round trip)"),
     ("overhead-pgbench", "PostgreSQL: `pgbench -S -c 4 -j 2` over its Unix socket (per transaction)"),
     ("overhead-findgrep", "`find \\| xargs grep` over 100,000 files (opens and forks)"),
+    ("overhead-findgrep-cold", "the same from disk (page cache dropped before each run)"),
     ("overhead-make", "`make -j2` of 120 C files"),
 )
 
