@@ -12,6 +12,8 @@ Workloads (``--workload``, one per run; each measured by its own figure, lower i
   make       ``make -j2`` of ``--sources`` generated C files (seconds; ``make clean`` before each run)
   pgbench    ``pgbench -n -M prepared -S -c 4 -j 2 -t TX`` against a PostgreSQL 15 started for the run,
              over its Unix socket (µs per transaction = 1e6 / tps): a syscall-heavy real server
+  opens      a Python loop of ``--opens`` open/close pairs of one file (µs per pair): what one open
+             costs traced, and what the open watcher's instance adds (``floor-open``)
 
 findgrep and make are timed inside the traced command (a small Python parent prints the workload's
 own wall time), so a tracer's start-up and teardown are not counted.
@@ -292,6 +294,30 @@ class FindGrepWorkload(Workload):
             Path("/proc/sys/vm/drop_caches").write_text("3\n")
 
 
+class OpensWorkload(Workload):
+    """A Python loop of ``--opens`` open/close pairs of one file (µs per pair): what tracing costs per
+    open, and what the open watcher's instance adds to it (``floor-open``)."""
+
+    name, unit = "opens", "µs/open"
+
+    @contextlib.contextmanager
+    def setup(self, tmp: Path) -> Iterator[list[str]]:
+        f = tmp / "opened"
+        f.write_text("x\n")
+        yield [sys.executable, "-c", "import os, sys, time\n"
+               f"n, path = {self.args.opens}, {str(f)!r}\n"
+               "t0 = time.perf_counter()\n"
+               "for _ in range(n):\n"
+               "    os.close(os.open(path, os.O_RDONLY))\n"
+               "print(f'{(time.perf_counter() - t0) / n * 1e6:.4f} usecs/op', flush=True)\n"]
+
+    def value(self, r: bu.ChildResult) -> float:
+        return bu.parse_usecs_per_op(r.stdout)
+
+    def ops(self) -> int:
+        return self.args.opens
+
+
 class MakeWorkload(Workload):
     name, unit = "make", "s"
 
@@ -347,7 +373,7 @@ class PgbenchWorkload(Workload):
         return 4 * self.args.transactions  # -c 4 clients, -t each
 
 
-WORKLOADS = {w.name: w for w in (PipeWorkload, FindGrepWorkload, MakeWorkload, PgbenchWorkload)}
+WORKLOADS = {w.name: w for w in (PipeWorkload, FindGrepWorkload, MakeWorkload, PgbenchWorkload, OpensWorkload)}
 
 
 def main() -> None:
@@ -359,6 +385,7 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=100000, help="findgrep: files in the tree")
     ap.add_argument("--cold", action="store_true", help="findgrep: drop the page cache before every run")
     ap.add_argument("--sources", type=int, default=120, help="make: C files to compile")
+    ap.add_argument("--opens", type=int, default=300000, help="opens: open/close pairs")
     ap.add_argument("--transactions", type=int, default=25000, help="pgbench: transactions per client (-t)")
     ap.add_argument("--floor-buffer-mb", type=int, default=512, help="per-CPU buffer of the floor instance")
     ap.add_argument("--perf-mmap", default="16M", help="perf record -m (per-CPU; ftraceipc's buffer is 16 MiB)")
