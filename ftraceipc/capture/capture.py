@@ -540,6 +540,7 @@ class Capture:
             "open_lookups": None if w is None else w.result.get("seen"),
             "open_lines": None if w is None else w.result.get("lines"),
             "open_paused_s": None if w is None else w.result.get("paused_s"),
+            "open_pauses": None if w is None else w.result.get("pauses"),
             "open_lines_lost": self._open_lost,
             "proc_watcher_cpu_s": None if self.watcher is None or self.watcher.cpu_s is None
             else round(self.watcher.cpu_s, 3),
@@ -571,7 +572,8 @@ class Capture:
             own = os.getpid()
             tp, out = str(oi.path / "trace_pipe"), str(cap.root / "opens.jsonl")
             st = str(self.instance.per_cpu(self.instance.cpus[0], "stats"))  # the main buffer's clock
-            w = ForkedWorker(lambda: OpenNamer(tp, out, own, st))
+            pause = tuple(str(oi.path / "events" / e.replace(":", "/") / "enable") for e in avail)
+            w = ForkedWorker(lambda: OpenNamer(tp, out, own, st, pause_enables=pause))
             w.label = "open watcher"
             w.comm = TRACER_COMMS[0]
             w.start()

@@ -337,13 +337,24 @@ class OpenNamer:
     opened (10-30 ms of this worker's CPU, more on a loaded machine). With a 50 ms burst, batching from
     half of it, the FIFO was opened while this worker read only every 10 ms and closed before the
     read: unnamed, in 2 of the 8 runs of that test on 2026-12-04 (one local, one CI). 100 ms, batching from the last quarter, gives
-    start-ups 75 ms at once; a flood costs 50 ms more once per capture, then 5 % of a CPU as before."""
+    start-ups 75 ms at once; a flood costs 50 ms more once per capture, then 5 % of a CPU as before.
+
+    Past the budget it pauses until a quarter of the burst is back (0.5 s at 5 %), and its instance's
+    events are off meanwhile (their ``enable`` files: ``pause_enables``): with them on, each open cost
+    the workload 0.57 µs in the kernel on this project's VM even with nobody reading, 0.27 µs of it
+    for the second instance's syscall-exit probe alone, paid at every syscall (BENCHMARKS.md, the
+    opens workload); in a flood that was most of what the watcher cost. The lines the kernel kept
+    through a pause were mostly of fds already closed when looked up; a FIFO, socket or bind made
+    during a pause is named by the /proc polls if it lasts 10 ms, as before.
+
+    Its priority stays SCHED_FIFO: at normal priority, samples/fifo.py's FIFO (open for a few ms
+    after Python's start-up) went unnamed in 4 of 6 runs on 2026-12-05."""
 
     BATCH_S = 0.01
     BATCH_AT = 0.25  # of burst_s left: read every BATCH_S from then on
 
     def __init__(self, trace_pipe: str, out_path: str, own_pid: int, stats_path: str | None = None,
-                 duty: float = 0.05, burst_s: float = 0.1):
+                 duty: float = 0.05, burst_s: float = 0.1, pause_enables: tuple[str, ...] = ()):
         self.own_pid = own_pid
         self.clock = TraceClock(stats_path)
         self._src = os.open(trace_pipe, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -354,6 +365,19 @@ class OpenNamer:
         self.duty, self.burst_s = duty, burst_s
         self.priority = "normal"
         self._me = os.getpid()
+        self._pause_enables = tuple(pause_enables)
+        self.pauses = 0
+
+    def _trace_path_opens(self, on: bool) -> None:
+        for path in self._pause_enables:
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+                try:
+                    os.write(fd, b"1" if on else b"0")
+                finally:
+                    os.close(fd)
+            except OSError:
+                pass  # the instance is being removed (end of the capture)
 
     def raise_priority(self) -> None:
         try:
@@ -376,11 +400,15 @@ class OpenNamer:
             now, cpu = time.monotonic(), time.process_time()
             tokens = min(self.burst_s, tokens + (now - last_wall) * self.duty) - (cpu - last_cpu)
             last_wall, last_cpu = now, cpu
-            if tokens < 0:  # over budget: pause (the kernel keeps the newest lines, drops the oldest)
-                pause = -tokens / self.duty
+            if tokens < 0:  # over budget: pause until BATCH_AT of the burst is back (at 5 %: 0.5 s), opens by
+                # path not traced meanwhile (the kernel keeps the newest lines of the others)
+                pause = (self.burst_s * self.BATCH_AT - tokens) / self.duty
                 self.paused_s += pause
+                self.pauses += 1
+                self._trace_path_opens(False)
                 if ctl_only.poll(int(pause * 1000) + 1):
                     return
+                self._trace_path_opens(True)
                 continue
             if tokens < self.burst_s * self.BATCH_AT:
                 # in a flood: read what came every BATCH_S instead of being woken at every open (each
@@ -451,4 +479,4 @@ class OpenNamer:
 
     def result(self) -> dict:
         return {"seen": self.seen, "lines": self.lines, "paused_s": round(self.paused_s, 3),
-                "priority": self.priority}
+                "pauses": self.pauses, "priority": self.priority}
