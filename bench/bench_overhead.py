@@ -31,7 +31,8 @@ interleaved (one of each per repetition, order rotated each time), medians repor
 Diagnostic variants (``--variants``): ``ftraceipc-noopen`` = ``capture --no-open-watcher`` (what the
 open watcher costs); ``floor-open`` = floor plus the open watcher's instance, unread (its in-kernel
 cost); ``floor-wakeup`` = floor + the events dropped from the default set because the model does not
-use them (``sched:sched_wakeup``: what keeping it would cost); ``floor-notrace`` = floor + a
+use them (``sched:sched_wakeup``, and ``sched:sched_process_fork``, which task_newtask tells: what keeping
+them would cost); ``floor-notrace`` = floor + a
 ``set_event_notrace_pid`` entry
 (what ftraceipc wrote before ff0c775 to leave its own threads out; it turns on per-event pid filtering
 and costs every traced task ~6 %, so ftraceipc no longer does it); ``perf-xp`` = perf with
@@ -72,7 +73,7 @@ import _benchutil as bu  # noqa: E402
 DEFAULT_VARIANTS = ["untraced", "floor", "ftraceipc", "perf"]
 ALL_VARIANTS = DEFAULT_VARIANTS + ["ftraceipc-noopen", "floor-open", "floor-notrace", "floor-wakeup", "perf-xp"]
 # floor-wakeup: the default set plus the events dropped from it as unused (what keeping them would cost)
-DROPPED_EVENTS = ("sched:sched_wakeup",)
+DROPPED_EVENTS = ("sched:sched_wakeup", "sched:sched_process_fork")
 # variants with an argument: floor-D:PATTERN, ftraceipc-D:PATTERN (the events of capture -D PATTERN)
 PATTERN_VARIANTS = ("floor-D:", "ftraceipc-D:")
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 # Not sched:sched_wakeup: the model takes each wakeup from sched_waking (the waker's context: who woke
 # whom, inside which syscall) and its end from the wakee's switch-in; sched_wakeup (the wakee made
 # runnable, a few µs later, maybe on another CPU) says nothing more and cost one event per wakeup
-# (issue #12: bench/bench_overhead.py's floor-wakeup variant measures it).
+# (issue #12: bench/bench_overhead.py's floor-wakeup variant measures it). Not sched:sched_process_fork
+# either: task:task_newtask, a moment earlier in the same clone, names the creator (common_pid), the
+# child and its clone flags (the model reads sched_process_fork only in captures without task_newtask).
 SCHED = [
     "sched:sched_switch",
     "sched:sched_waking",
     "sched:sched_wakeup_new",
-    "sched:sched_process_fork",
     "sched:sched_process_exec",
     "sched:sched_process_exit",
 ]

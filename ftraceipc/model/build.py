@@ -522,7 +522,7 @@ def _missing_lifecycle(events: set[str], skipped: set[str]) -> list[str]:
     need = {f"sys_{k}_{s}" for s in LIFECYCLE for k in ("enter", "exit")} | {"sched_process_exec"}
     out = [e for e in DEFAULT_EVENTS if e.split(":", 1)[-1] in need and e not in events and e not in skipped]
     if not ({"task:task_newtask", "sched:sched_process_fork"} & events):
-        out.append("sched:sched_process_fork")
+        out.append("task:task_newtask")
     return out
 
 

@@ -77,7 +77,7 @@ CLONE_PARENT = 0x00008000
 CLONE_THREAD = 0x00010000
 USED_EVENTS = ("sched_switch", "sched_waking", "sched_wakeup_new", "sched_process_fork", "sched_process_exec",
                "sched_process_exit", "task_newtask", "task_rename")
-NEEDED_EVENTS = ("sched_switch", "sched_waking", "sched_process_fork", "sched_process_exec", "sched_process_exit",
+NEEDED_EVENTS = ("sched_switch", "sched_waking", "sched_process_exec", "sched_process_exit",
                  "task_newtask", "task_rename")
 
 # timeline rows

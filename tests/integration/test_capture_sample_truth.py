@@ -35,10 +35,10 @@ def test_capture_of_pipeline_sample_attributes_every_byte_to_its_stage_and_fd(tm
 
     # The exec of the sample and the fork of each stage are in the trace.
     forks = exec_seen = 0
-    for batch in Decoder(cap).batches(["sched_process_fork", "sched_process_exec"]):
-        t = batch.events.get("sched_process_fork")
+    for batch in Decoder(cap).batches(["task_newtask", "sched_process_exec"]):
+        t = batch.events.get("task_newtask")
         if t is not None:
-            forks += int(np.isin(t.columns["child_pid"], [s["pid"] for s in stages]).sum())
+            forks += int(np.isin(t.columns["pid"], [s["pid"] for s in stages]).sum())
         e = batch.events.get("sched_process_exec")
         if e is not None:
             exec_seen += int((e.columns["pid"] == truth["pid"]).sum())

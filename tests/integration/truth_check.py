@@ -37,7 +37,7 @@ class TraceIO:
     lifetimes: dict[tuple[int, int], list[Totals]] = field(default_factory=dict)
     # (tid, fd) -> the fd-ending syscalls (close/dup2/dup3/close_range/exec) seen on it, in order
     ends: dict[tuple[int, int], list[str]] = field(default_factory=lambda: defaultdict(list))
-    forked: set[int] = field(default_factory=set)  # child_pid of every sched_process_fork
+    forked: set[int] = field(default_factory=set)  # the child (pid) of every task_newtask
     execed: dict[int, int] = field(default_factory=lambda: defaultdict(int))  # pid -> sched_process_exec count
     syscalls: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))  # [ok, failed]
 
@@ -46,7 +46,7 @@ def read_trace(cap: Path, pid_of: dict[int, int]) -> TraceIO:
     """Pair each followed tid's sys_enter_X with its next sys_exit_X and cut fds into lifetimes."""
     out = TraceIO(pid_of=pid_of)
     names = [f"sys_{k}_{s}" for s in IO_SYSCALLS + FD_ENDS for k in ("enter", "exit")]
-    names += ["sched_process_fork", "sched_process_exec"]
+    names += ["task_newtask", "sched_process_exec"]
     pending: dict[int, tuple[str, int, int]] = {}
     gen: dict[tuple[int, int], int] = defaultdict(int)  # (pid, fd) -> lifetime number
     epoch: dict[int, int] = defaultdict(int)  # pid -> exec count: every fd's lifetime ends at exec
@@ -69,8 +69,8 @@ def read_trace(cap: Path, pid_of: dict[int, int]) -> TraceIO:
                 info[eid] = ("enter", sc, a, cols.get("max_fd"))
             elif name.startswith("sys_exit_"):
                 info[eid] = ("exit", name[len("sys_exit_"):], cols["ret"], None)
-            elif name == "sched_process_fork":
-                info[eid] = ("fork", None, cols["child_pid"], None)
+            elif name == "task_newtask":
+                info[eid] = ("fork", None, cols["pid"], None)
             else:
                 info[eid] = ("exec", None, cols["pid"], None)
         for eid, tid, row in zip(batch.event_id.tolist(), batch.pid.tolist(), batch.row.tolist()):
