@@ -414,6 +414,7 @@ class Capture:
         require_root()
         tracefs = Tracefs.find(mount=True)
         events, skipped = validate(self.opts, tracefs)
+        self._events = events
         cap = prepare_output(self.opts)
         if self.opts.tree_only:
             self.report("note: --tree-only hides tasks outside the traced tree (e.g. a server it talks to)")
@@ -594,6 +595,10 @@ class Capture:
                 pass
 
     def _announce(self) -> None:
+        if self.opts.detectors:
+            self.report(f"Tracing the {len(self._events)} events {', '.join(self.opts.detectors)} "
+                        f"need{'s' if len(self.opts.detectors) == 1 else ''} ('ftraceipc analyze' runs "
+                        f"{'it' if len(self.opts.detectors) == 1 else 'them'})")
         if self.opts.command:
             self.report(f"Tracing {' '.join(self.opts.command)} (pid {self.child.pid})… Ctrl-C to end")
         elif self.opts.duration:

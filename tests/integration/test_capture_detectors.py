@@ -86,3 +86,12 @@ def test_a_capture_for_wakeup_latency_finds_the_late_wakeup_on_its_own_events(tm
     b = analyze(cap, detectors=list(DETECTORS))
     assert {s.detector for s in b.not_run} == set(DETECTORS) - {"wakeup_latency"}
     assert all(set(s.events) & set(POLLS) for s in b.not_run)
+
+
+@needs_tracefs
+def test_capture_says_whose_events_it_traces(tmp_path):
+    out = tmp_path / "d.ftipc"
+    r = cli("capture", "-o", str(out), "--no-model", "-D", "wakeup_latency", "--", "true")
+    assert r.returncode == 0, r.stderr
+    n = len(json.loads((out / "meta.json").read_text())["events"])
+    assert f"Tracing the {n} events wakeup_latency needs ('ftraceipc analyze' runs it)" in r.stderr
