@@ -267,19 +267,29 @@ def test_path_between_gen_and_count_goes_through_the_three_pipes(pipeline):
     edges = task_edges(m)
     gen, upper, grep, count = (roles[r] for r in ("gen", "upper", "grep", "count"))
     row_df = both.same("path_between", ordered=True, **{"from": gen, "to": count})
-    assert len(row_df) == 1, row_df.to_string()
-    row = row_df.iloc[0]
-    assert int(row["hops"]) == 3 and [int(t) for t in row["tids"]] == [gen, upper, grep, count]
     f = m.flows
     pipes = [f[(f["writer"] == a) & (f["reader"] == b)]["via"].tolist() for a, b in
              [(gen, upper), (upper, grep), (grep, count)]]
     assert all(len(p) == 1 for p in pipes), pipes
-    assert list(row["types"]) == ["FLOWS"] * 3 and list(row["vias"]) == [p[0] for p in pipes]
-    assert len(set(row["vias"])) == 3 and all(v.startswith("pipe:") for v in row["vias"])
     check_path_rows(edges, row_df, gen, count)
     # backwards: count waited on grep, which waited on upper, ... (or some other chain: as the model says)
     back = both.same("path_between", ordered=True, **{"from": count, "to": gen})
     check_path_rows(edges, back, count, gen)
+    assert len(row_df) >= 1, row_df.to_string()
+    row = row_df.iloc[0]
+    if int(row["hops"]) < 3:
+        # A shorter chain goes through a wakeup outside IPC, which path_between follows too: at the end
+        # the stages create their truth files in one directory, and one may wake another from the
+        # directory's lock (seen once in ~20 runs: gen woke grep from openat, grep slept in D state).
+        # Without it, the chain is the three pipes.
+        non_ipc = [(a, b) for a, b, v, t in zip(row["tids"], list(row["tids"])[1:], row["vias"], row["types"])
+                   if t == "WAKES" and plain(v) is None]
+        assert non_ipc, row_df.to_string()
+        return
+    assert len(row_df) == 1, row_df.to_string()
+    assert int(row["hops"]) == 3 and [int(t) for t in row["tids"]] == [gen, upper, grep, count]
+    assert list(row["types"]) == ["FLOWS"] * 3 and list(row["vias"]) == [p[0] for p in pipes]
+    assert len(set(row["vias"])) == 3 and all(v.startswith("pipe:") for v in row["vias"])
 
 
 @needs_tracefs
