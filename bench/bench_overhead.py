@@ -434,8 +434,7 @@ def main() -> None:
                     def once(v=v, rep=rep):
                         if v == "untraced":
                             return bu.run(bench), {}
-                        if v in ("floor", "floor-notrace", "floor-open", "floor-wakeup", "floor-core") \
-                                or v.startswith("floor-D:"):
+                        if v in set_events:  # every floor variant
                             return floor.measure(bench, notrace=v == "floor-notrace", open_instance=v == "floor-open",
                                                  extra=DROPPED_EVENTS if v == "floor-wakeup" else (),
                                                  events=set_events[v])

@@ -368,7 +368,8 @@ class OpenNamer:
         self._pause_enables = tuple(pause_enables)
         self.pauses = 0
 
-    def _trace_path_opens(self, on: bool) -> None:
+    def _trace(self, on: bool) -> None:
+        """Switch its instance's events on or off (off while it pauses)."""
         for path in self._pause_enables:
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
@@ -400,15 +401,15 @@ class OpenNamer:
             now, cpu = time.monotonic(), time.process_time()
             tokens = min(self.burst_s, tokens + (now - last_wall) * self.duty) - (cpu - last_cpu)
             last_wall, last_cpu = now, cpu
-            if tokens < 0:  # over budget: pause until BATCH_AT of the burst is back (at 5 %: 0.5 s), opens by
-                # path not traced meanwhile (the kernel keeps the newest lines of the others)
+            if tokens < 0:  # over budget: pause until BATCH_AT of the burst is back (at 5 %: 0.5 s), its
+                # instance's events off meanwhile (the lines already in its buffer are read after)
                 pause = (self.burst_s * self.BATCH_AT - tokens) / self.duty
                 self.paused_s += pause
                 self.pauses += 1
-                self._trace_path_opens(False)
+                self._trace(False)
                 if ctl_only.poll(int(pause * 1000) + 1):
                     return
-                self._trace_path_opens(True)
+                self._trace(True)
                 continue
             if tokens < self.burst_s * self.BATCH_AT:
                 # in a flood: read what came every BATCH_S instead of being woken at every open (each

@@ -160,8 +160,7 @@ def analyze(source: str | os.PathLike | ipc.Model, *, backend: Backend = EMBEDDE
         meta = CaptureDir.open(capture).read_meta().to_json()
         cid = capture_id(meta)
         gaps = capture_gaps(meta)
-    # by default every detector, or those the capture was made for ('capture -D')
-    ids = check_ids(detectors if detectors is not None else meta.get("detectors") or DETECTORS)
+    ids = check_ids(detectors if detectors is not None else _chosen(meta))
     run_ids, skipped = runnable(ids, gaps)
     if backend.neo4j:
         g = connect(backend)
@@ -229,8 +228,12 @@ def problems(model: ipc.Model) -> list:
     """The problems of a built model, naming the detectors its gaps keep from running."""
     from ftraceipc.problems import model_problems
 
-    chosen = (model.meta or {}).get("detectors") or DETECTORS  # those the capture was made for (capture -D)
-    return model_problems(model, runnable(chosen, model.gaps)[1])
+    return model_problems(model, runnable(_chosen(model.meta or {}), model.gaps)[1])
+
+
+def _chosen(meta: dict) -> list[str]:
+    """The detectors a capture was made for (``capture -D``: its meta's ``detectors``), else every one."""
+    return list(meta.get("detectors") or DETECTORS)
 
 
 __all__ = ["Backend", "EMBEDDED", "analyze", "open_embedded", "connect", "scope", "critical_path", "problems"]
