@@ -573,8 +573,7 @@ class Capture:
             own = os.getpid()
             tp, out = str(oi.path / "trace_pipe"), str(cap.root / "opens.jsonl")
             st = str(self.instance.per_cpu(self.instance.cpus[0], "stats"))  # the main buffer's clock
-            pause = tuple(str(oi.path / "events" / e.replace(":", "/") / "enable") for e in avail)
-            w = ForkedWorker(lambda: OpenNamer(tp, out, own, st, pause_enables=pause))
+            w = ForkedWorker(lambda: OpenNamer(tp, out, own, st))
             w.label = "open watcher"
             w.comm = TRACER_COMMS[0]
             w.start()

@@ -339,13 +339,10 @@ class OpenNamer:
     read: unnamed, in 2 of the 8 runs of that test on 2026-12-04 (one local, one CI). 100 ms, batching from the last quarter, gives
     start-ups 75 ms at once; a flood costs 50 ms more once per capture, then 5 % of a CPU as before.
 
-    Past the budget it pauses until a quarter of the burst is back (0.5 s at 5 %), and its instance's
-    events are off meanwhile (their ``enable`` files: ``pause_enables``): with them on, each open cost
-    the workload 0.57 µs in the kernel on this project's VM even with nobody reading, 0.27 µs of it
-    for the second instance's syscall-exit probe alone, paid at every syscall (BENCHMARKS.md, the
-    opens workload); in a flood that was most of what the watcher cost. The lines the kernel kept
-    through a pause were mostly of fds already closed when looked up; a FIFO, socket or bind made
-    during a pause is named by the /proc polls if it lasts 10 ms, as before.
+    Switching its instance's events off while it paused (for 0.5 s, until a quarter of the burst was
+    back) cut find | xargs grep from 1.16x to 1.11-1.13x the floor (5036bd8), but a FIFO opened during
+    such a pause was seen by the /proc polls only, and one open for 0.2 s after a flood went unnamed
+    (tests/integration/test_capture_run.py, once in CI on 2026-12-05): reverted, names first.
 
     Its priority stays SCHED_FIFO: at normal priority, samples/fifo.py's FIFO (open for a few ms
     after Python's start-up) went unnamed in 4 of 6 runs on 2026-12-05."""
@@ -354,7 +351,7 @@ class OpenNamer:
     BATCH_AT = 0.25  # of burst_s left: read every BATCH_S from then on
 
     def __init__(self, trace_pipe: str, out_path: str, own_pid: int, stats_path: str | None = None,
-                 duty: float = 0.05, burst_s: float = 0.1, pause_enables: tuple[str, ...] = ()):
+                 duty: float = 0.05, burst_s: float = 0.1):
         self.own_pid = own_pid
         self.clock = TraceClock(stats_path)
         self._src = os.open(trace_pipe, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -365,20 +362,7 @@ class OpenNamer:
         self.duty, self.burst_s = duty, burst_s
         self.priority = "normal"
         self._me = os.getpid()
-        self._pause_enables = tuple(pause_enables)
         self.pauses = 0
-
-    def _trace(self, on: bool) -> None:
-        """Switch its instance's events on or off (off while it pauses)."""
-        for path in self._pause_enables:
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-                try:
-                    os.write(fd, b"1" if on else b"0")
-                finally:
-                    os.close(fd)
-            except OSError:
-                pass  # the instance is being removed (end of the capture)
 
     def raise_priority(self) -> None:
         try:
@@ -401,15 +385,12 @@ class OpenNamer:
             now, cpu = time.monotonic(), time.process_time()
             tokens = min(self.burst_s, tokens + (now - last_wall) * self.duty) - (cpu - last_cpu)
             last_wall, last_cpu = now, cpu
-            if tokens < 0:  # over budget: pause until BATCH_AT of the burst is back (at 5 %: 0.5 s), its
-                # instance's events off meanwhile (the lines already in its buffer are read after)
-                pause = (self.burst_s * self.BATCH_AT - tokens) / self.duty
+            if tokens < 0:  # over budget: pause (the kernel keeps the newest lines, drops the oldest)
+                pause = -tokens / self.duty
                 self.paused_s += pause
                 self.pauses += 1
-                self._trace(False)
                 if ctl_only.poll(int(pause * 1000) + 1):
                     return
-                self._trace(True)
                 continue
             if tokens < self.burst_s * self.BATCH_AT:
                 # in a flood: read what came every BATCH_S instead of being woken at every open (each
