@@ -147,6 +147,69 @@ def capture(
         raise typer.Exit(code if code > 0 else 128 - code)
 
 
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    epilog="""\b
+Examples:
+  sudo ftraceipc live -- ./my-pipeline.sh                 findings while it runs, JSON lines
+  sudo ftraceipc live --duration 30 --interval 2 > live.jsonl   everything, 30 s
+  sudo ftraceipc live --pid 812 -D wakeup_latency          one server, one detector
+  sudo ftraceipc live -o run.ftipc -- make -j2 | jq -c 'select(.type == "finding")'
+""",
+)
+def live(
+    ctx: typer.Context,
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Capture directory to write (default ftraceipc-DATE.ftipc): the run is recorded as 'capture' records it."),
+    duration: Optional[float] = typer.Option(None, "--duration", "-d", help="Stop after S seconds."),
+    interval: float = typer.Option(1.0, "--interval", "-i", help="Seconds between analyses and status lines."),
+    buffer_kb: int = typer.Option(16384, "--buffer-kb", help="Per-CPU ring buffer size in KiB; raise it if events are lost."),
+    detector: List[str] = typer.Option([], "--detector", "-D", help="Trace and run only these detectors (repeatable; an id or a pattern such as 'wait_*')."),
+    pid: List[int] = typer.Option([], "--pid", "-p", help="A running process of interest (repeatable)."),
+    tree_only: bool = typer.Option(False, "--tree-only", help="Trace only the command's (or --pid's) process tree."),
+    format: Optional[str] = typer.Option(None, "--format", "-f", help="jsonl (the only one so far)."),
+    all_tasks: bool = typer.Option(False, "--all-tasks", help="Findings about every task, not only the traced command's."),
+    min_share: float = typer.Option(2.0, "--min-share", help="Leave out findings under this percentage of the traced command's critical path (0: keep all)."),
+    open_watcher: bool = typer.Option(True, "--open-watcher/--no-open-watcher", help="As for capture."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing capture at -o."),
+) -> None:
+    """Record a capture and analyse it while it runs: a status line each interval (events, lost
+    events, analysis lag), each finding when it first appears or changes, and the final findings
+    (those of 'ftraceipc analyze' of the capture) in a last line. Output: JSON lines on stdout."""
+    import os
+
+    fmt = format or "jsonl"
+    _choice("--format", fmt, ("jsonl",))
+    if not 0.1 <= interval <= 60:
+        raise CommandError(f"--interval must be between 0.1 and 60 seconds (got {interval:g})")
+    if not 0 <= min_share <= 100:
+        raise CommandError(f"--min-share must be between 0 and 100 (got {min_share:g})")
+    detectors, subset = _detector_events(detector)
+    command = list(ctx.args) or None
+    if command and command[0].startswith("-"):
+        raise CommandError(f"unknown option {command[0]}", hint="see 'ftraceipc live --help'; put the command after '--'")
+    from ftraceipc.capture.capture import Capture, CaptureOptions
+    from ftraceipc.live.engine import LiveFollower, LiveOptions
+
+    opts = CaptureOptions(output=output or _default_output(), command=command, duration=duration, buffer_kb=buffer_kb,
+                          subset=subset, detectors=detectors, pids=list(pid), tree_only=tree_only, force=force,
+                          open_watcher=open_watcher, status=False, flush_ms=max(50, int(interval * 500)))
+    sys.stdout.flush()
+    follower = LiveFollower(LiveOptions(interval=interval, detectors=detectors or None, all_tasks=all_tasks,
+                                        min_share=min_share), out_fd=sys.stdout.fileno())
+    result = None
+    try:
+        result = Capture(opts, follower=follower).run()
+        sys.stderr.write(f"Capture {result.path} recorded; analysing its end…\n")
+    finally:
+        err = follower.finish(timeout=None if result is not None else 30)
+    if err is not None:
+        raise FtraceIPCError(f"the live analysis failed: {err}",
+                             hint=f"the capture is complete: ftraceipc analyze {opts.output}")
+    code = result.meta.exit_code
+    if result.stopped_by == "command" and code:
+        raise typer.Exit(code if code > 0 else 128 - code)
+
+
 def _detector_events(patterns: List[str]) -> tuple[list[str], list[str] | None]:
     """``capture -D``: the detectors chosen and the events they need (None, None: every detector's,
     the default set)."""

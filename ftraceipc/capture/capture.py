@@ -6,6 +6,7 @@ command failing): tracing off, readers drained and closed, the instance removed,
 
 from __future__ import annotations
 
+import errno
 import os
 import platform
 import pwd
@@ -22,7 +23,7 @@ from typing import Callable
 from ftraceipc import __version__
 from ftraceipc.capture.events import DEFAULT_EVENTS, default_filters
 from ftraceipc.capture.procsnap import OPEN_EVENTS, OpenNamer, ProcWatcher, TraceClock
-from ftraceipc.capture.reader import TRACER_COMMS, CpuReaderProcess, ForkedWorker
+from ftraceipc.capture.reader import TRACER_COMMS, CpuReaderProcess, ForkedWorker, Watermarks
 from ftraceipc.capture.store import CaptureDir, CaptureMeta, CpuLost
 from ftraceipc.capture.tracefs import INSTANCE_PREFIX, Instance, InstanceLock, Tracefs, require_root
 from ftraceipc.errors import CommandError, FtraceIPCError, TracefsError
@@ -64,6 +65,9 @@ class CaptureOptions:
     status: bool = True  # show the one-line status while tracing
     proc_interval: float = 0.01  # at least; the watcher keeps itself under 5 % of a CPU
     open_watcher: bool = True  # procsnap.OpenNamer: FIFOs named as they are opened
+    # ftraceipc live: the readers flush the partly filled page this often and publish how far each
+    # CPU's file is whole (Capture.watermarks), so a follower decodes the capture while it grows
+    flush_ms: int | None = None
 
 
 @dataclass
@@ -369,9 +373,17 @@ class GatedChild:
 class Capture:
     """One capture run. Use ``run()``; it cleans up on every path."""
 
-    def __init__(self, opts: CaptureOptions, report: Report = _stderr):
+    def __init__(self, opts: CaptureOptions, report: Report = _stderr, follower=None):
+        """``follower``: an object whose ``start(cap, watermarks, now)`` forks a process that reads the
+        capture while it is written (``ftraceipc live``), called once the readers run and before any
+        thread of ours starts (``now()``: the trace clock); it returns that process's pid (counted among
+        the tracer's tasks). The
+        caller stops it after ``run()``: meta.json is final then."""
         self.opts = opts
         self.report = report
+        self.follower = follower
+        self.follower_pid: int | None = None
+        self.watermarks: Watermarks | None = None
         self.instance: Instance | None = None
         self.readers: list[CpuReaderProcess] = []
         self.watcher: ProcWatcher | None = None
@@ -387,6 +399,7 @@ class Capture:
         self._event_counts: list[int] = []
         self._below: list[int] = []  # processes below the command when a stop signal was passed on
         self.teardown_error: Exception | None = None  # the first exception a teardown step raised
+        self.disk_full = False  # the capture's disk filled up: the error says so, once
 
     # --- signals ---------------------------------------------------------------------------
     def _on_signal(self, signum, frame) -> None:
@@ -466,20 +479,30 @@ class Capture:
                 self.watcher.add_root(self.child.pid)
             self.watcher.start_snapshot()
 
+            flush = self.opts.flush_ms
+            if flush is not None:
+                self.watermarks = Watermarks(meta.cpus)
             for cpu in meta.cpus:  # forked: before any thread of ours starts
                 r = CpuReaderProcess(str(inst.per_cpu(cpu, "trace_pipe_raw")), str(cap.cpu_path(cpu)), cpu,
-                                     meta.page_size)
+                                     meta.page_size, flush_ms=flush, stats_path=str(inst.per_cpu(cpu, "stats")),
+                                     marks=self.watermarks)
                 self.readers.append(r)
                 r.start()
             self._start_open_watcher(tracefs, events, cap)
+            if self.follower is not None:
+                self.follower_pid = self.follower.start(
+                    cap, self.watermarks, lambda: _now_ts(inst, meta.cpus[0]) if meta.cpus else None)
             self.watcher.exclude.update(r.pid for r in self.readers)
             if self.open_watcher is not None:
                 self.watcher.exclude.add(self.open_watcher.pid)
+            if self.follower_pid is not None:
+                self.watcher.exclude.add(self.follower_pid)
             self.watcher.start()
             # Our own events are recorded (a kernel pid filter would cost every traced task ~5 %):
             # the capture names our tasks so that analyses leave them out.
             meta.tracer_pids = [os.getpid()] + [r.pid for r in self.readers] + (
-                [self.open_watcher.pid] if self.open_watcher is not None else [])
+                [self.open_watcher.pid] if self.open_watcher is not None else []) + (
+                [self.follower_pid] if self.follower_pid is not None else [])
             meta.tracer_tids = sorted({int(t) for t in os.listdir("/proc/self/task")} | set(meta.tracer_pids))
             self._filter_open_events(meta.tracer_tids)
 
@@ -487,6 +510,8 @@ class Capture:
             self._ru_on = _cpu_self()
             inst.tracing_on(True)
             meta.start_ts = _now_ts(inst, meta.cpus[0]) if meta.cpus else None
+            if self.follower is not None:
+                cap.write_meta(meta)  # the follower waits for start_ts, the command and our tasks
             if self.child and self.stop_reason is None:  # a stop signal during set-up: never start it
                 self.child.open_gate()
                 err = self.child.exec_error()
@@ -620,6 +645,11 @@ class Capture:
                 break
             for r in self.readers:
                 if r.error is not None:
+                    if getattr(r.error, "errno", None) == errno.ENOSPC:
+                        self.disk_full = True
+                        raise CommandError(f"the disk of {cap.root} is full: the capture stopped after "
+                                           f"{elapsed:.1f} s and what it holds is kept",
+                                           hint="free some space or write elsewhere with -o")
                     raise FtraceIPCError(f"reading CPU{r.cpu}'s ring buffer failed: {r.error}")
             if show and elapsed - last_status >= 0.5:
                 events, lost = self._live_counts(inst, meta)
@@ -766,5 +796,7 @@ class Capture:
         meta.complete = not errors
         step("meta.json", lambda: cap.write_meta(meta))
         for e in errors:
+            if self.disk_full and "[Errno 28]" in e:
+                continue  # the same full disk, said once by the error
             self.report(f"warning: {e}")
         return sum(r.bytes for r in self.readers)

@@ -4,12 +4,18 @@ The pages are never copied into user space while tracing: splice moves them from
 into a pipe and from the pipe into the capture file. The reader sleeps in poll() until the buffer is
 ``buffer_percent`` full (or a timeout passes), so it wakes rarely. At the end, read() flushes the
 partly filled page that splice will not hand out.
+
+For ``ftraceipc live`` a reader also flushes every ``flush_ms``: it reads the trace clock, moves the
+full pages and the partly filled one, and publishes that time in a :class:`Watermarks` slot (shared
+memory): every event of its CPU up to then is in the file, so a follower can merge the CPUs' files
+up to the smallest published time while they grow.
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import mmap
 import os
 import select
 import signal
@@ -22,13 +28,50 @@ PIPE_BYTES = 1 << 20
 F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
 
 
-class PageMover:
-    """Moves one CPU's pages from ``trace_pipe_raw`` to one file (runs inside ``CpuReaderProcess``)."""
+# a flush's published time is this much before the clock was read: an event reserved just before
+# (its timestamp taken) may be committed just after the read (the kernel's reserve-to-commit is
+# microseconds; the stats file prints the clock to the microsecond)
+FLUSH_MARGIN_NS = 2_000_000
 
-    def __init__(self, raw_path: str, out_path: str, cpu: int, page_size: int, poll_ms: int = 250):
+
+class Watermarks:
+    """One int64 per CPU in anonymous shared memory (made before the readers fork): the trace-clock
+    time up to which that CPU's capture file holds every event (-1: not yet). Written by the readers,
+    read by a follower (``decode.decoder.Follower``) in another process."""
+
+    def __init__(self, cpus: list[int]):
+        self.cpus = list(cpus)
+        self._slot = {c: i for i, c in enumerate(self.cpus)}
+        self._mem = mmap.mmap(-1, 8 * max(1, len(self.cpus)))
+        for c in self.cpus:
+            self.set(c, -1)
+
+    def set(self, cpu: int, ts: int) -> None:
+        i = self._slot[cpu] * 8
+        self._mem[i:i + 8] = int(ts).to_bytes(8, "little", signed=True)
+
+    def get(self, cpu: int) -> int:
+        i = self._slot[cpu] * 8
+        return int.from_bytes(self._mem[i:i + 8], "little", signed=True)
+
+    def all(self) -> dict[int, int]:
+        return {c: self.get(c) for c in self.cpus}
+
+
+class PageMover:
+    """Moves one CPU's pages from ``trace_pipe_raw`` to one file (runs inside ``CpuReaderProcess``).
+    With ``flush_ms`` (and ``clock``, a ``procsnap.TraceClock``, and ``marks``, a :class:`Watermarks`)
+    it also flushes the partly filled page that often and publishes up to when the file is whole."""
+
+    def __init__(self, raw_path: str, out_path: str, cpu: int, page_size: int, poll_ms: int = 250,
+                 flush_ms: int | None = None, clock=None, marks: Watermarks | None = None):
         self.cpu = cpu
         self.page_size = page_size
-        self.poll_ms = poll_ms
+        self.poll_ms = poll_ms if flush_ms is None else min(poll_ms, flush_ms)
+        self.flush_s = None if flush_ms is None else flush_ms / 1000
+        self.clock = clock
+        self.marks = marks
+        self.flushes = 0
         self.bytes = 0
         self._src = os.open(raw_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         try:
@@ -47,7 +90,7 @@ class PageMover:
         self.priority = "normal"
 
     def result(self) -> dict:
-        return {"bytes": self.bytes, "priority": self.priority}
+        return {"bytes": self.bytes, "priority": self.priority, "flushes": self.flushes}
 
     def raise_priority(self) -> None:
         """Keep up with a machine full of runnable tasks: the reader sleeps in poll() almost always, but
@@ -68,10 +111,28 @@ class PageMover:
         poller = select.poll()
         poller.register(self._src, select.POLLIN)
         poller.register(ctl_fd, select.POLLIN)
+        next_flush = time.monotonic() + (self.flush_s or 0)
         while not any(fd == ctl_fd for fd, _ in poller.poll(self.poll_ms)):
-            self._splice_full_pages()
+            if self.flush_s is not None and time.monotonic() >= next_flush:
+                self.flush()
+                next_flush = time.monotonic() + self.flush_s
+            else:
+                self._splice_full_pages()
         self._splice_full_pages()
         self._read_partial_pages()
+        if self.marks is not None:
+            self.marks.set(self.cpu, (1 << 63) - 1)  # drained: the file is whole
+
+    def flush(self) -> None:
+        """Move every page, the partly filled one too, and publish the time before which the file
+        now holds every event of this CPU."""
+        now = self.clock.now() if self.clock is not None else None
+        self._splice_full_pages()
+        # one read: the page being filled (the next would hold the events of this read itself)
+        self._read_partial_pages(once=True)
+        self.flushes += 1
+        if now is not None and self.marks is not None:
+            self.marks.set(self.cpu, now - FLUSH_MARGIN_NS)
 
     # --- moving pages ------------------------------------------------------------------------
     def _splice_full_pages(self) -> None:
@@ -92,7 +153,7 @@ class PageMover:
                 left -= m
             self.bytes += n
 
-    def _read_partial_pages(self) -> None:
+    def _read_partial_pages(self, once: bool = False) -> None:
         """read() hands out the last, partly filled page too (splice only gives full ones)."""
         while True:
             try:
@@ -107,11 +168,15 @@ class PageMover:
                 buf += bytes(self.page_size - len(buf))
             os.write(self._out, buf)
             self.bytes += len(buf)
+            if once:
+                return
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        if self.clock is not None:
+            self.clock.close()
         for fd in (self._src, self._pr, self._pw, self._out):
             try:
                 os.close(fd)
@@ -159,6 +224,7 @@ class ForkedWorker:
         self.pid: int | None = None
         self._ctl_w = self._res_r = -1
         self._done = False
+        self.keep_fds: set[int] = set()  # more fds the child keeps (besides 0-2 and its pipes)
 
     def start(self) -> None:
         ctl_r, ctl_w = os.pipe2(os.O_CLOEXEC)
@@ -169,7 +235,7 @@ class ForkedWorker:
             try:
                 for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                     signal.signal(s, signal.SIG_IGN)
-                keep = {ctl_r, res_w}
+                keep = {ctl_r, res_w} | set(self.keep_fds)
                 for fd in map(int, os.listdir("/proc/self/fd")):
                     if fd > 2 and fd not in keep:
                         try:
@@ -188,7 +254,8 @@ class ForkedWorker:
                 code = 0
             except BaseException as e:  # noqa: BLE001 - reported to the parent
                 try:
-                    os.write(res_w, json.dumps({"error": f"{type(e).__name__}: {e}"}).encode())
+                    os.write(res_w, json.dumps({"error": f"{type(e).__name__}: {e}",
+                                                "errno": getattr(e, "errno", None)}).encode())
                 except OSError:
                     pass
             finally:
@@ -227,7 +294,7 @@ class ForkedWorker:
             d = {}
         self.result = d
         if "error" in d:
-            self._error = OSError(d["error"])
+            self._error = OSError(d["errno"], d["error"]) if d.get("errno") else OSError(d["error"])
         elif os.waitstatus_to_exitcode(status) != 0:
             self._error = OSError(f"{self.label} process exited with {os.waitstatus_to_exitcode(status)}")
 
@@ -269,11 +336,19 @@ class ForkedWorker:
 class CpuReaderProcess(ForkedWorker):
     """A ``PageMover`` for one CPU in a process of its own (see ForkedWorker)."""
 
-    def __init__(self, raw_path: str, out_path: str, cpu: int, page_size: int, poll_ms: int = 250):
+    def __init__(self, raw_path: str, out_path: str, cpu: int, page_size: int, poll_ms: int = 250,
+                 flush_ms: int | None = None, stats_path: str | None = None, marks: Watermarks | None = None):
         args = (raw_path, out_path, cpu, page_size, poll_ms)
         # open both files here too, so a bad path fails now, in the caller
         PageMover(*args).close()
-        super().__init__(lambda: PageMover(*args))
+
+        def make():
+            from ftraceipc.capture.procsnap import TraceClock
+
+            clock = TraceClock(stats_path) if flush_ms is not None and stats_path else None
+            return PageMover(*args, flush_ms=flush_ms, clock=clock, marks=marks)
+
+        super().__init__(make)
         self.cpu = cpu
         self.label = f"CPU{cpu} reader"
         self.comm = f"ftipc-cpu{cpu}"

@@ -579,6 +579,10 @@ class Decoder:
                     or int(pending[c][-1].chunk.key[pending[c][-1].hi - 1]) == bound}
         self.last_stats = self._collect_stats(streams)
 
+    def follow(self, events: Iterable[str] | None = None) -> "Follower":
+        """A :class:`Follower`: this capture decoded while its files grow (``ftraceipc live``)."""
+        return Follower(self, events)
+
     def iter_records(self, events: Iterable[str] | None = None, limit: int | None = None) -> Iterator[dict[str, Any]]:
         """One dict per event, in time order: ``{"ts", "cpu", "tid", "event", **own fields}``."""
         n = 0
@@ -718,6 +722,116 @@ def _parse_format_cached(text: str, system: str) -> EventFormat:
 
 def _round4(n: int) -> int:
     return max(4, (n + 3) & ~3)
+
+
+class Follower:
+    """Decodes a capture while the readers write it: each ``poll(marks)`` reads the whole pages added
+    to every CPU's file since the last call and yields, in global time order, the records every CPU
+    is known to be complete up to - the smaller, per CPU, of its last record read and its reader's
+    published watermark (``capture.reader.Watermarks``: every event of that CPU up to then is in
+    its file) - keeping the rest for the next call. ``poll(None)`` (the capture is over: the files
+    are whole) yields everything left. The batches are those ``Decoder.batches()`` would yield over
+    the same records (only their boundaries differ); ``stats()`` is the summary so far."""
+
+    def __init__(self, dec: Decoder, events: Iterable[str] | None = None):
+        self.dec = dec
+        self.streams = dec._streams(events)
+        self._files: dict[int, Any] = {}
+        self._off = {s.cpu: 0 for s in self.streams}
+        self.pending: dict[int, deque[_Segment]] = {s.cpu: deque() for s in self.streams}
+        self.bound = -1  # every record at or before it has been yielded
+        self.events = 0
+        self.at_end = {s.cpu: False for s in self.streams}
+
+    def _read(self, s: _CpuStream, max_bytes: int) -> None:
+        """Walk whole pages appended to one CPU's file since the last read, up to ``max_bytes``;
+        ``at_end[cpu]``: the file was read to its end."""
+        ps = self.dec.layout.page_size
+        self.at_end[s.cpu] = False
+        f = self._files.get(s.cpu)
+        if f is None:
+            try:
+                f = self._files[s.cpu] = open(s.path, "rb")
+            except OSError:
+                self.at_end[s.cpu] = True  # not created yet: nothing of it to wait for
+                return
+        want = self.dec.chunk_pages * ps
+        budget = max(ps, max_bytes - max_bytes % ps)
+        while budget > 0:
+            size = os.fstat(f.fileno()).st_size
+            avail = size - self._off[s.cpu]
+            avail -= avail % ps
+            if avail <= 0:
+                self.at_end[s.cpu] = True
+                break
+            buf = np.empty(min(want, avail, budget), dtype=np.uint8)
+            n = os.preadv(f.fileno(), [memoryview(buf)], self._off[s.cpu])
+            n -= n % ps
+            if n <= 0:
+                break
+            ch = s._walk(buf[:n], self._off[s.cpu], True)
+            self._off[s.cpu] += n
+            budget -= n
+            s.stats.file_bytes = self._off[s.cpu]
+            if len(ch):
+                self.pending[s.cpu].append(_Segment(ch, 0, len(ch)))
+
+    def behind(self) -> bool:
+        """Is some CPU's file not read to its end?"""
+        return not all(self.at_end.values())
+
+    def poll(self, marks: dict[int, int] | None, max_bytes: int = 1 << 62) -> Iterator[Batch]:
+        """Batches of the records now known complete, reading at most ``max_bytes`` of each CPU's
+        file (memory stays bounded when the follower is behind: call again while ``behind()``).
+        ``marks``: cpu -> watermark (-1: none yet), read before this call; None: the capture has
+        ended, yield all that is left of what was read."""
+        for s in self.streams:
+            self._read(s, max_bytes)
+        whole = []
+        for s in self.streams:
+            q = self.pending[s.cpu]
+            last = int(q[-1].chunk.key[q[-1].hi - 1]) if q else int(s.key_carry)
+            if self.at_end[s.cpu]:  # everything of it up to its watermark is read
+                last = max(last, (1 << 64) - 2 if marks is None else int(marks.get(s.cpu, -1)))
+            whole.append(last)
+        bound = min(whole) + 1 if whole else 0
+        if bound <= 0:
+            return
+        self.bound = max(self.bound, bound - 1)
+        rows = self.dec.chunk_pages * 64  # about a chunk's records per batch
+        while True:
+            # this batch: the records below x, x at most the rows-th pending key of any CPU
+            x = bound
+            for q in self.pending.values():
+                k = _key_at(q, rows)
+                if k is not None and k < x:
+                    x = max(k, int(q[0].chunk.key[q[0].lo]) + 1)  # at least one record of it
+            segs = []
+            for c in sorted(self.pending):
+                segs += _take_below(self.pending[c], x)
+            if not segs:
+                return
+            b = self.dec._build(segs)
+            self.events += len(b)
+            yield b
+
+    def stats(self) -> DecodeStats:
+        return self.dec._collect_stats(self.streams)
+
+    def close(self) -> None:
+        for f in self._files.values():
+            f.close()
+        self._files.clear()
+
+
+def _key_at(q: deque[_Segment], i: int) -> int | None:
+    """The key of the i-th pending record of one CPU (None: fewer are pending)."""
+    for g in q:
+        n = g.hi - g.lo
+        if i < n:
+            return int(g.chunk.key[g.lo + i])
+        i -= n
+    return None
 
 
 def _take_below(q: deque[_Segment], bound: int) -> list[_Segment]:

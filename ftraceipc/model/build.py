@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import heapq
 import itertools
+import json
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,8 +29,8 @@ from ftraceipc.decode import Decoder
 from ftraceipc.decode.decoder import Batch, python_columns
 from ftraceipc.errors import CaptureFormatError
 from ftraceipc.model import critical, ipc
-from ftraceipc.model.fd import (FD_CREATORS, U64, READ_SYSCALLS, WRITE_SYSCALLS, FdModel, Reason, load_saved_tgids,
-                                snapshot_stream)
+from ftraceipc.model.fd import (FD_CREATORS, U64, READ_SYSCALLS, WRITE_SYSCALLS, FdModel, Reason, placed,
+                                load_saved_tgids, snapshot_stream)
 from ftraceipc.model.sched import WAIT_OPS, SchedModel, mark_top, wakes_inside
 from ftraceipc.model.syscalls import SyscallPairer
 
@@ -92,6 +94,62 @@ class _Snapshots:
         self.next_ts = self._next[0] if self._next is not None else 1 << 63
 
 
+class LiveSnapshots:
+    """The /proc snapshot records of a capture being written (``ftraceipc live``): proc.jsonl and
+    opens.jsonl read as they grow (whole lines only), placed on the trace clock as
+    ``snapshot_stream`` places them, and applied to the fd model in time order as the trace's time
+    passes them (``refresh`` before each round of batches). A record read after the trace passed its
+    time is applied at once (post-mortem applies it at its time)."""
+
+    def __init__(self, meta: dict[str, Any], cap: CaptureDir):
+        self.meta = meta
+        self._paths = [cap.proc_path, cap.opens_path]
+        self._off = [0, 0]
+        self._heap: list[tuple[int, int, dict, int]] = []
+        self._seq = itertools.count()
+        self._fdm: FdModel | None = None
+        self._ppid_of: dict[int, int] = {}
+        self.next_ts = 1 << 63
+        self.records = 0
+
+    def bind(self, fdm: FdModel, ppid_of: dict[int, int]) -> None:
+        self._fdm, self._ppid_of = fdm, ppid_of
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Read the lines written since the last call."""
+        for i, path in enumerate(self._paths):
+            try:
+                with open(path, "rb") as f:
+                    f.seek(self._off[i])
+                    data = f.read()
+            except OSError:
+                continue
+            end = data.rfind(b"\n") + 1
+            self._off[i] += end
+            for line in data[:end].splitlines():
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                x = placed(self.meta, rec)
+                if x is None:
+                    continue
+                if rec.get("ppid") is not None and "pid" in rec:
+                    self._ppid_of[int(rec["pid"])] = int(rec["ppid"])
+                heapq.heappush(self._heap, (x[0], next(self._seq), x[1], x[2]))
+                self.records += 1
+        self.next_ts = self._heap[0][0] if self._heap else 1 << 63
+
+    def apply_until(self, ts: int | None) -> None:
+        while self._heap and (ts is None or self._heap[0][0] <= ts):
+            t, _, rec, t0 = heapq.heappop(self._heap)
+            self._fdm.snapshot(rec, t, t0)
+        self.next_ts = self._heap[0][0] if self._heap else 1 << 63
+
+
 class _Enclosing:
     """Match events of a task (tid, ts) to the syscall it was inside, carrying unmatched ones (their
     syscall ends in a later batch) forward. Bounded: at most the events of syscalls still open."""
@@ -142,52 +200,93 @@ def build_model(capture, *, episodes: bool = False, episodes_dir: Path | None = 
     streamed to parquet files in ``episodes_dir`` (default CAPTURE/model) and read back lazily by the
     exporters (``Model.episodes``/``wakeups`` then hold the file paths' frames)."""
     with _young_gc_rarely():
-        return _build_model(capture, episodes=episodes, episodes_dir=episodes_dir, progress=progress)
+        mb = ModelBuilder(capture, episodes=episodes, episodes_dir=episodes_dir)
+        dec = mb.dec
+        t0, t1 = mb.meta.get("start_ts"), mb.meta.get("stop_ts")
+        span = max(1, (t1 or 0) - (t0 or 0))
+        for batch in dec.batches():
+            mb.feed(batch)
+            if progress is not None and len(batch) and t0 is not None and t1 is not None:
+                progress(min(span, max(0, int(batch.ts[-1]) - t0)), span)
+        model = mb.finish(dec.last_stats)
+        if progress is not None:
+            progress(span, span)
+        return model
 
 
-def _build_model(capture, *, episodes: bool, episodes_dir: Path | None, progress: Progress | None) -> ipc.Model:
-    t_start = time.perf_counter()
-    path = Path(capture)
-    cap = CaptureDir(path)
-    meta_obj = cap.read_meta()
-    meta = meta_obj.to_json()
-    dec = Decoder(path)
-    events = set(meta.get("events") or [])
-    have = {e.split(":", 1)[-1] for e in events}
+class ModelBuilder:
+    """The model built batch by batch (``feed``), then closed (``finish``): the one code path of
+    ``build_model`` (over ``Decoder.batches()``) and of ``ftraceipc live`` (over a
+    ``Decoder.follow()`` of a capture being written, with ``snapshots`` that grow too, finishing a
+    forked copy each interval). ``meta``: the capture's meta (default its meta.json)."""
 
-    fdm = FdModel(tgid_of=load_saved_tgids(path / "tracefs" / "saved_tgids"),
-                  pipefs_inode_events="inode_set_ctime_to_ts" in have)
-    fdm.exec_unseen = "sched_process_exec" not in have
-    missing = _missing_lifecycle(events, set(meta.get("skipped_events") or []))
-    if missing:
-        fdm.no_inference = (f"the capture lacks {missing[0]}" + (f" and {len(missing) - 1} more fd-lifecycle events"
-                                                                   if len(missing) > 1 else ""))
-    proc_snaps, snaps = snapshot_stream(meta, cap)
-    snaps = _Snapshots(snaps, fdm)
-    tracer = set(int(t) for t in meta.get("tracer_tids") or [])
-    pairer = SyscallPairer()
-    sink_dir = None
-    sinks: dict[str, Any] = {}
-    if episodes:
-        sink_dir = Path(episodes_dir) if episodes_dir else path / "model"
-        sink_dir.mkdir(parents=True, exist_ok=True)
-        sinks = {"episodes": _ParquetSink(sink_dir / "episodes.parquet"),
-                 "wakeups": _ParquetSink(sink_dir / "wakeups.parquet")}
-    ppid_of = {int(r["pid"]): int(r["ppid"]) for _, r, _ in proc_snaps if r.get("ppid") is not None and "pid" in r}
-    crit = critical.Collector()
-    sched = SchedModel(pairer, meta=meta, tgid_of=fdm.tgid_of, ppid_of=ppid_of, tracer_tids=tracer, episodes=episodes,
-                       episode_sink=sinks.get("episodes"), wakeup_sink=sinks.get("wakeups"), crit=crit)
-    enc_sock = _Enclosing()
-    enc_ready = _Enclosing()
-    io_parts: list[pd.DataFrame] = []
-    io_acc: pd.DataFrame | None = None
-    dest_acc: pd.DataFrame | None = None
-    n_events = 0
-    t0, t1 = meta.get("start_ts"), meta.get("stop_ts")
-    span = max(1, (t1 or 0) - (t0 or 0))
+    def __init__(self, capture, *, episodes: bool = False, episodes_dir: Path | None = None,
+                 meta: dict[str, Any] | None = None, snapshots=None, decoder: Decoder | None = None):
+        self.t_start = time.perf_counter()
+        self.path = path = Path(capture)
+        self.cap = cap = CaptureDir(path)
+        self.meta_obj = cap.read_meta()
+        self.meta = meta = dict(meta) if meta is not None else self.meta_obj.to_json()
+        self.dec = decoder if decoder is not None else Decoder(path)
+        events = set(meta.get("events") or [])
+        self.have = have = {e.split(":", 1)[-1] for e in events}
 
-    for batch in dec.batches():
-        n_events += len(batch)
+        self.fdm = fdm = FdModel(tgid_of=load_saved_tgids(path / "tracefs" / "saved_tgids"),
+                                 pipefs_inode_events="inode_set_ctime_to_ts" in have)
+        fdm.exec_unseen = "sched_process_exec" not in have
+        missing = _missing_lifecycle(events, set(meta.get("skipped_events") or []))
+        if missing:
+            fdm.no_inference = (f"the capture lacks {missing[0]}" + (
+                f" and {len(missing) - 1} more fd-lifecycle events" if len(missing) > 1 else ""))
+        if snapshots is None:
+            proc_snaps, snaps = snapshot_stream(meta, cap)
+            self.snaps = _Snapshots(snaps, fdm)
+            ppid_of = {int(r["pid"]): int(r["ppid"]) for _, r, _ in proc_snaps
+                       if r.get("ppid") is not None and "pid" in r}
+        else:  # live: records that arrive while the capture runs (``snapshots.bind(fdm, ppid_of)``)
+            ppid_of = {}
+            self.snaps = snapshots
+            snapshots.bind(fdm, ppid_of)
+        self.tracer = tracer = set(int(t) for t in meta.get("tracer_tids") or [])
+        self.pairer = pairer = SyscallPairer()
+        self.episodes = episodes
+        self.sinks: dict[str, Any] = {}
+        if episodes:
+            sink_dir = Path(episodes_dir) if episodes_dir else path / "model"
+            sink_dir.mkdir(parents=True, exist_ok=True)
+            self.sinks = {"episodes": _ParquetSink(sink_dir / "episodes.parquet"),
+                          "wakeups": _ParquetSink(sink_dir / "wakeups.parquet")}
+        self.crit = crit = critical.Collector()
+        self.sched = SchedModel(pairer, meta=meta, tgid_of=fdm.tgid_of, ppid_of=ppid_of, tracer_tids=tracer,
+                                episodes=episodes, episode_sink=self.sinks.get("episodes"),
+                                wakeup_sink=self.sinks.get("wakeups"), crit=crit)
+        self.enc_sock = _Enclosing()
+        self.enc_ready = _Enclosing()
+        self.io_parts: list[pd.DataFrame] = []
+        self.io_acc: pd.DataFrame | None = None
+        self.dest_acc: pd.DataFrame | None = None
+        self.n_events = 0
+        self.last_ts: int | None = None
+
+    def add_tracer(self, pids) -> None:
+        """More of ftraceipc's own processes (live mode's analysis processes): left out from now on."""
+        pids = {int(t) for t in pids}
+        self.tracer |= pids
+        self.sched.tracer |= pids
+        self.sched.tracer_pids |= pids
+
+    def set_meta(self, meta: dict[str, Any]) -> None:
+        """The capture's meta as it is now (live mode: at the end, meta.json with the stop time,
+        the losses and the exit code), seen by every part that holds it."""
+        self.meta.clear()
+        self.meta.update(meta)
+        self.meta_obj = self.cap.read_meta()
+
+    def feed(self, batch: Batch) -> None:
+        """One decoded batch, in time order after the previous one."""
+        fdm, snaps, pairer, dec = self.fdm, self.snaps, self.pairer, self.dec
+        crit, tracer = self.crit, self.tracer
+        self.n_events += len(batch)
         # (1) lifecycle records and snapshots, in time order
         # recvmsg may bring fds (SCM_RIGHTS): fed one by one for every process whose table is (or may
         # become within this batch) complete; processes already known incomplete are skipped
@@ -213,6 +312,7 @@ def _build_model(capture, *, episodes: bool, episodes_dir: Path | None, progress
                                      "damaged", path=str(fmt) if fmt else None) from None
         if len(batch):
             snaps.apply_until(int(batch.ts[-1]))
+            self.last_ts = int(batch.ts[-1])
         # (2) syscalls paired, data syscalls resolved
         iv = pairer.pair(batch)
         if len(iv):
@@ -224,12 +324,12 @@ def _build_model(capture, *, episodes: bool, episodes_dir: Path | None, progress
             iv = iv.assign(handle=pd.Series(dtype=np.int64))
         # (3) sock tracepoints inside syscalls
         sock_ev = _sock_frame(batch, ("sock_send_length", "sock_recv_length"))
-        if len(sock_ev) or len(enc_sock.carry):
-            m = enc_sock.match(sock_ev, iv)
+        if len(sock_ev) or len(self.enc_sock.carry):
+            m = self.enc_sock.match(sock_ev, iv)
             fdm.bind_sk(m["handle"].to_numpy(), m["val"].to_numpy())
         ready = _sock_frame(batch, ("sk_data_ready",))
-        if len(ready) or len(enc_ready.carry):
-            m = enc_ready.match(ready, iv)
+        if len(ready) or len(self.enc_ready.carry):
+            m = self.enc_ready.match(ready, iv)
             m = m[m["syscall"].isin(list(WRITE_SYSCALLS)) & (m["ret"] >= 0)]
             if len(m):
                 first = m.drop_duplicates(["handle", "val"])  # the earliest send of each (m is in time order)
@@ -237,7 +337,7 @@ def _build_model(capture, *, episodes: bool, episodes_dir: Path | None, progress
                 # one data-ready per datagram: destination per (task, handle, receiving sk)
                 d = m.drop_duplicates(["tid", "ts"]).groupby(["tid", "handle", "val"], sort=False).agg(
                     messages=("ts", "size")).reset_index()
-                dest_acc = _add(dest_acc, d, ["tid", "handle", "val"], ["messages"])
+                self.dest_acc = _add(self.dest_acc, d, ["tid", "handle", "val"], ["messages"])
         # (4) I/O per (task, fd, handle, syscall), with the wakeups made inside the calls and the sums
         # that fit each call's duration to its wakeups (calls its task stayed on CPU through)
         if len(iv):
@@ -254,66 +354,72 @@ def _build_model(capture, *, episodes: bool, episodes_dir: Path | None, progress
                 g = io.groupby(["tid", "fd", "handle", "syscall"], sort=False).agg(
                     calls=("ret", "size"), bytes=("ret", "sum"), first_ts=("enter_ts", "min"),
                     last_ts=("exit_ts", "max"), **{c: (c, "sum") for c in _FIT_SUMS}).reset_index()
-                io_parts.append(g)
-                if len(io_parts) >= 16:
-                    io_acc = _fold(io_acc, io_parts)
-                    io_parts = []
+                self.io_parts.append(g)
+                if len(self.io_parts) >= 16:
+                    self.io_acc = _fold(self.io_acc, self.io_parts)
+                    self.io_parts = []
         # (5) sleeps and wakeups
-        sched.feed(batch, iv)
+        self.sched.feed(batch, iv)
         # later queries: syscalls still open (pinned) and those of later batches (not before this
         # batch's end): the fd history can forget what none of them can see
         if len(batch):
             fdm.settle(int(batch.ts[-1]), *pairer.open_calls())
-        if progress is not None and len(batch) and t0 is not None and t1 is not None:
-            progress(min(span, max(0, int(batch.ts[-1]) - t0)), span)
-    snaps.apply_until(None)
-    io_acc = _fold(io_acc, io_parts)
-    fdm.finish()
-    rid_of = fdm.rids()
-    open_iv = pairer.finish()
-    if len(open_iv):
-        open_iv = open_iv.assign(handle=fdm.resolve(open_iv["tid"].to_numpy(), open_iv["fd"].to_numpy(),
-                                                    open_iv["enter_ts"].to_numpy()))
-    s = sched.finish(rid_of, open_iv, _peer_of(fdm))
-    for sk in sinks.values():
-        sk.close()
 
-    model = ipc.Model(capture=str(path), capture_id=capture_id(meta), meta=meta)
-    model.tasks = s["tasks"]
-    model.blocked = s["blocked"]
-    model.wakes = s["wakes"]
-    model.waits = s["waits"]
-    t_crit = time.perf_counter()
-    model.critical = critical.compute(crit, meta, rid_of=rid_of, names=pairer.names, tasks=model.tasks,
-                                      have_switches=("sched_switch" in have) if have else s["stats"]["switches"] > 0)
-    t_crit = time.perf_counter() - t_crit
-    if model.critical is not None:  # each task's main wait: the one on the critical path first
-        model.waits = mark_top(model.waits, model.critical.waits)
-    sched.crit = None
-    del crit
-    if episodes:
-        model.episodes = sinks["episodes"].read(rid_of)
-        model.wakeups = sinks["wakeups"].read(rid_of)
-    not_ipc = _io_tables(model, fdm, io_acc, dest_acc)  # calls per pid
-    model.gaps = capture_gaps(meta)
-    model.impossible = [g.text for g in model.gaps]
-    model.decode_stats = dec.last_stats
-    elapsed = time.perf_counter() - t_start
-    model.stats = {
-        "events": n_events, "build_s": round(elapsed, 3), "not_ipc_calls": sum(not_ipc.values()),
-        "not_ipc_calls_by_pid": {str(pid): n for pid, n in sorted(not_ipc.items())},
-        "events_per_s": round(n_events / elapsed) if elapsed > 0 else None,
-        "lost_events": sum(c.total for c in meta_obj.lost.values()),
-        "fd_notes": dict(fdm.notes), "conflicts": fdm.conflicts[:50], "n_conflicts": len(fdm.conflicts),
-        "unpaired_syscall_exits": int(getattr(pairer, "unpaired", 0)),
-        "fd_handles": len(fdm.handles), "fd_handles_reclaimed": fdm.reclaimed, "fd_bindings_kept": len(fdm.history()),
-        "sched": s.get("stats", {}),
-        "critical_s": round(t_crit, 3),
-        "decode_warnings": [str(w) for w in dec.warnings[:20]] if hasattr(dec, "warnings") else [],
-    }
-    if progress is not None:
-        progress(span, span)
-    return model
+    def finish(self, decode_stats=None) -> ipc.Model:
+        """The model of everything fed (the builder is spent: live mode finishes a forked copy).
+        ``decode_stats``: the decoder's summary, kept in ``model.decode_stats``."""
+        fdm, pairer, meta, dec = self.fdm, self.pairer, self.meta, self.dec
+        self.snaps.apply_until(None)
+        io_acc = _fold(self.io_acc, self.io_parts)
+        fdm.finish()
+        rid_of = fdm.rids()
+        open_iv = pairer.finish()
+        if len(open_iv):
+            open_iv = open_iv.assign(handle=fdm.resolve(open_iv["tid"].to_numpy(), open_iv["fd"].to_numpy(),
+                                                        open_iv["enter_ts"].to_numpy()))
+        sched = self.sched
+        s = sched.finish(rid_of, open_iv, _peer_of(fdm))
+        for sk in self.sinks.values():
+            sk.close()
+
+        model = ipc.Model(capture=str(self.path), capture_id=capture_id(meta), meta=meta)
+        model.tasks = s["tasks"]
+        model.blocked = s["blocked"]
+        model.wakes = s["wakes"]
+        model.waits = s["waits"]
+        have = self.have
+        t_crit = time.perf_counter()
+        model.critical = critical.compute(self.crit, meta, rid_of=rid_of, names=pairer.names, tasks=model.tasks,
+                                          have_switches=("sched_switch" in have) if have
+                                          else s["stats"]["switches"] > 0)
+        t_crit = time.perf_counter() - t_crit
+        if model.critical is not None:  # each task's main wait: the one on the critical path first
+            model.waits = mark_top(model.waits, model.critical.waits)
+        sched.crit = None
+        self.crit = None
+        if self.episodes:
+            model.episodes = self.sinks["episodes"].read(rid_of)
+            model.wakeups = self.sinks["wakeups"].read(rid_of)
+        not_ipc = _io_tables(model, fdm, io_acc, self.dest_acc)  # calls per pid
+        model.gaps = capture_gaps(meta)
+        model.impossible = [g.text for g in model.gaps]
+        model.decode_stats = decode_stats
+        elapsed = time.perf_counter() - self.t_start
+        n_events = self.n_events
+        model.stats = {
+            "events": n_events, "build_s": round(elapsed, 3), "not_ipc_calls": sum(not_ipc.values()),
+            "not_ipc_calls_by_pid": {str(pid): n for pid, n in sorted(not_ipc.items())},
+            "events_per_s": round(n_events / elapsed) if elapsed > 0 else None,
+            "lost_events": sum(c.total for c in self.meta_obj.lost.values()),
+            "fd_notes": dict(fdm.notes), "conflicts": fdm.conflicts[:50], "n_conflicts": len(fdm.conflicts),
+            "unpaired_syscall_exits": int(getattr(pairer, "unpaired", 0)),
+            "fd_handles": len(fdm.handles), "fd_handles_reclaimed": fdm.reclaimed,
+            "fd_bindings_kept": len(fdm.history()),
+            "sched": s.get("stats", {}),
+            "critical_s": round(t_crit, 3),
+            "decode_warnings": [str(w) for w in dec.warnings[:20]] if hasattr(dec, "warnings") else [],
+        }
+        return model
 
 
 def _peer_of(fdm: FdModel) -> dict[str, str]:

@@ -974,7 +974,7 @@ def wall_to_ts(meta: dict[str, Any], wall: float) -> int | None:
     return t0 + int((wall - w0) * (t1 - t0) / (w1 - w0))
 
 
-def _placed(meta: dict[str, Any], rec: dict[str, Any]) -> tuple[int, dict, int] | None:
+def placed(meta: dict[str, Any], rec: dict[str, Any]) -> tuple[int, dict, int] | None:
     """(ts when written, record, ts when the read began) of a snapshot record, None if not one."""
     if rec.get("kind") not in ("fds", "unix"):
         return None
@@ -994,7 +994,7 @@ def snapshot_times(meta: dict[str, Any], records: Iterable[dict[str, Any]]) -> l
     """proc.jsonl records placed on the trace clock, in order (start snapshots before everything):
     (ts when written, record, ts when the read began). Records carry ``t0_ts``/``t1_ts`` read from
     the trace clock around the /proc read; older ones only wall times, mapped linearly (to ~1 ms)."""
-    out = [x for x in (_placed(meta, rec) for rec in records) if x is not None]
+    out = [x for x in (placed(meta, rec) for rec in records) if x is not None]
     out.sort(key=lambda x: x[0])
     return out
 
@@ -1031,7 +1031,7 @@ def snapshot_stream(meta: dict[str, Any], cap) -> tuple[list[tuple[int, dict, in
     trace-clock order, else read whole and sorted, like proc.jsonl."""
     proc = snapshot_times(meta, cap.proc_records("proc"))
     if _in_trace_clock_order(cap.opens_path):
-        opens = (x for x in (_placed(meta, rec) for rec in cap.proc_records("opens")) if x is not None)
+        opens = (x for x in (placed(meta, rec) for rec in cap.proc_records("opens")) if x is not None)
     else:
         opens = iter(snapshot_times(meta, cap.proc_records("opens")))
     return proc, heapq.merge(proc, opens, key=lambda x: x[0])

@@ -279,6 +279,8 @@ class SchedModel:
         if tracer_tids is None:
             tracer_tids = self.meta.get("tracer_tids") or []
         self.tracer = {int(t) for t in tracer_tids}
+        # processes of ours: their threads too (live mode's analysis processes have some)
+        self.tracer_pids = {int(p) for p in self.meta.get("tracer_pids") or []}
         self.episodes = episodes
         self.episode_sink = episode_sink
         self.wakeup_sink = wakeup_sink
@@ -1184,7 +1186,8 @@ class SchedModel:
             if pid < 0:
                 self.stats["tgid_unknown"] += 1
             rows.append((t, pid, comms[-1] if comms else None, list(comms), self._ppid(t),
-                         self._first.get(t, -1), self._last.get(t, -1), t in self.tracer))
+                         self._first.get(t, -1), self._last.get(t, -1),
+                         t in self.tracer or (pid > 0 and pid in self.tracer_pids)))
         if not rows:
             return ipc.empty(ipc.TASK_COLUMNS)
         return _objects(pd.DataFrame(rows, columns=ipc.TASK_COLUMNS), ["comm"])

@@ -15,7 +15,7 @@ import ftraceipc
 PACKAGE = Path(ftraceipc.__file__).parent
 # Modules outside the numbered layers: the base every layer may use (errors, config, the version),
 # and problems.py, which reads captures, decoder statistics and model gaps: the model layer.
-LAYERS = ["capture", "decode", "model", "graph", "detect", "report", "cli"]
+LAYERS = ["capture", "decode", "model", "graph", "detect", "report", "live", "cli"]
 BASE = {"ftraceipc", "ftraceipc.errors", "ftraceipc.config"}
 PLACED = {"ftraceipc.problems": "model", "ftraceipc.cli": "cli", "ftraceipc.__main__": "cli"}
 # Known exceptions, each with its reason (fix them, do not add to them): at the end of a capture,

@@ -1,0 +1,1 @@
+"""Live mode: the analysis of a capture while it is recorded (``ftraceipc live``)."""

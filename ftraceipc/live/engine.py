@@ -1,0 +1,354 @@
+"""``ftraceipc live``: the analysis of a capture while it is recorded.
+
+The capture runs as ``ftraceipc capture`` runs it (the same directory, the same raw pages), with
+its readers flushing each CPU's partly filled page every half interval and publishing how far each
+CPU's file is whole (``capture.reader.Watermarks``). One more process, forked by the capture with
+its readers (:class:`LiveFollower`), follows the files (``Decoder.follow``) and feeds the batches to
+a ``ModelBuilder`` - the builder of ``build_model``, the one code path of the model. Every interval
+it forks a copy of itself that finishes the model so far and runs the analysis pipeline on it
+(``detect.pipeline.analyze``: the graph, the detectors, the scope, the critical path - the
+post-mortem code), while the original goes on feeding; a copy still busy at the next interval is
+waited for (the status says how far the analysis lags). When the capture ends, the rest of the
+pages are fed and the last model is analysed in the follower itself: its findings are the end
+line's, those of ``ftraceipc analyze`` of the capture.
+
+Output: JSON lines (:class:`Emitter`), to standard output or to the terminal view (``live.tui``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ftraceipc.capture.reader import ForkedWorker, Watermarks, set_comm
+from ftraceipc.capture.store import CaptureDir
+from ftraceipc.detect.finding import Analysis, Finding
+
+LIVE_COMM = "ftipc-live"
+# a finding is emitted again (``"update": true``) when its count, critical_ns or asleep_ns moved by at
+# least this share since it was last emitted
+MATERIAL = 0.25
+# how much of each CPU's file is read and decoded at once: what the follower holds beyond the model
+READ_BYTES = 4 << 20
+
+
+@dataclass
+class LiveOptions:
+    interval: float = 1.0  # seconds between analyses (and status lines)
+    detectors: list[str] | None = None  # None: those of the capture (-D), else every detector
+    all_tasks: bool = False
+    min_share: float | None = None  # as analyze's
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def finding_id(f: Finding) -> str:
+    """A finding's identity across intervals: its pattern, tasks and resources."""
+    return f"{f.pattern}:{','.join(map(str, f.tasks))}:{','.join(f.resources)}"
+
+
+def _moved(a: Finding, b: Finding) -> bool:
+    for x, y in ((a.count, b.count), (a.critical_ns, b.critical_ns), (a.asleep_ns, b.asleep_ns)):
+        if abs(x - y) > MATERIAL * max(abs(x), abs(y), 1):
+            return True
+    return False
+
+
+class Emitter:
+    """Writes the JSON lines to one fd (whole lines: a reader never sees half of one)."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def __call__(self, obj: dict[str, Any]) -> None:
+        data = (json.dumps(obj, default=str) + "\n").encode()
+        view = memoryview(data)
+        while view:
+            try:
+                n = os.write(self.fd, view)
+            except InterruptedError:
+                continue
+            except BrokenPipeError:
+                return  # the reader went away (| head): the capture goes on
+            view = view[n:]
+
+
+class TraceNow:
+    """The trace clock's "now" in this process: CLOCK_MONOTONIC plus an offset read once from the
+    instance's stats file (``now``: a function returning the trace clock, read in the capture)."""
+
+    def __init__(self, now: Callable[[], int | None] | None):
+        self.offset = 0
+        if now is not None:
+            a = time.monotonic_ns()
+            t = now()
+            b = time.monotonic_ns()
+            if t is not None:
+                self.offset = t - (a + b) // 2
+
+    def __call__(self) -> int:
+        return time.monotonic_ns() + self.offset
+
+
+class LiveFollower:
+    """The capture's follower (``Capture(follower=...)``): ``start`` forks the analysis process;
+    ``finish`` (after ``Capture.run``) lets it analyse the end and waits for it."""
+
+    def __init__(self, opts: LiveOptions, out_fd: int = 1, report: Callable[[str], None] | None = None):
+        self.opts = opts
+        self.out_fd = out_fd
+        self.report = report
+        self.worker: ForkedWorker | None = None
+
+    def start(self, cap: CaptureDir, marks: Watermarks | None, now: Callable[[], int | None] | None = None) -> int:
+        clock = TraceNow(now)
+        opts, out_fd = self.opts, self.out_fd
+        w = ForkedWorker(lambda: LiveAnalysis(cap.root, marks, opts, Emitter(out_fd), clock))
+        w.label = "live analysis"
+        w.comm = LIVE_COMM
+        w.keep_fds = {out_fd}
+        w.start()
+        self.worker = w
+        return w.pid
+
+    def finish(self, timeout: float | None = None) -> BaseException | None:
+        """Let the follower read the end of the capture, analyse it and leave; its error, if any."""
+        w = self.worker
+        if w is None:
+            return None
+        try:
+            w.stop()
+            w.join(timeout)
+            return w.error if not w.is_alive() else TimeoutError("the live analysis did not finish")
+        finally:
+            w.close()
+
+    @property
+    def result(self) -> dict:
+        return self.worker.result if self.worker is not None else {}
+
+
+class LiveAnalysis:
+    """The follower process's work (made by ForkedWorker in the child; see the module doc)."""
+
+    def __init__(self, root: Path, marks: Watermarks | None, opts: LiveOptions, emit: Emitter, now: TraceNow):
+        self.root = Path(root)
+        self.marks = marks
+        self.opts = opts
+        self.emit = emit
+        self.now = now
+        self.tmp = Path(tempfile.mkdtemp(prefix="ftraceipc-live-"))
+        self.children: list[int] = []  # every snapshot process (ours: left out of the model)
+        self.child: tuple[int, int, Path] | None = None  # (pid, data bound, result file) of the running one
+        self.shown: dict[str, Finding] = {}  # finding id -> as last emitted
+        self.first_seen: dict[str, int] = {}
+        self.analyses = 0
+        self.analysis_s = 0.0
+        self.last_lag = 0
+        self.cpu0 = os.times()
+        self.mb = self.fol = self.dec = None
+        self._t_fork = 0.0
+        self.timing: dict[str, float] = {}  # the last analysis's steps (seconds)
+
+    # ForkedWorker's protocol
+    def raise_priority(self) -> None:
+        pass  # the workload's CPU time comes first; a late analysis only lags
+
+    def result(self) -> dict:
+        return {"analyses": self.analyses, "analysis_s": round(self.analysis_s, 3),
+                "events": self.fol.events if self.fol is not None else 0, "snapshots": len(self.children)}
+
+    def close(self) -> None:
+        if self.fol is not None:
+            self.fol.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def run_until(self, ctl_fd: int) -> None:
+        try:
+            self._run(ctl_fd)
+        except BaseException as e:
+            self.emit({"type": "error", "message": f"{type(e).__name__}: {e}",
+                       "trace": traceback.format_exc(limit=8)})
+            raise
+
+    # the loop
+    def _run(self, ctl_fd: int) -> None:
+        poller = select.poll()
+        poller.register(ctl_fd, select.POLLIN)
+        meta = None
+        while meta is None:  # the capture writes meta.json again once tracing is on
+            meta = self._started_meta()
+            if meta is None and poller.poll(50):
+                meta = self._started_meta()
+                if meta is None:
+                    return  # ended before tracing started
+        from ftraceipc.decode import Decoder
+        from ftraceipc.model.build import LiveSnapshots, ModelBuilder
+
+        cap = CaptureDir(self.root)
+        self.dec = Decoder(self.root)
+        self.fol = self.dec.follow()
+        self.snaps = LiveSnapshots(meta, cap)
+        self.mb = ModelBuilder(self.root, meta=meta, snapshots=self.snaps, decoder=self.dec)
+        self.emit({"type": "start", "ts": self.now(), "capture": str(self.root), "interval_s": self.opts.interval,
+                   "start_ts": meta.get("start_ts")})
+        tick = time.monotonic() + self.opts.interval
+        last = (time.monotonic(), 0)
+        behind = False
+        while True:
+            wait = 0 if behind else max(0, int((tick - time.monotonic()) * 1000))
+            if poller.poll(wait):
+                break  # EOF: the capture is over
+            behind = self._advance(self.marks.all() if self.marks is not None else {}, until=tick)
+            if time.monotonic() < tick:
+                continue
+            self._reap(block=False)
+            if self.child is None:
+                self._fork_snapshot()
+            t, n = time.monotonic(), self.fol.events
+            self._status(rate=(n - last[1]) / max(t - last[0], 1e-9))
+            last = (t, n)
+            tick = max(tick + self.opts.interval, time.monotonic())
+        self._end()
+
+    def _started_meta(self) -> dict | None:
+        try:
+            m = CaptureDir(self.root).read_meta().to_json()
+        except Exception:  # noqa: BLE001 - being written: try again
+            return None
+        return m if m.get("start_ts") is not None else None
+
+    def _advance(self, marks: dict[int, int] | None, until: float | None = None) -> bool:
+        """Feed the batches now complete to the model, READ_BYTES of each CPU's file at a time,
+        until caught up or (``until``, monotonic) the next interval is due; True if still behind."""
+        while True:
+            self.snaps.refresh()
+            for b in self.fol.poll(marks, READ_BYTES):
+                self.mb.feed(b)
+            if not self.fol.behind():
+                return False
+            if until is not None and time.monotonic() >= until:
+                return True
+
+    def _status(self, rate: float) -> None:
+        now = self.now()
+        st = self.fol.stats()
+        bound = self.mb.last_ts
+        self.last_lag = max(0, now - bound) if bound is not None else 0
+        t = os.times()
+        self.emit({"type": "status", "ts": now, "events": self.fol.events, "lost": st.missed_events,
+                   "lost_pages": st.pages_missed, "lag_ns": self.last_lag, "events_per_s": round(rate),
+                   "analyses": self.analyses, "analysis_busy": self.child is not None, **self.timing,
+                   "cpu_s": round(t.user + t.system - self.cpu0.user - self.cpu0.system, 3)})
+
+    # the analyses
+    def _fork_snapshot(self) -> None:
+        if self.mb.last_ts is None:
+            return
+        bound = self.mb.last_ts
+        out = self.tmp / f"snap-{len(self.children)}.json"
+        pid = os.fork()
+        if pid == 0:  # the copy: finish the model so far, analyse it, write the result, leave
+            code = 1
+            try:
+                set_comm(LIVE_COMM)
+                self.mb.meta["stop_ts"] = bound
+                a = self._analyse(self.tmp / "snap.lbug")
+                tmp = out.with_suffix(".tmp")
+                tmp.write_text(json.dumps({"bound": bound, "analysis": a.to_json(), "timing": self.timing},
+                                          default=str))
+                os.replace(tmp, out)
+                code = 0
+            except BaseException as e:  # noqa: BLE001 - reported by the parent
+                try:
+                    out.with_suffix(".err").write_text(f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=8)}")
+                except OSError:
+                    pass
+            finally:
+                os._exit(code)
+        self.children.append(pid)
+        self.mb.add_tracer([pid])
+        self.child = (pid, bound, out)
+        self._t_fork = time.monotonic()
+
+    def _analyse(self, db: Path) -> Analysis:
+        from ftraceipc.detect.pipeline import Backend, analyze
+
+        t0 = time.perf_counter()
+        model = self.mb.finish(self.fol.stats())
+        t1 = time.perf_counter()
+        o = self.opts
+        a = analyze(model, backend=Backend(path=db), detectors=o.detectors, all_tasks=o.all_tasks,
+                    params=o.params or None, min_share=o.min_share)
+        self.timing = {"finish_s": round(t1 - t0, 3), "analyze_s": round(time.perf_counter() - t1, 3),
+                       "detectors_s": round(a.seconds, 3)}
+        return a
+
+    def _reap(self, block: bool) -> None:
+        if self.child is None:
+            return
+        pid, bound, out = self.child
+        got, status = os.waitpid(pid, 0 if block else os.WNOHANG)
+        if not got:
+            return
+        self.child = None
+        self.analyses += 1
+        self.analysis_s += time.monotonic() - self._t_fork
+        if out.exists():
+            d = json.loads(out.read_text())
+            out.unlink()
+            self.timing = d.get("timing") or {}
+            self._findings([Finding(**{k: v for k, v in f.items() if k != "rank"}, rank=f.get("rank", 0))
+                            for f in d["analysis"]["findings"]], int(d["bound"]))
+        else:
+            err = out.with_suffix(".err")
+            why = err.read_text().splitlines()[0] if err.exists() else f"exit status {status}"
+            self.emit({"type": "error", "message": f"the analysis of the capture up to {bound} failed: {why}"})
+
+    def _findings(self, found: list[Finding], bound: int) -> None:
+        """Emit the findings that are new, or moved materially since they were last emitted."""
+        for f in found:
+            k = finding_id(f)
+            prev = self.shown.get(k)
+            if prev is not None and not _moved(prev, f):
+                continue
+            if k not in self.first_seen:
+                self.first_seen[k] = bound
+            self.shown[k] = f
+            self.emit({"type": "finding", "id": k, "update": prev is not None, "first_seen_ts": self.first_seen[k],
+                       "emitted_ts": self.now(), **f.to_json()})
+
+    def _end(self) -> None:
+        """The capture is over: the last pages, meta.json as the capture left it (plus our
+        processes), one last analysis in this process, the end line."""
+        self._reap(block=True)
+        cap = CaptureDir(self.root)
+        m = cap.read_meta()
+        ours = sorted(set(self.children) - set(m.tracer_pids))
+        if ours:  # the snapshot processes were tasks of ours: post-mortem leaves them out too
+            m.tracer_pids = list(m.tracer_pids) + ours
+            m.tracer_tids = sorted(set(m.tracer_tids) | set(ours))
+            cap.write_meta(m)
+        self.mb.set_meta(m.to_json())
+        self._advance(None)
+        t0 = time.monotonic()
+        a = self._analyse(self.tmp / "end.lbug")
+        self.analyses += 1
+        self.analysis_s += time.monotonic() - t0
+        bound = self.mb.last_ts or 0
+        self._findings(a.findings, bound)
+        self._status(rate=0.0)
+        self.emit({"type": "end", "ts": self.now(), "capture": str(self.root),
+                   "findings": [{**f.to_json(), "id": finding_id(f), "first_seen_ts": self.first_seen.get(finding_id(f))}
+                                for f in a.findings],
+                   "warnings": [w.to_json() for w in a.warnings], "critical_path": a.critical.to_json(),
+                   "minor_findings": len(a.minor), "notes": a.notes, "detectors_run": a.ran,
+                   "not_run": [s.to_json() for s in a.not_run], "analyses": self.analyses,
+                   "analysis_s": round(self.analysis_s, 3)})
