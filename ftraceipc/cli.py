@@ -166,19 +166,22 @@ def live(
     detector: List[str] = typer.Option([], "--detector", "-D", help="Trace and run only these detectors (repeatable; an id or a pattern such as 'wait_*')."),
     pid: List[int] = typer.Option([], "--pid", "-p", help="A running process of interest (repeatable)."),
     tree_only: bool = typer.Option(False, "--tree-only", help="Trace only the command's (or --pid's) process tree."),
-    format: Optional[str] = typer.Option(None, "--format", "-f", help="jsonl (the only one so far)."),
+    format: Optional[str] = typer.Option(None, "--format", "-f", help="tui (a full-screen view; the default on a terminal) or jsonl (JSON lines on stdout; the default otherwise)."),
     all_tasks: bool = typer.Option(False, "--all-tasks", help="Findings about every task, not only the traced command's."),
     min_share: float = typer.Option(2.0, "--min-share", help="Leave out findings under this percentage of the traced command's critical path (0: keep all)."),
     open_watcher: bool = typer.Option(True, "--open-watcher/--no-open-watcher", help="As for capture."),
     force: bool = typer.Option(False, "--force", help="Replace an existing capture at -o."),
 ) -> None:
-    """Record a capture and analyse it while it runs: a status line each interval (events, lost
-    events, analysis lag), each finding when it first appears or changes, and the final findings
-    (those of 'ftraceipc analyze' of the capture) in a last line. Output: JSON lines on stdout."""
+    """Record a capture and analyse it while it runs: each interval, events/s, lost events and the
+    analysis lag, the top channels, who is blocked on what, the bottleneck so far and the findings;
+    at the end the final findings (those of 'ftraceipc analyze' of the capture). On a terminal a
+    full-screen view (--format tui), else JSON lines on stdout (--format jsonl)."""
     import os
 
-    fmt = format or "jsonl"
-    _choice("--format", fmt, ("jsonl",))
+    fmt = format or ("tui" if sys.stdout.isatty() else "jsonl")
+    _choice("--format", fmt, ("tui", "jsonl"))
+    if fmt == "tui" and not sys.stdout.isatty():
+        raise CommandError("--format tui needs a terminal on stdout", hint="use --format jsonl to write to a file or pipe")
     if not 0.1 <= interval <= 60:
         raise CommandError(f"--interval must be between 0.1 and 60 seconds (got {interval:g})")
     if not 0 <= min_share <= 100:
@@ -187,21 +190,40 @@ def live(
     command = list(ctx.args) or None
     if command and command[0].startswith("-"):
         raise CommandError(f"unknown option {command[0]}", hint="see 'ftraceipc live --help'; put the command after '--'")
-    from ftraceipc.capture.capture import Capture, CaptureOptions
+    from ftraceipc.capture.capture import Capture, CaptureOptions, _stderr
     from ftraceipc.live.engine import LiveFollower, LiveOptions
 
     opts = CaptureOptions(output=output or _default_output(), command=command, duration=duration, buffer_kb=buffer_kb,
                           subset=subset, detectors=detectors, pids=list(pid), tree_only=tree_only, force=force,
                           open_watcher=open_watcher, status=False, flush_ms=max(50, int(interval * 500)))
+    lopts = LiveOptions(interval=interval, detectors=detectors or None, all_tasks=all_tasks, min_share=min_share)
     sys.stdout.flush()
-    follower = LiveFollower(LiveOptions(interval=interval, detectors=detectors or None, all_tasks=all_tasks,
-                                        min_share=min_share), out_fd=sys.stdout.fileno())
+    view = None
+    report = _stderr
+    if fmt == "tui":
+        from ftraceipc.live.tui import LiveView
+
+        r_fd, w_fd = os.pipe2(os.O_CLOEXEC)
+        view = LiveView(r_fd)
+        follower = LiveFollower(lopts, out_fd=w_fd, on_started=view.run_in_thread)
+        report = view.report
+    else:
+        follower = LiveFollower(lopts, out_fd=sys.stdout.fileno())
     result = None
     try:
-        result = Capture(opts, follower=follower).run()
-        sys.stderr.write(f"Capture {result.path} recorded; analysing its end…\n")
+        result = Capture(opts, report=report, follower=follower).run()
+        report(f"Capture {result.path} recorded; analysing its end…")
     finally:
         err = follower.finish(timeout=None if result is not None else 30)
+        if view is not None:
+            from ftraceipc.live.tui import print_end, wait_closed
+
+            os.close(w_fd)  # the follower's end is gone too: the view reads to EOF and closes the screen
+            started = view.started
+            wait_closed(view, 30)
+            os.close(r_fd)
+            if started:
+                print_end(view.end, view.messages, sys.stdout)
     if err is not None:
         raise FtraceIPCError(f"the live analysis failed: {err}",
                              hint=f"the capture is complete: ftraceipc analyze {opts.output}")

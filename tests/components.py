@@ -35,6 +35,7 @@ COMPONENTS: dict[str, str] = {
     "perf": "install perf (apt-get install -y linux-perf)",
     "dbus": "install dbus-daemon and dbus-send (apt-get install -y dbus)",
     "util-linux": "install setpriv and unshare (apt-get install -y util-linux)",
+    "tmux": "install tmux (apt-get install -y tmux): the live TUI is driven in a real terminal",
 }
 
 _REASON = re.compile(r"^(?:Skipped: )?requires ([\w-]+): ")
@@ -69,6 +70,8 @@ def missing(component: str) -> str | None:
         return None
     if component == "perf":
         return None if shutil.which("perf") else "no perf on PATH"
+    if component == "tmux":
+        return None if shutil.which("tmux") else "no tmux on PATH"
     if component == "dbus":
         absent = [t for t in ("dbus-daemon", "dbus-send") if shutil.which(t) is None]
         return f"no {' or '.join(absent)} on PATH" if absent else None

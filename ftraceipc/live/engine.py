@@ -101,10 +101,12 @@ class LiveFollower:
     """The capture's follower (``Capture(follower=...)``): ``start`` forks the analysis process;
     ``finish`` (after ``Capture.run``) lets it analyse the end and waits for it."""
 
-    def __init__(self, opts: LiveOptions, out_fd: int = 1, report: Callable[[str], None] | None = None):
+    def __init__(self, opts: LiveOptions, out_fd: int = 1, on_started: Callable[[], None] | None = None):
+        """``out_fd``: where the JSON lines go; ``on_started``: called once the process is forked
+        (the TUI starts its drawing thread there: every process of the capture is forked by then)."""
         self.opts = opts
         self.out_fd = out_fd
-        self.report = report
+        self.on_started = on_started
         self.worker: ForkedWorker | None = None
 
     def start(self, cap: CaptureDir, marks: Watermarks | None, now: Callable[[], int | None] | None = None) -> int:
@@ -116,6 +118,8 @@ class LiveFollower:
         w.keep_fds = {out_fd}
         w.start()
         self.worker = w
+        if self.on_started is not None:
+            self.on_started()
         return w.pid
 
     def finish(self, timeout: float | None = None) -> BaseException | None:
@@ -156,6 +160,9 @@ class LiveAnalysis:
         self.mb = self.fol = self.dec = None
         self._t_fork = 0.0
         self.timing: dict[str, float] = {}  # the last analysis's steps (seconds)
+        self.view: dict[str, Any] = {}
+        self.prev_flows: tuple[int, dict] | None = None  # (bound, bytes per channel) of the last view
+        self.analysed_ts: int | None = None  # the data bound of the newest analysis done
 
     # ForkedWorker's protocol
     def raise_priority(self) -> None:
@@ -240,11 +247,13 @@ class LiveAnalysis:
     def _status(self, rate: float) -> None:
         now = self.now()
         st = self.fol.stats()
-        bound = self.mb.last_ts
-        self.last_lag = max(0, now - bound) if bound is not None else 0
+        fed = self.mb.last_ts if self.mb.last_ts is not None else self.mb.meta.get("start_ts") or now
+        # how old the newest findings' data is (the analysis lag), and how far the model is behind
+        self.last_lag = max(0, now - (self.analysed_ts if self.analysed_ts is not None else fed))
         t = os.times()
         self.emit({"type": "status", "ts": now, "events": self.fol.events, "lost": st.missed_events,
-                   "lost_pages": st.pages_missed, "lag_ns": self.last_lag, "events_per_s": round(rate),
+                   "lost_pages": st.pages_missed, "lag_ns": self.last_lag, "model_lag_ns": max(0, now - fed),
+                   "events_per_s": round(rate),
                    "analyses": self.analyses, "analysis_busy": self.child is not None, **self.timing,
                    "cpu_s": round(t.user + t.system - self.cpu0.user - self.cpu0.system, 3)})
 
@@ -262,8 +271,8 @@ class LiveAnalysis:
                 self.mb.meta["stop_ts"] = bound
                 a = self._analyse(self.tmp / "snap.lbug")
                 tmp = out.with_suffix(".tmp")
-                tmp.write_text(json.dumps({"bound": bound, "analysis": a.to_json(), "timing": self.timing},
-                                          default=str))
+                tmp.write_text(json.dumps({"bound": bound, "analysis": a.to_json(), "timing": self.timing,
+                                           "view": self.view}, default=str))
                 os.replace(tmp, out)
                 code = 0
             except BaseException as e:  # noqa: BLE001 - reported by the parent
@@ -282,6 +291,7 @@ class LiveAnalysis:
         from ftraceipc.detect.pipeline import Backend, analyze
 
         t0 = time.perf_counter()
+        asleep = self.mb.asleep()
         model = self.mb.finish(self.fol.stats())
         t1 = time.perf_counter()
         o = self.opts
@@ -289,6 +299,7 @@ class LiveAnalysis:
                     params=o.params or None, min_share=o.min_share)
         self.timing = {"finish_s": round(t1 - t0, 3), "analyze_s": round(time.perf_counter() - t1, 3),
                        "detectors_s": round(a.seconds, 3)}
+        self.view = view(model, a, asleep, self.mb.fdm.rids(), self.opts.all_tasks)
         return a
 
     def _reap(self, block: bool) -> None:
@@ -305,12 +316,25 @@ class LiveAnalysis:
             d = json.loads(out.read_text())
             out.unlink()
             self.timing = d.get("timing") or {}
+            self._view(d.get("view") or {}, int(d["bound"]))
             self._findings([Finding(**{k: v for k, v in f.items() if k != "rank"}, rank=f.get("rank", 0))
                             for f in d["analysis"]["findings"]], int(d["bound"]))
         else:
             err = out.with_suffix(".err")
             why = err.read_text().splitlines()[0] if err.exists() else f"exit status {status}"
             self.emit({"type": "error", "message": f"the analysis of the capture up to {bound} failed: {why}"})
+
+    def _view(self, v: dict, bound: int) -> None:
+        """The "view" line of one analysis: its channels with their rates since the one before."""
+        self.analysed_ts = bound
+        prev, self.prev_flows = self.prev_flows, (bound, {(c["writer"], c["rid"], c["reader"]): c["bytes"]
+                                                          for c in v.get("channels", [])})
+        for c in v.get("channels", []):
+            before = prev[1].get((c["writer"], c["rid"], c["reader"]), 0) if prev else 0
+            dt = (bound - prev[0]) if prev else 0
+            c["bytes_per_s"] = round((c["bytes"] - before) * 1e9 / dt) if dt > 0 else None
+        v["channels"].sort(key=lambda c: (-(c["bytes_per_s"] or 0), -c["bytes"])) if v.get("channels") else None
+        self.emit({"type": "view", "ts": self.now(), "bound_ts": bound, **v})
 
     def _findings(self, found: list[Finding], bound: int) -> None:
         """Emit the findings that are new, or moved materially since they were last emitted."""
@@ -343,6 +367,7 @@ class LiveAnalysis:
         self.analyses += 1
         self.analysis_s += time.monotonic() - t0
         bound = self.mb.last_ts or 0
+        self._view(self.view, bound)
         self._findings(a.findings, bound)
         self._status(rate=0.0)
         self.emit({"type": "end", "ts": self.now(), "capture": str(self.root),
@@ -352,3 +377,58 @@ class LiveAnalysis:
                    "minor_findings": len(a.minor), "notes": a.notes, "detectors_run": a.ran,
                    "not_run": [s.to_json() for s in a.not_run], "analyses": self.analyses,
                    "analysis_s": round(self.analysis_s, 3)})
+
+
+TOP_CHANNELS = 50
+TOP_ASLEEP = 50
+
+
+def view(model, a: Analysis, asleep, rid_of, all_tasks: bool) -> dict[str, Any]:
+    """What the live screen shows besides the findings, from one analysis's model: the channels
+    (writer -> resource -> reader, bytes so far), the tasks asleep at its end and on what, the
+    bottleneck so far (the critical path's root and the bottleneck finding), for the traced
+    command's tasks (every task with ``all_tasks`` or a system-wide capture), never ours."""
+    from ftraceipc.model.summary import command_tree
+
+    t = model.tasks
+    label, pid_of, ours = {}, {}, set()
+    for tid, pid, comm, tracer in zip(t["tid"].tolist(), t["pid"].tolist(), t["comm"].tolist(), t["tracer"].tolist()):
+        label[int(tid)] = f"{comm}[{tid}]"
+        pid_of[int(tid)] = int(pid) if pid is not None else -1
+        if tracer is True:
+            ours.add(int(tid))
+    tree = None if all_tasks else command_tree(model)
+
+    def shown(tid: int) -> bool:
+        return tid not in ours and (tree is None or pid_of.get(tid, -1) in tree)
+
+    channels = []
+    f = model.flows
+    if f is not None and len(f):
+        f = f.sort_values("bytes", ascending=False)
+        for w, r, via, b, m in zip(f["writer"].tolist(), f["reader"].tolist(), f["via"].tolist(),
+                                   f["bytes"].tolist(), f["messages"].tolist()):
+            if not (shown(int(w)) or shown(int(r))):
+                continue
+            channels.append({"writer": int(w), "writer_label": label.get(int(w), str(w)), "rid": via,
+                             "reader": int(r), "reader_label": label.get(int(r), str(r)), "bytes": int(b),
+                             "messages": int(m)})
+            if len(channels) >= TOP_CHANNELS:
+                break
+    blocked = []
+    end = model.meta.get("stop_ts") or 0
+    for tid, since, h, op in sorted(zip(asleep["tid"].tolist(), asleep["since_ts"].tolist(),
+                                        asleep["handle"].tolist(), asleep["op"].tolist()), key=lambda x: x[1]):
+        if not shown(int(tid)):
+            continue
+        rid = rid_of.get(int(h)) if h >= 0 else None
+        blocked.append({"tid": int(tid), "label": label.get(int(tid), str(tid)),
+                        "op": op if isinstance(op, str) else None, "rid": rid,
+                        "since_ts": int(since), "for_ns": max(0, int(end) - int(since))})
+        if len(blocked) >= TOP_ASLEEP:
+            break
+    b = next((x for x in a.findings if x.pattern == "bottleneck"), None)
+    bottleneck = None if b is None else {"task": b.tasks[0] if b.tasks else None, "title": b.title,
+                                         "critical_ns": b.critical_ns}
+    return {"channels": channels, "blocked": blocked, "bottleneck": bottleneck,
+            "critical_path": {**a.critical.to_json(), "root_label": a.critical.root_label}}

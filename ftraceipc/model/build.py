@@ -275,6 +275,21 @@ class ModelBuilder:
         self.sched.tracer |= pids
         self.sched.tracer_pids |= pids
 
+    def asleep(self) -> pd.DataFrame:
+        """The tasks asleep at the last event fed (live mode's "blocked right now"): ``tid``,
+        ``since_ts``, ``op`` (the syscall it sleeps in, None outside one) and ``handle`` (its fd's
+        handle, -1 none: ``fdm.rids()`` names it after ``finish``). Call before ``finish``."""
+        st = self.sched._st
+        o = np.flatnonzero(st["ep"])
+        tid, since, op, fd = st["tid"][o], st["ts"][o], st["op"][o], st["fd"][o]
+        h = np.full(len(o), -1, np.int64)
+        m = fd >= 0
+        if m.any():
+            h[m] = self.fdm.resolve(tid[m], fd[m], since[m])
+        names = self.pairer.names
+        return pd.DataFrame({"tid": tid, "since_ts": since, "handle": h,
+                             "op": [names[i] if 0 <= i < len(names) else None for i in op.tolist()]})
+
     def set_meta(self, meta: dict[str, Any]) -> None:
         """The capture's meta as it is now (live mode: at the end, meta.json with the stop time,
         the losses and the exit code), seen by every part that holds it."""
