@@ -24,6 +24,7 @@ app = typer.Typer(
     epilog="""\b
 Examples:
   sudo ftraceipc capture -o run.ftipc -- ./their-workload
+  sudo ftraceipc live -- ./their-workload          findings while it runs
   ftraceipc info run.ftipc
   ftraceipc events run.ftipc --limit 20 --format jsonl
   ftraceipc model run.ftipc

@@ -12,6 +12,7 @@ live mode (with the model it keeps up to date). The report layer only renders wh
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
@@ -132,7 +133,7 @@ def critical_path(g, cid: str, names: Names | None = None) -> CriticalPathInfo:
 def analyze(source: str | os.PathLike | ipc.Model, *, backend: Backend = EMBEDDED,
             detectors: Iterable[str] | None = None, all_tasks: bool = False,
             params: dict[str, dict[str, Any]] | None = None, build: Build | None = None,
-            log: Log | None = None, min_share: float | None = None) -> Analysis:
+            log: Log | None = None, min_share: float | None = None, graph=None) -> Analysis:
     """Analyse a capture directory or a built model (``source``) on ``backend``.
 
     ``detectors``: the ids to run (default every one, or those the capture was made for with
@@ -144,7 +145,9 @@ def analyze(source: str | os.PathLike | ipc.Model, *, backend: Backend = EMBEDDE
     ``build_model``; the CLI passes one with a progress bar). ``log``: receives one line per
     database step (graph built, capture loaded). ``min_share``: with a critical path, findings that
     account for less than this percentage of its wall time are left out of ``findings`` (into
-    ``minor``, with a note); default :data:`MIN_SHARE_PERCENT`, 0 keeps all; never with ``all_tasks``."""
+    ``minor``, with a note); default :data:`MIN_SHARE_PERCENT`, 0 keeps all; never with ``all_tasks``.
+    ``graph``: with a model, an embedded graph already open to load it into (replacing what it
+    holds) and leave open (live mode analyses a model each interval on one connection)."""
     from ftraceipc.graph import default_path
     from ftraceipc.problems import capture_problems, model_problems
 
@@ -165,6 +168,10 @@ def analyze(source: str | os.PathLike | ipc.Model, *, backend: Backend = EMBEDDE
     if backend.neo4j:
         g = connect(backend)
         label, scope_cid = f"Neo4j at {g.uri}", cid  # the URI without any user:password@ given
+    elif model is not None and graph is not None:
+        g = graph
+        g.load(model, replace=True)
+        label, scope_cid = "embedded graph.lbug", ""
     elif model is not None:
         from ftraceipc.graph.ladybug import LadybugGraph
 
@@ -179,7 +186,7 @@ def analyze(source: str | os.PathLike | ipc.Model, *, backend: Backend = EMBEDDE
     else:
         g, model = open_embedded(capture, path=backend.path, build=build, log=log)
         label, scope_cid = "embedded graph.lbug", ""
-    with g:
+    with (contextlib.nullcontext(g) if g is graph else g):
         if backend.neo4j and cid not in g.capture_ids():
             if log is not None:
                 log(f"loading capture {cid} into {label}")

@@ -139,8 +139,111 @@ class LiveFollower:
         return self.worker.result if self.worker is not None else {}
 
 
+class Analyzer:
+    """The analysis process of a live run, forked by the follower when it starts: it keeps one
+    embedded graph open and, for each model the follower hands it (a pickle in the work
+    directory), loads it and runs ``detect.pipeline.analyze`` on it (the prepared queries stay
+    prepared: an analysis costs half what a fresh database costs), writing the result beside it."""
+
+    def __init__(self, tmp: Path, opts: LiveOptions):
+        self.tmp = tmp
+        self.opts = opts
+        self.pid: int | None = None
+        self._req = self._res = -1
+
+    def start(self) -> None:
+        req_r, req_w = os.pipe2(os.O_CLOEXEC)
+        res_r, res_w = os.pipe2(os.O_CLOEXEC)
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                os.close(req_w)
+                os.close(res_r)
+                set_comm(LIVE_COMM)
+                self._serve(req_r, res_w)
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(req_r)
+        os.close(res_w)
+        self.pid, self._req, self._res = pid, req_w, res_r
+
+    @property
+    def fd(self) -> int:
+        """Readable when an analysis is done."""
+        return self._res
+
+    def submit(self, n: int) -> None:
+        os.write(self._req, f"{n}\n".encode())
+
+    def done(self) -> list[int]:
+        """The numbers of the analyses finished since the last call (reads what is there)."""
+        data = os.read(self._res, 4096)
+        if not data:
+            raise OSError("the live analysis process ended")
+        return [int(x) for x in data.split()]
+
+    def close(self) -> None:
+        if self._req >= 0:
+            os.close(self._req)  # EOF: it leaves
+            self._req = -1
+        if self.pid is not None:
+            try:
+                os.waitpid(self.pid, 0)
+            except ChildProcessError:
+                pass
+            self.pid = None
+        if self._res >= 0:
+            os.close(self._res)
+            self._res = -1
+
+    def _serve(self, req: int, res: int) -> None:
+        import pickle
+
+        from ftraceipc.detect.pipeline import Backend, analyze
+        from ftraceipc.graph.ladybug import LadybugGraph
+
+        o = self.opts
+        g = LadybugGraph.open(self.tmp / "live.lbug")
+        buf = b""
+        with g:
+            while True:
+                data = os.read(req, 4096)
+                if not data:
+                    return
+                buf += data
+                *lines, buf = buf.split(b"\n")
+                for ln in lines:
+                    n = int(ln)
+                    src = self.tmp / f"model-{n}.pkl"
+                    out = self.tmp / f"result-{n}.json"
+                    try:
+                        d = pickle.loads(src.read_bytes())
+                        src.unlink()
+                        t0 = time.perf_counter()
+                        a = analyze(d["model"], backend=Backend(path=self.tmp / "live.lbug"), detectors=o.detectors,
+                                    all_tasks=o.all_tasks, params=o.params or None, min_share=o.min_share, graph=g)
+                        timing = {**d["timing"], "analyze_s": round(time.perf_counter() - t0, 3),
+                                  "detectors_s": round(a.seconds, 3)}
+                        v = view(d["model"], a, d["asleep"], o.all_tasks)
+                        text = json.dumps({"bound": d["bound"], "analysis": a.to_json(), "timing": timing, "view": v,
+                                           "end": d.get("end", False)}, default=str)
+                    except Exception as e:  # noqa: BLE001 - reported by the follower, the run goes on
+                        text = json.dumps({"error": f"{type(e).__name__}: {e}", "trace": traceback.format_exc(limit=8)})
+                    tmp = out.with_suffix(".tmp")
+                    tmp.write_text(text)
+                    os.replace(tmp, out)
+                    os.write(res, f"{n}\n".encode())
+
+
 class LiveAnalysis:
-    """The follower process's work (made by ForkedWorker in the child; see the module doc)."""
+    """The follower process's work (made by ForkedWorker in the child; see the module doc).
+
+    Each interval (when the analysis before is done) it forks a copy of itself that finishes the
+    model so far and hands it to the :class:`Analyzer` (a pickle in the work directory); while the
+    copy and the analyzer work, it goes on feeding the model. Their results become the view,
+    finding and status lines."""
 
     def __init__(self, root: Path, marks: Watermarks | None, opts: LiveOptions, emit: Emitter, now: TraceNow):
         self.root = Path(root)
@@ -149,8 +252,11 @@ class LiveAnalysis:
         self.emit = emit
         self.now = now
         self.tmp = Path(tempfile.mkdtemp(prefix="ftraceipc-live-"))
-        self.children: list[int] = []  # every snapshot process (ours: left out of the model)
-        self.child: tuple[int, int, Path] | None = None  # (pid, data bound, result file) of the running one
+        self.analyzer = Analyzer(self.tmp, opts)
+        self.children: list[int] = []  # every process of ours (left out of the model)
+        self.copy: tuple[int, int] | None = None  # (pid, number) of the copy finishing a model
+        self.pending: dict[int, tuple[int, float]] = {}  # number -> (data bound, monotonic start) in flight
+        self.n = 0  # snapshots started
         self.shown: dict[str, Finding] = {}  # finding id -> as last emitted
         self.first_seen: dict[str, int] = {}
         self.analyses = 0
@@ -158,11 +264,10 @@ class LiveAnalysis:
         self.last_lag = 0
         self.cpu0 = os.times()
         self.mb = self.fol = self.dec = None
-        self._t_fork = 0.0
         self.timing: dict[str, float] = {}  # the last analysis's steps (seconds)
-        self.view: dict[str, Any] = {}
         self.prev_flows: tuple[int, dict] | None = None  # (bound, bytes per channel) of the last view
         self.analysed_ts: int | None = None  # the data bound of the newest analysis done
+        self.final: dict[str, Any] | None = None  # the end's analysis
 
     # ForkedWorker's protocol
     def raise_priority(self) -> None:
@@ -170,11 +275,12 @@ class LiveAnalysis:
 
     def result(self) -> dict:
         return {"analyses": self.analyses, "analysis_s": round(self.analysis_s, 3),
-                "events": self.fol.events if self.fol is not None else 0, "snapshots": len(self.children)}
+                "events": self.fol.events if self.fol is not None else 0, "snapshots": self.n}
 
     def close(self) -> None:
         if self.fol is not None:
             self.fol.close()
+        self.analyzer.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def run_until(self, ctl_fd: int) -> None:
@@ -184,6 +290,10 @@ class LiveAnalysis:
             self.emit({"type": "error", "message": f"{type(e).__name__}: {e}",
                        "trace": traceback.format_exc(limit=8)})
             raise
+
+    @property
+    def busy(self) -> bool:
+        return self.copy is not None or bool(self.pending)
 
     # the loop
     def _run(self, ctl_fd: int) -> None:
@@ -196,6 +306,9 @@ class LiveAnalysis:
                 meta = self._started_meta()
                 if meta is None:
                     return  # ended before tracing started
+        self.analyzer.start()  # forked before this process holds the model
+        self.children.append(self.analyzer.pid)
+        poller.register(self.analyzer.fd, select.POLLIN)
         from ftraceipc.decode import Decoder
         from ftraceipc.model.build import LiveSnapshots, ModelBuilder
 
@@ -204,25 +317,37 @@ class LiveAnalysis:
         self.fol = self.dec.follow()
         self.snaps = LiveSnapshots(meta, cap)
         self.mb = ModelBuilder(self.root, meta=meta, snapshots=self.snaps, decoder=self.dec)
+        self.mb.add_tracer([self.analyzer.pid])
         self.emit({"type": "start", "ts": self.now(), "capture": str(self.root), "interval_s": self.opts.interval,
                    "start_ts": meta.get("start_ts")})
-        tick = time.monotonic() + self.opts.interval
+        iv = self.opts.interval
+        tick = next_snap = time.monotonic() + iv
         last = (time.monotonic(), 0)
         behind = False
         while True:
-            wait = 0 if behind else max(0, int((tick - time.monotonic()) * 1000))
-            if poller.poll(wait):
+            now = time.monotonic()
+            wait = 0 if behind else min(tick, next_snap if not self.busy else tick) - now
+            if self.copy is not None:
+                wait = min(wait, 0.02)  # the copy's exit is not a poll event
+            ended = False
+            for fd, _ in poller.poll(max(0, int(wait * 1000))):
+                if fd == ctl_fd:
+                    ended = True
+                else:
+                    self._results(self.analyzer.done())
+            if ended:
                 break  # EOF: the capture is over
-            behind = self._advance(self.marks.all() if self.marks is not None else {}, until=tick)
-            if time.monotonic() < tick:
-                continue
-            self._reap(block=False)
-            if self.child is None:
+            self._copied(block=False)
+            if not self.busy and time.monotonic() >= next_snap:
                 self._fork_snapshot()
-            t, n = time.monotonic(), self.fol.events
-            self._status(rate=(n - last[1]) / max(t - last[0], 1e-9))
-            last = (t, n)
-            tick = max(tick + self.opts.interval, time.monotonic())
+                next_snap = time.monotonic() + iv
+            behind = self._advance(self.marks.all() if self.marks is not None else {},
+                                   until=min(tick, next_snap))
+            if time.monotonic() >= tick:
+                t, n = time.monotonic(), self.fol.events
+                self._status(rate=(n - last[1]) / max(t - last[0], 1e-9))
+                last = (t, n)
+                tick = max(tick + iv, time.monotonic())
         self._end()
 
     def _started_meta(self) -> dict | None:
@@ -253,76 +378,86 @@ class LiveAnalysis:
         t = os.times()
         self.emit({"type": "status", "ts": now, "events": self.fol.events, "lost": st.missed_events,
                    "lost_pages": st.pages_missed, "lag_ns": self.last_lag, "model_lag_ns": max(0, now - fed),
-                   "events_per_s": round(rate),
-                   "analyses": self.analyses, "analysis_busy": self.child is not None, **self.timing,
-                   "cpu_s": round(t.user + t.system - self.cpu0.user - self.cpu0.system, 3)})
+                   "events_per_s": round(rate), "analyses": self.analyses, "analysis_busy": self.busy,
+                   **self.timing, "cpu_s": round(t.user + t.system - self.cpu0.user - self.cpu0.system, 3)})
 
     # the analyses
+    def _payload(self, bound: int, end: bool = False) -> bytes:
+        """The model so far (this process's builder is spent after), what is asleep, pickled."""
+        import pickle
+
+        t0 = time.perf_counter()
+        asleep = self.mb.asleep()
+        self.mb.meta["stop_ts"] = bound
+        model = self.mb.finish(self.fol.stats())
+        rid_of = self.mb.fdm.rids()
+        asleep["rid"] = [rid_of.get(int(h)) if h >= 0 else None for h in asleep["handle"].tolist()]
+        return pickle.dumps({"bound": bound, "model": model, "asleep": asleep, "end": end,
+                             "timing": {"finish_s": round(time.perf_counter() - t0, 3)}}, protocol=5)
+
     def _fork_snapshot(self) -> None:
         if self.mb.last_ts is None:
             return
-        bound = self.mb.last_ts
-        out = self.tmp / f"snap-{len(self.children)}.json"
+        bound, n = self.mb.last_ts, self.n
+        self.n += 1
+        out = self.tmp / f"model-{n}.pkl"
         pid = os.fork()
-        if pid == 0:  # the copy: finish the model so far, analyse it, write the result, leave
+        if pid == 0:  # the copy: finish the model so far, hand it over, leave
             code = 1
             try:
                 set_comm(LIVE_COMM)
-                self.mb.meta["stop_ts"] = bound
-                a = self._analyse(self.tmp / "snap.lbug")
                 tmp = out.with_suffix(".tmp")
-                tmp.write_text(json.dumps({"bound": bound, "analysis": a.to_json(), "timing": self.timing,
-                                           "view": self.view}, default=str))
+                tmp.write_bytes(self._payload(bound))
                 os.replace(tmp, out)
                 code = 0
-            except BaseException as e:  # noqa: BLE001 - reported by the parent
+            except BaseException:  # noqa: BLE001 - the follower reports the missing model
                 try:
-                    out.with_suffix(".err").write_text(f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=8)}")
+                    out.with_suffix(".err").write_text(traceback.format_exc(limit=8))
                 except OSError:
                     pass
             finally:
                 os._exit(code)
         self.children.append(pid)
         self.mb.add_tracer([pid])
-        self.child = (pid, bound, out)
-        self._t_fork = time.monotonic()
+        self.copy = (pid, n)
+        self.pending[n] = (bound, time.monotonic())
 
-    def _analyse(self, db: Path) -> Analysis:
-        from ftraceipc.detect.pipeline import Backend, analyze
-
-        t0 = time.perf_counter()
-        asleep = self.mb.asleep()
-        model = self.mb.finish(self.fol.stats())
-        t1 = time.perf_counter()
-        o = self.opts
-        a = analyze(model, backend=Backend(path=db), detectors=o.detectors, all_tasks=o.all_tasks,
-                    params=o.params or None, min_share=o.min_share)
-        self.timing = {"finish_s": round(t1 - t0, 3), "analyze_s": round(time.perf_counter() - t1, 3),
-                       "detectors_s": round(a.seconds, 3)}
-        self.view = view(model, a, asleep, self.mb.fdm.rids(), self.opts.all_tasks)
-        return a
-
-    def _reap(self, block: bool) -> None:
-        if self.child is None:
+    def _copied(self, block: bool) -> None:
+        """The copy has finished its model: hand it to the analyzer."""
+        if self.copy is None:
             return
-        pid, bound, out = self.child
+        pid, n = self.copy
         got, status = os.waitpid(pid, 0 if block else os.WNOHANG)
         if not got:
             return
-        self.child = None
-        self.analyses += 1
-        self.analysis_s += time.monotonic() - self._t_fork
-        if out.exists():
+        self.copy = None
+        if (self.tmp / f"model-{n}.pkl").exists():
+            self.analyzer.submit(n)
+        else:
+            err = self.tmp / f"model-{n}.err"
+            why = err.read_text().strip().splitlines()[-1] if err.exists() else f"exit status {status}"
+            self.pending.pop(n, None)
+            self.emit({"type": "error", "message": f"finishing the model of the live analysis failed: {why}"})
+
+    def _results(self, numbers: list[int]) -> None:
+        for n in numbers:
+            bound, t0 = self.pending.pop(n, (0, time.monotonic()))
+            out = self.tmp / f"result-{n}.json"
             d = json.loads(out.read_text())
             out.unlink()
+            self.analyses += 1
+            self.analysis_s += time.monotonic() - t0
+            if "error" in d:
+                self.emit({"type": "error", "message": f"the analysis of the capture up to {bound} failed: "
+                                                       f"{d['error']}"})
+                continue
             self.timing = d.get("timing") or {}
+            found = [Finding(**{k: v for k, v in f.items() if k != "rank"}, rank=f.get("rank", 0))
+                     for f in d["analysis"]["findings"]]
             self._view(d.get("view") or {}, int(d["bound"]))
-            self._findings([Finding(**{k: v for k, v in f.items() if k != "rank"}, rank=f.get("rank", 0))
-                            for f in d["analysis"]["findings"]], int(d["bound"]))
-        else:
-            err = out.with_suffix(".err")
-            why = err.read_text().splitlines()[0] if err.exists() else f"exit status {status}"
-            self.emit({"type": "error", "message": f"the analysis of the capture up to {bound} failed: {why}"})
+            self._findings(found, int(d["bound"]))
+            if d.get("end"):
+                self.final = d
 
     def _view(self, v: dict, bound: int) -> None:
         """The "view" line of one analysis: its channels with their rates since the one before."""
@@ -333,7 +468,8 @@ class LiveAnalysis:
             before = prev[1].get((c["writer"], c["rid"], c["reader"]), 0) if prev else 0
             dt = (bound - prev[0]) if prev else 0
             c["bytes_per_s"] = round((c["bytes"] - before) * 1e9 / dt) if dt > 0 else None
-        v["channels"].sort(key=lambda c: (-(c["bytes_per_s"] or 0), -c["bytes"])) if v.get("channels") else None
+        if v.get("channels"):
+            v["channels"].sort(key=lambda c: (-(c["bytes_per_s"] or 0), -c["bytes"]))
         self.emit({"type": "view", "ts": self.now(), "bound_ts": bound, **v})
 
     def _findings(self, found: list[Finding], bound: int) -> None:
@@ -349,41 +485,54 @@ class LiveAnalysis:
             self.emit({"type": "finding", "id": k, "update": prev is not None, "first_seen_ts": self.first_seen[k],
                        "emitted_ts": self.now(), **f.to_json()})
 
+    def _wait_analyses(self) -> None:
+        self._copied(block=True)
+        while self.pending:
+            self._results(self.analyzer.done())
+
     def _end(self) -> None:
         """The capture is over: the last pages, meta.json as the capture left it (plus our
-        processes), one last analysis in this process, the end line."""
-        self._reap(block=True)
+        processes), one last analysis, the end line."""
+        self._wait_analyses()
         cap = CaptureDir(self.root)
         m = cap.read_meta()
         ours = sorted(set(self.children) - set(m.tracer_pids))
-        if ours:  # the snapshot processes were tasks of ours: post-mortem leaves them out too
+        if ours:  # the analysis processes were tasks of ours: post-mortem leaves them out too
             m.tracer_pids = list(m.tracer_pids) + ours
             m.tracer_tids = sorted(set(m.tracer_tids) | set(ours))
             cap.write_meta(m)
         self.mb.set_meta(m.to_json())
         self._advance(None)
-        t0 = time.monotonic()
-        a = self._analyse(self.tmp / "end.lbug")
-        self.analyses += 1
-        self.analysis_s += time.monotonic() - t0
+        n = self.n
+        self.n += 1
         bound = self.mb.last_ts or 0
-        self._view(self.view, bound)
-        self._findings(a.findings, bound)
+        self.pending[n] = (bound, time.monotonic())
+        (self.tmp / f"model-{n}.pkl").write_bytes(self._payload(bound, end=True))
+        self.analyzer.submit(n)
+        self._wait_analyses()
         self._status(rate=0.0)
-        self.emit({"type": "end", "ts": self.now(), "capture": str(self.root),
-                   "findings": [{**f.to_json(), "id": finding_id(f), "first_seen_ts": self.first_seen.get(finding_id(f))}
-                                for f in a.findings],
-                   "warnings": [w.to_json() for w in a.warnings], "critical_path": a.critical.to_json(),
-                   "minor_findings": len(a.minor), "notes": a.notes, "detectors_run": a.ran,
-                   "not_run": [s.to_json() for s in a.not_run], "analyses": self.analyses,
-                   "analysis_s": round(self.analysis_s, 3)})
+        d = self.final
+        if d is None:
+            self.emit({"type": "end", "ts": self.now(), "capture": str(self.root), "findings": [], "warnings": [],
+                       "error": "the final analysis failed", "analyses": self.analyses})
+            return
+        a = d["analysis"]
+        for f in a["findings"]:
+            f["id"] = key = f"{f['pattern']}:{','.join(map(str, f['tasks']))}:{','.join(f['resources'])}"
+            f["first_seen_ts"] = self.first_seen.get(key)
+        cj = a["capture"]
+        self.emit({"type": "end", "ts": self.now(), "capture": str(self.root), "findings": a["findings"],
+                   "warnings": a["warnings"], "critical_path": cj["critical_path"],
+                   "minor_findings": len(cj.get("minor_findings") or []), "notes": cj.get("notes", []),
+                   "detectors_run": cj.get("detectors_run"), "not_run": cj.get("not_run"),
+                   "analyses": self.analyses, "analysis_s": round(self.analysis_s, 3)})
 
 
 TOP_CHANNELS = 50
 TOP_ASLEEP = 50
 
 
-def view(model, a: Analysis, asleep, rid_of, all_tasks: bool) -> dict[str, Any]:
+def view(model, a: Analysis, asleep, all_tasks: bool) -> dict[str, Any]:
     """What the live screen shows besides the findings, from one analysis's model: the channels
     (writer -> resource -> reader, bytes so far), the tasks asleep at its end and on what, the
     bottleneck so far (the critical path's root and the bottleneck finding), for the traced
@@ -417,11 +566,11 @@ def view(model, a: Analysis, asleep, rid_of, all_tasks: bool) -> dict[str, Any]:
                 break
     blocked = []
     end = model.meta.get("stop_ts") or 0
-    for tid, since, h, op in sorted(zip(asleep["tid"].tolist(), asleep["since_ts"].tolist(),
-                                        asleep["handle"].tolist(), asleep["op"].tolist()), key=lambda x: x[1]):
+    for tid, since, rid, op in sorted(zip(asleep["tid"].tolist(), asleep["since_ts"].tolist(),
+                                          asleep["rid"].tolist(), asleep["op"].tolist()), key=lambda x: x[1]):
         if not shown(int(tid)):
             continue
-        rid = rid_of.get(int(h)) if h >= 0 else None
+        rid = rid if isinstance(rid, str) else None
         blocked.append({"tid": int(tid), "label": label.get(int(tid), str(tid)),
                         "op": op if isinstance(op, str) else None, "rid": rid,
                         "since_ts": int(since), "for_ns": max(0, int(end) - int(since))})
