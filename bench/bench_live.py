@@ -28,8 +28,10 @@ Four measurements (``--parts``), each with its target:
    a reader reading them one by one: ~``--memory-events-per-s`` events/s) under ``ftraceipc live``
    for ``--memory-minutes``; every second VmRSS and VmHWM of the live follower (the process named
    ``ftipc-live`` whose parent is the ftraceipc process; its short-lived children, the per-interval
-   analyses, are named the same and recorded apart). RSS at ``--memory-first-s`` (minute 2) and at
-   the end of the workload (minute 10). Target: within 10 % of each other.
+   analyses, are named the same and recorded apart; so is the long-lived analysis process the
+   follower forks, when the engine has one). RSS at ``--memory-first-s`` (minute 2) and at the end of
+   the workload (minute 10; ``--quick``: 20 s, marks at 10 s and 20 s; ``--quick --memory-minutes 1
+   --memory-first-s 20`` gives 20 s and 60 s). Target: the follower's within 10 % of each other.
 
 The top-level tracing buffer is never touched. Before each traced run the script waits (up to
 ``--max-wait`` s) for other tracing instances to go, and says which existed during a run. Every
@@ -84,6 +86,7 @@ SAMPLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("fd_reuse", "fd_reuse", ("--writes", "60000")),
 )
 QUICK_SAMPLES = ("herd", "relay")
+CONTROLS = ("full_buffer-steady", "xcpu-same-cpu", "xcpu-parallel", "late_wakeup-no-hog")  # no planted pattern
 
 # the steady workload of the memory measurement: argv[1] messages/s, argv[2] seconds
 STEADY = """\
@@ -200,19 +203,23 @@ def live_summary(lines: list[dict], interval: float, stop_ts: int | None) -> dic
         "errors": [o.get("message") for o in lines if o.get("type") == "error"],
         "latencies": lat,
         "max_lag_ns": max((o.get("lag_ns") or 0 for o in periodic), default=None),
+        "max_model_lag_ns": max((o.get("model_lag_ns") or 0 for o in periodic), default=None)
+        if any("model_lag_ns" in o for o in periodic) else None,
         "last_lag_ns": status[-1].get("lag_ns") if status else None,
         "lost_status": max((o.get("lost") or 0 for o in status), default=None),
         "lost_pages_status": max((o.get("lost_pages") or 0 for o in status), default=None),
         "events": status[-1].get("events") if status else None,
         "events_per_s_median": bu.median([o.get("events_per_s") for o in periodic if o.get("events_per_s")]),
         "cpu_s": status[-1].get("cpu_s") if status else None,
-        "analysis_busy_share": (sum(1 for o in periodic if o.get("analysis_busy")) / len(periodic)) if periodic else None,
+        "analysis_busy_share": (sum(1 for o in periodic if o.get("analysis_busy")) / len(periodic))
+        if periodic else None,
         "analyze_s_max": max((o.get("analyze_s") or 0 for o in status), default=None),
         "first_finding_intervals": ((first_new - start["ts"]) / (interval * 1e9)) if first_new and start else None,
         "analyses": end.get("analyses") if end else None,
         "analysis_s": end.get("analysis_s") if end else None,
         "end_after_stop_s": ((end["ts"] - stop_ts) / 1e9) if end and stop_ts else None,
         "end": end is not None,
+        "end_error": end.get("error") if end else None,
     }
 
 
@@ -223,8 +230,8 @@ def pinned(cpu: int) -> list[str]:
 
 def live_argv(out: Path, interval: float, cmd: list[str], tracer_cpu: int | None = None,
               extra: tuple[str, ...] = ()) -> list[str]:
-    return [*pinned(tracer_cpu), *bu.ftraceipc_argv(), "live", "-o", str(out), "--force", "--interval",
-            f"{interval:g}", *extra, "--", *cmd]
+    return [*pinned(tracer_cpu), *bu.ftraceipc_argv(), "live", "--format", "jsonl", "-o", str(out), "--force",
+            "--interval", f"{interval:g}", *extra, "--", *cmd]
 
 
 def read_meta(cap: Path) -> dict:
@@ -313,6 +320,9 @@ def one_agreement(name: str, kind: str, cmd: list[str], tmp: Path, interval: flo
             rec["error"] = f"analyze exited with {a.returncode}: {a.stderr.strip()[-300:]}"
         if end is None and rec["error"] is None:
             rec["error"] = f"no end line (live exited with {r.returncode}): {r.stderr.strip()[-300:]}"
+        elif end is not None and end.get("error") and rec["error"] is None:
+            rec["error"] = f"end line: {end['error']}"
+            live = None
         rec["live_findings"] = [ident(f) for f in live] if live is not None else None
         rec["post_findings"] = [ident(f) for f in post] if post is not None else None
         rec.update(agreement(live, post))
@@ -343,7 +353,8 @@ def run_agreement(a, tmp: Path, quiet: Quiet) -> dict:
     bu.log(f"== agreement and latency: {len(samples)} samples, {len(a.cases_list or [])} insight cases, "
            f"--interval {a.interval:g}")
     for name, cmd in samples:
-        runs.append(one_agreement(name, "sample", cmd, tmp, a.interval, quiet, a.timeout, cwd=str(REPO)))
+        kind = "sample control" if name in CONTROLS else "sample"
+        runs.append(one_agreement(name, kind, cmd, tmp, a.interval, quiet, a.timeout, cwd=str(REPO)))
     for name in a.cases_list or []:
         runs.append(run_case(name, a, tmp, quiet))
     lat = [x["intervals"] for r in runs for x in r.get("latencies") or []]
@@ -366,22 +377,24 @@ def run_case(name: str, a, tmp: Path, quiet: Quiet) -> dict:
     miss = insight.missing_programs(case)
     if miss:
         bu.log(f"  {name}: skipped, missing {', '.join(miss)} (bench/setup_insight.sh installs them)")
-        return {"name": name, "kind": "case", "skipped": f"missing {', '.join(miss)}", "error": None, "met": None,
-                **agreement([], [])}
+        return {"name": name, "kind": "insight case", "skipped": f"missing {', '.join(miss)}", "error": None,
+                "met": None, **agreement([], [])}
     sizes = dict(case.quick if a.case_size == "quick" else case.size)
     try:
-        with bu.tempdir(f"ftraceipc-bench-live-{name}-", str(tmp)) as ctmp, contextlib.ExitStack() as stack:
+        # directly under $TMPDIR (not in our 0700 directory): the PostgreSQL case runs its server as postgres
+        with bu.tempdir(f"ftraceipc-bench-live-{name}-", a.tmp) as ctmp, contextlib.ExitStack() as stack:
             v: dict[str, Any] = dict(sizes, tmp=str(ctmp), py=sys.executable, workloads=str(insight.WORKLOADS))
             for b in case.build:
                 v[f"bin_{b}"] = str(insight.compile_c(b, ctmp))
             for s in case.setups:
                 stack.enter_context(insight.SETUPS[s](ctmp, v))
             cmd = insight.argv_of(case, case.asis, v)
-            rec = one_agreement(name, "control" if case.control else "case", cmd, ctmp, a.interval, quiet,
-                                a.timeout, cwd=str(ctmp))
+            kind = "insight control" if case.control else "insight case"
+            rec = one_agreement(name, kind, cmd, ctmp, a.interval, quiet, a.timeout, cwd=str(ctmp))
     except Exception as e:  # noqa: BLE001 - a setup failing must not stop the others
         bu.log(f"  {name}: ERROR {type(e).__name__}: {e}")
-        return {"name": name, "kind": "case", "error": f"{type(e).__name__}: {e}", "met": False, **agreement(None, None)}
+        return {"name": name, "kind": "insight case", "error": f"{type(e).__name__}: {e}", "met": False,
+                **agreement(None, None)}
     rec["sizes"] = sizes
     return rec
 
@@ -412,6 +425,7 @@ def run_overhead(a, tmp: Path, quiet: Quiet) -> dict:
                     ml = meta_lost(meta)
                     return r, {"events": s["events"], "lost": max(ml["lost"], s["lost_status"] or 0),
                                "pages_missed": ml["pages_missed"], "max_lag_ns": s["max_lag_ns"],
+                               "max_model_lag_ns": s["max_model_lag_ns"],
                                "last_lag_ns": s["last_lag_ns"], "cpu_s": s["cpu_s"], "analyses": s["analyses"],
                                "analysis_s": s["analysis_s"], "end_after_stop_s": s["end_after_stop_s"],
                                "status_lines": s["status_lines"], "errors": s["errors"]}
@@ -440,7 +454,9 @@ def run_overhead(a, tmp: Path, quiet: Quiet) -> dict:
     summ["ratio_paired_median"] = bu.median(ratios)
     summ["ratio_paired_max"] = max(ratios, default=None)
     summ["ratio_of_medians"] = summ["live"]["value"] / summ["capture"]["value"]
-    summ["max_lag_ns"] = max((r.get("max_lag_ns") or 0 for r in lv), default=None)
+    summ["max_lag_ns"] = max((r["max_lag_ns"] for r in lv if r.get("max_lag_ns") is not None), default=None)
+    summ["max_model_lag_ns"] = max((r["max_model_lag_ns"] for r in lv if r.get("max_model_lag_ns") is not None),
+                                   default=None)
     summ["live_cpu_s_median"] = bu.median([r.get("cpu_s") for r in lv])
     summ["live_analyses_median"] = bu.median([r.get("analyses") for r in lv])
     summ["end_after_stop_s_median"] = bu.median([r.get("end_after_stop_s") for r in lv])
@@ -507,21 +523,49 @@ def _mem(pid: int) -> dict | None:
     return out if "VmRSS" in out else None
 
 
-def live_processes(parent: int) -> tuple[dict[int, dict], dict[int, dict]]:
-    """The ``ftipc-live`` processes: children of ``parent`` (the follower) and the others (its
-    per-interval analyses), each with VmRSS/VmHWM (KiB)."""
-    procs = {}
+def live_processes() -> dict[int, tuple[int, dict]]:
+    """Every ``ftipc-live`` process: pid -> (its parent, VmRSS/VmHWM in KiB)."""
+    out = {}
     for d in os.listdir("/proc"):
         if d.isdigit():
             st = _stat(d)
             if st and st[0] == LIVE_COMM:
-                procs[int(d)] = st[1]
-    followers, others = {}, {}
-    for pid, ppid in procs.items():
-        m = _mem(pid)
-        if m is not None:
-            (followers if ppid == parent else others)[pid] = m
-    return followers, others
+                m = _mem(int(d))
+                if m is not None:
+                    out[int(d)] = (st[1], m)
+    return out
+
+
+def own_descendants(procs: dict[int, tuple[int, dict]], root: int) -> dict[int, tuple[int, dict]]:
+    """Those of ``procs`` (pid -> (ppid, ...)) that descend from ``root`` through each other (another
+    live run on the machine has ``ftipc-live`` processes too)."""
+    own = {pid for pid, (pp, _) in procs.items() if pp == root}
+    grew = True
+    while grew:
+        more = {pid for pid, (pp, _) in procs.items() if pid not in own and pp in own}
+        own |= more
+        grew = bool(more)
+    return {pid: v for pid, v in procs.items() if pid in own}
+
+
+def classify(seen: dict[int, dict], parent: int) -> tuple[int | None, int | None, list[int]]:
+    """The follower (the longest-lived ``ftipc-live`` child of the ftraceipc process), its analysis
+    process (the longest-lived child of the follower that lived at least half as long as it: the
+    analyzer that keeps the graph open, when the engine has one) and the others (short-lived
+    copies). ``seen``: pid -> {"ppid", "series": [(t, rss, hwm)]}."""
+    follower = max((p for p, v in seen.items() if v["ppid"] == parent), key=lambda p: len(seen[p]["series"]),
+                   default=None)
+    kids = [p for p, v in seen.items() if follower is not None and v["ppid"] == follower]
+    analyzer = max(kids, key=lambda p: len(seen[p]["series"]), default=None)
+    if analyzer is not None and len(seen[analyzer]["series"]) < len(seen[follower]["series"]) / 2:
+        analyzer = None
+    return follower, analyzer, sorted(p for p in seen if p not in (follower, analyzer))
+
+
+def at_mark(series: list, mark: float) -> dict | None:
+    """The last sample at or before ``mark`` seconds."""
+    before = [x for x in series if x[0] <= mark]
+    return {"t": before[-1][0], "rss_kib": before[-1][1], "hwm_kib": before[-1][2]} if before else None
 
 
 def run_memory(a, tmp: Path, quiet: Quiet) -> dict:
@@ -536,9 +580,7 @@ def run_memory(a, tmp: Path, quiet: Quiet) -> dict:
     shown = live_argv(cap, a.interval, ["python3", "-c", "STEADY", f"{rate:g}", f"{dur + 3:g}"])
     rec: dict[str, Any] = {"workload": f"python3 -c STEADY {rate:g} {dur + 3:g}", "live_argv": shlex.join(shown),
                            "duration_s": dur, "first_mark_s": first, "error": None}
-    samples: dict[int, list[tuple[float, int, int]]] = {}  # follower pid -> (t, rss, hwm)
-    child_rss_max = 0
-    n_children: set[int] = set()
+    seen: dict[int, dict] = {}  # every ftipc-live process: pid -> {"ppid", "series": [(t, VmRSS, VmHWM)]}
     out_f = open(tmp / "memory.out", "wb")
     err_f = open(tmp / "memory.err", "wb")
     p = None
@@ -548,20 +590,18 @@ def run_memory(a, tmp: Path, quiet: Quiet) -> dict:
             p = subprocess.Popen(argv, stdout=out_f, stderr=err_f)
             bu._live[p.pid] = p  # stopped by the cleanup if we are interrupted
             deadline = t0 + dur + a.timeout
-            t_first: float | None = None
+            t_first: float | None = None  # when the follower was first seen: the marks count from there
             while p.poll() is None:
                 if time.monotonic() > deadline:
                     rec["error"] = f"still running {a.timeout:g} s after the workload: stopped"
                     break
-                followers, others = live_processes(p.pid)
                 now = time.monotonic()
-                if followers and t_first is None:
+                procs = own_descendants(live_processes(), p.pid)
+                if t_first is None and any(pp == p.pid for pp, _ in procs.values()):
                     t_first = now
-                for pid, m in followers.items():
-                    samples.setdefault(pid, []).append((round(now - (t_first or now), 2), m["VmRSS"], m.get("VmHWM", 0)))
-                for pid, m in others.items():
-                    n_children.add(pid)
-                    child_rss_max = max(child_rss_max, m["VmRSS"])
+                for pid, (ppid, m) in procs.items():
+                    seen.setdefault(pid, {"ppid": ppid, "series": []})["series"].append(
+                        (round(now - (t_first or now), 2), m["VmRSS"], m.get("VmHWM", 0)))
                 time.sleep(max(0.0, 1.0 - (time.monotonic() - now)))
             rec["wall_s"] = round(time.monotonic() - t0, 1)
     finally:
@@ -578,36 +618,38 @@ def run_memory(a, tmp: Path, quiet: Quiet) -> dict:
         meta = read_meta(cap)
         s = live_summary(parse_lines(stdout)[0], a.interval, meta.get("stop_ts"))
         rec.update(events=s["events"], events_per_s_median=s["events_per_s_median"], max_lag_ns=s["max_lag_ns"],
-                   cpu_s=s["cpu_s"], analyses=s["analyses"], analysis_busy_share=s["analysis_busy_share"],
-                   analyze_s_max=s["analyze_s_max"], end=s["end"], end_after_stop_s=s["end_after_stop_s"],
-                   lost=max(meta_lost(meta)["lost"], s["lost_status"] or 0), errors=s["errors"],
+                   max_model_lag_ns=s["max_model_lag_ns"], cpu_s=s["cpu_s"], analyses=s["analyses"],
+                   analysis_busy_share=s["analysis_busy_share"], analyze_s_max=s["analyze_s_max"], end=s["end"],
+                   end_after_stop_s=s["end_after_stop_s"], lost=max(meta_lost(meta)["lost"], s["lost_status"] or 0),
+                   errors=s["errors"],
                    capture_mib=round(sum(f.stat().st_size for f in (cap / "cpu").glob("*.raw")) / 2**20, 1)
                    if (cap / "cpu").is_dir() else None)
         if rec["error"] is None and not s["end"]:
-            rec["error"] = f"no end line (exit {p.returncode}): " + \
+            rec["error"] = f"no end line (exit {rec['exit']}): " + \
                 (tmp / "memory.err").read_text(errors="replace").strip()[-300:]
     finally:
         shutil.rmtree(cap, ignore_errors=True)
-    follower = max(samples, key=lambda k: len(samples[k]), default=None)
-    series = samples.get(follower, [])
-    rec["follower_pid"] = follower
-    rec["other_followers"] = sorted(set(samples) - {follower})
+    follower, analyzer, others = classify(seen, p.pid if p is not None else -1)
+    series = seen[follower]["series"] if follower is not None else []
+    rec["follower_pid"], rec["analyzer_pid"] = follower, analyzer
     rec["series"] = series  # (s since the follower appeared, VmRSS KiB, VmHWM KiB), one a second
-
-    def at(mark: float) -> dict | None:
-        before = [x for x in series if x[0] <= mark]
-        return {"t": before[-1][0], "rss_kib": before[-1][1], "hwm_kib": before[-1][2]} if before else None
-
-    rec["first"], rec["last"] = at(first), at(dur)
+    rec["first"], rec["last"] = at_mark(series, first), at_mark(series, dur)
     rec["peak_rss_kib"] = max((x[1] for x in series), default=None)
     rec["peak_hwm_kib"] = max((x[2] for x in series), default=None)
-    rec["steady_peak_rss_kib"] = max((x[1] for x in series if x[0] <= dur), default=None)
-    rec["analysis_children"] = len(n_children)
-    rec["analysis_child_rss_max_kib"] = child_rss_max or None
     if rec["first"] and rec["last"]:
         rec["change"] = rec["last"]["rss_kib"] / rec["first"]["rss_kib"] - 1
-    bu.log(f"  RSS at {first:g} s: {(rec['first'] or {}).get('rss_kib')} KiB, at {dur:g} s: "
-           f"{(rec['last'] or {}).get('rss_kib')} KiB; peak {rec['peak_rss_kib']} KiB; "
+    if analyzer is not None:
+        aser = seen[analyzer]["series"]
+        rec["analyzer_series"] = aser
+        rec["analyzer_first"], rec["analyzer_last"] = at_mark(aser, first), at_mark(aser, dur)
+        rec["analyzer_peak_rss_kib"] = max((x[1] for x in aser), default=None)
+        if rec["analyzer_first"] and rec["analyzer_last"]:
+            rec["analyzer_change"] = rec["analyzer_last"]["rss_kib"] / rec["analyzer_first"]["rss_kib"] - 1
+    rec["copies"] = len(others)  # the short-lived copies that finish a model each interval
+    rec["copies_rss_max_kib"] = max((x[1] for o in others for x in seen[o]["series"]), default=None)
+    bu.log(f"  follower RSS at {first:g} s: {(rec['first'] or {}).get('rss_kib')} KiB, at {dur:g} s: "
+           f"{(rec['last'] or {}).get('rss_kib')} KiB; peak {rec['peak_rss_kib']} KiB; analysis process peak "
+           f"{rec.get('analyzer_peak_rss_kib')} KiB; copies peak {rec['copies_rss_max_kib']} KiB; "
            f"{rec.get('events_per_s_median')} events/s" + (f"  ERROR {rec['error']}" if rec["error"] else ""))
     return rec
 
@@ -652,7 +694,8 @@ def check_targets(res: dict) -> list[dict]:
         runs = lo["runs"]
         tot = sum(r["total_lost"] for r in runs)
         failed = [r for r in runs if r["error"]]
-        t.append({"name": "no lost events under perf bench sched messaging", "met": bool(runs) and not tot and not failed,
+        t.append({"name": "no lost events under perf bench sched messaging",
+                  "met": bool(runs) and not tot and not failed,
                   "detail": f"{tot} lost over {len(runs)} run(s)" + (f", {len(failed)} failed" if failed else "")})
     me = ok.get("memory")
     if me:
@@ -684,15 +727,14 @@ def _verdict(met) -> str:
 def markdown(res: dict) -> str:
     """The tables and targets of a results JSON (what main prints)."""
     iv = res["args"]["interval"]
-    out: list[str] = [f"`ftraceipc live --interval {iv:g}`; every command below as run by "
-                      f"`{res.get('command', 'bench/bench_live.py')}`", ""]
+    out: list[str] = []
     for i, part in enumerate(PARTS, 1):
         if (res.get(part) or {}).get("failed"):
             out += [f"**{i}. {part}**: the measurement failed: {res[part]['failed']}", ""]
     ok = {p: res[p] for p in PARTS if res.get(p) and not res[p].get("failed")}
     ag = ok.get("agreement")
     if ag:
-        out += ["**1. Agreement and latency**: each run `ftraceipc live -o DIR --force --interval "
+        out += ["**1. Agreement and latency**: each run `ftraceipc live --format jsonl -o DIR --force --interval "
                 f"{iv:g} -- CMD`, then `ftraceipc analyze DIR --format json`; a finding is (pattern, tasks, "
                 "resources); latency = (emitted_ts - first_seen_ts) / interval of each new finding line", ""]
         rows = []
@@ -734,7 +776,9 @@ def markdown(res: dict) -> str:
                  "1.000", _n(sm["capture"]["events"]), _n(sm["capture"]["lost_max"]), "", "", ""],
                 ["live", f"{sm['live']['value']:.3f}", f"{sm['live']['min']:.3f}–{sm['live']['max']:.3f}",
                  _f(sm["ratio_paired_median"], ".3f"), _n(sm["live"]["events"]), _n(sm["live"]["lost_max"]),
-                 _f((sm["max_lag_ns"] or 0) / 1e9, ".2f"), _f(sm["live_cpu_s_median"], ".2f"),
+                 "" if sm["max_lag_ns"] is None else f"{sm['max_lag_ns'] / 1e9:.2f}"
+                 + ("" if sm.get("max_model_lag_ns") is None else f" (model {sm['max_model_lag_ns'] / 1e9:.2f})"),
+                 _f(sm["live_cpu_s_median"], ".2f"),
                  _f(bu.median([r.get("analyses") for r in lv]), ".0f")]]
         out.append(bu.table(["variant", "µs/op (median)", "range", "× capture (paired median)", "events",
                              "lost (max)", "max lag s", "live cpu_s", "analyses"], rows))
@@ -758,19 +802,38 @@ def markdown(res: dict) -> str:
     me = ok.get("memory")
     if me:
         f_, l_ = me.get("first") or {}, me.get("last") or {}
-        out += ["", f"**4. Memory**: a steady pipe writer and reader (`{me['workload']}`) under `ftraceipc live`; "
-                f"the follower's VmRSS sampled every second", ""]
-        mib = (lambda k: "" if k is None else f"{k / 1024:.0f}")
-        out.append(bu.table(["duration", "events/s (median)", "events", f"RSS MiB at {_dur(me['first_mark_s'])}",
+        out += ["", f"**4. Memory**: a steady pipe writer and reader (`{me['workload']}`) under `ftraceipc live "
+                f"--interval {iv:g}` for {_dur(me['duration_s'])}, "
+                f"{_n(me.get('events_per_s_median'))} events/s (median of the status lines), {_n(me.get('events'))} "
+                f"events; VmRSS of each `{LIVE_COMM}` process sampled every second (the follower: the child of the "
+                f"ftraceipc process; the analysis process: the follower's long-lived child, if any; the copies: "
+                f"its short-lived children, one per analysis)", ""]
+
+        def mib(k):
+            return "" if k is None else f"{k / 1024:.0f}"
+
+        def change(x):
+            return "" if x is None else f"{100 * x:+.1f} %"
+
+        rows = [["follower", mib(f_.get("rss_kib")), mib(l_.get("rss_kib")), change(me.get("change")),
+                 mib(me.get("peak_rss_kib")),
+                 ("met" if me.get("change") is not None and abs(me["change"]) <= TARGET_MEMORY else "missed")
+                 + (f" ({me['error'][:80]})" if me.get("error") else "")]]
+        if me.get("analyzer_pid") is not None:
+            af, al = me.get("analyzer_first") or {}, me.get("analyzer_last") or {}
+            rows.append(["analysis process", mib(af.get("rss_kib")), mib(al.get("rss_kib")),
+                         change(me.get("analyzer_change")), mib(me.get("analyzer_peak_rss_kib")), "(not a target)"])
+        if me.get("copies"):
+            rows.append([f"copies ({me['copies']})", "", "", "", mib(me.get("copies_rss_max_kib")), "(not a target)"])
+        out.append(bu.table(["process", f"RSS MiB at {_dur(me['first_mark_s'])}",
                              f"RSS MiB at {_dur(me['duration_s'])}", "change", "peak RSS MiB (with the end)",
-                             "analysis copies: peak RSS MiB", "max lag s", "within 10 %"],
-                            [[_dur(me["duration_s"]), _n(me.get("events_per_s_median")), _n(me.get("events")),
-                              mib(f_.get("rss_kib")), mib(l_.get("rss_kib")),
-                              "" if me.get("change") is None else f"{100 * me['change']:+.1f} %",
-                              mib(me.get("peak_rss_kib")), mib(me.get("analysis_child_rss_max_kib")),
-                              _f((me.get("max_lag_ns") or 0) / 1e9, ".2f") if me.get("max_lag_ns") is not None else "",
-                              ("met" if me.get("change") is not None and abs(me["change"]) <= TARGET_MEMORY else "missed")
-                              + (f" ({me['error'][:80]})" if me.get("error") else "")]]))
+                             "within 10 %"], rows))
+        out += ["", f"max lag {_f((me.get('max_lag_ns') or 0) / 1e9, '.2f')} s"
+                + (f" (model lag {me['max_model_lag_ns'] / 1e9:.2f} s)"
+                   if me.get("max_model_lag_ns") is not None else "")
+                + f"; live cpu_s {_f(me.get('cpu_s'), '.1f')}; {_n(me.get('analyses'))} analyses; capture "
+                f"{_f(me.get('capture_mib'), '.0f')} MiB; the end line {_f(me.get('end_after_stop_s'), '.1f')} s after "
+                "tracing stopped"]
     out += ["", bu.table(["target (issue #13)", "measured", "met/missed"],
                          [[t["name"], t["detail"], _verdict(t["met"])] for t in res["targets"]])]
     busy = sorted({n for part in ("agreement", "overhead", "lost") for r in (ok.get(part) or {}).get("runs", [])
@@ -877,9 +940,9 @@ def main() -> None:
             quiet.close()
     res["seconds"] = round(time.monotonic() - t_all, 1)
     res["targets"] = check_targets(res)
+    bu.write_json(a.json, res)  # first: the measurements are kept even if rendering fails
     print(f"\n{bu.describe_machine(machine)}")
     print(markdown(res))
-    bu.write_json(a.json, res)
 
 
 if __name__ == "__main__":

@@ -156,6 +156,7 @@ Examples:
   sudo ftraceipc live --duration 30 --interval 2 > live.jsonl   everything, 30 s
   sudo ftraceipc live --pid 812 -D wakeup_latency          one server, one detector
   sudo ftraceipc live -o run.ftipc -- make -j2 | jq -c 'select(.type == "finding")'
+  NEO4J_PASSWORD=... sudo -E ftraceipc live --neo4j bolt://localhost:7687 -- ./server   and in Neo4j Browser
 """,
 )
 def live(
@@ -172,6 +173,9 @@ def live(
     min_share: float = typer.Option(2.0, "--min-share", help="Leave out findings under this percentage of the traced command's critical path (0: keep all)."),
     open_watcher: bool = typer.Option(True, "--open-watcher/--no-open-watcher", help="As for capture."),
     force: bool = typer.Option(False, "--force", help="Replace an existing capture at -o."),
+    neo4j: Optional[str] = typer.Option(None, "--neo4j", help="Also write the model to this Neo4j 5 server (bolt://HOST:7687) after each analysis, as 'ftraceipc load' does, so Neo4j Browser sees the run as it happens."),
+    user: Optional[str] = typer.Option(None, "--user", help="Neo4j user (default $NEO4J_USER, else neo4j)."),
+    password_env: Optional[str] = typer.Option(None, "--password-env", help="Environment variable holding the Neo4j password (default NEO4J_PASSWORD)."),
 ) -> None:
     """Record a capture and analyse it while it runs: each interval, events/s, lost events and the
     analysis lag, the top channels, who is blocked on what, the bottleneck so far and the findings;
@@ -198,6 +202,14 @@ def live(
                           subset=subset, detectors=detectors, pids=list(pid), tree_only=tree_only, force=force,
                           open_watcher=open_watcher, status=False, flush_ms=max(50, int(interval * 500)))
     lopts = LiveOptions(interval=interval, detectors=detectors or None, all_tasks=all_tasks, min_share=min_share)
+    if neo4j is not None:  # reachable, and the password right, before anything is traced
+        if not _is_uri(neo4j):
+            raise CommandError(f"--neo4j {redact_uri(neo4j)!r} is not a URI", hint="use bolt://HOST:7687 or neo4j://HOST:7687")
+        from ftraceipc.graph.neo4j import Neo4jGraph
+
+        password = _neo4j_password(password_env)
+        with Neo4jGraph.connect(neo4j, user, password) as g:
+            lopts.neo4j_uri, lopts.neo4j_user, lopts.neo4j_password = neo4j, user, password
     sys.stdout.flush()
     view = None
     report = _stderr
@@ -205,7 +217,7 @@ def live(
         from ftraceipc.live.tui import LiveView
 
         r_fd, w_fd = os.pipe2(os.O_CLOEXEC)
-        view = LiveView(r_fd)
+        view = LiveView(r_fd, capture=str(opts.output))
         follower = LiveFollower(lopts, out_fd=w_fd, on_started=view.run_in_thread)
         report = view.report
     else:

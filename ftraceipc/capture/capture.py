@@ -471,17 +471,18 @@ class Capture:
                 roots = list(self.opts.pids) + ([self.child.pid] if self.child else [])
                 inst.set_event_pids(roots, follow_fork=True)
 
+            flush = self.opts.flush_ms
+            if flush is not None:
+                self.watermarks = Watermarks(meta.cpus)
             self._proc_file = open(cap.proc_path, "w")
             self.watcher = ProcWatcher(self._proc_file, interval=self.opts.proc_interval,
                                        root_pids=self.opts.pids, exclude={os.getpid()},
-                                       clock=TraceClock(inst.per_cpu(meta.cpus[0], "stats")) if meta.cpus else None)
+                                       clock=TraceClock(inst.per_cpu(meta.cpus[0], "stats")) if meta.cpus else None,
+                                       marks=self.watermarks)
             if self.child:
                 self.watcher.add_root(self.child.pid)
             self.watcher.start_snapshot()
 
-            flush = self.opts.flush_ms
-            if flush is not None:
-                self.watermarks = Watermarks(meta.cpus)
             for cpu in meta.cpus:  # forked: before any thread of ours starts
                 r = CpuReaderProcess(str(inst.per_cpu(cpu, "trace_pipe_raw")), str(cap.cpu_path(cpu)), cpu,
                                      meta.page_size, flush_ms=flush, stats_path=str(inst.per_cpu(cpu, "stats")),

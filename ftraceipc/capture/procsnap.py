@@ -168,9 +168,14 @@ class ProcWatcher(threading.Thread):
     """Writes snapshots to proc.jsonl: all processes at start and end, new ones as they appear."""
 
     def __init__(self, out: IO[str], interval: float = 0.01, root_pids: Iterable[int] = (),
-                 exclude: Iterable[int] = (), duty: float = 0.05, clock: "TraceClock | None" = None):
+                 exclude: Iterable[int] = (), duty: float = 0.05, clock: "TraceClock | None" = None,
+                 marks=None):
+        """``marks``: a ``reader.Watermarks`` with a ``proc`` slot (``ftraceipc live``): after each
+        round the file is flushed and the slot says up to when (trace clock) it holds every record,
+        so a follower applies each record at its time, never after the events that follow it."""
         super().__init__(name="ftraceipc-proc", daemon=True)
         self.out = out
+        self.marks = marks
         self.interval = interval
         self.root_pids = set(root_pids)
         self.tree: set[int] = set(self.root_pids)
@@ -221,6 +226,16 @@ class ProcWatcher(threading.Thread):
         pids = list_pids()
         self.known = pids
         self.snapshot(pids, "start")
+        self._published(self.clock.now())
+
+    def _published(self, t: int | None) -> None:
+        """Every record of a round that began at ``t`` is written: flush and say so (live mode)."""
+        if self.marks is None:
+            return
+        with self._lock:
+            self.out.flush()
+        if t is not None:
+            self.marks.set("proc", t)
 
     def run(self) -> None:
         """Poll: new processes get a full snapshot; the command's tree gets its fd tables re-read
@@ -234,6 +249,7 @@ class ProcWatcher(threading.Thread):
             wait = self.interval
             while not self._stop_evt.wait(wait):
                 t0 = time.perf_counter()
+                round_ts = self.clock.now() if self.marks is not None else None
                 pids = list_pids()
                 new = pids - self.known
                 gone = self.known - pids
@@ -258,6 +274,7 @@ class ProcWatcher(threading.Thread):
                             self._emit({"kind": "fds", "when": "poll", "pid": pid, "fds": got[0],
                                         "cloexec": got[1], "t0_wall": t1, "t0_ts": c0,
                                         "t1_ts": self.clock.now()})
+                self._published(round_ts)
                 wait = max(self.interval, (time.perf_counter() - t0) / self.duty)
         except BaseException as e:
             self.error = e

@@ -39,22 +39,24 @@ class Watermarks:
     time up to which that CPU's capture file holds every event (-1: not yet). Written by the readers,
     read by a follower (``decode.decoder.Follower``) in another process."""
 
-    def __init__(self, cpus: list[int]):
+    def __init__(self, cpus: list[int], extra: tuple[str, ...] = ("proc",)):
+        """``extra``: more slots by name (``proc``: the /proc watcher's file, ``ProcWatcher(marks=)``)."""
         self.cpus = list(cpus)
-        self._slot = {c: i for i, c in enumerate(self.cpus)}
-        self._mem = mmap.mmap(-1, 8 * max(1, len(self.cpus)))
-        for c in self.cpus:
+        self._slot = {c: i for i, c in enumerate([*self.cpus, *extra])}
+        self._mem = mmap.mmap(-1, 8 * len(self._slot))
+        for c in self._slot:
             self.set(c, -1)
 
-    def set(self, cpu: int, ts: int) -> None:
-        i = self._slot[cpu] * 8
+    def set(self, key: int | str, ts: int) -> None:
+        i = self._slot[key] * 8
         self._mem[i:i + 8] = int(ts).to_bytes(8, "little", signed=True)
 
-    def get(self, cpu: int) -> int:
-        i = self._slot[cpu] * 8
+    def get(self, key: int | str) -> int:
+        i = self._slot[key] * 8
         return int.from_bytes(self._mem[i:i + 8], "little", signed=True)
 
     def all(self) -> dict[int, int]:
+        """cpu -> its watermark."""
         return {c: self.get(c) for c in self.cpus}
 
 

@@ -780,11 +780,12 @@ class Follower:
         """Is some CPU's file not read to its end?"""
         return not all(self.at_end.values())
 
-    def poll(self, marks: dict[int, int] | None, max_bytes: int = 1 << 62) -> Iterator[Batch]:
+    def poll(self, marks: dict[int, int] | None, max_bytes: int = 1 << 62, limit: int | None = None) -> Iterator[Batch]:
         """Batches of the records now known complete, reading at most ``max_bytes`` of each CPU's
         file (memory stays bounded when the follower is behind: call again while ``behind()``).
         ``marks``: cpu -> watermark (-1: none yet), read before this call; None: the capture has
-        ended, yield all that is left of what was read."""
+        ended, yield all that is left of what was read. ``limit``: yield nothing after it (live
+        mode: the /proc watcher's watermark, so snapshot records come before the events after them)."""
         for s in self.streams:
             self._read(s, max_bytes)
         whole = []
@@ -795,6 +796,8 @@ class Follower:
                 last = max(last, (1 << 64) - 2 if marks is None else int(marks.get(s.cpu, -1)))
             whole.append(last)
         bound = min(whole) + 1 if whole else 0
+        if limit is not None and marks is not None:  # what else the reader of the batches must have first
+            bound = min(bound, limit + 1)
         if bound <= 0:
             return
         self.bound = max(self.bound, bound - 1)

@@ -47,6 +47,21 @@ class LiveOptions:
     all_tasks: bool = False
     min_share: float | None = None  # as analyze's
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # a Neo4j server that mirrors the model each interval (the capture id and schema of ``load``)
+    neo4j_uri: str | None = None
+    neo4j_user: str | None = None
+    neo4j_password: str | None = None
+
+
+def _cpu_s(pid: int | None) -> float:
+    """CPU seconds of a live process of ours (0 when it is gone or None: then its parent counts them)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def finding_id(f: Finding) -> str:
@@ -206,6 +221,11 @@ class Analyzer:
 
         o = self.opts
         g = LadybugGraph.open(self.tmp / "live.lbug")
+        neo = None
+        if o.neo4j_uri:
+            from ftraceipc.graph.neo4j import Neo4jGraph
+
+            neo = Neo4jGraph.connect(o.neo4j_uri, o.neo4j_user, o.neo4j_password)
         buf = b""
         with g:
             while True:
@@ -235,6 +255,23 @@ class Analyzer:
                     tmp.write_text(text)
                     os.replace(tmp, out)
                     os.write(res, f"{n}\n".encode())
+                    if neo is not None and "error" not in text[:12]:
+                        self._mirror(neo, d["model"], n, res)
+        if neo is not None:
+            neo.close()
+
+    def _mirror(self, neo, model, n: int, res: int) -> None:
+        """The model so far into Neo4j, replacing the capture's subgraph of the interval before (what
+        ``ftraceipc load`` writes: Browser sees the run as it happens). A failure is reported once
+        per analysis as an error line of the follower's (``neo4j-N.err``), the run goes on."""
+        err = self.tmp / f"neo4j-{n}.err"
+        try:
+            t0 = time.perf_counter()
+            counts = neo.load(model)
+            (self.tmp / f"neo4j-{n}.json").write_text(json.dumps(
+                {"seconds": round(time.perf_counter() - t0, 3), "rows": sum(counts.values())}))
+        except Exception as e:  # noqa: BLE001 - the embedded analysis goes on
+            err.write_text(f"{type(e).__name__}: {e}")
 
 
 class LiveAnalysis:
@@ -268,6 +305,8 @@ class LiveAnalysis:
         self.prev_flows: tuple[int, dict] | None = None  # (bound, bytes per channel) of the last view
         self.analysed_ts: int | None = None  # the data bound of the newest analysis done
         self.final: dict[str, Any] | None = None  # the end's analysis
+        self.neo4j_rows: int | None = None  # rows of the last model written to Neo4j, and its seconds
+        self.neo4j_s: float | None = None
 
     # ForkedWorker's protocol
     def raise_priority(self) -> None:
@@ -289,6 +328,7 @@ class LiveAnalysis:
         except BaseException as e:
             self.emit({"type": "error", "message": f"{type(e).__name__}: {e}",
                        "trace": traceback.format_exc(limit=8)})
+            self.close()  # ForkedWorker closes a worker only when it ran well: the work directory goes now
             raise
 
     @property
@@ -342,7 +382,8 @@ class LiveAnalysis:
                 self._fork_snapshot()
                 next_snap = time.monotonic() + iv
             behind = self._advance(self.marks.all() if self.marks is not None else {},
-                                   until=min(tick, next_snap))
+                                   until=min(tick, next_snap),
+                                   limit=self.marks.get("proc") if self.marks is not None else None)
             if time.monotonic() >= tick:
                 t, n = time.monotonic(), self.fol.events
                 self._status(rate=(n - last[1]) / max(t - last[0], 1e-9))
@@ -357,12 +398,13 @@ class LiveAnalysis:
             return None
         return m if m.get("start_ts") is not None else None
 
-    def _advance(self, marks: dict[int, int] | None, until: float | None = None) -> bool:
+    def _advance(self, marks: dict[int, int] | None, until: float | None = None, limit: int | None = None) -> bool:
         """Feed the batches now complete to the model, READ_BYTES of each CPU's file at a time,
-        until caught up or (``until``, monotonic) the next interval is due; True if still behind."""
+        until caught up or (``until``, monotonic) the next interval is due; True if still behind.
+        ``limit``: the /proc watcher's watermark (its records are read first: each applies at its time)."""
         while True:
             self.snaps.refresh()
-            for b in self.fol.poll(marks, READ_BYTES):
+            for b in self.fol.poll(marks, READ_BYTES, limit):
                 self.mb.feed(b)
             if not self.fol.behind():
                 return False
@@ -375,11 +417,16 @@ class LiveAnalysis:
         fed = self.mb.last_ts if self.mb.last_ts is not None else self.mb.meta.get("start_ts") or now
         # how old the newest findings' data is (the analysis lag), and how far the model is behind
         self.last_lag = max(0, now - (self.analysed_ts if self.analysed_ts is not None else fed))
-        t = os.times()
+        t = os.times()  # this process and the children it waited for: the copies and, at the end, the analyzer
+        self._neo4j()
+        if self.neo4j_rows is not None:
+            self.timing = {**self.timing, "neo4j_rows": self.neo4j_rows, "neo4j_s": self.neo4j_s}
         self.emit({"type": "status", "ts": now, "events": self.fol.events, "lost": st.missed_events,
                    "lost_pages": st.pages_missed, "lag_ns": self.last_lag, "model_lag_ns": max(0, now - fed),
                    "events_per_s": round(rate), "analyses": self.analyses, "analysis_busy": self.busy,
-                   **self.timing, "cpu_s": round(t.user + t.system - self.cpu0.user - self.cpu0.system, 3)})
+                   **self.timing, "cpu_s": round(t.user + t.system + t.children_user + t.children_system
+                                                 - self.cpu0.user - self.cpu0.system
+                                                 + _cpu_s(self.analyzer.pid), 3)})
 
     # the analyses
     def _payload(self, bound: int, end: bool = False) -> bytes:
@@ -459,6 +506,17 @@ class LiveAnalysis:
             if d.get("end"):
                 self.final = d
 
+    def _neo4j(self) -> None:
+        """Say what the mirror into Neo4j did (its files appear after the analysis's result)."""
+        for f in sorted(self.tmp.glob("neo4j-*.*")):
+            n = f.stem.split("-", 1)[1]
+            if f.suffix == ".json":
+                d = json.loads(f.read_text())
+                self.neo4j_rows, self.neo4j_s = d["rows"], d["seconds"]
+            else:
+                self.emit({"type": "error", "message": f"writing analysis {n} to Neo4j failed: {f.read_text()}"})
+            f.unlink()
+
     def _view(self, v: dict, bound: int) -> None:
         """The "view" line of one analysis: its channels with their rates since the one before."""
         self.analysed_ts = bound
@@ -510,6 +568,7 @@ class LiveAnalysis:
         (self.tmp / f"model-{n}.pkl").write_bytes(self._payload(bound, end=True))
         self.analyzer.submit(n)
         self._wait_analyses()
+        self.analyzer.close()  # it writes the last model to Neo4j (if asked) before it leaves
         self._status(rate=0.0)
         d = self.final
         if d is None:
@@ -525,7 +584,8 @@ class LiveAnalysis:
                    "warnings": a["warnings"], "critical_path": cj["critical_path"],
                    "minor_findings": len(cj.get("minor_findings") or []), "notes": cj.get("notes", []),
                    "detectors_run": cj.get("detectors_run"), "not_run": cj.get("not_run"),
-                   "analyses": self.analyses, "analysis_s": round(self.analysis_s, 3)})
+                   "analyses": self.analyses, "analysis_s": round(self.analysis_s, 3),
+                   **({"neo4j": {"capture_id": cj.get("id"), "rows": self.neo4j_rows}} if self.opts.neo4j_uri else {})})
 
 
 TOP_CHANNELS = 50

@@ -47,8 +47,9 @@ def finding_of(d: dict[str, Any]) -> Finding:
 class LiveView:
     """Reads JSON lines from ``fd`` until EOF and keeps a full-screen rich view of them."""
 
-    def __init__(self, fd: int, console: Console | None = None):
+    def __init__(self, fd: int, capture: str = "", console: Console | None = None):
         self.fd = fd
+        self.capture = capture
         self.console = console or Console(stderr=False)
         self.start: dict[str, Any] = {}
         self.status: dict[str, Any] = {}
@@ -86,7 +87,7 @@ class LiveView:
     def _run(self) -> None:
         buf = b""
         with Live(self._render(), console=self.console, screen=True, auto_refresh=False,
-                  transient=True) as live:
+                  transient=True, vertical_overflow="crop") as live:
             self._live = live
             while True:
                 try:
@@ -143,9 +144,11 @@ class LiveView:
 
     def _render_locked(self):
         s, v = self.status, self.view
+        # rows per table: the three tables share what the header, titles and borders leave
+        rows = max(1, min(ROWS, (self.console.height - 24) // 3))
         head = Text()
         head.append("ftraceipc live", style="bold")
-        head.append(f"  {self.start.get('capture', '')}")
+        head.append(f"  {self.start.get('capture') or self.capture}")
         head.append("   Ctrl-C to end\n", style="dim")
         if s:
             lost = s.get("lost", 0)
@@ -166,14 +169,14 @@ class LiveView:
         ch = Table(title="Top channels (writer → resource → reader)", title_justify="left", expand=True)
         for col in ("writer", "resource", "reader", "bytes/s", "bytes", "messages"):
             ch.add_column(col, no_wrap=True, justify="right" if col in ("bytes/s", "bytes", "messages") else "left")
-        for c in (v.get("channels") or [])[:ROWS]:
+        for c in (v.get("channels") or [])[:rows]:
             ch.add_row(c["writer_label"], str(c["rid"]), c["reader_label"], _rate(c.get("bytes_per_s")),
                        _bytes(c["bytes"]), f"{c['messages']:,}")
 
         bl = Table(title="Blocked right now", title_justify="left", expand=True)
         for col in ("task", "in", "on", "for"):
             bl.add_column(col, no_wrap=True, justify="right" if col == "for" else "left")
-        for b in sorted(v.get("blocked") or [], key=lambda x: -x["for_ns"])[:ROWS]:
+        for b in sorted(v.get("blocked") or [], key=lambda x: -x["for_ns"])[:rows]:
             bl.add_row(b["label"], b["op"] or "(not in a traced syscall)", b["rid"] or "", human_ns(b["for_ns"]))
 
         cp = v.get("critical_path") or {}
@@ -191,7 +194,7 @@ class LiveView:
             fi.add_column(col, no_wrap=col != "what", overflow="ellipsis")
         wall = cp.get("wall_ns") or 0
         shown = sorted(self.findings.values(), key=lambda d: d.get("rank", 0))
-        for d in shown[:ROWS]:
+        for d in shown[:rows]:
             f = finding_of(d)
             fi.add_row(str(d.get("rank", "")), f.pattern, f.title,
                        time_words(f, wall, short=True).split(",")[0], self._since(d.get("first_seen_ts")))

@@ -187,11 +187,13 @@ def test_live_tui_in_a_real_terminal_shows_the_run_and_ctrl_c_prints_the_final_f
     argv = cc.ftraceipc_argv("live", "-o", str(cap), "--interval", "0.5", "--", sys.executable,
                              str(SAMPLES / "relay.py"), "--rounds", "1000000")
     env = " ".join(f"{k}={shlex.quote(v)}" for k, v in cc.env().items() if k in ("PYTHONPATH", "PATH", "HOME"))
-    script = f"cd {shlex.quote(str(ROOT))} && env {env} {shlex.join(argv)}; echo $? > {shlex.quote(str(done))}; sleep 120"
+    # the pane's size, not one the test runner's environment may carry (COLUMNS, LINES)
+    script = (f"unset COLUMNS LINES; cd {shlex.quote(str(ROOT))} && env {env} {shlex.join(argv)}; "
+              f"echo $? > {shlex.quote(str(done))}; sleep 120")
     _tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "60", script)
     try:
-        screen = _wait_screen(session, "Top channels", 60)
-        assert "ftraceipc live" in screen and str(cap) in screen
+        screen = _wait_screen(session, "k events/s", 60)
+        assert "ftraceipc live" in screen and str(cap) in screen and "Top channels" in screen
         # a few intervals: the relay's three pipes, the bottleneck and the planted wait chain
         screen = _wait_screen(session, "wait_chain", 60)
         for needle in ("k events/s", "lost 0", "analysis lag", "Blocked right now", "Bottleneck so far", "pipe:"):
@@ -210,3 +212,60 @@ def test_live_tui_in_a_real_terminal_shows_the_run_and_ctrl_c_prints_the_final_f
         _tmux("kill-session", "-t", session, check=False)
     assert json.loads((cap / "meta.json").read_text())["complete"] is True
     assert not [n for n in cc.instance_names() if cc.instance_is_ours(n) and not cc.pid_alive(cc.owner_pid(n) or 0)]
+
+
+def test_live_neo4j_is_queried_while_the_run_goes_on(tmp_path, neo4j_server):
+    """--neo4j: Neo4j Browser's view of the run grows while it runs (same capture id and schema as
+    ``load``); at the end it holds the final model."""
+    need("tracefs")
+    from ftraceipc.graph.neo4j import Neo4jGraph
+
+    cap = tmp_path / "neo.ftipc"
+    env = cc.env(NEO4J_PASSWORD=neo4j_server.password)
+    p = subprocess.Popen(cc.ftraceipc_argv("live", "-o", str(cap), "--interval", "0.5", "--format", "jsonl",
+                                           "--neo4j", neo4j_server.uri, "--", sys.executable,
+                                           str(SAMPLES / "relay.py"), "--rounds", "1500"),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+    cc.SPAWNED[p.pid] = p
+    seen = []  # (pipes written to so far) while the command runs
+    try:
+        with Neo4jGraph.connect(neo4j_server.uri, *neo4j_server.auth) as g:
+            end = time.monotonic() + 60
+            while p.poll() is None and time.monotonic() < end:
+                df = g.query("MATCH (:Task)-[w:WRITES]->(r:Resource) WHERE r.kind = 'pipe' "
+                             "RETURN r.capture_id AS cid, sum(w.bytes) AS bytes")
+                if len(df) and df["bytes"].iloc[0]:
+                    seen.append((df["cid"].iloc[0], int(df["bytes"].iloc[0])))
+                time.sleep(0.3)
+        out, err = p.communicate(timeout=120)
+    finally:
+        cc.stop(p)
+    assert p.returncode == 0, err
+    lines = [json.loads(ln) for ln in out.splitlines() if ln.startswith("{")]
+    end_line = lines[-1]
+    assert end_line["type"] == "end" and end_line["neo4j"]["rows"] > 0
+    assert not [ln for ln in lines if ln["type"] == "error"]
+    cid = end_line["neo4j"]["capture_id"]
+    # seen while running, growing, under the capture's id
+    assert len({b for _, b in seen}) >= 2, seen
+    assert {c for c, _ in seen} == {cid}
+    assert [b for _, b in seen] == sorted(b for _, b in seen)
+    with Neo4jGraph.connect(neo4j_server.uri, *neo4j_server.auth) as g:
+        per_pipe = g.query("MATCH (:Task)-[w:WRITES]->(r:Resource) WHERE r.capture_id = $cid AND r.kind = 'pipe' "
+                           "RETURN r.rid AS rid, sum(w.bytes) AS b", {"cid": cid})
+    # the relay's three pipes carried all 1500 tokens of 10 bytes (other pipes of the machine too)
+    assert (per_pipe["b"] == 1500 * 10).sum() >= 3, per_pipe
+    assert seen[0][1] < int(per_pipe["b"].sum())
+
+
+def test_live_neo4j_unreachable_is_one_error_before_tracing(tmp_path):
+    need("tracefs")
+    before = cc.instance_names()
+    cap = tmp_path / "live.ftipc"
+    r = subprocess.run(cc.ftraceipc_argv("live", "-o", str(cap), "--neo4j", "bolt://127.0.0.1:1", "--", "true"),
+                       capture_output=True, text=True, timeout=60, cwd=ROOT, env=cc.env(NEO4J_PASSWORD="x"))
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
+    assert r.returncode != 0 and not lines
+    errs = [ln for ln in r.stderr.splitlines() if ln.startswith("ftraceipc: error:")]
+    assert len(errs) == 1 and "127.0.0.1:1" in errs[0], r.stderr
+    assert not cap.exists() and cc.instance_names() - before == set()
