@@ -147,8 +147,10 @@ def parse_lines(stdout: str) -> tuple[list[dict], int]:
 
 
 def ident(f: dict) -> str:
-    """A finding's identity: pattern, tasks, resources (as the engine's ``id``)."""
-    return f"{f.get('pattern')}:{','.join(map(str, f.get('tasks') or []))}:{','.join(f.get('resources') or [])}"
+    """A finding's identity: pattern, the set of its tasks, the set of its resources (the engine's ``id``)."""
+    from ftraceipc.live.engine import finding_id
+
+    return finding_id(f)
 
 
 def agreement(live: list[dict] | None, post: list[dict] | None) -> dict:

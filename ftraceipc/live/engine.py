@@ -64,9 +64,13 @@ def _cpu_s(pid: int | None) -> float:
         return 0.0
 
 
-def finding_id(f: Finding) -> str:
-    """A finding's identity across intervals: its pattern, tasks and resources."""
-    return f"{f.pattern}:{','.join(map(str, f.tasks))}:{','.join(f.resources)}"
+def finding_id(f: Finding | dict) -> str:
+    """A finding's identity across intervals: its pattern, the set of its tasks and that of its
+    resources (a bottleneck lists the tasks it stalls by their share, which moves from one analysis
+    to the next and differs between two finishes of the same run where shares tie)."""
+    d = f if isinstance(f, dict) else {"pattern": f.pattern, "tasks": f.tasks, "resources": f.resources}
+    tasks = ",".join(map(str, sorted(int(t) for t in d.get("tasks") or [])))
+    return f"{d.get('pattern')}:{tasks}:{','.join(sorted(d.get('resources') or []))}"
 
 
 def _moved(a: Finding, b: Finding) -> bool:
@@ -577,7 +581,7 @@ class LiveAnalysis:
             return
         a = d["analysis"]
         for f in a["findings"]:
-            f["id"] = key = f"{f['pattern']}:{','.join(map(str, f['tasks']))}:{','.join(f['resources'])}"
+            f["id"] = key = finding_id(f)
             f["first_seen_ts"] = self.first_seen.get(key)
         cj = a["capture"]
         self.emit({"type": "end", "ts": self.now(), "capture": str(self.root), "findings": a["findings"],

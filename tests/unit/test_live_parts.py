@@ -1,0 +1,66 @@
+"""The parts of live mode that need no tracing: the watermarks shared with forked readers, the JSON
+lines writer, and when a finding is emitted again."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ftraceipc.capture.reader import Watermarks
+from ftraceipc.detect.finding import Finding
+from ftraceipc.live.engine import MATERIAL, Emitter, _moved, finding_id
+
+
+def test_watermarks_written_in_a_forked_child_are_read_by_the_parent():
+    m = Watermarks([0, 3])
+    assert m.all() == {0: -1, 3: -1} and m.get("proc") == -1
+    pid = os.fork()
+    if pid == 0:
+        m.set(3, 123456789012345)
+        m.set("proc", 42)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert m.all() == {0: -1, 3: 123456789012345}
+    assert m.get("proc") == 42
+
+
+def test_emitter_writes_whole_lines_even_past_a_pipe_buffer():
+    r, w = os.pipe()
+    big = {"type": "end", "findings": ["x" * 1000] * 200}  # 200 kB: several writes
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        Emitter(w)(big)
+        Emitter(w)({"type": "status"})
+        os._exit(0)
+    os.close(w)
+    data = b""
+    while chunk := os.read(r, 65536):
+        data += chunk
+    os.waitpid(pid, 0)
+    lines = data.decode().splitlines()
+    assert [json.loads(ln)["type"] for ln in lines] == ["end", "status"]
+    assert json.loads(lines[0]) == big
+
+
+def _f(count=10, critical=1000, asleep=2000, tasks=(1, 2), resources=("pipe:7",)):
+    return Finding(pattern="wait_chain", tasks=list(tasks), resources=list(resources), count=count,
+                   critical_ns=critical, asleep_ns=asleep, explanation="", suggestion="")
+
+
+def test_a_finding_is_named_by_its_pattern_and_the_sets_of_its_tasks_and_resources():
+    assert finding_id(_f()) == "wait_chain:1,2:pipe:7"
+    assert finding_id(_f(count=99)) == finding_id(_f())
+    assert finding_id(_f(tasks=(2, 1))) == finding_id(_f())  # a bottleneck's stalled tasks move in its list
+    assert finding_id(_f(tasks=(1, 3))) != finding_id(_f())
+    assert finding_id(_f().to_json()) == finding_id(_f())
+
+
+def test_a_finding_is_emitted_again_only_when_a_measure_moves_materially():
+    a = _f()
+    assert not _moved(a, _f(count=12))  # +20 %
+    assert _moved(a, _f(count=20))  # doubled
+    assert MATERIAL == 0.25
+    assert _moved(a, _f(critical=2000))
+    assert _moved(a, _f(asleep=1000))
+    assert not _moved(_f(count=0, critical=0, asleep=0), _f(count=0, critical=0, asleep=0))
