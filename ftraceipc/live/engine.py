@@ -552,10 +552,42 @@ class LiveAnalysis:
         while self.pending:
             self._results(self.analyzer.done())
 
+    def _abandon(self) -> None:
+        """The capture is over: an analysis still in flight is of a model the end's replaces. Its
+        copy is stopped; an analyzer busy with it is replaced by a new one (what it would say
+        comes too late to matter: waiting for it delayed the end line by 1-3 s)."""
+        import signal
+
+        if self.copy is not None:
+            pid, n = self.copy
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+            os.waitpid(pid, 0)
+            self.copy = None
+            self.pending.pop(n, None)
+            for f in self.tmp.glob(f"model-{n}.*"):
+                f.unlink()
+        ready = select.poll()
+        ready.register(self.analyzer.fd, select.POLLIN)
+        while self.pending and ready.poll(0):  # what is done already is shown
+            self._results(self.analyzer.done())
+        if self.pending:
+            try:
+                os.kill(self.analyzer.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            self.analyzer.close()
+            self.pending.clear()
+            self.analyzer = Analyzer(self.tmp, self.opts)
+            self.analyzer.start()
+            self.children.append(self.analyzer.pid)
+
     def _end(self) -> None:
         """The capture is over: the last pages, meta.json as the capture left it (plus our
         processes), one last analysis, the end line."""
-        self._wait_analyses()
+        self._abandon()
         cap = CaptureDir(self.root)
         m = cap.read_meta()
         ours = sorted(set(self.children) - set(m.tracer_pids))

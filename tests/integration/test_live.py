@@ -226,7 +226,7 @@ def test_live_neo4j_is_queried_while_the_run_goes_on(tmp_path, neo4j_server):
     env = cc.env(NEO4J_PASSWORD=neo4j_server.password)
     p = subprocess.Popen(cc.ftraceipc_argv("live", "-o", str(cap), "--interval", "0.5", "--format", "jsonl",
                                            "--neo4j", neo4j_server.uri, "--", sys.executable,
-                                           str(SAMPLES / "relay.py"), "--rounds", "1500"),
+                                           str(SAMPLES / "relay.py"), "--rounds", "4000"),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
     cc.SPAWNED[p.pid] = p
     seen = []  # (pipes written to so far) while the command runs
@@ -255,8 +255,8 @@ def test_live_neo4j_is_queried_while_the_run_goes_on(tmp_path, neo4j_server):
     with Neo4jGraph.connect(neo4j_server.uri, *neo4j_server.auth) as g:
         per_pipe = g.query("MATCH (:Task)-[w:WRITES]->(r:Resource) WHERE r.capture_id = $cid AND r.kind = 'pipe' "
                            "RETURN r.rid AS rid, sum(w.bytes) AS b", {"cid": cid})
-    # the relay's three pipes carried all 1500 tokens of 10 bytes (other pipes of the machine too)
-    assert (per_pipe["b"] == 1500 * 10).sum() >= 3, per_pipe
+    # the relay's three pipes carried all 4000 tokens of 10 bytes (other pipes of the machine too)
+    assert (per_pipe["b"] == 4000 * 10).sum() >= 3, per_pipe
     assert seen[0][1] < int(per_pipe["b"].sum())
 
 
