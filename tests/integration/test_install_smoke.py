@@ -159,3 +159,9 @@ def test_installed_console_script_runs_every_subcommand_on_a_real_capture(venv, 
     assert len(graph) > 10_000 and "vis-network" in graph  # pyvis's assets, inlined
     trace = json.loads((tmp_path / "trace.json").read_text())
     assert len(trace["traceEvents"]) > 10
+
+    # live, JSON lines (stdout is no terminal here): the same capture, then the final findings
+    r = ftraceipc("live", "-o", "live.ftipc", "--interval", "0.5", "--", "sh", "-c", WORKLOAD)
+    lines = [json.loads(ln) for ln in r.stdout.splitlines() if ln.startswith("{")]
+    assert lines[0]["type"] == "start" and lines[-1]["type"] == "end", r.stdout[-2000:]
+    assert (tmp_path / "live.ftipc" / "meta.json").exists()
