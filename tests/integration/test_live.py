@@ -221,6 +221,7 @@ def test_live_neo4j_is_queried_while_the_run_goes_on(tmp_path, neo4j_server):
     ``load``); at the end it holds the final model."""
     need("tracefs")
     from ftraceipc.graph.neo4j import Neo4jGraph
+    from ftraceipc.model.build import capture_id
 
     cap = tmp_path / "neo.ftipc"
     env = cc.env(NEO4J_PASSWORD=neo4j_server.password)
@@ -229,15 +230,25 @@ def test_live_neo4j_is_queried_while_the_run_goes_on(tmp_path, neo4j_server):
                                            str(SAMPLES / "relay.py"), "--rounds", "4000"),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
     cc.SPAWNED[p.pid] = p
-    seen = []  # (pipes written to so far) while the command runs
+    seen = []  # (capture id, bytes written to pipes so far) while the command runs
+    live_cid = None  # this run's capture id, once meta.json has its start (the server holds other captures)
     try:
         with Neo4jGraph.connect(neo4j_server.uri, *neo4j_server.auth) as g:
             end = time.monotonic() + 60
             while p.poll() is None and time.monotonic() < end:
-                df = g.query("MATCH (:Task)-[w:WRITES]->(r:Resource) WHERE r.kind = 'pipe' "
-                             "RETURN r.capture_id AS cid, sum(w.bytes) AS bytes")
-                if len(df) and df["bytes"].iloc[0]:
-                    seen.append((df["cid"].iloc[0], int(df["bytes"].iloc[0])))
+                if live_cid is None:
+                    try:
+                        meta = json.loads((cap / "meta.json").read_text())
+                    except (OSError, ValueError):
+                        meta = {}
+                    if meta.get("start_ts") is not None:
+                        live_cid = capture_id(meta)
+                if live_cid is not None:
+                    df = g.query("MATCH (:Task)-[w:WRITES]->(r:Resource) WHERE r.kind = 'pipe' AND "
+                                 "r.capture_id = $cid RETURN r.capture_id AS cid, sum(w.bytes) AS bytes",
+                                 {"cid": live_cid})
+                    if len(df) and df["bytes"].iloc[0]:
+                        seen.append((df["cid"].iloc[0], int(df["bytes"].iloc[0])))
                 time.sleep(0.3)
         out, err = p.communicate(timeout=120)
     finally:
@@ -248,6 +259,7 @@ def test_live_neo4j_is_queried_while_the_run_goes_on(tmp_path, neo4j_server):
     assert end_line["type"] == "end" and end_line["neo4j"]["rows"] > 0
     assert not [ln for ln in lines if ln["type"] == "error"]
     cid = end_line["neo4j"]["capture_id"]
+    assert cid == live_cid
     # seen while running, growing, under the capture's id
     assert len({b for _, b in seen}) >= 2, seen
     assert {c for c, _ in seen} == {cid}
