@@ -64,6 +64,11 @@ def _cpu_s(pid: int | None) -> float:
         return 0.0
 
 
+def finding_of(d: dict[str, Any]) -> Finding:
+    """A finding back from its JSON (``Finding.to_json``)."""
+    return Finding(**{k: d[k] for k in Finding.KEYS if k in d})
+
+
 def finding_id(f: Finding | dict) -> str:
     """A finding's identity across intervals: its pattern, the set of its tasks and that of its
     resources (a bottleneck lists the tasks it stalls by their share, which moves from one analysis
@@ -503,8 +508,7 @@ class LiveAnalysis:
                                                        f"{d['error']}"})
                 continue
             self.timing = d.get("timing") or {}
-            found = [Finding(**{k: v for k, v in f.items() if k != "rank"}, rank=f.get("rank", 0))
-                     for f in d["analysis"]["findings"]]
+            found = [finding_of(f) for f in d["analysis"]["findings"]]
             self._view(d.get("view") or {}, int(d["bound"]))
             self._findings(found, int(d["bound"]))
             if d.get("end"):

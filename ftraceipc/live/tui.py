@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 import time
 from typing import Any, TextIO
@@ -18,7 +19,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from ftraceipc.detect.finding import Finding
+from ftraceipc.live.engine import finding_of
 from ftraceipc.report.findings import human_ns, time_words
 
 ROWS = 8  # rows of each table
@@ -38,10 +39,6 @@ def _bytes(v: int) -> str:
         if v >= div:
             return f"{v / div:.1f} {unit}"
     return f"{v} B"
-
-
-def finding_of(d: dict[str, Any]) -> Finding:
-    return Finding(**{k: d[k] for k in Finding.KEYS if k in d})
 
 
 class LiveView:
@@ -67,7 +64,7 @@ class LiveView:
         with self._lock:
             self.messages.append(msg)
         if self._live is None:
-            print(msg, file=__import__("sys").stderr, flush=True)
+            print(msg, file=sys.stderr, flush=True)
         else:
             self._refresh()
 
