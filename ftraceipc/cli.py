@@ -164,6 +164,7 @@ def live(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Capture directory to write (default ftraceipc-DATE.ftipc): the run is recorded as 'capture' records it."),
     duration: Optional[float] = typer.Option(None, "--duration", "-d", help="Stop after S seconds."),
     interval: float = typer.Option(1.0, "--interval", "-i", help="Seconds between analyses and status lines."),
+    window: float = typer.Option(10.0, "--window", "-w", help="Seconds of critical path each analysis during the run ranks by (the last S seconds; the end's ranks by the whole run): the analysis's memory and time stay bounded however long it runs."),
     buffer_kb: int = typer.Option(16384, "--buffer-kb", help="Per-CPU ring buffer size in KiB; raise it if events are lost."),
     detector: List[str] = typer.Option([], "--detector", "-D", help="Trace and run only these detectors (repeatable; an id or a pattern such as 'wait_*')."),
     pid: List[int] = typer.Option([], "--pid", "-p", help="A running process of interest (repeatable)."),
@@ -189,6 +190,8 @@ def live(
         raise CommandError("--format tui needs a terminal on stdout", hint="use --format jsonl to write to a file or pipe")
     if not 0.1 <= interval <= 60:
         raise CommandError(f"--interval must be between 0.1 and 60 seconds (got {interval:g})")
+    if not interval <= window <= 3600:
+        raise CommandError(f"--window must be between the interval ({interval:g} s) and 3600 seconds (got {window:g})")
     if not 0 <= min_share <= 100:
         raise CommandError(f"--min-share must be between 0 and 100 (got {min_share:g})")
     detectors, subset = _detector_events(detector)
@@ -201,7 +204,7 @@ def live(
     opts = CaptureOptions(output=output or _default_output(), command=command, duration=duration, buffer_kb=buffer_kb,
                           subset=subset, detectors=detectors, pids=list(pid), tree_only=tree_only, force=force,
                           open_watcher=open_watcher, status=False, flush_ms=max(50, int(interval * 500)))
-    lopts = LiveOptions(interval=interval, detectors=detectors or None, all_tasks=all_tasks, min_share=min_share)
+    lopts = LiveOptions(interval=interval, window=window, detectors=detectors or None, all_tasks=all_tasks, min_share=min_share)
     if neo4j is not None:  # reachable, and the password right, before anything is traced
         if not _is_uri(neo4j):
             raise CommandError(f"--neo4j {redact_uri(neo4j)!r} is not a URI", hint="use bolt://HOST:7687 or neo4j://HOST:7687")

@@ -43,6 +43,9 @@ READ_BYTES = 4 << 20
 @dataclass
 class LiveOptions:
     interval: float = 1.0  # seconds between analyses (and status lines)
+    # seconds of critical path each interval's analysis walks (the end's walks the whole run): what
+    # the follower holds for the path, and the path's part of an analysis's time, stay bounded
+    window: float = 10.0
     detectors: list[str] | None = None  # None: those of the capture (-D), else every detector
     all_tasks: bool = False
     min_share: float | None = None  # as analyze's
@@ -163,6 +166,66 @@ class LiveFollower:
         return self.worker.result if self.worker is not None else {}
 
 
+def _rss_kib() -> int:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+class _Database:
+    """The analysis process's embedded graph. LadybugDB keeps some memory of every table it drops
+    (each load replaces the schema): ~100 MiB per load of a 2 M-event model, 3.5 -> 9.8 GiB in
+    3 minutes of a live run. The database is used again while the process stays within
+    ``GROWTH`` of what it held after its first load, else replaced by a new, empty one (the
+    prepared queries are lost: a load and analysis costs ~0.2 s more once)."""
+
+    GROWTH = 1.25
+
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.k = 0
+        self.g = None
+        self.base_kib = 0
+        self.reopened = 0
+
+    @property
+    def path(self) -> Path:
+        return self.tmp / f"live-{self.k}.lbug"
+
+    def graph(self):
+        from ftraceipc.graph.ladybug import LadybugGraph
+
+        if self.g is None:
+            self.g = LadybugGraph.open(self.path)
+            self.base_kib = 0
+        return self.g
+
+    def loaded(self) -> None:
+        """After an analysis: note the first one's memory, replace the database if it grew."""
+        rss = _rss_kib()
+        if not self.base_kib:
+            self.base_kib = rss
+        elif rss > self.GROWTH * self.base_kib:
+            self.close()
+            self.k += 1
+            self.reopened += 1
+
+    def close(self) -> None:
+        if self.g is not None:
+            self.g.close()
+            self.g = None
+            for f in self.tmp.glob(f"live-{self.k}.lbug*"):
+                if f.is_dir():
+                    shutil.rmtree(f, ignore_errors=True)
+                else:
+                    f.unlink(missing_ok=True)
+
+
 class Analyzer:
     """The analysis process of a live run, forked by the follower when it starts: it keeps one
     embedded graph open and, for each model the follower hands it (a pickle in the work
@@ -226,17 +289,16 @@ class Analyzer:
         import pickle
 
         from ftraceipc.detect.pipeline import Backend, analyze
-        from ftraceipc.graph.ladybug import LadybugGraph
 
         o = self.opts
-        g = LadybugGraph.open(self.tmp / "live.lbug")
+        db = _Database(self.tmp)
         neo = None
         if o.neo4j_uri:
             from ftraceipc.graph.neo4j import Neo4jGraph
 
             neo = Neo4jGraph.connect(o.neo4j_uri, o.neo4j_user, o.neo4j_password)
         buf = b""
-        with g:
+        try:
             while True:
                 data = os.read(req, 4096)
                 if not data:
@@ -251,10 +313,11 @@ class Analyzer:
                         d = pickle.loads(src.read_bytes())
                         src.unlink()
                         t0 = time.perf_counter()
-                        a = analyze(d["model"], backend=Backend(path=self.tmp / "live.lbug"), detectors=o.detectors,
+                        g = db.graph()
+                        a = analyze(d["model"], backend=Backend(path=db.path), detectors=o.detectors,
                                     all_tasks=o.all_tasks, params=o.params or None, min_share=o.min_share, graph=g)
                         timing = {**d["timing"], "analyze_s": round(time.perf_counter() - t0, 3),
-                                  "detectors_s": round(a.seconds, 3)}
+                                  "detectors_s": round(a.seconds, 3), "graph_reopened": db.reopened}
                         v = view(d["model"], a, d["asleep"], o.all_tasks)
                         text = json.dumps({"bound": d["bound"], "analysis": a.to_json(), "timing": timing, "view": v,
                                            "end": d.get("end", False)}, default=str)
@@ -266,8 +329,12 @@ class Analyzer:
                     os.write(res, f"{n}\n".encode())
                     if neo is not None and "error" not in text[:12]:
                         self._mirror(neo, d["model"], n, res)
-        if neo is not None:
-            neo.close()
+                    d = None
+                    db.loaded()
+        finally:
+            db.close()
+            if neo is not None:
+                neo.close()
 
     def _mirror(self, neo, model, n: int, res: int) -> None:
         """The model so far into Neo4j, replacing the capture's subgraph of the interval before (what
@@ -438,14 +505,15 @@ class LiveAnalysis:
                                                  + _cpu_s(self.analyzer.pid), 3)})
 
     # the analyses
-    def _payload(self, bound: int, end: bool = False) -> bytes:
-        """The model so far (this process's builder is spent after), what is asleep, pickled."""
+    def _payload(self, bound: int, end: bool = False, since: int | None = None) -> bytes:
+        """The model so far (this process's builder is spent after), what is asleep, pickled.
+        ``since``: its critical path from then on (the window; None: the whole run)."""
         import pickle
 
         t0 = time.perf_counter()
         asleep = self.mb.asleep()
         self.mb.meta["stop_ts"] = bound
-        model = self.mb.finish(self.fol.stats())
+        model = self.mb.finish(self.fol.stats(), path_since=since)
         rid_of = self.mb.fdm.rids()
         asleep["rid"] = [rid_of.get(int(h)) if h >= 0 else None for h in asleep["handle"].tolist()]
         return pickle.dumps({"bound": bound, "model": model, "asleep": asleep, "end": end,
@@ -456,6 +524,8 @@ class LiveAnalysis:
             return
         bound, n = self.mb.last_ts, self.n
         self.n += 1
+        since = bound - int(self.opts.window * 1e9)
+        self.mb.retire(since)  # what the window's walk does not need leaves memory
         out = self.tmp / f"model-{n}.pkl"
         pid = os.fork()
         if pid == 0:  # the copy: finish the model so far, hand it over, leave
@@ -463,7 +533,7 @@ class LiveAnalysis:
             try:
                 set_comm(LIVE_COMM)
                 tmp = out.with_suffix(".tmp")
-                tmp.write_bytes(self._payload(bound))
+                tmp.write_bytes(self._payload(bound, since=since))
                 os.replace(tmp, out)
                 code = 0
             except BaseException:  # noqa: BLE001 - the follower reports the missing model

@@ -380,9 +380,16 @@ class ModelBuilder:
         if len(batch):
             fdm.settle(int(batch.ts[-1]), *pairer.open_calls())
 
-    def finish(self, decode_stats=None) -> ipc.Model:
+    def retire(self, before: int) -> int:
+        """Live mode: what only a critical path from before ``before`` would need leaves memory
+        (``critical.Collector.retire``: to temporary files, read back by a ``finish`` of the whole
+        run). The rows moved."""
+        return self.crit.retire(int(before)) if self.crit is not None else 0
+
+    def finish(self, decode_stats=None, path_since: int | None = None) -> ipc.Model:
         """The model of everything fed (the builder is spent: live mode finishes a forked copy).
-        ``decode_stats``: the decoder's summary, kept in ``model.decode_stats``."""
+        ``decode_stats``: the decoder's summary, kept in ``model.decode_stats``. ``path_since``:
+        the critical path from that time only (live mode's window; default the whole run)."""
         fdm, pairer, meta, dec = self.fdm, self.pairer, self.meta, self.dec
         self.snaps.apply_until(None)
         io_acc = _fold(self.io_acc, self.io_parts)
@@ -406,7 +413,7 @@ class ModelBuilder:
         t_crit = time.perf_counter()
         model.critical = critical.compute(self.crit, meta, rid_of=rid_of, names=pairer.names, tasks=model.tasks,
                                           have_switches=("sched_switch" in have) if have
-                                          else s["stats"]["switches"] > 0)
+                                          else s["stats"]["switches"] > 0, since=path_since)
         t_crit = time.perf_counter() - t_crit
         if model.critical is not None:  # each task's main wait: the one on the critical path first
             model.waits = mark_top(model.waits, model.critical.waits)

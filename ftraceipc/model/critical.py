@@ -57,6 +57,7 @@ inside one capture) is taken as one task.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
@@ -82,6 +83,10 @@ SLEEP_COLS = {"tid": I32, "b": I64, "e": I64, "w": I64, "waker": I32, "irq": np.
               "via_h": I32, "room": np.bool_}  # 46 bytes a sleep (handles are indices into the fd model's list)
 PREEMPT_COLS = {"tid": I32, "b": I64, "e": I64}
 SYSCALL_COLS = {"tid": I32, "a": I64, "z": I64}  # a traced syscall (enter, exit): 20 bytes, spilled to a file
+
+
+def _record_type(cols: dict[str, Any]) -> np.dtype:
+    return np.dtype([(c, d) for c, d in cols.items()])
 
 
 def _empty_frame(cols: list[str]) -> pd.DataFrame:
@@ -139,39 +144,77 @@ def _plain(v: Any) -> Any:
 
 # --- collecting (during the build) ----------------------------------------------------------------
 class _Spill:
-    """Rows of fixed-size records appended batch by batch to an anonymous temporary file (unlinked
-    at creation: nothing is left behind), read back at the end for a few tids only: memory stays
-    bounded however many rows there are (the traced syscalls: two events each)."""
+    """Fixed-size records appended batch by batch to an anonymous temporary file (unlinked at
+    creation: nothing is left behind), read back chunk by chunk: memory stays bounded however many
+    rows there are (the traced syscalls: two events each; live mode's sleeps and preemptions older
+    than its window). Written and read at explicit offsets (``pwrite``/``pread``): a forked copy of
+    the process (live mode's) shares the file's offset with the original, and reads only the rows
+    there were when it was forked while the original goes on appending. ``key``: the time field
+    by which ``records(since=...)`` skips the chunks wholly before a time."""
 
-    DTYPE = np.dtype([("tid", "<i4"), ("a", "<i8"), ("z", "<i8")])
     READ_ROWS = 1 << 20
 
-    def __init__(self):
+    def __init__(self, dtype: np.dtype | None = None, key: str = "z", prefix: str = "ftraceipc-syscalls-"):
+        self.dtype = np.dtype(dtype if dtype is not None else [("tid", "<i4"), ("a", "<i8"), ("z", "<i8")])
+        self.key = key
+        self.prefix = prefix
         self._f = None
         self.rows = 0
+        self._chunk_rows: list[int] = []  # the first row of each appended chunk
+        self._chunk_max: list[int] = []  # the chunk's largest key
 
     def add(self, tid, a, z) -> None:
         n = len(tid)
         if not n:
             return
-        if self._f is None:
-            self._f = tempfile.TemporaryFile(prefix="ftraceipc-syscalls-")
-        rec = np.empty(n, self.DTYPE)
+        rec = np.empty(n, self.dtype)
         rec["tid"], rec["a"], rec["z"] = tid, a, z
-        rec.tofile(self._f)
-        self.rows += n
+        self.append(rec)
 
-    def select(self, tids) -> Iterator[dict[str, np.ndarray]]:
-        """The rows of these tids, chunk by chunk (file order), as columns tid, a, z."""
-        want = np.unique(np.asarray(list(tids), np.int64)).astype(np.int32)
-        if self._f is None or not len(want):
+    def append(self, rec: np.ndarray) -> None:
+        """Records of ``dtype``, after those before."""
+        if not len(rec):
             return
-        self._f.flush()
-        self._f.seek(0)
-        while True:
-            rec = np.fromfile(self._f, self.DTYPE, count=self.READ_ROWS)
-            if not len(rec):
+        if self._f is None:
+            self._f = tempfile.TemporaryFile(prefix=self.prefix, buffering=0)
+        fd, off = self._f.fileno(), self.rows * self.dtype.itemsize
+        view = memoryview(np.ascontiguousarray(rec, self.dtype).view(np.uint8))
+        while view:
+            n = os.pwrite(fd, view, off)
+            view, off = view[n:], off + n
+        self._chunk_rows.append(self.rows)
+        self._chunk_max.append(int(rec[self.key].max()))
+        self.rows += len(rec)
+
+    def records(self, since: int | None = None) -> Iterator[np.ndarray]:
+        """The records in file order, up to READ_ROWS at a time; with ``since``, from the first
+        appended chunk holding a key at or after it (every record before has an earlier key)."""
+        if self._f is None or not self.rows:
+            return
+        row = 0
+        if since is not None and self._chunk_max:
+            seen = np.maximum.accumulate(np.asarray(self._chunk_max, np.int64))
+            i = int(np.searchsorted(seen, since, "left"))
+            if i >= len(self._chunk_rows):
                 return
+            row = self._chunk_rows[i]
+        fd, size, end = self._f.fileno(), self.dtype.itemsize, self.rows
+        while row < end:
+            n = min(self.READ_ROWS, end - row)
+            data = os.pread(fd, n * size, row * size)
+            got = len(data) // size
+            if not got:
+                return
+            yield np.frombuffer(data[:got * size], self.dtype)
+            row += got
+
+    def select(self, tids, since: int | None = None) -> Iterator[dict[str, np.ndarray]]:
+        """The rows of these tids, chunk by chunk (file order), as columns tid, a, z (``since``: as
+        ``records``)."""
+        want = np.unique(np.asarray(list(tids), np.int64)).astype(np.int32)
+        if not len(want):
+            return
+        for rec in self.records(since):
             rec = rec[np.isin(rec["tid"], want)]
             yield {"tid": rec["tid"].astype(np.int64), "a": rec["a"], "z": rec["z"]}
 
@@ -179,6 +222,16 @@ class _Spill:
         if self._f is not None:
             self._f.close()
             self._f = None
+
+
+class _Since:
+    """A spill file's ``select`` limited to records from a time on (a windowed walk's syscalls)."""
+
+    def __init__(self, spill: _Spill, since: int):
+        self.spill, self.since = spill, since
+
+    def select(self, tids) -> Iterator[dict[str, np.ndarray]]:
+        return self.spill.select(tids, since=self.since)
 
 
 class _Chunks:
@@ -229,6 +282,9 @@ class Collector:
         self.sleeps = _Chunks(SLEEP_COLS)
         self.preempts = _Chunks(PREEMPT_COLS)
         self.syscalls = _Spill()
+        # live mode: the sleeps and preemptions ended before its window, out of memory (``retire``)
+        self.old_sleeps = _Spill(_record_type(SLEEP_COLS), key="e", prefix="ftraceipc-sleeps-")
+        self.old_preempts = _Spill(_record_type(PREEMPT_COLS), key="e", prefix="ftraceipc-preempts-")
         self.born: dict[int, tuple[int, int]] = {}  # tid -> (ts, creator tid)
         self.exec_ts: dict[int, int] = {}  # pid -> its first exec
         self.exit_ts: dict[int, int] = {}  # tid -> its (last) sched_process_exit
@@ -337,11 +393,46 @@ class Collector:
             self.first_ts = first_ts
         self.last_ts = max(self.last_ts, last_ts)
 
-    def inputs(self, rid_of: dict[int, str | None], names: list[str], tasks: pd.DataFrame | None) -> "PathInputs":
+    def retire(self, before: int) -> int:
+        """Live mode: the sleeps and preemptions that ended before ``before`` go to temporary files
+        (what the follower holds stays bounded by its window); a walk of a window from ``before``
+        on (``inputs(since=...)``) never needs them, the whole run's walk reads them back. The
+        number of rows moved."""
+        moved = 0
+        for chunks, spill in ((self.sleeps, self.old_sleeps), (self.preempts, self.old_preempts)):
+            if not len(chunks):
+                continue
+            arr = chunks.arrays()
+            old = arr["e"] < before
+            n = int(old.sum())
+            if not n:
+                continue
+            rec = np.empty(n, spill.dtype)
+            for c in chunks.cols:
+                rec[c] = arr[c][old]
+            spill.append(rec)
+            chunks.clear()
+            chunks.add(**{c: arr[c][~old] for c in chunks.cols})
+            moved += n
+        return moved
+
+    def _whole(self, chunks: "_Chunks", spill: _Spill, since: int | None) -> dict[str, np.ndarray]:
+        """A table's rows: those in memory, with (``since`` None) those retired to its file."""
+        s = chunks.arrays()
+        chunks.clear()  # only ``s`` holds them now
+        if since is not None or not spill.rows:
+            return s
+        old = list(spill.records())
+        spill.close()
+        return {c: np.concatenate([np.asarray(r[c], d) for r in old] + [s[c]]) for c, d in chunks.cols.items()}
+
+    def inputs(self, rid_of: dict[int, str | None], names: list[str], tasks: pd.DataFrame | None,
+               since: int | None = None) -> "PathInputs":
         """The walk's inputs, handles mapped to rids (``rid_of``: handle -> rid or None), syscall
-        codes to ``names``; ``tasks`` (ipc.TASK_COLUMNS) gives pid and ppid for the exit edges."""
-        s = self.sleeps.arrays()
-        self.sleeps.clear()  # only ``s`` holds them now
+        codes to ``names``; ``tasks`` (ipc.TASK_COLUMNS) gives pid and ppid for the exit edges.
+        ``since``: for a walk from that time on only (live mode's window: the retired rows are
+        left out)."""
+        s = self._whole(self.sleeps, self.old_sleeps, since)
         first_run = self.first_runs()
         pre: dict[int, tuple[int, int, bool, int]] = {}
         for t, lst in self.pre_wake.items():
@@ -355,15 +446,11 @@ class Collector:
         return PathInputs.build(
             tid=s["tid"], b=s["b"], e=s["e"], w=s["w"], waker=s["waker"], irq=s["irq"],
             reason=_reason_codes(s["op"]), reason_names=names, h=s["h"], via_h=s["via_h"], rid_of=rid_of,
-            room=s["room"], preempts=self._take_preempts(), syscalls=self.syscalls, born=self.born,
+            room=s["room"], preempts=self._whole(self.preempts, self.old_preempts, since),
+            syscalls=self.syscalls if since is None else _Since(self.syscalls, since), born=self.born,
             exits=self.exit_ts, first_run=first_run,
             pre_wake=pre, tasks=tasks)
 
-
-    def _take_preempts(self) -> dict[str, np.ndarray]:
-        p = self.preempts.arrays()
-        self.preempts.clear()
-        return p
 
 
 def _reason_codes(op: np.ndarray) -> np.ndarray:
@@ -612,8 +699,10 @@ def window(col: Collector, root: int) -> tuple[int, int] | None:
 
 
 def compute(col: Collector, meta: dict[str, Any] | None, *, rid_of: dict[int, str | None], names: list[str],
-            tasks: pd.DataFrame | None, have_switches: bool = True) -> CriticalPath | None:
-    """The critical path of a build (None: no root, root never seen, or no sched_switch events)."""
+            tasks: pd.DataFrame | None, have_switches: bool = True, since: int | None = None) -> CriticalPath | None:
+    """The critical path of a build (None: no root, root never seen, or no sched_switch events).
+    ``since``: the path from that time on only (live mode's window; the rows ``Collector.retire``
+    moved out before it are not read)."""
     try:
         root = root_of(meta)
         if root is None or not have_switches:
@@ -621,9 +710,14 @@ def compute(col: Collector, meta: dict[str, Any] | None, *, rid_of: dict[int, st
         win = window(col, root)
         if win is None:
             return None
-        return walk(col.inputs(rid_of, names, tasks), root, *win)
+        start, end = win
+        if since is not None and since > start:
+            start = min(int(since), end)
+        return walk(col.inputs(rid_of, names, tasks, since=since), root, start, end)
     finally:
         col.syscalls.close()
+        col.old_sleeps.close()
+        col.old_preempts.close()
 
 
 # --- the walk --------------------------------------------------------------------------------------

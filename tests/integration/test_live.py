@@ -59,6 +59,37 @@ def test_follower_yields_the_records_batches_yields_while_the_files_grow(workloa
         assert np.array_equal(a, b)  # the same records in the same order
 
 
+def _path_rows(cp):
+    return [tuple(r) for r in cp.segments[["tid", "state", "reason", "rid", "start_ts", "end_ts"]].itertuples(
+        index=False, name=None)]
+
+
+def test_the_window_keeps_old_path_rows_out_of_memory_and_the_end_still_has_the_whole_path(workload_capture):
+    """Live mode's follower retires the sleeps before its window each interval: a window's path is
+    the whole path cut at the window's start, and the whole run's (the end's) is build_model's."""
+    from ftraceipc.model.build import ModelBuilder, build_model
+
+    cap, _ = workload_capture
+    whole = build_model(cap).critical
+    assert whole is not None and len(whole.segments) > 20
+    mid = whole.start_ts + (whole.end_ts - whole.start_ts) // 2
+    ends = []
+    for since in (None, mid):
+        mb = ModelBuilder(cap)
+        moved = 0
+        for b in mb.dec.batches():
+            mb.feed(b)
+            if len(b):
+                moved += mb.retire(min(int(b.ts[-1]) - 1_000_000, mid))
+        assert moved > 0 and mb.crit.old_sleeps.rows > 0
+        ends.append(mb.finish(mb.dec.last_stats, path_since=since).critical)
+    assert _path_rows(ends[0]) == _path_rows(whole)
+    assert ends[0].tasks.equals(whole.tasks)
+    cut = ends[1]
+    assert (cut.start_ts, cut.end_ts) == (mid, whole.end_ts)
+    assert _path_rows(cut) == [(t, s, r, rid, max(a, mid), z) for t, s, r, rid, a, z in _path_rows(whole) if z > mid]
+
+
 # samples sized to run for a few intervals; the pattern each plants when its detection is steady (the
 # herd's share of its path is small, and under a busy machine it was not found, live or post-mortem)
 SAMPLE_RUNS = [("herd", ["--rounds", "300"], None),

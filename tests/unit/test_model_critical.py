@@ -377,3 +377,110 @@ def test_random_tables_are_covered_exactly_once(seed):
     assert critical.check(cp) == []
     assert cp.tasks["crit_ns"].sum() == 1000
     assert (cp.waits["crit_ns"] >= 0).all() if len(cp.waits) else True
+
+
+# --- live mode's window -----------------------------------------------------------------------------------
+def clipped(rows, lo):
+    """Segments (segs rows) cut to start at ``lo``."""
+    return [(t, s, r, rid, max(a, lo), z) for t, s, r, rid, a, z in rows if z > lo]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_windowed_walk_is_the_whole_walk_cut_at_the_windows_start(seed):
+    """The walk goes backwards from the end: stopping it at a later start changes nothing after
+    that start (live mode ranks each interval by the path of its last seconds)."""
+    rnd = random.Random(seed)
+    tids = [10, 11, 12, 13, 14]
+    rows, wks = [], []
+    for _ in range(rnd.randint(0, 40)):
+        t = rnd.choice(tids)
+        b = rnd.randint(-100, 1000)
+        e = b + rnd.randint(0, 300)
+        waker = rnd.choice(tids + [-1, 0])
+        rows.append(ep(t, b, e, waker, rnd.choice(["pipe:1", None, "unix:2"]), rnd.choice(["read", None])))
+        if waker >= 0 and rnd.random() < 0.8:
+            wks.append(wu(rnd.randint(b - 50, e), waker, t, e, rnd.choice(["pipe:1", None]), irq=rnd.random() < 0.2))
+    born = {t: (rnd.randint(-100, 900), rnd.choice(tids)) for t in tids if rnd.random() < 0.3}
+    pre = pd.DataFrame({"tid": [rnd.choice(tids) for _ in range(5)], "start_ts": [rnd.randint(0, 900) for _ in range(5)]})
+    pre["end_ts"] = pre["start_ts"] + 30
+    inp = PathInputs.from_tables(pd.DataFrame(rows, columns=list(ep(0, 0, 0))), pd.DataFrame(wks) if wks else None,
+                                 born=born, preempted=pre, first_run={t: rnd.randint(-100, 900) for t in tids})
+    whole = segs(critical.walk(inp, 10, 0, 1000))
+    for lo in (1, 250, 500, 999):
+        cp = critical.walk(inp, 10, lo, 1000)
+        assert critical.check(cp) == []
+        assert segs(cp) == clipped(whole, lo), lo
+        assert cp.tasks["crit_ns"].sum() == 1000 - lo
+
+
+def sched_collector(events, cuts, retire_at=None):
+    p = SyscallPairer()
+    col = critical.Collector()
+    m = SchedModel(p, crit=col, meta={"command_pid": C})
+    for b in make_batches(events, cuts):
+        iv = p.pair(b)
+        h = [PIPE_HANDLES.get((t, f), -1) for t, f in zip(iv["tid"].tolist(), iv["fd"].tolist())]
+        m.feed(b, iv.assign(handle=np.array(h, dtype=np.int64)))
+        if retire_at is not None and len(b):
+            col.retire(retire_at(int(b.ts[-1])))
+    return p, col, m.finish(RIDS)
+
+
+def test_rows_retired_out_of_memory_come_back_for_the_whole_runs_path():
+    events = chain_trace().events
+    p, col, r = sched_collector(events, ())
+    whole = critical.compute(col, {"command_pid": C}, rid_of=RIDS, names=p.names, tasks=r["tasks"])
+    n = len(events)
+    for cuts in [[i] for i in range(1, n)] + [[i, j] for i in range(1, n, 3) for j in range(i + 2, n, 4)]:
+        p, col, r = sched_collector(events, cuts, retire_at=lambda ts: ts - 2_000)
+        got = critical.compute(col, {"command_pid": C}, rid_of=RIDS, names=p.names, tasks=r["tasks"])
+        assert segs(got) == segs(whole), cuts
+        assert own(got) == own(whole)
+
+
+def test_a_window_after_retiring_is_the_whole_path_cut_at_its_start():
+    events = chain_trace().events
+    p, col, r = sched_collector(events, ())
+    whole = segs(critical.compute(col, {"command_pid": C}, rid_of=RIDS, names=p.names, tasks=r["tasks"]))
+    for since in (2_500, 9_000, 12_000, 16_500):
+        p, col, r = sched_collector(events, [3, 7, 11], retire_at=lambda ts, s=since: min(ts, s))
+        assert len(col.sleeps) + col.old_sleeps.rows >= 1
+        got = critical.compute(col, {"command_pid": C}, rid_of=RIDS, names=p.names, tasks=r["tasks"], since=since)
+        assert (got.start_ts, got.end_ts) == (since, 20_000)
+        assert segs(got) == clipped(whole, since), since
+
+
+def test_a_spill_file_is_read_by_a_forked_copy_while_the_original_appends():
+    """Reads and writes at explicit offsets: live mode's copy reads the rows there were when it
+    was forked, the original's appends land where they belong."""
+    import os
+
+    sp = critical._Spill()
+    for k in range(10):
+        sp.add(np.full(1000, k, np.int32), np.arange(1000) + k * 1000, np.arange(1000) + k * 1000 + 5)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(r)
+            got = np.concatenate([x["z"] for x in sp.select(range(10))])
+            later = np.concatenate([x["tid"] for x in sp.select([3, 4], since=5_000)])
+            ok = (len(got) == 10_000 and (got == np.arange(10_000) + 5).all()
+                  and set(later.tolist()) == {4} and len(later) == 1000)
+            os.write(w, b"ok" if ok else b"bad")
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    for k in range(10, 20):  # appended while the copy reads
+        sp.add(np.full(1000, k, np.int32), np.arange(1000) + k * 1000, np.arange(1000) + k * 1000 + 5)
+    os.waitpid(pid, 0)
+    assert os.read(r, 10) == b"ok"
+    os.close(r)
+    got = np.concatenate([x["z"] for x in sp.select(range(20))])
+    assert (got == np.arange(20_000) + 5).all()
+    assert sum(len(x["tid"]) for x in sp.select([12], since=12_500)) == 1000
+    assert sum(len(x["tid"]) for x in sp.select([12], since=15_000)) == 0  # its chunk ends before
+    sp.close()
+    sp.close()
