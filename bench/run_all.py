@@ -114,13 +114,12 @@ BENCHES: tuple[Bench, ...] = (
           "all detectors on a ~10 M-event capture, against perf sched"),
     Bench("events", "bench_events.py", ("--repeat", "3"), ("--repeat", "1"), 240,
           "events out (csv, jsonl, parquet) against perf script (issue #10 section 6)"),
-    # the memory part runs 3 minutes, not the target's 10: the analysis redoes the whole run each
-    # interval (no window yet) and its process grows ~40 MiB/s at 200 k events/s (BENCHMARKS.md section 8)
+    # the memory part runs the target's 10 minutes (marks at minute 2 and minute 10): ~4.7 GiB of capture
     Bench("live", "bench_live.py", ("--repeat", "3", "--loops", "200000", "--lost-repeat", "2",
-                                    "--memory-minutes", "3", "--memory-first-s", "60"),
-          ("--quick",), 1500,
+                                    "--memory-minutes", "10", "--memory-first-s", "120"),
+          ("--quick",), 2400,
           "ftraceipc live (issue #13): agreement with analyze, finding latency, overhead against capture, "
-          "lost events, memory over 3 minutes"),
+          "lost events, memory over 10 minutes"),
 )
 
 
