@@ -77,7 +77,7 @@ class CaptureResult:
     events: int
     bytes: int
     skipped_events: list[str]
-    stopped_by: str  # "command", "duration", "signal:SIGINT", ...
+    stopped_by: str  # "command", "duration", "pids" (every --pid process exited), "signal:SIGINT", ...
 
     @property
     def lost_total(self) -> int:
@@ -635,6 +635,7 @@ class Capture:
         start = time.monotonic()
         last_status = 0.0
         last_events = 0
+        last_check = 0.0
         show = self.opts.status and sys.stderr.isatty()
         while self.stop_reason is None:
             if self.child is not None and self.child.poll() is not None:
@@ -644,6 +645,14 @@ class Capture:
             if self.opts.duration is not None and elapsed >= self.opts.duration:
                 self.stop_reason = "duration"
                 break
+            if self.child is None and self.opts.pids and elapsed - last_check >= 0.2:
+                last_check = elapsed  # as perf record -p: the run ends with the processes it follows
+                if not any(map(_running, self.opts.pids)):
+                    self.stop_reason = "pids"
+                    who = ", ".join(map(str, self.opts.pids))
+                    self.report(f"{'every --pid process' if len(self.opts.pids) > 1 else 'the --pid process'} "
+                                f"({who}) exited after {elapsed:.1f} s: tracing stopped")
+                    break
             for r in self.readers:
                 if r.error is not None:
                     if getattr(r.error, "errno", None) == errno.ENOSPC:

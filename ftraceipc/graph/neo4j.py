@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -123,6 +124,41 @@ def _rel_cypher(typ: str, props: list[str]) -> str:
     body = ", ".join(["capture_id: $cid"] + [f"{p}: ${p}[i]" for p in props])
     return (f"UNWIND range(0, size(${SRC}) - 1) AS i MATCH (a) WHERE id(a) = ${SRC}[i] "
             f"MATCH (b) WHERE id(b) = ${DST}[i] CREATE (a)-[:{typ} {{{body}}}]->(b)")
+
+
+# what tells apart the relationships of one type between the same two nodes (besides the ends)
+REL_KEYS: dict[str, tuple[str, ...]] = {"WAKES": ("via",), "FLOWS": ("via", "read_rid"), "WAITS_FOR": ("via",)}
+SYNC_TX_ROWS = 200_000  # a sync of at most this many rows is one transaction
+
+
+@dataclass
+class SyncState:
+    """What ``Neo4jGraph.sync`` wrote of a capture: per table, each row's values by its key (None:
+    the rows could not be keyed, the next sync loads)."""
+
+    capture_id: str
+    rows: dict[str, dict[tuple, tuple]] | None
+
+
+def _hashable(v: Any) -> Any:
+    return tuple(v) if isinstance(v, list) else v
+
+
+def _listed(v: Any) -> Any:
+    return list(v) if isinstance(v, tuple) else v
+
+
+def _keyed_rows(name: str, tbl) -> dict[Any, tuple] | None:
+    """A table's rows as key -> values (lists as tuples); None when two rows share a key."""
+    cols = [[_hashable(v) for v in _column(tbl.column(c))] for c in tbl.column_names]
+    names = tbl.column_names
+    if name in NODE_KEYS:
+        keys = cols[names.index(NODE_KEYS[name])]
+    else:
+        parts = [cols[names.index(c)] for c in ("from", "to", *REL_KEYS.get(name, ()))]
+        keys = list(zip(*parts)) if parts and tbl.num_rows else []
+    rows = dict(zip(keys, zip(*cols))) if tbl.num_rows else {}
+    return rows if len(rows) == tbl.num_rows else None
 
 
 def _column(col) -> list:
@@ -418,6 +454,84 @@ class Neo4jGraph:
         timings["total"] = time.perf_counter() - t0
         self.load_timings = timings
         return {name: tbl.num_rows for name, tbl in tables.items()}
+
+    def sync(self, model: ipc.Model, state: "SyncState | None" = None, batch: int = 10000) -> tuple[dict[str, int], "SyncState"]:
+        """Bring the capture's subgraph from what ``state`` says was written (a ``SyncState``
+        returned by the call before) to ``model`` by increments: nodes that are new or changed are
+        MERGEd and SET, relationships that are new or changed are replaced, what is gone is deleted,
+        what did not change is not written (``ftraceipc live --neo4j``: each interval's model of the
+        same capture). Up to SYNC_TX_ROWS rows it is one transaction, so a query never sees half of
+        an interval; above, one transaction per ``batch``. Without a state (or for another capture,
+        or when the capture is not in the database whole) it is a ``load``. Returns (rows written
+        per table, the new state); ``self.load_timings`` holds the seconds."""
+        t0 = time.perf_counter()
+        cid = model.capture_id
+        tables = schema.graph_tables(model)
+        new = {name: _keyed_rows(name, tbl) for name, tbl in tables.items() if name != CAPTURE_LABEL}
+        cap = tables[CAPTURE_LABEL].to_pylist()[0]
+        cols = {name: tbl.column_names for name, tbl in tables.items()}
+        if state is None or state.capture_id != cid or state.rows is None or cid not in self.capture_ids():
+            self.load(model, batch)
+            ok = all(v is not None for v in new.values())
+            return ({name: tbl.num_rows for name, tbl in tables.items()},
+                    SyncState(cid, new if ok else None))
+        stmts: list[tuple[str, dict[str, Any]]] = []
+        written: dict[str, int] = {}
+
+        def add(cypher: str, rows: list) -> None:
+            for i in range(0, len(rows), batch):
+                stmts.append((cypher, {"cid": cid, "rows": rows[i:i + batch]}))
+
+        diffs = {}
+        for name, rows in new.items():
+            old = state.rows.get(name) or {}
+            put = [k for k, v in rows.items() if old.get(k) != v]
+            gone = [k for k in old if k not in rows]
+            diffs[name] = (put, gone)
+            written[name] = len(put) + len(gone)
+        for label, key in NODE_KEYS.items():  # nodes new or changed: MERGE, SET
+            put, _ = diffs[label]
+            names = cols[label]
+            add(f"UNWIND $rows AS r MERGE (n:{label} {{capture_id: $cid, {key}: r.k}}) SET n += r.p",
+                [{"k": k, "p": {c: _listed(v) for c, v in zip(names, new[label][k]) if c not in ("capture_id", key)}}
+                 for k in put])
+        for typ, (a, b) in REL_ENDS.items():  # relationships changed or gone: deleted; new or changed: made
+            put, gone = diffs[typ]
+            names = cols[typ]
+            disc = REL_KEYS.get(typ, ())
+            same = "".join(f" AND (e.{d} = r.{d} OR (e.{d} IS NULL AND r.{d} IS NULL))" for d in disc)
+            old = state.rows.get(typ) or {}
+            add(f"UNWIND $rows AS r MATCH (a:{a} {{capture_id: $cid, {NODE_KEYS[a]}: r.f}})-[e:{typ}]->"
+                f"(b:{b} {{capture_id: $cid, {NODE_KEYS[b]}: r.t}}) WHERE e.capture_id = $cid{same} DELETE e",
+                [{"f": k[0], "t": k[1], **dict(zip(disc, k[2:]))} for k in gone + [k for k in put if k in old]])
+            add(f"UNWIND $rows AS r MATCH (a:{a} {{capture_id: $cid, {NODE_KEYS[a]}: r.f}}) "
+                f"MATCH (b:{b} {{capture_id: $cid, {NODE_KEYS[b]}: r.t}}) CREATE (a)-[e:{typ}]->(b) "
+                f"SET e = r.p, e.capture_id = $cid",
+                [{"f": k[0], "t": k[1], "p": {c: _listed(v) for c, v in zip(names, new[typ][k]) if c not in ("from", "to")}}
+                 for k in put])
+        for label, key in NODE_KEYS.items():  # nodes gone: deleted with what is left of their edges
+            _, gone = diffs[label]
+            add(f"UNWIND $rows AS k MATCH (n:{label} {{capture_id: $cid, {key}: k}}) DETACH DELETE n", gone)
+        p = {k: v for k, v in cap.items() if k not in ("capture_id", "schema_version")}
+        stmts.append((f"MERGE (m:{CAPTURE_LABEL} {{capture_id: $cid}}) SET m.schema_version = $v, m += $p",
+                      {"cid": cid, "v": SCHEMA_VERSION, "p": p}))
+        total = sum(written.values())
+
+        def run(tx, part):
+            for cypher, params in part:
+                tx.run(cypher, params).consume()
+
+        try:
+            with self._session() as s:
+                if total <= SYNC_TX_ROWS:
+                    s.execute_write(run, stmts)
+                else:
+                    for st in stmts:
+                        s.execute_write(run, [st])
+        except (self._neo4j.exceptions.Neo4jError, self._neo4j.exceptions.DriverError, OSError) as e:
+            raise self._wrap(e, None) from None
+        self.load_timings = {"total": time.perf_counter() - t0}
+        return written, SyncState(cid, new)
 
     @staticmethod
     def _node_ids(ids: dict, label: str, keys, typ: str) -> np.ndarray:

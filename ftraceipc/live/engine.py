@@ -237,6 +237,7 @@ class Analyzer:
         self.opts = opts
         self.pid: int | None = None
         self._req = self._res = -1
+        self._neo_state = None  # what the last write to Neo4j wrote (Neo4jGraph.sync)
 
     def start(self) -> None:
         req_r, req_w = os.pipe2(os.O_CLOEXEC)
@@ -337,16 +338,21 @@ class Analyzer:
                 neo.close()
 
     def _mirror(self, neo, model, n: int, res: int) -> None:
-        """The model so far into Neo4j, replacing the capture's subgraph of the interval before (what
-        ``ftraceipc load`` writes: Browser sees the run as it happens). A failure is reported once
-        per analysis as an error line of the follower's (``neo4j-N.err``), the run goes on."""
+        """The model so far into Neo4j, as increments on what the interval before wrote
+        (``Neo4jGraph.sync``: the first is what ``ftraceipc load`` writes; then only the nodes and
+        relationships that are new, changed or gone, in one transaction: Browser sees the run as it
+        happens, never half of an interval). A failure is reported once per analysis as an error
+        line of the follower's (``neo4j-N.err``) and the next interval loads again; the run goes on."""
         err = self.tmp / f"neo4j-{n}.err"
         try:
             t0 = time.perf_counter()
-            counts = neo.load(model)
+            written, self._neo_state = neo.sync(model, self._neo_state)
+            rows = self._neo_state.rows
             (self.tmp / f"neo4j-{n}.json").write_text(json.dumps(
-                {"seconds": round(time.perf_counter() - t0, 3), "rows": sum(counts.values())}))
+                {"seconds": round(time.perf_counter() - t0, 3), "written": sum(written.values()),
+                 "rows": sum(map(len, rows.values())) + 1 if rows is not None else sum(written.values())}))
         except Exception as e:  # noqa: BLE001 - the embedded analysis goes on
+            self._neo_state = None
             err.write_text(f"{type(e).__name__}: {e}")
 
 
@@ -381,7 +387,8 @@ class LiveAnalysis:
         self.prev_flows: tuple[int, dict] | None = None  # (bound, bytes per channel) of the last view
         self.analysed_ts: int | None = None  # the data bound of the newest analysis done
         self.final: dict[str, Any] | None = None  # the end's analysis
-        self.neo4j_rows: int | None = None  # rows of the last model written to Neo4j, and its seconds
+        self.neo4j_rows: int | None = None  # rows of the capture in Neo4j, those the last write wrote, its seconds
+        self.neo4j_written: int | None = None
         self.neo4j_s: float | None = None
 
     # ForkedWorker's protocol
@@ -496,7 +503,8 @@ class LiveAnalysis:
         t = os.times()  # this process and the children it waited for: the copies and, at the end, the analyzer
         self._neo4j()
         if self.neo4j_rows is not None:
-            self.timing = {**self.timing, "neo4j_rows": self.neo4j_rows, "neo4j_s": self.neo4j_s}
+            self.timing = {**self.timing, "neo4j_rows": self.neo4j_rows, "neo4j_written": self.neo4j_written,
+                           "neo4j_s": self.neo4j_s}
         self.emit({"type": "status", "ts": now, "events": self.fol.events, "lost": st.missed_events,
                    "lost_pages": st.pages_missed, "lag_ns": self.last_lag, "model_lag_ns": max(0, now - fed),
                    "events_per_s": round(rate), "analyses": self.analyses, "analysis_busy": self.busy,
@@ -590,7 +598,7 @@ class LiveAnalysis:
             n = f.stem.split("-", 1)[1]
             if f.suffix == ".json":
                 d = json.loads(f.read_text())
-                self.neo4j_rows, self.neo4j_s = d["rows"], d["seconds"]
+                self.neo4j_rows, self.neo4j_written, self.neo4j_s = d["rows"], d["written"], d["seconds"]
             else:
                 self.emit({"type": "error", "message": f"writing analysis {n} to Neo4j failed: {f.read_text()}"})
             f.unlink()

@@ -304,3 +304,59 @@ def test_pipeline_same_on_both_backends(graph, pipeline, tmp_path):
     assert graph.counts(model.capture_id) == loaded
     graph.delete_capture("another-capture")
     assert dump(graph) == before
+
+
+def whole_dump(g, cid: str) -> dict[str, list]:
+    """Every node and relationship of one capture with all its properties (sorted reprs)."""
+    out = {}
+    for label in ("Task", "Resource", "PathSegment", "FtraceipcCapture"):
+        out[label] = sorted(repr(sorted(r.items())) for r in
+                            g.query(f"MATCH (n:{label} {{capture_id: $cid}}) RETURN properties(n) AS p",
+                                    {"cid": cid})["p"])
+    for typ in ("WRITES", "READS", "BLOCKED_ON", "WAKES", "FLOWS", "WAITS_FOR", "PEER", "ON_PATH"):
+        df = g.query(f"MATCH (a)-[e:{typ}]->(b) WHERE e.capture_id = $cid RETURN coalesce(a.tid, a.rid) AS a, "
+                     "coalesce(b.tid, b.rid, b.seq) AS b, properties(e) AS p", {"cid": cid})
+        out[typ] = sorted(repr((a, b, sorted(p.items()))) for a, b, p in df.itertuples(index=False, name=None))
+    return out
+
+
+@needs_capture
+def test_sync_by_increments_leaves_the_graph_a_load_leaves(graph, pipeline):
+    """live --neo4j writes each interval's model as increments: after each sync the capture's
+    subgraph is exactly what loading that model gives; an unchanged model writes nothing."""
+    import copy
+
+    from ftraceipc.model.build import ModelBuilder
+
+    cap, _truth, model = pipeline
+    cid = model.capture_id
+    cp = model.critical
+    assert cp is not None
+    mb = ModelBuilder(cap)
+    for b in mb.dec.batches():
+        mb.feed(b)
+    windowed = mb.finish(path_since=cp.start_ts + (cp.end_ts - cp.start_ts) // 2)  # another path
+    fewer = copy.deepcopy(model)  # every other row of each table: nodes and edges gone
+    for name in ("tasks", "resources", "io", "blocked", "wakes", "flows", "waits"):
+        setattr(fewer, name, getattr(fewer, name).iloc[::2].reset_index(drop=True))
+    fewer.critical = windowed.critical
+    changed = copy.deepcopy(model)  # the same rows, other numbers
+    changed.flows = changed.flows.assign(bytes=changed.flows["bytes"] + 1)
+    changed.wakes = changed.wakes.assign(wakeups=changed.wakes["wakeups"] * 2)
+    assert windowed.capture_id == cid and len(windowed.critical.segments) < len(cp.segments)
+
+    written, state = graph.sync(model)  # the first: a load
+    assert graph.capture_ids() == {cid} and state.rows is not None
+    for m in (fewer, changed, windowed, model):
+        written, state = graph.sync(m, state)
+        assert sum(written.values()) > 0
+        got = whole_dump(graph, cid)
+        graph.load(m)
+        assert whole_dump(graph, cid) == got
+    assert written["WAKES"] > 0 and written["FLOWS"] > 0 and written["PathSegment"] > 0
+    written, state = graph.sync(model, state)
+    assert sum(written.values()) == 0
+    graph.load(small_model("cap-b"))  # another capture is left alone
+    before = whole_dump(graph, "cap-b")
+    graph.sync(fewer, state)
+    assert whole_dump(graph, "cap-b") == before and graph.capture_ids() == {cid, "cap-b"}

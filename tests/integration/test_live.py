@@ -170,6 +170,27 @@ def test_live_bad_input_is_one_clear_line_and_leaves_nothing(tmp_path, args, nee
     assert cc.instance_names() - before == set()
 
 
+def test_live_ends_by_itself_when_the_pid_it_follows_exits(tmp_path):
+    """As perf record -p: --pid's process exiting ends the run (one line says so), with the end line."""
+    need("tracefs")
+    before = cc.instance_names()
+    target = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(2.5)"])
+    try:
+        t0 = time.monotonic()
+        r, lines, cap = live(tmp_path, "--pid", str(target.pid), "--duration", "120", timeout=120)
+        took = time.monotonic() - t0
+    finally:
+        target.kill()
+        target.wait()
+    assert r.returncode == 0, r.stderr
+    said = [ln for ln in r.stderr.splitlines() if "exited after" in ln]
+    assert len(said) == 1 and str(target.pid) in said[0] and "tracing stopped" in said[0], r.stderr
+    assert took < 60
+    assert lines and lines[-1]["type"] == "end" and "error" not in lines[-1]
+    assert json.loads((cap / "meta.json").read_text())["complete"] is True
+    assert cc.instance_names() - before == set()
+
+
 def test_live_on_a_full_disk_is_one_clear_error_and_stops_tracing(tmp_path):
     need("tracefs")
     small = tmp_path / "small"
