@@ -567,9 +567,13 @@ def classify(seen: dict[int, dict], parent: int) -> tuple[int | None, int | None
 
 
 def at_mark(series: list, mark: float) -> dict | None:
-    """The last sample at or before ``mark`` seconds."""
+    """The last sample at or before ``mark`` seconds; ``hwm_kib`` the peak so far: the largest
+    VmHWM (and VmRSS) of the samples up to it (an exec, as the analysis process's restart, starts
+    VmHWM again)."""
     before = [x for x in series if x[0] <= mark]
-    return {"t": before[-1][0], "rss_kib": before[-1][1], "hwm_kib": before[-1][2]} if before else None
+    if not before:
+        return None
+    return {"t": before[-1][0], "rss_kib": before[-1][1], "hwm_kib": max(max(x[1], x[2]) for x in before)}
 
 
 def run_memory(a, tmp: Path, quiet: Quiet) -> dict:

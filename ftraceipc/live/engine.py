@@ -178,20 +178,13 @@ def _rss_kib() -> int:
 
 
 class _Database:
-    """The analysis process's embedded graph. LadybugDB keeps some memory of every table it drops
-    (each load replaces the schema): ~100 MiB per load of a 2 M-event model, 3.5 -> 9.8 GiB in
-    3 minutes of a live run. The database is used again while the process stays within
-    ``GROWTH`` of what it held after its first load, else replaced by a new, empty one (the
-    prepared queries are lost: a load and analysis costs ~0.2 s more once)."""
+    """The analysis process's embedded graph (``live-K.lbug`` in the work directory: a process
+    started again opens the next K and the file before it is removed)."""
 
-    GROWTH = 1.25
-
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, k: int = 0):
         self.tmp = tmp
-        self.k = 0
+        self.k = k
         self.g = None
-        self.base_kib = 0
-        self.reopened = 0
 
     @property
     def path(self) -> Path:
@@ -202,28 +195,17 @@ class _Database:
 
         if self.g is None:
             self.g = LadybugGraph.open(self.path)
-            self.base_kib = 0
         return self.g
-
-    def loaded(self) -> None:
-        """After an analysis: note the first one's memory, replace the database if it grew."""
-        rss = _rss_kib()
-        if not self.base_kib:
-            self.base_kib = rss
-        elif rss > self.GROWTH * self.base_kib:
-            self.close()
-            self.k += 1
-            self.reopened += 1
 
     def close(self) -> None:
         if self.g is not None:
             self.g.close()
             self.g = None
-            for f in self.tmp.glob(f"live-{self.k}.lbug*"):
-                if f.is_dir():
-                    shutil.rmtree(f, ignore_errors=True)
-                else:
-                    f.unlink(missing_ok=True)
+        for f in self.tmp.glob(f"live-{self.k}.lbug*"):
+            if f.is_dir():
+                shutil.rmtree(f, ignore_errors=True)
+            else:
+                f.unlink(missing_ok=True)
 
 
 class Analyzer:
@@ -286,56 +268,109 @@ class Analyzer:
             os.close(self._res)
             self._res = -1
 
-    def _serve(self, req: int, res: int) -> None:
+    # LadybugDB keeps memory of every schema it drops (each load replaces the schema: ~100 MiB per
+    # load of a 2 M-event model, 3.5 -> 9.8 GiB in 3 minutes of a live run), and closing the database
+    # gives back only part of it (a new database in the same process grew 0.8 -> 1.6 GiB in 10
+    # minutes). So once the process holds GROWTH times what it held after its first analysis, it
+    # execs itself again (same pid, same pipes, a new address space: ~1 s once), with the next
+    # database file and the requests it had read but not served.
+    GROWTH = 1.25
+
+    def _serve(self, req: int, res: int, k: int = 0, pending: bytes = b"", restarts: int = 0) -> None:
         import pickle
 
         from ftraceipc.detect.pipeline import Backend, analyze
 
         o = self.opts
-        db = _Database(self.tmp)
+        db = _Database(self.tmp, k)
+        if k:
+            _Database(self.tmp, k - 1).close()  # the file of the process before
         neo = None
         if o.neo4j_uri:
             from ftraceipc.graph.neo4j import Neo4jGraph
 
             neo = Neo4jGraph.connect(o.neo4j_uri, o.neo4j_user, o.neo4j_password)
-        buf = b""
+            state = self.tmp / "neo4j-state.pkl"
+            if state.exists():
+                self._neo_state = pickle.loads(state.read_bytes())
+                state.unlink()
+        buf = pending
+        base = 0
         try:
             while True:
-                data = os.read(req, 4096)
-                if not data:
-                    return
-                buf += data
-                *lines, buf = buf.split(b"\n")
-                for ln in lines:
-                    n = int(ln)
-                    src = self.tmp / f"model-{n}.pkl"
-                    out = self.tmp / f"result-{n}.json"
-                    try:
-                        d = pickle.loads(src.read_bytes())
-                        src.unlink()
-                        t0 = time.perf_counter()
-                        g = db.graph()
-                        a = analyze(d["model"], backend=Backend(path=db.path), detectors=o.detectors,
-                                    all_tasks=o.all_tasks, params=o.params or None, min_share=o.min_share, graph=g)
-                        timing = {**d["timing"], "analyze_s": round(time.perf_counter() - t0, 3),
-                                  "detectors_s": round(a.seconds, 3), "graph_reopened": db.reopened}
-                        v = view(d["model"], a, d["asleep"], o.all_tasks)
-                        text = json.dumps({"bound": d["bound"], "analysis": a.to_json(), "timing": timing, "view": v,
-                                           "end": d.get("end", False)}, default=str)
-                    except Exception as e:  # noqa: BLE001 - reported by the follower, the run goes on
-                        text = json.dumps({"error": f"{type(e).__name__}: {e}", "trace": traceback.format_exc(limit=8)})
-                    tmp = out.with_suffix(".tmp")
-                    tmp.write_text(text)
-                    os.replace(tmp, out)
-                    os.write(res, f"{n}\n".encode())
-                    if neo is not None and "error" not in text[:12]:
-                        self._mirror(neo, d["model"], n, res)
+                if b"\n" not in buf:
+                    data = os.read(req, 4096)
+                    if not data:
+                        return
+                    buf += data
+                ln, buf = buf.split(b"\n", 1)
+                n = int(ln)
+                src = self.tmp / f"model-{n}.pkl"
+                out = self.tmp / f"result-{n}.json"
+                try:
+                    d = pickle.loads(src.read_bytes())
+                    src.unlink()
+                    t0 = time.perf_counter()
+                    a = analyze(d["model"], backend=Backend(path=db.path), detectors=o.detectors,
+                                all_tasks=o.all_tasks, params=o.params or None, min_share=o.min_share,
+                                graph=db.graph())
+                    timing = {**d["timing"], "analyze_s": round(time.perf_counter() - t0, 3),
+                              "detectors_s": round(a.seconds, 3), "analysis_restarts": restarts}
+                    v = view(d["model"], a, d["asleep"], o.all_tasks)
+                    text = json.dumps({"bound": d["bound"], "analysis": a.to_json(), "timing": timing, "view": v,
+                                       "end": d.get("end", False)}, default=str)
+                except Exception as e:  # noqa: BLE001 - reported by the follower, the run goes on
                     d = None
-                    db.loaded()
+                    text = json.dumps({"error": f"{type(e).__name__}: {e}", "trace": traceback.format_exc(limit=8)})
+                tmp = out.with_suffix(".tmp")
+                tmp.write_text(text)
+                os.replace(tmp, out)
+                os.write(res, f"{n}\n".encode())
+                if neo is not None and d is not None:
+                    self._mirror(neo, d["model"], n, res)
+                d = None
+                rss = _rss_kib()
+                if not base:
+                    base = rss
+                elif rss > self.GROWTH * base:
+                    db.close()
+                    db = None
+                    if neo is not None:
+                        neo.close()
+                        neo = None
+                        if self._neo_state is not None:
+                            (self.tmp / "neo4j-state.pkl").write_bytes(pickle.dumps(self._neo_state))
+                    self._reexec(req, res, k + 1, buf, restarts + 1)
         finally:
-            db.close()
+            if db is not None:
+                db.close()
             if neo is not None:
                 neo.close()
+
+    def _reexec(self, req: int, res: int, k: int, pending: bytes, restarts: int) -> None:
+        """This process again, from a new interpreter (``python -m ftraceipc.live``)."""
+        import pickle
+        import sys
+
+        opts = self.tmp / "analyzer-options.pkl"  # the work directory is the follower's, mode 0700
+        opts.write_bytes(pickle.dumps(self.opts))
+        os.set_inheritable(req, True)
+        os.set_inheritable(res, True)
+        os.execv(sys.executable, [sys.executable, "-m", "ftraceipc.live", "analyzer", str(self.tmp), str(req),
+                                  str(res), str(k), str(restarts), pending.decode()])
+
+    @classmethod
+    def main(cls, argv: list[str]) -> int:
+        """The analysis process started again (``_reexec``): serve until the follower closes the pipe."""
+        import pickle
+
+        tmp, req, res, k, restarts = Path(argv[0]), int(argv[1]), int(argv[2]), int(argv[3]), int(argv[4])
+        set_comm(LIVE_COMM)
+        path = tmp / "analyzer-options.pkl"
+        opts = pickle.loads(path.read_bytes())
+        path.unlink()
+        cls(tmp, opts)._serve(req, res, k, argv[5].encode() if len(argv) > 5 else b"", restarts)
+        return 0
 
     def _mirror(self, neo, model, n: int, res: int) -> None:
         """The model so far into Neo4j, as increments on what the interval before wrote

@@ -250,7 +250,9 @@ class FdModel:
         self.sk_inodes: dict[int, list[tuple[int, int, str | None, int]]] = defaultdict(list)  # sk -> (ts, inode, path, type)
         self.inode_info: dict[int, tuple[str | None, int]] = {}  # unix inode -> (path, type)
         self._snap_names: list[tuple[int, int, int, int, str]] = []  # (t0, ts, pid, fd, target): later snapshots not resolved yet
-        self._snap_named: list[tuple[int, int, str, int]] = []  # (pid, fd, target, handle) resolved, the fd unchanged over the read
+        # (pid, fd, target, handle) resolved, the fd unchanged over the read; each once (an ordered set:
+        # the /proc watcher reads the same tables every round, a live run for minutes)
+        self._snap_named: dict[tuple[int, int, str, int], None] = {}
         self._dying: list[tuple[int, int]] = []  # (ts, id) of opened handles no fd names any more since ts
         self.reclaimed = 0
         self._shared_tables: set[int] = set()  # ids of fd tables processes share (CLONE_FILES)
@@ -666,7 +668,7 @@ class FdModel:
                     hd.resource.kind = "other"
             else:
                 self._own_res(hd)  # (its own resource, named at finish: never reclaimed)
-                self._snap_named.append((pid, fd, target, h))
+                self._snap_named[(pid, fd, target, h)] = None
         del names[:j]
 
     def _compact(self, floor: int, pins: pd.DataFrame) -> None:

@@ -90,6 +90,53 @@ def test_the_window_keeps_old_path_rows_out_of_memory_and_the_end_still_has_the_
     assert _path_rows(cut) == [(t, s, r, rid, max(a, mid), z) for t, s, r, rid, a, z in _path_rows(whole) if z > mid]
 
 
+def test_the_analysis_process_starts_itself_again_when_it_grew_and_goes_on_serving(workload_capture, tmp_path,
+                                                                                  monkeypatch):
+    """LadybugDB keeps memory of each schema it drops: past Analyzer.GROWTH times what its first
+    analysis left, the analysis process execs itself (same pid and pipes, a new database file) and
+    serves the requests that were waiting; its results are those of the first."""
+    import pickle
+
+    import pandas as pd
+
+    from ftraceipc.live.engine import Analyzer, LiveOptions
+    from ftraceipc.model.build import build_model
+
+    cap, _ = workload_capture
+    model = build_model(cap)
+    asleep = pd.DataFrame({"tid": [], "since_ts": [], "handle": [], "op": [], "rid": []})
+    for n in range(4):
+        (tmp_path / f"model-{n}.pkl").write_bytes(pickle.dumps(
+            {"bound": 1000 + n, "model": model, "asleep": asleep, "end": False, "timing": {}}))
+    monkeypatch.setattr(Analyzer, "GROWTH", 0.5)  # any second analysis has "grown"
+    an = Analyzer(tmp_path, LiveOptions(min_share=0))
+    an.start()
+    pid = an.pid
+    try:
+        for n in range(4):
+            an.submit(n)  # all waiting at once: some are read before the exec
+        done: list[int] = []
+        deadline = time.monotonic() + 120
+        while len(done) < 4 and time.monotonic() < deadline:
+            done += an.done()
+        assert sorted(done) == [0, 1, 2, 3]
+        cmd = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+        assert b"ftraceipc.live" in cmd  # the same pid, a new program
+        res = [json.loads((tmp_path / f"result-{n}.json").read_text()) for n in range(4)]
+        assert all("error" not in r for r in res), res
+        # the first sets the base, the second finds it grew: the rest come from the new program (whose
+        # GROWTH is the class's own again)
+        assert [r["timing"]["analysis_restarts"] for r in res] == [0, 0, 1, 1]
+        ids = [sorted(f["title"] for f in r["analysis"]["findings"]) for r in res]
+        assert ids[0] and all(x == ids[0] for x in ids)
+        assert [r["bound"] for r in res] == [1000, 1001, 1002, 1003]
+    finally:
+        an.close()
+    assert not os.path.exists(f"/proc/{pid}")
+    left = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("result-"))
+    assert left == [], left
+
+
 # samples sized to run for a few intervals; the pattern each plants when its detection is steady (the
 # herd's share of its path is small, and under a busy machine it was not found, live or post-mortem)
 SAMPLE_RUNS = [("herd", ["--rounds", "300"], None),

@@ -65,26 +65,3 @@ def test_a_finding_is_emitted_again_only_when_a_measure_moves_materially():
     assert _moved(a, _f(asleep=1000))
     assert not _moved(_f(count=0, critical=0, asleep=0), _f(count=0, critical=0, asleep=0))
 
-
-def test_the_analysis_database_is_replaced_by_an_empty_one_when_the_process_grew(tmp_path, monkeypatch):
-    """LadybugDB keeps memory of each dropped schema: the analysis process starts a new database
-    file (the old one removed) once its memory grew past GROWTH times what the first load left."""
-    from ftraceipc.live import engine
-
-    db = engine._Database(tmp_path)
-    g = db.graph()
-    g.query("RETURN 1 AS x")
-    first = db.path
-    assert first.exists()
-    db.loaded()  # the first analysis: its memory is the base
-    assert db.graph() is g and db.reopened == 0
-    monkeypatch.setattr(engine._Database, "GROWTH", 0.5)  # any memory is "grown"
-    db.loaded()
-    assert db.reopened == 1 and db.path != first
-    assert not list(tmp_path.glob(first.name + "*"))  # the old file is gone
-    g2 = db.graph()
-    assert g2 is not g and g.closed
-    assert int(g2.query("RETURN 2 AS x")["x"].iloc[0]) == 2
-    db.close()
-    db.close()
-    assert not list(tmp_path.iterdir())
