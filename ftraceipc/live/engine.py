@@ -290,7 +290,7 @@ class Analyzer:
             from ftraceipc.graph.neo4j import Neo4jGraph
 
             neo = Neo4jGraph.connect(o.neo4j_uri, o.neo4j_user, o.neo4j_password)
-            state = self.tmp / "neo4j-state.pkl"
+            state = self.tmp / "analyzer-neo4j-state.pkl"
             if state.exists():
                 self._neo_state = pickle.loads(state.read_bytes())
                 state.unlink()
@@ -339,7 +339,7 @@ class Analyzer:
                         neo.close()
                         neo = None
                         if self._neo_state is not None:
-                            (self.tmp / "neo4j-state.pkl").write_bytes(pickle.dumps(self._neo_state))
+                            (self.tmp / "analyzer-neo4j-state.pkl").write_bytes(pickle.dumps(self._neo_state))
                     self._reexec(req, res, k + 1, buf, restarts + 1)
         finally:
             if db is not None:
@@ -378,17 +378,21 @@ class Analyzer:
         relationships that are new, changed or gone, in one transaction: Browser sees the run as it
         happens, never half of an interval). A failure is reported once per analysis as an error
         line of the follower's (``neo4j-N.err``) and the next interval loads again; the run goes on."""
-        err = self.tmp / f"neo4j-{n}.err"
+        def put(suffix: str, text: str) -> None:  # whole files only: the follower reads them as they appear
+            tmp = self.tmp / f".neo4j-{n}.tmp"
+            tmp.write_text(text)
+            os.replace(tmp, self.tmp / f"neo4j-{n}{suffix}")
+
         try:
             t0 = time.perf_counter()
             written, self._neo_state = neo.sync(model, self._neo_state)
             rows = self._neo_state.rows
-            (self.tmp / f"neo4j-{n}.json").write_text(json.dumps(
+            put(".json", json.dumps(
                 {"seconds": round(time.perf_counter() - t0, 3), "written": sum(written.values()),
                  "rows": sum(map(len, rows.values())) + 1 if rows is not None else sum(written.values())}))
         except Exception as e:  # noqa: BLE001 - the embedded analysis goes on
             self._neo_state = None
-            err.write_text(f"{type(e).__name__}: {e}")
+            put(".err", f"{type(e).__name__}: {e}")
 
 
 class LiveAnalysis:
@@ -630,6 +634,8 @@ class LiveAnalysis:
     def _neo4j(self) -> None:
         """Say what the mirror into Neo4j did (its files appear after the analysis's result)."""
         for f in sorted(self.tmp.glob("neo4j-*.*")):
+            if f.suffix not in (".json", ".err"):
+                continue
             n = f.stem.split("-", 1)[1]
             if f.suffix == ".json":
                 d = json.loads(f.read_text())

@@ -91,10 +91,11 @@ def test_the_window_keeps_old_path_rows_out_of_memory_and_the_end_still_has_the_
 
 
 def test_the_analysis_process_starts_itself_again_when_it_grew_and_goes_on_serving(workload_capture, tmp_path,
-                                                                                  monkeypatch):
+                                                                                  monkeypatch, neo4j_server):
     """LadybugDB keeps memory of each schema it drops: past Analyzer.GROWTH times what its first
     analysis left, the analysis process execs itself (same pid and pipes, a new database file) and
-    serves the requests that were waiting; its results are those of the first."""
+    serves the requests that were waiting; its results are those of the first, and its Neo4j
+    mirror goes on by increments from what the process before wrote."""
     import pickle
 
     import pandas as pd
@@ -109,7 +110,9 @@ def test_the_analysis_process_starts_itself_again_when_it_grew_and_goes_on_servi
         (tmp_path / f"model-{n}.pkl").write_bytes(pickle.dumps(
             {"bound": 1000 + n, "model": model, "asleep": asleep, "end": False, "timing": {}}))
     monkeypatch.setattr(Analyzer, "GROWTH", 0.5)  # any second analysis has "grown"
-    an = Analyzer(tmp_path, LiveOptions(min_share=0))
+    user, password = neo4j_server.auth
+    an = Analyzer(tmp_path, LiveOptions(min_share=0, neo4j_uri=neo4j_server.uri, neo4j_user=user,
+                                        neo4j_password=password))
     an.start()
     pid = an.pid
     try:
@@ -131,9 +134,19 @@ def test_the_analysis_process_starts_itself_again_when_it_grew_and_goes_on_servi
         assert ids[0] and all(x == ids[0] for x in ids)
         assert [r["bound"] for r in res] == [1000, 1001, 1002, 1003]
     finally:
-        an.close()
+        an.close()  # waits for the process: its last write to Neo4j is done
     assert not os.path.exists(f"/proc/{pid}")
-    left = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("result-"))
+    assert not list(tmp_path.glob("neo4j-*.err"))
+    mirrored = [json.loads((tmp_path / f"neo4j-{n}.json").read_text()) for n in range(4)]
+    # the first is a load; the same model again writes nothing, after the exec too (the state came along)
+    assert mirrored[0]["written"] == mirrored[0]["rows"] > 0
+    assert [m["written"] for m in mirrored[1:]] == [0, 0, 0]
+    from ftraceipc.graph.neo4j import Neo4jGraph
+
+    with Neo4jGraph.connect(neo4j_server.uri, user, password) as g:
+        assert model.capture_id in g.capture_ids()
+        g.delete_capture(model.capture_id)
+    left = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(("result-", "neo4j-")))
     assert left == [], left
 
 

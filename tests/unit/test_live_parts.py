@@ -65,3 +65,26 @@ def test_a_finding_is_emitted_again_only_when_a_measure_moves_materially():
     assert _moved(a, _f(asleep=1000))
     assert not _moved(_f(count=0, critical=0, asleep=0), _f(count=0, critical=0, asleep=0))
 
+
+
+def test_the_follower_reads_only_the_neo4j_mirrors_whole_result_files(tmp_path):
+    """The analysis process leaves other files beside neo4j-N.json (its sync state across an exec,
+    a result being written): the follower reads only the finished .json and .err files."""
+    import pickle
+
+    from ftraceipc.live.engine import LiveAnalysis, LiveOptions, TraceNow
+
+    lines = []
+    la = LiveAnalysis(tmp_path, None, LiveOptions(), lines.append, TraceNow(None))
+    try:
+        (la.tmp / "analyzer-neo4j-state.pkl").write_bytes(pickle.dumps({"x": b"\x80\x81"}))
+        (la.tmp / ".neo4j-4.tmp").write_text('{"seconds": 0.1, "wri')
+        (la.tmp / "neo4j-3.json").write_text('{"seconds": 0.5, "written": 7, "rows": 90}')
+        (la.tmp / "neo4j-5.err").write_text("ServiceUnavailable: gone")
+        la._neo4j()
+        assert (la.neo4j_rows, la.neo4j_written, la.neo4j_s) == (90, 7, 0.5)
+        assert [ln["type"] for ln in lines] == ["error"] and "analysis 5" in lines[0]["message"]
+        assert sorted(p.name for p in la.tmp.iterdir()) == [".neo4j-4.tmp", "analyzer-neo4j-state.pkl"]
+    finally:
+        la.close()
+    assert not la.tmp.exists()
