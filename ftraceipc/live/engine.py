@@ -270,7 +270,7 @@ class Analyzer:
 
     # LadybugDB keeps memory of every schema it drops (each load replaces the schema: ~100 MiB per
     # load of a 2 M-event model, 3.5 -> 9.8 GiB in 3 minutes of a live run), and closing the database
-    # gives back only part of it (a new database in the same process grew 0.8 -> 1.6 GiB in 10
+    # gives back only part of it (a new database in the same process grew 1.0 -> 1.6 GiB (peak) in 10
     # minutes). So once the process holds GROWTH times what it held after its first analysis, it
     # execs itself again (same pid, same pipes, a new address space: ~1 s once), with the next
     # database file and the requests it had read but not served.

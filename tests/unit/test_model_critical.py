@@ -352,10 +352,8 @@ def test_no_command_no_root_no_path():
 
 
 # --- coverage on random tables --------------------------------------------------------------------------
-@pytest.mark.parametrize("seed", range(40))
-def test_random_tables_are_covered_exactly_once(seed):
-    """Whatever the tables (overlapping sleeps, wakeups outside them, tasks waking each other in
-    loops), the segments cover the window exactly once and the walk ends."""
+def random_inputs(seed: int) -> PathInputs:
+    """Random tables: overlapping sleeps, wakeups outside them, tasks waking each other in loops."""
     rnd = random.Random(seed)
     tids = [10, 11, 12, 13, 14]
     rows, wks = [], []
@@ -371,8 +369,15 @@ def test_random_tables_are_covered_exactly_once(seed):
     born = {t: (rnd.randint(-100, 900), rnd.choice(tids)) for t in tids if rnd.random() < 0.3}
     pre = pd.DataFrame({"tid": [rnd.choice(tids) for _ in range(5)], "start_ts": [rnd.randint(0, 900) for _ in range(5)]})
     pre["end_ts"] = pre["start_ts"] + 30
-    inp = PathInputs.from_tables(pd.DataFrame(rows, columns=list(ep(0, 0, 0))), pd.DataFrame(wks) if wks else None,
-                                 born=born, preempted=pre, first_run={t: rnd.randint(-100, 900) for t in tids})
+    return PathInputs.from_tables(pd.DataFrame(rows, columns=list(ep(0, 0, 0))), pd.DataFrame(wks) if wks else None,
+                                  born=born, preempted=pre, first_run={t: rnd.randint(-100, 900) for t in tids})
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_tables_are_covered_exactly_once(seed):
+    """Whatever the tables (overlapping sleeps, wakeups outside them, tasks waking each other in
+    loops), the segments cover the window exactly once and the walk ends."""
+    inp = random_inputs(seed)
     cp = critical.walk(inp, 10, 0, 1000)
     assert critical.check(cp) == []
     assert cp.tasks["crit_ns"].sum() == 1000
@@ -389,22 +394,7 @@ def clipped(rows, lo):
 def test_a_windowed_walk_is_the_whole_walk_cut_at_the_windows_start(seed):
     """The walk goes backwards from the end: stopping it at a later start changes nothing after
     that start (live mode ranks each interval by the path of its last seconds)."""
-    rnd = random.Random(seed)
-    tids = [10, 11, 12, 13, 14]
-    rows, wks = [], []
-    for _ in range(rnd.randint(0, 40)):
-        t = rnd.choice(tids)
-        b = rnd.randint(-100, 1000)
-        e = b + rnd.randint(0, 300)
-        waker = rnd.choice(tids + [-1, 0])
-        rows.append(ep(t, b, e, waker, rnd.choice(["pipe:1", None, "unix:2"]), rnd.choice(["read", None])))
-        if waker >= 0 and rnd.random() < 0.8:
-            wks.append(wu(rnd.randint(b - 50, e), waker, t, e, rnd.choice(["pipe:1", None]), irq=rnd.random() < 0.2))
-    born = {t: (rnd.randint(-100, 900), rnd.choice(tids)) for t in tids if rnd.random() < 0.3}
-    pre = pd.DataFrame({"tid": [rnd.choice(tids) for _ in range(5)], "start_ts": [rnd.randint(0, 900) for _ in range(5)]})
-    pre["end_ts"] = pre["start_ts"] + 30
-    inp = PathInputs.from_tables(pd.DataFrame(rows, columns=list(ep(0, 0, 0))), pd.DataFrame(wks) if wks else None,
-                                 born=born, preempted=pre, first_run={t: rnd.randint(-100, 900) for t in tids})
+    inp = random_inputs(seed)
     whole = segs(critical.walk(inp, 10, 0, 1000))
     for lo in (1, 250, 500, 999):
         cp = critical.walk(inp, 10, lo, 1000)
