@@ -117,6 +117,10 @@ def _array(s: pd.Series, typ: str) -> pa.Array:
         return pa.array(pd.to_numeric(s).astype("Int64"), t, from_pandas=True)
     if typ == "BOOLEAN":
         return pa.array(s.astype("boolean"), t, from_pandas=True)
+    if typ == "STRING" and len(s) > 1024:  # few distinct values in many rows (a path's states, a capture id)
+        codes, uniq = pd.factorize(s, use_na_sentinel=True)
+        idx = pa.array(codes.astype(np.int32, copy=False), pa.int32(), mask=codes < 0)
+        return pa.DictionaryArray.from_arrays(idx, pa.array(np.asarray(uniq, dtype=object), t)).cast(t)
     return pa.array(s.astype(object), t, from_pandas=True)
 
 

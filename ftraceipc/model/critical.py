@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
@@ -729,13 +730,25 @@ def _ranges(tids: np.ndarray) -> dict[int, tuple[int, int]]:
     return dict(zip(u.tolist(), zip(first.tolist(), last.tolist())))
 
 
+def _items(a: np.ndarray):
+    """``a`` read element by element as Python values (a memoryview: no copy)."""
+    a = np.ascontiguousarray(a)
+    if a.dtype.kind == "b":
+        return memoryview(a.view(np.uint8))
+    if a.dtype != np.int64 and a.dtype.kind in "iu":
+        a = a.astype(np.int64)
+    return memoryview(a)
+
+
 def walk(inp: PathInputs, root: int, start: int, end: int) -> CriticalPath:
     """The path of ``root`` over [start, end] (see the module doc)."""
     root, start, end = int(root), int(start), int(end)
     srange, prange = _ranges(inp.s_tid), _ranges(inp.p_tid)
-    S_b, S_e, S_w, S_waker, S_edge = inp.s_b, inp.s_e, inp.s_w, inp.s_waker, inp.s_edge
-    S_reason, S_rid, S_wrid, S_room = inp.s_reason, inp.s_rid, inp.s_wrid, inp.s_room
-    P_b, P_e = inp.p_b, inp.p_e
+    # read one element at a time: memoryviews give Python ints (no numpy scalar per read) and
+    # bisect searches them in C without a copy (3x faster than numpy indexing and searchsorted)
+    S_b, S_e, S_w, S_waker, S_edge, S_exit, S_reason, S_rid, S_wrid, S_room, P_b, P_e = (
+        _items(x) for x in (inp.s_b, inp.s_e, inp.s_w, inp.s_waker, inp.s_edge, inp.s_exit_edge, inp.s_reason,
+                            inp.s_rid, inp.s_wrid, inp.s_room, inp.p_b, inp.p_e))
     born, first_run, pre = inp.born, inp.first_run, inp.pre
     o_tid: list[int] = []
     o_state: list[int] = []
@@ -747,14 +760,17 @@ def walk(inp: PathInputs, root: int, start: int, end: int) -> CriticalPath:
     st = {"edges": 0, "exit_edges": 0, "fork_edges": 0, "pre_capture_edges": 0, "blocked_sleeps": 0,
           "cut_cycles": 0}
 
+    ap_tid, ap_state, ap_reason, ap_rid, ap_a, ap_z = (o_tid.append, o_state.append, o_reason.append,
+                                                        o_rid.append, o_a.append, o_z.append)
+
     def emit(tid: int, state: int, reason: int, rid: int, a: int, z: int) -> None:
         if z > a:
-            o_tid.append(tid)
-            o_state.append(state)
-            o_reason.append(reason)
-            o_rid.append(rid)
-            o_a.append(a)
-            o_z.append(z)
+            ap_tid(tid)
+            ap_state(state)
+            ap_reason(reason)
+            ap_rid(rid)
+            ap_a(a)
+            ap_z(z)
 
     def awake(tid: int, a: int, z: int) -> None:
         """[a, z] of a task between sleeps: running, except its preempted intervals (runnable)."""
@@ -762,12 +778,12 @@ def walk(inp: PathInputs, root: int, start: int, end: int) -> CriticalPath:
         cur = z
         if r is not None:
             p0, p1 = r
-            j = p0 + int(np.searchsorted(P_b[p0:p1], z, "left")) - 1
+            j = bisect_left(P_b, z, p0, p1) - 1
             while j >= p0:
-                q = int(P_e[j])
+                q = P_e[j]
                 if q <= a:
                     break
-                p = max(int(P_b[j]), a)
+                p = max(P_b[j], a)
                 q = min(q, cur)
                 emit(tid, RUNNING, R_NONE, NONE_RID, q, cur)
                 emit(tid, RUNNABLE, R_PREEMPTED, NONE_RID, p, q)
@@ -780,7 +796,7 @@ def walk(inp: PathInputs, root: int, start: int, end: int) -> CriticalPath:
         if r is None:
             return -1, 0
         s0, s1 = r
-        return s0 + int(np.searchsorted(S_b[s0:s1], t, "left")) - 1, s0
+        return bisect_left(S_b, t, s0, s1) - 1, s0
 
     r_rid: list[int] = []
     r_a: list[int] = []
@@ -825,15 +841,15 @@ def walk(inp: PathInputs, root: int, start: int, end: int) -> CriticalPath:
             T, k, k0, lo = stack.pop()
             continue
         if k >= k0:
-            ek = int(S_e[k])
+            ek = S_e[k]
             if ek < t:  # awake between this sleep's end and t
                 a = max(ek, lo)
                 awake(T, a, t)
                 t = a
                 continue
-            b = int(S_b[k])
-            w = int(S_w[k])
-            reason, rid = int(S_reason[k]), int(S_rid[k])
+            b = S_b[k]
+            w = S_w[k]
+            reason, rid = S_reason[k], S_rid[k]
             if w > t:  # (only when t is inside the sleep) not woken yet at t: asleep
                 w = -1
             if w >= 0:
@@ -846,12 +862,12 @@ def walk(inp: PathInputs, root: int, start: int, end: int) -> CriticalPath:
                 if w <= b:  # woken before it switched out: runnable all along
                     k -= 1
                     continue
-                waker = int(S_waker[k])
+                waker = S_waker[k]
                 if S_edge[k] and may_jump(waker):
                     nlo = max(b, lo)
-                    add_wait(T, int(S_wrid[k]), w - nlo, bool(S_room[k]))
+                    add_wait(T, S_wrid[k], w - nlo, bool(S_room[k]))
                     st["edges"] += 1
-                    if inp.s_exit_edge[k]:
+                    if S_exit[k]:
                         st["exit_edges"] += 1
                     if b > lo:
                         stack.append((T, k - 1, k0, lo))

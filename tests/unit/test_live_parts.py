@@ -88,3 +88,23 @@ def test_the_follower_reads_only_the_neo4j_mirrors_whole_result_files(tmp_path):
     finally:
         la.close()
     assert not la.tmp.exists()
+
+
+def test_the_analysis_process_warms_up_on_an_empty_graph_of_the_schema(tmp_path):
+    """Before its first model: the embedded graph is open with every table of the schema, and the
+    detectors have run on it (empty: no finding, no error), so the first analysis is not a cold one."""
+    from ftraceipc.graph.schema import NODE_TABLES, REL_TABLES
+    from ftraceipc.live.engine import Analyzer, LiveOptions, _Database
+
+    db = _Database(tmp_path)
+    try:
+        Analyzer(tmp_path, LiveOptions(detectors=["bottleneck", "wait_chain"]))._warm_up(db)
+        assert db.g is not None
+        have = {t.lower() for t in db.g.tables()}
+        assert {t.lower() for t in [*NODE_TABLES, *REL_TABLES]} <= have
+        from ftraceipc.detect.run import run_detectors
+
+        assert run_detectors(db.g, capture_id="") == []
+    finally:
+        db.close()
+    assert not list(tmp_path.glob("live-0.lbug*"))
