@@ -296,7 +296,7 @@ class Analyzer:
                 state.unlink()
         buf = pending
         base = 0
-        if not buf:
+        if not k and not buf:  # a process started again (k > 0) has its first model soon
             self._warm_up(db)
         try:
             while True:
@@ -721,6 +721,7 @@ class LiveAnalysis:
             self.analyzer = Analyzer(self.tmp, self.opts)
             self.analyzer.start()
             self.children.append(self.analyzer.pid)
+            self.mb.add_tracer([self.analyzer.pid])
 
     def _end(self) -> None:
         """The capture is over: the last pages, meta.json as the capture left it (plus our

@@ -248,6 +248,7 @@ class ModelBuilder:
             self.snaps = snapshots
             snapshots.bind(fdm, ppid_of)
         self.tracer = tracer = set(int(t) for t in meta.get("tracer_tids") or [])
+        self._tracer_arr: np.ndarray | None = None
         self.pairer = pairer = SyscallPairer()
         self.episodes = episodes
         self.sinks: dict[str, Any] = {}
@@ -310,7 +311,7 @@ class ModelBuilder:
         def recv_keep(name, t, incomplete=incomplete):
             return ~np.isin(fdm.pids_of(t.pid), incomplete)
 
-        recs = _records(batch, [n for n in batch.events if n in LIFECYCLE_EVENTS])
+        recs = _records(batch, [n for n in batch.events if n in LIFECYCLE_EVENTS], keep=self._not_ours)
         recs += _records(batch, [n for n in RECVMSG_EVENTS if n in batch.events], keep=recv_keep)
         recs.sort(key=lambda x: x[0])
         try:
@@ -379,6 +380,18 @@ class ModelBuilder:
         # batch's end): the fd history can forget what none of them can see
         if len(batch):
             fdm.settle(int(batch.ts[-1]), *pairer.open_calls())
+
+    def _not_ours(self, name: str, t) -> np.ndarray | None:
+        """The fd-lifecycle syscalls of ftraceipc's own processes are left out (their tables are
+        never asked: their tasks are out of every result). The /proc watcher opens and closes ~500
+        files a second and live mode's analysis processes import and open their databases: kept,
+        they cost the fd model's per-record path and a handle each. Process lifecycle stays (which
+        process a thread belongs to)."""
+        if not self.tracer or not (name.startswith("sys_") or name == "inode_set_ctime_to_ts"):
+            return None
+        if self._tracer_arr is None or len(self._tracer_arr) != len(self.tracer):
+            self._tracer_arr = np.fromiter(self.tracer, dtype=np.int64, count=len(self.tracer))
+        return ~np.isin(self.fdm.pids_of(t.pid), self._tracer_arr)
 
     def retire(self, before: int) -> int:
         """Live mode: what only a critical path from before ``before`` would need leaves memory

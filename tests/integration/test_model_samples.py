@@ -187,3 +187,36 @@ def test_settling_the_fd_history_every_batch_changes_nothing_in_the_model(tmp_pa
         pd.testing.assert_frame_equal(getattr(got["each batch"], t), getattr(got["never"], t), obj=t)
     assert got["each batch"].unattributed == got["never"].unattributed
     assert got["each batch"].stats["fd_notes"] == got["never"].stats["fd_notes"]
+
+
+def test_our_own_processes_fd_syscalls_stay_out_of_the_fd_model(tmp_path, monkeypatch):
+    """ftraceipc's /proc watcher opens and closes files all through a capture: those syscalls are in
+    the capture but not in the fd model (no handle, no resource for them), and leaving them out
+    changes nothing about the command's tasks: the model is the one built with them fed."""
+    from ftraceipc.decode import Decoder
+    from ftraceipc.model import build
+
+    cap, meta, _truth = capture_sample(tmp_path, "relay", ["--rounds", "300"])
+    ours = {int(t) for t in meta["tracer_tids"]}
+    opens = 0
+    for b in Decoder(cap).batches():
+        t = b.events.get("sys_exit_openat")
+        if t is not None:
+            opens += int(((t.columns["ret"] >= 0) & pd.Series(t.pid).isin(ours).to_numpy()).sum())
+    assert opens >= 20, f"the /proc watcher opened only {opens} files: nothing to leave out"
+    m = build_model(cap)
+    assert m.stats["fd_handles"] < opens, (m.stats["fd_handles"], opens)
+
+    monkeypatch.setattr(build.ModelBuilder, "_not_ours", lambda self, name, t: None)  # every record fed
+    full = build_model(cap)
+    assert full.stats["fd_handles"] >= opens
+    tracer = full.tasks.loc[full.tasks["tracer"].astype(bool), "tid"]
+    for name in ("io", "blocked", "wakes", "waits", "flows"):
+        pd.testing.assert_frame_equal(getattr(m, name).reset_index(drop=True),
+                                      getattr(full, name).reset_index(drop=True), obj=name)
+    pd.testing.assert_frame_equal(m.tasks[~m.tasks["tid"].isin(tracer)].reset_index(drop=True),
+                                  full.tasks[~full.tasks["tid"].isin(tracer)].reset_index(drop=True), obj="tasks")
+    # the resources only ours used (the pipes between the live processes, say) are gone, no other
+    used = set(full.io["rid"].dropna()) | set(full.blocked["rid"].dropna())
+    assert set(full.resources["rid"]) - set(m.resources["rid"]) <= set(full.resources["rid"]) - used
+    assert set(m.resources["rid"]) <= set(full.resources["rid"])
