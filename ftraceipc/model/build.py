@@ -363,8 +363,8 @@ class ModelBuilder:
             switched |= iv["enter_ts"].to_numpy(np.int64) < int(batch.ts[0])
             io = iv.assign(wakes=wakes, switched=switched)
             io = io[io["syscall"].isin(DATA) & (io["ret"] >= 0)]
-            if tracer:
-                io = io[~io["tid"].isin(tracer)]
+            if tracer:  # our tasks, and the threads of our processes (the embedded database's, say)
+                io = io[~np.isin(fdm.pids_of(io["tid"].to_numpy()), self._tracer_array())]
             if len(io):
                 io = io.assign(**_fit_terms(io))
                 g = io.groupby(["tid", "fd", "handle", "syscall"], sort=False).agg(
@@ -389,9 +389,12 @@ class ModelBuilder:
         process a thread belongs to)."""
         if not self.tracer or not (name.startswith("sys_") or name == "inode_set_ctime_to_ts"):
             return None
+        return ~np.isin(self.fdm.pids_of(t.pid), self._tracer_array())
+
+    def _tracer_array(self) -> np.ndarray:
         if self._tracer_arr is None or len(self._tracer_arr) != len(self.tracer):
             self._tracer_arr = np.fromiter(self.tracer, dtype=np.int64, count=len(self.tracer))
-        return ~np.isin(self.fdm.pids_of(t.pid), self._tracer_arr)
+        return self._tracer_arr
 
     def retire(self, before: int) -> int:
         """Live mode: what only a critical path from before ``before`` would need leaves memory
