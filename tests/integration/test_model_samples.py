@@ -205,11 +205,11 @@ def test_our_own_processes_fd_syscalls_stay_out_of_the_fd_model(tmp_path, monkey
             opens += int(((t.columns["ret"] >= 0) & pd.Series(t.pid).isin(ours).to_numpy()).sum())
     assert opens >= 20, f"the /proc watcher opened only {opens} files: nothing to leave out"
     m = build_model(cap)
-    assert m.stats["fd_handles"] < opens, (m.stats["fd_handles"], opens)
-
     monkeypatch.setattr(build.ModelBuilder, "_not_ours", lambda self, name, t: None)  # every record fed
     full = build_model(cap)
-    assert full.stats["fd_handles"] >= opens
+    # each open of ours made a handle when fed, none now (the command's own opens make theirs in both)
+    assert full.stats["fd_handles"] - m.stats["fd_handles"] >= opens, (full.stats["fd_handles"],
+                                                                       m.stats["fd_handles"], opens)
     tracer = full.tasks.loc[full.tasks["tracer"].astype(bool), "tid"]
     for name in ("io", "blocked", "wakes", "waits", "flows"):
         pd.testing.assert_frame_equal(getattr(m, name).reset_index(drop=True),
