@@ -248,7 +248,7 @@ class ModelBuilder:
             self.snaps = snapshots
             snapshots.bind(fdm, ppid_of)
         self.tracer = tracer = set(int(t) for t in meta.get("tracer_tids") or [])
-        self._tracer_arr: np.ndarray | None = None
+        self._tracer_arr = np.fromiter(tracer, dtype=np.int64, count=len(tracer))  # for np.isin
         self.pairer = pairer = SyscallPairer()
         self.episodes = episodes
         self.sinks: dict[str, Any] = {}
@@ -273,6 +273,7 @@ class ModelBuilder:
         """More of ftraceipc's own processes (live mode's analysis processes): left out from now on."""
         pids = {int(t) for t in pids}
         self.tracer |= pids
+        self._tracer_arr = np.fromiter(self.tracer, dtype=np.int64, count=len(self.tracer))
         self.sched.tracer |= pids
         self.sched.tracer_pids |= pids
 
@@ -364,7 +365,7 @@ class ModelBuilder:
             io = iv.assign(wakes=wakes, switched=switched)
             io = io[io["syscall"].isin(DATA) & (io["ret"] >= 0)]
             if tracer:  # our tasks, and the threads of our processes (the embedded database's, say)
-                io = io[~np.isin(fdm.pids_of(io["tid"].to_numpy()), self._tracer_array())]
+                io = io[~np.isin(fdm.pids_of(io["tid"].to_numpy()), self._tracer_arr)]
             if len(io):
                 io = io.assign(**_fit_terms(io))
                 g = io.groupby(["tid", "fd", "handle", "syscall"], sort=False).agg(
@@ -389,12 +390,7 @@ class ModelBuilder:
         process a thread belongs to)."""
         if not self.tracer or not (name.startswith("sys_") or name == "inode_set_ctime_to_ts"):
             return None
-        return ~np.isin(self.fdm.pids_of(t.pid), self._tracer_array())
-
-    def _tracer_array(self) -> np.ndarray:
-        if self._tracer_arr is None or len(self._tracer_arr) != len(self.tracer):
-            self._tracer_arr = np.fromiter(self.tracer, dtype=np.int64, count=len(self.tracer))
-        return self._tracer_arr
+        return ~np.isin(self.fdm.pids_of(t.pid), self._tracer_arr)
 
     def retire(self, before: int) -> int:
         """Live mode: what only a critical path from before ``before`` would need leaves memory
