@@ -35,6 +35,14 @@ Four measurements (``--parts``), each with its target:
    flat"): the peak RSS so far (VmHWM) at the two marks within 10 % of each other, for the follower
    and for the analysis process each (the copies live one interval each: their largest is shown).
 
+5. budget: ``pgbench -n -M prepared -S -c 1 -T S`` against PostgreSQL 15 over its Unix socket (the
+   server of ``bench/insight.py``'s pgbench case), server and pgbench pinned to CPU ``--cpu``,
+   ftraceipc to ``--tracer-cpu``; untraced, under ``capture --no-model``, under ``live`` and under
+   ``live --budget B`` (``--budget-pct``, default 5), interleaved (order rotated each repetition);
+   pgbench's tps. Cost = 1 - tps / untraced tps (medians). For the budget runs also the changes it
+   made (the ``budget`` lines), its last measured ``cost_pct`` and the agreement of its end findings
+   with ``ftraceipc analyze`` of the capture. Target: the budget run's cost <= 7 %, agreement as in 1.
+
 The top-level tracing buffer is never touched. Before each traced run the script waits (up to
 ``--max-wait`` s) for other tracing instances to go, and says which existed during a run. Every
 child is stopped and every temporary capture removed on every exit path (Ctrl-C, SIGTERM too).
@@ -47,6 +55,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -119,12 +128,13 @@ print(f"steady: {n} messages in {time.monotonic() - t0:.1f} s", file=sys.stderr)
 """
 EVENTS_PER_MESSAGE = 4  # write and read, enter and exit (the wakeups add a little)
 
-PARTS = ("agreement", "overhead", "lost", "memory")
+PARTS = ("agreement", "overhead", "lost", "memory", "budget")
 TARGET_AGREEMENT = 0.95
 TARGET_LAT_MEDIAN = 2.0
 TARGET_LAT_P95 = 3.0
 TARGET_OVERHEAD = 1.10
 TARGET_MEMORY = 0.10
+TARGET_BUDGET_COST = 0.07
 
 
 # --- pure helpers -------------------------------------------------------------------------------------------
@@ -467,6 +477,90 @@ def run_overhead(a, tmp: Path, quiet: Quiet) -> dict:
     return {"workload": bench, "tracer": tracer, "runs": runs, "ratios": ratios, "summary": summ}
 
 
+# --- 5. budget -------------------------------------------------------------------------------------------------
+def _tps(stdout: str) -> float | None:
+    m = re.search(r"tps = ([0-9.]+)", stdout)
+    return float(m.group(1)) if m else None
+
+
+def run_budget(a, tmp: Path, quiet: Quiet) -> dict:
+    import insight
+
+    case = insight.CASE_BY_NAME["pgbench_pipeline"]
+    miss = insight.missing_programs(case)
+    if miss:
+        raise RuntimeError(f"missing {', '.join(miss)} (bench/setup_insight.sh installs them)")
+    variants = ["untraced", "capture", "live", "budget"]
+    runs: list[dict] = []
+    bu.log(f"== budget: pgbench -S -c 1 -T {a.budget_seconds:g} over a Unix socket, pinned to CPU {a.cpu}, "
+           f"ftraceipc on CPU {a.tracer_cpu}: {', '.join(variants)} (--budget {a.budget_pct:g}), "
+           f"{a.budget_repeat} interleaved repetitions")
+    with bu.tempdir("ftraceipc-bench-budget-", a.tmp) as ctmp, contextlib.ExitStack() as stack:
+        v: dict[str, Any] = {"tmp": str(ctmp)}
+        stack.enter_context(insight.SETUPS["postgres"](ctmp, v))
+        pm = int((ctmp / "pg" / "data" / "postmaster.pid").read_text().split()[0])
+        bu.run(["taskset", "-a", "-c", "-p", str(a.cpu), str(pm)])  # the server and every backend it forks
+        def pg(seconds: float) -> list[str]:
+            return ["taskset", "-c", str(a.cpu), "pgbench", "-n", "-M", "prepared", "-S", "-c", "1",
+                    "-T", f"{seconds:g}", "-h", v["pg_host"], "-U", v["pg_user"], "postgres"]
+
+        bench = pg(a.budget_seconds)
+        bu.run(pg(3))  # warm-up: the table in the buffer cache
+        for rep in range(a.budget_repeat):
+            for var in variants[rep % len(variants):] + variants[:rep % len(variants)]:
+                def once(var=var, rep=rep):
+                    cap = tmp / f"budget-{var}-{rep}.ftipc"
+                    extra: dict[str, Any] = {}
+                    try:
+                        if var == "untraced":
+                            return bu.run(bench, timeout=a.timeout), extra
+                        if var == "capture":
+                            r = bu.run([*pinned(a.tracer_cpu), *bu.ftraceipc_argv(), "capture", "-o", str(cap),
+                                        "--force", "--no-model", "--", *bench], timeout=a.timeout)
+                            extra["events"] = (read_meta(cap).get("cost") or {}).get("events")
+                            return r, extra
+                        args = ("--budget", f"{a.budget_pct:g}") if var == "budget" else ()
+                        r = bu.run(live_argv(cap, a.interval, bench, a.tracer_cpu, args), timeout=a.timeout)
+                        lines = parse_lines(r.stdout)[0]
+                        st = [ln for ln in lines if ln.get("type") == "status"]
+                        extra["events"] = (read_meta(cap).get("cost") or {}).get("events")
+                        if var == "budget":
+                            extra["changes"] = [{k: ln.get(k) for k in ("ts", "off", "on", "analysis_every",
+                                                                        "cost_pct", "reason")}
+                                                for ln in lines if ln.get("type") == "budget"]
+                            costs = [s_["cost_pct"] for s_ in st if s_.get("cost_pct") is not None]
+                            extra["cost_pct_median"] = bu.median(costs)
+                            extra["cost_pct_last"] = costs[-1] if costs else None
+                            extra["traced_off_last"] = st[-1].get("traced_off") if st else None
+                            end = next((ln for ln in lines if ln.get("type") == "end"), None)
+                            pr = bu.run(bu.ftraceipc_argv() + ["analyze", str(cap), "--format", "json"],
+                                        check=False, timeout=a.timeout)
+                            post = json.loads(pr.stdout)["findings"] if pr.returncode == 0 else None
+                            extra.update(agreement(end["findings"] if end else None, post))
+                            extra["findings"] = sorted(ident(f) for f in (post or []))
+                        return r, extra
+                    finally:
+                        shutil.rmtree(cap, ignore_errors=True)
+
+                (r, extra), q = bu.measure_quietly(once, retries=a.retry_busy, max_wait=a.max_wait,
+                                                   monitor=quiet.monitor)
+                rec = {"variant": var, "rep": rep, "tps": _tps(r.stdout), **q, **extra}
+                runs.append(rec)
+                bu.log(f"  rep {rep + 1}/{a.budget_repeat} {var:9s} {rec['tps'] or 0:9.0f} tps  events "
+                       f"{extra.get('events')}" + (f"  cost {extra.get('cost_pct_median')} %  changes "
+                                                  f"{len(extra.get('changes') or [])}  agreement "
+                                                  f"{extra.get('live_in_post')}/{extra.get('post_in_live')}"
+                                                  if var == "budget" else ""))
+    med = {var: bu.median([r["tps"] for r in runs if r["variant"] == var and r["tps"]]) for var in variants}
+    base = med["untraced"]
+    summ = {var: {"tps": med[var], "cost": (1 - med[var] / base) if base and med[var] else None,
+                  "events": bu.median([r.get("events") for r in runs if r["variant"] == var])} for var in variants}
+    br = [r for r in runs if r["variant"] == "budget"]
+    summ["budget_cost_pct_median"] = bu.median([r.get("cost_pct_median") for r in br])
+    summ["agreement_min"] = min((min(r.get("live_in_post") or 0, r.get("post_in_live") or 0) for r in br), default=None)
+    return {"workload": bench, "budget_pct": a.budget_pct, "runs": runs, "summary": summ}
+
+
 # --- 3. lost events ---------------------------------------------------------------------------------------------
 def run_lost(a, tmp: Path, quiet: Quiet) -> dict:
     bench = ["perf", "bench", "sched", "messaging", "-g", "4", "-l", str(a.messaging_loops)]
@@ -667,7 +761,9 @@ FAILED_TARGETS = {"agreement": ("agreement >= 95 % both ways on every run", "lat
                   "overhead": ("overhead live / capture <= 1.10",),
                   "lost": ("no lost events under perf bench sched messaging",),
                   "memory": ("follower peak RSS within 10 % over the run",
-                             "analysis process peak RSS within 10 % over the run")}
+                             "analysis process peak RSS within 10 % over the run"),
+                  "budget": ("pgbench -S throughput cost with --budget <= 7 %",
+                             "budget run findings agree with analyze >= 95 % both ways")}
 
 
 def check_targets(res: dict) -> list[dict]:
@@ -719,6 +815,19 @@ def check_targets(res: dict) -> list[dict]:
                       "met": None if ch is None else abs(ch) <= TARGET_MEMORY,
                       "detail": "not measured" if ch is None else
                       f"{f_['hwm_kib'] / 1024:.0f} MiB -> {l_['hwm_kib'] / 1024:.0f} MiB ({100 * ch:+.1f} %)"})
+    bd = ok.get("budget")
+    if bd:
+        s_ = bd["summary"]
+        c = s_["budget"]["cost"]
+        t.append({"name": f"pgbench -S throughput cost with --budget {bd['budget_pct']:g} <= 7 %",
+                  "met": None if c is None else c <= TARGET_BUDGET_COST,
+                  "detail": "not measured" if c is None else
+                  f"{100 * c:.1f} % (capture {_pct(s_['capture']['cost'])}, live {_pct(s_['live']['cost'])}; "
+                  f"its own estimate {_f(s_['budget_cost_pct_median'])} % of the CPUs)"})
+        ag = s_["agreement_min"]
+        t.append({"name": "budget run findings agree with analyze >= 95 % both ways",
+                  "met": None if ag is None else ag >= TARGET_AGREEMENT,
+                  "detail": "not measured" if ag is None else f"lowest {100 * ag:.0f} %"})
     return t
 
 
@@ -853,6 +962,25 @@ def markdown(res: dict) -> str:
                 + f"; live cpu_s {_f(me.get('cpu_s'), '.1f')}; {_n(me.get('analyses'))} analyses; capture "
                 f"{_f(me.get('capture_mib'), '.0f')} MiB; the end line {_f(me.get('end_after_stop_s'), '.1f')} s after "
                 "tracing stopped"]
+    bd = ok.get("budget")
+    if bd:
+        sm = bd["summary"]
+        out += ["", f"**5. Budget**: `{shlex.join(bd['workload'])}` (PostgreSQL 15 of bench/insight.py, its "
+                f"server pinned to the same CPU), untraced, under `capture --no-model`, `live` and `live --budget "
+                f"{bd['budget_pct']:g}` (ftraceipc pinned to CPU {res['args'].get('tracer_cpu')}), interleaved; "
+                "cost = 1 - tps / untraced tps (medians)", ""]
+        rows = [[var, _f(sm[var]["tps"], ".0f"), _pct(sm[var]["cost"]) if var != "untraced" else "",
+                 _n(sm[var]["events"])] for var in ("untraced", "capture", "live", "budget")]
+        out.append(bu.table(["variant", "tps (median)", "cost", "events (median)"], rows))
+        br = [r for r in bd["runs"] if r["variant"] == "budget"]
+        for r in br:
+            ch = "; ".join(f"{'off ' + ','.join(c['off']) if c['off'] else ''}{'on ' + ','.join(c['on']) if c['on'] else ''}"
+                           f"{'' if c['off'] or c['on'] else 'analysis every ' + str(c['analysis_every'])}"
+                           f" ({c['reason']})" for c in r.get("changes") or [])
+            out += ["", f"- budget rep {r['rep'] + 1}: {_f(r['tps'], '.0f')} tps; its cost estimate "
+                        f"{_f(r.get('cost_pct_median'))} % of the CPUs (median of the status lines), off at the end: "
+                        f"{', '.join(r.get('traced_off_last') or []) or 'nothing'}; agreement with analyze "
+                        f"{_pct(r.get('live_in_post'))} / {_pct(r.get('post_in_live'))}; changes: {ch or 'none'}"]
     out += ["", bu.table(["target (issue #13)", "measured", "met/missed"],
                          [[t["name"], t["detail"], _verdict(t["met"])] for t in res["targets"]])]
     busy = sorted({n for part in ("agreement", "overhead", "lost") for r in (ok.get(part) or {}).get("runs", [])
@@ -895,6 +1023,9 @@ def main() -> None:
     ap.add_argument("--memory-first-s", type=float, default=120.0,
                     help="memory: the first mark, seconds (at most half the duration)")
     ap.add_argument("--memory-events-per-s", type=int, default=200000, help="memory: the workload's event rate")
+    ap.add_argument("--budget-pct", type=float, default=5.0, help="budget: ftraceipc live --budget")
+    ap.add_argument("--budget-seconds", type=float, default=10.0, help="budget: pgbench -T")
+    ap.add_argument("--budget-repeat", type=int, default=None, help="budget: repetitions (default 3; --quick 1)")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds any one traced run may take")
     ap.add_argument("--max-wait", type=float, default=120.0,
                     help="before each run, wait up to S s for other tracing instances to go")
@@ -908,6 +1039,7 @@ def main() -> None:
     a.repeat = a.repeat or (2 if q else 5)
     a.loops = a.loops or (100000 if q else 400000)
     a.lost_repeat = a.lost_repeat or (1 if q else 3)
+    a.budget_repeat = a.budget_repeat or (1 if q else 3)
     a.memory_minutes = a.memory_minutes or (20 / 60 if q else 10.0)
     if q and a.memory_first_s == 120.0:
         a.memory_first_s = 10.0
@@ -950,7 +1082,7 @@ def main() -> None:
                 t0 = time.monotonic()
                 try:
                     res[part] = {"agreement": run_agreement, "overhead": run_overhead, "lost": run_lost,
-                                 "memory": run_memory}[part](a, tmp, quiet)
+                                 "memory": run_memory, "budget": run_budget}[part](a, tmp, quiet)
                 except Exception as e:  # noqa: BLE001 - the other parts still run; the part says why it failed
                     bu.log(f"== {part}: FAILED: {type(e).__name__}: {e}")
                     res[part] = {"failed": f"{type(e).__name__}: {e}"}

@@ -156,6 +156,7 @@ Examples:
   sudo ftraceipc live --duration 30 --interval 2 > live.jsonl   everything, 30 s
   sudo ftraceipc live --pid 812 -D wakeup_latency          one server, one detector
   sudo ftraceipc live -o run.ftipc -- make -j2 | jq -c 'select(.type == "finding")'
+  sudo ftraceipc live --budget 5 --pid 812                 keep tracing under 5 % of the CPUs
   NEO4J_PASSWORD=... sudo -E ftraceipc live --neo4j bolt://localhost:7687 -- ./server   and in Neo4j Browser
 """,
 )
@@ -174,6 +175,7 @@ def live(
     min_share: float = typer.Option(2.0, "--min-share", help="Leave out findings under this percentage of the traced command's critical path (0: keep all)."),
     open_watcher: bool = typer.Option(True, "--open-watcher/--no-open-watcher", help="As for capture."),
     force: bool = typer.Option(False, "--force", help="Replace an existing capture at -o."),
+    budget: Optional[float] = typer.Option(None, "--budget", help="Keep what tracing costs under this percentage of the CPUs' time (readers, watchers, analysis, and the traced tasks' time recording events): over it, poll and data events are turned off, those no finding needs first, and on again when they fit. Each change is in the status line, the JSON and the capture; the scheduler events and the fd lifecycle are always traced."),
     neo4j: Optional[str] = typer.Option(None, "--neo4j", help="Also write the model to this Neo4j 5 server (bolt://HOST:7687) after each analysis, as 'ftraceipc load' does, so Neo4j Browser sees the run as it happens."),
     user: Optional[str] = typer.Option(None, "--user", help="Neo4j user (default $NEO4J_USER, else neo4j)."),
     password_env: Optional[str] = typer.Option(None, "--password-env", help="Environment variable holding the Neo4j password (default NEO4J_PASSWORD)."),
@@ -194,6 +196,9 @@ def live(
         raise CommandError(f"--window must be between the interval ({interval:g} s) and 3600 seconds (got {window:g})")
     if not 0 <= min_share <= 100:
         raise CommandError(f"--min-share must be between 0 and 100 (got {min_share:g})")
+    if budget is not None and not 0 < budget <= 100:
+        raise CommandError(f"--budget must be a percentage above 0 and at most 100 (got {budget:g})",
+                           hint="e.g. --budget 5: tracing may take 5 % of the CPUs' time")
     detectors, subset = _detector_events(detector)
     command = list(ctx.args) or None
     if command and command[0].startswith("-"):
@@ -204,7 +209,8 @@ def live(
     opts = CaptureOptions(output=output or _default_output(), command=command, duration=duration, buffer_kb=buffer_kb,
                           subset=subset, detectors=detectors, pids=list(pid), tree_only=tree_only, force=force,
                           open_watcher=open_watcher, status=False, flush_ms=max(50, int(interval * 500)))
-    lopts = LiveOptions(interval=interval, window=window, detectors=detectors or None, all_tasks=all_tasks, min_share=min_share)
+    lopts = LiveOptions(interval=interval, window=window, detectors=detectors or None, all_tasks=all_tasks,
+                        min_share=min_share, budget=budget)
     if neo4j is not None:  # reachable, and the password right, before anything is traced
         if not _is_uri(neo4j):
             raise CommandError(f"--neo4j {redact_uri(neo4j)!r} is not a URI", hint="use bolt://HOST:7687 or neo4j://HOST:7687")

@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from ftraceipc.capture.store import CaptureMeta
+from ftraceipc.capture.store import CaptureDir, CaptureMeta, EventChange
 from ftraceipc.decode.decoder import DecodeStats, Decoder, WarningKind
 from ftraceipc.model.ipc import Gap
 from ftraceipc.model.export import short_list
@@ -31,6 +31,7 @@ class ProblemKind(str, enum.Enum):
     CAPTURE_INCOMPLETE = "capture_incomplete"  # a cpu file cut short or missing, a capture that did not end
     EVENTS_MISSING = "events_missing"  # events not recorded: tables left empty, detectors not run
     UNDECODABLE = "undecodable"  # records or formats the decoder could not read (skipped)
+    EVENTS_NARROWED = "events_narrowed"  # events turned off for a while (live --budget)
 
 
 @dataclass(frozen=True)
@@ -101,11 +102,54 @@ def _per_page(events: int, pages: int) -> float:
     return events / pages if pages else 0.0
 
 
+NARROWED_MEANS = {
+    "polls": "sleeps inside poll/select/epoll_wait have no resource",
+    "data": "data through fds is not attributed to its channel and sleeps in read/write have no resource",
+}
+
+
+def narrowed(meta: CaptureMeta, changes: Iterable[EventChange]) -> list[Problem]:
+    """One problem per event group that ``live --budget`` turned off, with when (seconds from the
+    start of tracing) and why."""
+    from ftraceipc.capture.events import NARROWABLE
+
+    changes = sorted(changes, key=lambda c: c.ts)
+    if not changes:
+        return []
+    t0 = meta.start_ts or changes[0].start_ts
+    group_of = {e: g for g, evs in NARROWABLE.items() for e in evs}
+    spans: dict[str, list[list]] = {}
+    events: dict[str, set[str]] = {}
+    why: dict[str, str] = {}
+    for c in changes:
+        for e in c.off:
+            g = group_of.get(e, e)
+            events.setdefault(g, set()).add(e)
+            why.setdefault(g, c.reason.split(" (")[0])
+            if not spans.get(g) or spans[g][-1][1] is not None:
+                spans.setdefault(g, []).append([c.ts, None])
+        for e in c.on:
+            g = group_of.get(e, e)
+            if spans.get(g) and spans[g][-1][1] is None:
+                spans[g][-1][1] = c.ts
+    out = []
+    for g, ss in spans.items():
+        when = ", ".join(f"{(a - t0) / 1e9:.1f}-" + (f"{(b - t0) / 1e9:.1f} s" if b is not None else "the end")
+                         for a, b in ss)
+        budget = next((c.budget_pct for c in changes if c.budget_pct is not None), None)
+        out.append(Problem(ProblemKind.EVENTS_NARROWED,
+                           f"{g} events were turned off by live --budget" + (f" {budget:g}" if budget else "")
+                           + f" ({when}; {why[g]}): there {NARROWED_MEANS.get(g, 'their tables are partial')}",
+                           "findings count only the rest; raise --budget, or trace less (--pid, --tree-only, -D), "
+                           "to keep them on", events=tuple(sorted(events[g]))))
+    return out
+
+
 def collect(meta: CaptureMeta, stats: DecodeStats | None, gaps: Iterable[Gap],
-            skipped: Iterable[NotRun] = ()) -> list[Problem]:
+            skipped: Iterable[NotRun] = (), changes: Iterable[EventChange] = ()) -> list[Problem]:
     """The problems of a capture from its facts: meta, the decoder's statistics (None: not decoded),
-    the model's gaps and the detectors not run (``skipped``)."""
-    out: list[Problem] = []
+    the model's gaps, the detectors not run (``skipped``) and the event-set changes (``changes``)."""
+    out: list[Problem] = narrowed(meta, changes)
     ps = meta.page_size or 4096
     per_cpu = stats.per_cpu if stats is not None else {}
     for cpu in sorted(set(meta.cpus) | set(meta.lost) | set(per_cpu)):
@@ -195,7 +239,8 @@ def model_problems(model, skipped: Iterable[NotRun] = ()) -> list[Problem]:
     """The problems of a built model (``ftraceipc.model.build``): its meta, its build pass's decoder
     statistics and its gaps."""
     meta = CaptureMeta.from_json({"complete": True, **(model.meta or {})})  # a hand-made model: no claim
-    return collect(meta, model.decode_stats, model.gaps, skipped)
+    changes = [EventChange.from_json(c) for c in getattr(model, "event_changes", None) or []]
+    return collect(meta, model.decode_stats, model.gaps, skipped, changes)
 
 
 def capture_problems(capture: str | os.PathLike, skipped: Iterable[NotRun] = ()) -> list[Problem]:
@@ -205,7 +250,8 @@ def capture_problems(capture: str | os.PathLike, skipped: Iterable[NotRun] = ())
 
     dec = Decoder(capture)
     stats = dec.stats()
-    return collect(dec.meta, stats, capture_gaps(dec.meta.to_json()), skipped)
+    return collect(dec.meta, stats, capture_gaps(dec.meta.to_json()), skipped,
+                   CaptureDir(capture).event_changes())
 
 
 def warning_lines(problems: Iterable[Problem]) -> list[str]:

@@ -492,7 +492,8 @@ class Capture:
             self._start_open_watcher(tracefs, events, cap)
             if self.follower is not None:
                 self.follower_pid = self.follower.start(
-                    cap, self.watermarks, lambda: _now_ts(inst, meta.cpus[0]) if meta.cpus else None)
+                    cap, self.watermarks, lambda: _now_ts(inst, meta.cpus[0]) if meta.cpus else None,
+                    instance=inst.path)
             self.watcher.exclude.update(r.pid for r in self.readers)
             if self.open_watcher is not None:
                 self.watcher.exclude.add(self.open_watcher.pid)

@@ -72,6 +72,17 @@ RESOURCES: list[str] = (syscall_events(IO_SYSCALLS + FD_SYSCALLS + FD_CREATE_SYS
 POLLS: list[str] = syscall_events(WAIT_SYSCALLS)
 GROUPS: dict[str, list[str]] = {"core": CORE, "resources": RESOURCES, "polls": POLLS}
 
+# What ``live --budget`` may turn off while tracing, in two groups (each: the events of the default
+# set it holds). Never the core (the critical path) nor the fd lifecycle: an fd opened, duplicated
+# or closed while it was off would be resolved wrongly ever after. recvmsg stays too: it brings fds
+# (SCM_RIGHTS). The sock tracepoints go with the data syscalls: the model reads them inside those.
+# - "polls": sleeps inside poll/select/epoll_wait lose their resource, and time in them is not counted;
+# - "data": data through fds is not attributed, sleeps in read/write have no resource.
+NARROWABLE: dict[str, list[str]] = {
+    "polls": POLLS,
+    "data": syscall_events([s for s in IO_SYSCALLS if s != "recvmsg"]) + SOCK,
+}
+
 
 def pipefs_dev() -> int:
     """The kernel dev_t (MAJOR << 20 | MINOR) of the pipefs mount, as trace events print it."""

@@ -7,6 +7,7 @@ Layout (docs/capture-format.md)::
     run.ftipc/tracefs/events/<system>/<event>/format
     run.ftipc/cpu/cpuN.raw
     run.ftipc/proc.jsonl
+    run.ftipc/event_changes.jsonl   (live --budget: events turned off and on while tracing)
 """
 
 from __future__ import annotations
@@ -22,6 +23,32 @@ from ftraceipc.errors import CaptureFormatError, CommandError
 FORMAT_VERSION = 1
 META = "meta.json"
 PROC = "proc.jsonl"
+EVENT_CHANGES = "event_changes.jsonl"
+
+
+@dataclass
+class EventChange:
+    """Events turned off or on while tracing (``live --budget``). ``ts`` (trace clock) is when the
+    change was complete: no event of ``off`` is recorded at or after it (until it is turned on
+    again), and events of ``on`` are recorded from about then; ``start_ts`` is when it began."""
+
+    ts: int
+    start_ts: int
+    off: list[str] = field(default_factory=list)
+    on: list[str] = field(default_factory=list)
+    groups_off: list[str] = field(default_factory=list)  # every group off after the change
+    reason: str = ""
+    cost_pct: float | None = None
+    budget_pct: float | None = None
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "EventChange":
+        return cls(ts=int(d["ts"]), start_ts=int(d.get("start_ts", d["ts"])), off=list(d.get("off") or []),
+                   on=list(d.get("on") or []), groups_off=list(d.get("groups_off") or []),
+                   reason=str(d.get("reason") or ""), cost_pct=d.get("cost_pct"), budget_pct=d.get("budget_pct"))
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
 
 
 @dataclass
@@ -185,7 +212,43 @@ class CaptureDir:
                         except ValueError:
                             break  # a torn last line of an interrupted capture
 
+    @property
+    def event_changes_path(self) -> Path:
+        return self.root / EVENT_CHANGES
+
+    def event_changes(self) -> list[EventChange]:
+        """The event-set changes made while tracing, in time order (none: the set was fixed)."""
+        out = []
+        for d in self._jsonl(self.event_changes_path):
+            try:
+                out.append(EventChange.from_json(d))
+            except (KeyError, TypeError, ValueError) as e:
+                raise CaptureFormatError(f"unreadable event change {d!r}: {e}", path=str(self.event_changes_path),
+                                         hint="the capture's event set is unknown after it; re-record") from None
+        return sorted(out, key=lambda c: c.ts)
+
+    @staticmethod
+    def _jsonl(path: Path):
+        if not path.exists():
+            return
+        with open(path, errors="replace") as f:
+            for line in f:
+                line = line.strip()
+                if line:
+                    try:
+                        yield json.loads(line)
+                    except ValueError:
+                        break  # a torn last line of an interrupted capture
+
     # --- writing -------------------------------------------------------------------------
+    def add_event_change(self, ch: EventChange) -> None:
+        """Append one change (a whole line, flushed: the capture says what was traced even if the
+        run is killed right after)."""
+        with open(self.event_changes_path, "a") as f:
+            f.write(json.dumps(ch.to_json(), sort_keys=True) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
     def write_meta(self, meta: CaptureMeta) -> None:
         tmp = self.meta_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(meta.to_json(), indent=1, sort_keys=True))

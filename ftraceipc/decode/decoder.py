@@ -160,6 +160,34 @@ class Batch:
                      row=self.row[:n], events={t.name: t for t in by_id.values()}, by_id=by_id,
                      lost=[m for m in self.lost if m.position < n])
 
+    def split(self, n: int) -> tuple["Batch", "Batch"]:
+        """The first ``n`` events and the rest, each a batch of its own (positions from 0)."""
+        n = max(0, min(n, len(self)))
+        head_ids, tail_ids = {}, {}
+        drop = {}  # rows of each event type that go to the head: the tail's rows start after them
+        for eid, t in self.by_id.items():
+            m = t.index < n
+            k = int(m.sum())
+            drop[eid] = k
+            if k:
+                head_ids[eid] = t.select(m) if k < len(t) else t
+            if k < len(t):
+                tt = t.select(~m)
+                tt.index = tt.index - n
+                tail_ids[eid] = tt
+        shift = np.zeros(max(self.by_id, default=0) + 1, dtype=np.int64)
+        for eid, k in drop.items():
+            shift[eid] = k
+        ev = self.event_id[n:]
+        head = Batch(ts=self.ts[:n], cpu=self.cpu[:n], event_id=self.event_id[:n], pid=self.pid[:n],
+                     row=self.row[:n], events={t.name: t for t in head_ids.values()}, by_id=head_ids,
+                     lost=[m for m in self.lost if m.position < n])
+        tail = Batch(ts=self.ts[n:], cpu=self.cpu[n:], event_id=ev, pid=self.pid[n:],
+                     row=self.row[n:] - shift[ev], events={t.name: t for t in tail_ids.values()}, by_id=tail_ids,
+                     lost=[LostMark(m.cpu, m.count, m.position - n) for m in self.lost if m.position >= n],
+                     key=self.key[n:] if self.key is not None else None)
+        return head, tail
+
     def records(self) -> Iterator[dict[str, Any]]:
         """``{"ts", "cpu", "tid", "event", **own fields}`` per event, in order (Python values:
         ints, ``str`` for strings, lists for arrays)."""

@@ -54,6 +54,8 @@ class LiveOptions:
     neo4j_uri: str | None = None
     neo4j_user: str | None = None
     neo4j_password: str | None = None
+    budget: float | None = None  # --budget PERCENT (live.budget)
+    instance: str | None = None  # the capture's tracing instance (set by LiveFollower.start)
 
 
 def _cpu_s(pid: int | None) -> float:
@@ -136,8 +138,11 @@ class LiveFollower:
         self.on_started = on_started
         self.worker: ForkedWorker | None = None
 
-    def start(self, cap: CaptureDir, marks: Watermarks | None, now: Callable[[], int | None] | None = None) -> int:
+    def start(self, cap: CaptureDir, marks: Watermarks | None, now: Callable[[], int | None] | None = None,
+              instance: str | os.PathLike | None = None) -> int:
         clock = TraceNow(now)
+        if instance is not None:
+            self.opts.instance = str(instance)
         opts, out_fd = self.opts, self.out_fd
         w = ForkedWorker(lambda: LiveAnalysis(cap.root, marks, opts, Emitter(out_fd), clock))
         w.label = "live analysis"
@@ -444,6 +449,11 @@ class LiveAnalysis:
         self.neo4j_rows: int | None = None  # rows of the capture in Neo4j, those the last write wrote, its seconds
         self.neo4j_written: int | None = None
         self.neo4j_s: float | None = None
+        self.ended = False  # the capture is over (no more changes to what is traced)
+        self.budget = None  # live.budget.Budget with --budget
+        self.toggler = None
+        self.counts: dict[str, int] = {}  # events fed per name since the last budget step
+        self.budget_last: tuple[float, float] | None = None  # (monotonic, our CPU seconds) then
 
     # ForkedWorker's protocol
     def raise_priority(self) -> None:
@@ -495,6 +505,11 @@ class LiveAnalysis:
         self.snaps = LiveSnapshots(meta, cap)
         self.mb = ModelBuilder(self.root, meta=meta, snapshots=self.snaps, decoder=self.dec)
         self.mb.add_tracer([self.analyzer.pid])
+        if self.opts.budget is not None and self.opts.instance:
+            from ftraceipc.live.budget import Budget, Toggler
+
+            self.budget = Budget(self.opts.budget, os.cpu_count() or 1, list(meta.get("events") or []))
+            self.toggler = Toggler(self.opts.instance, (meta.get("cpus") or [0])[0])
         self.emit({"type": "start", "ts": self.now(), "capture": str(self.root), "interval_s": self.opts.interval,
                    "start_ts": meta.get("start_ts")})
         iv = self.opts.interval
@@ -517,7 +532,7 @@ class LiveAnalysis:
             self._copied(block=False)
             if not self.busy and time.monotonic() >= next_snap:
                 self._fork_snapshot()
-                next_snap = time.monotonic() + iv
+                next_snap = time.monotonic() + iv * (self.budget.every if self.budget is not None else 1)
             behind = self._advance(self.marks.all() if self.marks is not None else {},
                                    until=min(tick, next_snap),
                                    limit=self.marks.get("proc") if self.marks is not None else None)
@@ -542,6 +557,10 @@ class LiveAnalysis:
         while True:
             self.snaps.refresh()
             for b in self.fol.poll(marks, READ_BYTES, limit):
+                if self.budget is not None:
+                    c = self.counts
+                    for name, t in b.events.items():
+                        c[name] = c.get(name, 0) + len(t)
                 self.mb.feed(b)
             if not self.fol.behind():
                 return False
@@ -559,12 +578,64 @@ class LiveAnalysis:
         if self.neo4j_rows is not None:
             self.timing = {**self.timing, "neo4j_rows": self.neo4j_rows, "neo4j_written": self.neo4j_written,
                            "neo4j_s": self.neo4j_s}
+        cpu_s = round(t.user + t.system + t.children_user + t.children_system - self.cpu0.user - self.cpu0.system
+                      + _cpu_s(self.analyzer.pid), 3)
+        budget = self._budget_step(cpu_s) if self.budget is not None else {}
         self.emit({"type": "status", "ts": now, "events": self.fol.events, "lost": st.missed_events,
                    "lost_pages": st.pages_missed, "lag_ns": self.last_lag, "model_lag_ns": max(0, now - fed),
                    "events_per_s": round(rate), "analyses": self.analyses, "analysis_busy": self.busy,
-                   **self.timing, "cpu_s": round(t.user + t.system + t.children_user + t.children_system
-                                                 - self.cpu0.user - self.cpu0.system
-                                                 + _cpu_s(self.analyzer.pid), 3)})
+                   **self.timing, "cpu_s": cpu_s, **budget})
+
+    def _budget_step(self, cpu_s: float) -> dict[str, Any]:
+        """--budget: this interval's cost, and the change it calls for (made here: ``_narrow``)."""
+        from ftraceipc.live.budget import needed_groups
+
+        b = self.budget
+        others = [p for p in self.mb.meta.get("tracer_pids") or [] if p != os.getpid()]
+        ours = cpu_s + sum(_cpu_s(p) for p in others)  # the readers, the watchers, the controller
+        t = time.monotonic()
+        last, self.budget_last = self.budget_last, (t, ours)
+        counts, self.counts = self.counts, {}
+        if last is not None and not self.ended:
+            d = b.step(t - last[0], ours - last[1], counts, needed_groups({f.pattern for f in self.shown.values()}))
+            if d is not None and (d.off or d.on):
+                self._narrow(d)
+            elif d is not None:  # the analyses' pace only
+                self.emit({"type": "budget", "ts": self.now(), "off": [], "on": [], "traced_off": sorted(b.off),
+                           "analysis_every": b.every, "cost_pct": d.cost_pct, "budget_pct": b.percent,
+                           "reason": d.reason})
+        out = {"budget_pct": b.percent, "traced_off": sorted(b.off), "analysis_every": b.every}
+        if b.cost_pct is not None:
+            out["cost_pct"] = round(b.cost_pct, 2)
+        if b.over:
+            out["over_budget"] = True
+        return out
+
+    def _narrow(self, d) -> None:
+        """Turn the decision's groups off and on in the instance, then record when it took effect
+        (the trace clock after the writes): the capture's event_changes.jsonl and this model."""
+        from ftraceipc.capture.store import EventChange
+
+        b, tg = self.budget, self.toggler
+        t0 = tg.now()
+        try:
+            tg.set(b.events_of(d.off), False)
+            tg.set(b.events_of(d.on), True)
+        except OSError as e:
+            if tg.gone(e):  # the capture is ending: its instance is going
+                self.budget = None
+                return
+            raise
+        t1 = tg.now()
+        if t1 is None:
+            t1 = self.now()
+        ch = EventChange(ts=t1 + 1000, start_ts=t0 if t0 is not None else t1, off=b.events_of(d.off),
+                         on=b.events_of(d.on), groups_off=sorted(b.off), reason=d.reason, cost_pct=d.cost_pct,
+                         budget_pct=b.percent)  # +1 us: the stats file prints whole microseconds
+        CaptureDir(self.root).add_event_change(ch)
+        self.mb.add_event_change(ch)
+        self.emit({"type": "budget", "ts": ch.ts, "off": d.off, "on": d.on, "traced_off": sorted(b.off),
+                   "analysis_every": b.every, "cost_pct": d.cost_pct, "budget_pct": b.percent, "reason": d.reason})
 
     # the analyses
     def _payload(self, bound: int, end: bool = False, since: int | None = None) -> bytes:
@@ -726,6 +797,7 @@ class LiveAnalysis:
     def _end(self) -> None:
         """The capture is over: the last pages, meta.json as the capture left it (plus our
         processes), one last analysis, the end line."""
+        self.ended = True
         self._abandon()
         cap = CaptureDir(self.root)
         m = cap.read_meta()

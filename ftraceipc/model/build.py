@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import pandas as pd
 
-from ftraceipc.capture.store import CaptureDir
+from ftraceipc.capture.store import CaptureDir, EventChange
 from ftraceipc.decode import Decoder
 from ftraceipc.decode.decoder import Batch, python_columns
 from ftraceipc.errors import CaptureFormatError
@@ -268,6 +268,20 @@ class ModelBuilder:
         self.dest_acc: pd.DataFrame | None = None
         self.n_events = 0
         self.last_ts: int | None = None
+        # events turned off while tracing (live --budget): at each change's time, the syscalls it
+        # turned off that are still open will never show their exit
+        self.event_changes: list[EventChange] = cap.event_changes()
+        self._to_apply = [c for c in self.event_changes if c.off]
+        self.narrowed_open = 0  # open syscalls dropped at a change
+
+    def add_event_change(self, ch: EventChange) -> None:
+        """A change made now (live mode), before any event after it is fed."""
+        if any(c.ts == ch.ts for c in self.event_changes):
+            return
+        self.event_changes.append(ch)
+        if ch.off:
+            self._to_apply.append(ch)
+            self._to_apply.sort(key=lambda c: c.ts)
 
     def add_tracer(self, pids) -> None:
         """More of ftraceipc's own processes (live mode's analysis processes): left out from now on."""
@@ -301,6 +315,19 @@ class ModelBuilder:
 
     def feed(self, batch: Batch) -> None:
         """One decoded batch, in time order after the previous one."""
+        while self._to_apply and len(batch) and int(batch.ts[-1]) >= self._to_apply[0].ts:
+            ch = self._to_apply.pop(0)
+            n = int(np.searchsorted(batch.ts, ch.ts, side="left"))
+            if n:
+                head, batch = batch.split(n)
+                self._feed(head)
+            off = {e.split(":", 1)[-1][len("sys_enter_"):] for e in ch.off
+                   if e.split(":", 1)[-1].startswith("sys_enter_")}
+            self.narrowed_open += self.pairer.drop_open(off)
+        if len(batch):
+            self._feed(batch)
+
+    def _feed(self, batch: Batch) -> None:
         fdm, snaps, pairer, dec = self.fdm, self.snaps, self.pairer, self.dec
         crit, tracer = self.crit, self.tracer
         self.n_events += len(batch)
@@ -436,6 +463,7 @@ class ModelBuilder:
             model.wakeups = self.sinks["wakeups"].read(rid_of)
         not_ipc = _io_tables(model, fdm, io_acc, self.dest_acc)  # calls per pid
         model.gaps = capture_gaps(meta)
+        model.event_changes = [c.to_json() for c in self.event_changes]
         model.impossible = [g.text for g in model.gaps]
         model.decode_stats = decode_stats
         elapsed = time.perf_counter() - self.t_start
@@ -447,6 +475,7 @@ class ModelBuilder:
             "lost_events": sum(c.total for c in self.meta_obj.lost.values()),
             "fd_notes": dict(fdm.notes), "conflicts": fdm.conflicts[:50], "n_conflicts": len(fdm.conflicts),
             "unpaired_syscall_exits": int(getattr(pairer, "unpaired", 0)),
+            "narrowed_open_syscalls": self.narrowed_open,
             "fd_handles": len(fdm.handles), "fd_handles_reclaimed": fdm.reclaimed,
             "fd_bindings_kept": len(fdm.history()),
             "sched": s.get("stats", {}),

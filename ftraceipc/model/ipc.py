@@ -117,6 +117,8 @@ class Model:
     # Attributions the capture could not support at all, and why (e.g. syscall events missing).
     impossible: list[str] = field(default_factory=list)
     gaps: list[Gap] = field(default_factory=list)  # the same, typed: which tables, for lack of which events
+    # events turned off and on while tracing (live --budget), as in event_changes.jsonl (EventChange)
+    event_changes: list[dict[str, Any]] = field(default_factory=list)
     decode_stats: Any = None  # the decoder's DecodeStats of the build pass (lost, damaged, truncated, ...)
     stats: dict[str, Any] = field(default_factory=dict)  # events, events_per_s, lost, ...
 

@@ -286,6 +286,18 @@ class SyscallPairer:
         return np.where(ok, ix["row"][jc], ROW_LOST)
 
     # --- open syscalls ----------------------------------------------------------------------------
+    def drop_open(self, names) -> int:
+        """Forget the open syscalls named (their events were turned off: no exit will come); how many."""
+        c = self._carry
+        codes = [self._code[n] for n in names if n in self._code]
+        if not codes or not len(c["tid"]):
+            return 0
+        keep = ~np.isin(c["code"], codes)
+        n = int((~keep).sum())
+        if n:
+            self._carry = {k: v[keep] for k, v in c.items()}
+        return n
+
     def open_syscalls(self) -> dict[int, tuple[str, int, int]]:
         """tid -> (syscall, enter_ts, fd) of the syscalls open after the last batch."""
         c = self._carry

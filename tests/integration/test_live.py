@@ -64,14 +64,20 @@ def _path_rows(cp):
         index=False, name=None)]
 
 
-def test_the_window_keeps_old_path_rows_out_of_memory_and_the_end_still_has_the_whole_path(workload_capture):
+def test_the_window_keeps_old_path_rows_out_of_memory_and_the_end_still_has_the_whole_path(tmp_path):
     """Live mode's follower retires the sleeps before its window each interval: a window's path is
     the whole path cut at the window's start, and the whole run's (the end's) is build_model's."""
     from ftraceipc.model.build import ModelBuilder, build_model
 
-    cap, _ = workload_capture
+    need("tracefs")
+    # a ring of processes passing a token: its path sleeps at every hand-off (a lone process that
+    # never sleeps has a path of one or two segments on a quiet machine)
+    cap = tmp_path / "ring.ftipc"
+    r = cc.cli("capture", "-o", str(cap), "--no-model", "--", sys.executable, str(SAMPLES / "ring.py"), "--laps", "300",
+               timeout=120)
+    assert r.returncode == 0, r.stderr
     whole = build_model(cap).critical
-    assert whole is not None and len(whole.segments) >= 5  # (19 in one CI run: the path is short)
+    assert whole is not None and len(whole.segments) >= 100
     mid = whole.start_ts + (whole.end_ts - whole.start_ts) // 2
     ends = []
     for since in (None, mid):
@@ -397,3 +403,72 @@ def test_live_neo4j_unreachable_is_one_error_before_tracing(tmp_path):
     errs = [ln for ln in r.stderr.splitlines() if ln.startswith("ftraceipc: error:")]
     assert len(errs) == 1 and "127.0.0.1:1" in errs[0], r.stderr
     assert not cap.exists() and cc.instance_names() - before == set()
+
+
+def _changes_windows(changes: list[dict]) -> dict[str, list[list]]:
+    """event -> [[off_ts, on_ts or None], ...] from event_changes.jsonl records."""
+    out: dict[str, list[list]] = {}
+    for c in sorted(changes, key=lambda c: c["ts"]):
+        for e in c["off"]:
+            out.setdefault(e.split(":", 1)[1], []).append([c["ts"], None])
+        for e in c["on"]:
+            w = out.get(e.split(":", 1)[1])
+            if w and w[-1][1] is None:
+                w[-1][1] = c["start_ts"]
+    return out
+
+
+def test_live_budget_turns_events_off_records_when_and_post_mortem_agrees(tmp_path):
+    need("tracefs")
+    before = cc.instance_names()
+    # 1 % of the CPUs: the follower alone costs more, so the poll and data events go off at once
+    r, lines, cap = live(tmp_path, "--interval", "0.5", "--budget", "1", "--min-share", "0", "--",
+                         sys.executable, str(SAMPLES / "ring.py"), "--laps", "60000")
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    status = [ln for ln in lines if ln["type"] == "status"]
+    changes_out = [ln for ln in lines if ln["type"] == "budget" and (ln["off"] or ln["on"])]
+    assert changes_out and changes_out[0]["off"], lines
+    assert changes_out[0]["cost_pct"] > 1 and changes_out[0]["budget_pct"] == 1
+    assert all("budget_pct" in s and "traced_off" in s and s["analysis_every"] >= 1 for s in status)
+    assert any(s["traced_off"] for s in status)
+    # the capture says what went off, when; no event of it is recorded after that (until it is on again)
+    recorded = [json.loads(ln) for ln in (cap / "event_changes.jsonl").read_text().splitlines()]
+    assert [c["ts"] for c in recorded] == [c["ts"] for c in changes_out]
+    windows = _changes_windows(recorded)
+    assert "sys_enter_read" in windows and "sys_enter_ppoll" in windows
+    late = 0
+    seen_reads = 0
+    for b in Decoder(cap).batches():
+        for name, w in windows.items():
+            t = b.events.get(name)
+            if t is None:
+                continue
+            ts = t.ts
+            for a, z in w:
+                late += int(((ts >= a) & ((ts < z) if z is not None else True)).sum())
+        if "sys_enter_read" in b.events:
+            seen_reads += len(b.events["sys_enter_read"])
+    assert late == 0 and seen_reads > 0  # reads before the change, none after
+    # post-mortem: the same findings and the same warning, from the same events and changes
+    end = lines[-1]
+    post = analyze_json(cap)
+    assert {key(f) for f in end["findings"]} == {key(f) for f in post["findings"]}
+    kinds = [w["kind"] for w in post["warnings"]]
+    assert kinds.count("events_narrowed") == len({c for ch in recorded for c in ch["groups_off"]})
+    assert [w for w in end["warnings"] if w["kind"] == "events_narrowed"] == \
+        [w for w in post["warnings"] if w["kind"] == "events_narrowed"]
+    # the ring's tasks sat in read when it went off: those reads were dropped, not left open
+    from ftraceipc.model.build import build_model
+
+    assert build_model(cap).stats["narrowed_open_syscalls"] > 0
+    assert cc.instance_names() - before == set()
+
+
+def test_live_budget_out_of_range_is_one_clear_line(tmp_path):
+    need("tracefs")
+    r, lines, cap = live(tmp_path, "--budget", "0", "--", "true", timeout=60)
+    assert r.returncode != 0
+    errs = [ln for ln in r.stderr.splitlines() if ln.startswith("ftraceipc: error:")]
+    assert len(errs) == 1 and "--budget" in errs[0] and "Traceback" not in r.stderr
+    assert not cap.exists()

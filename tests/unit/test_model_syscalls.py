@@ -270,3 +270,49 @@ def test_random_sequences_match_the_reference_for_any_batch_split(seed):
         got = list(df[["tid", "syscall", "enter_ts", "exit_ts", "fd", "ret"]].itertuples(index=False, name=None))
         assert got == want, cuts
         assert p.open_syscalls() == open_
+
+
+def test_drop_open_forgets_only_the_open_syscalls_named():
+    t = Trace()
+    t.enter(100, 1, "read", fd=3)
+    t.enter(105, 2, "ppoll", fd=0)
+    t.enter(107, 3, "close", fd=9)
+    p = SyscallPairer()
+    p.pair(make_batch(t.events))
+    assert p.drop_open({"read", "ppoll", "never_seen"}) == 2
+    assert p.open_syscalls() == {3: ("close", 107, 9)}
+    assert p.drop_open({"read"}) == 0
+    # the exit of a dropped call is then one the pairer cannot pair (its enter is forgotten), counted
+    t2 = Trace().exit(200, 1, "read", 8).exit(201, 3, "close", 0)
+    df = p.pair(make_batch(t2.events))
+    assert df[["tid", "enter_ts"]].to_dict("records") == [{"tid": 1, "enter_ts": -1}, {"tid": 3, "enter_ts": 107}]
+
+
+def _records(b: Batch) -> list[tuple]:
+    out = []
+    for i in range(len(b)):
+        t = b.by_id[int(b.event_id[i])]
+        r = int(b.row[i])
+        assert int(t.index[r]) == i  # the merged order and the table agree
+        out.append((int(b.ts[i]), t.name, int(t.pid[r]), {k: v[r].item() if hasattr(v[r], "item") else v[r]
+                                                          for k, v in t.columns.items()}))
+    return out
+
+
+@pytest.mark.parametrize("n", [0, 1, 3, 5, 7])
+def test_batch_split_gives_two_batches_whose_events_are_the_whole(n):
+    t = Trace()
+    t.enter(100, 1, "read", fd=3).switch(101, 1, 2).enter(102, 2, "write", fd=4).exit(103, 2, "write", 1)
+    t.switch(104, 2, 1).exit(105, 1, "read", 1).enter(106, 1, "read", fd=3)
+    b = make_batch(t.events)
+    whole = _records(b)
+    head, tail = b.split(n)
+    assert len(head) == min(n, len(b)) and len(head) + len(tail) == len(b)
+    assert _records(head) + _records(tail) == whole
+    assert all(len(tb) for tb in tail.events.values()) and all(len(tb) for tb in head.events.values())
+    # pairing the halves one after the other is pairing the whole
+    a, b2 = SyscallPairer(), SyscallPairer()
+    whole_df = a.pair(b)
+    parts = pd.concat([b2.pair(head), b2.pair(tail)], ignore_index=True)
+    assert parts.to_dict("records") == whole_df.to_dict("records")
+    assert a.open_syscalls() == b2.open_syscalls()

@@ -1,0 +1,211 @@
+"""``ftraceipc live --budget PERCENT``: keep what tracing costs the machine under a share of its CPU
+time by turning event groups off while tracing, and on again when they fit.
+
+The cost of an interval, measured each interval (:meth:`Budget.step`):
+
+- ``ours``: CPU seconds of ftraceipc's processes: the page readers, the watchers, the controller,
+  the follower and its analysis processes (``/proc/PID/stat``, ``os.times``);
+- ``kernel``: the events recorded times :data:`KERNEL_NS_PER_EVENT`, the time the traced tasks
+  spend writing events into the ring buffer (inside their own syscalls and context switches, so no
+  process of ours shows it);
+
+and ``cost_pct = 100 * (ours + kernel) / (CPUs * seconds)``: the share of the machine's CPU time
+that tracing took.
+
+What can be turned off is :data:`ftraceipc.capture.events.NARROWABLE` ("polls", "data"): never
+the scheduler events (the critical path) nor the fd lifecycle. Over budget, groups go off, those
+that no finding so far needs first (a finding needs a group when its detector's events include
+it), the busiest first, as many as the estimate says (each event of a group costs
+:data:`KERNEL_NS_PER_EVENT` in the traced tasks and :data:`OURS_NS_PER_EVENT` in our processes).
+Under budget, an off group goes on again when the estimate with its last measured rate stays under
+90 % of the budget, after a hold that doubles each time a group had to go off again.
+
+The analyses cost too (each builds a graph and runs the detectors): still over budget with every
+group off, the analyses are spaced out (one every 2, 4, ... up to :data:`MAX_EVERY` intervals; the
+status lines stay each interval), and brought back to each interval first when the cost falls under
+half the budget.
+
+Each change is recorded in the capture (``event_changes.jsonl``: ``store.EventChange``, the trace
+time it took effect), and the model drops the syscalls it turned off that were open then
+(``ModelBuilder.add_event_change``), live and post-mortem alike: the live findings and those of
+``ftraceipc analyze`` of the capture stay the same. The analysis warns which groups were off when.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ftraceipc.capture.events import NARROWABLE
+
+# The traced tasks' time per event recorded, measured on the machine of BENCHMARKS.md section 8
+# (bench/bench_live.py --parts budget: pgbench -S pinned to one CPU, throughput untraced and traced
+# with the default set, the extra time per transaction over the events per transaction).
+KERNEL_NS_PER_EVENT = 550
+# Our processes' time per event (the readers' copy, the follower's decoding and model): what an
+# event group adds to or takes from "ours" when it goes on or off. The follower feeds about 1 M
+# events/s on one core (BENCHMARKS.md section 8).
+OURS_NS_PER_EVENT = 1000
+HEADROOM = 0.9  # a group goes on again when the estimate stays under this share of the budget
+HOLD = 2  # intervals after a change before the next widening (the change took effect mid-interval)
+MAX_EVERY = 16  # at most this many intervals between two analyses
+
+
+@dataclass
+class Decision:
+    off: list[str]  # groups turned off
+    on: list[str]  # groups turned on
+    reason: str
+    cost_pct: float
+
+
+class Budget:
+    """The controller (pure arithmetic: the follower measures and applies, ``Toggler`` writes)."""
+
+    def __init__(self, percent: float, ncpus: int, events: list[str],
+                 ns_per_event: float = KERNEL_NS_PER_EVENT, ours_ns_per_event: float = OURS_NS_PER_EVENT):
+        self.percent = float(percent)
+        self.ncpus = max(1, int(ncpus))
+        have = set(events)
+        # the groups this capture traces, each with the events of it that it traces
+        self.groups = {g: [e for e in evs if e in have] for g, evs in NARROWABLE.items()}
+        self.groups = {g: evs for g, evs in self.groups.items() if evs}
+        self.ns = float(ns_per_event)
+        self.marginal = (float(ns_per_event) + float(ours_ns_per_event)) / 1e9  # seconds per event, on or off
+        self.off: set[str] = set()
+        self.rate: dict[str, float] = {}  # events/s of each group while it was on
+        self.hold = 0
+        self.backoff = HOLD
+        self.last_on: str | None = None  # the group turned on last, and how many intervals ago
+        self.since_on = 0
+        self.cost_pct: float | None = None
+        self.over = False  # over budget even with every group off
+        self.every = 1  # an analysis every this many intervals
+
+    def _name(self, e: str) -> str:
+        return e.split(":", 1)[-1]
+
+    def step(self, seconds: float, ours_cpu_s: float, counts: dict[str, int],
+             needed: set[str] | None = None) -> Decision | None:
+        """One interval: ``seconds`` long, ``ours_cpu_s`` of our processes' CPU, ``counts`` events
+        per name (``sched_switch``, ``sys_enter_read``, ...) recorded in it; ``needed``: the
+        groups that findings so far need. The change to make, if any."""
+        if seconds <= 0:
+            return None
+        events = sum(counts.values())
+        cost = ours_cpu_s + events * self.ns / 1e9
+        cap = self.ncpus * seconds
+        pct = self.cost_pct = 100.0 * cost / cap
+        by_group = {g: sum(counts.get(self._name(e), 0) for e in evs) for g, evs in self.groups.items()}
+        for g, n in by_group.items():
+            if g not in self.off:
+                self.rate[g] = n / seconds
+        self.hold = max(0, self.hold - 1)
+        self.since_on += 1
+        needed = needed or set()
+        if pct > self.percent:
+            on = [g for g in self.groups if g not in self.off and by_group[g]]  # off, a quiet group saves nothing
+            on.sort(key=lambda g: (g in needed, -by_group[g]))
+            drop, est = [], cost
+            for g in on:
+                if 100.0 * est / cap <= self.percent:
+                    break
+                drop.append(g)
+                est = max(0.0, est - by_group[g] * self.marginal)
+            self.over = 100.0 * est / cap > self.percent
+            if not drop:
+                if self.over and not self.hold and self.every < MAX_EVERY:
+                    self.every *= 2
+                    self.hold = HOLD
+                    return Decision(off=[], on=[], cost_pct=round(pct, 2),
+                                    reason=f"cost {pct:.1f} % of the CPUs > budget {self.percent:g} % with the poll and "
+                                           f"data events off: an analysis every {self.every} intervals")
+                return None
+            if self.last_on in drop and self.since_on <= 2 * HOLD:
+                self.backoff *= 2  # it went on and had to go off again: wait longer next time
+            self.off |= set(drop)
+            self.hold = self.backoff
+            why = (f"cost {pct:.1f} % of the CPUs > budget {self.percent:g} %"
+                   + (f" (still about {100.0 * est / cap:.1f} % without them: the scheduler events and the fd "
+                      "lifecycle are always traced)" if self.over else ""))
+            return Decision(off=drop, on=[], reason=why, cost_pct=round(pct, 2))
+        self.over = False
+        if self.hold:
+            return None
+        if self.every > 1:
+            if pct > 0.5 * self.percent:
+                return None
+            self.every //= 2
+            self.hold = HOLD
+            return Decision(off=[], on=[], cost_pct=round(pct, 2),
+                            reason=f"cost {pct:.1f} % of the CPUs, under half the budget {self.percent:g} %: "
+                                   f"an analysis every {self.every} interval{'s' if self.every > 1 else ''}")
+        if not self.off:
+            return None
+        best = None
+        for g in sorted(self.off, key=lambda g: self.rate.get(g, 0.0)):
+            est = cost + self.rate.get(g, 0.0) * seconds * self.marginal
+            if 100.0 * est / cap <= HEADROOM * self.percent:
+                best = (g, est)
+                break
+        if best is None:
+            return None
+        g, est = best
+        self.off.discard(g)
+        self.hold = HOLD
+        self.last_on, self.since_on = g, 0
+        return Decision(off=[], on=[g], reason=f"cost {pct:.1f} % with it off, about {100.0 * est / cap:.1f} % "
+                                               f"with it on: under the budget {self.percent:g} %",
+                        cost_pct=round(pct, 2))
+
+    def events_of(self, groups: list[str]) -> list[str]:
+        return [e for g in groups for e in self.groups.get(g, [])]
+
+
+def needed_groups(patterns: set[str]) -> set[str]:
+    """The narrowable groups the detectors of these findings' patterns need."""
+    from ftraceipc.detect.run import detector_events
+
+    out = set()
+    for p in patterns:
+        try:
+            evs = set(detector_events([p]))
+        except Exception:  # noqa: BLE001 - an id that is no detector (a finding of another kind)
+            continue
+        out |= {g for g, ge in NARROWABLE.items() if evs & set(ge)}
+    return out
+
+
+class Toggler:
+    """Turns events of our own tracing instance off and on (each event's ``enable`` file, never
+    ``set_event``, whose rewrite would stop every event for a moment), and reads the trace clock
+    around it. Files are opened per change: no fd of ours keeps the instance from being removed."""
+
+    def __init__(self, instance: str | os.PathLike, cpu: int = 0):
+        self.path = Path(instance)
+        self.stats = self.path / "per_cpu" / f"cpu{cpu}" / "stats"
+
+    def now(self) -> int | None:
+        from ftraceipc.capture.procsnap import TraceClock
+
+        c = TraceClock(self.stats)
+        try:
+            return c.now()
+        finally:
+            c.close()
+
+    def set(self, events: list[str], on: bool) -> None:
+        for e in events:
+            system, _, name = e.partition(":")
+            p = self.path / "events" / system / name / "enable"
+            fd = os.open(p, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, b"1" if on else b"0")
+            finally:
+                os.close(fd)
+
+    def gone(self, e: OSError) -> bool:
+        """The instance is being removed (the capture is ending)."""
+        return e.errno in (errno.ENOENT, errno.ENODEV) or not self.path.is_dir()

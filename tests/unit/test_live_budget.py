@@ -1,0 +1,120 @@
+"""live --budget's controller (``live.budget.Budget``): what it turns off and on for measured costs,
+and the warnings an analysis gives for a capture whose event set changed (``problems.narrowed``)."""
+
+from __future__ import annotations
+
+from ftraceipc.capture.events import DEFAULT_EVENTS, NARROWABLE
+from ftraceipc.capture.store import CaptureDir, CaptureMeta, EventChange
+from ftraceipc.live.budget import HOLD, MAX_EVERY, Budget, needed_groups
+from ftraceipc.problems import ProblemKind, narrowed
+
+
+def counts(switches=0, reads=0, polls=0) -> dict[str, int]:
+    """Events of one interval: scheduler, data (read enter+exit) and poll (ppoll enter+exit) events."""
+    return {"sched_switch": switches, "sys_enter_read": reads // 2, "sys_exit_read": reads - reads // 2,
+            "sys_enter_ppoll": polls // 2, "sys_exit_ppoll": polls - polls // 2}
+
+
+def test_the_narrowable_groups_never_hold_the_scheduler_or_the_fd_lifecycle():
+    for evs in NARROWABLE.values():
+        for e in evs:
+            assert e in DEFAULT_EVENTS
+            assert not e.startswith("sched:") and not e.startswith("task:")
+            assert not any(e.endswith(f"_{s}") for s in ("close", "dup", "dup2", "dup3", "openat", "pipe2",
+                                                          "socket", "accept4", "connect", "recvmsg", "fcntl"))
+
+
+def test_under_budget_nothing_changes():
+    b = Budget(10, 2, DEFAULT_EVENTS, ns_per_event=1000, ours_ns_per_event=0)
+    assert b.step(1.0, 0.05, counts(switches=10_000, reads=10_000)) is None
+    assert b.cost_pct == 100 * (0.05 + 20_000 * 1e-6) / 2
+    assert not b.off
+
+
+def test_over_budget_the_busiest_group_no_finding_needs_goes_off_first_and_only_as_many_as_needed():
+    b = Budget(11, 2, DEFAULT_EVENTS, ns_per_event=1000, ours_ns_per_event=0)
+    # 0.1 s ours + 200k events (0.2 s): 15 % of 2 CPUs; without the 100k data events 10 %
+    d = b.step(1.0, 0.1, counts(switches=50_000, reads=100_000, polls=50_000))
+    assert d is not None and d.off == ["data"] and d.on == []
+    assert b.off == {"data"} and not b.over
+    assert "15.0 %" in d.reason and "budget 11 %" in d.reason
+    assert b.events_of(["data"]) == NARROWABLE["data"]
+
+
+def test_a_group_that_findings_need_goes_off_after_the_others():
+    b = Budget(10, 2, DEFAULT_EVENTS, ns_per_event=1000, ours_ns_per_event=0)
+    d = b.step(1.0, 0.1, counts(switches=50_000, reads=100_000, polls=50_000), needed={"data"})
+    assert d.off == ["polls", "data"]  # polls alone is not enough (12.5 %)
+    b2 = Budget(13, 2, DEFAULT_EVENTS, ns_per_event=1000, ours_ns_per_event=0)
+    d2 = b2.step(1.0, 0.1, counts(switches=50_000, reads=100_000, polls=50_000), needed={"data"})
+    assert d2.off == ["polls"]
+
+
+def test_a_group_goes_on_again_after_the_hold_when_its_last_rate_fits_and_backs_off_when_it_does_not():
+    b = Budget(10, 2, DEFAULT_EVENTS, ns_per_event=1000, ours_ns_per_event=0)
+    b.step(1.0, 0.1, counts(switches=50_000, reads=100_000))  # 15 %: data off
+    assert b.off == {"data"}
+    quiet = counts(switches=5_000)  # the workload calmed down: 5.25 %, with data at its rate 10.25 %
+    for _ in range(HOLD):
+        assert b.step(1.0, 0.1, quiet) is None
+    # 10.25 % > 90 % of 10: stays off; when it is quieter still it goes on
+    assert b.step(1.0, 0.1, quiet) is None and b.off == {"data"}
+    d = b.step(1.0, 0.01, quiet)
+    assert d is not None and d.on == ["data"] and not b.off
+    # it costs too much again at once: off, and the next try waits twice as long
+    d = b.step(1.0, 0.1, counts(switches=50_000, reads=100_000))
+    assert d.off == ["data"] and b.hold == 2 * HOLD
+
+
+def test_still_over_with_every_group_off_the_analyses_are_spaced_out_and_come_back():
+    b = Budget(5, 2, DEFAULT_EVENTS, ns_per_event=1000, ours_ns_per_event=0)
+    d = b.step(1.0, 0.5, counts(switches=10_000, reads=10_000, polls=10_000))
+    assert set(d.off) == {"data", "polls"} and b.over
+    seen = []
+    for _ in range(40):
+        d = b.step(1.0, 0.5, counts(switches=10_000))
+        if d is not None:
+            assert not d.off and not d.on
+            seen.append(b.every)
+    assert seen == [2, 4, 8, 16] and b.every == MAX_EVERY
+    for _ in range(40):  # idle: back to an analysis each interval, then the groups on again
+        b.step(1.0, 0.001, counts(switches=100))
+    assert b.every == 1 and not b.off and not b.over
+
+
+def test_an_event_group_costs_the_kernel_and_our_processes_per_event():
+    b = Budget(10, 1, DEFAULT_EVENTS, ns_per_event=500, ours_ns_per_event=1500)
+    # 0.2 s ours + 100k events * 0.5 us = 25 %; data's 50k events take 50k * 2 us = 0.1 s with them
+    d = b.step(1.0, 0.2, counts(switches=50_000, reads=50_000))
+    assert d.off == ["data"] and round(b.cost_pct, 6) == 25.0 and b.over  # about 15 % without: still over
+
+
+def test_needed_groups_follow_the_detectors_event_needs():
+    assert needed_groups({"relays"}) == {"data"}  # FLOWS: data syscalls
+    assert needed_groups({"wait_chain"}) == {"data", "polls"}
+    assert needed_groups({"no_such_detector"}) == set()
+
+
+def test_event_changes_round_trip_through_the_capture(tmp_path):
+    cap = CaptureDir(tmp_path)
+    a = EventChange(ts=2_000, start_ts=1_500, off=NARROWABLE["polls"], groups_off=["polls"], reason="r",
+                    cost_pct=12.5, budget_pct=5)
+    b = EventChange(ts=5_000, start_ts=4_900, on=NARROWABLE["polls"], reason="back")
+    cap.add_event_change(b)
+    cap.add_event_change(a)
+    assert cap.event_changes() == [a, b]
+    assert CaptureDir(tmp_path / "none").event_changes() == []
+
+
+def test_narrowed_says_which_group_was_off_when_and_why():
+    meta = CaptureMeta(start_ts=1_000_000_000)
+    changes = [EventChange(ts=3_000_000_000, start_ts=2_999_000_000, off=NARROWABLE["data"] + NARROWABLE["polls"],
+                           reason="cost 30.0 % of the CPUs > budget 5 %", budget_pct=5),
+               EventChange(ts=6_500_000_000, start_ts=6_400_000_000, on=NARROWABLE["polls"], reason="fits")]
+    ps = {p.message.split()[0]: p for p in narrowed(meta, changes)}
+    assert set(ps) == {"data", "polls"} and all(p.kind == ProblemKind.EVENTS_NARROWED for p in ps.values())
+    assert "(2.0-the end; cost 30.0 % of the CPUs > budget 5 %)" in ps["data"].message
+    assert "(2.0-5.5 s;" in ps["polls"].message
+    assert "--budget 5" in ps["polls"].message and "raise --budget" in ps["polls"].fix
+    assert set(ps["polls"].events) == set(NARROWABLE["polls"])
+    assert narrowed(meta, []) == []
