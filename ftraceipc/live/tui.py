@@ -155,7 +155,16 @@ class LiveView:
             lag = s.get("lag_ns", 0) / 1e9
             head.append(f"  analysis lag {lag:.1f} s", style="yellow" if lag > 2 * self.start.get("interval_s", 1) else "")
             head.append(f" (model {s.get('model_lag_ns', 0) / 1e9:.1f} s)")
-            head.append(f"  analyses {s.get('analyses', 0)}\n")
+            head.append(f"  analyses {s.get('analyses', 0)}")
+            if s.get("budget_pct") is not None:  # --budget: the cost, and what it turned off
+                cost = s.get("cost_pct")
+                head.append(f"  cost {'?' if cost is None else f'{cost:.1f}'} % / budget {s['budget_pct']:g} %",
+                            style="yellow" if s.get("over_budget") else "")
+                if s.get("traced_off"):
+                    head.append(f" (off: {', '.join(s['traced_off'])})")
+                if (s.get("analysis_every") or 1) > 1:
+                    head.append(f" (an analysis every {s['analysis_every']} intervals)")
+            head.append("\n")
         else:
             head.append("starting…\n")
         for m in self.messages[-2:]:

@@ -118,3 +118,26 @@ def test_narrowed_says_which_group_was_off_when_and_why():
     assert "--budget 5" in ps["polls"].message and "raise --budget" in ps["polls"].fix
     assert set(ps["polls"].events) == set(NARROWABLE["polls"])
     assert narrowed(meta, []) == []
+
+
+def test_the_screen_shows_the_cost_the_budget_and_what_is_off():
+    import io
+
+    from rich.console import Console
+
+    from ftraceipc.live.tui import LiveView
+
+    con = Console(file=io.StringIO(), width=300, height=40, force_terminal=False)
+    v = LiveView(-1, "run.ftipc", console=con)
+    v._take({"type": "start", "start_ts": 0, "interval_s": 1.0, "capture": "run.ftipc"})
+    v._take({"type": "status", "ts": 2_000_000_000, "events": 10, "lost": 0, "lag_ns": 0, "events_per_s": 5,
+             "analyses": 1, "budget_pct": 5.0, "cost_pct": 22.46, "traced_off": ["data", "polls"],
+             "analysis_every": 4, "over_budget": True})
+    con.print(v._render())
+    text = con.file.getvalue()
+    assert "cost 22.5 % / budget 5 % (off: data, polls) (an analysis every 4 intervals)" in text
+    v._take({"type": "status", "ts": 3_000_000_000, "events": 10, "lost": 0, "lag_ns": 0, "events_per_s": 5,
+             "analyses": 1})
+    con.file.truncate(0)
+    con.print(v._render())
+    assert "budget" not in con.file.getvalue()
