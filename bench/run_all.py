@@ -119,7 +119,7 @@ BENCHES: tuple[Bench, ...] = (
                                     "--memory-minutes", "10", "--memory-first-s", "120"),
           ("--quick",), 2400,
           "ftraceipc live (issue #13): agreement with analyze, finding latency, overhead against capture, "
-          "lost events, memory over 10 minutes"),
+          "lost events, memory over 10 minutes, --budget on pgbench -S"),
 )
 
 
