@@ -510,6 +510,7 @@ class LiveAnalysis:
 
             self.budget = Budget(self.opts.budget, os.cpu_count() or 1, list(meta.get("events") or []))
             self.toggler = Toggler(self.opts.instance, (meta.get("cpus") or [0])[0])
+            self.budget_last = (time.monotonic(), self._ours_cpu(self._cpu_s()))  # the first status judges
         self.emit({"type": "start", "ts": self.now(), "capture": str(self.root), "interval_s": self.opts.interval,
                    "start_ts": meta.get("start_ts")})
         iv = self.opts.interval
@@ -573,26 +574,36 @@ class LiveAnalysis:
         fed = self.mb.last_ts if self.mb.last_ts is not None else self.mb.meta.get("start_ts") or now
         # how old the newest findings' data is (the analysis lag), and how far the model is behind
         self.last_lag = max(0, now - (self.analysed_ts if self.analysed_ts is not None else fed))
-        t = os.times()  # this process and the children it waited for: the copies and, at the end, the analyzer
         self._neo4j()
         if self.neo4j_rows is not None:
             self.timing = {**self.timing, "neo4j_rows": self.neo4j_rows, "neo4j_written": self.neo4j_written,
                            "neo4j_s": self.neo4j_s}
-        cpu_s = round(t.user + t.system + t.children_user + t.children_system - self.cpu0.user - self.cpu0.system
-                      + _cpu_s(self.analyzer.pid), 3)
+        cpu_s = self._cpu_s()
         budget = self._budget_step(cpu_s) if self.budget is not None else {}
         self.emit({"type": "status", "ts": now, "events": self.fol.events, "lost": st.missed_events,
                    "lost_pages": st.pages_missed, "lag_ns": self.last_lag, "model_lag_ns": max(0, now - fed),
                    "events_per_s": round(rate), "analyses": self.analyses, "analysis_busy": self.busy,
                    **self.timing, "cpu_s": cpu_s, **budget})
 
+    def _cpu_s(self) -> float:
+        """CPU seconds of this process and its children since it started: the copies it waited for,
+        the analysis process (and, at the end, what it used before it was waited for)."""
+        t = os.times()
+        return round(t.user + t.system + t.children_user + t.children_system - self.cpu0.user - self.cpu0.system
+                     + _cpu_s(self.analyzer.pid), 3)
+
+    def _ours_cpu(self, cpu_s: float) -> float:
+        """CPU seconds of every process of ours: these and the capture's (the readers, the watchers,
+        the controller)."""
+        others = [p for p in self.mb.meta.get("tracer_pids") or [] if p != os.getpid()]
+        return cpu_s + sum(_cpu_s(p) for p in others)
+
     def _budget_step(self, cpu_s: float) -> dict[str, Any]:
         """--budget: this interval's cost, and the change it calls for (made here: ``_narrow``)."""
         from ftraceipc.live.budget import needed_groups
 
         b = self.budget
-        others = [p for p in self.mb.meta.get("tracer_pids") or [] if p != os.getpid()]
-        ours = cpu_s + sum(_cpu_s(p) for p in others)  # the readers, the watchers, the controller
+        ours = self._ours_cpu(cpu_s)
         t = time.monotonic()
         last, self.budget_last = self.budget_last, (t, ours)
         counts, self.counts = self.counts, {}
