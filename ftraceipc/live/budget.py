@@ -4,7 +4,9 @@ time by turning event groups off while tracing, and on again when they fit.
 The cost of an interval, measured each interval (:meth:`Budget.step`):
 
 - ``ours``: CPU seconds of ftraceipc's processes: the page readers, the watchers, the controller,
-  the follower and its analysis processes (``/proc/PID/stat``, ``os.times``);
+  the follower and its analysis processes (``/proc/PID/stat``, ``os.times``). The analyses' part
+  comes in lumps (an analysis every few intervals, its CPU counted when it is done): it is averaged
+  over the last intervals of one analysis (``every``, at least two);
 - ``kernel``: the events recorded times :data:`KERNEL_NS_PER_EVENT`, the time the traced tasks
   spend writing events into the ring buffer (inside their own syscalls and context switches, so no
   process of ours shows it);
@@ -17,13 +19,16 @@ the scheduler events (the critical path) nor the fd lifecycle. Over budget, grou
 that no finding so far needs first (a finding needs a group when its detector's events include
 it), the busiest first, as many as the estimate says (each event of a group costs
 :data:`KERNEL_NS_PER_EVENT` in the traced tasks and :data:`OURS_NS_PER_EVENT` in our processes).
-Under budget, an off group goes on again when the estimate with its last measured rate stays under
-90 % of the budget, after a hold that doubles each time a group had to go off again.
+Under budget, an off group goes on again when the estimate with its expected rate stays under 90 %
+of the budget, after a hold that doubles each time a group had to go off again. The expected rate is
+the cheaper signal that stays on: the group's rate when it was last traced, scaled by how the rate
+of the always-traced events (the scheduler's, the fd lifecycle's) moved since then. A burst that
+ends lets the groups back on; a burst that comes back turns them off again, and they wait longer.
 
 The analyses cost too (each builds a graph and runs the detectors): still over budget with every
 group off, the analyses are spaced out (one every 2, 4, ... up to :data:`MAX_EVERY` intervals; the
-status lines stay each interval), and brought back to each interval first when the cost falls under
-half the budget.
+status lines stay each interval), and brought back toward each interval when the cost falls under half
+the budget and no group fits (with the same doubling hold when that was too costly at once).
 
 Each change is recorded in the capture (``event_changes.jsonl``: ``store.EventChange``, the trace
 time it took effect), and the model drops the syscalls it turned off that were open then
@@ -76,6 +81,7 @@ class Budget:
         self.marginal = (float(ns_per_event) + float(ours_ns_per_event)) / 1e9  # seconds per event, on or off
         self.off: set[str] = set()
         self.rate: dict[str, float] = {}  # events/s of each group while it was on
+        self.base_at: dict[str, float] = {}  # events/s of the always-traced events then
         self.hold = 0
         self.backoff = HOLD
         self.last_on: str | None = None  # the group turned on last, and how many intervals ago
@@ -83,27 +89,39 @@ class Budget:
         self.cost_pct: float | None = None
         self.over = False  # over budget even with every group off
         self.every = 1  # an analysis every this many intervals
+        self.since_relax = 1 << 30  # intervals since the analyses were last brought closer
+        self.stretch_hold = 0  # intervals before the analyses may be spaced out further
+        self.analyses: list[tuple[float, float]] = []  # (seconds, the analyses' CPU seconds) of the last intervals
 
     def _name(self, e: str) -> str:
         return e.split(":", 1)[-1]
 
     def step(self, seconds: float, ours_cpu_s: float, counts: dict[str, int],
-             needed: set[str] | None = None) -> Decision | None:
-        """One interval: ``seconds`` long, ``ours_cpu_s`` of our processes' CPU, ``counts`` events
-        per name (``sched_switch``, ``sys_enter_read``, ...) recorded in it; ``needed``: the
-        groups that findings so far need. The change to make, if any."""
+             needed: set[str] | None = None, analysis_cpu_s: float = 0.0) -> Decision | None:
+        """One interval: ``seconds`` long, ``ours_cpu_s`` of our processes' CPU but the analyses',
+        ``analysis_cpu_s`` of the analyses', ``counts`` events per name (``sched_switch``,
+        ``sys_enter_read``, ...) recorded in it; ``needed``: the groups that findings so far need.
+        The change to make, if any."""
         if seconds <= 0:
             return None
+        self.analyses.append((seconds, analysis_cpu_s))
+        del self.analyses[:-max(2, self.every)]  # the intervals of one analysis (at least two)
+        s_all = sum(x for x, _ in self.analyses)
+        analysis = sum(c for _, c in self.analyses) * seconds / s_all if len(self.analyses) > 1 else analysis_cpu_s
         events = sum(counts.values())
-        cost = ours_cpu_s + events * self.ns / 1e9
+        cost = ours_cpu_s + analysis + events * self.ns / 1e9
         cap = self.ncpus * seconds
         pct = self.cost_pct = 100.0 * cost / cap
         by_group = {g: sum(counts.get(self._name(e), 0) for e in evs) for g, evs in self.groups.items()}
+        base = max(0, events - sum(by_group.values())) / seconds  # the events never turned off
         for g, n in by_group.items():
             if g not in self.off:
                 self.rate[g] = n / seconds
+                self.base_at[g] = base
         self.hold = max(0, self.hold - 1)
+        self.stretch_hold = max(0, self.stretch_hold - 1)
         self.since_on += 1
+        self.since_relax += 1
         needed = needed or set()
         if pct > self.percent:
             on = [g for g in self.groups if g not in self.off and by_group[g]]  # off, a quiet group saves nothing
@@ -116,9 +134,12 @@ class Budget:
                 est = max(0.0, est - by_group[g] * self.marginal)
             self.over = 100.0 * est / cap > self.percent
             if not drop:
-                if self.over and not self.hold and self.every < MAX_EVERY:
+                if self.over and not self.stretch_hold and self.every < MAX_EVERY:
+                    if self.since_relax <= 2 * HOLD:
+                        self.backoff *= 2  # brought closer, and too costly at once: wait longer next time
                     self.every *= 2
-                    self.hold = HOLD
+                    self.stretch_hold = HOLD  # the next analyses show what this one saves
+                    self.hold = max(self.hold, self.backoff)
                     return Decision(off=[], on=[], cost_pct=round(pct, 2),
                                     reason=f"cost {pct:.1f} % of the CPUs > budget {self.percent:g} % with the poll and "
                                            f"data events off: an analysis every {self.every} intervals")
@@ -127,6 +148,7 @@ class Budget:
                 self.backoff *= 2  # it went on and had to go off again: wait longer next time
             self.off |= set(drop)
             self.hold = self.backoff
+            self.stretch_hold = HOLD  # what it saves shows in the next intervals
             why = (f"cost {pct:.1f} % of the CPUs > budget {self.percent:g} %"
                    + (f" (still about {100.0 * est / cap:.1f} % without them: the scheduler events and the fd "
                       "lifecycle are always traced)" if self.over else ""))
@@ -134,31 +156,31 @@ class Budget:
         self.over = False
         if self.hold:
             return None
-        if self.every > 1:
-            if pct > 0.5 * self.percent:
-                return None
+        for g in sorted(self.off, key=lambda g: self.expected(g, base)):  # coverage first
+            est = cost + self.expected(g, base) * seconds * self.marginal
+            if 100.0 * est / cap <= HEADROOM * self.percent:
+                self.off.discard(g)
+                self.hold = HOLD
+                self.last_on, self.since_on = g, 0
+                return Decision(off=[], on=[g], cost_pct=round(pct, 2),
+                                reason=f"cost {pct:.1f} % with it off, about {100.0 * est / cap:.1f} % expected with "
+                                       f"it on (its last rate, scaled by the scheduler's events): under the budget "
+                                       f"{self.percent:g} %")
+        if self.every > 1 and pct <= 0.5 * self.percent:  # then fresher findings
             self.every //= 2
-            self.hold = HOLD
+            self.hold = self.backoff
+            self.since_relax = 0
             return Decision(off=[], on=[], cost_pct=round(pct, 2),
                             reason=f"cost {pct:.1f} % of the CPUs, under half the budget {self.percent:g} %: "
                                    f"an analysis every {self.every} interval{'s' if self.every > 1 else ''}")
-        if not self.off:
-            return None
-        best = None
-        for g in sorted(self.off, key=lambda g: self.rate.get(g, 0.0)):
-            est = cost + self.rate.get(g, 0.0) * seconds * self.marginal
-            if 100.0 * est / cap <= HEADROOM * self.percent:
-                best = (g, est)
-                break
-        if best is None:
-            return None
-        g, est = best
-        self.off.discard(g)
-        self.hold = HOLD
-        self.last_on, self.since_on = g, 0
-        return Decision(off=[], on=[g], reason=f"cost {pct:.1f} % with it off, about {100.0 * est / cap:.1f} % "
-                                               f"with it on: under the budget {self.percent:g} %",
-                        cost_pct=round(pct, 2))
+        return None
+
+    def expected(self, g: str, base: float) -> float:
+        """Events/s group ``g`` would add now: its rate when last traced, scaled by the rate of the
+        always-traced events now against then."""
+        then = self.base_at.get(g)
+        scale = base / then if then else 1.0
+        return self.rate.get(g, 0.0) * scale
 
     def events_of(self, groups: list[str]) -> list[str]:
         return [e for g in groups for e in self.groups.get(g, [])]

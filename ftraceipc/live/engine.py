@@ -510,7 +510,7 @@ class LiveAnalysis:
 
             self.budget = Budget(self.opts.budget, os.cpu_count() or 1, list(meta.get("events") or []))
             self.toggler = Toggler(self.opts.instance, (meta.get("cpus") or [0])[0])
-            self.budget_last = (time.monotonic(), self._ours_cpu(self._cpu_s()))  # the first status judges
+            self.budget_last = (time.monotonic(), self._ours_cpu())  # the first status judges
         self.emit({"type": "start", "ts": self.now(), "capture": str(self.root), "interval_s": self.opts.interval,
                    "start_ts": meta.get("start_ts")})
         iv = self.opts.interval
@@ -588,27 +588,37 @@ class LiveAnalysis:
     def _cpu_s(self) -> float:
         """CPU seconds of this process and its children since it started: the copies it waited for,
         the analysis process (and, at the end, what it used before it was waited for)."""
-        t = os.times()
-        return round(t.user + t.system + t.children_user + t.children_system - self.cpu0.user - self.cpu0.system
-                     + _cpu_s(self.analyzer.pid), 3)
+        return round(sum(self._cpu_parts()), 3)
 
-    def _ours_cpu(self, cpu_s: float) -> float:
-        """CPU seconds of every process of ours: these and the capture's (the readers, the watchers,
-        the controller)."""
+    def _cpu_parts(self) -> tuple[float, float]:
+        """(this process's CPU seconds, its analyses': the copies it waited for and the analysis process)."""
+        t = os.times()
+        return (t.user + t.system - self.cpu0.user - self.cpu0.system,
+                t.children_user + t.children_system + _cpu_s(self.analyzer.pid))
+
+    def _ours_cpu(self) -> tuple[float, float]:
+        """CPU seconds of every process of ours: (the follower and the capture's processes - the
+        readers, the watchers, the controller -, the analyses)."""
         others = [p for p in self.mb.meta.get("tracer_pids") or [] if p != os.getpid()]
-        return cpu_s + sum(_cpu_s(p) for p in others)
+        mine, analyses = self._cpu_parts()
+        return mine + sum(_cpu_s(p) for p in others), analyses
 
     def _budget_step(self, cpu_s: float) -> dict[str, Any]:
         """--budget: this interval's cost, and the change it calls for (made here: ``_narrow``)."""
         from ftraceipc.live.budget import needed_groups
 
         b = self.budget
-        ours = self._ours_cpu(cpu_s)
+        ours = self._ours_cpu()
         t = time.monotonic()
-        last, self.budget_last = self.budget_last, (t, ours)
-        counts, self.counts = self.counts, {}
+        last = self.budget_last
+        if last is not None and t - last[0] < 0.5 * self.opts.interval and not self.ended:
+            last = None  # a status soon after a late one: too short to judge, judged with the next
+        else:
+            self.budget_last = (t, ours)
+            counts, self.counts = self.counts, {}
         if last is not None and not self.ended:
-            d = b.step(t - last[0], ours - last[1], counts, needed_groups({f.pattern for f in self.shown.values()}))
+            d = b.step(t - last[0], ours[0] - last[1][0], counts, needed_groups({f.pattern for f in self.shown.values()}),
+                       analysis_cpu_s=max(0.0, ours[1] - last[1][1]))
             if d is not None and (d.off or d.on):
                 self._narrow(d)
             elif d is not None:  # the analyses' pace only

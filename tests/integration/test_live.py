@@ -472,3 +472,24 @@ def test_live_budget_out_of_range_is_one_clear_line(tmp_path):
     errs = [ln for ln in r.stderr.splitlines() if ln.startswith("ftraceipc: error:")]
     assert len(errs) == 1 and "--budget" in errs[0] and "Traceback" not in r.stderr
     assert not cap.exists()
+
+
+def test_live_budget_turns_the_groups_on_again_when_the_burst_is_over(tmp_path):
+    need("tracefs")
+    before = cc.instance_names()
+    ring = f"{sys.executable} {SAMPLES / 'ring.py'} --laps 30000"
+    r, lines, cap = live(tmp_path, "--interval", "0.5", "--budget", "30", "--min-share", "0", "--",
+                         "sh", "-c", f"{ring}; sleep 12")
+    assert r.returncode == 0, r.stderr
+    changes = [json.loads(ln) for ln in (cap / "event_changes.jsonl").read_text().splitlines()]
+    assert changes and changes[0]["off"], lines
+    on = [c for c in changes if c["on"]]
+    assert on, [ln for ln in lines if ln["type"] in ("status", "budget")]
+    assert "scaled by the scheduler's events" in on[0]["reason"]
+    assert on[0]["ts"] > changes[0]["ts"]
+    end = lines[-1]
+    post = analyze_json(cap)
+    assert {key(f) for f in end["findings"]} == {key(f) for f in post["findings"]}
+    narrowed = [w["message"] for w in post["warnings"] if w["kind"] == "events_narrowed"]
+    assert narrowed and any(" s;" in m for m in narrowed)  # a window with an end, not "-the end"
+    assert cc.instance_names() - before == set()

@@ -54,16 +54,31 @@ def test_a_group_goes_on_again_after_the_hold_when_its_last_rate_fits_and_backs_
     b = Budget(10, 2, DEFAULT_EVENTS, ns_per_event=1000, ours_ns_per_event=0)
     b.step(1.0, 0.1, counts(switches=50_000, reads=100_000))  # 15 %: data off
     assert b.off == {"data"}
-    quiet = counts(switches=5_000)  # the workload calmed down: 5.25 %, with data at its rate 10.25 %
+    quiet = counts(switches=50_000)  # the workload as before, our processes cost less: 5 %, 10 % with data
     for _ in range(HOLD):
-        assert b.step(1.0, 0.1, quiet) is None
-    # 10.25 % > 90 % of 10: stays off; when it is quieter still it goes on
-    assert b.step(1.0, 0.1, quiet) is None and b.off == {"data"}
-    d = b.step(1.0, 0.01, quiet)
+        assert b.step(1.0, 0.05, quiet) is None
+    # 10 % > 90 % of 10: stays off; when our processes cost less still it fits (3.5 %, 8.5 % with data)
+    assert b.step(1.0, 0.05, quiet) is None and b.off == {"data"}
+    d = b.step(1.0, 0.02, quiet)
     assert d is not None and d.on == ["data"] and not b.off
     # it costs too much again at once: off, and the next try waits twice as long
     d = b.step(1.0, 0.1, counts(switches=50_000, reads=100_000))
     assert d.off == ["data"] and b.hold == 2 * HOLD
+
+
+def test_an_off_group_is_expected_to_follow_the_scheduler_events_rate():
+    b = Budget(10, 2, DEFAULT_EVENTS, ns_per_event=1000, ours_ns_per_event=0)
+    b.step(1.0, 0.05, counts(switches=100_000, reads=200_000))  # a burst: 17.5 %, data off
+    assert b.off == {"data"}
+    for _ in range(HOLD):
+        b.step(1.0, 0.05, counts(switches=100_000))
+    # still bursting (the scheduler's rate as then): data would add its 200k events/s again
+    assert b.expected("data", 100_000) == 200_000
+    assert b.step(1.0, 0.05, counts(switches=100_000)) is None and b.off == {"data"}
+    # the burst is over: a tenth of the switches, so about a tenth of the reads: 20k/s fits
+    assert b.expected("data", 10_000) == 20_000
+    d = b.step(1.0, 0.05, counts(switches=10_000))
+    assert d is not None and d.on == ["data"] and "scaled by the scheduler's events" in d.reason
 
 
 def test_still_over_with_every_group_off_the_analyses_are_spaced_out_and_come_back():
@@ -77,7 +92,7 @@ def test_still_over_with_every_group_off_the_analyses_are_spaced_out_and_come_ba
             assert not d.off and not d.on
             seen.append(b.every)
     assert seen == [2, 4, 8, 16] and b.every == MAX_EVERY
-    for _ in range(40):  # idle: back to an analysis each interval, then the groups on again
+    for _ in range(40):  # idle: the groups on again, then back to an analysis each interval
         b.step(1.0, 0.001, counts(switches=100))
     assert b.every == 1 and not b.off and not b.over
 
@@ -141,3 +156,35 @@ def test_the_screen_shows_the_cost_the_budget_and_what_is_off():
     con.file.truncate(0)
     con.print(v._render())
     assert "budget" not in con.file.getvalue()
+
+
+def test_analyses_brought_closer_and_at_once_too_costly_wait_longer_the_next_time():
+    core = [e for e in DEFAULT_EVENTS if not any(e in g for g in NARROWABLE.values())]
+    b = Budget(5, 2, core, ns_per_event=1000, ours_ns_per_event=0)  # (capture -D of core detectors)
+    assert not b.groups
+    while b.every < 4:
+        b.step(1.0, 0.5, counts(switches=100))
+    waits = []
+    for _ in range(3):  # each time: quiet until the analyses come closer, then too costly at once
+        n = 0
+        while b.step(1.0, 0.001, counts(switches=100)) is None:
+            n += 1
+        waits.append(n)
+        assert b.every == 2
+        d = b.step(1.0, 0.5, counts(switches=100))
+        assert d is not None and b.every == 4
+    assert waits[1] > waits[0] and waits[2] > waits[1]
+
+
+def test_an_analysis_s_lump_of_cpu_is_averaged_over_the_intervals_before_it():
+    b = Budget(10, 2, DEFAULT_EVENTS, ns_per_event=1000, ours_ns_per_event=0)
+    b.every, b.hold = 8, 100  # spaced out just before (and not brought closer during this test)
+    for _ in range(7):
+        assert b.step(1.0, 0.05, counts(switches=1_000, reads=1_000)) is None
+    # one analysis every 8 intervals, 1 CPU second each: 0.125 s a second on average; 8.85 % in all
+    assert b.step(1.0, 0.05, counts(switches=1_000, reads=1_000), analysis_cpu_s=1.0) is None
+    assert round(b.cost_pct, 2) == 8.85 and not b.off
+    # analyses that cost that much each interval are too much: the data group goes off
+    for _ in range(8):
+        b.step(1.0, 0.05, counts(switches=1_000, reads=1_000), analysis_cpu_s=1.0)
+    assert b.off
