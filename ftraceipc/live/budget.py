@@ -220,15 +220,22 @@ class Toggler:
         finally:
             c.close()
 
-    def set(self, events: list[str], on: bool) -> None:
+    def set(self, events: list[str], on: bool) -> tuple[list[str], OSError | None]:
+        """Turn these events on or off, one by one: those done, and the error that stopped it."""
+        done: list[str] = []
         for e in events:
             system, _, name = e.partition(":")
             p = self.path / "events" / system / name / "enable"
-            fd = os.open(p, os.O_WRONLY | os.O_CLOEXEC)
             try:
-                os.write(fd, b"1" if on else b"0")
-            finally:
-                os.close(fd)
+                fd = os.open(p, os.O_WRONLY | os.O_CLOEXEC)
+                try:
+                    os.write(fd, b"1" if on else b"0")
+                finally:
+                    os.close(fd)
+            except OSError as err:
+                return done, err
+            done.append(e)
+        return done, None
 
     def gone(self, e: OSError) -> bool:
         """The instance is being removed (the capture is ending)."""

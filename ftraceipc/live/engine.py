@@ -639,22 +639,28 @@ class LiveAnalysis:
 
         b, tg = self.budget, self.toggler
         t0 = tg.now()
-        try:
-            tg.set(b.events_of(d.off), False)
-            tg.set(b.events_of(d.on), True)
-        except OSError as e:
-            if tg.gone(e):  # the capture is ending: its instance is going
-                self.budget = None
-                return
-            raise
+        off, err = tg.set(b.events_of(d.off), False)
+        on: list[str] = []
+        if err is None:
+            on, err = tg.set(b.events_of(d.on), True)
+        if err is not None and tg.gone(err):  # the capture is ending: its instance is going
+            self.budget = None
+            return
         t1 = tg.now()
         if t1 is None:
             t1 = self.now()
-        ch = EventChange(ts=t1 + 1000, start_ts=t0 if t0 is not None else t1, off=b.events_of(d.off),
-                         on=b.events_of(d.on), groups_off=sorted(b.off), reason=d.reason, cost_pct=d.cost_pct,
+        # what was done, even when a write failed half-way: the model must know every event turned off
+        ch = EventChange(ts=t1 + 1000, start_ts=t0 if t0 is not None else t1, off=off, on=on,
+                         groups_off=sorted(b.off), reason=d.reason, cost_pct=d.cost_pct,
                          budget_pct=b.percent)  # +1 us: the stats file prints whole microseconds
-        CaptureDir(self.root).add_event_change(ch)
-        self.mb.add_event_change(ch)
+        if off or on:
+            CaptureDir(self.root).add_event_change(ch)
+            self.mb.add_event_change(ch)
+        if err is not None:
+            self.budget = None
+            self.emit({"type": "error", "message": f"--budget stopped: changing the traced events failed "
+                                                   f"({err.strerror or err}); what it changed stays as it is"})
+            return
         self.emit({"type": "budget", "ts": ch.ts, "off": d.off, "on": d.on, "traced_off": sorted(b.off),
                    "analysis_every": b.every, "cost_pct": d.cost_pct, "budget_pct": b.percent, "reason": d.reason})
 

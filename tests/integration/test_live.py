@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -478,8 +479,10 @@ def test_live_budget_turns_the_groups_on_again_when_the_burst_is_over(tmp_path):
     need("tracefs")
     before = cc.instance_names()
     ring = f"{sys.executable} {SAMPLES / 'ring.py'} --laps 30000"
-    r, lines, cap = live(tmp_path, "--interval", "0.5", "--budget", "30", "--min-share", "0", "--",
-                         "sh", "-c", f"{ring}; sleep 12")
+    # the burst costs 50-90 % of the CPUs here, the idle end 5-10 % once the burst's analyses are
+    # paid for (they are averaged over the analysis period, up to 16 intervals: 8 s)
+    r, lines, cap = live(tmp_path, "--interval", "0.5", "--budget", "35", "--min-share", "0", "--",
+                         "sh", "-c", f"{ring}; sleep 25")
     assert r.returncode == 0, r.stderr
     changes = [json.loads(ln) for ln in (cap / "event_changes.jsonl").read_text().splitlines()]
     assert changes and changes[0]["off"], lines
@@ -491,5 +494,5 @@ def test_live_budget_turns_the_groups_on_again_when_the_burst_is_over(tmp_path):
     post = analyze_json(cap)
     assert {key(f) for f in end["findings"]} == {key(f) for f in post["findings"]}
     narrowed = [w["message"] for w in post["warnings"] if w["kind"] == "events_narrowed"]
-    assert narrowed and any(" s;" in m for m in narrowed)  # a window with an end, not "-the end"
+    assert narrowed and any(re.search(r"\(\d+\.\d-\d+\.\d s[,;]", m) for m in narrowed), narrowed  # a window that ends
     assert cc.instance_names() - before == set()
