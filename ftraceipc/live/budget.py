@@ -52,9 +52,10 @@ from ftraceipc.capture.events import NARROWABLE
 # fd lifecycle keeps on; measured there too, it makes the always-traced events cost ~1.8 us each.
 KERNEL_NS_PER_EVENT = 550
 # Our processes' time per event (the readers' copy, the follower's decoding and model): what an
-# event group adds to or takes from "ours" when it goes on or off. The follower feeds about 1 M
-# events/s on one core (BENCHMARKS.md section 8).
-OURS_NS_PER_EVENT = 1000
+# event group adds to or takes from "ours" when it goes on or off. On one core the decoder reads
+# 1.6-3.0 M events/s and the model builds 0.44-1.05 M events/s (BENCHMARKS.md section 4): 1.3-2.9 us
+# per event together; the lower end.
+OURS_NS_PER_EVENT = 1300
 HEADROOM = 0.9  # a group goes on again when the estimate stays under this share of the budget
 HOLD = 2  # intervals after a change before the next widening (the change took effect mid-interval)
 MAX_EVERY = 16  # at most this many intervals between two analyses

@@ -453,7 +453,7 @@ class LiveAnalysis:
         self.budget = None  # live.budget.Budget with --budget
         self.toggler = None
         self.counts: dict[str, int] = {}  # events fed per name since the last budget step
-        self.budget_last: tuple[float, float] | None = None  # (monotonic, our CPU seconds) then
+        self.budget_last: tuple[float, tuple[float, float]] | None = None  # (monotonic, _ours_cpu()) then
 
     # ForkedWorker's protocol
     def raise_priority(self) -> None:
@@ -579,7 +579,7 @@ class LiveAnalysis:
             self.timing = {**self.timing, "neo4j_rows": self.neo4j_rows, "neo4j_written": self.neo4j_written,
                            "neo4j_s": self.neo4j_s}
         cpu_s = self._cpu_s()
-        budget = self._budget_step(cpu_s) if self.budget is not None else {}
+        budget = self._budget_step() if self.budget is not None else {}
         self.emit({"type": "status", "ts": now, "events": self.fol.events, "lost": st.missed_events,
                    "lost_pages": st.pages_missed, "lag_ns": self.last_lag, "model_lag_ns": max(0, now - fed),
                    "events_per_s": round(rate), "analyses": self.analyses, "analysis_busy": self.busy,
@@ -603,7 +603,7 @@ class LiveAnalysis:
         mine, analyses = self._cpu_parts()
         return mine + sum(_cpu_s(p) for p in others), analyses
 
-    def _budget_step(self, cpu_s: float) -> dict[str, Any]:
+    def _budget_step(self) -> dict[str, Any]:
         """--budget: this interval's cost, and the change it calls for (made here: ``_narrow``)."""
         from ftraceipc.live.budget import needed_groups
 
