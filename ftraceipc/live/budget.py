@@ -47,9 +47,8 @@ from ftraceipc.capture.events import NARROWABLE
 
 # The traced tasks' time per event recorded, measured on the machine of BENCHMARKS.md section 8.1
 # (bench/bench_live.py --parts budget: pgbench -S pinned to one CPU, untraced and under a capture of
-# the default set; the extra time per transaction over the events per transaction: 0.51 us). Not in
-# it: what tracing any syscall event costs every syscall (the kernel's tracepoint path), which the
-# fd lifecycle keeps on; measured there too, it makes the always-traced events cost ~1.8 us each.
+# the default set; the extra time per transaction over the events per transaction: 0.51 us). The
+# always-traced events, mostly the scheduler's, cost more each: ~1.8 us there (it reads them low).
 KERNEL_NS_PER_EVENT = 550
 # Our processes' time per event (the readers' copy, the follower's decoding and model): what an
 # event group adds to or takes from "ours" when it goes on or off. On one core the decoder reads
