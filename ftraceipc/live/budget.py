@@ -47,8 +47,9 @@ from ftraceipc.capture.events import NARROWABLE
 
 # The traced tasks' time per event recorded, measured on the machine of BENCHMARKS.md section 8.1
 # (bench/bench_live.py --parts budget: pgbench -S pinned to one CPU, untraced and under a capture of
-# the default set; the extra time per transaction over the events per transaction: 0.51 us). The
-# always-traced events, mostly the scheduler's, cost more each: ~1.8 us there (it reads them low).
+# the default set; the extra time per transaction over the events per transaction: 0.51 us). A
+# capture of only the always-traced events cost ~1.8 us per event there: more than these events'
+# share (what else a capture runs, its watchers and readers, is in that figure too).
 KERNEL_NS_PER_EVENT = 550
 # Our processes' time per event (the readers' copy, the follower's decoding and model): what an
 # event group adds to or takes from "ours" when it goes on or off. On one core the decoder reads
