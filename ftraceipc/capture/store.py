@@ -201,16 +201,7 @@ class CaptureDir:
         fds named at their open); consumers order them by time. ``which``: "proc", "opens" or both."""
         paths = {"proc": (self.proc_path,), "opens": (self.opens_path,)}.get(which, (self.proc_path, self.opens_path))
         for path in paths:
-            if not path.exists():
-                continue
-            with open(path, errors="replace") as f:
-                for line in f:
-                    line = line.strip()
-                    if line:
-                        try:
-                            yield json.loads(line)
-                        except ValueError:
-                            break  # a torn last line of an interrupted capture
+            yield from self._jsonl(path)
 
     @property
     def event_changes_path(self) -> Path:
@@ -229,6 +220,7 @@ class CaptureDir:
 
     @staticmethod
     def _jsonl(path: Path):
+        """The JSON objects of a JSON-lines file, up to a torn last line (none if it is missing)."""
         if not path.exists():
             return
         with open(path, errors="replace") as f:
