@@ -18,8 +18,11 @@ with the same KEY (e.g. the client's pid); :meth:`Truth.build` pairs the two res
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
+import signal
 import socket
 import stat
 import sys
@@ -280,6 +283,22 @@ class Truth:
         self.pid = os.getpid()
         self.dir = tempfile.mkdtemp(prefix=f"ftraceipc-{sample}-truth-")
         self.records: list[dict[str, Any]] = []
+        # a run ended early (Ctrl-C, a tracer's --duration, SIGTERM) leaves no directory behind
+        atexit.register(self._remove)
+        if threading.current_thread() is threading.main_thread() \
+                and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, self._on_term)
+
+    def _remove(self) -> None:
+        if os.getpid() == self.pid:  # forked children leave by os._exit, never through here
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _on_term(self, signum: int, _frame: Any) -> None:
+        """SIGTERM: the directory goes, then the process dies of the signal as it would have
+        (a forked child inherits this handler, and dies the same way)."""
+        self._remove()
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
 
     def add(self, rec: dict[str, Any]) -> None:
         self.records.append(rec)

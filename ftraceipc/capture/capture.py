@@ -63,7 +63,7 @@ class CaptureOptions:
     clock: str = "local"
     force: bool = False
     status: bool = True  # show the one-line status while tracing
-    proc_interval: float = 0.01  # at least; the watcher keeps itself under 5 % of a CPU
+    proc_interval: float = 0.01  # at least; the watcher keeps itself under 2.5 % of a CPU
     open_watcher: bool = True  # procsnap.OpenNamer: FIFOs named as they are opened
     # ftraceipc live: the readers flush the partly filled page this often and publish how far each
     # CPU's file is whole (Capture.watermarks), so a follower decodes the capture while it grows
