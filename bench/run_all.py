@@ -92,6 +92,8 @@ BENCHES: tuple[Bench, ...] = (
            "--variants", "untraced,floor,floor-core,floor-D:wakeup_latency,floor-wakeup,ftraceipc,perf"),
           ("--workload", "pgbench", "--transactions", "500", "--repeat", "1", "--retry-busy", "0"), 200,
           "tracing overhead on pgbench -S -c 4 over PostgreSQL's Unix socket (issue #12)"),
+    Bench("procwatch", "bench_procwatch.py", (), ("--rounds", "50", "--seconds", "1"), 40,
+          "the /proc watcher's own cost: one poll round, cold, and the watcher thread at its duty"),
     Bench("lost", "bench_lost.py", ("--repeat", "5"), ("--repeat", "1", "--loops", "20"), 120,
           "lost events under perf bench sched messaging, default buffer"),
     Bench("lost-8mib", "bench_lost.py", ("--repeat", "5", "--buffer-kb", "8192"),

@@ -572,6 +572,7 @@ class Capture:
             "open_lines_lost": self._open_lost,
             "proc_watcher_cpu_s": None if self.watcher is None or self.watcher.cpu_s is None
             else round(self.watcher.cpu_s, 3),
+            "proc_watcher_rounds": None if self.watcher is None else self.watcher.rounds,
             # while tracing only: start-up (imports, setting up) and teardown are not the workload's cost
             "controller_cpu_s": None if self._ru_on is None or self._ru_off is None
             else round(self._ru_off - self._ru_on, 3),

@@ -243,6 +243,7 @@ class ProcWatcher(threading.Thread):
         self._lock = threading.Lock()
         self.error: BaseException | None = None
         self.cpu_s: float | None = None  # this thread's CPU seconds while it polled
+        self.rounds = 0  # polls made
 
     def _emit(self, rec: dict) -> None:
         rec["ts_wall"] = time.time()
@@ -315,6 +316,7 @@ class ProcWatcher(threading.Thread):
             wait = self.interval
             while not self._stopping and not poller.poll(max(1, round(wait * 1000))) and not self._stopping:
                 t0 = time.perf_counter()
+                self.rounds += 1
                 round_ts = self.clock.now() if self.marks is not None else None
                 pids = list_pids()
                 new = pids - self.known
