@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -152,3 +154,24 @@ def test_validate_finds_broken_truths(tmp_path):
     t = copy.deepcopy(good)
     t["io"][0]["bytes"] += 1  # schema fine, but one byte more went in than came out
     assert any("bytes in" in e for e in truth_mod.validate(t))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("sample,args", [("relay", ["--rounds", "100000"]), ("ring", ["--laps", "10000000"])])
+def test_a_sample_ended_by_a_signal_leaves_no_truth_directory(tmp_path, sample, args, sig):
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    p = subprocess.Popen([sys.executable, str(ROOT / "samples" / f"{sample}.py"), *args], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        end = time.monotonic() + 10
+        while not list(tmp_path.glob(f"ftraceipc-{sample}-truth-*")) and time.monotonic() < end:
+            time.sleep(0.02)
+        assert list(tmp_path.glob(f"ftraceipc-{sample}-truth-*")), "the sample made no truth directory"
+        time.sleep(0.3)  # its tasks at work
+        os.killpg(p.pid, sig)
+        assert p.wait(timeout=10) == -sig  # it still dies of the signal
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+    assert not list(tmp_path.glob("ftraceipc-*")), list(tmp_path.iterdir())
