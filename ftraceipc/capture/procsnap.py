@@ -79,22 +79,37 @@ def read_stat(pid: int) -> tuple[str, int] | None:
 O_CLOEXEC = 0o2000000
 
 
-def read_fds(pid: int) -> tuple[dict[str, str], list[int]] | None:
-    """The whole fd table: fd → what it names (``pipe:[INODE]``, ``socket:[INODE]``,
-    ``fifo:[INODE]:PATH``, or the link target for anything else), and the fds marked close-on-exec.
-    Every fd is listed, so that the model knows which fd numbers are free."""
+def read_links(pid: int) -> dict[str, str] | None:
+    """The fd table's link targets only (fd → ``readlink``), None if the process is gone: what the
+    polls compare with the last round before reading the whole table (``read_fds``: the fdinfo of
+    every fd, a stat of every path), a quarter of its cost."""
     base = f"/proc/{pid}/fd"
     try:
         names = os.listdir(base)
     except OSError:
         return None
     out: dict[str, str] = {}
-    cloexec: list[int] = []
     for fd in names:
         try:
-            target = os.readlink(f"{base}/{fd}")
+            out[fd] = os.readlink(f"{base}/{fd}")
         except OSError:
-            continue
+            pass
+    return out
+
+
+def read_fds(pid: int, links: dict[str, str] | None = None) -> tuple[dict[str, str], list[int]] | None:
+    """The whole fd table: fd → what it names (``pipe:[INODE]``, ``socket:[INODE]``,
+    ``fifo:[INODE]:PATH``, or the link target for anything else), and the fds marked close-on-exec.
+    Every fd is listed, so that the model knows which fd numbers are free. ``links``: the table's
+    link targets already read (``read_links``), else they are read here."""
+    if links is None:
+        links = read_links(pid)
+        if links is None:
+            return None
+    base = f"/proc/{pid}/fd"
+    out: dict[str, str] = {}
+    cloexec: list[int] = []
+    for fd, target in links.items():
         if target.startswith("/"):
             try:
                 st = os.stat(f"{base}/{fd}")
@@ -148,24 +163,6 @@ def read_unix_sockets() -> list[dict]:
             "inode": int(parts[6]),
             "path": parts[7] if len(parts) > 7 else None,
         })
-    return out
-
-
-def read_links(pid: int) -> dict[str, str] | None:
-    """The fd table's link targets only (fd → ``readlink``), None if the process is gone: what the
-    polls compare with the last round before reading the whole table (``read_fds``: the fdinfo of
-    every fd, a stat of every path), a quarter of its cost."""
-    base = f"/proc/{pid}/fd"
-    try:
-        names = os.listdir(base)
-    except OSError:
-        return None
-    out: dict[str, str] = {}
-    for fd in names:
-        try:
-            out[fd] = os.readlink(f"{base}/{fd}")
-        except OSError:
-            pass
     return out
 
 
@@ -344,7 +341,7 @@ class ProcWatcher(threading.Thread):
                         if links is None or links == self._last_links.get(pid):
                             continue
                         self._last_links[pid] = links
-                        got = read_fds(pid)
+                        got = read_fds(pid, links)
                         if got is not None and got[0] != self._last_fds.get(pid):
                             self._last_fds[pid] = got[0]
                             self._emit({"kind": "fds", "when": "poll", "pid": pid, "fds": got[0],
