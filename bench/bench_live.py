@@ -74,6 +74,7 @@ import _benchutil as bu  # noqa: E402
 
 SAMPLES_DIR = REPO / "samples"
 LIVE_COMM = "ftipc-live"  # ftraceipc.live.engine.LIVE_COMM (not imported: markdown() stays import-free)
+SPARE_COMM = "ftipc-spare"  # ftraceipc.live.engine.SPARE_COMM: the spare analysis process until it takes over
 
 # (name, sample script, arguments): each runs 3-5 s untraced on the 2-vCPU VM (measured at a8dc5e9)
 SAMPLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -630,15 +631,16 @@ def _mem(pid: int) -> dict | None:
 
 
 def live_processes() -> dict[int, tuple[int, dict]]:
-    """Every ``ftipc-live`` process: pid -> (its parent, VmRSS/VmHWM in KiB)."""
+    """Every ``ftipc-live`` and ``ftipc-spare`` process: pid -> (its parent, VmRSS/VmHWM in KiB and
+    its ``comm``)."""
     out = {}
     for d in os.listdir("/proc"):
         if d.isdigit():
             st = _stat(d)
-            if st and st[0] == LIVE_COMM:
+            if st and st[0] in (LIVE_COMM, SPARE_COMM):
                 m = _mem(int(d))
                 if m is not None:
-                    out[int(d)] = (st[1], m)
+                    out[int(d)] = (st[1], {**m, "comm": st[0]})
     return out
 
 
@@ -658,14 +660,23 @@ def classify(seen: dict[int, dict], parent: int) -> tuple[int | None, int | None
     """The follower (the longest-lived ``ftipc-live`` child of the ftraceipc process), its analysis
     process (the longest-lived child of the follower that lived at least half as long as it: the
     analyzer that keeps the graph open, when the engine has one) and the others (short-lived
-    copies). ``seen``: pid -> {"ppid", "series": [(t, rss, hwm)]}."""
-    follower = max((p for p, v in seen.items() if v["ppid"] == parent), key=lambda p: len(seen[p]["series"]),
-                   default=None)
-    kids = [p for p, v in seen.items() if follower is not None and v["ppid"] == follower]
+    copies); the spare (first seen as ``ftipc-spare``) is none of them (``spare_of``). ``seen``:
+    pid -> {"ppid", "comm" (when first seen), "series": [(t, rss, hwm)]}."""
+    follower = max((p for p, v in seen.items() if v["ppid"] == parent and v.get("comm") != SPARE_COMM),
+                   key=lambda p: len(seen[p]["series"]), default=None)
+    kids = [p for p, v in seen.items()
+            if follower is not None and v["ppid"] == follower and v.get("comm") != SPARE_COMM]
     analyzer = max(kids, key=lambda p: len(seen[p]["series"]), default=None)
     if analyzer is not None and len(seen[analyzer]["series"]) < len(seen[follower]["series"]) / 2:
         analyzer = None
-    return follower, analyzer, sorted(p for p in seen if p not in (follower, analyzer))
+    return follower, analyzer, sorted(p for p in seen
+                                      if p not in (follower, analyzer) and seen[p].get("comm") != SPARE_COMM)
+
+
+def spare_of(seen: dict[int, dict]) -> int | None:
+    """The spare analysis process (the longest-lived one first seen as ``ftipc-spare``), if any."""
+    return max((p for p, v in seen.items() if v.get("comm") == SPARE_COMM), key=lambda p: len(seen[p]["series"]),
+               default=None)
 
 
 def at_mark(series: list, mark: float) -> dict | None:
@@ -710,7 +721,7 @@ def run_memory(a, tmp: Path, quiet: Quiet) -> dict:
                 if t_first is None and any(pp == p.pid for pp, _ in procs.values()):
                     t_first = now
                 for pid, (ppid, m) in procs.items():
-                    seen.setdefault(pid, {"ppid": ppid, "series": []})["series"].append(
+                    seen.setdefault(pid, {"ppid": ppid, "comm": m["comm"], "series": []})["series"].append(
                         (round(now - (t_first or now), 2), m["VmRSS"], m.get("VmHWM", 0)))
                 time.sleep(max(0.0, 1.0 - (time.monotonic() - now)))
             rec["wall_s"] = round(time.monotonic() - t0, 1)
@@ -755,6 +766,13 @@ def run_memory(a, tmp: Path, quiet: Quiet) -> dict:
         rec["analyzer_peak_rss_kib"] = max((x[1] for x in aser), default=None)
         if rec["analyzer_first"] and rec["analyzer_last"]:
             rec["analyzer_change"] = rec["analyzer_last"]["hwm_kib"] / rec["analyzer_first"]["hwm_kib"] - 1
+    spare = spare_of(seen)
+    rec["spare_pid"] = spare
+    if spare is not None:
+        sser = seen[spare]["series"]
+        rec["spare_first"], rec["spare_last"] = at_mark(sser, first), at_mark(sser, dur)
+        if rec["spare_first"] and rec["spare_last"]:
+            rec["spare_change"] = rec["spare_last"]["hwm_kib"] / rec["spare_first"]["hwm_kib"] - 1
     rec["copies"] = len(others)  # the short-lived copies that finish a model each interval
     rec["copies_rss_max_kib"] = max((x[1] for o in others for x in seen[o]["series"]), default=None)
     bu.log(f"  follower RSS at {first:g} s: {(rec['first'] or {}).get('rss_kib')} KiB, at {dur:g} s: "
@@ -938,8 +956,9 @@ def markdown(res: dict) -> str:
                 f"--interval {iv:g}` for {_dur(me['duration_s'])}, "
                 f"{_n(me.get('events_per_s_median'))} events/s (median of the status lines), {_n(me.get('events'))} "
                 f"events; VmRSS and VmHWM (the peak so far) of each `{LIVE_COMM}` process sampled every second (the follower: the child of the "
-                f"ftraceipc process; the analysis process: the follower's long-lived child, if any; the copies: "
-                f"its short-lived children, one per analysis)", ""]
+                f"ftraceipc process; the analysis process: the follower's long-lived child, if any; the spare "
+                f"analysis process, named `{SPARE_COMM}` while it waits; the copies: its short-lived children, "
+                f"one per analysis)", ""]
 
         def mib(k):
             return "" if k is None else f"{k / 1024:.0f}"
@@ -958,6 +977,11 @@ def markdown(res: dict) -> str:
             rows.append(["analysis process", mib(af.get("hwm_kib")), mib(al.get("hwm_kib")),
                          change(me.get("analyzer_change")), mib(af.get("rss_kib")), mib(al.get("rss_kib")),
                          verdict(me.get("analyzer_change"))])
+        if me.get("spare_pid") is not None:
+            sf, sl = me.get("spare_first") or {}, me.get("spare_last") or {}
+            rows.append(["spare analysis process", mib(sf.get("hwm_kib")), mib(sl.get("hwm_kib")),
+                         change(me.get("spare_change")), mib(sf.get("rss_kib")), mib(sl.get("rss_kib")),
+                         "(idle; it analyses the end when the analysis process was busy)"])
         if me.get("copies"):
             rows.append([f"copies ({me['copies']})", "", mib(me.get("copies_rss_max_kib")), "", "", "",
                          "(each lives one interval)"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import decimal
 import math
+import os
 import re
 from typing import Any, Iterable
 
@@ -13,6 +14,8 @@ from ftraceipc.detect.finding import COMMON, Finding, browser_cypher, rank
 from ftraceipc.detect.words import Names
 from ftraceipc.errors import FtraceIPCError
 
+# queries run at once by run_detectors (each on a connection of its own)
+DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
 _NEEDS_LINE = re.compile(r"^//\s*Needs:\s*([A-Z_]+(?:\s*,\s*[A-Z_]+)*)")
 
 
@@ -109,26 +112,53 @@ def finding(did: str, r: dict[str, Any], names: Names, browser_capture_id: str) 
 
 def run_detectors(graph, *, only: Iterable[str] | None = None, capture_id: str = "",
                   tids: Iterable[int] | None = None, params: dict[str, dict[str, Any]] | None = None,
-                  browser_capture_id: str | None = None) -> list[Finding]:
+                  browser_capture_id: str | None = None, workers: int | None = None) -> list[Finding]:
     """Run the detectors (``only`` these ids; default all) on ``graph`` (LadybugGraph or Neo4jGraph)
     and return their findings ranked (``finding.rank``: critical_ns, then asleep_ns). ``capture_id``
     scopes a database holding several captures; ``tids``: only findings naming at least one of these
     tasks (None: every task), applied inside each query (its ``$tids``) so that its ``$limit`` counts
-    only those; ``params``: per detector parameter overrides."""
+    only those; ``params``: per detector parameter overrides. ``workers``: queries at once, each on
+    its own connection, for a graph that has ``connections`` (the embedded one; default: 2 on a
+    machine with 2 CPUs or more). Most of a detector's time is the database compiling its query
+    (0.43 s of 0.50 s for the nine on an empty graph): two at once took 0.28 s instead of 0.51."""
     ids = check_ids(DETECTORS if only is None else only)
     scope_tids = [] if tids is None else sorted({int(t) for t in tids})
     if tids is not None and not scope_tids:
         return []  # nothing in scope ([] would mean every task in the queries)
-    names = Names(graph, capture_id)
-    out: list[Finding] = []
-    for did in ids:
+
+    def rows_of(g, did: str) -> list[dict[str, Any]]:
         p = dict((params or {}).get(did, {}))
         p.setdefault("capture_id", capture_id)
         p.setdefault("tids", scope_tids)
-        df = graph.run_file(did, **p)
+        df = g.run_file(did, **p)
         cols = list(df.columns)
         rows = [{c: plain(v) for c, v in zip(cols, row)} for row in df.itertuples(index=False, name=None)]
         if rows and DETECTORS[did].refine is not None:
-            rows = DETECTORS[did].refine(graph, rows, capture_id, params or {})
+            rows = DETECTORS[did].refine(g, rows, capture_id, params or {})
+        return rows
+
+    n = min(DEFAULT_WORKERS if workers is None else max(int(workers), 1), len(ids))
+    if n > 1 and hasattr(graph, "connections"):
+        import queue
+        from concurrent.futures import ThreadPoolExecutor
+
+        free: queue.SimpleQueue = queue.SimpleQueue()
+        for g in graph.connections(n):
+            free.put(g)
+
+        def on_free(did: str) -> list[dict[str, Any]]:
+            g = free.get()
+            try:
+                return rows_of(g, did)
+            finally:
+                free.put(g)
+
+        with ThreadPoolExecutor(max_workers=n, thread_name_prefix="ftraceipc-detect") as ex:
+            found = list(ex.map(on_free, ids))
+    else:
+        found = [rows_of(graph, did) for did in ids]
+    names = Names(graph, capture_id)
+    out: list[Finding] = []
+    for did, rows in zip(ids, found):
         out.extend(finding(did, r, names, browser_capture_id or capture_id) for r in rows)
     return rank(out)

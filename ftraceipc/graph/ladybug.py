@@ -89,6 +89,7 @@ class LadybugGraph:
             p = Path(path)
             self.path = p / DEFAULT_NAME if p.is_dir() else p  # a capture directory: CAPTURE/graph.lbug
         self.load_timings: dict[str, float] = {}
+        self._others: list[LadybugGraph] = []  # more connections to the database (``connections``)
         try:
             self._db = lb.Database(str(self.path) if self.path is not None else ":memory:", read_only=read_only,
                                    max_db_size=MAX_DB_SIZE)
@@ -108,8 +109,28 @@ class LadybugGraph:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def connections(self, n: int) -> list["LadybugGraph"]:
+        """This graph and ``n - 1`` more connections to its database, as graphs (made once, closed
+        with this one): queries on them run at the same time in other threads (Ladybug releases
+        the GIL while it works). Only this graph's ``close`` closes the database."""
+        db = self._db
+        if db is None:
+            raise GraphError("the graph database is closed")
+        while len(self._others) < n - 1:
+            g = object.__new__(LadybugGraph)
+            g.path, g.load_timings, g._others, g._db = self.path, {}, [], None
+            try:
+                g._conn = lb.Connection(db)
+            except RuntimeError as e:
+                raise GraphError(f"cannot open another connection to {self.path}: {e}") from e
+            self._others.append(g)
+        return [self, *self._others[:max(n - 1, 0)]]
+
     def close(self) -> None:
         """Close the connection and the database (releases the file lock). Safe to call again."""
+        for g in getattr(self, "_others", []):
+            g.close()
+        self._others = []
         conn, db = getattr(self, "_conn", None), getattr(self, "_db", None)
         self._conn = self._db = None
         if conn is not None:

@@ -157,6 +157,57 @@ def test_the_analysis_process_starts_itself_again_when_it_grew_and_goes_on_servi
     assert left == [], left
 
 
+def test_the_spare_analysis_process_warms_up_at_idle_priority_and_analyses_once_it_takes_over(workload_capture,
+                                                                                             tmp_path):
+    """The spare (the capture's end is analysed by it when the analysis process was busy): named
+    ftipc-spare, it warms up as SCHED_IDLE, then every thread of it is SCHED_OTHER again; after
+    take_over it answers as the analysis process does, its findings those of a post-mortem analysis."""
+    import pickle
+
+    import pandas as pd
+
+    from ftraceipc.detect.pipeline import Backend, analyze
+    from ftraceipc.live.engine import Analyzer, LiveOptions
+    from ftraceipc.model.build import build_model
+
+    cap, _ = workload_capture
+    model = build_model(cap)
+    asleep = pd.DataFrame({"tid": [], "since_ts": [], "handle": [], "op": [], "rid": []})
+    (tmp_path / "model-0.pkl").write_bytes(pickle.dumps(
+        {"bound": 1000, "model": model, "asleep": asleep, "end": True, "timing": {}}))
+    an = Analyzer(tmp_path, LiveOptions(min_share=0), spare=True)
+    an.start()
+    pid = an.pid
+    try:
+        idle = False
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            pol = {os.sched_getscheduler(int(t)) for t in os.listdir(f"/proc/{pid}/task")}
+            if os.SCHED_IDLE in pol:
+                idle = True
+            elif idle and pol == {os.SCHED_OTHER}:
+                break  # warmed up: normal again
+            time.sleep(0.001)
+        assert idle, "the spare never warmed up at SCHED_IDLE"
+        assert {os.sched_getscheduler(int(t)) for t in os.listdir(f"/proc/{pid}/task")} == {os.SCHED_OTHER}
+        assert Path(f"/proc/{pid}/comm").read_text().strip() == "ftipc-spare"
+        an.take_over()
+        an.submit(0)
+        done: list[int] = []
+        while not done and time.monotonic() < deadline + 60:
+            done += an.done()
+        assert done == [0]
+        assert Path(f"/proc/{pid}/comm").read_text().strip() == "ftipc-live"  # it is the analysis process now
+        res = json.loads((tmp_path / "result-0.json").read_text())
+    finally:
+        an.kill()
+    assert not os.path.exists(f"/proc/{pid}")
+    assert "error" not in res, res
+    post = analyze(model, min_share=0, backend=Backend(path=tmp_path / "post.lbug"))
+    assert sorted(key(f) for f in res["analysis"]["findings"]) == sorted(key(f.to_json()) for f in post.findings)
+    assert res["analysis"]["findings"]
+
+
 # samples sized to run for a few intervals; the pattern each plants when its detection is steady (the
 # herd's share of its path is small, and under a busy machine it was not found, live or post-mortem)
 SAMPLE_RUNS = [("herd", ["--rounds", "300"], None),
