@@ -39,11 +39,14 @@ SPARE_COMM = "ftipc-spare"  # the spare analysis process until it takes over (An
 MATERIAL = 0.25
 # how much of each CPU's file is read and decoded at once: what the follower holds beyond the model
 READ_BYTES = 4 << 20
-# The model takes what the readers have completed this often (seconds), not once an interval: a
-# snapshot then holds the data up to a moment ago. Fed once an interval, right after forking the
-# snapshot, the model (and each analysis) was an interval old, and the first interval went unread
-# (socketpair_pingpong: the first feed 1.27 s after the follower was ready, 0.25 s of CPU in it).
-FEED_EVERY = 0.2
+# The model takes what the readers have completed twice an interval (when they flush their partly
+# filled pages), and at once before each snapshot, which then holds the data up to a moment ago.
+# Fed once an interval, right after forking the snapshot, the model (and each analysis) was an
+# interval old, and the first interval went unread (socketpair_pingpong: the first feed 1.27 s after
+# the follower was ready). Not more often: a feed costs 70-100 ms whatever its size (pandas's cost
+# per call, measured post-mortem on samples/seqpacket.py: 172 batches of 12 k events took 18.7 s,
+# 11 of 190 k events 2.4-3.0 s), so five feeds a second cost a third of a CPU.
+FEEDS_PER_INTERVAL = 2
 
 
 @dataclass
@@ -585,7 +588,7 @@ class LiveAnalysis:
         tick = next_snap = time.monotonic() + iv
         last = (time.monotonic(), 0)
         behind = False
-        feed_every = min(FEED_EVERY, iv)
+        feed_every = iv / FEEDS_PER_INTERVAL
         while True:
             now = time.monotonic()
             wait = 0 if behind else min(min(tick, next_snap if not self.busy else tick) - now, feed_every)
