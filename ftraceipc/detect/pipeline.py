@@ -133,7 +133,8 @@ def critical_path(g, cid: str, names: Names | None = None) -> CriticalPathInfo:
 def analyze(source: str | os.PathLike | ipc.Model, *, backend: Backend = EMBEDDED,
             detectors: Iterable[str] | None = None, all_tasks: bool = False,
             params: dict[str, dict[str, Any]] | None = None, build: Build | None = None,
-            log: Log | None = None, min_share: float | None = None, graph=None) -> Analysis:
+            log: Log | None = None, min_share: float | None = None, graph=None,
+            workers: int | None = None) -> Analysis:
     """Analyse a capture directory or a built model (``source``) on ``backend``.
 
     ``detectors``: the ids to run (default every one, or those the capture was made for with
@@ -147,7 +148,8 @@ def analyze(source: str | os.PathLike | ipc.Model, *, backend: Backend = EMBEDDE
     account for less than this percentage of its wall time are left out of ``findings`` (into
     ``minor``, with a note); default :data:`MIN_SHARE_PERCENT`, 0 keeps all; never with ``all_tasks``.
     ``graph``: with a model, an embedded graph already open to load it into (replacing what it
-    holds) and leave open (live mode analyses a model each interval on one connection)."""
+    holds) and leave open (live mode analyses a model each interval on one connection). ``workers``:
+    detector queries at once on the embedded graph (``run_detectors``; default 2 with 2 CPUs)."""
     from ftraceipc.graph import default_path
     from ftraceipc.problems import capture_problems, model_problems
 
@@ -198,7 +200,7 @@ def analyze(source: str | os.PathLike | ipc.Model, *, backend: Backend = EMBEDDE
         names = Names(g, scope_cid)
         tids, where = scope(g, meta, scope_cid, all_tasks)
         found = run_detectors(g, only=run_ids, capture_id=scope_cid, tids=tids, params=params,
-                              browser_capture_id=cid)
+                              browser_capture_id=cid, workers=workers)
         crit = critical_path(g, cid, names)
         seconds = time.perf_counter() - t0
     # --all-tasks: findings about tasks outside the command are not measured against its path
