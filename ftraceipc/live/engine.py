@@ -45,7 +45,7 @@ READ_BYTES = 4 << 20
 # interval old, and the first interval went unread (socketpair_pingpong: the first feed 1.27 s after
 # the follower was ready). Not more often: a feed costs 70-100 ms whatever its size (pandas's cost
 # per call, measured post-mortem on samples/seqpacket.py: 172 batches of 12 k events took 18.7 s,
-# 11 of 190 k events 2.4-3.0 s), so five feeds a second cost a third of a CPU.
+# 11 of 190 k events 2.4-3.0 s), so five feeds a second cost a third to a half of a CPU.
 FEEDS_PER_INTERVAL = 2
 
 

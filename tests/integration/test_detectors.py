@@ -732,6 +732,17 @@ def test_run_detectors_ranks_and_explains_every_hand_finding(hand):
     assert [f.tasks for f in only] == [[40, 41, 42]]
 
 
+def test_run_detectors_finds_the_same_one_query_at_a_time_as_two_at_once(hand):
+    """Two queries at once run on two connections of the embedded graph (LadybugGraph.connections);
+    the findings, their order and words are those of one at a time (Neo4j: one at a time always)."""
+    from ftraceipc.detect import run_detectors
+
+    cid = "hand" if hand.backend == "neo4j" else ""
+    one = [f.to_json() for f in run_detectors(hand.graph, capture_id=cid, workers=1)]
+    two = [f.to_json() for f in run_detectors(hand.graph, capture_id=cid, workers=2)]
+    assert one and one == two
+
+
 
 # scoping before the row limit --------------------------------------------------------------------------
 CROWD = 60  # stalled writers elsewhere on the machine, each costlier than the command's own stall
