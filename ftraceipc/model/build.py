@@ -32,7 +32,8 @@ from ftraceipc.model import critical, ipc
 from ftraceipc.model.fd import (FD_CREATORS, U64, READ_SYSCALLS, WRITE_SYSCALLS, FdModel, Reason, placed,
                                 load_saved_tgids, snapshot_stream)
 from ftraceipc.model.sched import WAIT_OPS, SchedModel, mark_top, wakes_inside
-from ftraceipc.model.syscalls import SyscallPairer
+from ftraceipc.model.columns import Groups, first_of_each
+from ftraceipc.model.syscalls import ROW_LOST, ROW_OPEN, SyscallPairer, order_by_tid
 
 LIFECYCLE = sorted(set(FD_CREATORS) | {"pipe", "pipe2", "socketpair", "dup", "dup2", "dup3", "fcntl", "close",
                                        "close_range"})
@@ -151,33 +152,42 @@ class LiveSnapshots:
 
 
 class _Enclosing:
-    """Match events of a task (tid, ts) to the syscall it was inside, carrying unmatched ones (their
-    syscall ends in a later batch) forward. Bounded: at most the events of syscalls still open."""
+    """Match events of a task to the syscall it was inside, by their positions in the batch (the
+    pairer's ``syscall_at``: exact at equal timestamps), carrying those whose syscall ends in a later
+    batch forward (the pairer's ``completed_row`` then finds its exit). Events inside no syscall the
+    trace saw enter are dropped. Bounded: at most the events of syscalls still open."""
 
     def __init__(self):
-        self.carry = pd.DataFrame({"tid": pd.Series(dtype=np.int64), "ts": pd.Series(dtype=np.int64),
-                                   "val": pd.Series(dtype=np.int64)})
+        z = np.zeros(0, np.int64)
+        self.carry = {"tid": z, "ts": z, "val": z, "enter_ts": z}
 
-    def match(self, ev: pd.DataFrame, iv: pd.DataFrame) -> pd.DataFrame:
-        ev = pd.concat([self.carry, ev], ignore_index=True) if len(self.carry) else ev
-        if not len(ev):
-            return ev.assign(handle=pd.Series(dtype=np.int64), ret=pd.Series(dtype=np.int64),
-                             syscall=pd.Series(dtype=object))
-        if not len(iv):
-            self.carry = ev[["tid", "ts", "val"]]
-            return ev.iloc[:0].assign(handle=pd.Series(dtype=np.int64), ret=pd.Series(dtype=np.int64),
-                                      syscall=pd.Series(dtype=object))
-        ivs = iv[["tid", "enter_ts", "exit_ts", "handle", "ret", "syscall"]].sort_values("enter_ts", kind="stable")
-        m = pd.merge_asof(ev.sort_values("ts", kind="stable"), ivs, left_on="ts", right_on="enter_ts", by="tid",
-                          direction="backward")
-        inside = m["exit_ts"].notna().to_numpy() & (m["ts"].to_numpy() <= m["exit_ts"].fillna(-1).to_numpy())
-        # events whose syscall has not ended yet stay for the next batch; events before any traced
-        # syscall of theirs (enter missed) are dropped
-        last_exit = iv.groupby("tid")["exit_ts"].max()
-        later = ~inside & (m["ts"].to_numpy() > m["tid"].map(last_exit).fillna(-1).to_numpy())
-        self.carry = m.loc[later, ["tid", "ts", "val"]]
-        out = m[inside]
-        return out.assign(handle=out["handle"].astype(np.int64), ret=out["ret"].astype(np.int64))
+    def pending(self) -> int:
+        return len(self.carry["tid"])
+
+    def match(self, ev: dict[str, np.ndarray], pairer: SyscallPairer) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Of ``ev`` (``_sock_events`` of the batch the pairer paired last) and the events carried:
+        those inside a syscall that completed in that batch, in time order, and each one's row in
+        that batch's syscalls (``pairer.out``)."""
+        c = self.carry
+        rows = [pairer.completed_row(c["tid"], c["enter_ts"])]
+        enter = [c["enter_ts"]]
+        tid = ev["tid"]
+        if len(tid):
+            o = order_by_tid(tid)
+            at = pairer.syscall_at(tid[o], ev["pos"][o])
+            row = np.empty(len(tid), np.int64)
+            row[o] = np.where(at.inside, at.row, ROW_LOST)
+            ets = np.empty(len(tid), np.int64)
+            ets[o] = at.enter_ts
+            rows.append(row)
+            enter.append(ets)
+        rows = np.concatenate(rows)
+        cols = {k: np.concatenate([c[k], ev[k]]) for k in ("tid", "ts", "val")}
+        cols["enter_ts"] = np.concatenate(enter)
+        still = rows == ROW_OPEN
+        self.carry = {k: v[still] for k, v in cols.items()}
+        ok = rows >= 0
+        return {k: cols[k][ok] for k in ("tid", "ts", "val")}, rows[ok]
 
 
 @contextmanager
@@ -263,9 +273,11 @@ class ModelBuilder:
                                 wakeup_sink=self.sinks.get("wakeups"), crit=crit)
         self.enc_sock = _Enclosing()
         self.enc_ready = _Enclosing()
-        self.io_parts: list[pd.DataFrame] = []
-        self.io_acc: pd.DataFrame | None = None
-        self.dest_acc: pd.DataFrame | None = None
+        # per-batch sums (dicts of columns), folded every 16 batches and at the end
+        self.io_parts: list[dict[str, np.ndarray]] = []
+        self.io_acc: dict[str, np.ndarray] | None = None
+        self.dest_parts: list[dict[str, np.ndarray]] = []
+        self.dest_acc: dict[str, np.ndarray] | None = None
         self.n_events = 0
         self.last_ts: int | None = None
         # events turned off while tracing (live --budget): at each change's time, the syscalls it
@@ -359,48 +371,64 @@ class ModelBuilder:
             self.last_ts = int(batch.ts[-1])
         # (2) syscalls paired, data syscalls resolved
         iv = pairer.pair(batch)
+        out = pairer.out
         if len(iv):
-            paired = iv["enter_ts"].to_numpy(np.int64) >= 0
-            crit.add_syscalls(iv["tid"].to_numpy()[paired], iv["enter_ts"].to_numpy(np.int64)[paired],
-                              iv["exit_ts"].to_numpy(np.int64)[paired])
-            iv = iv.assign(handle=fdm.resolve(iv["tid"].to_numpy(), iv["fd"].to_numpy(), iv["enter_ts"].to_numpy()))
+            paired = out["enter_ts"] >= 0
+            crit.add_syscalls(out["tid"][paired], out["enter_ts"][paired], out["exit_ts"][paired])
+            handle = fdm.resolve(out["tid"], out["fd"], out["enter_ts"])
         else:
-            iv = iv.assign(handle=pd.Series(dtype=np.int64))
+            handle = np.zeros(0, np.int64)
+        iv = iv.assign(handle=handle)
         # (3) sock tracepoints inside syscalls
-        sock_ev = _sock_frame(batch, ("sock_send_length", "sock_recv_length"))
-        if len(sock_ev) or len(self.enc_sock.carry):
-            m = self.enc_sock.match(sock_ev, iv)
-            fdm.bind_sk(m["handle"].to_numpy(), m["val"].to_numpy())
-        ready = _sock_frame(batch, ("sk_data_ready",))
-        if len(ready) or len(self.enc_ready.carry):
-            m = self.enc_ready.match(ready, iv)
-            m = m[m["syscall"].isin(list(WRITE_SYSCALLS)) & (m["ret"] >= 0)]
-            if len(m):
-                first = m.drop_duplicates(["handle", "val"])  # the earliest send of each (m is in time order)
-                fdm.link_peer(first["handle"].to_numpy(), first["val"].to_numpy(), first["ts"].to_numpy())
+        sock = _sock_events(batch, ("sock_send_length", "sock_recv_length"))
+        if len(sock["tid"]) or self.enc_sock.pending():
+            ev, row = self.enc_sock.match(sock, pairer)
+            if len(row):
+                h, v = handle[row], ev["val"]
+                u = first_of_each([h, v])
+                fdm.bind_sk(h[u], v[u])
+        ready = _sock_events(batch, ("sk_data_ready",))
+        if len(ready["tid"]) or self.enc_ready.pending():
+            ev, row = self.enc_ready.match(ready, pairer)
+            keep = np.isin(out["code"][row], pairer.codes_of(WRITE_SYSCALLS)) & (out["ret"][row] >= 0)
+            if keep.any():
+                row = row[keep]
+                tid, ts, val = ev["tid"][keep], ev["ts"][keep], ev["val"][keep]
+                h = handle[row]
+                first = first_of_each([h, val])  # the earliest send of each (rows are in time order)
+                fdm.link_peer(h[first], val[first], ts[first])
                 # one data-ready per datagram: destination per (task, handle, receiving sk)
-                d = m.drop_duplicates(["tid", "ts"]).groupby(["tid", "handle", "val"], sort=False).agg(
-                    messages=("ts", "size")).reset_index()
-                self.dest_acc = _add(self.dest_acc, d, ["tid", "handle", "val"], ["messages"])
+                u = first_of_each([tid, ts])
+                g = Groups([tid[u], h[u], val[u]])
+                self.dest_parts.append({"tid": g.key(tid[u]), "handle": g.key(h[u]), "val": g.key(val[u]),
+                                        "messages": g.size()})
+                if len(self.dest_parts) >= 16:
+                    self.dest_acc = _fold_sums(self.dest_acc, self.dest_parts, _DEST_KEYS, _DEST_SUMS)
+                    self.dest_parts = []
         # (4) I/O per (task, fd, handle, syscall), with the wakeups made inside the calls and the sums
         # that fit each call's duration to its wakeups (calls its task stayed on CPU through)
-        if len(iv):
-            wakes, switched = wakes_inside(batch, pairer, len(iv))
+        n = len(iv)
+        if n:
+            wakes, switched = wakes_inside(batch, pairer, n)
             # a call entered in an earlier batch: its switches and wakeups there are not counted here,
             # so it stays out of the fit
-            switched |= iv["enter_ts"].to_numpy(np.int64) < int(batch.ts[0])
-            io = iv.assign(wakes=wakes, switched=switched)
-            io = io[io["syscall"].isin(DATA) & (io["ret"] >= 0)]
-            if tracer:  # our tasks, and the threads of our processes (the embedded database's, say)
-                io = io[~np.isin(fdm.pids_of(io["tid"].to_numpy()), self._tracer_arr)]
-            if len(io):
-                io = io.assign(**_fit_terms(io))
-                g = io.groupby(["tid", "fd", "handle", "syscall"], sort=False).agg(
-                    calls=("ret", "size"), bytes=("ret", "sum"), first_ts=("enter_ts", "min"),
-                    last_ts=("exit_ts", "max"), **{c: (c, "sum") for c in _FIT_SUMS}).reset_index()
-                self.io_parts.append(g)
+            switched |= out["enter_ts"] < int(batch.ts[0])
+            sel = np.isin(out["code"], pairer.codes_of(DATA)) & (out["ret"] >= 0)
+            r = np.flatnonzero(sel)
+            if tracer and len(r):  # our tasks, and the threads of our processes (the embedded database's, say)
+                r = r[~np.isin(fdm.pids_of(out["tid"][r]), self._tracer_arr)]
+            if len(r):
+                cols = {k: out[k][r] for k in ("tid", "fd", "code", "enter_ts", "exit_ts", "ret")}
+                cols["handle"] = handle[r]
+                cols["wakes"] = wakes[r]
+                cols.update(_fit_terms(cols["wakes"], cols["enter_ts"], cols["exit_ts"], switched[r]))
+                g = Groups([cols[k] for k in _IO_KEYS])
+                part = {k: g.key(cols[k]) for k in _IO_KEYS}
+                part.update(calls=g.size(), bytes=g.reduce(cols["ret"]), first_ts=g.reduce(cols["enter_ts"], "min"),
+                            last_ts=g.reduce(cols["exit_ts"], "max"), **{c: g.reduce(cols[c]) for c in _FIT_SUMS})
+                self.io_parts.append(part)
                 if len(self.io_parts) >= 16:
-                    self.io_acc = _fold(self.io_acc, self.io_parts)
+                    self.io_acc = _fold_sums(self.io_acc, self.io_parts, _IO_KEYS, _IO_HOW)
                     self.io_parts = []
         # (5) sleeps and wakeups
         self.sched.feed(batch, iv)
@@ -431,7 +459,9 @@ class ModelBuilder:
         the critical path from that time only (live mode's window; default the whole run)."""
         fdm, pairer, meta, dec = self.fdm, self.pairer, self.meta, self.dec
         self.snaps.apply_until(None)
-        io_acc = _fold(self.io_acc, self.io_parts)
+        io_acc = _io_frame(_fold_sums(self.io_acc, self.io_parts, _IO_KEYS, _IO_HOW), pairer)
+        dest = _fold_sums(self.dest_acc, self.dest_parts, _DEST_KEYS, _DEST_SUMS)
+        dest = pd.DataFrame(dest) if dest is not None else None
         fdm.finish()
         rid_of = fdm.rids()
         open_iv = pairer.finish()
@@ -461,7 +491,7 @@ class ModelBuilder:
         if self.episodes:
             model.episodes = self.sinks["episodes"].read(rid_of)
             model.wakeups = self.sinks["wakeups"].read(rid_of)
-        not_ipc = _io_tables(model, fdm, io_acc, self.dest_acc)  # calls per pid
+        not_ipc = _io_tables(model, fdm, io_acc, dest)  # calls per pid
         model.gaps = capture_gaps(meta)
         model.event_changes = [c.to_json() for c in self.event_changes]
         model.impossible = [g.text for g in model.gaps]
@@ -501,7 +531,9 @@ def _peer_of(fdm: FdModel) -> dict[str, str]:
     return out
 
 
-def _sock_frame(batch: Batch, names) -> pd.DataFrame:
+def _sock_events(batch: Batch, names) -> dict[str, np.ndarray]:
+    """The AF_UNIX events of ``names`` in the batch: ``tid``, ``ts``, ``val`` (the sk address) and
+    ``pos`` (place in the batch), in position order."""
     parts = []
     for name in names:
         t = batch.events.get(name)
@@ -512,20 +544,39 @@ def _sock_frame(batch: Batch, names) -> pd.DataFrame:
             col = t.columns.get("skaddr")  # sk_data_ready names it so
         if col is None:
             continue
+        part = {"tid": t.pid.astype(np.int64), "ts": t.ts.astype(np.int64, copy=False),
+                "val": col.astype(np.uint64).astype(np.int64), "pos": t.index.astype(np.int64)}
         fam = t.columns.get("family")
-        mask = None if fam is None else (fam == 1)
-        df = pd.DataFrame({"tid": t.pid.astype(np.int64), "ts": t.ts, "val": col.astype(np.uint64).astype(np.int64)})
-        parts.append(df if mask is None else df[mask])
+        if fam is not None:
+            m = fam == 1
+            part = {k: v[m] for k, v in part.items()}
+        parts.append(part)
     if not parts:
-        return pd.DataFrame({"tid": pd.Series(dtype=np.int64), "ts": pd.Series(dtype=np.int64),
-                             "val": pd.Series(dtype=np.int64)})
-    return pd.concat(parts, ignore_index=True)
+        z = np.zeros(0, np.int64)
+        return {"tid": z, "ts": z, "val": z, "pos": z}
+    if len(parts) == 1:
+        return parts[0]
+    out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    o = np.argsort(out["pos"], kind="stable")
+    return {k: v[o] for k, v in out.items()}
 
 
-def _add(acc, df, keys, sums):
-    if acc is None:
-        return df
-    return pd.concat([acc, df]).groupby(keys, sort=False)[sums].sum().reset_index()
+_IO_KEYS = ("tid", "fd", "handle", "code")
+_DEST_KEYS = ("tid", "handle", "val")
+_DEST_SUMS = {"messages": "sum"}
+
+
+def _fold_sums(acc: dict[str, np.ndarray] | None, parts: list[dict[str, np.ndarray]], keys,
+               how: dict[str, str]) -> dict[str, np.ndarray] | None:
+    """Per-batch sums (and mins, maxes) folded into one row per key, in first-appearance order."""
+    if not parts:
+        return acc
+    parts = ([acc] if acc is not None else []) + parts
+    cols = {k: np.concatenate([p[k] for p in parts]) for k in list(keys) + list(how)}
+    g = Groups([cols[k] for k in keys])
+    out = {k: g.key(cols[k]) for k in keys}
+    out.update({c: g.reduce(cols[c], h) for c, h in how.items()})
+    return out
 
 
 # Per data syscall, sums that fit its duration d to the wakeups x it made, d = a + b·x, over the calls
@@ -536,10 +587,11 @@ FIT_MIN_CALLS = 10
 FIT_MIN_VAR = 0.25
 
 
-def _fit_terms(io: pd.DataFrame) -> dict[str, np.ndarray]:
-    x = io["wakes"].to_numpy(np.float64)
-    d = (io["exit_ts"].to_numpy(np.int64) - io["enter_ts"].to_numpy(np.int64)).astype(np.float64)
-    u = (~io["switched"].to_numpy(bool) & (io["enter_ts"].to_numpy(np.int64) >= 0)).astype(np.float64)
+def _fit_terms(wakes: np.ndarray, enter_ts: np.ndarray, exit_ts: np.ndarray,
+               switched: np.ndarray) -> dict[str, np.ndarray]:
+    x = wakes.astype(np.float64)
+    d = (exit_ts - enter_ts).astype(np.float64)
+    u = (~switched & (enter_ts >= 0)).astype(np.float64)
     return {"fit_n": u, "fit_x": x * u, "fit_xx": x * x * u, "fit_d": d * u, "fit_xd": x * d * u}
 
 
@@ -559,13 +611,17 @@ def wake_cost_ns(s: pd.DataFrame) -> np.ndarray:
     return np.nan_to_num(per * s["wakes"].to_numpy(np.float64)).round().astype(np.int64)
 
 
-def _fold(acc, parts):
-    if not parts:
-        return acc
-    df = pd.concat(([acc] if acc is not None else []) + parts, ignore_index=True)
-    return df.groupby(["tid", "fd", "handle", "syscall"], sort=False).agg(
-        calls=("calls", "sum"), bytes=("bytes", "sum"), first_ts=("first_ts", "min"),
-        last_ts=("last_ts", "max"), **{c: (c, "sum") for c in _FIT_SUMS}).reset_index()
+_IO_HOW = {"calls": "sum", "bytes": "sum", "first_ts": "min", "last_ts": "max", **{c: "sum" for c in _FIT_SUMS}}
+
+
+def _io_frame(acc: dict[str, np.ndarray] | None, pairer: SyscallPairer) -> pd.DataFrame | None:
+    """The folded I/O sums as the frame ``_io_tables`` reads (syscall names for codes)."""
+    if acc is None:
+        return None
+    cols = {k: acc[k] for k in ("tid", "fd", "handle")}
+    cols["syscall"] = pd.Series(pairer.name_array(acc["code"]), dtype=object)
+    cols.update({c: acc[c] for c in _IO_HOW})
+    return pd.DataFrame(cols)
 
 
 def _io_tables(model: ipc.Model, fdm: FdModel, io: pd.DataFrame | None, dest: pd.DataFrame | None) -> dict[int, int]:

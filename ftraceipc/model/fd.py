@@ -51,6 +51,8 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 import pandas as pd
 
+from ftraceipc.model.columns import asof
+
 DATA_SYSCALLS = frozenset({"read", "write", "readv", "writev", "sendto", "recvfrom", "sendmsg",
                            "recvmsg", "splice"})
 WRITE_SYSCALLS = frozenset({"write", "writev", "sendto", "sendmsg"})
@@ -247,6 +249,7 @@ class FdModel:
         self._b_h: list[int] = []
         self._hist: pd.DataFrame | None = None
         self._hist_len = 0
+        self._hist_keys: tuple | None = None  # (history frame, key, ts, handle) of _history_keys
         self.sk_inodes: dict[int, list[tuple[int, int, str | None, int]]] = defaultdict(list)  # sk -> (ts, inode, path, type)
         self.inode_info: dict[int, tuple[str | None, int]] = {}  # unix inode -> (path, type)
         self._snap_names: list[tuple[int, int, int, int, str]] = []  # (t0, ts, pid, fd, target): later snapshots not resolved yet
@@ -626,6 +629,14 @@ class FdModel:
             self._hist_len = len(self._b_ts)
         return self._hist
 
+    def _history_keys(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The binding history as (pid-fd key, ts, handle) arrays, for ``asof``."""
+        h = self.history()
+        if self._hist_keys is None or self._hist_keys[0] is not h:
+            self._hist_keys = (h, _pid_fd_key(h["pid"].to_numpy(np.int64), h["fd"].to_numpy(np.int64)),
+                               h["ts"].to_numpy(np.int64), h["handle"].to_numpy(np.int64))
+        return self._hist_keys[1:]
+
     def settle(self, floor: int, pin_tid=(), pin_fd=(), pin_ts=(), compact: bool = True) -> None:
         """Bound the binding history by the fds alive, not by how many were ever opened.
 
@@ -741,15 +752,15 @@ class FdModel:
             return out
         if n == 0 or not (self._b_ts or len(self._base["ts"])):
             return out
-        q = pd.DataFrame({"pid": self.pids_of(tid), "fd": np.asarray(fd, dtype=np.int64),
-                          "ts": np.asarray(ts, dtype=np.int64), "i": np.arange(n)})
-        q = q[q.fd >= 0].sort_values("ts", kind="stable")
-        if not len(q):
+        fd = np.asarray(fd, dtype=np.int64)
+        sel = np.flatnonzero(fd >= 0)
+        if not len(sel):
             return out
-        m = pd.merge_asof(q, self.history(), on="ts", by=["pid", "fd"], direction="backward")
-        h = m["handle"].to_numpy()
-        ok = ~np.isnan(h)
-        out[m["i"].to_numpy()[ok]] = h[ok].astype(np.int64)
+        hk, hts, hh = self._history_keys()
+        j = asof(_pid_fd_key(self.pids_of(np.asarray(tid)[sel]), fd[sel]), np.asarray(ts, dtype=np.int64)[sel],
+                 hk, hts)
+        ok = j >= 0
+        out[sel[ok]] = hh[j[ok]]
         if self.exec_unseen:  # no binding can be trusted: an unseen exec may have closed it
             out[np.asarray(fd) >= 0] = -3
         return out
@@ -935,6 +946,11 @@ class _Rids(Mapping):
 
     def __iter__(self):
         return iter(range(len(self._h)))
+
+
+def _pid_fd_key(pid: np.ndarray, fd: np.ndarray) -> np.ndarray:
+    """(pid, fd) as one int64 (fds below 2**32; pid -1, unknown, stays apart)."""
+    return (np.asarray(pid, dtype=np.int64) << 32) | (np.asarray(fd, dtype=np.int64) & 0xFFFFFFFF)
 
 
 def _alive_at(owners: list[Resource], t: int) -> Resource | None:

@@ -67,6 +67,7 @@ import pandas as pd
 
 from ftraceipc.decode.decoder import Batch, EventTable
 from ftraceipc.model import ipc
+from ftraceipc.model.columns import Groups, asof
 from ftraceipc.model.critical import Collector
 from ftraceipc.model.fd import READ_SYSCALLS, WRITE_SYSCALLS
 from ftraceipc.model.syscalls import POS_BITS, ROW_LOST, ROW_OPEN, SyscallPairer, order_by_tid, tid_pos_key
@@ -315,7 +316,9 @@ class SchedModel:
         self._iv_index: pd.MultiIndex | None = None
         self._wait_lut = np.zeros(1, dtype=bool)
         self._kind_lut = np.zeros(1, dtype=np.int8)
-        self._last_sleep = pd.Series(dtype=np.int64)  # tid -> start of its latest sleep (earlier batches)
+        # each task's latest sleep start (earlier batches), sorted by tid
+        self._ls_tid = np.zeros(0, np.int64)
+        self._ls_ts = np.zeros(0, np.int64)
 
     # --- handles ----------------------------------------------------------------------------------
     def _set_intervals(self, iv: pd.DataFrame | None) -> None:
@@ -390,58 +393,55 @@ class SchedModel:
         wakeup and before that (``turn``); then the window is closed (AW_DONE)."""
         epw = self._epw
         pend = np.flatnonzero(epw["aw"] == AW_PENDING)
-        sleeps = pd.DataFrame({"tid": s_tid, "ts": s_ts}).sort_values("ts", kind="stable")
+        s_tid = np.asarray(s_tid, dtype=np.int64)
+        s_ts = np.asarray(s_ts, dtype=np.int64)
         if len(pend):
             t = epw["tid"][pend]
-            end = epw["start"][pend] + epw["dur"][pend]
-            win = pd.DataFrame({"i": pend, "tid": t, "end": end}).sort_values("end", kind="stable")
+            dur = epw["dur"][pend]
+            end = epw["start"][pend] + dur
             # the sleeper's next sleep: the first one begun at or after the end of this one. At the end
             # itself too: a task woken on an idle CPU whose switch-in the kernel did not trace, and that
             # went back to sleep inside the syscall (poll re-checks, finds nothing), "ran" only at its
             # next switch-out, which is where its next sleep begins. (Not the sleep itself when it
             # lasted 0 ns.)
-            win["after"] = np.where(epw["dur"][win["i"].to_numpy()] > 0, win["end"], win["end"] + 1)
-            nxt = pd.merge_asof(win.sort_values("after", kind="stable"), sleeps.rename(columns={"ts": "next"}),
-                                left_on="after", right_on="next", by="tid", direction="forward")
-            i = nxt["i"].to_numpy(np.int64)
-            nx = nxt["next"].to_numpy(dtype=np.float64, na_value=np.nan)
-            closes = ~np.isnan(nx)
+            j = asof(t, np.where(dur > 0, end, end + 1), s_tid, s_ts, direction="forward")
+            closes = j >= 0
+            nx = np.where(closes, s_ts[np.maximum(j, 0)] if len(s_ts) else -1, -1)
             # its first read returning data at or after the end (and not after the next sleep)
             if iv is not None and len(iv):
                 ok = iv["syscall"].isin(READ_SYSCALLS).to_numpy() & (iv["ret"].to_numpy() > 0)
                 if ok.any():
-                    h = iv["handle"].to_numpy(np.int64)[ok] if "handle" in iv.columns else np.full(int(ok.sum()), -1)
-                    reads = pd.DataFrame({"tid": iv["tid"].to_numpy(np.int64)[ok],
-                                          "rts": iv["exit_ts"].to_numpy(np.int64)[ok], "rh": h})
-                    reads = reads.sort_values("rts", kind="stable")
-                    got = pd.merge_asof(nxt[["i", "tid", "end"]], reads, left_on="end", right_on="rts", by="tid",
-                                        direction="forward")
-                    rts = got["rts"].to_numpy(dtype=np.float64, na_value=np.nan)
-                    hit = ~np.isnan(rts) & (np.isnan(nx) | (rts <= nx)) & (epw["ch"][i] == CH_NONE)
+                    r_tid = iv["tid"].to_numpy(np.int64)[ok]
+                    r_ts = iv["exit_ts"].to_numpy(np.int64)[ok]
+                    r_h = iv["handle"].to_numpy(np.int64)[ok] if "handle" in iv.columns else np.full(len(r_tid), -1)
+                    g = asof(t, end, r_tid, r_ts, direction="forward")
+                    gc = np.maximum(g, 0)
+                    hit = (g >= 0) & (~closes | (r_ts[gc] <= nx)) & (epw["ch"][pend] == CH_NONE)
                     if hit.any():
-                        epw["ch"][i[hit]] = got["rh"].to_numpy(dtype=np.float64)[hit].astype(np.int64)
+                        epw["ch"][pend[hit]] = r_h[gc[hit]]
             if closes.any():
-                ci = i[closes]
+                ci = pend[closes]
                 w = epw["woken_by"][ci]
                 wts = epw["wts"][ci]
                 # the waker's latest sleep begun before the sleeper's next one: in this batch, or before
-                q = pd.DataFrame({"k": np.arange(len(ci)), "tid": w, "at": nx[closes].astype(np.int64)})
-                q = q.sort_values("at", kind="stable")
-                prev = pd.merge_asof(q, sleeps.rename(columns={"ts": "prev"}), left_on="at", right_on="prev",
-                                     by="tid", direction="backward", allow_exact_matches=False)
+                p = asof(w, nx[closes], s_tid, s_ts, direction="backward", exact=False)
                 last = np.full(len(ci), -1, np.int64)
-                pv = prev["prev"].to_numpy(dtype=np.float64, na_value=np.nan)
-                k = prev["k"].to_numpy(np.int64)
-                inb = ~np.isnan(pv)
-                last[k[inb]] = pv[inb].astype(np.int64)
-                if (~inb).any() and len(self._last_sleep):
-                    kk = k[~inb]
-                    last[kk] = self._last_sleep.reindex(w[kk]).fillna(-1).to_numpy(np.int64)
+                inb = p >= 0
+                last[inb] = s_ts[p[inb]]
+                if (~inb).any() and len(self._ls_tid):
+                    ww = w[~inb]
+                    k = np.minimum(np.searchsorted(self._ls_tid, ww), len(self._ls_tid) - 1)
+                    last[~inb] = np.where(self._ls_tid[k] == ww, self._ls_ts[k], -1)
                 epw["turn"][ci] = ((wts >= 0) & (last > wts)).astype(np.int64)
                 epw["aw"][ci] = AW_DONE
-        if len(sleeps):
-            latest = sleeps.groupby("tid")["ts"].max()
-            self._last_sleep = latest if not len(self._last_sleep) else latest.combine_first(self._last_sleep)
+        if len(s_tid):  # each task's latest sleep so far, by tid
+            tids = np.concatenate([self._ls_tid, s_tid])
+            ts = np.concatenate([self._ls_ts, s_ts])
+            o = np.lexsort((ts, tids))
+            tids, ts = tids[o], ts[o]
+            lastrow = np.ones(len(tids), bool)
+            lastrow[:-1] = tids[1:] != tids[:-1]
+            self._ls_tid, self._ls_ts = tids[lastrow], ts[lastrow]
 
     # --- feeding ----------------------------------------------------------------------------------
     def feed(self, batch: Batch, intervals: pd.DataFrame | None = None) -> None:
@@ -954,24 +954,26 @@ class SchedModel:
         m = (h >= 0) & (woken_by > 0) & (woken_by != tid)
         if not m.any():
             return
-        df = pd.DataFrame({"t": tid[m], "w": woken_by[m], "h": h[m], "d": dur[m], "turn": turn[m], "ch": ch[m]})
-        gb = df.groupby(["t", "w", "h"], sort=False)
-        g = gb["d"].agg(["size", "sum", "max"])
-        turns = gb["turn"].sum()
-        for (t, w, hh), n, tot, mx, tn in zip(g.index.tolist(), g["size"].tolist(), g["sum"].tolist(),
-                                               g["max"].tolist(), turns.tolist()):
-            acc = self._waits.get((t, w, hh))
+        t, w, hh, d, ch = tid[m], woken_by[m], h[m], dur[m], ch[m]
+        g = Groups([t, w, hh])
+        for key, n, tot, mx, tn in zip(zip(g.key(t).tolist(), g.key(w).tolist(), g.key(hh).tolist()),
+                                       g.size().tolist(), g.reduce(d).tolist(), g.reduce(d, "max").tolist(),
+                                       g.reduce(turn[m]).tolist()):
+            acc = self._waits.get(key)
             if acc is None:
-                acc = self._waits[(t, w, hh)] = [0, 0, 0, 0, {}]
-            acc[0] += int(n)
-            acc[1] += int(tot)
-            acc[2] = max(acc[2], int(mx))
-            acc[3] += int(tn)
-        read = df[df["ch"] != CH_NONE]
-        if len(read):
-            for (t, w, hh, c), n in read.groupby(["t", "w", "h", "ch"], sort=False).size().items():
-                reads = self._waits[(t, w, hh)][4]
-                reads[c] = reads.get(c, 0) + int(n)
+                acc = self._waits[key] = [0, 0, 0, 0, {}]
+            acc[0] += n
+            acc[1] += tot
+            acc[2] = max(acc[2], mx)
+            acc[3] += tn
+        r = ch != CH_NONE
+        if r.any():
+            t, w, hh, ch = t[r], w[r], hh[r], ch[r]
+            g = Groups([t, w, hh, ch])
+            for key, c, n in zip(zip(g.key(t).tolist(), g.key(w).tolist(), g.key(hh).tolist()), g.key(ch).tolist(),
+                                 g.size().tolist()):
+                reads = self._waits[key][4]
+                reads[c] = reads.get(c, 0) + n
 
     def _finish_waits(self, rid_of: dict[int, str | None], peer_of: dict[str, str] | None = None) -> pd.DataFrame:
         """The WAITS_FOR table (ipc.WAITS_COLUMNS): only sleeps on an IPC resource; ``top`` marks

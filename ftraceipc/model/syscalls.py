@@ -104,6 +104,7 @@ class SyscallPairer:
         self.pairs = 0
         self.batch: Batch | None = None  # the batch of the last pair()
         self.rows = 0  # rows pair() returned for it
+        self.out: dict[str, np.ndarray] = {}
         self._ix: dict[str, np.ndarray] = {}
         self._index(_empty_carry(), None)
 
@@ -115,6 +116,10 @@ class SyscallPairer:
             self.names.append(name)
             self._names_arr = np.array(self.names + [None], dtype=object)  # [-1] -> None
         return c
+
+    def codes_of(self, names) -> np.ndarray:
+        """The codes of those of ``names`` seen so far."""
+        return np.array([self._code[n] for n in names if n in self._code], dtype=np.int64)
 
     def name_array(self, codes: np.ndarray) -> np.ndarray:
         """Object array of syscall names for codes (-1 -> None)."""
@@ -232,6 +237,7 @@ class SyscallPairer:
         self._carry = {"tid": tid[o], "code": code[o], "ts": ts[o], "fd": val[o]}
         self._index({"tid": tid, "pos": pos, "ts": ts, "enter": enter, "code": code, "fd": val, "row": row}, batch)
         self.rows = nx
+        self.out = out  # the same rows as arrays, with the syscall codes
         # syscall names as an object column: pandas' inferred string dtype costs ~60 ns per row
         return pd.DataFrame({"tid": out["tid"], "syscall": pd.Series(self.name_array(out["code"]), dtype=object),
                              "enter_ts": out["enter_ts"], "exit_ts": out["exit_ts"], "fd": out["fd"],

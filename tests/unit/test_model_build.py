@@ -28,11 +28,10 @@ def _sums(x, d, switched=None):
     import numpy as np
     import pandas as pd
 
-    io = pd.DataFrame({"wakes": np.asarray(x, np.int64), "enter_ts": np.zeros(len(x), np.int64),
-                       "exit_ts": np.asarray(d, np.int64),
-                       "switched": np.zeros(len(x), bool) if switched is None else np.asarray(switched)})
-    t = build._fit_terms(io)
-    return pd.DataFrame({"wakes": [int(io["wakes"].sum())], **{c: [float(v.sum())] for c, v in t.items()}})
+    wakes = np.asarray(x, np.int64)
+    t = build._fit_terms(wakes, np.zeros(len(x), np.int64), np.asarray(d, np.int64),
+                         np.zeros(len(x), bool) if switched is None else np.asarray(switched))
+    return pd.DataFrame({"wakes": [int(wakes.sum())], **{c: [float(v.sum())] for c, v in t.items()}})
 
 
 def test_the_wake_cost_is_the_slope_of_duration_on_wakeups_times_the_wakeups():
