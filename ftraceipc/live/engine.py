@@ -515,6 +515,7 @@ class LiveAnalysis:
         self.prev_flows: tuple[int, dict] | None = None  # (bound, bytes per channel) of the last view
         self.analysed_ts: int | None = None  # the data bound of the newest analysis done
         self.final: dict[str, Any] | None = None  # the end's analysis
+        self.end_timing: dict[str, float] = {}
         self.neo4j_rows: int | None = None  # rows of the capture in Neo4j, those the last write wrote, its seconds
         self.neo4j_written: int | None = None
         self.neo4j_s: float | None = None
@@ -906,6 +907,7 @@ class LiveAnalysis:
         """The capture is over: the last pages, meta.json as the capture left it (plus our
         processes), one last analysis, the end line."""
         self.ended = True
+        t_end = time.monotonic()
         self._abandon()
         cap = CaptureDir(self.root)
         m = cap.read_meta()
@@ -915,14 +917,21 @@ class LiveAnalysis:
             m.tracer_tids = sorted(set(m.tracer_tids) | set(ours))
             cap.write_meta(m)
         self.mb.set_meta(m.to_json())
+        t_fed = time.monotonic()
         self._advance(None)
         n = self.n
         self.n += 1
         bound = self.mb.last_ts or 0
         self.pending[n] = (bound, time.monotonic())
+        t_model = time.monotonic()
         (self.tmp / f"model-{n}.pkl").write_bytes(self._payload(bound, end=True))
         self.analyzer.submit(n)
+        t_sent = time.monotonic()
         self._wait_analyses()
+        # where the end's time went (seconds): the analyses still running stopped, the events not fed
+        # yet, the whole run's model (and its critical path) finished, its analysis
+        self.end_timing = {"abandon_s": round(t_fed - t_end, 3), "catch_up_s": round(t_model - t_fed, 3),
+                           "finish_s": round(t_sent - t_model, 3), "analysis_s": round(time.monotonic() - t_sent, 3)}
         self.analyzer.close()  # it writes the last model to Neo4j (if asked) before it leaves
         self._status(rate=0.0)
         d = self.final
@@ -940,6 +949,7 @@ class LiveAnalysis:
                    "minor_findings": len(cj.get("minor_findings") or []), "notes": cj.get("notes", []),
                    "detectors_run": cj.get("detectors_run"), "not_run": cj.get("not_run"),
                    "analyses": self.analyses, "analysis_s": round(self.analysis_s, 3),
+                   "end_timing": self.end_timing,
                    **({"neo4j": {"capture_id": cj.get("id"), "rows": self.neo4j_rows}} if self.opts.neo4j_uri else {})})
 
 

@@ -750,27 +750,18 @@ def walk(inp: PathInputs, root: int, start: int, end: int) -> CriticalPath:
         _items(x) for x in (inp.s_b, inp.s_e, inp.s_w, inp.s_waker, inp.s_edge, inp.s_exit_edge, inp.s_reason,
                             inp.s_rid, inp.s_wrid, inp.s_room, inp.p_b, inp.p_e))
     born, first_run, pre = inp.born, inp.first_run, inp.pre
-    o_tid: list[int] = []
-    o_state: list[int] = []
-    o_reason: list[int] = []
-    o_rid: list[int] = []
-    o_a: list[int] = []
-    o_z: list[int] = []
+    # the segments, latest first, as (tid, state, reason, rid, a, z): one tuple appended per
+    # segment (the walk's hot path; six list appends cost twice as much)
+    out: list[tuple[int, int, int, int, int, int]] = []
+    ap = out.append
     waits: dict[tuple[int, int], list[int]] = {}
     st = {"edges": 0, "exit_edges": 0, "fork_edges": 0, "pre_capture_edges": 0, "blocked_sleeps": 0,
           "cut_cycles": 0}
-
-    ap_tid, ap_state, ap_reason, ap_rid, ap_a, ap_z = (o_tid.append, o_state.append, o_reason.append,
-                                                        o_rid.append, o_a.append, o_z.append)
+    running, runnable, preempted, r_none, none_rid = RUNNING, RUNNABLE, R_PREEMPTED, R_NONE, NONE_RID
 
     def emit(tid: int, state: int, reason: int, rid: int, a: int, z: int) -> None:
         if z > a:
-            ap_tid(tid)
-            ap_state(state)
-            ap_reason(reason)
-            ap_rid(rid)
-            ap_a(a)
-            ap_z(z)
+            ap((tid, state, reason, rid, a, z))
 
     def awake(tid: int, a: int, z: int) -> None:
         """[a, z] of a task between sleeps: running, except its preempted intervals (runnable)."""
@@ -783,13 +774,20 @@ def walk(inp: PathInputs, root: int, start: int, end: int) -> CriticalPath:
                 q = P_e[j]
                 if q <= a:
                     break
-                p = max(P_b[j], a)
-                q = min(q, cur)
-                emit(tid, RUNNING, R_NONE, NONE_RID, q, cur)
-                emit(tid, RUNNABLE, R_PREEMPTED, NONE_RID, p, q)
-                cur = min(cur, p)
+                p = P_b[j]
+                if p < a:
+                    p = a
+                if q > cur:
+                    q = cur
+                if cur > q:
+                    ap((tid, running, r_none, none_rid, q, cur))
+                if q > p:
+                    ap((tid, runnable, preempted, none_rid, p, q))
+                if p < cur:
+                    cur = p
                 j -= 1
-        emit(tid, RUNNING, R_NONE, NONE_RID, a, cur)
+        if cur > a:
+            ap((tid, running, r_none, none_rid, a, cur))
 
     def last_sleep(tid: int, t: int) -> tuple[int, int]:
         r = srange.get(tid)
@@ -843,7 +841,7 @@ def walk(inp: PathInputs, root: int, start: int, end: int) -> CriticalPath:
         if k >= k0:
             ek = S_e[k]
             if ek < t:  # awake between this sleep's end and t
-                a = max(ek, lo)
+                a = ek if ek > lo else lo
                 awake(T, a, t)
                 t = a
                 continue
@@ -853,8 +851,8 @@ def walk(inp: PathInputs, root: int, start: int, end: int) -> CriticalPath:
             if w > t:  # (only when t is inside the sleep) not woken yet at t: asleep
                 w = -1
             if w >= 0:
-                w = max(w, b)
-                wl = max(w, lo)
+                w = w if w > b else b
+                wl = w if w > lo else lo
                 emit(T, RUNNABLE, reason, rid, wl, t)
                 t = wl
                 if t <= lo:
@@ -864,7 +862,7 @@ def walk(inp: PathInputs, root: int, start: int, end: int) -> CriticalPath:
                     continue
                 waker = S_waker[k]
                 if S_edge[k] and may_jump(waker):
-                    nlo = max(b, lo)
+                    nlo = b if b > lo else lo
                     add_wait(T, S_wrid[k], w - nlo, bool(S_room[k]))
                     st["edges"] += 1
                     if S_exit[k]:
@@ -874,7 +872,7 @@ def walk(inp: PathInputs, root: int, start: int, end: int) -> CriticalPath:
                     T, lo = waker, nlo
                     k, k0 = last_sleep(T, t)
                     continue
-            bl = max(b, lo)
+            bl = b if b > lo else lo
             emit(T, BLOCKED, reason, rid, bl, t)
             st["blocked_sleeps"] += 1
             t = bl
@@ -883,7 +881,7 @@ def walk(inp: PathInputs, root: int, start: int, end: int) -> CriticalPath:
         # before the task's first sleep: its birth, or a sleep since before the capture
         bo = born.get(T)
         if bo is not None and bo[0] < t:
-            a = max(bo[0], lo)
+            a = bo[0] if bo[0] > lo else lo
             awake(T, a, t)
             t = a
             if t <= lo:
@@ -907,7 +905,7 @@ def walk(inp: PathInputs, root: int, start: int, end: int) -> CriticalPath:
             t = fr
         pw = pre.get(T)
         if pw is not None and pw[0] <= t:
-            w = max(pw[0], lo)
+            w = pw[0] if pw[0] > lo else lo
             emit(T, RUNNABLE, R_NONE, pw[3], w, t)
             t = w
             if t <= lo:
@@ -922,7 +920,7 @@ def walk(inp: PathInputs, root: int, start: int, end: int) -> CriticalPath:
         emit(T, BLOCKED, R_NONE, pw[3] if pw is not None else NONE_RID, lo, t)
         st["blocked_sleeps"] += 1
         t = lo
-    return _result(inp, root, start, end, o_tid, o_state, o_reason, o_rid, o_a, o_z, waits, (r_rid, r_a, r_z), st)
+    return _result(inp, root, start, end, out, waits, (r_rid, r_a, r_z), st)
 
 
 def _union_per_key(key: np.ndarray, a: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -983,15 +981,10 @@ def _inside(inp: PathInputs, tid: np.ndarray, a: np.ndarray, z: np.ndarray) -> d
     return out
 
 
-def _result(inp: PathInputs, root, start, end, o_tid, o_state, o_reason, o_rid, o_a, o_z, waits, repl,
-            st) -> CriticalPath:
-    n = len(o_tid)
-    tid = np.array(o_tid[::-1], np.int64)
-    state = np.array(o_state[::-1], np.int64)
-    reason = np.array(o_reason[::-1], np.int64)
-    rid = np.array(o_rid[::-1], np.int64)
-    a = np.array(o_a[::-1], np.int64)
-    z = np.array(o_z[::-1], np.int64)
+def _result(inp: PathInputs, root, start, end, out, waits, repl, st) -> CriticalPath:
+    n = len(out)
+    segs = np.array(out, np.int64).reshape(n, 6)[::-1]
+    tid, state, reason, rid, a, z = (np.ascontiguousarray(segs[:, i]) for i in range(6))
     if n > 1:  # one segment for consecutive pieces of the same (task, state, reason, rid)
         same = (tid[1:] == tid[:-1]) & (state[1:] == state[:-1]) & (reason[1:] == reason[:-1]) & \
                (rid[1:] == rid[:-1]) & (a[1:] == z[:-1])
