@@ -25,16 +25,26 @@ import _benchutil as bu  # noqa: E402
 CHILD = r"""
 import json, resource, sys, time
 from ftraceipc.decode import Decoder
-from ftraceipc.model.build import build_model
+from ftraceipc.model.build import ModelBuilder, _young_gc_rarely
 cap, what = sys.argv[1], sys.argv[2]
 t0 = time.perf_counter()
+loop = None
 if what == "decode":
     n = sum(len(b) for b in Decoder(cap).batches())
 else:
-    m = build_model(cap)
+    # build_model's own steps, the batch loop timed alone: what live mode has to sustain while the
+    # workload runs (decoding + feeding), without the start (formats, saved_tgids) and the finish
+    with _young_gc_rarely():
+        mb = ModelBuilder(cap)
+        t1 = time.perf_counter()
+        for b in mb.dec.batches():
+            mb.feed(b)
+        loop = time.perf_counter() - t1
+        m = mb.finish(mb.dec.last_stats)
     n = m.stats["events"]
 dt = time.perf_counter() - t0
-print(json.dumps({"events": n, "s": dt, "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print(json.dumps({"events": n, "s": dt, "loop_s": loop,
+                  "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
@@ -73,9 +83,11 @@ def main() -> None:
                 mod = min((measure(cap, "model") for _ in range(a.repeat)), key=lambda x: x["s"])
                 res = {"mode": mode, "loops": loops, "events": mod["events"], "lost": lost,
                        "decode_meps": dec["events"] / dec["s"] / 1e6, "model_meps": mod["events"] / mod["s"] / 1e6,
+                       "sustained_meps": mod["events"] / mod["loop_s"] / 1e6,
                        "model_s": mod["s"], "decode_rss_mib": dec["rss_mib"], "model_rss_mib": mod["rss_mib"]}
                 results.append(res)
-                bu.log(f"{mode} -l {loops}: {res['events']:,} events, model {res['model_meps']:.2f} M ev/s")
+                bu.log(f"{mode} -l {loops}: {res['events']:,} events, model {res['model_meps']:.2f} M ev/s, "
+                       f"sustained {res['sustained_meps']:.2f} M ev/s")
     out = {"benchmark": "model", "command": " ".join(sys.argv), "machine": machine, "args": vars(a),
            "results": results}
     out["targets"] = check_targets(results)
@@ -89,26 +101,39 @@ NAMES = {"sockets": "sched messaging (Unix sockets)", "pipes": "sched messaging 
 
 
 def check_targets(results: list[dict]) -> list[dict]:
-    """>= 1 M events/s on one core, judged on the message-passing workloads (open churn is reported,
-    not judged: every open and close goes through the fd model's per-record path)."""
+    """>= 1 M events/s on one core: the whole build judged on the message-passing workloads (open
+    churn is reported, not judged: every open and close goes through the fd model's per-record
+    path); the sustained rate (decoding + feeding, what live mode must keep up with: issue #13's
+    keep-up target) on every workload, open churn included."""
+    out = []
     msg = [r for r in results if r["mode"] in ("sockets", "pipes")]
-    if not msg:
-        return []
-    low = min(msg, key=lambda r: r["model_meps"])
-    return [{"name": "model building >= 1 M events/s on one core (messaging workloads)",
-             "met": low["model_meps"] >= 1.0,
-             "detail": f"slowest {low['model_meps']:.2f} M events/s ({low['mode']}, {low['loops']} loops)"}]
+    if msg:
+        low = min(msg, key=lambda r: r["model_meps"])
+        out.append({"name": "model building >= 1 M events/s on one core (messaging workloads)",
+                    "met": low["model_meps"] >= 1.0,
+                    "detail": f"slowest {low['model_meps']:.2f} M events/s ({low['mode']}, {low['loops']} loops)"})
+    sus = [r for r in results if r.get("sustained_meps") is not None]
+    if sus:
+        low = min(sus, key=lambda r: r["sustained_meps"])
+        out.append({"name": "sustained decoding + model >= 1 M events/s on one core (every workload)",
+                    "met": low["sustained_meps"] >= 1.0,
+                    "detail": f"slowest {low['sustained_meps']:.2f} M events/s ({low['mode']}, {low['loops']} loops)"})
+    return out
 
 
 def markdown(res: dict) -> str:
     """The results table, how memory grows with the events, and the target (what main prints)."""
     results = res["results"]
     rows = [[NAMES.get(r["mode"], r["mode"]), r["loops"], f"{r['events']:,}", r["lost"], f"{r['decode_meps']:.2f}",
-             f"{r['model_meps']:.2f}", f"{r['model_s']:.2f}", f"{r['decode_rss_mib']:.0f}", f"{r['model_rss_mib']:.0f}"]
+             f"{r['model_meps']:.2f}",
+             f"{r['sustained_meps']:.2f}" if r.get("sustained_meps") is not None else "",
+             f"{r['model_s']:.2f}", f"{r['decode_rss_mib']:.0f}", f"{r['model_rss_mib']:.0f}"]
             for r in results]
-    out = [f"best of {res['args']['repeat']}, each in a fresh process on one core (`taskset -c 1`)", "",
-           bu.table(["workload", "loops", "events", "lost", "decode M ev/s", "model M ev/s", "model s",
-                     "decode RSS MiB", "model RSS MiB"], rows), ""]
+    out = [f"best of {res['args']['repeat']}, each in a fresh process on one core (`taskset -c 1`); "
+           "model: the whole build (start, batches, finish); sustained: its batch loop alone (decoding + "
+           "feeding the model: what `live` must keep up with)", "",
+           bu.table(["workload", "loops", "events", "lost", "decode M ev/s", "model M ev/s", "sustained M ev/s",
+                     "model s", "decode RSS MiB", "model RSS MiB"], rows), ""]
     for mode in dict.fromkeys(r["mode"] for r in results):
         rs = sorted((r for r in results if r["mode"] == mode), key=lambda r: r["events"])
         if len(rs) > 1 and rs[0]["events"]:
