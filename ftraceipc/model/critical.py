@@ -750,18 +750,29 @@ def walk(inp: PathInputs, root: int, start: int, end: int) -> CriticalPath:
         _items(x) for x in (inp.s_b, inp.s_e, inp.s_w, inp.s_waker, inp.s_edge, inp.s_exit_edge, inp.s_reason,
                             inp.s_rid, inp.s_wrid, inp.s_room, inp.p_b, inp.p_e))
     born, first_run, pre = inp.born, inp.first_run, inp.pre
-    # the segments, latest first, as (tid, state, reason, rid, a, z): one tuple appended per
-    # segment (the walk's hot path; six list appends cost twice as much)
-    out: list[tuple[int, int, int, int, int, int]] = []
-    ap = out.append
+    # the segments, latest first, one list per column (one tuple per segment would cost 64 more
+    # bytes a segment: the end's peak memory is the whole run's path)
+    o_tid: list[int] = []
+    o_state: list[int] = []
+    o_reason: list[int] = []
+    o_rid: list[int] = []
+    o_a: list[int] = []
+    o_z: list[int] = []
     waits: dict[tuple[int, int], list[int]] = {}
     st = {"edges": 0, "exit_edges": 0, "fork_edges": 0, "pre_capture_edges": 0, "blocked_sleeps": 0,
           "cut_cycles": 0}
     running, runnable, preempted, r_none, none_rid = RUNNING, RUNNABLE, R_PREEMPTED, R_NONE, NONE_RID
+    ap_tid, ap_state, ap_reason, ap_rid, ap_a, ap_z = (o_tid.append, o_state.append, o_reason.append,
+                                                        o_rid.append, o_a.append, o_z.append)
 
     def emit(tid: int, state: int, reason: int, rid: int, a: int, z: int) -> None:
         if z > a:
-            ap((tid, state, reason, rid, a, z))
+            ap_tid(tid)
+            ap_state(state)
+            ap_reason(reason)
+            ap_rid(rid)
+            ap_a(a)
+            ap_z(z)
 
     def awake(tid: int, a: int, z: int) -> None:
         """[a, z] of a task between sleeps: running, except its preempted intervals (runnable)."""
@@ -779,15 +790,12 @@ def walk(inp: PathInputs, root: int, start: int, end: int) -> CriticalPath:
                     p = a
                 if q > cur:
                     q = cur
-                if cur > q:
-                    ap((tid, running, r_none, none_rid, q, cur))
-                if q > p:
-                    ap((tid, runnable, preempted, none_rid, p, q))
+                emit(tid, running, r_none, none_rid, q, cur)
+                emit(tid, runnable, preempted, none_rid, p, q)
                 if p < cur:
                     cur = p
                 j -= 1
-        if cur > a:
-            ap((tid, running, r_none, none_rid, a, cur))
+        emit(tid, running, r_none, none_rid, a, cur)
 
     def last_sleep(tid: int, t: int) -> tuple[int, int]:
         r = srange.get(tid)
@@ -920,7 +928,7 @@ def walk(inp: PathInputs, root: int, start: int, end: int) -> CriticalPath:
         emit(T, BLOCKED, R_NONE, pw[3] if pw is not None else NONE_RID, lo, t)
         st["blocked_sleeps"] += 1
         t = lo
-    return _result(inp, root, start, end, out, waits, (r_rid, r_a, r_z), st)
+    return _result(inp, root, start, end, (o_tid, o_state, o_reason, o_rid, o_a, o_z), waits, (r_rid, r_a, r_z), st)
 
 
 def _union_per_key(key: np.ndarray, a: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -981,10 +989,10 @@ def _inside(inp: PathInputs, tid: np.ndarray, a: np.ndarray, z: np.ndarray) -> d
     return out
 
 
-def _result(inp: PathInputs, root, start, end, out, waits, repl, st) -> CriticalPath:
-    n = len(out)
-    segs = np.array(out, np.int64).reshape(n, 6)[::-1]
-    tid, state, reason, rid, a, z = (np.ascontiguousarray(segs[:, i]) for i in range(6))
+def _result(inp: PathInputs, root, start, end, cols, waits, repl, st) -> CriticalPath:
+    n = len(cols[0])
+    # (latest first: reversed; each list is dropped once it is an array)
+    tid, state, reason, rid, a, z = (np.array(c[::-1], np.int64) for c in cols)
     if n > 1:  # one segment for consecutive pieces of the same (task, state, reason, rid)
         same = (tid[1:] == tid[:-1]) & (state[1:] == state[:-1]) & (reason[1:] == reason[:-1]) & \
                (rid[1:] == rid[:-1]) & (a[1:] == z[:-1])
