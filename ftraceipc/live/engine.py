@@ -922,8 +922,9 @@ class LiveAnalysis:
             m.tracer_tids = sorted(set(m.tracer_tids) | set(ours))
             cap.write_meta(m)
         self.mb.set_meta(m.to_json())
-        t_fed = time.monotonic()
+        t_fed, n_fed = time.monotonic(), self.mb.n_events
         self._advance(None)
+        n_fed = self.mb.n_events - n_fed
         n = self.n
         self.n += 1
         bound = self.mb.last_ts or 0
@@ -936,6 +937,7 @@ class LiveAnalysis:
         # where the end's time went (seconds): the analyses still running stopped, the events not fed
         # yet, the whole run's model (and its critical path) finished, its analysis
         self.end_timing = {"abandon_s": round(t_fed - t_end, 3), "catch_up_s": round(t_model - t_fed, 3),
+                           "catch_up_events": n_fed,
                            "finish_s": round(t_sent - t_model, 3), "analysis_s": round(time.monotonic() - t_sent, 3)}
         self.analyzer.close()  # it writes the last model to Neo4j (if asked) before it leaves
         self._status(rate=0.0)
