@@ -235,6 +235,7 @@ def live_summary(lines: list[dict], interval: float, stop_ts: int | None) -> dic
         "analyses": end.get("analyses") if end else None,
         "analysis_s": end.get("analysis_s") if end else None,
         "end_after_stop_s": ((end["ts"] - stop_ts) / 1e9) if end and stop_ts else None,
+        "end_timing": end.get("end_timing") if end else None,
         "end": end is not None,
         "end_error": end.get("error") if end else None,
     }
@@ -383,7 +384,22 @@ def run_agreement(a, tmp: Path, quiet: Quiet) -> dict:
         "findings": len(lat), "latency_median": percentile(lat, 50), "latency_p95": percentile(lat, 95),
         "latency_max": max(lat, default=None),
         "findings_during_run": len(during), "latency_median_during_run": percentile(during, 50),
-        "latency_p95_during_run": percentile(during, 95)}}
+        "latency_p95_during_run": percentile(during, 95), "end": end_parts(runs)}}
+
+
+END_PARTS = ("abandon_s", "catch_up_s", "finish_s", "analysis_s")
+
+
+def end_parts(runs: list[dict]) -> dict:
+    """Medians over the runs: the end line's time after the last event, and its parts (the end
+    line's ``end_timing``); the rest is the capture's teardown, until the follower hears it ended."""
+    ends = [r for r in runs if r.get("end_after_stop_s") is not None and r.get("end_timing")]
+    out = {"runs": len(ends), "after_stop_s": bu.median([r["end_after_stop_s"] for r in ends])}
+    for k in END_PARTS:
+        out[k] = bu.median([r["end_timing"].get(k) for r in ends if r["end_timing"].get(k) is not None])
+    out["heard_s"] = bu.median([r["end_after_stop_s"] - sum(r["end_timing"].get(k) or 0 for k in END_PARTS)
+                                for r in ends])
+    return out
 
 
 def run_case(name: str, a, tmp: Path, quiet: Quiet) -> dict:
@@ -915,6 +931,13 @@ def markdown(res: dict) -> str:
                              [[s["findings"], _f(s["latency_median"], ".2f"), _f(s["latency_p95"], ".2f"),
                                _f(s["latency_max"], ".2f"), s["findings"] - s["findings_during_run"],
                                _f(s["latency_median_during_run"], ".2f"), _f(s["latency_p95_during_run"], ".2f")]])]
+        e = s.get("end") or {}
+        if e.get("runs"):
+            out += ["", f"the end line, median of {e['runs']} runs: {_f(e['after_stop_s'], '.2f')} s after the last "
+                        f"event: the follower heard the capture end {_f(e['heard_s'], '.2f')} s after it, then "
+                        f"{_f(e['abandon_s'], '.2f')} s stopping an analysis in flight, {_f(e['catch_up_s'], '.2f')} s "
+                        f"feeding what it had not fed, {_f(e['finish_s'], '.2f')} s finishing the run's model, "
+                        f"{_f(e['analysis_s'], '.2f')} s analysing it (each part's own median)"]
     ov = ok.get("overhead")
     if ov:
         sm = ov["summary"]

@@ -248,6 +248,12 @@ def test_live_jsonl_reports_while_running_and_ends_with_the_findings_of_analyze(
     # the analysis processes were ours: meta.json names them, findings never do
     ours = set(meta["tracer_pids"])
     assert ours and not any(set(f["tasks"]) & ours for f in lines[-1]["findings"])
+    # where the end's time went: each step's seconds, and the events fed after the capture ended
+    # (never more than the run's)
+    et = lines[-1]["end_timing"]
+    assert set(et) == {"abandon_s", "catch_up_s", "catch_up_events", "finish_s", "analysis_s"}
+    assert all(v >= 0 for v in et.values()) and et["analysis_s"] > 0
+    assert et["catch_up_events"] <= status[-1]["events"]
 
 
 def test_live_ctrl_c_ends_cleanly_with_the_final_findings(tmp_path):
