@@ -7,7 +7,7 @@ Two paths, both in time order:
   one fd table per thread group (threads share it), copies it on fork, applies close-on-exec on exec,
   and writes every change of an fd to a *binding history* ``(pid, fd, ts) -> handle id``;
 - the *data* path, vectorized: :meth:`FdModel.resolve` maps a DataFrame of syscall intervals
-  (``tid``, ``fd``, ``enter_ts``) to handle ids through that history (``merge_asof``).
+  (``tid``, ``fd``, ``enter_ts``) to handle ids through that history (an as-of join: ``columns.asof``).
 
 Memory is bounded by the fds alive, not by how many were ever opened: after each batch,
 :meth:`FdModel.settle` resolves the later snapshots read before it, keeps of the older bindings only
