@@ -25,23 +25,16 @@ import _benchutil as bu  # noqa: E402
 CHILD = r"""
 import json, resource, sys, time
 from ftraceipc.decode import Decoder
-from ftraceipc.model.build import ModelBuilder, _young_gc_rarely
+from ftraceipc.model.build import build_model
 cap, what = sys.argv[1], sys.argv[2]
 t0 = time.perf_counter()
 loop = None
 if what == "decode":
     n = sum(len(b) for b in Decoder(cap).batches())
 else:
-    # build_model's own steps, the batch loop timed alone: what live mode has to sustain while the
-    # workload runs (decoding + feeding), without the start (formats, saved_tgids) and the finish
-    with _young_gc_rarely():
-        mb = ModelBuilder(cap)
-        t1 = time.perf_counter()
-        for b in mb.dec.batches():
-            mb.feed(b)
-        loop = time.perf_counter() - t1
-        m = mb.finish(mb.dec.last_stats)
+    m = build_model(cap)
     n = m.stats["events"]
+    loop = m.stats["batches_s"]  # its batch loop alone (decoding + feeding): what live mode must sustain
 dt = time.perf_counter() - t0
 print(json.dumps({"events": n, "s": dt, "loop_s": loop,
                   "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))

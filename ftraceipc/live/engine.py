@@ -43,9 +43,11 @@ READ_BYTES = 4 << 20
 # filled pages), and at once before each snapshot, which then holds the data up to a moment ago.
 # Fed once an interval, right after forking the snapshot, the model (and each analysis) was an
 # interval old, and the first interval went unread (socketpair_pingpong: the first feed 1.27 s after
-# the follower was ready). Not more often: a feed costs 70-100 ms whatever its size (pandas's cost
-# per call, measured post-mortem on samples/seqpacket.py: 172 batches of 12 k events took 18.7 s,
-# 11 of 190 k events 2.4-3.0 s), so five feeds a second cost a third to a half of a CPU.
+# the follower was ready). Not more often, when this was chosen: a feed cost 70-100 ms whatever its
+# size (pandas's cost per call, measured post-mortem on samples/seqpacket.py: 172 batches of 12 k
+# events took 18.7 s, 11 of 190 k events 2.4-3.0 s), so five feeds a second cost a third to a half
+# of a CPU. Since the model's per-batch work is numpy (06ac458) a batch of 23 k events takes 17-19 ms
+# (BENCHMARKS 8.2); more feeds an interval were not measured again.
 FEEDS_PER_INTERVAL = 2
 
 

@@ -214,11 +214,16 @@ def build_model(capture, *, episodes: bool = False, episodes_dir: Path | None = 
         dec = mb.dec
         t0, t1 = mb.meta.get("start_ts"), mb.meta.get("stop_ts")
         span = max(1, (t1 or 0) - (t0 or 0))
+        t_loop = time.perf_counter()
         for batch in dec.batches():
             mb.feed(batch)
             if progress is not None and len(batch) and t0 is not None and t1 is not None:
                 progress(min(span, max(0, int(batch.ts[-1]) - t0)), span)
+        t_loop = time.perf_counter() - t_loop
         model = mb.finish(dec.last_stats)
+        # the batch loop alone (decoding + feeding, without the start and the finish): the rate live
+        # mode has to sustain
+        model.stats["batches_s"] = round(t_loop, 3)
         if progress is not None:
             progress(span, span)
         return model

@@ -1,9 +1,11 @@
-"""Group-by over numpy columns, for the model's per-batch sums (pandas' ``groupby`` costs a few
-milliseconds of fixed overhead per call, paid several times a batch: live mode feeds small batches).
+"""Group-by and as-of join over numpy columns, for the model's per-batch work (pandas' ``groupby``
+and ``merge_asof`` cost a few milliseconds of fixed overhead per call, paid several times a batch:
+live mode feeds small batches).
 
-``groups(keys)`` sorts rows by several integer keys (stably) and finds the runs of equal keys;
+``Groups(keys)`` sorts rows by several integer keys (stably) and finds the runs of equal keys;
 ``reduce`` then sums, mins or maxes a column over each run. Groups come out in the order of their
-first row, as ``DataFrame.groupby(sort=False)`` gives them.
+first row, as ``DataFrame.groupby(sort=False)`` gives them. ``first_of_each`` is
+``drop_duplicates``; ``asof`` is ``merge_asof`` by one integer key, as row numbers.
 """
 
 from __future__ import annotations
@@ -86,8 +88,8 @@ def asof(left_key: np.ndarray, left_t: np.ndarray, right_key: np.ndarray, right_
     if not nl or not nr:
         return out
     # (key, time) as one sortable int64: keys and times replaced by their ranks among both sides
-    keys, kinv = np.unique(np.concatenate([right_key, left_key]), return_inverse=True)
-    times, tinv = np.unique(np.concatenate([right_t, left_t]), return_inverse=True)
+    _, kinv = np.unique(np.concatenate([right_key, left_key]), return_inverse=True)
+    _, tinv = np.unique(np.concatenate([right_t, left_t]), return_inverse=True)
     comp = (kinv.astype(np.int64) << 32) | tinv.astype(np.int64)
     rc, lc = comp[:nr], comp[nr:]
     order = np.argsort(rc, kind="stable")

@@ -991,7 +991,7 @@ def _inside(inp: PathInputs, tid: np.ndarray, a: np.ndarray, z: np.ndarray) -> d
 
 def _result(inp: PathInputs, root, start, end, cols, waits, repl, st) -> CriticalPath:
     n = len(cols[0])
-    # (latest first: reversed; each list is dropped once it is an array)
+    # the walk emitted them latest first
     tid, state, reason, rid, a, z = (np.array(c[::-1], np.int64) for c in cols)
     if n > 1:  # one segment for consecutive pieces of the same (task, state, reason, rid)
         same = (tid[1:] == tid[:-1]) & (state[1:] == state[:-1]) & (reason[1:] == reason[:-1]) & \

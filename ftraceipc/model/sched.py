@@ -316,7 +316,7 @@ class SchedModel:
         self._iv_index: pd.MultiIndex | None = None
         self._wait_lut = np.zeros(1, dtype=bool)
         self._kind_lut = np.zeros(1, dtype=np.int8)
-        # each task's latest sleep start (earlier batches), sorted by tid
+        # each task's latest sleep start (earlier batches)
         self._ls_tid = np.zeros(0, np.int64)
         self._ls_ts = np.zeros(0, np.int64)
 
@@ -423,25 +423,18 @@ class SchedModel:
                 ci = pend[closes]
                 w = epw["woken_by"][ci]
                 wts = epw["wts"][ci]
-                # the waker's latest sleep begun before the sleeper's next one: in this batch, or before
-                p = asof(w, nx[closes], s_tid, s_ts, direction="backward", exact=False)
-                last = np.full(len(ci), -1, np.int64)
-                inb = p >= 0
-                last[inb] = s_ts[p[inb]]
-                if (~inb).any() and len(self._ls_tid):
-                    ww = w[~inb]
-                    k = np.minimum(np.searchsorted(self._ls_tid, ww), len(self._ls_tid) - 1)
-                    last[~inb] = np.where(self._ls_tid[k] == ww, self._ls_ts[k], -1)
+                # the waker's latest sleep begun before the sleeper's next one: in this batch, or the
+                # latest of the batches before (all earlier than this batch's)
+                a_tid = np.concatenate([self._ls_tid, s_tid])
+                a_ts = np.concatenate([self._ls_ts, s_ts])
+                p = asof(w, nx[closes], a_tid, a_ts, direction="backward", exact=False)
+                last = np.where(p >= 0, a_ts[np.maximum(p, 0)] if len(a_ts) else -1, -1)
                 epw["turn"][ci] = ((wts >= 0) & (last > wts)).astype(np.int64)
                 epw["aw"][ci] = AW_DONE
-        if len(s_tid):  # each task's latest sleep so far, by tid
+        if len(s_tid):  # each task's latest sleep so far
             tids = np.concatenate([self._ls_tid, s_tid])
-            ts = np.concatenate([self._ls_ts, s_ts])
-            o = np.lexsort((ts, tids))
-            tids, ts = tids[o], ts[o]
-            lastrow = np.ones(len(tids), bool)
-            lastrow[:-1] = tids[1:] != tids[:-1]
-            self._ls_tid, self._ls_ts = tids[lastrow], ts[lastrow]
+            g = Groups([tids])
+            self._ls_tid, self._ls_ts = g.key(tids), g.reduce(np.concatenate([self._ls_ts, s_ts]), "max")
 
     # --- feeding ----------------------------------------------------------------------------------
     def feed(self, batch: Batch, intervals: pd.DataFrame | None = None) -> None:
