@@ -226,6 +226,24 @@ def python_columns(t: EventTable) -> list[tuple[str, list]]:
     return out
 
 
+def python_row(t: EventTable, r: int) -> list[tuple[str, Any]]:
+    """Row ``r`` of :func:`python_columns` (for a few rows of a large table)."""
+    out = []
+    for f in t.format.own_fields:
+        col = t.columns.get(f.name)
+        if col is None:
+            continue
+        v = col[r]
+        if col.dtype.kind == "S":
+            v = bytes_to_str(v)
+        elif col.dtype == object:
+            v = v.tolist() if isinstance(v, np.ndarray) else v
+        else:
+            v = v.item()
+        out.append((record_key(f.name), v))
+    return out
+
+
 # --- statistics -----------------------------------------------------------------------------------
 @dataclass
 class CpuStats:

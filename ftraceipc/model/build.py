@@ -1,7 +1,8 @@
 """Build the IPC model of a capture: one pass over the decoded batches, in time order.
 
-Per batch: (1) the rare fd-lifecycle records go one by one through the fd model, with the /proc
-snapshots interleaved at their time; (2) syscall enters and exits are paired (vectorized) and each
+Per batch: (1) the fd-lifecycle records go through the fd model in time order, with the /proc
+snapshots interleaved at their time: runs of opens and closes in columns (``FdModel.feed_plain``),
+every other record one by one; (2) syscall enters and exits are paired (vectorized) and each
 data syscall's fd is resolved to a handle through the fd model's binding history; (3) the sock
 tracepoints inside those syscalls name the sockets (``sk``) and datagram destinations; (4) I/O is
 summed per (task, fd, handle, syscall); (5) the sched model turns switches and wakeups into
@@ -26,11 +27,11 @@ import pandas as pd
 
 from ftraceipc.capture.store import CaptureDir, EventChange
 from ftraceipc.decode import Decoder
-from ftraceipc.decode.decoder import Batch, python_columns
+from ftraceipc.decode.decoder import Batch, python_columns, python_row
 from ftraceipc.errors import CaptureFormatError
 from ftraceipc.model import critical, ipc
-from ftraceipc.model.fd import (FD_CREATORS, U64, READ_SYSCALLS, WRITE_SYSCALLS, FdModel, Reason, placed,
-                                load_saved_tgids, snapshot_stream)
+from ftraceipc.model.fd import (FD_CREATORS, PLAIN_FIELDS, PLAIN_SYSCALLS, U64, READ_SYSCALLS, WRITE_SYSCALLS,
+                                FdModel, Reason, placed, load_saved_tgids, snapshot_stream)
 from ftraceipc.model.sched import WAIT_OPS, SchedModel, mark_top, wakes_inside
 from ftraceipc.model.columns import Groups, first_of_each
 from ftraceipc.model.syscalls import ROW_LOST, ROW_OPEN, SyscallPairer, order_by_tid
@@ -52,24 +53,86 @@ def capture_id(meta: dict[str, Any]) -> str:
     return hashlib.sha1(key.encode()).hexdigest()[:12]
 
 
-def _records(batch: Batch, names, keep=None) -> list[tuple[int, dict[str, Any]]]:
-    """(merged index, record dict) of the batch's events with these names (rows where ``keep``)."""
-    out = []
-    for name in names:
-        t = batch.events.get(name)
-        if t is None or not len(t):
-            continue
-        if keep is not None:
-            mask = keep(name, t)
-            if mask is not None:
-                t = t.select(mask)
-                if not len(t):
+_PLAIN_RUN = 128  # shorter runs of opens and closes go one record at a time (the columns' fixed cost)
+_PLAIN_EVENTS = {f"sys_{k}_{sc}": (k == "exit", i, "ret" if k == "exit" else f)
+                 for i, (sc, f) in enumerate(zip(PLAIN_SYSCALLS, PLAIN_FIELDS)) for k in ("enter", "exit")}
+
+
+class _Lifecycle:
+    """A batch's lifecycle records in time order, as columns: runs of opens and closes go to
+    ``FdModel.feed_plain`` (``plain``), every other record as a dict to ``FdModel.feed`` (``record``)."""
+
+    def __init__(self, batch: Batch, names, keep, more_names, more_keep):
+        tables = []
+        for group, kp in ((names, keep), (more_names, more_keep)):
+            for name in group:
+                t = batch.events.get(name)
+                if t is None or not len(t):
                     continue
-        cols = python_columns(t)
-        keys = ("ts", "tid", "event", *(k for k, _ in cols))
-        out.extend((row[0], dict(zip(keys, row[1:]))) for row in zip(
-            t.index.tolist(), t.ts.tolist(), t.pid.tolist(), itertools.repeat(name), *(c for _, c in cols)))
-    return out
+                mask = kp(name, t) if kp is not None else None
+                if mask is not None:
+                    t = t.select(mask)
+                    if not len(t):
+                        continue
+                tables.append((name, t))
+        self._tables = tables
+        self._lists: dict[int, tuple] = {}  # table -> its rows as Python lists (once many were asked for)
+        self._asked: dict[int, int] = {}
+        n_t = len(tables)
+        plain_of, exit_of, sc_of = np.zeros(n_t, bool), np.zeros(n_t, bool), np.full(n_t, -1, np.int64)
+        args = []
+        for j, (name, t) in enumerate(tables):
+            how = _PLAIN_EVENTS.get(name)
+            col = None if how is None else t.columns.get(how[2]) if how[2] is not None else np.zeros(len(t), np.int64)
+            if col is not None:  # (an event without its field goes one at a time: its error says so)
+                plain_of[j], exit_of[j], sc_of[j] = True, how[0], how[1]
+            args.append(col.astype(np.int64, copy=False) if col is not None else np.zeros(len(t), np.int64))
+        if not tables:
+            self.ts, self._plain = np.zeros(0, np.int64), np.zeros(0, bool)
+            return
+        sizes = np.array([len(t) for _, t in tables], np.int64)
+        self._starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        ix = np.concatenate([t.index for _, t in tables])
+        at = np.full(len(batch), -1, np.int64)  # the rows in merged order (positions are distinct: no sort)
+        at[ix] = np.arange(len(ix))
+        o = self._o = at[at >= 0]
+        self._tab = np.repeat(np.arange(n_t), sizes)[o]
+        self.ts = np.concatenate([t.ts for _, t in tables])[o].astype(np.int64)
+        self._tid = np.concatenate([t.pid for _, t in tables])[o]
+        self._arg = np.concatenate(args)[o]
+        self._plain, self._exit, self._sc = plain_of[self._tab], exit_of[self._tab], sc_of[self._tab]
+        if len(self.ts) > 1 and (np.diff(self.ts) < 0).any():
+            self._plain[:] = False  # (never seen: merged order is time order) one at a time, as before
+
+    def runs(self, shortest: int) -> list[tuple[int, int]]:
+        """(start, end) of each run of at least ``shortest`` opens and closes, in order."""
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], self._plain.view(np.int8), [0]])))
+        starts, ends = edges[0::2], edges[1::2]
+        long = ends - starts >= shortest
+        return list(zip(starts[long].tolist(), ends[long].tolist()))
+
+    def plain(self, a: int, b: int):
+        """``feed_plain``'s columns for the records a..b."""
+        s = slice(a, b)
+        ex = self._exit[s]
+        return (self._tid[s], self.ts[s], ex, self._sc[s], np.where(ex, 0, self._arg[s]),
+                np.where(ex, self._arg[s], 0))
+
+    def record(self, i: int) -> dict[str, Any]:
+        """Record ``i`` as ``FdModel.feed`` takes it."""
+        j = int(self._tab[i])
+        r = int(self._o[i] - self._starts[j])
+        name, t = self._tables[j]
+        lists = self._lists.get(j)
+        if lists is None:
+            n = self._asked[j] = self._asked.get(j, 0) + 1
+            if n <= len(t) // 16:  # a few rows of a large table: those rows only
+                return {"ts": int(t.ts[r]), "tid": int(t.pid[r]), "event": name, **dict(python_row(t, r))}
+            cols = python_columns(t)
+            lists = self._lists[j] = (("ts", "tid", "event", *(k for k, _ in cols)), list(zip(
+                t.ts.tolist(), t.pid.tolist(), itertools.repeat(name), *(c for _, c in cols))))
+        keys, rows = lists
+        return dict(zip(keys, rows[r]))
 
 
 class _Snapshots:
@@ -356,20 +419,39 @@ class ModelBuilder:
         def recv_keep(name, t, incomplete=incomplete):
             return ~np.isin(fdm.pids_of(t.pid), incomplete)
 
-        recs = _records(batch, [n for n in batch.events if n in LIFECYCLE_EVENTS], keep=self._not_ours)
-        recs += _records(batch, [n for n in RECVMSG_EVENTS if n in batch.events], keep=recv_keep)
-        recs.sort(key=lambda x: x[0])
+        lc = _Lifecycle(batch, [n for n in batch.events if n in LIFECYCLE_EVENTS], self._not_ours,
+                        [n for n in RECVMSG_EVENTS if n in batch.events], recv_keep)
+        rec = None
         try:
-            for _ix, rec in recs:
-                if snaps.next_ts <= rec["ts"]:
-                    snaps.apply_until(rec["ts"])
-                fdm.feed(rec)
+            ts, ts_l, pos = lc.ts, lc.ts.tolist(), 0
+            for a, b in [*lc.runs(_PLAIN_RUN), (len(ts_l), len(ts_l))]:
+                for i in range(pos, a):  # other records, and short runs of opens and closes: one by one
+                    if snaps.next_ts <= ts_l[i]:
+                        snaps.apply_until(ts_l[i])
+                    rec = lc.record(i)
+                    fdm.feed(rec)
+                p = a
+                while p < b:  # a run of opens and closes: in columns, cut where a snapshot comes
+                    if snaps.next_ts <= ts_l[p]:
+                        snaps.apply_until(ts_l[p])
+                    nt = snaps.next_ts
+                    e = b if nt > ts_l[b - 1] else p + int(np.searchsorted(ts[p:b], nt, side="left"))
+                    if e - p >= _PLAIN_RUN:
+                        fdm.feed_plain(*lc.plain(p, e))
+                    else:
+                        for i in range(p, e):
+                            rec = lc.record(i)
+                            fdm.feed(rec)
+                    p = e
+                pos = b
         except KeyError as e:
-            if not e.args or e.args[0] in rec:
+            field = e.args[0] if e.args else None
+            event = e.args[1] if len(e.args) > 1 else rec["event"] if rec is not None and field not in rec else None
+            if event is None:
                 raise
             fmt = dec.capture.format_files().get(next((f.full_name for f in dec.format_list
-                                                        if f.name == rec["event"]), ""))
-            raise CaptureFormatError(f"{rec['event']} events have no field {e.args[0]!r}: their format file is "
+                                                        if f.name == event), ""))
+            raise CaptureFormatError(f"{event} events have no field {field!r}: their format file is "
                                      "damaged", path=str(fmt) if fmt else None) from None
         if len(batch):
             snaps.apply_until(int(batch.ts[-1]))

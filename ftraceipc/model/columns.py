@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 
 
 class Groups:
@@ -87,10 +88,20 @@ def asof(left_key: np.ndarray, left_t: np.ndarray, right_key: np.ndarray, right_
     out = np.full(nl, -1, np.int64)
     if not nl or not nr:
         return out
-    # (key, time) as one sortable int64: keys and times replaced by their ranks among both sides
-    _, kinv = np.unique(np.concatenate([right_key, left_key]), return_inverse=True)
-    _, tinv = np.unique(np.concatenate([right_t, left_t]), return_inverse=True)
-    comp = (kinv.astype(np.int64) << 32) | tinv.astype(np.int64)
+    # (key, time) as one sortable int64: the key's rank among both sides' keys (a hash, then a sort of
+    # the distinct keys only), then the time from the earliest (or, if that cannot fit, its rank)
+    codes, uniq = pd.factorize(np.concatenate([right_key, left_key]))
+    rank = np.empty(len(uniq), np.int64)
+    rank[np.argsort(uniq)] = np.arange(len(uniq), dtype=np.int64)
+    kinv = rank[codes]
+    t = np.concatenate([right_t, left_t])
+    t0 = int(t.min())
+    span = int(t.max()) - t0 + 1
+    if len(uniq) * span < 1 << 62:
+        comp = kinv * span + (t - t0)
+    else:
+        _, tinv = np.unique(t, return_inverse=True)
+        comp = (kinv << 32) | tinv.astype(np.int64)
     rc, lc = comp[:nr], comp[nr:]
     order = np.argsort(rc, kind="stable")
     rs = rc[order]
@@ -103,6 +114,6 @@ def asof(left_key: np.ndarray, left_t: np.ndarray, right_key: np.ndarray, right_
     else:
         raise ValueError(f"asof: direction {direction!r}")
     pc = np.where(ok, pos, 0)
-    ok &= (rs[pc] >> 32) == (lc >> 32)
+    ok &= kinv[:nr][order][pc] == kinv[nr:]
     out[ok] = order[pc[ok]]
     return out

@@ -6,6 +6,8 @@ Two paths, both in time order:
   close fds, fork/exec, ``task_newtask`` and the pipefs inode event, plus /proc snapshots. It keeps
   one fd table per thread group (threads share it), copies it on fork, applies close-on-exec on exec,
   and writes every change of an fd to a *binding history* ``(pid, fd, ts) -> handle id``;
+  The records of opening by path and closing, by far the most frequent, go a run at a time
+  (:meth:`FdModel.feed_plain`: the same changes as one at a time, in columns);
 - the *data* path, vectorized: :meth:`FdModel.resolve` maps a DataFrame of syscall intervals
   (``tid``, ``fd``, ``enter_ts``) to handle ids through that history (an as-of join: ``columns.asof``).
 
@@ -51,7 +53,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 import pandas as pd
 
-from ftraceipc.model.columns import asof
+from ftraceipc.model.columns import asof, first_of_each
 
 DATA_SYSCALLS = frozenset({"read", "write", "readv", "writev", "sendto", "recvfrom", "sendmsg",
                            "recvmsg", "splice"})
@@ -82,6 +84,10 @@ FD_CREATORS: dict[str, Any] = {
     "mq_open": None, "landlock_create_ruleset": True,
     "socket": ("type", O_CLOEXEC), "accept": False, "accept4": ("flags", O_CLOEXEC),
 }
+# Opening by path and closing: the syscalls whose records ``FdModel.feed_plain`` applies a run at a
+# time (fd churn: a build, a server opening files); the field of the enter each needs (None: none).
+PLAIN_SYSCALLS = ("close", "open", "openat", "creat", "openat2")
+PLAIN_FIELDS = ("fd", "flags", "flags", None, None)
 LIFECYCLE_SYSCALLS = frozenset(FD_CREATORS) | {"pipe", "pipe2", "socketpair", "dup", "dup2", "dup3",
                                                "fcntl", "close", "close_range", "connect", "bind"}
 
@@ -218,8 +224,9 @@ class _Pending:
 
 
 class FdModel:
-    """Feed lifecycle records and snapshots in time order (``feed``, ``snapshot``), resolve data
-    syscalls in batches (``resolve``), then ``finish()`` to apply the last evidence."""
+    """Feed lifecycle records and snapshots in time order (``feed``, runs of opens and closes with
+    ``feed_plain``, ``snapshot``), resolve data syscalls in batches (``resolve``), then ``finish()``
+    to apply the last evidence."""
 
     settle_min = 4096  # bindings since the last compaction before ``settle`` compacts again
 
@@ -247,6 +254,9 @@ class FdModel:
         self._b_fd: list[int] = []
         self._b_ts: list[int] = []
         self._b_h: list[int] = []
+        # (pid, fd, ts, handle) arrays in order: the lists' rows before a run, then the run's
+        self._b_parts: list[tuple[np.ndarray, ...]] = []
+        self._b_n = 0  # rows in the parts
         self._hist: pd.DataFrame | None = None
         self._hist_len = 0
         self._hist_keys: tuple | None = None  # (history frame, key, ts, handle) of _history_keys
@@ -440,6 +450,116 @@ class FdModel:
             if ev.get("group_dead"):  # the last thread: the kernel releases the fd table
                 self._release(self.tgid(tid), ts)
 
+    def feed_plain(self, tid: np.ndarray, ts: np.ndarray, is_exit: np.ndarray, sc: np.ndarray,
+                   arg: np.ndarray, ret: np.ndarray) -> None:
+        """A run of records of PLAIN_SYSCALLS only, in time order, with no other lifecycle record and
+        no snapshot between them: the same changes as ``feed`` of each in turn, in columns. ``sc``
+        indexes PLAIN_SYSCALLS; ``arg`` is an enter's field (PLAIN_FIELDS: close's fd, an open's
+        flags; 0 when none), ``ret`` an exit's return value."""
+        n = len(ts)
+        if not n:
+            return
+        tid, ts, sc = (np.asarray(x, dtype=np.int64) for x in (tid, ts, sc))
+        arg, ret, is_exit = np.asarray(arg, dtype=np.int64), np.asarray(ret, dtype=np.int64), np.asarray(is_exit, bool)
+        pid = self.pids_of(tid)
+        # what each exit pairs with: its task's previous record here, else what was pending before
+        prev, last = _previous(tid)
+        ex = np.flatnonzero(is_exit)
+        pe = prev[ex]
+        here = pe >= 0
+        ok = np.zeros(len(ex), bool)
+        parg = np.zeros(len(ex), np.int64)
+        ok[here] = ~is_exit[pe[here]] & (sc[pe[here]] == sc[ex[here]])
+        parg[here] = arg[pe[here]]
+        for j in np.flatnonzero(~here).tolist():
+            i = int(ex[j])
+            p = self.pending.get(int(tid[i]))
+            if p is not None and p.syscall == PLAIN_SYSCALLS[sc[i]]:
+                ok[j] = True
+                f = PLAIN_FIELDS[sc[i]]
+                if f == "fd" and f not in p.args:  # (``feed`` of the enter took it without: a damaged format)
+                    raise KeyError(f, f"sys_enter_{p.syscall}")
+                parg[j] = 0 if f is None else int(p.args[f]) if f == "fd" else int(p.args.get(f, 0))
+        self.unpaired_exits += int(len(ex) - ok.sum())
+        # what stays pending: each task's last record here, if an enter
+        for i in np.flatnonzero(last).tolist():
+            t = int(tid[i])
+            if is_exit[i]:
+                self.pending.pop(t, None)
+            else:
+                f = PLAIN_FIELDS[sc[i]]
+                self.pending[t] = _Pending(PLAIN_SYSCALLS[sc[i]], int(ts[i]), {} if f is None else {f: int(arg[i])})
+        self._seen_pids.update(np.unique(pid[~is_exit]).tolist())
+        m = ex[ok]
+        for p in np.unique(pid[m]).tolist():  # (``_exit`` makes the table of every paired exit)
+            if p not in self.tables:
+                self.tables[p] = FdTable()
+        good = ret[m] >= 0
+        m, marg = m[good], parg[ok][good]
+        k = len(m)
+        if not k:
+            return
+        opid, ots, otid, osc = pid[m], ts[m], tid[m], sc[m]
+        is_open = osc != 0
+        fd = np.where(is_open, ret[m], marg)
+        _, lastop = _previous(opid)
+        for i in np.flatnonzero(lastop).tolist():  # ``_changed``: the last change of each process
+            self._last_change[int(opid[i])] = (int(ots[i]), int(otid[i]))
+        # each fd's changes in turn: bound before a change if its previous change here opened it,
+        # or, for its first change here, if the table held it
+        gprev, glast = _previous(_pid_fd_key(opid, fd))
+        present = np.zeros(k, bool)
+        inner = gprev >= 0
+        present[inner] = is_open[gprev[inner]]
+        hid = np.full(k, -1, np.int64)
+        n_open = int(is_open.sum())
+        hid[is_open] = np.arange(len(self.handles), len(self.handles) + n_open)
+        # handles that no fd names any more: opened here and changed again (refs 1 -> 0), then those
+        # the tables held, counted one change at a time. Those opened and closed here are folded at
+        # once (``_reclaim``'s outcome): a snapshot names an fd only if it named the same handle over
+        # the whole read, and no read ends inside a run; one that ended at the very time of an open
+        # here (pending: not resolved yet) may name it: those wait for ``settle`` as ``feed``'s do.
+        named_until = max((x[1] for x in self._snap_names), default=-1)
+        gone = np.flatnonzero(inner & present)
+        now = ots[gprev[gone]] > named_until
+        folded = np.zeros(k, bool)
+        folded[gprev[gone[now]]] = True
+        gone = gone[~now]
+        dying = [(int(i), int(ots[i]), int(hid[gprev[i]])) for i in gone.tolist()]
+        for i in np.flatnonzero(~inner).tolist():
+            old = self.tables[int(opid[i])].slots.get(int(fd[i]))
+            if old is None:
+                continue
+            present[i] = True
+            h = old.handle
+            h.refs -= 1
+            if h.refs <= 0:
+                r, t = h.res, int(ots[i])
+                if r is not None and r is not _FILE and (r.closed_ts is None or t > r.closed_ts):
+                    r.closed_ts = t
+                if self._foldable(h):
+                    dying.append((int(i), t, h.id))
+        if dying:
+            dying.sort()
+            self._dying.extend((t, h) for _i, t, h in dying)
+        self.handles.extend([_CLOSED_OPENED] * n_open)  # then a handle of its own where not folded
+        self.reclaimed += int(folded.sum())
+        for i in np.flatnonzero(is_open & ~folded).tolist():
+            self.handles[int(hid[i])] = Handle(int(hid[i]), Origin.OPEN, int(ots[i]), None, Reason.OPENED_UNNAMED,
+                                               int(glast[i]))
+        for i in np.flatnonzero(glast).tolist():  # each fd's state after the run
+            slots = self.tables[int(opid[i])].slots
+            if is_open[i]:
+                s = int(osc[i])
+                cloexec = None if s == 4 else False if s == 3 else bool(int(marg[i]) & O_CLOEXEC)
+                slots[int(fd[i])] = Slot(self.handles[int(hid[i])], cloexec)
+            else:
+                slots.pop(int(fd[i]), None)
+        b = np.flatnonzero(is_open | present)  # the binding history: every open, every close of a bound fd
+        self._flush_bindings()
+        self._b_parts.append((opid[b], fd[b], ots[b], hid[b]))
+        self._b_n += len(b)
+
     def _release(self, pid: int, ts: int) -> None:
         """Process ``pid`` is gone: its fds close (a socket it never closed is dead from then on, and its
         kernel address may go to the next socket). Not a table another process shares (CLONE_FILES)."""
@@ -618,15 +738,29 @@ class FdModel:
         self._set(tid, ret, ts, Slot(h, cloexec))
 
     # --- the data path (vectorized) -------------------------------------------------------------
+    def _flush_bindings(self) -> None:
+        """The bindings of the lists to a part (in order, before the next part)."""
+        if self._b_ts:
+            self._b_parts.append(tuple(np.asarray(x, dtype=np.int64)
+                                       for x in (self._b_pid, self._b_fd, self._b_ts, self._b_h)))
+            self._b_n += len(self._b_ts)
+            self._b_pid, self._b_fd, self._b_ts, self._b_h = [], [], [], []
+
+    def _bound(self) -> int:
+        """Bindings since the last compaction."""
+        return self._b_n + len(self._b_ts)
+
     def history(self) -> pd.DataFrame:
         """The binding history in time order (what ``settle`` kept, then what was bound since)."""
-        if self._hist is None or self._hist_len != len(self._b_ts):
+        if self._hist is None or self._hist_len != self._bound():
+            self._flush_bindings()
             b = self._base
-            tail = {"pid": np.asarray(self._b_pid, dtype=np.int64), "fd": np.asarray(self._b_fd, dtype=np.int64),
-                    "ts": np.asarray(self._b_ts, dtype=np.int64), "handle": np.asarray(self._b_h, dtype=np.int64)}
-            h = pd.DataFrame({k: np.concatenate([b[k], tail[k]]) if len(b[k]) else tail[k] for k in b})
-            self._hist = h.sort_values("ts", kind="stable")
-            self._hist_len = len(self._b_ts)
+            cols = {k: np.concatenate([b[k], *(p[i] for p in self._b_parts)]) for i, k in enumerate(b)}
+            if len(cols["ts"]) > 1 and (np.diff(cols["ts"]) < 0).any():
+                o = np.argsort(cols["ts"], kind="stable")
+                cols = {k: v[o] for k, v in cols.items()}
+            self._hist = pd.DataFrame(cols)
+            self._hist_len = self._bound()
         return self._hist
 
     def _history_keys(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -648,7 +782,7 @@ class FdModel:
         pending = self._snap_names  # read at or after floor: their t0 may be before it
         if self._dying:
             self._reclaim(min((t0 for t0, *_ in pending), default=None))
-        if compact and len(self._b_ts) >= self.settle_min:  # else little to gain yet
+        if compact and self._bound() >= self.settle_min:  # else little to gain yet
             self._compact(floor, pd.DataFrame({
                 "pid": np.concatenate([self.pids_of(np.asarray(pin_tid, dtype=np.int64)),
                                        np.array([x[2] for x in pending], dtype=np.int64)]),
@@ -687,32 +821,33 @@ class FdModel:
         (pid, fd, ts) resolves to; a closed fd left with no other binding is dropped (it resolves
         to -1 as an fd never bound does)."""
         h = self.history()
-        old = h["ts"].to_numpy() < floor
+        ts = h["ts"].to_numpy(np.int64)
+        old = ts < floor
         if not old.any():
             return
-        h = h.reset_index(drop=True)
-        before = h[old]
+        key = _pid_fd_key(h["pid"].to_numpy(np.int64), h["fd"].to_numpy(np.int64))
+        before = np.flatnonzero(old)
         keep = np.zeros(len(h), dtype=bool)
-        keep[before.drop_duplicates(["pid", "fd"], keep="last").index.to_numpy()] = True
+        rev = before[::-1]
+        keep[rev[first_of_each([key[rev]])]] = True  # the last binding of each fd
         last = keep.copy()
-        pins = pins[(pins["ts"].to_numpy() < floor) & (pins["fd"].to_numpy() >= 0)].sort_values("ts", kind="stable")
+        p_ts, p_fd = pins["ts"].to_numpy(np.int64), pins["fd"].to_numpy(np.int64)
+        m = (p_ts < floor) & (p_fd >= 0)
         pinned = np.zeros(len(h), dtype=bool)
-        if len(pins):
-            m = pd.merge_asof(pins, before[["pid", "fd", "ts"]].assign(row=before.index.to_numpy()),
-                              on="ts", by=["pid", "fd"], direction="backward")
-            pinned[m["row"].dropna().to_numpy(dtype=np.int64)] = True
+        if m.any():
+            j = asof(_pid_fd_key(pins["pid"].to_numpy(np.int64)[m], p_fd[m]), p_ts[m], key[before], ts[before])
+            pinned[before[j[j >= 0]]] = True
             keep |= pinned
         # a closed fd's last binding is needed only if an earlier binding of it stays (a pin's)
-        closed_last = last & (h["handle"].to_numpy() == -1) & ~pinned
-        if closed_last.any():
-            keys_pinned = pd.MultiIndex.from_frame(h.loc[pinned, ["pid", "fd"]])
-            ck = pd.MultiIndex.from_frame(h.loc[closed_last, ["pid", "fd"]])
-            keep[np.flatnonzero(closed_last)[~ck.isin(keys_pinned)]] = False
+        closed_last = np.flatnonzero(last & (h["handle"].to_numpy() == -1) & ~pinned)
+        if len(closed_last):
+            keep[closed_last[~np.isin(key[closed_last], key[pinned])]] = False
         keep |= ~old
-        kept = h[keep].reset_index(drop=True)
-        self._base = {c: kept[c].to_numpy(dtype=np.int64) for c in ("pid", "fd", "ts", "handle")}
+        k = np.flatnonzero(keep)
+        self._base = {c: h[c].to_numpy(dtype=np.int64)[k] for c in ("pid", "fd", "ts", "handle")}
         self._b_pid, self._b_fd, self._b_ts, self._b_h = [], [], [], []
-        self._hist = kept
+        self._b_parts, self._b_n = [], 0
+        self._hist = pd.DataFrame(self._base)
         self._hist_len = 0
 
     @staticmethod
@@ -739,7 +874,7 @@ class FdModel:
         tids = np.asarray(tids, dtype=np.int64)
         if not len(tids):
             return tids
-        uniq, inv = np.unique(tids, return_inverse=True)
+        inv, uniq = pd.factorize(tids)  # (a hash: no sort of the rows)
         return np.fromiter((self.tgid(int(t)) for t in uniq), dtype=np.int64, count=len(uniq))[inv]
 
     def resolve(self, tid: np.ndarray, fd: np.ndarray, ts: np.ndarray) -> np.ndarray:
@@ -750,7 +885,7 @@ class FdModel:
         if n and self.exec_unseen:
             out[np.asarray(fd) >= 0] = -3
             return out
-        if n == 0 or not (self._b_ts or len(self._base["ts"])):
+        if n == 0 or not (self._bound() or len(self._base["ts"])):
             return out
         fd = np.asarray(fd, dtype=np.int64)
         sel = np.flatnonzero(fd >= 0)
@@ -946,6 +1081,19 @@ class _Rids(Mapping):
 
     def __iter__(self):
         return iter(range(len(self._h)))
+
+
+def _previous(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each row, the row before it with the same key (-1: none), and whether it is its key's last."""
+    n = len(key)
+    o = np.argsort(key, kind="stable")
+    ko = key[o]
+    same = ko[1:] == ko[:-1]
+    prev = np.full(n, -1, np.int64)
+    prev[o[1:]] = np.where(same, o[:-1], -1)
+    last = np.ones(n, bool)
+    last[o[:-1]] = ~same
+    return prev, last
 
 
 def _pid_fd_key(pid: np.ndarray, fd: np.ndarray) -> np.ndarray:

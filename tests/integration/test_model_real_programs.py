@@ -198,3 +198,40 @@ def test_dbus_daemon_and_a_client_over_its_unix_socket(tmp_path):
     assert total(c, "READS", c_rid) == answered
     f = {(int(a), int(b)): int(x) for a, b, x in m.flows[["writer", "reader", "bytes"]].itertuples(index=False)}
     assert f[(c, d)] == sent and f[(d, c)] == answered
+
+
+def test_opens_and_closes_in_columns_build_the_model_of_one_record_at_a_time(tmp_path, monkeypatch):
+    """A shell that forks, execs, dup2s and opens files around a Python process opening and closing
+    one file 20000 times (a pipe byte every 100 opens): the model built with runs of opens and
+    closes in columns (``FdModel.feed_plain``) equals the one built a record at a time."""
+    import pandas as pd
+
+    import ftraceipc.model.build as build
+    from ftraceipc.decode import Decoder
+
+    churn = Path(__file__).resolve().parents[2] / "bench" / "open_churn.py"
+    script = (f"for i in 1 2 3 4 5 6; do cat /etc/hosts | wc -l > {tmp_path}/n.txt; exec 5</etc/hostname; "
+              f"exec 5<&-; done; {sys.executable} {churn} 20000; ls / > /dev/null")
+    cap, _ = capture(tmp_path, ["/bin/bash", "-c", script])
+    models, runs = [], []
+    for shortest in (build._PLAIN_RUN, 1 << 40):  # the default, then never a run
+        monkeypatch.setattr(build, "_PLAIN_RUN", shortest)
+        fed = []
+        plain = build.FdModel.feed_plain
+        monkeypatch.setattr(build.FdModel, "feed_plain", lambda self, *a, _p=plain, _f=fed: (_f.append(len(a[0])),
+                                                                                           _p(self, *a))[1])
+        dec = Decoder(cap, chunk_pages=16)  # live mode's small batches: runs cut at batch ends too
+        mb = build.ModelBuilder(cap, decoder=dec)
+        for b in dec.batches():
+            mb.feed(b)
+        models.append(mb.finish())
+        runs.append(fed)
+    assert sum(runs[0]) > 60000 and not runs[1]  # the churn went in columns, then not at all
+    a, b = models
+    for k in ("tasks", "resources", "io", "blocked", "wakes", "flows", "waits"):
+        pd.testing.assert_frame_equal(getattr(a, k), getattr(b, k), obj=k)
+    for k in ("fd_handles", "fd_handles_reclaimed", "fd_bindings_kept"):
+        assert a.stats[k] == b.stats[k], k
+    w = a.io[(a.io["type"] == "WRITES") & a.io["rid"].fillna("").str.startswith("pipe:")]
+    assert (w["bytes"] == 200).sum() == 1  # open_churn's own pipe: one byte every 100 opens
+    assert (w["bytes"] == Path("/etc/hosts").stat().st_size).sum() == 6  # cat | wc, six times

@@ -50,3 +50,13 @@ def test_asof_handles_trace_clock_sized_times_and_negative_keys():
     got = asof(np.array([-1, -1, 5]), np.array([t0 + 10, t0 - 1, t0 + 3]),
                np.array([-1, 5, -1]), np.array([t0, t0 + 3, t0 + 10]))
     assert got.tolist() == [2, -1, 1]
+
+
+def test_asof_joins_times_too_far_apart_for_one_int_by_their_ranks():
+    # keys x time span beyond 2**62: the times are ranked instead of offset; same answers
+    far = 1 << 61
+    got = asof(np.array([1, 2, 3, 2]), np.array([far, 5, far + 1, far]),
+               np.array([1, 2, 3, 2, 3]), np.array([0, 5, far + 2, far - 1, 7]))
+    assert got.tolist() == [0, 1, 4, 3]
+    assert asof(np.array([2]), np.array([4]), np.array([2, 2]), np.array([5, far]),
+                direction="forward").tolist() == [0]
