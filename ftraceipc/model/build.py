@@ -148,13 +148,23 @@ class _Snapshots:
     def apply_until(self, ts: int | None) -> None:
         """Apply every record written at or before ``ts`` (None: all that are left)."""
         while self._next is not None and (ts is None or self._next[0] <= ts):
-            t, rec, t0 = self._next
-            try:
-                self._fdm.snapshot(rec, t, t0)
-            except (KeyError, TypeError, ValueError, AttributeError) as e:
-                raise CaptureFormatError(f"a /proc snapshot record is malformed ({type(e).__name__}: {e}): "
-                                         f"{str(rec)[:120]}", hint="proc.jsonl or opens.jsonl is damaged") from None
-            self._next = next(self._it, None)
+            self._apply_next()
+        self.next_ts = self._next[0] if self._next is not None else 1 << 63
+
+    def _apply_next(self) -> None:
+        t, rec, t0 = self._next
+        try:
+            self._fdm.snapshot(rec, t, t0)
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise CaptureFormatError(f"a /proc snapshot record is malformed ({type(e).__name__}: {e}): "
+                                     f"{str(rec)[:120]}", hint="proc.jsonl or opens.jsonl is damaged") from None
+        self._next = next(self._it, None)
+
+    def apply_passive(self, ts: int) -> None:
+        """Apply, in order, the records written at or before ``ts`` up to the first that is not
+        ``FdModel.passive`` (applied at its time, as ``apply_until`` does)."""
+        while self._next is not None and self._next[0] <= ts and self._fdm.passive(self._next[1]):
+            self._apply_next()
         self.next_ts = self._next[0] if self._next is not None else 1 << 63
 
 
@@ -209,6 +219,13 @@ class LiveSnapshots:
 
     def apply_until(self, ts: int | None) -> None:
         while self._heap and (ts is None or self._heap[0][0] <= ts):
+            t, _, rec, t0 = heapq.heappop(self._heap)
+            self._fdm.snapshot(rec, t, t0)
+        self.next_ts = self._heap[0][0] if self._heap else 1 << 63
+
+    def apply_passive(self, ts: int) -> None:
+        """As ``_Snapshots.apply_passive``."""
+        while self._heap and self._heap[0][0] <= ts and self._fdm.passive(self._heap[0][2]):
             t, _, rec, t0 = heapq.heappop(self._heap)
             self._fdm.snapshot(rec, t, t0)
         self.next_ts = self._heap[0][0] if self._heap else 1 << 63
@@ -434,6 +451,7 @@ class ModelBuilder:
                 while p < b:  # a run of opens and closes: in columns, cut where a snapshot comes
                     if snaps.next_ts <= ts_l[p]:
                         snaps.apply_until(ts_l[p])
+                    snaps.apply_passive(ts_l[b - 1])  # (those that only name fds: no cut)
                     nt = snaps.next_ts
                     e = b if nt > ts_l[b - 1] else p + int(np.searchsorted(ts[p:b], nt, side="left"))
                     if e - p >= _PLAIN_RUN:

@@ -402,6 +402,15 @@ class FdModel:
         for fd_s, target in fds.items():
             self._snap_names.append((ts if t0 is None else t0, ts, pid, int(fd_s), target))
 
+    def passive(self, rec: dict[str, Any]) -> bool:
+        """Would ``snapshot(rec)`` change no fd table (it only names fds, checked against the whole read
+        at ``settle``, or lists sockets)? Such a record may be applied before lifecycle records of its
+        time (``feed_plain`` then keeps the handles it might name). A seed never is."""
+        if rec.get("kind") != "fds" or rec.get("when") == "open":
+            return True
+        pid = rec.get("pid")
+        return rec.get("when") != "start" and pid is not None and int(pid) in self._seen_pids
+
     def _snap_resource(self, target: str, ts: int) -> Resource:
         m = _SNAP_RE.match(target)
         if not m:
@@ -516,12 +525,18 @@ class FdModel:
         hid[is_open] = np.arange(len(self.handles), len(self.handles) + n_open)
         # handles that no fd names any more: opened here and changed again (refs 1 -> 0), then those
         # the tables held, counted one change at a time. Those opened and closed here are folded at
-        # once (``_reclaim``'s outcome): a snapshot names an fd only if it named the same handle over
-        # the whole read, and no read ends inside a run; one that ended at the very time of an open
-        # here (pending: not resolved yet) may name it: those wait for ``settle`` as ``feed``'s do.
-        named_until = max((x[1] for x in self._snap_names), default=-1)
+        # once (``_reclaim``'s outcome) unless a snapshot read not resolved yet may name them: one
+        # that began while the fd named it (a later read ends after the run: the handle is closed
+        # by then); those wait for ``settle`` as ``feed``'s do.
         gone = np.flatnonzero(inner & present)
-        now = ots[gprev[gone]] > named_until
+        now = np.ones(len(gone), bool)
+        names = [x for x in self._snap_names if x[1] >= ots[0]]
+        if names and len(gone):
+            nm = np.array([(x[2], x[3], x[0]) for x in names], dtype=np.int64)
+            at = asof(_pid_fd_key(nm[:, 0], nm[:, 1]), nm[:, 2], _pid_fd_key(opid, fd), ots)
+            named = np.zeros(k, bool)
+            named[at[at >= 0]] = True
+            now = ~named[gprev[gone]]
         folded = np.zeros(k, bool)
         folded[gprev[gone[now]]] = True
         gone = gone[~now]

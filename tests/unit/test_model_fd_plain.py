@@ -120,22 +120,38 @@ def test_a_run_folds_the_handles_it_opened_and_closed_and_keeps_the_open_ones():
         n0, -1, n0 + 1]
 
 
-def test_a_snapshot_read_ending_at_an_opens_very_time_still_names_its_handle():
-    # a /proc read of pid 200's fd 3 that began and ended at the time openat returned 3: it may name
-    # that handle (a file here), so the run keeps it for ``settle`` instead of folding it unnamed
+@pytest.mark.parametrize("t0,ts", [(120, 120), (125, 128)])
+def test_a_snapshot_read_inside_a_run_still_names_the_handle_it_saw(t0, ts):
+    # a /proc read of pid 200's fd 3 while openat's fd 3 was open (at the very time it returned, or
+    # later): applied before the run (build does so with reads that only name fds), it still names
+    # that handle (a file here) as one record at a time with the read applied at its time does
     recs = [{"ts": 100, "tid": 200, "event": "sys_enter_openat", "flags": 0},
             {"ts": 120, "tid": 200, "event": "sys_exit_openat", "ret": 3},
             {"ts": 130, "tid": 200, "event": "sys_enter_close", "fd": 3},
             {"ts": 140, "tid": 200, "event": "sys_exit_close", "ret": 0}]
+    read = {"kind": "fds", "when": "open", "pid": 200, "fds": {"3": "/etc/hosts"}}
     models = []
     for plain in (False, True):
         m = seeded()
-        m.snapshot({"kind": "fds", "when": "open", "pid": 200, "fds": {"3": "/etc/hosts"}}, 120, 120)
+        assert m.passive(read)
         if plain:
+            m.snapshot(read, ts, t0)
             feed_run(m, recs)
         else:
             for r in recs:
+                if r["ts"] >= ts and read is not None:
+                    m.snapshot(read, ts, t0)
+                    read = None
                 m.feed(r)
+            read = {"kind": "fds", "when": "open", "pid": 200, "fds": {"3": "/etc/hosts"}}
         models.append(state(m))
         assert m.handles[-1].res is not None and m.handles[-1].res.kind == "other", plain  # named: a file
     assert models[0] == models[1]
+
+
+def test_only_reads_that_change_no_fd_table_are_passive():
+    m = seeded()
+    assert m.passive({"kind": "unix", "sockets": []})
+    assert m.passive({"kind": "fds", "when": "later", "pid": 100, "fds": {}})  # a process seen: names only
+    assert not m.passive({"kind": "fds", "when": "later", "pid": 4242, "fds": {}})  # its first: seeds the table
+    assert not m.passive({"kind": "fds", "when": "start", "pid": 100, "fds": {}})
