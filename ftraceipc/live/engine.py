@@ -363,7 +363,7 @@ class Analyzer:
         if not k and not buf:  # a process started again (k > 0) has its first model soon
             if self.spare:
                 _idle_priority()
-            self._warm_up(db)
+            self._warm_up(db, req)
             if self.spare:
                 _normal_priority(os.getpid())
         try:
@@ -423,16 +423,24 @@ class Analyzer:
             if neo is not None:
                 neo.close()
 
-    def _warm_up(self, db: _Database) -> None:
+    def _warm_up(self, db: _Database, req: int) -> None:
         """While the follower reads its first interval: the graph opened with its schema and the
         detectors run once on it, empty (the first analysis of a process costs 0.3-0.5 s more than
-        the next ones: its imports, query files and the database's first statements)."""
-        from ftraceipc.detect.run import run_detectors
+        the next ones: its imports, query files and the database compiling the queries), as many
+        at once as the end's analysis runs. It stops as soon as an analysis is asked for: a run
+        shorter than the warm-up (samples/pipeline.py's end comes 0.5 s after the start) waits for
+        the imports, not for the rest."""
+        from ftraceipc.detect.detectors import DETECTORS
+        from ftraceipc.detect.run import DEFAULT_WORKERS, check_ids, run_detectors
 
         try:
             g = db.graph()
             g.create_schema()
-            run_detectors(g, only=self.opts.detectors, capture_id="")
+            ids = check_ids(DETECTORS if self.opts.detectors is None else self.opts.detectors)
+            for i in range(0, len(ids), DEFAULT_WORKERS):
+                if select.select([req], [], [], 0)[0]:
+                    return
+                run_detectors(g, only=ids[i:i + DEFAULT_WORKERS], capture_id="")
         except Exception:  # noqa: BLE001 - the first analysis does it again, and says what fails
             pass
 
