@@ -97,8 +97,9 @@ def test_the_analysis_process_warms_up_on_an_empty_graph_of_the_schema(tmp_path)
     from ftraceipc.live.engine import Analyzer, LiveOptions, _Database
 
     db = _Database(tmp_path)
+    r, w = os.pipe()  # the request pipe: nothing asked
     try:
-        Analyzer(tmp_path, LiveOptions(detectors=["bottleneck", "wait_chain"]))._warm_up(db)
+        Analyzer(tmp_path, LiveOptions(detectors=["bottleneck", "wait_chain"]))._warm_up(db, r)
         assert db.g is not None
         have = {t.lower() for t in db.g.tables()}
         assert {t.lower() for t in [*NODE_TABLES, *REL_TABLES]} <= have
@@ -107,4 +108,34 @@ def test_the_analysis_process_warms_up_on_an_empty_graph_of_the_schema(tmp_path)
         assert run_detectors(db.g, capture_id="") == []
     finally:
         db.close()
+        os.close(r)
+        os.close(w)
     assert not list(tmp_path.glob("live-0.lbug*"))
+
+
+def test_the_warm_up_stops_as_soon_as_an_analysis_is_asked_for(tmp_path, monkeypatch):
+    """The detectors are warmed as many at a time as the end's analysis runs them, and none once a
+    request is waiting on the pipe (a run shorter than the warm-up waits for the imports only)."""
+    import ftraceipc.detect.run as run
+    from ftraceipc.live.engine import Analyzer, LiveOptions, _Database
+
+    warmed: list[list[str]] = []
+    real = run.run_detectors
+    monkeypatch.setattr(run, "run_detectors", lambda g, **k: warmed.append(list(k["only"])) or real(g, **k))
+    ids = ["bottleneck", "wait_chain", "wait_cycle"]
+    db = _Database(tmp_path)
+    r, w = os.pipe()
+    try:
+        a = Analyzer(tmp_path, LiveOptions(detectors=ids))
+        a._warm_up(db, r)
+        n = run.DEFAULT_WORKERS
+        assert warmed == [ids[i:i + n] for i in range(0, len(ids), n)]
+        warmed.clear()
+        os.write(w, b"1\n")  # an analysis asked for
+        a._warm_up(db, r)
+        assert warmed == [] and db.g is not None  # the graph is open, no detector ran
+        assert os.read(r, 16) == b"1\n"  # the request is left for the analysis
+    finally:
+        db.close()
+        os.close(r)
+        os.close(w)
