@@ -210,12 +210,15 @@ def bytes_to_str(b: bytes) -> str:
     return b.split(b"\0", 1)[0].decode("utf-8", "replace")
 
 
-def python_columns(t: EventTable) -> list[tuple[str, list]]:
+def python_columns(t: EventTable, rows: slice | None = None) -> list[tuple[str, list]]:
+    """The table's own fields as Python lists, by record key (``rows``: those rows only)."""
     out = []
     for f in t.format.own_fields:
         col = t.columns.get(f.name)
         if col is None:
             continue
+        if rows is not None:
+            col = col[rows]
         if col.dtype.kind == "S":
             vals = [bytes_to_str(b) for b in col.tolist()]
         elif col.dtype == object:
@@ -228,20 +231,7 @@ def python_columns(t: EventTable) -> list[tuple[str, list]]:
 
 def python_row(t: EventTable, r: int) -> list[tuple[str, Any]]:
     """Row ``r`` of :func:`python_columns` (for a few rows of a large table)."""
-    out = []
-    for f in t.format.own_fields:
-        col = t.columns.get(f.name)
-        if col is None:
-            continue
-        v = col[r]
-        if col.dtype.kind == "S":
-            v = bytes_to_str(v)
-        elif col.dtype == object:
-            v = v.tolist() if isinstance(v, np.ndarray) else v
-        else:
-            v = v.item()
-        out.append((record_key(f.name), v))
-    return out
+    return [(k, v[0]) for k, v in python_columns(t, slice(r, r + 1))]
 
 
 # --- statistics -----------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ live mode feeds small batches).
 ``Groups(keys)`` sorts rows by several integer keys (stably) and finds the runs of equal keys;
 ``reduce`` then sums, mins or maxes a column over each run. Groups come out in the order of their
 first row, as ``DataFrame.groupby(sort=False)`` gives them. ``first_of_each`` is
-``drop_duplicates``; ``asof`` is ``merge_asof`` by one integer key, as row numbers.
+``drop_duplicates``; ``previous`` is each row's predecessor among the rows of its key (``shift``
+within a group); ``asof`` is ``merge_asof`` by one integer key, as row numbers.
 """
 
 from __future__ import annotations
@@ -72,6 +73,21 @@ def first_of_each(keys: Sequence[np.ndarray]) -> np.ndarray:
     if not len(g):
         return np.zeros(0, np.int64)
     return np.sort(g.order[g.starts])
+
+
+def previous(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each row, the row before it with the same ``key`` (-1: none), and whether it is the last
+    row of its key."""
+    key = np.asarray(key)
+    n = len(key)
+    o = np.argsort(key, kind="stable")
+    ko = key[o]
+    same = ko[1:] == ko[:-1]
+    prev = np.full(n, -1, np.int64)
+    prev[o[1:]] = np.where(same, o[:-1], -1)
+    last = np.ones(n, bool)
+    last[o[:-1]] = ~same
+    return prev, last
 
 
 def asof(left_key: np.ndarray, left_t: np.ndarray, right_key: np.ndarray, right_t: np.ndarray, *,

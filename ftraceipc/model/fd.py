@@ -53,7 +53,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 import pandas as pd
 
-from ftraceipc.model.columns import asof, first_of_each
+from ftraceipc.model.columns import asof, first_of_each, previous
 
 DATA_SYSCALLS = frozenset({"read", "write", "readv", "writev", "sendto", "recvfrom", "sendmsg",
                            "recvmsg", "splice"})
@@ -385,9 +385,7 @@ class FdModel:
         fds = rec.get("fds") or {}
         cloexec = set(rec.get("cloexec") or [])
         full = "cloexec" in rec  # older captures listed only IPC fds
-        # "open" records name one fd just opened (never a whole table)
-        seed = rec.get("when") == "start" or (pid not in self._seen_pids and rec.get("when") != "open")
-        if seed:
+        if self._seeds(rec):
             t = self.tables.get(pid)
             if t is not None:
                 for fd in list(t.slots):
@@ -402,14 +400,21 @@ class FdModel:
         for fd_s, target in fds.items():
             self._snap_names.append((ts if t0 is None else t0, ts, pid, int(fd_s), target))
 
+    def _seeds(self, rec: dict[str, Any]) -> bool:
+        """Does this "fds" record seed its process's whole table (a ``start`` snapshot, or the first
+        of a process the trace never showed)? "open" records name one fd just opened, never a table."""
+        if rec.get("when") == "start":
+            return True
+        try:
+            return int(rec["pid"]) not in self._seen_pids and rec.get("when") != "open"
+        except (KeyError, TypeError, ValueError):
+            return True  # (malformed: applied at its time, where ``snapshot`` says so)
+
     def passive(self, rec: dict[str, Any]) -> bool:
         """Would ``snapshot(rec)`` change no fd table (it only names fds, checked against the whole read
         at ``settle``, or lists sockets)? Such a record may be applied before lifecycle records of its
         time (``feed_plain`` then keeps the handles it might name). A seed never is."""
-        if rec.get("kind") != "fds" or rec.get("when") == "open":
-            return True
-        pid = rec.get("pid")
-        return rec.get("when") != "start" and pid is not None and int(pid) in self._seen_pids
+        return rec.get("kind") != "fds" or not self._seeds(rec)
 
     def _snap_resource(self, target: str, ts: int) -> Resource:
         m = _SNAP_RE.match(target)
@@ -472,7 +477,7 @@ class FdModel:
         arg, ret, is_exit = np.asarray(arg, dtype=np.int64), np.asarray(ret, dtype=np.int64), np.asarray(is_exit, bool)
         pid = self.pids_of(tid)
         # what each exit pairs with: its task's previous record here, else what was pending before
-        prev, last = _previous(tid)
+        prev, last = previous(tid)
         ex = np.flatnonzero(is_exit)
         pe = prev[ex]
         here = pe >= 0
@@ -511,12 +516,12 @@ class FdModel:
         opid, ots, otid, osc = pid[m], ts[m], tid[m], sc[m]
         is_open = osc != 0
         fd = np.where(is_open, ret[m], marg)
-        _, lastop = _previous(opid)
+        _, lastop = previous(opid)
         for i in np.flatnonzero(lastop).tolist():  # ``_changed``: the last change of each process
             self._last_change[int(opid[i])] = (int(ots[i]), int(otid[i]))
         # each fd's changes in turn: bound before a change if its previous change here opened it,
         # or, for its first change here, if the table held it
-        gprev, glast = _previous(_pid_fd_key(opid, fd))
+        gprev, glast = previous(_pid_fd_key(opid, fd))
         present = np.zeros(k, bool)
         inner = gprev >= 0
         present[inner] = is_open[gprev[inner]]
@@ -1096,19 +1101,6 @@ class _Rids(Mapping):
 
     def __iter__(self):
         return iter(range(len(self._h)))
-
-
-def _previous(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each row, the row before it with the same key (-1: none), and whether it is its key's last."""
-    n = len(key)
-    o = np.argsort(key, kind="stable")
-    ko = key[o]
-    same = ko[1:] == ko[:-1]
-    prev = np.full(n, -1, np.int64)
-    prev[o[1:]] = np.where(same, o[:-1], -1)
-    last = np.ones(n, bool)
-    last[o[:-1]] = ~same
-    return prev, last
 
 
 def _pid_fd_key(pid: np.ndarray, fd: np.ndarray) -> np.ndarray:

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ftraceipc.model.columns import Groups, asof, first_of_each
+from ftraceipc.model.columns import Groups, asof, first_of_each, previous
 
 
 @pytest.mark.parametrize("n", [0, 1, 7, 2000])
@@ -60,3 +60,18 @@ def test_asof_joins_times_too_far_apart_for_one_int_by_their_ranks():
     assert got.tolist() == [0, 1, 4, 3]
     assert asof(np.array([2]), np.array([4]), np.array([2, 2]), np.array([5, far]),
                 direction="forward").tolist() == [0]
+
+
+def test_previous_is_each_rows_predecessor_within_its_key_and_marks_each_keys_last_row():
+    rng = np.random.default_rng(7)
+    key = rng.integers(0, 6, 300)
+    prev, last = previous(key)
+    seen: dict[int, int] = {}
+    want_prev = []
+    for i, k in enumerate(key.tolist()):
+        want_prev.append(seen.get(k, -1))
+        seen[k] = i
+    assert prev.tolist() == want_prev
+    assert np.flatnonzero(last).tolist() == sorted(seen.values())
+    p0, l0 = previous(np.zeros(0, np.int64))
+    assert len(p0) == 0 and len(l0) == 0
