@@ -2,7 +2,7 @@
 // path, by a clear lead over every other task: the stage the whole run waits for. At most one row per
 // capture (only the largest share can lead all the others).
 //
-// The critical path (Task crit_*, PathSegment nodes, FtraceipcCapture wall_ns; docs/schema.md) covers
+// The critical path (Task crit_*, FtraceipcCapture wall_ns; docs/schema.md) covers
 // the command's wall time once, from its end backwards: a task's own time on it is the time it ran,
 // waited for a CPU (runnable), or slept outside IPC between the traced tasks (a timer, a file, the
 // network; PathSegment state 'blocked' with the syscall as reason). Its sleeps on a pipe or socket
@@ -50,7 +50,8 @@
 //   pattern               'bottleneck'
 //   tasks                 [the task's tid, then the stalled upstream writers' tids (no particular order)]
 //   resources             the rids those writers stall on (no particular order, no repeats)
-//   count                 the task's segments on the critical path (PathSegment nodes)
+//   count                 the task's segments on the critical path (Task crit_segments: its
+//                         PathSegment nodes)
 //   critical_ns           what making it faster could save: its lead (own_ns minus next_ns: then the
 //                         path moves to the next task), and at most its running and asleep time on
 //                         the path (faster code does not shorten its waits for a CPU)
@@ -69,8 +70,10 @@
 //   running_ns            its time running on the path (Task crit_running_ns)
 //   runnable_ns           its time runnable, waiting for a CPU, on the path (Task crit_runnable_ns)
 //   blocked_ns            its time asleep outside IPC on the path (Task crit_blocked_ns)
-//   reasons               the syscalls of those sleeps ('' when unknown), largest first
-//   reason_ns             the time on the path per reason (ns), in the order of reasons
+//   reasons               the syscalls of those sleeps ('' when unknown), largest first (Task
+//                         crit_reasons: of its blocked PathSegment nodes)
+//   reason_ns             the time on the path per reason (ns), in the order of reasons (Task
+//                         crit_reason_ns)
 //   stalled               upstream writers stalled on a full buffer on the way to the task (tids;
 //                         one entry per writer and resource)
 //   stalled_rids          the resource each of them stalls writing into (same order)
@@ -107,15 +110,8 @@ WHERE 100.0 * (t.crit_ns - next_ns) >= 1.0 * $min_lead_percent * wall_ns
 OPTIONAL MATCH (o:Task)
 WHERE o.capture_id = t.capture_id AND o.tid = next_tid
 WITH t, wall_ns, next_ns, next_path_ns, next_work_ns, next_tid, o.comm AS next_comm
-OPTIONAL MATCH (t)-[:ON_PATH]->(s:PathSegment)
-WITH t, wall_ns, next_tid, next_comm, next_ns, next_path_ns, next_work_ns, count(s) AS segments
-OPTIONAL MATCH (t)-[:ON_PATH]->(z:PathSegment)
-WHERE z.state = 'blocked'
-WITH t, wall_ns, next_tid, next_comm, next_ns, next_path_ns, next_work_ns, segments, coalesce(z.reason, '') AS reason, sum(z.dur_ns) AS ns
-ORDER BY ns DESC, reason
-SKIP 0
-WITH t, wall_ns, next_tid, next_comm, next_ns, next_path_ns, next_work_ns, segments, collect(CASE WHEN ns > 0 THEN reason END) AS reasons,
-     collect(CASE WHEN ns > 0 THEN ns END) AS reason_ns
+WITH t, wall_ns, next_tid, next_comm, next_ns, next_path_ns, next_work_ns, t.crit_segments AS segments,
+     t.crit_reasons AS reasons, t.crit_reason_ns AS reason_ns
 OPTIONAL MATCH (u:Task)-[:FLOWS*1..4]->(t)
 WITH t, wall_ns, next_tid, next_comm, next_ns, next_path_ns, next_work_ns, segments, reasons, reason_ns, collect(DISTINCT u.tid) AS up
 OPTIONAL MATCH (w:Task)-[f:FLOWS]->(v:Task), (w)-[b:BLOCKED_ON]->(r:Resource)

@@ -56,11 +56,12 @@ class GraphError(FtraceIPCError):
 
 # The graph's schema version: raise it whenever what a load writes changes (tables, properties, their
 # meaning). A database stores the version it was built with; an embedded graph of another version is rebuilt.
-SCHEMA_VERSION = 9  # 3: the critical path (PathSegment, ON_PATH, crit_* properties), FtraceipcCapture in both;
+SCHEMA_VERSION = 10  # 3: the critical path (PathSegment, ON_PATH, crit_* properties), FtraceipcCapture in both;
 #                    4: BLOCKED_ON read_*/write_*, WAITS_FOR consumed/turns; Resource capacity;
 #                    5: BLOCKED_ON crit_room_ns; 6: Task crit_running_sys_ns;
 #                    7: the same tables, rebuilt: a reused sock address no longer joins two sockets;
-#                    8: WRITES/READS wakes, wake_ns; 9: WAITS_FOR top by the critical path first
+#                    8: WRITES/READS wakes, wake_ns; 9: WAITS_FOR top by the critical path first;
+#                    10: Task crit_segments, crit_reasons, crit_reason_ns (bottleneck reads no PathSegment)
 
 
 def default_path(capture: str | os.PathLike) -> Path:

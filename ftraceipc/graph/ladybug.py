@@ -38,7 +38,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 import ladybug as lb
 
@@ -235,8 +234,10 @@ class LadybugGraph:
                 out |= set(df["c"].dropna())
         return out
 
-    def load(self, model: ipc.Model, *, replace: bool = False) -> dict[str, int]:
+    def load(self, model: ipc.Model, *, replace: bool = False, segments: bool = True) -> dict[str, int]:
         """Replace the graph by ``model`` (bulk COPY, one transaction); returns rows per table.
+        ``segments`` False: without the critical path's PathSegment nodes and ON_PATH edges (their
+        tables empty; ``graph_tables``).
 
         Loading the capture the database already holds replaces it by the same graph; a database
         holding another capture is refused unless ``replace``. Seconds per step (Arrow conversion,
@@ -247,7 +248,7 @@ class LadybugGraph:
                              f"not {model.capture_id}",
                              hint="open another database file, or load with replace=True")
         t0 = time.perf_counter()
-        tables = _arrow_tables(model)
+        tables = graph_tables(model, segments=segments)
         timings: dict[str, float] = {"arrow": time.perf_counter() - t0}
         conn = self._c()
         self._execute(META_DDL)
@@ -285,7 +286,3 @@ class LadybugGraph:
             out[name] = int(self.query(f"MATCH ()-[r:{name}]->() RETURN count(r) AS n")["n"].iloc[0])
         return out
 
-
-def _arrow_tables(model: ipc.Model) -> dict[str, pa.Table]:
-    """The model as one Arrow table per node/rel table, in load order (ftraceipc.graph.schema)."""
-    return graph_tables(model)

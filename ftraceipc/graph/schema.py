@@ -64,6 +64,7 @@ NODE_TABLES: dict[str, list[tuple[str, str]]] = {
              ("blocked_unattributed_episodes", "INT64"), ("blocked_unattributed_ns", "INT64"),
              ("blocked_unattributed_max_ns", "INT64"), ("crit_ns", "INT64"), ("crit_running_ns", "INT64"),
              ("crit_runnable_ns", "INT64"), ("crit_blocked_ns", "INT64"), ("crit_running_sys_ns", "INT64"),
+             ("crit_segments", "INT64"), ("crit_reasons", "STRING[]"), ("crit_reason_ns", "INT64[]"),
              ("capture_id", "STRING")],
     "Resource": [("rid", "STRING"), ("kind", "STRING"), ("inode", "INT64"), ("path", "STRING"),
                  ("peer", "STRING"), ("evidence", "STRING[]"), ("capacity", "INT64"), ("crit_ns", "INT64"),
@@ -96,7 +97,8 @@ NODE_KEYS: dict[str, str] = {name: cols[0][0] for name, cols in NODE_TABLES.item
 REL_ENDS: dict[str, tuple[str, str]] = {name: (a, b) for name, (a, b, _c) in REL_TABLES.items()}
 IDLE_TID = 0
 
-_ARROW = {"INT64": pa.int64(), "STRING": pa.string(), "BOOLEAN": pa.bool_(), "STRING[]": pa.list_(pa.string())}
+_ARROW = {"INT64": pa.int64(), "STRING": pa.string(), "BOOLEAN": pa.bool_(), "STRING[]": pa.list_(pa.string()),
+          "INT64[]": pa.list_(pa.int64())}
 
 
 def props(table: str) -> list[str]:
@@ -109,7 +111,7 @@ def props(table: str) -> list[str]:
 def _array(s: pd.Series, typ: str) -> pa.Array:
     """One column as an Arrow array of the table's type (nulls kept, no Python loop for scalars)."""
     t = _ARROW[typ]
-    if typ == "STRING[]":
+    if typ in ("STRING[]", "INT64[]"):
         return pa.array([None if v is None or (isinstance(v, float) and np.isnan(v)) else list(v) for v in s], t)
     if typ == "INT64":
         if s.dtype.kind in "iu":
@@ -140,10 +142,29 @@ def key_type(table: str) -> str:
     return NODE_TABLES[table][0][1]
 
 
-def graph_tables(model: ipc.Model, schema_version: int | None = None) -> dict[str, pa.Table]:
+def _path_by_task(seg: pd.DataFrame) -> pd.DataFrame:
+    """Per task on the critical path (index tid): ``crit_segments``, its segments; ``crit_reasons`` and
+    ``crit_reason_ns``, the reasons of its blocked segments ('' when unknown) and their time, largest
+    first, then by reason, only those with time (what bottleneck.cypher reports of a task)."""
+    n = seg.groupby("tid").size().rename("crit_segments")
+    z = seg[seg["state"] == "blocked"]
+    z = pd.DataFrame({"tid": z["tid"].to_numpy(dtype=np.int64), "reason": z["reason"].fillna("").astype(str),
+                      "ns": z["dur_ns"].to_numpy(dtype=np.int64)})
+    z = z.groupby(["tid", "reason"], sort=False)["ns"].sum().reset_index()
+    z = z[z["ns"] > 0].sort_values(["tid", "ns", "reason"], ascending=[True, False, True], kind="stable")
+    g = z.groupby("tid", sort=False)
+    out = pd.concat([n, g["reason"].agg(list).rename("crit_reasons"), g["ns"].agg(list).rename("crit_reason_ns")],
+                    axis=1)
+    out.index = out.index.astype(np.int64)
+    return out
+
+
+def graph_tables(model: ipc.Model, schema_version: int | None = None, segments: bool = True) -> dict[str, pa.Table]:
     """The model as one Arrow table per node/rel table of the schema, in load order (nodes first,
     the capture table last of them). ``schema_version``: the capture row's (default
-    ftraceipc.graph.SCHEMA_VERSION)."""
+    ftraceipc.graph.SCHEMA_VERSION). ``segments`` False: the PathSegment and ON_PATH tables empty
+    (no detector reads them: each task's share of the path is in its ``crit_*`` properties; live
+    mode's analyses load a few hundred thousand fewer rows each)."""
     if schema_version is None:
         from ftraceipc.graph import SCHEMA_VERSION
 
@@ -190,9 +211,13 @@ def graph_tables(model: ipc.Model, schema_version: int | None = None) -> dict[st
             "tracer": False})], ignore_index=True)
     t = t.join(unattr, on="tid").join(crit_tasks[["crit_ns", "crit_running_ns", "crit_runnable_ns",
                                                   "crit_blocked_ns", "crit_running_sys_ns"]], on="tid")
+    t = t.join(_path_by_task(seg), on="tid")
     for c in ("blocked_unattributed_episodes", "blocked_unattributed_ns", "blocked_unattributed_max_ns",
-              "crit_ns", "crit_running_ns", "crit_runnable_ns", "crit_blocked_ns", "crit_running_sys_ns"):
+              "crit_ns", "crit_running_ns", "crit_runnable_ns", "crit_blocked_ns", "crit_running_sys_ns",
+              "crit_segments"):
         t[c] = t[c].fillna(0).astype(np.int64)
+    for c in ("crit_reasons", "crit_reason_ns"):
+        t[c] = [v if isinstance(v, list) else [] for v in t[c].tolist()]
     t = t.assign(capture_id=cid)
 
     # resources: the model's, plus a node for every rid an edge, peer or segment names that it does not list
@@ -223,6 +248,8 @@ def graph_tables(model: ipc.Model, schema_version: int | None = None) -> dict[st
                             "crit_root": [cp.root if cp is not None else None],
                             "crit_start_ts": [cp.start_ts if cp is not None else None],
                             "crit_end_ts": [cp.end_ts if cp is not None else None]})
+    if not segments:
+        seg = seg.iloc[:0]
     out = {
         "Task": _table(t, NODE_TABLES["Task"]),
         "Resource": _table(r, NODE_TABLES["Resource"]),

@@ -84,6 +84,8 @@ CRIT_QUERIES = {
                   "e.crit_waits AS n, e.crit_room_ns AS m",
     "Resource": "MATCH (r:Resource) WHERE r.crit_ns > 0 AND ($cid = '' OR r.capture_id = $cid) "
                 "RETURN r.rid AS rid, r.crit_ns AS c",
+    "TaskPath": "MATCH (t:Task) WHERE t.crit_segments > 0 AND ($cid = '' OR t.capture_id = $cid) RETURN "
+                "t.tid AS tid, t.crit_segments AS n, t.crit_reasons AS reasons, t.crit_reason_ns AS ns",
     "PathSegment": "MATCH (t:Task)-[:ON_PATH]->(s:PathSegment) WHERE $cid = '' OR s.capture_id = $cid "
                    "RETURN s.seq AS seq, t.tid AS owner, s.tid AS tid, s.state AS state, s.reason AS reason, "
                    "s.rid AS rid, s.start_ts AS a, s.end_ts AS z, s.dur_ns AS d",
@@ -103,13 +105,23 @@ def crit_golden(model: ipc.Model) -> dict[str, list[tuple]]:
     """What ``crit_dump`` must give: the model's own numbers."""
     cp = model.critical
     if cp is None:
-        return {"Task": [], "Task0": [(0, None)], "BLOCKED_ON": [], "Resource": [], "PathSegment": [],
+        return {"Task": [], "Task0": [(0, None)], "BLOCKED_ON": [], "Resource": [], "TaskPath": [], "PathSegment": [],
                 "FtraceipcCapture": [(model.capture_id, None, None, None, None)]}
     t = cp.tasks
     edges = set(zip(model.blocked["tid"].tolist(), model.blocked["rid"].tolist()))  # waits on a BLOCKED_ON edge
     w = cp.waits[[(t, r) in edges and r is not None for t, r in zip(cp.waits["waiter"], cp.waits["rid"])]]
     s = cp.segments
+    n: dict[int, int] = {}
+    why: dict[int, dict[str, int]] = {}
+    for r in s.itertuples(index=False):
+        n[int(r.tid)] = n.get(int(r.tid), 0) + 1
+        if r.state == "blocked":
+            k = r.reason if isinstance(r.reason, str) else ""
+            why.setdefault(int(r.tid), {})[k] = why.get(int(r.tid), {}).get(k, 0) + int(r.dur_ns)
+    order = {t: sorted(((k, v) for k, v in why.get(t, {}).items() if v > 0), key=lambda kv: (-kv[1], kv[0]))
+             for t in n}
     out = {
+        "TaskPath": [(t, c, tuple(k for k, _ in order[t]), tuple(v for _, v in order[t])) for t, c in n.items()],
         "Task": [tuple(int(x) for x in r) for r in t[["tid", "crit_ns", "running_ns", "runnable_ns", "blocked_ns",
                                                                   "running_sys_ns"]]
                  .itertuples(index=False)],
@@ -333,6 +345,32 @@ def test_edge_cases_load():
             (2, "pipe:10", 900, 2, 1, 2, 30), (3, "pipe:99", 50, 1, None, 0, 0)}
         assert top_talkers_rows(g.run_file("top_talkers", limit=ALL)) == top_talkers_golden(m)
         assert len(g.run_file("top_talkers", min_bytes=10)) == 1
+
+
+@needs_capture
+def test_a_load_without_path_segments_keeps_each_task_share_of_the_path(pipeline):
+    """Live mode loads no PathSegment/ON_PATH rows: every other table, each task's crit_* (segments,
+    reasons of its sleeps on the path) and the bottleneck detector's rows are those of a full load."""
+    m = small_model()
+    with LadybugGraph.open() as g:
+        assert g.load(m, segments=False) == {"Task": 4, "Resource": 4, "PathSegment": 0, "FtraceipcCapture": 1,
+                                             "WRITES": 2, "READS": 2, "BLOCKED_ON": 2, "WAKES": 4, "FLOWS": 2,
+                                             "WAITS_FOR": 1, "PEER": 2, "ON_PATH": 0}
+        got = crit_dump(g)
+        assert got["PathSegment"] == []
+        # by hand (test_edge_cases_load's path): 3 has 7 segments, its one sleep on the path the
+        # nanosleep [45, 48] (then runnable until its wakeup ran it); 1 and 2 run or wait for a CPU
+        assert got["TaskPath"] == [(1, 3, (), ()), (2, 2, (), ()), (3, 7, ("nanosleep",), (3,))]
+        want = crit_golden(m)
+        assert {k: v for k, v in got.items() if k not in ("PathSegment", "Task0")} == \
+            {k: v for k, v in want.items() if k not in ("PathSegment", "Task0")}
+    _cap, _truth, model = pipeline
+    rows = []
+    for seg in (True, False):
+        with LadybugGraph.open() as g:
+            g.load(model, segments=seg)
+            rows.append(g.run_file("bottleneck", min_percent=0, min_lead_percent=0).to_dict("records"))
+    assert rows[0] == rows[1] and rows[0] and rows[0][0]["count"] > 0, rows
 
 
 def test_query_errors_are_ours():
