@@ -358,9 +358,11 @@ def test_a_load_without_path_segments_keeps_each_task_share_of_the_path(pipeline
                                              "WAITS_FOR": 1, "PEER": 2, "ON_PATH": 0}
         got = crit_dump(g)
         assert got["PathSegment"] == []
-        # by hand (test_edge_cases_load's path): 3 has 7 segments, its one sleep on the path the
-        # nanosleep [45, 48] (then runnable until its wakeup ran it); 1 and 2 run or wait for a CPU
-        assert got["TaskPath"] == [(1, 3, (), ()), (2, 2, (), ()), (3, 7, ("nanosleep",), (3,))]
+        # by hand (test_edge_cases_load's path): 1 runs [15, 18], is preempted to 21, runs to 25; 2 runs
+        # [10, 15], is runnable [25, 30] after 1's wakeup, runs to 35; 3 runs [0, 10], is runnable
+        # [35, 40], runs to 45, sleeps in nanosleep [45, 48] (its one sleep on the path), is runnable
+        # to 50 and runs to 60
+        assert got["TaskPath"] == [(1, 3, (), ()), (2, 3, (), ()), (3, 6, ("nanosleep",), (3,))]
         want = crit_golden(m)
         assert {k: v for k, v in got.items() if k not in ("PathSegment", "Task0")} == \
             {k: v for k, v in want.items() if k not in ("PathSegment", "Task0")}
