@@ -14,8 +14,10 @@ return the same rows on both for the same capture. Meanings: docs/schema.md.
 - the critical path of the traced command (ftraceipc.model.critical): ``(:PathSegment {seq, tid,
   state, reason, rid, start_ts, end_ts, dur_ns})`` nodes, each linked from its task by
   ``(:Task)-[:ON_PATH]->(:PathSegment)``; ``Task.crit_ns`` (its own time on the path) and
-  ``crit_running_ns``/``crit_runnable_ns``/``crit_blocked_ns`` (0 when not on it) and
-  ``crit_running_sys_ns`` (the part of crit_running_ns inside its traced syscalls);
+  ``crit_running_ns``/``crit_runnable_ns``/``crit_blocked_ns`` (0 when not on it),
+  ``crit_running_sys_ns`` (the part of crit_running_ns inside its traced syscalls) and
+  ``crit_segments``/``crit_reasons``/``crit_reason_ns`` (its segments, the reasons of its blocked
+  ones with their time: ``_path_by_task``; a load may leave the segments out, never these);
   ``BLOCKED_ON.crit_ns``/``crit_waits`` (the path's time inside the task's sleeps on the resource that
   were handed to their wakers, and how many such sleeps) and ``crit_room_ns`` (the part of crit_ns
   inside its sleeps waiting for room to write); ``Resource.crit_ns`` (the path's time
