@@ -95,6 +95,7 @@ class Budget:
         self.since_relax = 1 << 30  # intervals since the analyses were last brought closer
         self.stretch_hold = 0  # intervals before the analyses may be spaced out further
         self.analyses: list[tuple[float, float]] = []  # (seconds, the analyses' CPU seconds) of the last intervals
+        self.stopped: str | None = None  # why it changes nothing more (a write failed, the instance went)
 
     def _name(self, e: str) -> str:
         return e.split(":", 1)[-1]
@@ -177,6 +178,20 @@ class Budget:
                             reason=f"cost {pct:.1f} % of the CPUs, under half the budget {self.percent:g} %: "
                                    f"an analysis every {self.every} interval{'s' if self.every > 1 else ''}")
         return None
+
+    def settle(self, d: Decision, off: list[str], on: list[str], why: str) -> None:
+        """A change that took effect only in part (``off``/``on``: the events whose writes were done)
+        and after which the controller stops: its groups are as the writes left them - one turned off
+        is off if any of its events went off, one turned on is on only if all of them did -, and
+        ``step`` is not called again (``why``: said with the status)."""
+        went_off, went_on = set(off), set(on)
+        for g in d.off:
+            if not went_off.intersection(self.groups.get(g, [])):
+                self.off.discard(g)
+        for g in d.on:
+            if not set(self.groups.get(g, [])) <= went_on:
+                self.off.add(g)
+        self.stopped = why
 
     def expected(self, g: str, base: float) -> float:
         """Events/s group ``g`` would add now: its rate when last traced, scaled by the rate of the

@@ -711,7 +711,7 @@ class LiveAnalysis:
         else:
             self.budget_last = (t, ours)
             counts, self.counts = self.counts, {}
-        if last is not None and not self.ended:
+        if last is not None and not self.ended and b.stopped is None:
             d = b.step(t - last[0], ours[0] - last[1][0], counts, needed_groups({f.pattern for f in self.shown.values()}),
                        analysis_cpu_s=max(0.0, ours[1] - last[1][1]))
             if d is not None and (d.off or d.on):
@@ -720,11 +720,18 @@ class LiveAnalysis:
                 self.emit({"type": "budget", "ts": self.now(), "off": [], "on": [], "traced_off": sorted(b.off),
                            "analysis_every": b.every, "cost_pct": d.cost_pct, "budget_pct": b.percent,
                            "reason": d.reason})
+        return self._budget_fields()
+
+    def _budget_fields(self) -> dict[str, Any]:
+        """--budget's keys of a status line: what it keeps off now, its last cost, whether it stopped."""
+        b = self.budget
         out = {"budget_pct": b.percent, "traced_off": sorted(b.off), "analysis_every": b.every}
         if b.cost_pct is not None:
             out["cost_pct"] = round(b.cost_pct, 2)
         if b.over:
             out["over_budget"] = True
+        if b.stopped is not None:
+            out["budget_stopped"] = b.stopped
         return out
 
     def _narrow(self, d) -> None:
@@ -738,12 +745,16 @@ class LiveAnalysis:
         on: list[str] = []
         if err is None:
             on, err = tg.set(b.events_of(d.on), True)
-        if err is not None and tg.gone(err):  # the capture is ending: its instance is going
-            self.budget = None
+        if err is not None and tg.gone(err):
+            # the capture is ending (its instance is going, tracing is off): nothing it changed
+            # mattered, what was off stays said as it was
+            b.settle(d, [], [], "the capture ended")
             return
         t1 = tg.now()
         if t1 is None:
             t1 = self.now()
+        if err is not None:
+            b.settle(d, off, on, f"changing the traced events failed ({err.strerror or err})")
         # what was done, even when a write failed half-way: the model must know every event turned off
         ch = EventChange(ts=t1 + 1000, start_ts=t0 if t0 is not None else t1, off=off, on=on,
                          groups_off=sorted(b.off), reason=d.reason, cost_pct=d.cost_pct,
@@ -752,7 +763,6 @@ class LiveAnalysis:
             CaptureDir(self.root).add_event_change(ch)
             self.mb.add_event_change(ch)
         if err is not None:
-            self.budget = None
             self.emit({"type": "error", "message": f"--budget stopped: changing the traced events failed "
                                                    f"({err.strerror or err}); what it changed stays as it is"})
             return

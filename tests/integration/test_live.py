@@ -553,3 +553,37 @@ def test_live_budget_turns_the_groups_on_again_when_the_burst_is_over(tmp_path):
     narrowed = [w["message"] for w in post["warnings"] if w["kind"] == "events_narrowed"]
     assert narrowed and any(re.search(r"\(\d+\.\d-\d+\.\d s[,;]", m) for m in narrowed), narrowed  # a window that ends
     assert cc.instance_names() - before == set()
+
+
+def test_live_budget_widening_into_a_removed_instance_keeps_saying_what_was_off(tmp_path):
+    """The capture ends while --budget turns a group on again: the write finds the instance gone.
+    The status keeps the budget's fields with the group still off (not "off at the end: nothing")."""
+    need("tracefs")
+    from kernel_trace import private_instance
+
+    from ftraceipc.live.budget import Budget, Decision, Toggler
+    from ftraceipc.live.engine import LiveAnalysis, LiveOptions, TraceNow
+
+    lines: list[dict] = []
+    la = LiveAnalysis(tmp_path / "cap.ftipc", None, LiveOptions(budget=5), lines.append, TraceNow(None))
+    try:
+        with private_instance("gone") as inst:
+            b = Budget(5, 2, list(inst.tracefs.read("available_events").split()))
+            polls = b.events_of(["polls"])
+            assert polls
+            inst.enable_events(polls[:1])
+            tg = Toggler(inst.path)
+            # while the instance is there, the toggler really writes the enable files
+            assert tg.set(polls[:1], False) == (polls[:1], None)
+            assert inst.read(f"events/{polls[0].replace(':', '/')}/enable").strip() == "0"
+        assert not inst.exists
+        b.off = {"polls"}
+        la.budget, la.toggler = b, tg
+        b.off.discard("polls")  # what step() does when it decides to widen
+        la._narrow(Decision(off=[], on=["polls"], reason="under budget", cost_pct=1.0))
+        assert la.budget is b and lines == []  # no budget line: nothing changed
+        fields = la._budget_fields()
+        assert fields["traced_off"] == ["polls"] and fields["budget_pct"] == 5.0
+        assert fields["budget_stopped"] == "the capture ended"
+    finally:
+        la.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ftraceipc.capture.events import DEFAULT_EVENTS, NARROWABLE
 from ftraceipc.capture.store import CaptureDir, CaptureMeta, EventChange
-from ftraceipc.live.budget import HOLD, MAX_EVERY, Budget, needed_groups
+from ftraceipc.live.budget import HOLD, MAX_EVERY, Budget, Decision, needed_groups
 from ftraceipc.problems import ProblemKind, narrowed
 
 
@@ -188,3 +188,24 @@ def test_an_analysis_s_lump_of_cpu_is_averaged_over_the_intervals_before_it():
     for _ in range(8):
         b.step(1.0, 0.05, counts(switches=1_000, reads=1_000), analysis_cpu_s=1.0)
     assert b.off
+
+
+def test_a_change_stopped_half_way_leaves_the_groups_as_the_writes_left_them():
+    b = Budget(5, 2, DEFAULT_EVENTS)
+    data, polls = b.groups["data"], b.groups["polls"]
+    # turning data and polls off: one data event went off, then the writes failed
+    b.off |= {"data", "polls"}
+    b.settle(Decision(off=["data", "polls"], on=[], reason="", cost_pct=9.0), data[:1], [], "write failed")
+    assert b.off == {"data"} and b.stopped == "write failed"
+    # turning polls on again: only part of it went on, so it is still (partly) off
+    b = Budget(5, 2, DEFAULT_EVENTS)
+    b.off = {"polls"}
+    b.off.discard("polls")
+    b.settle(Decision(off=[], on=["polls"], reason="", cost_pct=1.0), [], polls[:-1], "write failed")
+    assert b.off == {"polls"}
+    # the capture ended before any write: the decision is undone whole
+    b = Budget(5, 2, DEFAULT_EVENTS)
+    b.off = {"data"}
+    b.off.discard("data")
+    b.settle(Decision(off=[], on=["data"], reason="", cost_pct=1.0), [], [], "the capture ended")
+    assert b.off == {"data"} and b.stopped == "the capture ended"
