@@ -388,6 +388,7 @@ def run_agreement(a, tmp: Path, quiet: Quiet) -> dict:
 
 
 END_PARTS = ("abandon_s", "catch_up_s", "finish_s", "analysis_s")
+ANALYSIS_PARTS = ("analyze_s", "detectors_s")  # of analysis_s, in the analysis process
 
 
 def end_parts(runs: list[dict]) -> dict:
@@ -395,7 +396,7 @@ def end_parts(runs: list[dict]) -> dict:
     line's ``end_timing``); the rest is the capture's teardown, until the follower hears it ended."""
     ends = [r for r in runs if r.get("end_after_stop_s") is not None and r.get("end_timing")]
     out = {"runs": len(ends), "after_stop_s": bu.median([r["end_after_stop_s"] for r in ends])}
-    for k in END_PARTS:
+    for k in END_PARTS + ANALYSIS_PARTS:
         out[k] = bu.median([r["end_timing"].get(k) for r in ends if r["end_timing"].get(k) is not None])
     out["heard_s"] = bu.median([r["end_after_stop_s"] - sum(r["end_timing"].get(k) or 0 for k in END_PARTS)
                                 for r in ends])
@@ -937,7 +938,10 @@ def markdown(res: dict) -> str:
                         f"event: the follower heard the capture end {_f(e['heard_s'], '.2f')} s after it, then "
                         f"{_f(e['abandon_s'], '.2f')} s stopping an analysis in flight, {_f(e['catch_up_s'], '.2f')} s "
                         f"feeding what it had not fed, {_f(e['finish_s'], '.2f')} s finishing the run's model, "
-                        f"{_f(e['analysis_s'], '.2f')} s analysing it (each part's own median)"]
+                        f"{_f(e['analysis_s'], '.2f')} s analysing it"
+                        + (f" (in the analysis process: {_f(e.get('analyze_s'), '.2f')} s loading and analysing, "
+                           f"{_f(e.get('detectors_s'), '.2f')} s of it the detectors' queries)"
+                           if e.get("analyze_s") is not None else "") + " (each part's own median)"]
     ov = ok.get("overhead")
     if ov:
         sm = ov["summary"]

@@ -383,6 +383,7 @@ class Analyzer:
                 src = self.tmp / f"model-{n}.pkl"
                 out = self.tmp / f"result-{n}.json"
                 try:
+                    t_read = time.perf_counter()
                     d = pickle.loads(src.read_bytes())
                     src.unlink()
                     t0 = time.perf_counter()
@@ -392,9 +393,11 @@ class Analyzer:
                     a = analyze(d["model"], backend=Backend(path=db.path), detectors=o.detectors,
                                 all_tasks=o.all_tasks, params=o.params or None, min_share=o.min_share,
                                 graph=db.graph(), workers=None if d.get("end") else 1, path_segments=False)
-                    timing = {**d["timing"], "analyze_s": round(time.perf_counter() - t0, 3),
-                              "detectors_s": round(a.seconds, 3), "analysis_restarts": restarts}
+                    t1 = time.perf_counter()
                     v = view(d["model"], a, d["asleep"], o.all_tasks)
+                    timing = {**d["timing"], "read_s": round(t0 - t_read, 3), "analyze_s": round(t1 - t0, 3),
+                              "detectors_s": round(a.seconds, 3), "view_s": round(time.perf_counter() - t1, 3),
+                              "analysis_restarts": restarts}
                     text = json.dumps({"bound": d["bound"], "analysis": a.to_json(), "timing": timing, "view": v,
                                        "end": d.get("end", False)}, default=str)
                 except Exception as e:  # noqa: BLE001 - reported by the follower, the run goes on
@@ -960,7 +963,11 @@ class LiveAnalysis:
         # yet, the whole run's model (and its critical path) finished, its analysis
         self.end_timing = {"abandon_s": round(t_fed - t_end, 3), "catch_up_s": round(t_model - t_fed, 3),
                            "catch_up_events": n_fed,
-                           "finish_s": round(t_sent - t_model, 3), "analysis_s": round(time.monotonic() - t_sent, 3)}
+                           "finish_s": round(t_sent - t_model, 3), "analysis_s": round(time.monotonic() - t_sent, 3),
+                           # of which, in the analysis process: reading the model, loading and analysing it
+                           # (the detectors and the path's figures), the view
+                           **{k: v for k, v in ((self.final or {}).get("timing") or {}).items()
+                              if k in ("read_s", "analyze_s", "detectors_s", "view_s")}}
         self.analyzer.close()  # it writes the last model to Neo4j (if asked) before it leaves
         self._status(rate=0.0)
         d = self.final

@@ -251,8 +251,12 @@ def test_live_jsonl_reports_while_running_and_ends_with_the_findings_of_analyze(
     # where the end's time went: each step's seconds, and the events fed after the capture ended
     # (never more than the run's)
     et = lines[-1]["end_timing"]
-    assert set(et) == {"abandon_s", "catch_up_s", "catch_up_events", "finish_s", "analysis_s"}
+    assert set(et) == {"abandon_s", "catch_up_s", "catch_up_events", "finish_s", "analysis_s",
+                       "read_s", "analyze_s", "detectors_s", "view_s"}
     assert all(v >= 0 for v in et.values()) and et["analysis_s"] > 0
+    # the analysis process's parts of its analysis (timed there, so within it)
+    assert et["read_s"] + et["analyze_s"] + et["view_s"] <= et["analysis_s"] + 0.002
+    assert 0 < et["detectors_s"] <= et["analyze_s"]
     assert et["catch_up_events"] <= status[-1]["events"]
 
 
