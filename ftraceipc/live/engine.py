@@ -49,6 +49,10 @@ READ_BYTES = 4 << 20
 # of a CPU. Since the model's per-batch work is numpy (06ac458) a batch of 23 k events takes 17-19 ms
 # (BENCHMARKS 8.2); more feeds an interval were not measured again.
 FEEDS_PER_INTERVAL = 2
+# --budget judges its cost first this far into the first interval (of it): the capture starts with
+# every event, and a workload over the budget was traced in full until the first status line (on
+# pgbench -S, 0.46-0.54 M events more than the events it never turns off: about that first second)
+FIRST_JUDGE = 0.25
 
 
 @dataclass
@@ -78,6 +82,20 @@ def _cpu_s(pid: int | None) -> float:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return 0.0
+
+
+class CpuSeen:
+    """CPU seconds of processes of ours that are not our children, each as last seen: one that
+    exits keeps counting what it used (read from /proc, its time would go to its own parent and out
+    of the sum: a cost estimate that went down, even below zero, for the interval it exited in)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[int, float] = {}
+
+    def total(self, pids: list[int]) -> float:
+        for p in pids:
+            self.seen[p] = max(self.seen.get(p, 0.0), _cpu_s(p))
+        return sum(self.seen.values())
 
 
 def finding_of(d: dict[str, Any]) -> Finding:
@@ -539,6 +557,7 @@ class LiveAnalysis:
         self.toggler = None
         self.counts: dict[str, int] = {}  # events fed per name since the last budget step
         self.budget_last: tuple[float, tuple[float, float]] | None = None  # (monotonic, _ours_cpu()) then
+        self.cpu_others = CpuSeen()  # the capture's processes (readers, watchers, controller)
 
     # ForkedWorker's protocol
     def raise_priority(self) -> None:
@@ -605,12 +624,14 @@ class LiveAnalysis:
                    "start_ts": meta.get("start_ts")})
         iv = self.opts.interval
         tick = next_snap = time.monotonic() + iv
+        judge = time.monotonic() + FIRST_JUDGE * iv if self.budget is not None else None
         last = (time.monotonic(), 0)
         behind = False
         feed_every = iv / FEEDS_PER_INTERVAL
         while True:
             now = time.monotonic()
-            wait = 0 if behind else min(min(tick, next_snap if not self.busy else tick) - now, feed_every)
+            wait = 0 if behind else min(min(tick, next_snap if not self.busy else tick, judge or tick) - now,
+                                        feed_every)
             if self.copy is not None:
                 wait = min(wait, 0.02)  # the copy's exit is not a poll event
             ended = False
@@ -624,11 +645,14 @@ class LiveAnalysis:
             self._copied(block=False)
             # what is complete goes to the model first, then a snapshot of it (when one is due)
             behind = self._advance(self.marks.all() if self.marks is not None else {},
-                                   until=min(tick, next_snap),
+                                   until=min(tick, next_snap, judge or tick),
                                    limit=self.marks.get("proc") if self.marks is not None else None)
             if not self.busy and time.monotonic() >= next_snap:
                 self._fork_snapshot()
                 next_snap = time.monotonic() + iv * (self.budget.every if self.budget is not None else 1)
+            if judge is not None and time.monotonic() >= judge and self.budget is not None:
+                judge = None
+                self._budget_step(first=True)
             if time.monotonic() >= tick:
                 # what no window's walk will need leaves memory each interval, analysed or not (an
                 # analysis busy for seconds held up the snapshots, and with them this: the rows
@@ -699,24 +723,27 @@ class LiveAnalysis:
         readers, the watchers, the controller -, the analyses)."""
         others = [p for p in self.mb.meta.get("tracer_pids") or [] if p != os.getpid()]
         mine, analyses = self._cpu_parts()
-        return mine + sum(_cpu_s(p) for p in others), analyses
+        return mine + self.cpu_others.total(others), analyses
 
-    def _budget_step(self) -> dict[str, Any]:
-        """--budget: this interval's cost, and the change it calls for (made here: ``_narrow``)."""
+    def _budget_step(self, first: bool = False) -> dict[str, Any]:
+        """--budget: this interval's cost, and the change it calls for (made here: ``_narrow``).
+        ``first``: the early judgment (FIRST_JUDGE), of the capture's cost alone: the analysis
+        process's warm-up, then, is no cost of the run."""
         from ftraceipc.live.budget import needed_groups
 
         b = self.budget
         ours = self._ours_cpu()
         t = time.monotonic()
         last = self.budget_last
-        if last is not None and t - last[0] < 0.5 * self.opts.interval and not self.ended:
+        shortest = (0.8 * FIRST_JUDGE if first else 0.5) * self.opts.interval
+        if last is not None and t - last[0] < shortest and not self.ended:
             last = None  # a status soon after a late one: too short to judge, judged with the next
         else:
             self.budget_last = (t, ours)
             counts, self.counts = self.counts, {}
         if last is not None and not self.ended and b.stopped is None:
             d = b.step(t - last[0], ours[0] - last[1][0], counts, needed_groups({f.pattern for f in self.shown.values()}),
-                       analysis_cpu_s=max(0.0, ours[1] - last[1][1]))
+                       analysis_cpu_s=0.0 if first else max(0.0, ours[1] - last[1][1]))
             if d is not None and (d.off or d.on):
                 self._narrow(d)
             elif d is not None:  # the analyses' pace only

@@ -492,6 +492,8 @@ def test_live_budget_turns_events_off_records_when_and_post_mortem_agrees(tmp_pa
     changes_out = [ln for ln in lines if ln["type"] == "budget" and (ln["off"] or ln["on"])]
     assert changes_out and changes_out[0]["off"], lines
     assert changes_out[0]["cost_pct"] > 1 and changes_out[0]["budget_pct"] == 1
+    # judged early (a quarter of the first interval in), not at the first status line
+    assert changes_out[0]["ts"] < status[0]["ts"], lines
     assert all("budget_pct" in s and "traced_off" in s and s["analysis_every"] >= 1 for s in status)
     assert any(s["traced_off"] for s in status)
     # the capture says what went off, when; no event of it is recorded after that (until it is on again)

@@ -139,3 +139,29 @@ def test_the_warm_up_stops_as_soon_as_an_analysis_is_asked_for(tmp_path, monkeyp
         db.close()
         os.close(r)
         os.close(w)
+
+
+def test_the_cpu_of_a_process_of_ours_that_exited_still_counts():
+    """--budget's cost: a capture process that exits keeps the CPU seconds it used (its /proc entry
+    is gone, its time went to its parent), so the estimate never goes down."""
+    import subprocess
+    import sys
+    import time
+
+    from ftraceipc.live.engine import CpuSeen
+
+    p = subprocess.Popen([sys.executable, "-c", "import time\nt = time.process_time()\n"
+                          "while time.process_time() - t < 0.3: pass\ninput()"], stdin=subprocess.PIPE)
+    try:
+        seen = CpuSeen()
+        used = 0.0
+        for _ in range(100):
+            used = seen.total([p.pid])
+            if used >= 0.25:
+                break
+            time.sleep(0.05)
+        assert used >= 0.25
+    finally:
+        p.communicate(b"\n", timeout=10)
+    assert p.returncode == 0
+    assert seen.total([p.pid]) == used  # gone: as last seen, not 0
