@@ -160,8 +160,13 @@ def test_validate_finds_broken_truths(tmp_path):
 @pytest.mark.parametrize("sample,args", [("relay", ["--rounds", "100000"]), ("ring", ["--laps", "10000000"])])
 def test_a_sample_ended_by_a_signal_leaves_no_truth_directory(tmp_path, sample, args, sig):
     env = {**os.environ, "TMPDIR": str(tmp_path)}
+
+    def default_signals():  # as at a terminal: a test run started in the background (`cmd &`
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # without job control) hands SIGINT on ignored
+
     p = subprocess.Popen([sys.executable, str(ROOT / "samples" / f"{sample}.py"), *args], env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                         preexec_fn=default_signals)
     try:
         end = time.monotonic() + 10
         while not list(tmp_path.glob(f"ftraceipc-{sample}-truth-*")) and time.monotonic() < end:
