@@ -321,6 +321,15 @@ def _tracing_on(name: str) -> bool:
         return False
 
 
+def _capturing(name: str) -> bool:
+    """Whether the capture owning instance `name` has turned tracing on: a new instance is born
+    tracing with no event, and the capture turns it off, sets its events up, then turns it on."""
+    try:
+        return _tracing_on(name) and bool((cc.INSTANCES / name / "set_event").read_text().strip())
+    except OSError:
+        return False
+
+
 def test_a_live_capture_of_another_process_keeps_its_instance(tmp_path):
     """A capture run by a detached process (setsid -f: not a child of this test, and nothing in its
     command line says ftraceipc or pytest) is alive: the next capture must leave its instance on."""
@@ -339,7 +348,7 @@ def test_a_live_capture_of_another_process_keeps_its_instance(tmp_path):
         pid = int(pidfile.read_text())
         cc.OWN_PIDS.add(pid)
         live = f"ftraceipc-{pid}"
-        while time.monotonic() < end and not _tracing_on(live):
+        while time.monotonic() < end and not _capturing(live):
             time.sleep(0.05)
         assert not cc.is_descendant(pid)
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
