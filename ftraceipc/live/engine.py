@@ -51,7 +51,7 @@ READ_BYTES = 4 << 20
 FEEDS_PER_INTERVAL = 2
 # --budget judges its cost first this far into the first interval (of it): the capture starts with
 # every event, and a workload over the budget was traced in full until the first status line (on
-# pgbench -S, 0.46-0.54 M events more than the events it never turns off: about that first second)
+# pgbench -S, 0.49-0.54 M events more than the events it never turns off: about that first second)
 FIRST_JUDGE = 0.25
 
 
@@ -650,7 +650,7 @@ class LiveAnalysis:
             if not self.busy and time.monotonic() >= next_snap:
                 self._fork_snapshot()
                 next_snap = time.monotonic() + iv * (self.budget.every if self.budget is not None else 1)
-            if judge is not None and time.monotonic() >= judge and self.budget is not None:
+            if judge is not None and time.monotonic() >= judge:
                 judge = None
                 self._budget_step(first=True)
             if time.monotonic() >= tick:
